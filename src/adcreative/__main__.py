@@ -1,0 +1,3 @@
+from adcreative.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,25 @@
+"""Runtime settings: where the store lives and which device models use. Env prefix ``ADCREATIVE_``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="ADCREATIVE_")
+
+    home: Path = Path(".adcreative")
+    # SQLite under ``home`` by default; any SQLAlchemy URL (e.g. postgresql+psycopg://...) otherwise.
+    database_url: str | None = None
+    device: str = "cpu"
+
+    def resolved_database_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{(self.home / 'adcreative.db').resolve()}"
+
+
+def get_settings(home: str | Path | None = None) -> Settings:
+    return Settings(home=Path(home)) if home is not None else Settings()

@@ -1,0 +1,108 @@
+"""Image I/O with checks: every bad file gets an error that names it and says what is wrong."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import os
+import tempfile
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageFile, UnidentifiedImageError
+
+from adcreative.core.errors import InputError
+
+# Cutouts larger than this are refused before decoding (a 20000×20000 RGBA image is 1.6 GB in memory).
+MAX_PIXELS = 6000 * 6000
+MIN_SIDE = 32
+ImageFile.LOAD_TRUNCATED_IMAGES = False
+
+
+def open_image(path: str | Path, *, max_pixels: int = MAX_PIXELS) -> Image.Image:
+    """Open and fully decode an image file, refusing missing, non-image, truncated and huge files."""
+    p = Path(path)
+    if not p.exists():
+        raise InputError("file does not exist", source=p)
+    if not p.is_file():
+        raise InputError("not a file", source=p)
+    try:
+        with Image.open(p) as im:
+            w, h = im.size  # header only: no decode yet
+            if w * h > max_pixels:
+                raise InputError(f"image is {w}×{h} pixels, over the limit of {max_pixels} pixels", source=p)
+            if min(w, h) < MIN_SIDE:
+                raise InputError(f"image is {w}×{h} pixels, under the minimum side of {MIN_SIDE}", source=p)
+            im.load()
+            out = im.copy()
+    except InputError:
+        raise
+    except UnidentifiedImageError:
+        raise InputError("not an image file (cannot identify the format)", source=p) from None
+    except Image.DecompressionBombError as e:
+        raise InputError(f"image too large: {e}", source=p) from None
+    except (OSError, SyntaxError, ValueError) as e:
+        raise InputError(f"corrupt or truncated image ({e})", source=p) from None
+    return out
+
+
+def load_cutout(path: str | Path, mask_path: str | Path | None = None) -> Image.Image:
+    """Load a product as RGBA: an RGBA cutout, or an image plus a separate mask file."""
+    im = open_image(path)
+    if mask_path is not None:
+        mask = open_image(mask_path).convert("L")
+        if mask.size != im.size:
+            raise InputError(f"mask is {mask.size[0]}×{mask.size[1]} but image is {im.size[0]}×{im.size[1]}",
+                             source=mask_path)
+        im = im.convert("RGB")
+        im.putalpha(mask)
+    elif im.mode in ("RGBA", "LA") or (im.mode == "P" and "transparency" in im.info):
+        im = im.convert("RGBA")
+    else:
+        raise InputError(f"image mode {im.mode} has no alpha channel and no mask was given "
+                         "(give an RGBA cutout or an image + mask pair)", source=path)
+    alpha = np.asarray(im.getchannel("A"))
+    cover = float((alpha > 127).mean())
+    if cover < 0.01:
+        raise InputError("the mask is empty (under 1% of pixels are product)", source=mask_path or path)
+    if cover > 0.995:
+        raise InputError("the mask covers the whole image: no background was cut out", source=mask_path or path)
+    return im
+
+
+def png_bytes(im: Image.Image) -> bytes:
+    """Deterministic PNG encoding (no timestamps, fixed compression) so equal pixels give equal bytes."""
+    buf = io.BytesIO()
+    im.save(buf, format="PNG", compress_level=6, optimize=False)
+    return buf.getvalue()
+
+
+def sha256(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def atomic_write(path: str | Path, data: bytes) -> None:
+    """Write a file so that readers see either the old or the whole new content, never a part."""
+    p = Path(path)
+    p.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=p.parent, prefix=f".{p.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, p)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def atomic_write_text(path: str | Path, text: str) -> None:
+    atomic_write(path, text.encode("utf-8"))
+
+
+def save_png(path: str | Path, im: Image.Image) -> str:
+    """Atomically save ``im`` as PNG; returns the sha256 of the bytes written."""
+    data = png_bytes(im)
+    atomic_write(path, data)
+    return sha256(data)

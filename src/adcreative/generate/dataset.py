@@ -1,0 +1,139 @@
+"""Read and write labelled inspection datasets (our manifest layout, and RF1M's ``label.txt``).
+
+See ``docs/dataset.md``. Splits are by product: a product's images are all in one split.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from collections import Counter
+from collections.abc import Iterable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from adcreative.core.errors import InputError
+from adcreative.core.types import CLASSES
+
+SPLITS = ("train", "val", "test")
+
+
+@dataclass
+class Sample:
+    id: str
+    image: Path
+    mask: Path | None
+    product: Path | None
+    product_id: str
+    title: str
+    category: str
+    label: str
+    split: str
+    severity: float = 0.0
+    aspect: str = "1:1"
+    seed: int = 0
+    generator: str = ""
+    params: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def label_index(self) -> int:
+        return CLASSES.index(self.label)
+
+
+def split_for(product_id: str, *, val: float = 0.15, test: float = 0.15, salt: str = "") -> str:
+    """Deterministic split of a product by hashing its id: stable across runs and machines."""
+    h = int(hashlib.sha256(f"{salt}{product_id}".encode()).hexdigest()[:8], 16) / 0xFFFFFFFF
+    return "test" if h < test else "val" if h < test + val else "train"
+
+
+def write_manifest(directory: Path, samples: Iterable[Sample]) -> Path:
+    """Write manifest.jsonl atomically, paths relative to ``directory``."""
+    from adcreative.core.imageio import atomic_write_text
+
+    lines = []
+    for s in samples:
+        d = asdict(s)
+        for k in ("image", "mask", "product"):
+            if d[k] is not None:
+                d[k] = str(Path(d[k]).resolve().relative_to(directory.resolve()))
+        lines.append(json.dumps(d, sort_keys=True))
+    p = directory / "manifest.jsonl"
+    atomic_write_text(p, "\n".join(lines) + "\n")
+    return p
+
+
+def read_dataset(directory: str | Path, *, split: str | None = None) -> list[Sample]:
+    """Samples of a dataset folder (manifest.jsonl, or RF1M's label.txt), optionally one split."""
+    d = Path(directory)
+    if not d.is_dir():
+        raise InputError("dataset folder does not exist", source=d)
+    if (d / "manifest.jsonl").exists():
+        samples = _read_manifest(d)
+    elif (d / "label.txt").exists():
+        samples = _read_rf1m(d)
+    else:
+        raise InputError("no manifest.jsonl or label.txt: not a dataset folder", source=d)
+    if split is not None:
+        samples = [s for s in samples if s.split == split]
+    return samples
+
+
+def _read_manifest(d: Path) -> list[Sample]:
+    out = []
+    for n, line in enumerate((d / "manifest.jsonl").read_text().splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            r = json.loads(line)
+            s = Sample(**{**r, "image": d / r["image"], "mask": d / r["mask"] if r.get("mask") else None,
+                          "product": d / r["product"] if r.get("product") else None})
+        except (json.JSONDecodeError, TypeError, KeyError) as e:
+            raise InputError(f"line {n}: malformed sample ({e})", source=d / "manifest.jsonl") from None
+        if s.label not in CLASSES:
+            raise InputError(f"line {n}: unknown label {s.label!r}", source=d / "manifest.jsonl")
+        out.append(s)
+    return out
+
+
+_NAMES = {c.replace("_", ""): c for c in CLASSES}
+
+
+def _parse_label(tok: str) -> str:
+    if tok.isdigit() and int(tok) < len(CLASSES):
+        return CLASSES[int(tok)]
+    key = re.sub(r"[^a-z]", "", tok.lower())
+    if key in _NAMES:
+        return _NAMES[key]
+    raise ValueError(f"unknown label {tok!r}")
+
+
+def _read_rf1m(d: Path) -> list[Sample]:
+    out = []
+    lf = d / "label.txt"
+    for n, line in enumerate(lf.read_text().splitlines(), 1):
+        line = line.strip()
+        if not line or line.startswith("#"):
+            continue
+        parts = [p for p in re.split(r"[,\t ]+", line, maxsplit=3) if p]
+        if len(parts) < 2:
+            raise InputError(f"line {n}: expected 'image_path label [product_path] [title]'", source=lf)
+        try:
+            label = _parse_label(parts[1])
+        except ValueError as e:
+            raise InputError(f"line {n}: {e}", source=lf) from None
+        product = d / parts[2] if len(parts) > 2 and Path(parts[2]).suffix else None
+        title = parts[3] if len(parts) > 3 else (parts[2] if len(parts) > 2 and product is None else "")
+        pid = str(Path(parts[2]).with_suffix("")) if product is not None else str(Path(parts[0]).parent)
+        out.append(Sample(id=f"rf1m-{n}", image=d / parts[0], mask=None, product=product, product_id=pid,
+                          title=title, category="", label=label, split=split_for(pid)))
+    return out
+
+
+def summarize(samples: list[Sample]) -> dict[str, dict[str, int]]:
+    """Counts per split and class, for READMEs and progress lines."""
+    c: dict[str, Counter[str]] = {s: Counter() for s in SPLITS}
+    for s in samples:
+        c.setdefault(s.split, Counter())[s.label] += 1
+    return {k: dict(v) for k, v in c.items()}
