@@ -19,12 +19,12 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
-import cv2  # noqa: E402
+import cv2
 
-from adcreative.core.imageio import png_bytes  # noqa: E402
-from adcreative.core.types import ASPECTS, CLASSES  # noqa: E402
-from adcreative.generate.catalogue import sample_catalogue  # noqa: E402
-from adcreative.generate.compositor.generator import Compositor  # noqa: E402
+from adcreative.core.imageio import png_bytes
+from adcreative.core.types import ASPECTS, CLASSES
+from adcreative.generate.catalogue import sample_catalogue
+from adcreative.generate.compositor.generator import Compositor
 
 
 def main() -> None:
