@@ -144,3 +144,22 @@ def test_demo_writes_report(tmp_path: Path, capsys: pytest.CaptureFixture[str]) 
     assert f"report: {out / 'index.html'}" in printed.replace("\n", "")
     page = (out / "index.html").read_text()
     assert "Generated creatives" in page and page.count('class="tile"') >= 3 * 4
+
+
+def test_csv_metadata_and_image_mask_pairs(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    folder = tmp_path / "pairs"
+    folder.mkdir()
+    Image.new("RGB", (96, 96), (30, 90, 200)).save(folder / "blue-mug.jpg")
+    m = Image.new("L", (96, 96), 0)
+    m.paste(255, (20, 10, 76, 90))
+    m.save(folder / "blue-mug_mask.png")
+    (folder / "products.csv").write_text("id,title,category,copy,price,badge\n"
+                                         "blue-mug,Blue Enamel Mug,kitchen,Camp-ready,12.5,NEW\n")
+    h = _home(tmp_path)
+    assert main([*h, "products", "add", str(folder)]) == 0
+    p = Store(home=tmp_path / "home").get_product("blue-mug")
+    assert p.title == "Blue Enamel Mug" and p.price == 12.5 and p.attrs == {"badge": "NEW"}
+    assert p.image.mode == "RGBA" and p.image.getchannel("A").getbbox() == (20, 10, 76, 90)
+    (folder / "products.csv").write_text("id,title,category,price\nblue-mug,Mug,kitchen,cheap\n")
+    assert main(["--home", str(tmp_path / "h2"), "products", "add", str(folder)]) == 2
+    assert "not a number" in capsys.readouterr().err
