@@ -144,7 +144,8 @@ def explain_pair(a: Mapping[str, Any], b: Mapping[str, Any], *, id_a: str = "A",
             contrib[asp.name] = (_value(a, k) - _value(b, k)) / sd
         grounded = "features"
         score_a = score_b = None
-    reasons, counter = [], []
+    reasons: list[Reason] = []
+    counter: list[Reason] = []
     for asp in aspects:
         c = contrib[asp.name]
         if abs(c) < 1e-9:
