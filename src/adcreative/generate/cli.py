@@ -118,6 +118,15 @@ def dataset_synth(
     console.print(f"dataset: {out}")
 
 
+@dataset_app.command("export-labels")
+def dataset_export_labels(ctx: typer.Context, out: Path = typer.Option(..., "--out")) -> None:
+    """Human labels in the store → an RF1M-style dataset (label.txt) that retrains RFNet."""
+    from adcreative.generate.dataset import export_labels
+
+    n = export_labels(store_from(ctx), out)
+    console.print(f"{n} labelled creatives → {out}")
+
+
 @dataset_app.command("info")
 def dataset_info(path: Path) -> None:
     """Counts per split and class of a dataset folder (ours or RF1M's label.txt)."""
