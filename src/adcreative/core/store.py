@@ -268,11 +268,11 @@ class Store:
             return 0.0 if v is None else abs(v.p_available - 0.5)
 
         rows.sort(key=doubt)
-        out = []
+        out: list[tuple[Creative, Verdict | None]] = []
         for r in rows[:limit]:
-            v = latest.get(r.id)
-            out.append((_creative_from_row(r), None if v is None else
-                        Verdict(v.creative_id, v.model_id, dict(v.probs), v.created_at)))
+            vr = latest.get(r.id)
+            out.append((_creative_from_row(r), None if vr is None else
+                        Verdict(vr.creative_id, vr.model_id, dict(vr.probs), vr.created_at)))
         return out
 
     # -- events -----------------------------------------------------------------------------------
