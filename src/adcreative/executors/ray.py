@@ -31,7 +31,7 @@ def run_ray(stage_cls: type, kwargs: dict[str, Any], items: Sequence[Any], *, ba
                  log_to_driver=False, runtime_env={"env_vars": {"PYTHONPATH": src}})
         started = True
     try:
-        actor_cls = ray.remote(num_cpus=1)(stage_cls)
+        actor_cls: Any = ray.remote(num_cpus=1)(stage_cls)
         pool = ActorPool([actor_cls.remote(**kwargs) for _ in range(max(1, workers))])  # type: ignore[attr-defined]
         batches = list(batched(items, batch_size))
         out: list[Any] = []
