@@ -8,6 +8,7 @@ MiniLM token embeddings stay outside the graph (computed once per title and cach
 from __future__ import annotations
 
 import json
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -72,7 +73,8 @@ def export_onnx(model: Any, directory: str | Path, *, opset: int = 17) -> Path:
     fast = torch.backends.mha.get_fastpath_enabled()
     torch.backends.mha.set_fastpath_enabled(False)  # the fused encoder-layer kernel has no ONNX form
     try:
-        with torch.no_grad():
+        with torch.no_grad(), warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # tracer chatter about constant folding and shape checks
             torch.onnx.export(wrapper, args, buf, input_names=list(INPUTS), output_names=["probs"],
                               dynamic_axes={**dyn, "probs": {0: "batch"}}, opset_version=opset, dynamo=False)
     finally:
