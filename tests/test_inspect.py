@@ -41,9 +41,9 @@ def _cutouts() -> dict[str, Image.Image]:
     for pid in TITLES:
         im = Image.new("RGBA", (120, 120), (0, 0, 0, 0))
         d = ImageDraw.Draw(im)
-        col = tuple(int(v) for v in rng.integers(30, 220, 3)) + (255,)
+        col = (*tuple(int(v) for v in rng.integers(30, 220, 3)), 255)
         d.rounded_rectangle((20, 10 + int(pid) * 3, 100, 110), radius=12, fill=col)
-        d.ellipse((35, 30, 85, 70), fill=tuple(255 - c for c in col[:3]) + (255,))
+        d.ellipse((35, 30, 85, 70), fill=(*tuple(255 - c for c in col[:3]), 255))
         out[pid] = im
     return out
 
@@ -185,7 +185,7 @@ def test_save_load_identical_and_small(tmp_path: Path, dataset: Path) -> None:
     assert loaded.config == model.config and not loaded.use_structure
     np.testing.assert_array_equal(before, loaded.predict_proba(items))
     # a checkpoint from another ablation is refused with a clear message
-    with pytest.raises(ValueError, match="missing|unexpected"):
+    with pytest.raises(ValueError, match=r"missing|unexpected"):
         RFNet(**TINY).load_state_arrays(loaded.state_arrays())
 
 
@@ -260,7 +260,7 @@ def test_bad_inputs_rejected(dataset: Path, tmp_path: Path) -> None:
     # corrupt files
     bad = tmp_path / "trunc.png"
     bad.write_bytes(s.image.read_bytes()[:200])
-    with pytest.raises(InputError, match="trunc.png"):
+    with pytest.raises(InputError, match=r"trunc\.png"):
         load_sample(Sample(**{**s.__dict__, "image": bad}))
     txt = tmp_path / "notes.png"
     txt.write_text("not an image")
@@ -280,7 +280,7 @@ def test_saliency_stands_in_for_a_missing_mask(dataset: Path) -> None:
 
     item = load_sample(read_dataset(dataset)[0])
     sal = saliency_map(item.image)
-    assert sal.shape == item.image.size[::-1] and 0 <= sal.min() and sal.max() <= 1
+    assert sal.shape == item.image.size[::-1] and sal.min() >= 0 and sal.max() <= 1
     item.mask = None
     arr = preprocess_item(item, image_size=64, aux_size=32)
     assert arr["aux"].shape == (3, 32, 32) and arr["aux"][0].max() > 0

@@ -67,15 +67,21 @@ def load_sample(s: Sample, _cutouts: dict[Path, Image.Image] | None = None) -> I
 
 
 def creative_mask(creative: Creative, product: Product) -> Image.Image | None:
-    """The product's placement in a stored creative, rebuilt from its layout (the product is pasted
-    unaltered, scaled into its ``product`` box, which may reach past the canvas when truncated)."""
-    box = creative.layout.get("product") if creative.layout else None
+    """The product's placement in a stored creative, rebuilt from its provenance: the cutout (cropped to
+    its alpha) is pasted unaltered, scaled into ``params.render.product_box`` (which may reach past the
+    canvas when the product is truncated), or into the layout's ``product`` box."""
+    render = (creative.params or {}).get("render") or {}
+    box = render.get("product_box") or (creative.layout or {}).get("product")
     if not box:
         return None
     x0, y0, x1, y1 = (int(v) for v in box)
     if x1 <= x0 or y1 <= y0:
         return None
-    alpha = product.image.getchannel("A").resize((x1 - x0, y1 - y0), Image.Resampling.BILINEAR)
+    alpha = product.image.getchannel("A")
+    bbox = alpha.point(lambda v: 255 if v > 8 else 0).getbbox()
+    if bbox:
+        alpha = alpha.crop(bbox)
+    alpha = alpha.resize((x1 - x0, y1 - y0), Image.Resampling.BILINEAR).point(lambda v: 255 if v >= 250 else 0)
     mask = Image.new("L", (creative.width, creative.height), 0)
     mask.paste(alpha, (x0, y0))
     if not np.asarray(mask).any():
@@ -83,19 +89,38 @@ def creative_mask(creative: Creative, product: Product) -> Image.Image | None:
     return mask
 
 
+def regenerated_mask(creative: Creative, product: Product) -> Image.Image | None:
+    """The exact placement mask, by re-running the (cheap, deterministic) compositor from the manifest."""
+    if creative.generator != "compositor":
+        return None  # a diffusion model is too slow to re-run just for its mask
+    try:
+        from adcreative.core.imageio import png_bytes, sha256
+        from adcreative.generate.base import create_generator
+
+        gen = create_generator(creative.generator, **dict(creative.params.get("generator_config", {})))
+        if gen.version != creative.generator_version:
+            return None
+        gi = gen(product, seed=creative.seed, aspect=creative.aspect, n=1, defect=creative.params.get("defect"),
+                 severity=float(creative.params.get("severity", 0.5)))[0]
+    except (ValueError, KeyError, TypeError):
+        return None
+    if sha256(png_bytes(gi.image)) != creative.image_sha:
+        return None  # not the same image: do not trust its mask
+    return gi.mask
+
+
 def creative_item(store: Any, creative: Creative, product: Product | None = None,
-                  label: str | None = None) -> InspectItem:
-    """An item for a creative in the store: its image, its product's cutout and title, its mask."""
+                  label: str | None = None, mask: Image.Image | None = None) -> InspectItem:
+    """An item for a creative in the store: its image, its product's cutout and title, its placement mask
+    (given; else regenerated; else rebuilt from the layout; else the model falls back to saliency)."""
     product = product or store.get_product(creative.product_id)
     image = store.creative_image(creative).convert("RGB")
-    mask = None
-    sha = (creative.params or {}).get("mask_sha")
-    if sha and store.blobs.exists(sha):
-        mask = store.blobs.get_image(sha).convert("L")
-    if mask is None or mask.size != image.size:
-        mask = creative_mask(creative, product)
-    if mask is not None and mask.size != image.size:
-        mask = None  # fall back to saliency rather than misplace the product
+    found = mask if mask is not None and mask.size == image.size else None
+    if found is None:
+        found = regenerated_mask(creative, product)
+    if found is None or found.size != image.size:
+        found = creative_mask(creative, product)
+    mask = found if found is not None and found.size == image.size else None
     return InspectItem(image=image, title=product.title, mask=mask, product=product.image, label=label,
                        product_id=product.id, id=creative.id, source=f"creative {creative.id}")
 
@@ -219,13 +244,28 @@ def encode_items(
     pids: list[str] = []
     buf: list[InspectItem] = []
 
+    # every image of a product shares its cutout: run the trunk once per cutout (keyed by its pixels)
+    product_feats: dict[str, Tensor] = {}
+
+    def product_key(it: InspectItem) -> str | None:
+        if it.product is None:
+            return None  # cut out of the image itself: differs per image
+        return hashlib.sha1(it.product.tobytes()).hexdigest() + str(it.product.size)
+
     def flush() -> None:
         arr = [preprocess_item(it, image_size=S, aux_size=A) for it in buf]
+        keys = [product_key(it) for it in buf]
+        todo = [i for i, k in enumerate(keys) if k is None or k not in product_feats]
         x = torch.from_numpy(np.stack([a["image"] for a in arr]))
-        p = torch.from_numpy(np.stack([a["product"] for a in arr]))
-        f = trunk_forward(trunk, torch.cat([x, p]))
-        parts["image"].append(f[:len(buf)].half())
-        parts["product"].append(f[len(buf):].half())
+        p = torch.from_numpy(np.stack([arr[i]["product"] for i in todo])) if todo else x[:0]
+        f = trunk_forward(trunk, torch.cat([x, p])).half()
+        parts["image"].append(f[:len(buf)])
+        fresh = dict(zip(todo, f[len(buf):], strict=True))
+        for i, k in enumerate(keys):
+            if k is not None and i in fresh:
+                product_feats[k] = fresh[i]
+        parts["product"].append(torch.stack([fresh[i] if k is None else product_feats[k]
+                                             for i, k in enumerate(keys)]))
         parts["aux"].append(torch.from_numpy(np.stack([a["aux"] for a in arr])).half())
         titles = [str(it.title or "") for it in buf]
         txt, valid = embed_titles(titles, encoder=str(cfg["text_encoder"]), max_tokens=T)

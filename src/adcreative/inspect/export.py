@@ -75,7 +75,8 @@ def export_onnx(model: Any, directory: str | Path, *, opset: int = 17) -> Path:
     try:
         with torch.no_grad(), warnings.catch_warnings():
             warnings.simplefilter("ignore")  # tracer chatter about constant folding and shape checks
-            torch.onnx.export(wrapper, args, buf, input_names=list(INPUTS), output_names=["probs"],
+            torch.onnx.export(wrapper, args, buf,  # type: ignore[arg-type]
+                              input_names=list(INPUTS), output_names=["probs"],
                               dynamic_axes={**dyn, "probs": {0: "batch"}}, opset_version=opset, dynamo=False)
     finally:
         torch.backends.mha.set_fastpath_enabled(fast)

@@ -152,6 +152,8 @@ class CrossAttention(nn.Module):
 class RFNet(ConfigMixin, nn.Module):
     """The reliable-feedback network: P(class) over the six RF1M classes for a generated ad image."""
 
+    prod_pool: Tensor
+
     @register_to_config
     def __init__(
         self,
@@ -178,7 +180,7 @@ class RFNet(ConfigMixin, nn.Module):
         if image_size % 32 or image_size < 32:
             raise ValueError(f"image_size must be a multiple of 32 (the trunk's stride), got {image_size}")
         self.grid = image_size // 32
-        n_down = int(round(np.log2(aux_size / self.grid)))
+        n_down = round(np.log2(aux_size / self.grid))
         if self.grid * 2 ** n_down != aux_size:
             raise ValueError(f"aux_size must be image_size/32 × 2^k, got {aux_size} for image_size {image_size}")
         if backbone != "efficientnet-lite0":
@@ -195,7 +197,8 @@ class RFNet(ConfigMixin, nn.Module):
         self.backbone = load_trunk(backbone_weights)
         # the shared trunk is frozen; a fine-tuned head conv is a private copy so other models keep theirs
         if finetune_head:
-            self.head_conv = nn.Sequential(_copy(self.backbone._conv_head), _copy(self.backbone._bn1))
+            bb: Any = self.backbone
+            self.head_conv = nn.Sequential(_copy(bb._conv_head), _copy(bb._bn1))
             for p in self.head_conv.parameters():
                 p.requires_grad_(True)
         self.img_proj = nn.Sequential(nn.LayerNorm(HEAD_CHANNELS), nn.Linear(HEAD_CHANNELS, dim))
@@ -296,8 +299,8 @@ class RFNet(ConfigMixin, nn.Module):
     def _head_conv(self, f: Tensor) -> Tensor:
         if self.finetune_head:
             return F.silu(self.head_conv(f))
-        bb = self.backbone
-        return F.silu(bb._bn1(bb._conv_head(f)))  # type: ignore[no-any-return]
+        bb: Any = self.backbone
+        return F.silu(bb._bn1(bb._conv_head(f)))
 
     # -- the trainable part ------------------------------------------------------------------------------
     def forward_features(self, enc: dict[str, Tensor]) -> Tensor:

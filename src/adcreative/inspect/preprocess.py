@@ -25,7 +25,7 @@ from adcreative.core.errors import InputError
 
 IMAGENET_MEAN = np.array([0.485, 0.456, 0.406], dtype=np.float32)
 IMAGENET_STD = np.array([0.229, 0.224, 0.225], dtype=np.float32)
-PAD_RGB = tuple(int(round(v * 255)) for v in IMAGENET_MEAN)
+PAD_RGB = tuple(round(v * 255) for v in IMAGENET_MEAN)
 MIN_SIDE = 32
 
 
@@ -145,10 +145,7 @@ def normalize(rgb: np.ndarray) -> np.ndarray:
 def preprocess_item(item: InspectItem, *, image_size: int, aux_size: int) -> dict[str, np.ndarray]:
     """One item → arrays ``image`` (3,S,S), ``product`` (3,S,S), ``aux`` (3,A,A) = [mask, valid, edges]."""
     im = item.image.convert("RGB")
-    if item.mask is not None:
-        m = np.asarray(item.mask.convert("L"), np.float32) / 255.0
-    else:
-        m = saliency_map(im)
+    m = np.asarray(item.mask.convert("L"), np.float32) / 255.0 if item.mask is not None else saliency_map(im)
     rgb, _ = letterbox_rgb(im, image_size)
     # the structure map is computed on the content at aux resolution, then padded with zeros
     nw, nh, _, _ = _fit(*im.size, aux_size)
