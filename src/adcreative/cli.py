@@ -22,6 +22,7 @@ from adcreative.console import cli as console_cli
 from adcreative.core.errors import InputError
 from adcreative.explain import cli as explain_cli
 from adcreative.generate import cli as generate_cli
+from adcreative.inspect import cli as inspect_cli
 
 app = typer.Typer(
     name="adcreative",
@@ -47,6 +48,7 @@ app.add_typer(generate_cli.dataset_app, name="dataset")
 app.command("generate")(generate_cli.generate)
 # Stage sub-apps: each import is light (heavy imports live inside the commands).
 # -- inspect, tune, represent, select, explain register here --
+app.add_typer(inspect_cli.app, name="inspect")
 app.add_typer(explain_cli.app, name="explain")
 app.command("console")(console_cli.console)
 

@@ -145,6 +145,12 @@ def generate(
     generator: str = typer.Option("compositor", "--generator"),
     policy: Path | None = typer.Option(None, "--policy", help="Tuned compositor policy folder"),
     seed: int = typer.Option(0, "--seed"),
+    until_available: int | None = typer.Option(
+        None, "--until-available", help="Recurrent generation: regenerate until K creatives per product are "
+        "judged available by RFNet (every attempt is stored with its verdict)"),
+    max_attempts: int = typer.Option(20, "--max-attempts", help="Attempt budget per product (with --until-available)"),
+    threshold: float = typer.Option(0.5, "--threshold", help="P(available) needed to deliver (with --until-available)"),
+    inspector: Path | None = typer.Option(None, "--inspector", help="Inspector folder (default: shipped RFNet)"),
 ) -> None:
     """Generate creatives for a product and store them with their provenance."""
     from adcreative.generate.pipeline import build_generator, generate_and_store
@@ -152,6 +158,26 @@ def generate(
     store = store_from(ctx)
     gen = build_generator(generator, policy=policy)
     ids = store.product_ids() if product == "all" else parse_list(product)
+    if until_available is not None:
+        from adcreative.inspect.cli import load_scorer
+        from adcreative.inspect.recurrent import format_results, recurrent_generate
+
+        scorer, mid = load_scorer(inspector, onnx=False)
+        results = []
+        for pid in ids:
+            r = recurrent_generate(store, gen, scorer, store.get_product(pid), k=until_available,
+                                   max_attempts=max_attempts, aspects=parse_list(aspect), seed=seed,
+                                   threshold=threshold, model_id=mid)
+            for a in r.attempts:
+                status = "delivered" if a in r.delivered else "surplus" if a.accepted else f"rejected ({a.defect})"
+                console.print(f"{a.creative.id}\t{pid}\t{a.creative.aspect}\tseed={a.creative.seed}\t"
+                              f"p_avail={a.p_available:.3f}\t{status}")
+            results.append(r)
+        console.print(format_results(results))
+        if any(not r.complete for r in results):
+            console.print("[yellow]budget spent before K available for: "
+                          + ", ".join(r.product_id for r in results if not r.complete) + "[/]")
+        return
     for pid in ids:
         prod = store.get_product(pid)
         creatives = generate_and_store(store, gen, prod, n=n, aspects=parse_list(aspect), seed=seed)
