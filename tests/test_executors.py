@@ -37,3 +37,21 @@ def test_ray_executor_matches_local(sample_products: list[Product]) -> None:
     local = run_stage("local", GenerateStage, KW, items, batch_size=1, progress=False)
     remote = run_stage("ray", GenerateStage, KW, items, batch_size=1, workers=1, progress=False)
     assert [[sha256(b) for b, _ in x] for x in remote] == [[sha256(b) for b, _ in x] for x in local]
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(importlib.util.find_spec("ray") is None, reason="ray is not installed (the [scale] extra)")
+def test_cli_generate_on_ray_then_regenerate_locally(tmp_path, sample_products: list[Product]) -> None:  # type: ignore[no-untyped-def]
+    from adcreative.cli import main
+    from adcreative.core.store import Store
+    from adcreative.generate.catalogue import save_catalogue
+
+    os.environ["RAY_AUTH_MODE"] = "disabled"
+    cat = save_catalogue(sample_products[:2], tmp_path / "cat")
+    h = ["--home", str(tmp_path / "home")]
+    assert main([*h, "products", "add", str(cat)]) == 0
+    assert main([*h, "generate", "--product", "all", "--n", "1", "--aspect", "1:1,16:9", "--executor", "ray",
+                 "--workers", "1"]) == 0
+    cs = Store(home=tmp_path / "home").creatives()
+    assert len(cs) == 4
+    assert main([*h, "creatives", "regenerate", cs[-1].id]) == 0  # made on a worker, identical here
