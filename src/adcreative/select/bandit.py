@@ -153,95 +153,184 @@ class BetaVisualTS(ConfigMixin):
 
 
 class HybridLinearTS(ConfigMixin):
-    """Contextual Thompson sampling, hybrid linear model with a visual prior (see module doc)."""
+    """Contextual Thompson sampling on a hybrid linear model with a visual prior (see module doc).
+
+    The posterior over the weights is Gaussian: with ``link="logistic"`` (default) it is the Laplace
+    approximation of Bayesian logistic regression (MAP by Newton's method, covariance = inverse Hessian),
+    refitted on the event history every ``refit_every`` events (and at 25, 50, 100, ... early on);
+    between refits requests sample from the last posterior. Per-creative offsets are one-hot columns with
+    their own prior variance ``arm_prior_var``; their prior mean is 0, so a new creative starts exactly
+    at the visual-feature regression.
+    """
 
     @register_to_config
     def __init__(self, n_user: int, n_creative: int, n_components: int = 6, prior_var: float = 1.0,
-                 noise_var: float = 0.05, arm_prior_var: float = 0.0025, exploration_share: float = 1.0,
-                 seed: int = 0) -> None:
+                 arm_prior_var: float = 0.25, base_ctr: float = 0.05, exploration_share: float = 1.0,
+                 refit_every: int = 1000, window: int = 50000, seed: int = 0) -> None:
+        if not 0.0 <= exploration_share <= 1.0:
+            raise InputError(f"exploration_share must be in [0, 1], got {exploration_share}")
         self.rng = np.random.default_rng(seed)
+        self.n_user = n_user
         self.k = min(n_components, n_creative)
-        self.dim = 1 + self.k + n_user * self.k
+        self.shared_dim = 1 + self.k + n_user * self.k
+        self.arm_dim = 1 + n_user  # per-creative offset and per-creative user weights (the "disjoint" part)
         self.mean = np.zeros(n_creative)
         self.components = np.eye(n_creative)[: self.k]
         self.scale = np.ones(self.k)
-        # A and b are kept in units of the noise variance: A = (σ²/s0²)·I + ΣφφT, θ = A⁻¹b, Cov = σ²A⁻¹
-        self.A = np.eye(self.dim) * (noise_var / prior_var)
-        self.b = np.zeros(self.dim)
         self.Z = np.zeros((0, self.k))
-        self.arm_n = np.zeros(0)
-        self.arm_resid = np.zeros(0)
-        self._theta: np.ndarray | None = None
+        self.theta = np.zeros(self.shared_dim)
+        self.theta[0] = float(_logit(np.array(base_ctr)))
+        self.prec = np.diag(self._prior_prec(0))
+        self.hist_x = np.zeros((0, self.n_user), np.float32)    # event history: user features, arm, reward
+        self.hist_arm = np.zeros(0, np.int64)
+        self.hist_r = np.zeros(0, np.float32)
+        self._buf: list[tuple[np.ndarray, int, float]] = []
         self._chol: np.ndarray | None = None
+        self.n_events = 0
+        self.last_refit = 0
 
+    @property
+    def n_arms(self) -> int:
+        return len(self.Z)
+
+    def _prior_prec(self, n_arms: int) -> np.ndarray:
+        p = np.full(self.shared_dim + n_arms, 1.0 / float(self.config["prior_var"]) if hasattr(self, "config") else 1.0)
+        p[0] = 0.25  # broad prior on the intercept around the base rate
+        if n_arms:
+            p[self.shared_dim:] = 1.0 / float(self.config["arm_prior_var"])
+        return p
+
+    def _theta0(self) -> np.ndarray:
+        t = np.zeros(self.shared_dim + self.n_arms * self.arm_dim)
+        t[0] = float(_logit(np.array(float(self.config["base_ctr"]))))
+        return t
+
+    # -- state ------------------------------------------------------------------------------------
     def state_arrays(self) -> dict[str, Any]:
-        return {"mean": self.mean, "components": self.components, "scale": self.scale, "A": self.A, "b": self.b,
-                "Z": self.Z, "arm_n": self.arm_n, "arm_resid": self.arm_resid}
+        self._flush()
+        return {"mean": self.mean, "components": self.components, "scale": self.scale, "Z": self.Z,
+                "theta": self.theta, "prec": self.prec, "hist_x": self.hist_x, "hist_arm": self.hist_arm,
+                "hist_r": self.hist_r, "n_events": np.array([self.n_events, self.last_refit])}
 
     def load_state_arrays(self, arrays: dict[str, Any]) -> None:
         for k, v in arrays.items():
-            setattr(self, k, np.asarray(v, np.float64).copy())
-        self._theta = self._chol = None
+            setattr(self, k, np.asarray(v).copy())
+        self.n_events, self.last_refit = (int(v) for v in np.asarray(arrays["n_events"])[:2])
+        self.hist_arm = self.hist_arm.astype(np.int64)
+        self._chol = None
 
     # -- creatives ----------------------------------------------------------------------------------
     def set_creatives(self, features: np.ndarray, *, fit_projection: bool = True) -> None:
-        """Register the creative feature matrix ``[C, D]``; fits standardisation + PCA on it (preprocessing
-        that ships with the bandit's state)."""
+        """Register the creative feature matrix ``[C, D]`` (rows may only be appended later); fits the
+        standardisation + PCA on it (preprocessing that ships in the bandit's state)."""
         f = np.asarray(features, np.float64)
         if f.ndim != 2 or f.shape[1] != self.config["n_creative"]:
             raise InputError(f"creative features must be [C, {self.config['n_creative']}], got {f.shape}")
-        if fit_projection:
+        if len(f) < self.n_arms:
+            raise InputError(f"creatives can only be added: have {self.n_arms}, got {len(f)}")
+        if fit_projection and self.n_events == 0:
             self.mean = f.mean(0)
             sd = f.std(0) + 1e-6
-            x = (f - self.mean) / sd
-            _, _, vt = np.linalg.svd(x, full_matrices=False)
-            self.components = vt[: self.k] / sd  # project raw features: (f - mean) @ components.T
-            z = (f - self.mean) @ self.components.T
-            self.scale = z.std(0) + 1e-6
+            _, _, vt = np.linalg.svd((f - self.mean) / sd, full_matrices=False)
+            self.components = vt[: self.k] / sd          # project raw features: (f - mean) @ components.T
+            self.scale = ((f - self.mean) @ self.components.T).std(0) + 1e-6
+        old = self.n_arms
         self.Z = (f - self.mean) @ self.components.T / self.scale
-        n = len(f)
-        if len(self.arm_n) < n:  # new creatives start with no residual evidence
-            self.arm_n = np.concatenate([self.arm_n, np.zeros(n - len(self.arm_n))])
-            self.arm_resid = np.concatenate([self.arm_resid, np.zeros(n - len(self.arm_resid))])
+        if len(f) > old:  # new creatives: prior mean 0 offset, prior precision 1/arm_prior_var
+            pad = (len(f) - old) * self.arm_dim
+            self.theta = np.concatenate([self.theta, np.zeros(pad)])
+            p = np.zeros((len(self.theta), len(self.theta)))
+            p[: len(self.prec), : len(self.prec)] = self.prec
+            p[-pad:, -pad:] = np.eye(pad) / float(self.config["arm_prior_var"])
+            self.prec = p
+            self._chol = None
 
-    def phi(self, x_user: np.ndarray, rows: np.ndarray | None = None) -> np.ndarray:
-        z = self.Z if rows is None else self.Z[rows]
-        inter = (np.asarray(x_user)[None, :, None] * z[:, None, :]).reshape(len(z), -1)
-        return np.hstack([np.ones((len(z), 1)), z, inter])
+    def features(self, x_user: np.ndarray, rows: np.ndarray | None = None) -> np.ndarray:
+        """Design rows for one user and the given creatives (all by default)."""
+        rows = np.arange(self.n_arms) if rows is None else rows
+        x = np.broadcast_to(np.asarray(x_user, np.float64), (len(rows), self.n_user))
+        return self._design(x, rows)
+
+    def _design(self, x: np.ndarray, arms: np.ndarray) -> np.ndarray:
+        """Rows ``[1, z_c, x ⊗ z_c | per-arm block of c: (1, x)]`` (shared part, then the arms' blocks)."""
+        z = self.Z[arms]
+        n, a = len(z), self.arm_dim
+        inter = (x[:, :, None] * z[:, None, :]).reshape(n, -1)
+        arm_part = np.zeros((n, self.n_arms * a))
+        cols = arms[:, None] * a + np.arange(a)[None, :]
+        arm_part[np.arange(n)[:, None], cols] = np.hstack([np.ones((n, 1)), x])
+        return np.hstack([np.ones((n, 1)), z, inter, arm_part])
 
     # -- posterior ---------------------------------------------------------------------------------
-    def _posterior(self) -> tuple[np.ndarray, np.ndarray]:
-        if self._theta is None or self._chol is None:
-            self._chol = np.linalg.cholesky(self.A)
-            self._theta = np.linalg.solve(self.A, self.b)
-        return self._theta, self._chol
+    def _flush(self) -> None:
+        if self._buf:
+            self.hist_x = np.vstack([self.hist_x, np.array([b[0] for b in self._buf], np.float32)])
+            self.hist_arm = np.concatenate([self.hist_arm, np.array([b[1] for b in self._buf], np.int64)])
+            self.hist_r = np.concatenate([self.hist_r, np.array([b[2] for b in self._buf], np.float32)])
+            self._buf = []
+            w = int(self.config["window"])
+            if len(self.hist_r) > w:
+                self.hist_x, self.hist_arm, self.hist_r = self.hist_x[-w:], self.hist_arm[-w:], self.hist_r[-w:]
 
-    def _arm_post(self) -> tuple[np.ndarray, np.ndarray]:
-        nv, av = float(self.config["noise_var"]), float(self.config["arm_prior_var"])
-        prec = self.arm_n / nv + 1.0 / av
-        return (self.arm_resid / nv) / prec, 1.0 / prec
+    def refit(self, iters: int = 8) -> None:
+        """Laplace posterior of Bayesian logistic regression on the event history (Newton from the
+        current mean; the prior is centred on the base rate, zero elsewhere)."""
+        self._flush()
+        if not len(self.hist_r):
+            return
+        X = self._design(self.hist_x.astype(np.float64), self.hist_arm)
+        y = self.hist_r.astype(np.float64)
+        lam = self._prior_prec(self.n_arms * self.arm_dim)
+        t0 = self._theta0()
+        th = self.theta.copy()
+
+        def objective(t: np.ndarray) -> float:  # penalised log-likelihood
+            z = X @ t
+            return float(y @ z - np.logaddexp(0.0, z).sum() - 0.5 * (lam * (t - t0) ** 2).sum())
+
+        f = objective(th)
+        for _ in range(iters):
+            p = 1.0 / (1.0 + np.exp(-np.clip(X @ th, -30, 30)))
+            g = X.T @ (y - p) - lam * (th - t0)
+            H = (X.T * (p * (1 - p))) @ X + np.diag(lam)
+            step = np.linalg.solve(H, g)
+            # damped Newton: halve the step until the objective improves (plain Newton can overshoot)
+            for _ in range(20):
+                f_new = objective(th + step)
+                if f_new >= f - 1e-9:
+                    break
+                step *= 0.5
+            th, f = th + step, f_new
+            if np.abs(step).max() < 1e-5:
+                break
+        p = 1.0 / (1.0 + np.exp(-np.clip(X @ th, -30, 30)))
+        self.theta = th
+        self.prec = (X.T * (p * (1 - p))) @ X + np.diag(lam)
+        self._chol = None
 
     def scores(self, x_user: np.ndarray, *, sample: bool) -> np.ndarray:
-        theta, chol = self._posterior()
-        ph = self.phi(x_user)
-        m, v = self._arm_post()
+        """Click logits of every creative for one user: posterior mean, or one Thompson draw."""
+        ph = self.features(x_user)
         if not sample:
-            return ph @ theta + m  # type: ignore[no-any-return]
-        # θ̃ = θ + L^-T ε with A = L Lᵀ gives Cov = A^-1
-        eps = self.rng.standard_normal(self.dim)
-        theta_s = theta + np.linalg.solve(chol.T, eps) * np.sqrt(self.config["noise_var"])
-        return ph @ theta_s + m + np.sqrt(v) * self.rng.standard_normal(len(m))  # type: ignore[no-any-return]
+            return ph @ self.theta  # type: ignore[no-any-return]
+        if self._chol is None:
+            self._chol = np.linalg.cholesky(self.prec)
+        # θ̃ = θ + L^-T ε with prec = L Lᵀ gives Cov(θ̃) = prec⁻¹
+        from scipy.linalg import solve_triangular
+
+        theta_s = self.theta + solve_triangular(self._chol.T, self.rng.standard_normal(len(self.theta)), lower=False,
+                                                check_finite=False)
+        return ph @ theta_s  # type: ignore[no-any-return]
 
     def choose(self, x_user: np.ndarray) -> tuple[int, bool]:
         explored = bool(self.rng.random() < float(self.config["exploration_share"]))
         return int(np.argmax(self.scores(x_user, sample=explored))), explored
 
     def update(self, x_user: np.ndarray, row: int, reward: float) -> None:
-        ph = self.phi(x_user, np.array([row]))[0]
-        theta, _ = self._posterior()
-        # the arm's residual is measured against the shared model before this update (backfitting)
-        self.arm_resid[row] += reward - float(ph @ theta)
-        self.arm_n[row] += 1
-        self.A += np.outer(ph, ph)
-        self.b += ph * reward
-        self._theta = self._chol = None
+        self._buf.append((np.asarray(x_user, np.float32), int(row), float(reward)))
+        self.n_events += 1
+        # refit on a geometric schedule early on (25, 31, 39, ...), then every ``refit_every`` events
+        gap = min(int(self.config["refit_every"]), max(25, self.last_refit // 4))
+        if self.n_events - self.last_refit >= gap:
+            self.refit()
+            self.last_refit = self.n_events
