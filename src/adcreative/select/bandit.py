@@ -21,12 +21,35 @@ posterior mean (or the list-wise model's scores, where the caller provides them)
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from pathlib import Path
+from typing import Any, TypeVar
 
 import numpy as np
 
 from adcreative.core.errors import InputError
 from adcreative.core.modeling import ConfigMixin, register_to_config
+
+N = TypeVar("N", bound="NumpyModel")
+
+
+class NumpyModel(ConfigMixin):
+    """ConfigMixin for NumPy-state models whose loading must not import torch (the service stays light)."""
+
+    @classmethod
+    def from_pretrained(cls: type[N], directory: str | Path, **overrides: Any) -> N:
+        from safetensors.numpy import load_file
+
+        d = Path(directory)
+        cfg = cls.load_config(d)
+        cfg.pop("_class", None)
+        cfg.pop("_extra", None)
+        cfg.update(overrides)
+        obj = cls(**cfg)
+        wp = d / "model.safetensors"
+        if not wp.exists():
+            raise FileNotFoundError(f"{wp}: weights file missing")
+        obj.load_state_arrays(load_file(str(wp)))
+        return obj
 
 
 def _logit(p: np.ndarray) -> np.ndarray:
@@ -37,12 +60,12 @@ def _sigmoid(x: np.ndarray) -> np.ndarray:
     return 1.0 / (1.0 + np.exp(-x))  # type: ignore[no-any-return]
 
 
-class BetaVisualTS(ConfigMixin):
+class BetaVisualTS(NumpyModel):
     """Beta-Bernoulli Thompson sampling per creative with a visual-feature regression prior."""
 
     @register_to_config
     def __init__(self, n_features: int, prior_strength: float = 50.0, base_ctr: float = 0.02,
-                 ridge: float = 1.0, exploration_share: float = 0.1, mc_samples: int = 64,
+                 ridge: float = 1.0, exploration_share: float = 0.1, mc_samples: int = 32,
                  arm_ids: list[str] | None = None, seed: int = 0) -> None:
         if not 0.0 <= exploration_share <= 1.0:
             raise InputError(f"exploration_share must be in [0, 1], got {exploration_share}")
@@ -130,7 +153,14 @@ class BetaVisualTS(ConfigMixin):
         return a / (a + b)  # type: ignore[no-any-return]
 
     def sample(self, ids: Sequence[str], n: int = 1) -> np.ndarray:
+        """``n`` Thompson draws per creative. Beta draws are ~10x slower than normal ones, so once every
+        posterior has ≥ 10 pseudo-counts on each side the moment-matched normal is used (the serving
+        p99 budget); otherwise exact Beta draws."""
         a, b = self.posterior(self.rows(ids))
+        if min(a.min(), b.min()) >= 10.0:
+            s = a + b
+            mean, sd = a / s, np.sqrt(a * b / (s * s * (s + 1)))
+            return np.clip(mean + sd * self.rng.standard_normal((n, len(a))), 0.0, 1.0)  # type: ignore[no-any-return]
         return self.rng.beta(a, b, size=(n, len(a)))
 
     def rank(self, ids: Sequence[str], scores: np.ndarray | None = None, *, explore: bool | None = None
@@ -152,7 +182,7 @@ class BetaVisualTS(ConfigMixin):
         return order, explored, p
 
 
-class HybridLinearTS(ConfigMixin):
+class HybridLinearTS(NumpyModel):
     """Contextual Thompson sampling on a hybrid linear model with a visual prior (see module doc).
 
     The posterior over the weights is Gaussian: with ``link="logistic"`` (default) it is the Laplace

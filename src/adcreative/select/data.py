@@ -22,6 +22,8 @@ import numpy as np
 
 from adcreative.core.errors import InputError
 
+AD_BUCKETS = 64  # the ad embedding's size (TrainConfig.n_ad_buckets); ad ids hash into it
+
 
 def hash_bucket(field: str, value: Any, n_buckets: int) -> int:
     """Stable bucket of ``field=value`` (crc32; identical across processes and machines)."""
@@ -182,7 +184,7 @@ def load_obd(folder: str | Path, policy: str = "random", *, n_buckets: int = 64)
     pair = np.log1p(np.maximum(aff, 0.0))[:, :, None]
     log = ImpressionLog(
         user_cat=user_cat, user_num=np.zeros((n, 0), np.float32),
-        ad=np.full(n, hash_bucket("ad", Path(folder).name, n_buckets), np.int64), context=pos,
+        ad=np.full(n, hash_bucket("ad", Path(folder).name, AD_BUCKETS), np.int64), context=pos,
         candidates=np.tile(np.arange(k, dtype=np.int64), (n, 1)), pair=pair, shown=item, click=click,
         propensity=prop, group=group, ad_id=np.zeros(n, np.int64),
     )

@@ -27,7 +27,7 @@ import torch
 from torch import nn
 
 from adcreative.core.modeling import ConfigMixin, register_to_config
-from adcreative.select.data import CreativeTable, ImpressionLog
+from adcreative.select.data import AD_BUCKETS, CreativeTable, ImpressionLog
 from adcreative.select.scoring import creative_id_buckets
 
 
@@ -149,7 +149,7 @@ class TrainConfig:
     dim: int = 8
     hidden: int = 32
     n_contexts: int = 4
-    n_ad_buckets: int = 64
+    n_ad_buckets: int = AD_BUCKETS
     n_creative_buckets: int = 64
 
 

@@ -233,23 +233,18 @@ class ListwisePolicy(ThompsonPolicy):
     def _retrain(self, users: SimUsers) -> None:
         import torch
 
-        from adcreative.select.data import ImpressionLog
         from adcreative.select.models import TrainConfig, train_joint
         from adcreative.select.scoring import CreativeScorer
 
         t0 = time.perf_counter()
         torch.set_num_threads(1)
         idx = np.array([r[0] for r in self.rows])
-        n, c = len(idx), len(self.table)
-        log = ImpressionLog(
-            user_cat=users.segment[idx][:, None].astype(np.int64), user_num=users.x[idx].astype(np.float32),
-            ad=np.zeros(n, np.int64), context=np.zeros(n, np.int64),
-            candidates=np.tile(np.arange(c, dtype=np.int64), (n, 1)), pair=np.zeros((n, c, 0), np.float32),
-            shown=np.array([r[1] for r in self.rows], np.int64), click=np.array([r[2] for r in self.rows], np.float32),
-            propensity=np.full(n, 1.0 / c, np.float32), group=idx, ad_id=np.zeros(n, np.int64))
+        c = len(self.table)
+        log = market_log(users, idx, np.array([r[1] for r in self.rows]), np.array([r[2] for r in self.rows]),
+                         np.full(len(idx), 1.0 / c), c)
         cfg = TrainConfig(epochs=self.epochs, seed=self.seed + self.retrains, n_creative_buckets=0, batch_size=512)
-        self.trained = train_joint(log, self.table, ["segment"], user_num_fields=[f"x{j}" for j in range(users.x.shape[1])],
-                                   n_buckets=4, cfg=cfg, init=self.trained)
+        cat, num = sim_user_fields(users.x.shape[1])
+        self.trained = train_joint(log, self.table, cat, user_num_fields=num, n_buckets=4, cfg=cfg, init=self.trained)
         self.scorer = CreativeScorer.from_model(self.trained.creative_model, self.table)
         self.retrains += 1
         self.train_seconds += time.perf_counter() - t0
@@ -453,3 +448,60 @@ def quick_creatives(cutouts: Sequence[Image.Image], n: int, seed: int = 0, size:
         images.append(canvas)
         masks.append(mask)
     return images, masks
+
+
+# ------------------------------------------------------------------ logs and bundles from the market ----
+def sim_user_fields(k: int) -> tuple[list[str], list[str]]:
+    """(categorical, numeric) user field names the simulator's users expose to the models."""
+    return ["segment"], [f"x{j}" for j in range(k)]
+
+
+def market_log(users: SimUsers, idx: np.ndarray, shown: np.ndarray, click: np.ndarray, propensity: np.ndarray,
+               n_creatives: int) -> Any:
+    """An :class:`ImpressionLog` of simulated impressions (every creative is a candidate)."""
+    from adcreative.select.data import AD_BUCKETS, ImpressionLog, hash_bucket
+
+    n = len(idx)
+    return ImpressionLog(
+        user_cat=users.segment[idx][:, None].astype(np.int64), user_num=users.x[idx].astype(np.float32),
+        ad=np.full(n, hash_bucket("ad", "sim", AD_BUCKETS), np.int64), context=np.zeros(n, np.int64),
+        candidates=np.tile(np.arange(n_creatives, dtype=np.int64), (n, 1)),
+        pair=np.zeros((n, n_creatives, 0), np.float32), shown=shown.astype(np.int64),
+        click=click.astype(np.float32), propensity=propensity.astype(np.float32), group=idx.astype(np.int64),
+        ad_id=np.zeros(n, np.int64))
+
+
+def build_bundle(directory: str | Path, creative_features: np.ndarray, *, n_logged: int = 20000, seed: int = 0,
+                 epochs: int = 3, exploration_share: float = 0.1, ids: Sequence[str] | None = None,
+                 market_kwargs: dict[str, Any] | None = None) -> Path:
+    """Log ``n_logged`` uniformly-randomised impressions in the market, train the joint model on them and
+    save a servable bundle (ad id ``"sim"``) with a Beta bandit whose prior is fitted on the same log."""
+    import torch
+
+    from adcreative.select.bandit import BetaVisualTS
+    from adcreative.select.bundle import save_bundle
+    from adcreative.select.data import CreativeTable
+    from adcreative.select.models import TrainConfig, train_joint
+
+    torch.set_num_threads(1)
+    market = SyntheticMarket(creative_features, seed=seed, **(market_kwargs or {}))
+    rng = np.random.default_rng(seed + 3)
+    users = market.users(n_logged, rng)
+    c = market.n_creatives
+    shown = rng.integers(0, c, n_logged)
+    click = (rng.random(n_logged) < market.click_prob(users.latent)[np.arange(n_logged), shown]).astype(np.float32)
+    log = market_log(users, np.arange(n_logged), shown, click, np.full(n_logged, 1.0 / c), c)
+    f = np.asarray(creative_features, np.float32)
+    table = CreativeTable(list(ids) if ids is not None else [f"sim_{j}" for j in range(c)],
+                          (f - f.mean(0)) / (f.std(0) + 1e-6))
+    cat, num = sim_user_fields(market.k)
+    res = train_joint(log, table, cat, user_num_fields=num, n_buckets=4,
+                      cfg=TrainConfig(epochs=epochs, seed=seed, n_creative_buckets=0, batch_size=512))
+    bandit = BetaVisualTS(n_features=f.shape[1], base_ctr=float(max(click.mean(), 1e-3)),
+                          exploration_share=exploration_share, seed=seed)
+    bandit.add_arms(table.ids, f)
+    np.add.at(bandit.impressions, shown, 1.0)
+    np.add.at(bandit.clicks, shown, click)
+    bandit.fit_prior()
+    return save_bundle(directory, res.ad_model, res.creative_model, table, ad_id="sim", bandit=bandit,
+                       meta={"source": "simulator", "rows": n_logged})

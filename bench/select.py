@@ -1,0 +1,238 @@
+"""Benchmark of the select stage.
+
+1. In-process latency of ``Selector.rank`` for 100 candidates (NumPy serving path, Thompson exploration
+   on), beside the same list-wise model run in torch (no_grad, 1 thread): p50/p99 and the ratio.
+2. HTTP latency of ``POST /v1/select`` (100 candidates) at a fixed offered load on 127.0.0.1: a real
+   ``adcreative serve`` process and an open-loop, bounded load generator (fixed request count and
+   duration; latency counted from each request's scheduled send time, so queueing is not hidden).
+   Also ``POST /v1/events`` (fsync before the 2xx) at a lower rate.
+3. The simulated campaign: cumulative CTR of ours vs oracle, uniform, best fixed creative and Vowpal
+   Wabbit ``--cb_explore_adf`` over the same N impressions.
+
+    python bench/select.py                      # all three, defaults below
+    python bench/select.py --rps 200 --seconds 10 --sim-n 20000
+    python bench/select.py --skip-sim
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+# this file is named like the stdlib's ``select`` module: drop its folder from sys.path before anything
+# (asyncio, subprocess) imports ``select``
+if sys.path and os.path.abspath(sys.path[0]) == os.path.dirname(os.path.abspath(__file__)):
+    sys.path.pop(0)
+
+import argparse  # noqa: E402
+import asyncio  # noqa: E402
+import socket  # noqa: E402
+import subprocess  # noqa: E402
+import tempfile  # noqa: E402
+import time  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+import numpy as np  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "src"))
+
+from threadpoolctl import threadpool_limits  # noqa: E402
+
+from adcreative.select.simulator import image_features, quick_creatives, run_campaign  # noqa: E402
+
+
+def cutouts() -> list:
+    from PIL import Image, ImageDraw
+
+    folder = ROOT.parent / "shared" / "data" / "products"
+    files = sorted(folder.glob("*.png")) if folder.exists() else []
+    if files:
+        return [Image.open(p) for p in files]
+    # no shared data: procedural RGBA products (ellipses/boxes in varied colours)
+    rng = np.random.default_rng(0)
+    out = []
+    for j in range(6):
+        im = Image.new("RGBA", (200, 200), (0, 0, 0, 0))
+        d = ImageDraw.Draw(im)
+        col = tuple(int(v) for v in rng.integers(0, 256, 3)) + (255,)
+        (d.ellipse if j % 2 else d.rectangle)((30, 20, 170, 180), fill=col)
+        out.append(im)
+    return out
+
+
+def pct(a: list[float] | np.ndarray) -> tuple[float, float]:
+    x = np.asarray(a) * 1000
+    return float(np.percentile(x, 50)), float(np.percentile(x, 99))
+
+
+def in_process(bundle_dir: Path, n: int, k: int) -> dict[str, tuple[float, float]]:
+    import torch
+
+    from adcreative.select.bundle import Bundle
+    from adcreative.select.models import CreativeListwiseModel
+    from adcreative.select.selector import RankRequest, Selector
+
+    torch.set_num_threads(1)
+    b = Bundle.load(bundle_dir)
+    sel = Selector(b)
+    ids = b.creatives.ids
+    rng = np.random.default_rng(0)
+    reqs = [RankRequest(user_id=f"u{i}", ad_id=b.ad_id, candidates=list(rng.choice(ids, k, replace=False)),
+                        user={"segment": int(rng.integers(4)), **{f"x{j}": float(rng.normal()) for j in range(4)}})
+            for i in range(n)]
+    for r in reqs[:50]:
+        sel.rank(r)
+    lat = []
+    for r in reqs:
+        t = time.perf_counter()
+        sel.rank(r)
+        lat.append(time.perf_counter() - t)
+    # the same list-wise model in torch, the path we did not take for serving
+    vdir = b.directory / b.manifest["current"]
+    model = CreativeListwiseModel.from_pretrained(vdir / "creative_ranker")
+    feats = torch.from_numpy(b.creatives.features)
+    tl = []
+    with torch.no_grad():
+        for r in reqs[: min(n, 1000)]:
+            t = time.perf_counter()
+            rows = torch.from_numpy(b.creatives.index_of(r.candidates))
+            ucat = torch.tensor([[int(r.user["segment"]) % 4]])
+            unum = torch.tensor([[r.user[f"x{j}"] for j in range(4)]], dtype=torch.float32)
+            model(ucat, unum, feats[rows][None], None, torch.zeros(1, k, 0), None)
+            tl.append(time.perf_counter() - t)
+    return {"numpy Selector.rank (+TS, ad pCTR)": pct(lat), "torch CreativeListwiseModel (no_grad, 1 thread)": pct(tl)}
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+async def load(url: str, bodies: list[dict], rps: float, seconds: float, headers: dict | None = None
+               ) -> tuple[list[float], int, float]:
+    """Open-loop generator: request i is due at i/rps; stops after len(bodies) requests or ``seconds``+5 s."""
+    import httpx
+
+    lat: list[float] = []
+    errors = 0
+    limits = httpx.Limits(max_connections=64, max_keepalive_connections=64)
+    async with httpx.AsyncClient(limits=limits, timeout=5.0) as client:
+        start = time.perf_counter()
+        deadline = start + seconds + 5.0
+
+        async def one(i: int, body: dict) -> None:
+            nonlocal errors
+            due = start + i / rps
+            await asyncio.sleep(max(0.0, due - time.perf_counter()))
+            if time.perf_counter() > deadline:
+                errors += 1
+                return
+            try:
+                r = await client.post(url, json=body, headers=headers)
+                if r.status_code != 200:
+                    errors += 1
+            except httpx.HTTPError:
+                errors += 1
+            lat.append(time.perf_counter() - due)
+
+        await asyncio.gather(*(one(i, b) for i, b in enumerate(bodies)))
+        wall = time.perf_counter() - start
+    return lat, errors, wall
+
+
+def http_bench(bundle_dir: Path, rps: float, seconds: float, k: int) -> list[tuple[str, float, float, float, int, int]]:
+    import httpx
+
+    port = free_port()
+    events = Path(tempfile.mkdtemp()) / "events.jsonl"
+    env = {**os.environ, "PYTHONPATH": str(ROOT / "src"), "OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1"}
+    proc = subprocess.Popen([sys.executable, "-m", "adcreative", "serve", "--model", str(bundle_dir), "--port", str(port),
+                             "--events", str(events), "--api-keys", "bench"], env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        base = f"http://127.0.0.1:{port}"
+        for _ in range(200):
+            try:
+                if httpx.get(base + "/health", timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                time.sleep(0.1)
+        else:
+            raise RuntimeError("server did not start: " + (proc.stderr.read().decode() if proc.stderr else ""))
+        ids = httpx.get(base + "/health").json()
+        n = int(rps * seconds)
+        rng = np.random.default_rng(1)
+        all_ids = [f"sim_{j}" for j in range(ids["creatives"])]
+        bodies = [{"user_id": f"u{i}", "ad_id": "sim", "candidates": list(rng.choice(all_ids, k, replace=False)),
+                   "user": {"segment": int(rng.integers(4)), **{f"x{j}": float(rng.normal()) for j in range(4)}}}
+                  for i in range(n)]
+        asyncio.run(load(base + "/v1/select", bodies[:100], 50, 2))                      # warm-up
+        rows = []
+        lat, err, wall = asyncio.run(load(base + "/v1/select", bodies, rps, seconds))
+        rows.append(("POST /v1/select (100 candidates)", rps, *pct(lat), len(lat), err))
+        ev_rps = max(1.0, rps / 4)
+        ev = [{"events": [{"kind": "impression", "request_id": f"r{i}", "user_id": f"u{i}", "ad_id": "sim",
+                           "creative_id": all_ids[i % len(all_ids)]}]} for i in range(int(ev_rps * seconds))]
+        lat, err, wall = asyncio.run(load(base + "/v1/events", ev, ev_rps, seconds, headers={"X-API-Key": "bench"}))
+        rows.append(("POST /v1/events (1 event, fsync)", ev_rps, *pct(lat), len(lat), err))
+        logged = httpx.get(base + "/health").json()["events_logged"]
+        assert logged == len(ev) - err, (logged, len(ev), err)
+        return rows
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--creatives", type=int, default=120)
+    ap.add_argument("--candidates", type=int, default=100)
+    ap.add_argument("--requests", type=int, default=3000)
+    ap.add_argument("--rps", type=float, default=200.0)
+    ap.add_argument("--seconds", type=float, default=10.0)
+    ap.add_argument("--sim-n", type=int, default=20000)
+    ap.add_argument("--sim-creatives", type=int, default=16)
+    ap.add_argument("--skip-sim", action="store_true")
+    ap.add_argument("--skip-http", action="store_true")
+    a = ap.parse_args()
+    threadpool_limits(1)
+    cuts = cutouts()
+    print(f"cores visible: {os.cpu_count()}, load average: {os.getloadavg()[0]:.1f}")
+    with tempfile.TemporaryDirectory() as tmp:
+        from adcreative.select.simulator import build_bundle
+
+        ims, masks = quick_creatives(cuts, a.creatives, seed=0)
+        t = time.perf_counter()
+        bdir = build_bundle(Path(tmp) / "bundle", image_features(ims, masks), n_logged=20000, epochs=2)
+        print(f"bundle: {a.creatives} creatives, joint model trained on 20000 simulated impressions "
+              f"in {time.perf_counter() - t:.1f} s")
+        res = in_process(bdir, a.requests, a.candidates)
+        print(f"\n## In-process ranking, {a.candidates} candidates, {a.requests} requests (target p99 ≤ 5 ms)")
+        print("| path | p50 ms | p99 ms |\n|---|---|---|")
+        for k, (p50, p99) in res.items():
+            print(f"| {k} | {p50:.3f} | {p99:.3f} |")
+        vals = list(res.values())
+        print(f"torch / numpy p50 ratio: {vals[1][0] / vals[0][0]:.1f}×")
+        if not a.skip_http:
+            rows = http_bench(bdir, a.rps, a.seconds, a.candidates)
+            print(f"\n## HTTP on 127.0.0.1, open-loop, {a.seconds:g} s per endpoint (target p99 ≤ 20 ms)")
+            print("| endpoint | offered rps | p50 ms | p99 ms | requests | errors |\n|---|---|---|---|---|---|")
+            for name, rps, p50, p99, n, err in rows:
+                print(f"| {name} | {rps:g} | {p50:.2f} | {p99:.2f} | {n} | {err} |")
+    if not a.skip_sim:
+        ims, masks = quick_creatives(cuts, a.sim_creatives, seed=0)
+        r = run_campaign(image_features(ims, masks), a.sim_n, 0,
+                         policies=("oracle", "ours", "ours_listwise", "uniform", "best_fixed", "vw"),
+                         png=Path(tempfile.gettempdir()) / "select_campaign.png", progress=True)
+        print("\n## " + r.to_markdown())
+        ours = r.ctr("ours: hybrid Thompson (visual prior)")
+        vw = [k for k in r.clicks if k.startswith("VW")]
+        if vw:
+            print(f"ours / VW CTR ratio: {ours / r.ctr(vw[0]):.2f}×")
+        print(f"curves: {Path(tempfile.gettempdir()) / 'select_campaign.png'}")
+
+
+if __name__ == "__main__":
+    main()
