@@ -352,11 +352,12 @@ class CampaignResult:
 def run_campaign(creative_features: np.ndarray, n_impressions: int = 5000, seed: int = 0, *,
                  policies: Sequence[str] = ("oracle", "ours", "uniform", "best_fixed"),
                  png: str | Path | None = None, market_kwargs: dict[str, Any] | None = None,
-                 retrain_every: int = 2000, progress: bool = False) -> CampaignResult:
+                 retrain_every: int = 2000, exploration_share: float = 0.3, progress: bool = False) -> CampaignResult:
     """Run a simulated campaign over ``n_impressions`` with each policy on the same user stream.
 
     ``policies`` from: ``oracle``, ``ours`` (hybrid Thompson), ``ours_listwise`` (list-wise model retrained
     every ``retrain_every`` + Thompson exploration), ``uniform``, ``best_fixed``, ``vw``.
+    ``exploration_share``: fraction of our requests ranked by a posterior sample (the rest by its mean).
     """
     if n_impressions < 1:
         raise InputError(f"n_impressions must be >= 1, got {n_impressions}")
@@ -365,12 +366,13 @@ def run_campaign(creative_features: np.ndarray, n_impressions: int = 5000, seed:
     # small matrices: multi-threaded BLAS only thrashes (20-40x slower on a shared 2-core machine)
     with threadpool_limits(1):
         return _run_campaign(creative_features, n_impressions, seed, policies=policies, png=png,
-                             market_kwargs=market_kwargs, retrain_every=retrain_every, progress=progress)
+                             market_kwargs=market_kwargs, retrain_every=retrain_every,
+                             exploration_share=exploration_share, progress=progress)
 
 
 def _run_campaign(creative_features: np.ndarray, n_impressions: int, seed: int, *, policies: Sequence[str],
                   png: str | Path | None, market_kwargs: dict[str, Any] | None, retrain_every: int,
-                  progress: bool) -> CampaignResult:
+                  exploration_share: float, progress: bool) -> CampaignResult:
     market = SyntheticMarket(creative_features, seed=seed, **(market_kwargs or {}))
     rng = np.random.default_rng(seed + 1)
     users = market.users(n_impressions, rng)
@@ -379,8 +381,9 @@ def _run_campaign(creative_features: np.ndarray, n_impressions: int, seed: int, 
     feats = np.asarray(creative_features, np.float64)
     makers: dict[str, Any] = {
         "oracle": lambda: OraclePolicy(market),
-        "ours": lambda: ThompsonPolicy(feats, market.k, seed),
-        "ours_listwise": lambda: ListwisePolicy(feats, market.k, seed, retrain_every=retrain_every),
+        "ours": lambda: ThompsonPolicy(feats, market.k, seed, exploration_share=exploration_share),
+        "ours_listwise": lambda: ListwisePolicy(feats, market.k, seed, retrain_every=retrain_every,
+                                                exploration_share=exploration_share),
         "uniform": lambda: UniformPolicy(market.n_creatives, seed),
         "best_fixed": lambda: FixedPolicy(market.best_fixed()),
         "vw": lambda: VWPolicy(feats, seed),
