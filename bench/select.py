@@ -24,15 +24,15 @@ import sys
 if sys.path and os.path.abspath(sys.path[0]) == os.path.dirname(os.path.abspath(__file__)):
     sys.path.pop(0)
 
-import argparse  # noqa: E402
-import asyncio  # noqa: E402
-import socket  # noqa: E402
-import subprocess  # noqa: E402
-import tempfile  # noqa: E402
-import time  # noqa: E402
-from pathlib import Path  # noqa: E402
+import argparse
+import asyncio
+import socket
+import subprocess
+import tempfile
+import time
+from pathlib import Path
 
-import numpy as np  # noqa: E402
+import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
@@ -55,7 +55,7 @@ def cutouts() -> list:
     for j in range(6):
         im = Image.new("RGBA", (200, 200), (0, 0, 0, 0))
         d = ImageDraw.Draw(im)
-        col = tuple(int(v) for v in rng.integers(0, 256, 3)) + (255,)
+        col = (*[int(v) for v in rng.integers(0, 256, 3)], 255)
         (d.ellipse if j % 2 else d.rectangle)((30, 20, 170, 180), fill=col)
         out.append(im)
     return out
@@ -170,12 +170,12 @@ def http_bench(bundle_dir: Path, rps: float, seconds: float, k: int) -> list[tup
                   for i in range(n)]
         asyncio.run(load(base + "/v1/select", bodies[:100], 50, 2))                      # warm-up
         rows = []
-        lat, err, wall = asyncio.run(load(base + "/v1/select", bodies, rps, seconds))
+        lat, err, _ = asyncio.run(load(base + "/v1/select", bodies, rps, seconds))
         rows.append(("POST /v1/select (100 candidates)", rps, *pct(lat), len(lat), err))
         ev_rps = max(1.0, rps / 4)
         ev = [{"events": [{"kind": "impression", "request_id": f"r{i}", "user_id": f"u{i}", "ad_id": "sim",
                            "creative_id": all_ids[i % len(all_ids)]}]} for i in range(int(ev_rps * seconds))]
-        lat, err, wall = asyncio.run(load(base + "/v1/events", ev, ev_rps, seconds, headers={"X-API-Key": "bench"}))
+        lat, err, _ = asyncio.run(load(base + "/v1/events", ev, ev_rps, seconds, headers={"X-API-Key": "bench"}))
         rows.append(("POST /v1/events (1 event, fsync)", ev_rps, *pct(lat), len(lat), err))
         logged = httpx.get(base + "/health").json()["events_logged"]
         assert logged == len(ev) - err, (logged, len(ev), err)

@@ -37,7 +37,6 @@ def test_nsctr_rescales_matched_clicks_per_ad() -> None:
 def _simulate(n: int, rng: np.random.Generator) -> tuple[np.ndarray, ...]:
     """Contextual logging policy μ (softmax of a context-dependent preference) over 5 actions, Bernoulli
     rewards; the target policy π is a different context-dependent stochastic policy."""
-    k = 5
     x = rng.standard_normal(n)
     base = np.array([0.02, 0.05, 0.08, 0.03, 0.06])
     slope = np.array([0.02, -0.02, 0.01, 0.03, -0.01])

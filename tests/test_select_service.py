@@ -18,12 +18,12 @@ import pytest
 pytest.importorskip("fastapi")
 pytest.importorskip("torch")
 
-from fastapi.testclient import TestClient  # noqa: E402
+from fastapi.testclient import TestClient
 
-from adcreative.cli import main  # noqa: E402
-from adcreative.select.bundle import Bundle  # noqa: E402
-from adcreative.select.service import EventLog, create_app  # noqa: E402
-from adcreative.select.simulator import build_bundle  # noqa: E402
+from adcreative.cli import main
+from adcreative.select.bundle import Bundle
+from adcreative.select.service import EventLog, create_app
+from adcreative.select.simulator import build_bundle
 
 ROOT = Path(__file__).resolve().parents[1]
 KEY = "test-key"

@@ -62,7 +62,8 @@ class UserTower(nn.Module):
         self.register_buffer("offsets", torch.arange(n_fields, dtype=torch.long) * n_buckets, persistent=False)
 
     def forward(self, cat: torch.Tensor, num: torch.Tensor) -> torch.Tensor:
-        parts = [self.emb(cat + self.offsets).flatten(1)] if self.n_fields else []
+        offsets: torch.Tensor = self.offsets  # type: ignore[assignment]
+        parts = [self.emb(cat + offsets).flatten(1)] if self.n_fields else []
         return torch.relu(self.fc(torch.cat([*parts, num], dim=1)))
 
 

@@ -170,9 +170,9 @@ def evaluate_obd(folder: str | Path, *, folds: int = 5, seed: int = 0, epsilon: 
         bandit = BetaVisualTS(n_features=cr.features.shape[1], base_ctr=float(max(r.mean(), 1e-3)),
                               exploration_share=epsilon, seed=seed)
         bandit.add_arms(cr.ids, cr.features)
-        for a in range(k):
-            m = shown == a
-            bandit.impressions[a], bandit.clicks[a] = float(m.sum()), float(r[m].sum())
+        for j in range(k):
+            sel = shown == j
+            bandit.impressions[j], bandit.clicks[j] = float(sel.sum()), float(r[sel].sum())
         bandit.fit_prior()
         save_bundle(save_to, res.ad_model, res.creative_model, cr, ad_id="men", bandit=bandit,
                     meta={"source": "obd/men random", "rows": n})
