@@ -88,6 +88,15 @@ def in_process(bundle_dir: Path, n: int, k: int) -> dict[str, tuple[float, float
         t = time.perf_counter()
         sel.rank(r)
         lat.append(time.perf_counter() - t)
+    # the list-wise model alone (NumPy), to compare like for like with torch below
+    sl = []
+    sc = b.creative_scorer
+    for r in reqs:
+        t = time.perf_counter()
+        rows = b.creatives.index_of(r.candidates)
+        ucat = np.array([int(r.user["segment"]) % 4])
+        sc.score(ucat, rows, np.array([r.user[f"x{j}"] for j in range(4)], np.float32))
+        sl.append(time.perf_counter() - t)
     # the same list-wise model in torch, the path we did not take for serving
     vdir = b.directory / b.manifest["current"]
     model = CreativeListwiseModel.from_pretrained(vdir / "creative_ranker")
@@ -101,7 +110,9 @@ def in_process(bundle_dir: Path, n: int, k: int) -> dict[str, tuple[float, float
             unum = torch.tensor([[r.user[f"x{j}"] for j in range(4)]], dtype=torch.float32)
             model(ucat, unum, feats[rows][None], None, torch.zeros(1, k, 0), None)
             tl.append(time.perf_counter() - t)
-    return {"numpy Selector.rank (+TS, ad pCTR)": pct(lat), "torch CreativeListwiseModel (no_grad, 1 thread)": pct(tl)}
+    return {"Selector.rank: list-wise scores + Thompson exploration + propensity + ad pCTR (NumPy)": pct(lat),
+            "list-wise creative model only, NumPy (served path)": pct(sl),
+            "list-wise creative model only, torch (no_grad, 1 thread)": pct(tl)}
 
 
 def free_port() -> int:
@@ -142,7 +153,7 @@ async def load(url: str, bodies: list[dict], rps: float, seconds: float, headers
     return lat, errors, wall
 
 
-def http_bench(bundle_dir: Path, rps: float, seconds: float, k: int) -> list[tuple[str, float, float, float, int, int]]:
+def http_bench(bundle_dir: Path, rates: list[float], seconds: float, k: int) -> list[tuple[str, float, float, float, int, int]]:
     import httpx
 
     port = free_port()
@@ -162,7 +173,7 @@ def http_bench(bundle_dir: Path, rps: float, seconds: float, k: int) -> list[tup
         else:
             raise RuntimeError("server did not start: " + (proc.stderr.read().decode() if proc.stderr else ""))
         ids = httpx.get(base + "/health").json()
-        n = int(rps * seconds)
+        n = int(max(rates) * seconds)
         rng = np.random.default_rng(1)
         all_ids = [f"sim_{j}" for j in range(ids["creatives"])]
         bodies = [{"user_id": f"u{i}", "ad_id": "sim", "candidates": list(rng.choice(all_ids, k, replace=False)),
@@ -170,9 +181,10 @@ def http_bench(bundle_dir: Path, rps: float, seconds: float, k: int) -> list[tup
                   for i in range(n)]
         asyncio.run(load(base + "/v1/select", bodies[:100], 50, 2))                      # warm-up
         rows = []
-        lat, err, _ = asyncio.run(load(base + "/v1/select", bodies, rps, seconds))
-        rows.append(("POST /v1/select (100 candidates)", rps, *pct(lat), len(lat), err))
-        ev_rps = max(1.0, rps / 4)
+        for rps in rates:
+            lat, err, _ = asyncio.run(load(base + "/v1/select", bodies[: int(rps * seconds)], rps, seconds))
+            rows.append(("POST /v1/select (100 candidates)", rps, *pct(lat), len(lat), err))
+        ev_rps = 25.0
         ev = [{"events": [{"kind": "impression", "request_id": f"r{i}", "user_id": f"u{i}", "ad_id": "sim",
                            "creative_id": all_ids[i % len(all_ids)]}]} for i in range(int(ev_rps * seconds))]
         lat, err, _ = asyncio.run(load(base + "/v1/events", ev, ev_rps, seconds, headers={"X-API-Key": "bench"}))
@@ -190,7 +202,7 @@ def main() -> None:
     ap.add_argument("--creatives", type=int, default=120)
     ap.add_argument("--candidates", type=int, default=100)
     ap.add_argument("--requests", type=int, default=3000)
-    ap.add_argument("--rps", type=float, default=200.0)
+    ap.add_argument("--rps", default="50,100,200", help="offered loads for /v1/select (comma-separated)")
     ap.add_argument("--seconds", type=float, default=10.0)
     ap.add_argument("--sim-n", type=int, default=20000)
     ap.add_argument("--sim-creatives", type=int, default=16)
@@ -214,13 +226,14 @@ def main() -> None:
         for k, (p50, p99) in res.items():
             print(f"| {k} | {p50:.3f} | {p99:.3f} |")
         vals = list(res.values())
-        print(f"torch / numpy p50 ratio: {vals[1][0] / vals[0][0]:.1f}×")
+        print(f"torch / NumPy p50 ratio (model only): {vals[2][0] / vals[1][0]:.1f}×")
         if not a.skip_http:
-            rows = http_bench(bdir, a.rps, a.seconds, a.candidates)
+            rows = http_bench(bdir, [float(x) for x in a.rps.split(",")], a.seconds, a.candidates)
             print(f"\n## HTTP on 127.0.0.1, open-loop, {a.seconds:g} s per endpoint (target p99 ≤ 20 ms)")
             print("| endpoint | offered rps | p50 ms | p99 ms | requests | errors |\n|---|---|---|---|---|---|")
             for name, rps, p50, p99, n, err in rows:
                 print(f"| {name} | {rps:g} | {p50:.2f} | {p99:.2f} | {n} | {err} |")
+    print(f"load average at the end: {os.getloadavg()[0]:.1f}")
     if not a.skip_sim:
         ims, masks = quick_creatives(cuts, a.sim_creatives, seed=0)
         r = run_campaign(image_features(ims, masks), a.sim_n, 0,

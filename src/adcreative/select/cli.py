@@ -19,7 +19,7 @@ def obd(
     data: Path = typer.Option(Path("../shared/data/obd/men"), "--data", help="OBD campaign folder (random/, bts/)"),
     out: Path | None = typer.Option(None, "--out", help="Save a servable bundle trained on all random rows here"),
     folds: int = typer.Option(5, "--folds", min=2),
-    epochs: int = typer.Option(8, "--epochs", min=1),
+    epochs: int = typer.Option(4, "--epochs", min=1),
     epsilon: float = typer.Option(0.05, "--epsilon", min=0.0, max=1.0, help="exploration share of the ε policies"),
     vw: bool = typer.Option(True, "--vw/--no-vw", help="Train Vowpal Wabbit cb_explore_adf as the peer"),
     report: Path | None = typer.Option(None, "--report", help="Also write the table as Markdown here"),

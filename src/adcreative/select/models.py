@@ -143,7 +143,7 @@ class TrainConfig:
     epochs: int = 8
     batch_size: int = 256
     lr: float = 3e-3
-    weight_decay: float = 1e-5
+    weight_decay: float = 1e-3
     listwise_weight: float = 1.0
     ipw: bool = False          # weight the list-wise term by 1/propensity (non-uniform logging policies)
     seed: int = 0

@@ -92,7 +92,7 @@ def _raw_users(folder: Path, policy: str) -> list[list[str]]:
         return [[r[k] for k in OBD_USER_FIELDS] for r in csv.DictReader(f)]
 
 
-def evaluate_obd(folder: str | Path, *, folds: int = 5, seed: int = 0, epsilon: float = 0.05, epochs: int = 8,
+def evaluate_obd(folder: str | Path, *, folds: int = 5, seed: int = 0, epsilon: float = 0.05, epochs: int = 4,
                  n_boot: int = 1000, with_vw: bool = True, save_to: str | Path | None = None,
                  progress: bool = False) -> OBDReport:
     """Run the protocol above; optionally save a servable bundle trained on all random rows."""
