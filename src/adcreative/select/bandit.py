@@ -153,10 +153,12 @@ class BetaVisualTS(NumpyModel):
         return a / (a + b)  # type: ignore[no-any-return]
 
     def sample(self, ids: Sequence[str], n: int = 1) -> np.ndarray:
-        """``n`` Thompson draws per creative. Beta draws are ~10x slower than normal ones, so once every
-        posterior has ≥ 10 pseudo-counts on each side the moment-matched normal is used (the serving
-        p99 budget); otherwise exact Beta draws."""
-        a, b = self.posterior(self.rows(ids))
+        """``n`` Thompson draws per creative ``[n, len(ids)]``."""
+        return self._draw(*self.posterior(self.rows(ids)), n)
+
+    def _draw(self, a: np.ndarray, b: np.ndarray, n: int) -> np.ndarray:
+        # Beta draws are ~10x slower than normal ones: once every posterior has ≥ 10 pseudo-counts on each
+        # side, the moment-matched normal is used (the serving p99 budget); otherwise exact Beta draws.
         if min(a.min(), b.min()) >= 10.0:
             s = a + b
             mean, sd = a / s, np.sqrt(a * b / (s * s * (s + 1)))
@@ -173,9 +175,10 @@ class BetaVisualTS(NumpyModel):
         """
         eps = float(self.config["exploration_share"])
         explored = bool(self.rng.random() < eps) if explore is None else explore
-        greedy = scores if scores is not None else self.posterior_mean(ids)
-        draws = self.sample(ids, int(self.config["mc_samples"]))
-        order = np.argsort(-draws[0]) if explored else np.argsort(-np.asarray(greedy))
+        a, b = self.posterior(self.rows(ids))
+        greedy = np.asarray(scores) if scores is not None else a / (a + b)
+        draws = self._draw(a, b, int(self.config["mc_samples"]))
+        order = np.argsort(-draws[0]) if explored else np.argsort(-greedy)
         top = int(order[0])
         p_ts = float(np.mean(np.argmax(draws, axis=1) == top))
         p = (1 - eps) * float(top == int(np.argmax(greedy))) + eps * p_ts
