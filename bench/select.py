@@ -258,13 +258,12 @@ def main() -> None:
     if not a.skip_sim:
         ims, masks = quick_creatives(cuts, a.sim_creatives, seed=0)
         r = run_campaign(image_features(ims, masks), a.sim_n, 0,
-                         policies=("oracle", "ours", "ours_listwise", "uniform", "best_fixed", "vw"),
+                         policies=("oracle", "ours", "ours_listwise", "uniform", "best_fixed", "vw", "vw_squarecb"),
                          png=Path(tempfile.gettempdir()) / "select_campaign.png", progress=True)
         print("\n## " + r.to_markdown())
         ours = r.ctr("ours: hybrid Thompson (visual prior)")
-        vw = [k for k in r.clicks if k.startswith("VW")]
-        if vw:
-            print(f"ours / VW CTR ratio: {ours / r.ctr(vw[0]):.2f}×")
+        for k in (k for k in r.clicks if k.startswith("VW")):
+            print(f"ours / {k} CTR ratio: {ours / r.ctr(k):.2f}×")
         print(f"curves: {Path(tempfile.gettempdir()) / 'select_campaign.png'}")
 
 

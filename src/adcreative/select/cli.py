@@ -45,7 +45,7 @@ def simulate(
     n: int = typer.Option(20000, "--n", min=1, help="impressions per policy"),
     seed: int = typer.Option(0, "--seed"),
     policies: str = typer.Option("oracle,ours,uniform,best_fixed,vw", "--policies",
-                                 help="oracle, ours, ours_listwise, uniform, best_fixed, vw"),
+                                 help="oracle, ours, ours_listwise, uniform, best_fixed, vw, vw_squarecb"),
     products: Path | None = typer.Option(None, "--products", help="Folder of RGBA cutouts → quick creatives"),
     images: Path | None = typer.Option(None, "--images", help="Folder of creative images (PNG/JPG)"),
     from_store: bool = typer.Option(False, "--from-store", help="Use the creatives in the store"),

@@ -269,9 +269,13 @@ def create_app(model_dir: str | Path, *, events_path: str | Path | None = None, 
 def serve(model_dir: str | Path, *, host: str = "127.0.0.1", port: int = 8000, events_path: str | Path | None = None,
           api_keys: Sequence[str] = (), store: Any = None, reload_interval: float = 1.0, log_level: str = "warning") -> None:
     import uvicorn
-    from threadpoolctl import threadpool_limits
 
-    threadpool_limits(1)  # per-request matmuls are tiny; BLAS threads only add contention
+    try:
+        from threadpoolctl import threadpool_limits
+
+        threadpool_limits(1)  # per-request matmuls are tiny; BLAS threads only add contention
+    except ImportError:
+        pass
     app = create_app(model_dir, events_path=events_path, api_keys=api_keys, store=store, reload_interval=reload_interval)
     uvicorn.run(app, host=host, port=port, log_level=log_level, access_log=False,
                 loop="auto", http="auto")  # uvloop + httptools when installed (the ``serve`` extra)

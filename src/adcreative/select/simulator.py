@@ -253,11 +253,11 @@ class ListwisePolicy(ThompsonPolicy):
 class VWPolicy(Policy):
     """Vowpal Wabbit ``--cb_explore_adf`` (the peer), on the same observed user and creative features."""
 
-    def __init__(self, features: np.ndarray, seed: int, epsilon: float = 0.05) -> None:
+    def __init__(self, features: np.ndarray, seed: int, epsilon: float = 0.05, extra: str = "") -> None:
         import vowpalwabbit
 
-        self.name = f"VW cb_explore_adf ε={epsilon:g}"
-        self.vw = vowpalwabbit.Workspace(f"--cb_explore_adf --epsilon {epsilon} -q uc --quiet --random_seed {seed}")
+        self.name = f"VW cb_explore_adf ε={epsilon:g}" + (f" {extra}" if extra else "")
+        self.vw = vowpalwabbit.Workspace(f"--cb_explore_adf --epsilon {epsilon} -q uc --quiet --random_seed {seed} {extra}")
         z = (features - features.mean(0)) / (features.std(0) + 1e-6)
         self.actions = [f"|c id{j} " + " ".join(f"f{d}:{v:.4f}" for d, v in enumerate(row)) for j, row in enumerate(z)]
         self.rng = np.random.default_rng(seed + 11)
@@ -349,6 +349,16 @@ class CampaignResult:
         return Path(path)
 
 
+def _one_blas_thread() -> Any:
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:  # pragma: no cover - threadpoolctl comes with scikit-learn
+        import contextlib
+
+        return contextlib.nullcontext()
+    return threadpool_limits(1)
+
+
 def run_campaign(creative_features: np.ndarray, n_impressions: int = 5000, seed: int = 0, *,
                  policies: Sequence[str] = ("oracle", "ours", "uniform", "best_fixed"),
                  png: str | Path | None = None, market_kwargs: dict[str, Any] | None = None,
@@ -356,15 +366,14 @@ def run_campaign(creative_features: np.ndarray, n_impressions: int = 5000, seed:
     """Run a simulated campaign over ``n_impressions`` with each policy on the same user stream.
 
     ``policies`` from: ``oracle``, ``ours`` (hybrid Thompson), ``ours_listwise`` (list-wise model retrained
-    every ``retrain_every`` + Thompson exploration), ``uniform``, ``best_fixed``, ``vw``.
+    every ``retrain_every`` + Thompson exploration), ``uniform``, ``best_fixed``, ``vw`` (ε-greedy),
+    ``vw_squarecb`` (VW's SquareCB exploration, its strongest setting we tried).
     ``exploration_share``: fraction of our requests ranked by a posterior sample (the rest by its mean).
     """
     if n_impressions < 1:
         raise InputError(f"n_impressions must be >= 1, got {n_impressions}")
-    from threadpoolctl import threadpool_limits
-
     # small matrices: multi-threaded BLAS only thrashes (20-40x slower on a shared 2-core machine)
-    with threadpool_limits(1):
+    with _one_blas_thread():
         return _run_campaign(creative_features, n_impressions, seed, policies=policies, png=png,
                              market_kwargs=market_kwargs, retrain_every=retrain_every,
                              exploration_share=exploration_share, progress=progress)
@@ -387,6 +396,7 @@ def _run_campaign(creative_features: np.ndarray, n_impressions: int, seed: int, 
         "uniform": lambda: UniformPolicy(market.n_creatives, seed),
         "best_fixed": lambda: FixedPolicy(market.best_fixed()),
         "vw": lambda: VWPolicy(feats, seed),
+        "vw_squarecb": lambda: VWPolicy(feats, seed, extra="--squarecb"),
     }
     res = CampaignResult(n_impressions, market.n_creatives, seed, {}, {}, {})
     for key in policies:
