@@ -92,3 +92,25 @@ def test_campaign_on_real_product_cutouts() -> None:
     ims, masks = quick_creatives(cuts, 10, seed=1, size=128)
     res = run_campaign(image_features(ims, masks), 1500, seed=1, policies=["ours", "uniform"])
     assert res.ctr("ours: hybrid Thompson (visual prior)") > res.ctr("uniform random")
+
+
+def test_cli_simulate_from_store_keeps_only_available_creatives(tmp_path: Path,
+                                                                capsys: pytest.CaptureFixture[str]) -> None:
+    """generate → inspect → select: creatives in the store, one judged unsuitable, a campaign over the rest."""
+    from adcreative.cli import main
+    from adcreative.core.store import Store
+    from adcreative.core.types import Creative, Product, Verdict
+
+    store = Store(home=tmp_path / "h")
+    cut = _cutouts()[0]
+    store.add_products([Product(id="p1", title="Red box", category="toys", image=cut)])
+    ims, _ = quick_creatives(_cutouts(), 5, seed=2, size=96)
+    for j, im in enumerate(ims):
+        store.add_creative(Creative(id=f"c{j}", product_id="p1", image_sha="", generator="test",
+                                    generator_version="0", seed=j, aspect="1:1", width=96, height=96), im)
+    store.add_verdicts([Verdict("c0", "rfnet-test", {"available": 0.1, "unsuitable": 0.9}),
+                        Verdict("c1", "rfnet-test", {"available": 0.8, "unsuitable": 0.2})])
+    assert main(["--home", str(tmp_path / "h"), "select", "simulate", "--from-store", "--n", "400",
+                 "--policies", "ours,uniform"]) == 0
+    out = capsys.readouterr().out
+    assert "4 of 5 creatives are available" in out and "4 creatives" in out

@@ -265,7 +265,10 @@ class HybridLinearTS(NumpyModel):
             self.mean = f.mean(0)
             sd = f.std(0) + 1e-6
             _, _, vt = np.linalg.svd((f - self.mean) / sd, full_matrices=False)
-            self.components = vt[: self.k] / sd          # project raw features: (f - mean) @ components.T
+            comp = vt[: self.k] / sd                     # project raw features: (f - mean) @ components.T
+            if len(comp) < self.k:  # fewer creatives than components: the missing directions stay zero
+                comp = np.vstack([comp, np.zeros((self.k - len(comp), f.shape[1]))])
+            self.components = comp
             self.scale = ((f - self.mean) @ self.components.T).std(0) + 1e-6
         old = self.n_arms
         self.Z = (f - self.mean) @ self.components.T / self.scale

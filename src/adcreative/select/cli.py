@@ -64,8 +64,14 @@ def simulate(
     if from_store:
         store = store_from(ctx)
         crs = store.creatives()
+        # generate → inspect → select: when creatives have verdicts, only auditor-acceptable ones compete
+        verdicts = {c.id: store.latest_verdict(c.id) for c in crs}
+        if any(v is not None for v in verdicts.values()):
+            kept = [c for c in crs if (v := verdicts[c.id]) is None or v.label == "available"]
+            console.print(f"{len(kept)} of {len(crs)} creatives are available (or not yet inspected)")
+            crs = kept
         if len(crs) < 2:
-            raise InputError("the store has fewer than 2 creatives: run `adcreative generate` first")
+            raise InputError("the store has fewer than 2 usable creatives: run `adcreative generate` first")
         ims = [store.creative_image(c) for c in crs]
     elif images is not None:
         files = sorted(p for p in images.iterdir() if p.suffix.lower() in (".png", ".jpg", ".jpeg"))
