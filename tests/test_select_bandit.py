@@ -98,3 +98,14 @@ def test_hybrid_thompson_learns_contextual_preferences(tmp_path: Path) -> None:
     b2.set_creatives(np.vstack([feats, feats[:1] + 0.01]))
     s = b2.scores(x, sample=False)
     assert len(s) == 7 and abs(s[6] - (b2.features(x, np.array([6]))[0, : b2.shared_dim] @ b2.theta[: b2.shared_dim])) < 1e-9
+
+
+def test_propensity_quadrature_matches_monte_carlo() -> None:
+    rng = np.random.default_rng(0)
+    a = rng.uniform(20, 60, 12)
+    b = rng.uniform(300, 900, 12)
+    draws = rng.beta(a, b, size=(200000, 12))
+    mc = np.bincount(draws.argmax(1), minlength=12) / len(draws)
+    for top in range(12):
+        assert BetaVisualTS.p_top(a, b, top) == pytest.approx(mc[top], abs=0.01)
+    assert sum(BetaVisualTS.p_top(a, b, t) for t in range(12)) == pytest.approx(1.0, abs=0.01)

@@ -65,7 +65,7 @@ class BetaVisualTS(NumpyModel):
 
     @register_to_config
     def __init__(self, n_features: int, prior_strength: float = 50.0, base_ctr: float = 0.02,
-                 ridge: float = 1.0, exploration_share: float = 0.1, mc_samples: int = 32,
+                 ridge: float = 1.0, exploration_share: float = 0.1,
                  arm_ids: list[str] | None = None, seed: int = 0) -> None:
         if not 0.0 <= exploration_share <= 1.0:
             raise InputError(f"exploration_share must be in [0, 1], got {exploration_share}")
@@ -171,18 +171,38 @@ class BetaVisualTS(NumpyModel):
 
         Exploit traffic ranks by ``scores`` (the list-wise model's) when given, else by posterior mean;
         explore traffic (``exploration_share`` of requests) ranks by a Thompson sample. The propensity of
-        the chosen creative mixes both: ``(1-ε)·1[greedy] + ε·P_TS(top)`` (P_TS by Monte Carlo).
+        the chosen creative mixes both: ``(1-ε)·1[greedy] + ε·P_TS(top)`` (P_TS by :meth:`p_top`).
         """
         eps = float(self.config["exploration_share"])
         explored = bool(self.rng.random() < eps) if explore is None else explore
         a, b = self.posterior(self.rows(ids))
         greedy = np.asarray(scores) if scores is not None else a / (a + b)
-        draws = self._draw(a, b, int(self.config["mc_samples"]))
-        order = np.argsort(-draws[0]) if explored else np.argsort(-greedy)
+        order = np.argsort(-self._draw(a, b, 1)[0]) if explored else np.argsort(-greedy)
         top = int(order[0])
-        p_ts = float(np.mean(np.argmax(draws, axis=1) == top))
-        p = (1 - eps) * float(top == int(np.argmax(greedy))) + eps * p_ts
+        p = (1 - eps) * float(top == int(np.argmax(greedy))) + (eps * self.p_top(a, b, top) if eps > 0 else 0.0)
         return order, explored, p
+
+    @staticmethod
+    def p_top(a: np.ndarray, b: np.ndarray, top: int, grid: int = 41) -> float:
+        """P(Thompson draw of ``top`` beats every other), for the logged propensity.
+
+        Deterministic 1-D quadrature over ``top``'s draw with moment-matched normal posteriors:
+        ``∫ φ_top(x) Π_j Φ_j(x) dx`` (~50 µs for 100 candidates, no Monte Carlo noise in 1/propensity)."""
+        from scipy.special import ndtr
+
+        if len(a) == 1:
+            return 1.0
+        s = a + b
+        mean, sd = a / s, np.sqrt(a * b / (s * s * (s + 1))) + 1e-12
+        z = np.linspace(-6.0, 6.0, grid)
+        x = mean[top] + sd[top] * z
+        w = np.exp(-0.5 * z * z) / np.sqrt(2 * np.pi) * (z[1] - z[0])
+        # rivals that can never beat the lowest grid point have Φ = 1 there: skip them (most of them)
+        rival = (np.arange(len(a)) != top) & (mean + 8.0 * sd > x[0])
+        if not rival.any():
+            return 1.0
+        cdf = ndtr((x[:, None] - mean[None, rival]) / sd[None, rival])
+        return float(np.clip((w * np.prod(cdf, axis=1)).sum(), 0.0, 1.0))
 
 
 class HybridLinearTS(NumpyModel):
