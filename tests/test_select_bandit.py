@@ -109,3 +109,13 @@ def test_propensity_quadrature_matches_monte_carlo() -> None:
     for top in range(12):
         assert BetaVisualTS.p_top(a, b, top) == pytest.approx(mc[top], abs=0.01)
     assert sum(BetaVisualTS.p_top(a, b, t) for t in range(12)) == pytest.approx(1.0, abs=0.01)
+
+
+def test_registry_factories() -> None:
+    from adcreative.select import BANDITS, create_bandit
+
+    assert BANDITS.names() == ["beta_visual", "hybrid_linear"]
+    b = create_bandit("beta_visual", n_features=3)
+    assert isinstance(b, BetaVisualTS) and b.config["n_features"] == 3
+    with pytest.raises(KeyError, match="unknown bandit"):
+        create_bandit("nope")

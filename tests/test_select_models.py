@@ -103,3 +103,14 @@ def test_padding_candidates_are_masked() -> None:
     res = train_joint(log, table, ["seg"], user_num_fields=["a", "b"], n_buckets=8, cfg=TrainConfig(epochs=1))
     _, s = predict_logits(res, log, table)
     assert (s[:, -2:] < -1e8).all() and (s[:, :-2] > -1e8).all()
+
+
+def test_model_registry_builds_both_models() -> None:
+    from adcreative.select import create_select_model
+
+    m = create_select_model("creative_listwise", user_cat_fields=["a"], creative_dim=4, hidden=8)
+    assert isinstance(m, CreativeListwiseModel)
+    out = m(torch.zeros(2, 1, dtype=torch.long), torch.zeros(2, 0), torch.zeros(2, 3, 4), None,
+            torch.zeros(2, 3, 0), torch.tensor([[True, True, False]] * 2))
+    assert out.shape == (2, 3) and bool((out[:, 2] < -1e8).all())
+    assert isinstance(create_select_model("ad_ctr", user_cat_fields=["a"]), AdCTRModel)
