@@ -218,7 +218,7 @@ class HybridLinearTS(NumpyModel):
 
     @register_to_config
     def __init__(self, n_user: int, n_creative: int, n_components: int = 6, prior_var: float = 1.0,
-                 arm_prior_var: float = 0.25, base_ctr: float = 0.05, exploration_share: float = 1.0,
+                 arm_prior_var: float = 0.05, base_ctr: float = 0.05, exploration_share: float = 1.0,
                  refit_every: int = 1000, window: int = 50000, seed: int = 0) -> None:
         if not 0.0 <= exploration_share <= 1.0:
             raise InputError(f"exploration_share must be in [0, 1], got {exploration_share}")
