@@ -23,6 +23,7 @@ from adcreative.core.errors import InputError
 from adcreative.explain import cli as explain_cli
 from adcreative.generate import cli as generate_cli
 from adcreative.inspect import cli as inspect_cli
+from adcreative.select import cli as select_cli
 
 app = typer.Typer(
     name="adcreative",
@@ -51,6 +52,8 @@ app.command("generate")(generate_cli.generate)
 app.add_typer(inspect_cli.app, name="inspect")
 app.add_typer(explain_cli.app, name="explain")
 app.command("console")(console_cli.console)
+app.add_typer(select_cli.app, name="select")
+app.command("serve")(select_cli.serve)
 
 
 @app.command("demo")
