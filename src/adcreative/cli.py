@@ -19,6 +19,7 @@ import typer
 
 from adcreative.cli_common import err_console
 from adcreative.core.errors import InputError
+from adcreative.explain import cli as explain_cli
 from adcreative.generate import cli as generate_cli
 
 app = typer.Typer(
@@ -45,6 +46,7 @@ app.add_typer(generate_cli.dataset_app, name="dataset")
 app.command("generate")(generate_cli.generate)
 # Stage sub-apps: each import is light (heavy imports live inside the commands).
 # -- inspect, tune, represent, select, explain register here --
+app.add_typer(explain_cli.app, name="explain")
 
 
 @app.command("demo")
