@@ -21,6 +21,7 @@ from adcreative.cli_common import err_console
 from adcreative.core.errors import InputError
 from adcreative.explain import cli as explain_cli
 from adcreative.generate import cli as generate_cli
+from adcreative.represent import cli as represent_cli
 
 app = typer.Typer(
     name="adcreative",
@@ -47,6 +48,7 @@ app.command("generate")(generate_cli.generate)
 # Stage sub-apps: each import is light (heavy imports live inside the commands).
 # -- inspect, tune, represent, select, explain register here --
 app.add_typer(explain_cli.app, name="explain")
+app.add_typer(represent_cli.app, name="represent")
 
 
 @app.command("demo")

@@ -170,7 +170,7 @@ class CreativeEncoder(nn.Module, ConfigMixin):
     """Image + text creative encoder. ``embed(images, texts)`` → L2-normalised ``dim``-d float32 rows."""
 
     @register_to_config
-    def __init__(self, dim: int = 128, hidden: int = 1024, image_size: int = 224, train_blocks: int = 2,
+    def __init__(self, dim: int = 128, hidden: int = 1024, image_size: int = 224, train_blocks: int = 0,
                  use_text: bool = True, text_dropout: float = 0.3, backbone: str = "packaged",
                  momentum: float = 0.99, temperature: float = 0.2) -> None:
         super().__init__()
@@ -182,6 +182,10 @@ class CreativeEncoder(nn.Module, ConfigMixin):
         self.tail = _Tail(net, split)
         for p in self.trunk.parameters():
             p.requires_grad_(False)
+        if train_blocks == 0:  # the whole backbone frozen: only the MLP heads learn (the CPU default)
+            for p in self.tail.parameters():
+                p.requires_grad_(False)
+        self.train_blocks = train_blocks
         self.text_dim = TEXT_DIM if use_text else 0
         self.projector = _mlp(IMAGE_DIM + self.text_dim, hidden, dim, last_bn=True)
         self.predictor = _mlp(dim, hidden, dim, last_bn=False)
@@ -206,6 +210,8 @@ class CreativeEncoder(nn.Module, ConfigMixin):
         self.trunk.eval()
         self.m_tail.eval()
         self.m_projector.eval()
+        if self.train_blocks == 0:
+            self.tail.eval()
         for m in self.tail.modules():
             if isinstance(m, nn.BatchNorm2d):
                 m.eval()
@@ -213,7 +219,10 @@ class CreativeEncoder(nn.Module, ConfigMixin):
 
     # -- save/load: the packaged (or file) trunk is rebuilt from its source, never stored ------------
     def _stored(self, key: str) -> bool:
-        return self.backbone_source == "random" or not key.startswith("trunk.")
+        if self.backbone_source == "random":
+            return True
+        frozen = ("trunk.",) if self.train_blocks > 0 else ("trunk.", "tail.", "m_tail.")
+        return not key.startswith(frozen)
 
     def state_arrays(self) -> dict[str, Any]:
         return {k: v.detach().cpu().contiguous() for k, v in self.state_dict().items() if self._stored(k)}
@@ -328,17 +337,24 @@ def train_encoder(encoder: CreativeEncoder, images: Sequence[Image.Image], produ
 
         it = tqdm(it, desc="caching trunk features", unit="creative")
     encoder.eval()
+    # with a frozen backbone the cache holds pooled features, otherwise the trunk's feature maps
+    frozen = encoder.train_blocks == 0
     maps = []
     for i in it:
         vs = views(images[i], n_views, seed=seed * 1_000_003 + i, cfg=augment)
-        maps.append(encoder.trunk_features(encoder.preprocess(vs)))
-    cache = torch.stack(maps)  # (N, V, C, h, w)
+        with torch.no_grad():
+            m = encoder.trunk_features(encoder.preprocess(vs))
+            maps.append(encoder.tail(m) if frozen else m)
+    cache = torch.stack(maps)  # (N, V, C, h, w) or (N, V, 1280)
+    tail: Callable[[torch.Tensor], torch.Tensor] = (lambda x: x) if frozen else encoder.tail
+    m_tail: Callable[[torch.Tensor], torch.Tensor] = (lambda x: x) if frozen else encoder.m_tail
     tvec = torch.from_numpy(TextEmbedder()(list(texts))) if (encoder.use_text and texts is not None) else None
     uniq = sorted(set(product_ids))
     groups = [np.array([i for i, p in enumerate(product_ids) if p == u]) for u in uniq]
 
-    params = [{"params": [p for p in encoder.tail.parameters() if p.requires_grad], "lr": tail_lr},
-              {"params": [*encoder.projector.parameters(), *encoder.predictor.parameters()], "lr": lr}]
+    params = [{"params": [*encoder.projector.parameters(), *encoder.predictor.parameters()], "lr": lr}]
+    if not frozen:
+        params.append({"params": [p for p in encoder.tail.parameters() if p.requires_grad], "lr": tail_lr})
     opt = torch.optim.AdamW(params, weight_decay=weight_decay)
     base_lrs = [g["lr"] for g in opt.param_groups]
     warm = max(1, steps // 20)
@@ -366,11 +382,11 @@ def train_encoder(encoder: CreativeEncoder, images: Sequence[Image.Image], produ
             keep1 = (torch.rand(len(idx), 1) >= encoder.text_dropout).float()
             keep2 = (torch.rand(len(idx), 1) >= encoder.text_dropout).float()
             t1, t2 = t * keep1, t * keep2
-        q1 = encoder.predictor(encoder.forward_head(encoder.tail(x1), t1))
-        q2 = encoder.predictor(encoder.forward_head(encoder.tail(x2), t2))
+        q1 = encoder.predictor(encoder.forward_head(tail(x1), t1))
+        q2 = encoder.predictor(encoder.forward_head(tail(x2), t2))
         with torch.no_grad():
-            k1 = encoder.forward_head(encoder.m_tail(x1), t1, momentum=True)
-            k2 = encoder.forward_head(encoder.m_tail(x2), t2, momentum=True)
+            k1 = encoder.forward_head(m_tail(x1), t1, momentum=True)
+            k2 = encoder.forward_head(m_tail(x2), t2, momentum=True)
         loss = infonce(q1, k2, encoder.temperature) + infonce(q2, k1, encoder.temperature)
         opt.zero_grad(set_to_none=True)
         loss.backward()
@@ -395,13 +411,10 @@ def train_encoder(encoder: CreativeEncoder, images: Sequence[Image.Image], produ
 
 
 # -- creatives in the store ---------------------------------------------------------------------------
-def creative_text(title: str, category: str = "", params: dict[str, Any] | None = None) -> str:
-    """The text side of a creative: its product's title and category plus the copy the generator wrote."""
-    parts = [title.strip(), category.strip()]
-    for key in ("headline", "copy", "price_text", "badge", "cta"):
-        v = (params or {}).get(key)
-        if isinstance(v, str) and v.strip():
-            parts.append(v.strip())
+def creative_text(title: str, category: str = "", copy: str | None = None, headline: str | None = None) -> str:
+    """The text side of a creative: its product's title and category plus the copy it shows."""
+    parts = [title.strip(), category.strip().replace("_", " ")]
+    parts += [t.strip() for t in (headline, copy) if isinstance(t, str) and t.strip() and t.strip() != title.strip()]
     return " | ".join(p for p in parts if p)
 
 
@@ -414,12 +427,12 @@ def embed_creatives(store: Store, creatives: Sequence[Creative], encoder: Creati
     cached = {} if refresh else store.get_features(EMBEDDINGS_NAME, ids, version=version)
     todo = [c for c in creatives if c.id not in cached]
     if todo:
-        titles: dict[str, tuple[str, str]] = {}
+        texts_by_product: dict[str, str] = {}
         for c in todo:
-            if c.product_id not in titles:
+            if c.product_id not in texts_by_product:
                 p = store.get_product(c.product_id)
-                titles[c.product_id] = (p.title, p.category)
-        texts = [creative_text(*titles[c.product_id], c.params) for c in todo]
+                texts_by_product[c.product_id] = creative_text(p.title, p.category, p.copy, p.attrs.get("headline"))
+        texts = [texts_by_product[c.product_id] for c in todo]
         bar: Any = None
         if show_progress:
             from tqdm import tqdm

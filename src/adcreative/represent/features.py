@@ -549,9 +549,10 @@ def to_vector(features: Mapping[str, Any]) -> np.ndarray:
 
 # -- the store-cached path --------------------------------------------------------------------------
 def creative_mask(store: Store, creative: Creative) -> np.ndarray | None:
-    """The product mask of a stored creative, rebuilt from the product cutout and its layout box
-    (the compositor pastes the cutout, scaled, into ``layout["product"]``). None when unknown."""
-    box = creative.layout.get("product") if creative.layout else None
+    """The product mask of a stored creative, rebuilt from the product cutout and where the generator put
+    it: the compositor records the full placement (``params["product_box"]``, which may extend past the
+    canvas for a truncated product) and the visible box (``layout["product"]``). None when unknown."""
+    box = (creative.params or {}).get("product_box") or (creative.layout or {}).get("product")
     if box is None:
         return None
     try:
@@ -561,17 +562,16 @@ def creative_mask(store: Store, creative: Creative) -> np.ndarray | None:
     b = Box.from_list(box)
     if b.w <= 0 or b.h <= 0:
         return None
-    alpha = prod.image.getchannel("A")
-    bbox = alpha.getbbox()  # the cutout's opaque extent is what gets scaled into the box
-    if bbox is not None:
-        alpha = alpha.crop(bbox)
+    alpha = np.asarray(prod.image.getchannel("A"))
+    ys, xs = np.nonzero(alpha > 8)  # the generator scales the cutout's visible extent into the box
+    if len(xs):
+        alpha = alpha[ys.min(): ys.max() + 1, xs.min(): xs.max() + 1]
+    a = np.asarray(Image.fromarray(alpha).resize((b.w, b.h), Image.Resampling.BILINEAR))
     m = np.zeros((creative.height, creative.width), dtype=np.uint8)
-    a = np.asarray(alpha.resize((b.w, b.h), Image.Resampling.BILINEAR))
     x0, y0 = max(0, b.x0), max(0, b.y0)
     x1, y1 = min(creative.width, b.x1), min(creative.height, b.y1)
-    if x1 <= x0 or y1 <= y0:
-        return m.astype(bool)
-    m[y0:y1, x0:x1] = a[y0 - b.y0: y1 - b.y0, x0 - b.x0: x1 - b.x0]
+    if x1 > x0 and y1 > y0:
+        m[y0:y1, x0:x1] = a[y0 - b.y0: y1 - b.y0, x0 - b.x0: x1 - b.x0]
     return m > 127
 
 
