@@ -161,3 +161,9 @@ def test_bad_inputs_are_named() -> None:
         F.extract([im], masks=[Image.new("L", (10, 10))], ocr=False)
     with pytest.raises(InputError, match="masks has 2 entries"):
         F.extract([im], masks=[None, None], ocr=False)
+
+
+def test_boolean_and_alpha_masks_agree() -> None:
+    im, mask, _ = _creative()
+    a, b = F.extract([im, im], masks=[mask, np.asarray(mask) > 127], ocr=False, faces=False)
+    assert a["product_area"] == b["product_area"] > 0.05

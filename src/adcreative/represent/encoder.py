@@ -170,7 +170,7 @@ class CreativeEncoder(nn.Module, ConfigMixin):
     """Image + text creative encoder. ``embed(images, texts)`` → L2-normalised ``dim``-d float32 rows."""
 
     @register_to_config
-    def __init__(self, dim: int = 128, hidden: int = 1024, image_size: int = 224, train_blocks: int = 0,
+    def __init__(self, dim: int = 128, hidden: int = 1024, image_size: int = 160, train_blocks: int = 0,
                  use_text: bool = True, text_dropout: float = 0.3, backbone: str = "packaged",
                  momentum: float = 0.99, temperature: float = 0.2) -> None:
         super().__init__()
@@ -186,6 +186,9 @@ class CreativeEncoder(nn.Module, ConfigMixin):
             for p in self.tail.parameters():
                 p.requires_grad_(False)
         self.train_blocks = train_blocks
+        # NHWC is markedly faster for the depthwise convolutions on CPU (oneDNN)
+        self.trunk.to(memory_format=torch.channels_last)
+        self.tail.to(memory_format=torch.channels_last)
         self.text_dim = TEXT_DIM if use_text else 0
         self.projector = _mlp(IMAGE_DIM + self.text_dim, hidden, dim, last_bn=True)
         self.predictor = _mlp(dim, hidden, dim, last_bn=False)
@@ -245,7 +248,7 @@ class CreativeEncoder(nn.Module, ConfigMixin):
 
     # -- forward ------------------------------------------------------------------------------------
     def preprocess(self, images: Sequence[Image.Image]) -> torch.Tensor:
-        return preprocess(images, self.image_size)
+        return preprocess(images, self.image_size).contiguous(memory_format=torch.channels_last)
 
     @torch.no_grad()
     def trunk_features(self, x: torch.Tensor) -> torch.Tensor:

@@ -218,11 +218,15 @@ def _products(spec: str) -> list[Product]:
     return out
 
 
-# The seven real JD cutouts in ../shared/data/products have no titles; these describe what they show.
-SHARED_TITLES = {"0": ("Handheld Game Console", "electronics"), "1": ("Matte Lipstick", "beauty"),
-                 "2": ("Whitening Toothpaste", "personal_care"), "4": ("Hard-Shell Luggage Case", "fashion"),
-                 "5": ("Electric Pressure Cooker", "kitchen"), "6": ("Mirrorless Camera", "electronics"),
-                 "8": ("Thin and Light Laptop", "electronics")}
+# The seven real JD cutouts in ../shared/data/products have no titles; these describe what they show
+# (the same as tests/data/jd_products.json).
+SHARED_TITLES = {"0": ("Next-Gen Game Console with Wireless Controller", "electronics", "4K gaming, ultra-fast SSD"),
+                 "1": ("Velvet Matte Lipstick in Gold Case", "beauty", "Long-wear colour, 12 shades"),
+                 "2": ("Whitening Foam Toothpaste", "personal_care", "Fresh breath all day"),
+                 "4": ("Red Skincare Essence Set", "beauty", "Cleanser, toner and essence"),
+                 "5": ("Carry-on Spinner Luggage 20 inch", "travel", "Featherlight shell, silent wheels"),
+                 "6": ("Stainless Steel Pressure Cooker 6 L", "kitchen", "Cooks twice as fast"),
+                 "8": ("Flagship Smartphone 256 GB", "electronics", "Pro camera, all-day battery")}
 
 
 def shared_products(root: Path | None = None) -> list[Product]:
@@ -231,10 +235,10 @@ def shared_products(root: Path | None = None) -> list[Product]:
 
     d = root or Path.cwd() / ".." / "shared" / "data" / "products"
     out = []
-    for key, (title, cat) in SHARED_TITLES.items():
+    for key, (title, cat, copy) in SHARED_TITLES.items():
         p = d / f"{key}.png"
         if p.is_file():
-            out.append(Product(id=f"jd-{key}", title=title, category=cat, image=load_cutout(p)))
+            out.append(Product(id=f"jd-{key}", title=title, category=cat, image=load_cutout(p), copy=copy))
     return out
 
 

@@ -425,7 +425,8 @@ class FeatureExtractor:
             m = item.mask if isinstance(item.mask, np.ndarray) else np.asarray(item.mask.convert("L"))
             if m.shape[:2] != (h0, w0):
                 raise InputError(f"mask is {m.shape[1]}×{m.shape[0]} but the image is {w0}×{h0}")
-            mask = np.asarray(Image.fromarray((m > 127).astype(np.uint8) * 255).resize(size, Image.Resampling.NEAREST)) > 127
+            on = m if m.dtype == bool else m > 127  # boolean masks, or 0–255 alpha/L masks
+            mask = np.asarray(Image.fromarray(on.astype(np.uint8) * 255).resize(size, Image.Resampling.NEAREST)) > 127
             mask_source = "given"
         else:
             mask = estimate_mask(rgb)
@@ -552,7 +553,9 @@ def creative_mask(store: Store, creative: Creative) -> np.ndarray | None:
     """The product mask of a stored creative, rebuilt from the product cutout and where the generator put
     it: the compositor records the full placement (``params["product_box"]``, which may extend past the
     canvas for a truncated product) and the visible box (``layout["product"]``). None when unknown."""
-    box = (creative.params or {}).get("product_box") or (creative.layout or {}).get("product")
+    params = creative.params or {}
+    render = params.get("render") if isinstance(params.get("render"), dict) else {}
+    box = render.get("product_box") or params.get("product_box") or (creative.layout or {}).get("product")
     if box is None:
         return None
     try:
