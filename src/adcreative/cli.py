@@ -23,6 +23,7 @@ from adcreative.core.errors import InputError
 from adcreative.explain import cli as explain_cli
 from adcreative.generate import cli as generate_cli
 from adcreative.inspect import cli as inspect_cli
+from adcreative.represent import cli as represent_cli
 from adcreative.select import cli as select_cli
 
 app = typer.Typer(
@@ -51,9 +52,10 @@ app.command("generate")(generate_cli.generate)
 # -- inspect, tune, represent, select, explain register here --
 app.add_typer(inspect_cli.app, name="inspect")
 app.add_typer(explain_cli.app, name="explain")
-app.command("console")(console_cli.console)
+app.add_typer(represent_cli.app, name="represent")
 app.add_typer(select_cli.app, name="select")
 app.command("serve")(select_cli.serve)
+app.command("console")(console_cli.console)
 
 
 @app.command("demo")
