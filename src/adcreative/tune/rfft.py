@@ -45,7 +45,7 @@ from adcreative.core.types import CLASSES, Product
 if TYPE_CHECKING:
     import torch
 
-    from adcreative.generate.diffusers_inpaint import DiffusersInpaintGenerator, Placement
+    from adcreative.generate.diffusers_inpaint import Placement
 
 AVAILABLE = CLASSES.index("available")
 CKPT_PREFIX = "checkpoint-"
