@@ -20,6 +20,7 @@ import typer
 from adcreative.cli_common import err_console
 from adcreative.core.errors import InputError
 from adcreative.generate import cli as generate_cli
+from adcreative.inspect import cli as inspect_cli
 
 app = typer.Typer(
     name="adcreative",
@@ -45,6 +46,7 @@ app.add_typer(generate_cli.dataset_app, name="dataset")
 app.command("generate")(generate_cli.generate)
 # Stage sub-apps: each import is light (heavy imports live inside the commands).
 # -- inspect, tune, represent, select, explain register here --
+app.add_typer(inspect_cli.app, name="inspect")
 
 
 @app.command("demo")

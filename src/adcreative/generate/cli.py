@@ -7,6 +7,7 @@ from pathlib import Path
 import typer
 
 from adcreative.cli_common import console, parse_list, store_from
+from adcreative.core.errors import InputError
 
 products_app = typer.Typer(help="Catalogue: import and list products.", no_args_is_help=True)
 creatives_app = typer.Typer(help="Creatives in the store: list, show provenance, regenerate.", no_args_is_help=True)
@@ -86,20 +87,32 @@ def creatives_regenerate(ctx: typer.Context, creative_id: str,
 
 @dataset_app.command("synth")
 def dataset_synth(
-    products: Path = typer.Option(..., "--products", help="Folder of cutouts (see 'products add'), or 'sample'"),
+    products: list[str] = typer.Option(..., "--products", help="Cutout folder (see 'products add') or 'sample'; repeatable"),
     out: Path = typer.Option(..., "--out", help="Dataset folder to write"),
     per_class: int = typer.Option(20, "--per-class", help="Images per class per product"),
-    meta: Path | None = typer.Option(None, "--meta"),
+    meta: list[Path] = typer.Option([], "--meta", help="Metadata for the folders, in the same order; repeatable"),
     aspects: str = typer.Option("1:1,4:5,16:9,9:16", "--aspects"),
     seed: int = typer.Option(0, "--seed"),
     scale: float = typer.Option(0.5, "--scale", help="Canvas scale (0.5 → 256 px short side)"),
+    colourways: int = typer.Option(0, "--colourways", help="Hue-rotated copies of each product, as extra SKUs"),
+    test_products: str = typer.Option("", "--test-products", help="Comma-separated ids forced into the test split"),
 ) -> None:
     """Write a labelled dataset of available and defective creatives, split by product."""
     from adcreative.generate.catalogue import read_catalogue_folder, sample_catalogue
     from adcreative.generate.synth import synth_dataset
 
-    prods = sample_catalogue() if str(products) == "sample" else read_catalogue_folder(products, meta)
-    summary = synth_dataset(prods, out, per_class=per_class, aspects=parse_list(aspects), seed=seed, scale=scale)
+    prods = []
+    metas = list(meta)
+    for src in products:
+        if src == "sample":
+            prods += sample_catalogue()
+        else:
+            prods += read_catalogue_folder(Path(src), metas.pop(0) if metas else None)
+    if per_class < 1:
+        raise InputError(f"--per-class must be at least 1, got {per_class}")
+    fixed = {p: "test" for p in parse_list(test_products)}
+    summary = synth_dataset(prods, out, per_class=per_class, aspects=parse_list(aspects), seed=seed, scale=scale,
+                            colourways=colourways, splits=fixed)
     for split, counts in summary.items():
         console.print(f"{split}: {sum(counts.values())} images {counts}")
     console.print(f"dataset: {out}")
@@ -123,6 +136,12 @@ def generate(
     generator: str = typer.Option("compositor", "--generator"),
     policy: Path | None = typer.Option(None, "--policy", help="Tuned compositor policy folder"),
     seed: int = typer.Option(0, "--seed"),
+    until_available: int | None = typer.Option(
+        None, "--until-available", help="Recurrent generation: regenerate until K creatives per product are "
+        "judged available by RFNet (every attempt is stored with its verdict)"),
+    max_attempts: int = typer.Option(20, "--max-attempts", help="Attempt budget per product (with --until-available)"),
+    threshold: float = typer.Option(0.5, "--threshold", help="P(available) needed to deliver (with --until-available)"),
+    inspector: Path | None = typer.Option(None, "--inspector", help="Inspector folder (default: shipped RFNet)"),
 ) -> None:
     """Generate creatives for a product and store them with their provenance."""
     from adcreative.generate.pipeline import build_generator, generate_and_store
@@ -130,6 +149,26 @@ def generate(
     store = store_from(ctx)
     gen = build_generator(generator, policy=policy)
     ids = store.product_ids() if product == "all" else parse_list(product)
+    if until_available is not None:
+        from adcreative.inspect.cli import load_scorer
+        from adcreative.inspect.recurrent import format_results, recurrent_generate
+
+        scorer, mid = load_scorer(inspector, onnx=False)
+        results = []
+        for pid in ids:
+            r = recurrent_generate(store, gen, scorer, store.get_product(pid), k=until_available,
+                                   max_attempts=max_attempts, aspects=parse_list(aspect), seed=seed,
+                                   threshold=threshold, model_id=mid)
+            for a in r.attempts:
+                status = "delivered" if a in r.delivered else "surplus" if a.accepted else f"rejected ({a.defect})"
+                console.print(f"{a.creative.id}\t{pid}\t{a.creative.aspect}\tseed={a.creative.seed}\t"
+                              f"p_avail={a.p_available:.3f}\t{status}")
+            results.append(r)
+        console.print(format_results(results))
+        if any(not r.complete for r in results):
+            console.print("[yellow]budget spent before K available for: "
+                          + ", ".join(r.product_id for r in results if not r.complete) + "[/]")
+        return
     for pid in ids:
         prod = store.get_product(pid)
         creatives = generate_and_store(store, gen, prod, n=n, aspects=parse_list(aspect), seed=seed)

@@ -1,0 +1,497 @@
+"""The embedded CPU generator: product cutout + title + category + copy → laid-out ad images.
+
+Per image: draw every choice from the :class:`CompositorPolicy` with a seeded generator, plan the layout,
+render the category's background, props, contact and cast shadows, paste the product (its opaque pixels
+copied exactly), and set the copy in real fonts. ``defect=`` forces one RF1M defect at a given severity,
+for training data; without it the policy's own failure regions decide, and the rule that labels them is
+applied to what was actually rendered (``params["label"]``).
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+from PIL import Image, ImageDraw
+
+from adcreative.core.modeling import register_to_config
+from adcreative.core.types import CLASSES, Box, Product, canvas_size
+from adcreative.generate.base import GeneratedImage
+from adcreative.generate.compositor.layout import Layout, font, has_cjk, plan_layout
+from adcreative.generate.compositor.policy import CATEGORICAL, Choice, CompositorPolicy, derived
+from adcreative.generate.compositor.styles import (
+    CATEGORY_PROPS,
+    PALETTES,
+    PROP_KINDS,
+    Palette,
+    apply_light,
+    category_key,
+    draw_prop,
+    render_background,
+    to_image,
+)
+
+VERSION = "1.0"
+OPAQUE = 250  # alpha at or above this is "the product's own pixels": copied exactly, never blended
+SIZE_BAND = (0.46, 0.92)  # plausible product height / product-region height
+INDISTINCT_DE = 16.0  # CIE76 ΔE between product and surrounding background under which it blends in
+SAFE_DE = 30.0  # available scenes keep at least this much contrast
+DEFECT_ORDER = ("unsuitable", "space_mismatch", "size_mismatch", "indistinctiveness", "shape_hallucination")
+
+
+def lab(rgb: np.ndarray) -> np.ndarray:
+    """sRGB (…×3, 0–255) → CIELAB via OpenCV (float32 input expects 0–1)."""
+    a = np.asarray(rgb, np.float32).reshape(-1, 1, 3) / 255.0
+    return np.asarray(cv2.cvtColor(a, cv2.COLOR_RGB2LAB).reshape(np.shape(rgb)))
+
+
+def delta_e(c1: np.ndarray, c2: np.ndarray) -> float:
+    return float(np.linalg.norm(lab(np.asarray(c1, np.float32)) - lab(np.asarray(c2, np.float32))))
+
+
+@dataclass
+class PreparedProduct:
+    rgba: np.ndarray  # cropped to the alpha bbox, uint8 H×W×4
+    dominant: np.ndarray  # median colour of opaque pixels, float32 (3,)
+    aspect: float  # width / height
+
+
+@functools.lru_cache(maxsize=64)
+def _prepare_cached(key: str, data: bytes, size: tuple[int, int]) -> PreparedProduct:
+    arr = np.frombuffer(data, np.uint8).reshape(size[1], size[0], 4)
+    ys, xs = np.nonzero(arr[..., 3] > 8)
+    crop = np.ascontiguousarray(arr[ys.min() : ys.max() + 1, xs.min() : xs.max() + 1])
+    opaque = crop[..., :3][crop[..., 3] >= OPAQUE]
+    dom = np.median(opaque if len(opaque) else crop[..., :3].reshape(-1, 3), axis=0).astype(np.float32)
+    return PreparedProduct(crop, dom, crop.shape[1] / crop.shape[0])
+
+
+def prepare(product: Product) -> PreparedProduct:
+    im = product.image if product.image.mode == "RGBA" else product.image.convert("RGBA")
+    data = im.tobytes()
+    return _prepare_cached(hashlib.md5(data).hexdigest(), data, im.size)
+
+
+def _format_price(product: Product) -> str | None:
+    if product.price is None:
+        return None
+    cur = str(product.attrs.get("currency", "$"))
+    return f"{cur}{product.price:,.2f}" if product.price < 1000 else f"{cur}{product.price:,.0f}"
+
+
+class Compositor:
+    """Embedded CPU generator, registered as ``compositor``."""
+
+    name = "compositor"
+    version = VERSION
+
+    @register_to_config
+    def __init__(self, policy: str | None = None, scale: float = 1.0, shadows: bool = True) -> None:
+        self.policy = CompositorPolicy.from_pretrained(policy) if policy else CompositorPolicy()
+        self.scale = scale
+        self.shadows = shadows
+        self.config: dict[str, Any]
+
+    def __call__(self, product: Product, *, seed: int, aspect: str = "1:1", n: int = 1,
+                 defect: str | None = None, severity: float = 0.5) -> list[GeneratedImage]:
+        if defect is not None and defect not in CLASSES:
+            raise ValueError(f"unknown defect {defect!r}; choose from {', '.join(CLASSES)}")
+        if not 0.0 <= severity <= 1.0:
+            raise ValueError(f"severity must be in [0, 1], got {severity}")
+        return [self.generate_one(product, seed=seed + i, aspect=aspect, defect=defect, severity=severity)
+                for i in range(n)]
+
+    # ------------------------------------------------------------------------------------------------
+    def generate_one(self, product: Product, *, seed: int, aspect: str, defect: str | None = None,
+                     severity: float = 0.5) -> GeneratedImage:
+        rng = np.random.default_rng(seed)
+        W, H = canvas_size(aspect, self.scale)
+        cat = category_key(product.category)
+        choice = self.policy.sample(rng, cat)
+        d = derived(choice)
+        prep = prepare(product)
+        forced: dict[str, Any] = {}
+        if defect is not None:
+            forced = _force(choice, d, defect, severity, rng)
+
+        badge = product.attrs.get("badge")
+        layout = plan_layout(W, H, rng, headline=str(product.attrs.get("headline") or product.title),
+                             copy=product.copy, price=_format_price(product), badge=str(badge) if badge else None)
+        region = layout.product_region
+
+        # -- palette: the category's, or tone-on-tone from the product's own colour ------------------------
+        pal = self._palette(choice, d, cat, prep, forced)
+
+        # -- product size and position ---------------------------------------------------------------------
+        n_props = int(CATEGORICAL["n_props"][choice.cat["n_props"]])
+        scale = d["scale"]
+        if n_props == 0 and "scale" not in forced:
+            scale = float(np.clip(scale, *SIZE_BAND))  # without props there is no scale cue to get wrong
+        lifted = CATEGORICAL["support"][choice.cat["support"]] == "lifted"
+        lift = d["lift"] if lifted else 0.0
+        halluc = forced.get("hallucination")
+        raise_frac = forced.get("raise", 0.0)  # pedestal / legs lift the product onto a fake support
+        max_h_frac = 0.96 / (1 + lift + raise_frac)
+        ph = int(region.h * min(scale, max_h_frac))
+        pw = int(ph * prep.aspect)
+        max_w = region.w * (1.0 if forced.get("scale_large") else 0.9)
+        if pw > max_w:
+            pw = int(max_w)
+            ph = int(pw / prep.aspect)
+        if forced.get("scale_large") and (region.w - pw) < 0.35 * region.h:
+            # no room left for the small props that make a giant read as a giant: shrink it to a toy instead
+            forced.update(scale="small", scale_large=False, prop_size=0.28)
+            ph = int(region.h * (0.3 - 0.14 * severity))
+            pw = int(ph * prep.aspect)
+        ph, pw = max(ph, 8), max(pw, 8)
+        y_ground = region.y1 - max(2, int(0.03 * region.h))
+        free = region.w - pw
+        cx = region.x0 + region.w / 2 + d["x_offset"] * free / 2 * 0.8
+        px0 = int(round(cx - pw / 2))
+        gap_px = int(round(lift * ph))
+        raise_px = int(round(raise_frac * ph))
+        py1 = y_ground - gap_px - raise_px
+        py0 = py1 - ph
+        if forced.get("truncate"):
+            # unsuitable: a product cut by the canvas edge on the side away from the copy
+            out = forced["truncate"]
+            side = -1 if layout.template == "wide-left" else 1 if layout.template == "wide-right" else (
+                -1 if rng.random() < 0.5 else 1)
+            px0 = int(-pw * out) if side < 0 else int(W - pw * (1 - out))
+        prod = cv2.resize(prep.rgba, (pw, ph), interpolation=cv2.INTER_AREA)
+        damage = forced.get("damage")
+        if damage:
+            prod = _damage(prod, damage, forced["amount"], rng)
+
+        # -- background -----------------------------------------------------------------------------------
+        horizon = int(y_ground - (0.24 + 0.08 * d["horizon"]) * region.h)
+        bg_kind = CATEGORICAL["bg_kind"][choice.cat["bg_kind"]]
+        texture = forced.get("texture", d["texture"])
+        bg = render_background(rng, W, H, bg_kind, pal, horizon, texture)
+        light = CATEGORICAL["light"][choice.cat["light"]]
+        bg = apply_light(bg, light, cx, (py0 + py1) / 2)
+        if self.shadows:
+            bg = _shadows(bg, prod[..., 3], px0, py0, y_ground, pw, ph, lifted or raise_px > 0)
+        canvas = to_image(bg)
+        draw = ImageDraw.Draw(canvas)
+
+        # -- props (beside the product, inside its region) and hallucinated shapes (behind it) ------------------
+        prop_boxes = self._props(draw, rng, choice, d, cat, region, y_ground, px0, pw, n_props, pal, prep, forced)
+        if halluc:
+            _hallucinate(canvas, halluc, forced["amount"], prod, prep, px0, py0, y_ground, rng)
+            draw = ImageDraw.Draw(canvas)
+
+        # -- the product: opaque pixels copied exactly, soft edge blended -----------------------------------------
+        arr = np.asarray(canvas).copy()
+        mask = _paste(arr, prod, px0, py0)
+        canvas = Image.fromarray(arr, "RGB")
+
+        # -- copy ------------------------------------------------------------------------------------------
+        _draw_text(canvas, layout, pal)
+
+        # -- what was rendered, measured --------------------------------------------------------------------
+        ys, xs = np.nonzero(mask)
+        pbox = Box(int(xs.min()), int(ys.min()), int(xs.max()) + 1, int(ys.max()) + 1) if len(xs) else Box(0, 0, 0, 0)
+        boxes = {"product": pbox, **layout.boxes()}
+        meas = _measure(np.asarray(canvas), mask, prep.dominant)
+        visible = float(mask.sum()) / max(1, int((prod[..., 3] >= OPAQUE).sum()))
+        measured = {"gap_px": gap_px + raise_px if (lifted or halluc in ("legs", "pedestal")) else 0,
+                    "scale": round(ph / region.h, 4), "n_props": len(prop_boxes), "visible_fraction": round(visible, 4),
+                    **meas}
+        label, defects = _label(choice, measured, forced, defect)
+        params = {"category": cat, "choice": choice.values, "forced": forced, "template": layout.template,
+                  "bg_kind": bg_kind, "light": light, "product_box": [px0, py0, px0 + pw, py0 + ph],
+                  "props": [list(b) for b in prop_boxes], "measured": measured, "defects": defects, "label": label,
+                  "severity": severity if defect else 0.0, "palette": [list(pal.wall), list(pal.wall2),
+                                                                      list(pal.surface), list(pal.accent)]}
+        return GeneratedImage(image=canvas, mask=Image.fromarray(mask.astype(np.uint8) * 255, "L"), layout=boxes,
+                              seed=seed, aspect=aspect, generator=self.name, generator_version=self.version,
+                              params=params, config=dict(self.config), label=label)
+
+    # ------------------------------------------------------------------------------------------------
+    def _palette(self, choice: Choice, d: dict[str, float], cat: str, prep: PreparedProduct,
+                 forced: dict[str, Any]) -> Palette:
+        mode = CATEGORICAL["palette_mode"][choice.cat["palette_mode"]]
+        dom = prep.dominant
+        if mode == "tone_on_tone":
+            tone = float(forced.get("tone", d["tone"]))
+            lum = float(lab(dom)[0])
+            target = np.array([248, 248, 246] if lum < 60 else [40, 40, 44], np.float32)
+            wall = dom + (target - dom) * tone * 0.85
+            wall2 = dom + (target - dom) * min(1.0, tone * 0.85 + 0.08)
+            surf = dom + (target - dom) * tone * 0.7
+            accent = np.array([30, 30, 30] if lum > 60 else [245, 245, 245], np.float32)
+            return Palette(*(tuple(int(v) for v in np.clip(c, 0, 255)) for c in (wall, wall2, surf, accent)))  # type: ignore[arg-type]
+        pals = PALETTES[cat]
+        pal = pals[choice.cat["palette"] % len(pals)]
+        if forced.get("safe_contrast"):
+            # an available scene: take the sampled palette unless the product would blend into it
+            des = [min(delta_e(dom, p.wall), delta_e(dom, p.surface)) for p in pals]
+            if des[choice.cat["palette"] % len(pals)] < SAFE_DE:
+                pal = pals[int(np.argmax(des))]
+        return pal
+
+    def _props(self, draw: ImageDraw.ImageDraw, rng: np.random.Generator, choice: Choice, d: dict[str, float],
+               cat: str, region: Box, y_ground: int, px0: int, pw: int, n_props: int, pal: Palette,
+               prep: PreparedProduct, forced: dict[str, Any]) -> list[tuple[int, int, int, int]]:
+        if forced.get("min_props"):
+            n_props = max(n_props, forced["min_props"])
+        kinds = CATEGORY_PROPS[cat]
+        base_kind = kinds[choice.cat["prop_kind"] % len(kinds)] if choice.cat["prop_kind"] < len(PROP_KINDS) else kinds[0]
+        product_coloured = CATEGORICAL["prop_colour"][choice.cat["prop_colour"]] == "product"
+        gap = float(forced.get("prop_gap", d["prop_gap"]))
+        if forced.get("prop_colour") == "palette":
+            product_coloured = False
+        colour = tuple(int(v) for v in prep.dominant) if product_coloured else pal.accent
+        boxes: list[tuple[int, int, int, int]] = []
+        left_edge, right_edge = px0, px0 + pw
+        for k in range(n_props):
+            size = int(region.h * forced.get("prop_size", 0.2 + 0.12 * rng.random()))
+            kind = base_kind if k == 0 else kinds[int(rng.integers(len(kinds)))]
+            w = size if kind not in ("leaf",) else size // 2
+            g = int(gap * w) if k == 0 else int((0.25 + 0.5 * rng.random()) * w)
+            side_right = (k % 2 == 1) if rng.random() < 0.5 else (k % 2 == 0)
+            x0 = right_edge + g if side_right else left_edge - g - w
+            if x0 < region.x0 or x0 + w * 1.25 > region.x1 or size >= region.h:
+                side_right = not side_right
+                x0 = right_edge + g if side_right else left_edge - g - w
+                if x0 < region.x0 or x0 + w * 1.25 > region.x1:
+                    continue
+            c = colour if k == 0 else (pal.accent if not product_coloured else colour)
+            box = draw_prop(draw, kind, int(x0), y_ground, size, c)  # type: ignore[arg-type]
+            boxes.append(box)
+            if side_right:
+                right_edge = box[2]
+            else:
+                left_edge = box[0]
+        return boxes
+
+
+# -- forcing a defect ---------------------------------------------------------------------------------------
+def _force(ch: Choice, d: dict[str, float], defect: str, severity: float, rng: np.random.Generator) -> dict[str, Any]:
+    """Put every variable in its safe region, then the defect's variable in its failure region."""
+    s = float(severity)
+    f: dict[str, Any] = {"defect": defect, "safe_contrast": True, "prop_colour": "palette"}
+    ch.cat["support"] = CATEGORICAL["support"].index("surface")
+    ch.cat["palette_mode"] = CATEGORICAL["palette_mode"].index("category")
+    d["scale"] = float(np.clip(d["scale"], 0.55, 0.85))
+    d["prop_gap"] = max(d["prop_gap"], 0.3)
+    if defect == "space_mismatch":
+        ch.cat["support"] = CATEGORICAL["support"].index("lifted")
+        d["lift"] = 0.1 + 0.35 * s
+        f["lift"] = d["lift"]
+    elif defect == "size_mismatch":
+        f["min_props"] = 2
+        if rng.random() < 0.5:
+            d["scale"] = 0.3 - 0.14 * s  # a toy-sized product beside full-size props
+            f["scale"] = "small"
+            f["prop_size"] = 0.28
+        else:
+            d["scale"] = 0.92 + 0.06 * s  # a giant overflowing its set, with small props
+            f["scale"] = "large"
+            f["scale_large"] = True
+            f["prop_size"] = 0.12
+    elif defect == "indistinctiveness":
+        ch.cat["palette_mode"] = CATEGORICAL["palette_mode"].index("tone_on_tone")
+        f["tone"] = 0.12 * (1 - s)
+        f["texture"] = 0.2
+        f.pop("safe_contrast")
+    elif defect == "shape_hallucination":
+        kind = ["pedestal", "extension", "legs", "prop"][int(rng.integers(4))]
+        f["hallucination"] = kind
+        f["amount"] = 0.15 + 0.35 * s
+        if kind in ("pedestal", "legs"):
+            f["raise"] = f["amount"] * 0.6
+        if kind == "prop":
+            f.pop("hallucination")
+            f["prop_colour"] = "product-touch"
+            ch.cat["prop_colour"] = CATEGORICAL["prop_colour"].index("product")
+            d["prop_gap"] = -0.25 - 0.3 * s
+            f["prop_gap"] = d["prop_gap"]
+            f["min_props"] = 1
+    elif defect == "unsuitable":
+        kind = ["truncate", "hole", "pixelate"][int(rng.integers(3))]
+        if kind == "truncate":
+            f["truncate"] = 0.3 + 0.3 * s
+        else:
+            f["damage"] = kind
+            f["amount"] = 0.3 + 0.5 * s
+    return f
+
+
+def _damage(prod: np.ndarray, kind: str, amount: float, rng: np.random.Generator) -> np.ndarray:
+    """A bad source product: a chunk torn out of it, or a low-resolution blow-up."""
+    out = prod.copy()
+    h, w = out.shape[:2]
+    if kind == "hole":
+        ys, xs = np.nonzero(out[..., 3] > 128)
+        k = int(rng.integers(len(xs)))
+        r = amount * 0.35 * min(h, w) + 4
+        pts = [(xs[k] + r * np.cos(a) * (0.6 + 0.6 * rng.random()), ys[k] + r * np.sin(a) * (0.6 + 0.6 * rng.random()))
+               for a in np.linspace(0, 2 * np.pi, 9)[:-1]]
+        m = np.zeros((h, w), np.uint8)
+        cv2.fillPoly(m, [np.array(pts, np.int32)], 255)
+        out[..., 3][m > 0] = 0
+    else:  # pixelate
+        f = max(6, int(min(h, w) * (0.12 - 0.09 * amount)))
+        small = cv2.resize(out, (max(2, w * f // max(h, w)), max(2, h * f // max(h, w))), interpolation=cv2.INTER_AREA)
+        out = cv2.resize(small, (w, h), interpolation=cv2.INTER_NEAREST)
+    return out
+
+
+def _hallucinate(canvas: Image.Image, kind: str, amount: float, prod: np.ndarray, prep: PreparedProduct,
+                 px0: int, py0: int, y_ground: int, rng: np.random.Generator) -> None:
+    """Shapes in the product's colours that continue its silhouette, drawn behind it."""
+    draw = ImageDraw.Draw(canvas)
+    ph, pw = prod.shape[:2]
+    dom = tuple(int(v) for v in prep.dominant)
+    dark = tuple(int(v * 0.8) for v in prep.dominant)
+    alpha = prod[..., 3] > 128
+    rows = np.nonzero(alpha.any(axis=1))[0]
+    bottom = py0 + int(rows.max()) if len(rows) else py0 + ph
+    cols = np.nonzero(alpha[rows.max()])[0] if len(rows) else np.array([0, pw - 1])
+    bx0, bx1 = px0 + int(cols.min()), px0 + int(cols.max())
+    if kind == "pedestal":
+        inset = int((bx1 - bx0) * 0.05)
+        draw.rectangle((bx0 + inset, bottom - 2, bx1 - inset, y_ground), fill=dom)
+        draw.rectangle((bx0 + inset, bottom - 2, bx1 - inset, bottom + max(2, (y_ground - bottom) // 6)), fill=dark)
+    elif kind == "legs":
+        n = 2 + int(rng.integers(3))
+        lw = max(3, int(pw * 0.05))
+        for x in np.linspace(bx0 + lw, bx1 - lw, n):
+            draw.rectangle((int(x - lw / 2), bottom - 2, int(x + lw / 2), y_ground), fill=dark)
+    else:  # extension: the product's edge columns stretched outward, as if the shape went on
+        arr = np.asarray(canvas).copy()
+        ext = max(4, int(pw * amount * 0.6))
+        side = 1 if rng.random() < 0.5 else -1
+        col_idx = np.nonzero(alpha.any(axis=0))[0]
+        c = int(col_idx.max() - 2) if side > 0 else int(col_idx.min() + 2)
+        strip = prod[:, c : c + 1, :3].astype(np.float32)
+        a = (prod[:, c : c + 1, 3:4].astype(np.float32) / 255.0)
+        x_start = px0 + c + 1 if side > 0 else px0 + c - ext
+        for j in range(ext):
+            x = x_start + j
+            if 0 <= x < arr.shape[1]:
+                y0, y1 = max(0, py0), min(arr.shape[0], py0 + ph)
+                sy0 = y0 - py0
+                col = arr[y0:y1, x].astype(np.float32)
+                taper = 1.0 - 0.5 * (j / ext) if side > 0 else 0.5 + 0.5 * (j / ext)
+                aa = a[sy0 : sy0 + (y1 - y0), 0] * taper
+                arr[y0:y1, x] = np.clip(col * (1 - aa) + strip[sy0 : sy0 + (y1 - y0), 0] * aa, 0, 255).astype(np.uint8)
+        canvas.paste(Image.fromarray(arr, "RGB"))
+
+
+def _shadows(bg: np.ndarray, alpha: np.ndarray, px0: int, py0: int, y_ground: int, pw: int, ph: int,
+             detached: bool) -> np.ndarray:
+    """Contact shadow (blurred ellipse on the ground) and a cast shadow (the silhouette squashed onto the floor).
+    Both stay on the ground, so a lifted product shows its gap."""
+    H, W = bg.shape[:2]
+    sh = np.zeros((H, W), np.float32)
+    cx = px0 + pw // 2
+    ew, eh = int(pw * 0.48), max(2, int(ph * 0.045))
+    cv2.ellipse(sh, (cx, y_ground), (ew, eh), 0, 0, 360, 1.0 if not detached else 0.6, -1)
+    k = max(3, (eh * 2) | 1)
+    sh = cv2.GaussianBlur(sh, (k * 2 + 1, k * 2 + 1), 0)
+    # cast shadow: silhouette squashed to a fifth of its height and sheared away from the light
+    small_h = max(2, ph // 5)
+    sil = cv2.resize((alpha > 128).astype(np.float32), (pw, small_h), interpolation=cv2.INTER_AREA)
+    m = np.float32([[1, 0.6, 0], [0, 1, 0]])
+    sil = cv2.warpAffine(sil, m, (pw + small_h, small_h))
+    cast = np.zeros((H, W), np.float32)
+    y0 = y_ground - small_h
+    x0 = px0
+    ys0, ys1 = max(0, y0), min(H, y0 + small_h)
+    xs0, xs1 = max(0, x0), min(W, x0 + sil.shape[1])
+    if ys1 > ys0 and xs1 > xs0:
+        cast[ys0:ys1, xs0:xs1] = sil[ys0 - y0 : ys1 - y0, xs0 - x0 : xs1 - x0]
+        cast = cv2.GaussianBlur(cast, (0, 0), max(1.0, ph / 40))
+    dark = 1 - np.clip(0.45 * sh + 0.22 * cast, 0, 0.7)
+    return np.asarray(bg * dark[..., None], np.float32)
+
+
+def _paste(arr: np.ndarray, prod: np.ndarray, x0: int, y0: int) -> np.ndarray:
+    """Alpha-composite ``prod`` at (x0, y0), copying opaque pixels bit for bit; returns the opaque mask."""
+    H, W = arr.shape[:2]
+    ph, pw = prod.shape[:2]
+    cx0, cy0, cx1, cy1 = max(0, x0), max(0, y0), min(W, x0 + pw), min(H, y0 + ph)
+    mask = np.zeros((H, W), bool)
+    if cx1 <= cx0 or cy1 <= cy0:
+        return mask
+    p = prod[cy0 - y0 : cy1 - y0, cx0 - x0 : cx1 - x0]
+    a = p[..., 3:4].astype(np.float32) / 255.0
+    region = arr[cy0:cy1, cx0:cx1]
+    blended = (region.astype(np.float32) * (1 - a) + p[..., :3].astype(np.float32) * a + 0.5).astype(np.uint8)
+    opaque = p[..., 3] >= OPAQUE
+    blended[opaque] = p[..., :3][opaque]
+    arr[cy0:cy1, cx0:cx1] = blended
+    mask[cy0:cy1, cx0:cx1] = opaque
+    return mask
+
+
+def _draw_text(canvas: Image.Image, layout: Layout, pal: Palette) -> None:
+    draw = ImageDraw.Draw(canvas)
+    arr = np.asarray(canvas)
+    for key, block in layout.blocks.items():
+        b = block.box
+        if key == "price" and layout.badge_box is not None:
+            bb = layout.badge_box
+            draw.rounded_rectangle(bb.as_list(), radius=max(2, bb.h // 4), fill=pal.accent)
+            under = np.asarray(pal.accent, np.float32)
+        else:
+            under = arr[b.y0 : max(b.y0 + 1, b.y1), b.x0 : max(b.x0 + 1, b.x1)].reshape(-1, 3).mean(axis=0)
+        lum = 0.299 * under[0] + 0.587 * under[1] + 0.114 * under[2]
+        fill = (20, 20, 24) if lum > 140 else (250, 250, 250)
+        f = font(block.font_size, block.bold, has_cjk(block.text))
+        y = b.y0
+        for line in block.lines:
+            lx0, ly0, lx1, _ = draw.textbbox((0, 0), line, font=f)
+            x = b.x0 if block.align == "left" else b.x0 + (b.w - (lx1 - lx0)) // 2
+            draw.text((x - lx0, y - ly0 if y == b.y0 else y), line, font=f, fill=fill)
+            y += block.line_height
+
+
+def _measure(img: np.ndarray, mask: np.ndarray, dominant: np.ndarray) -> dict[str, float]:
+    """Contrast of the product against a ring of background around it, and product-coloured pixels
+    touching its silhouette from outside (the signature of a hallucinated extension)."""
+    if not mask.any():
+        return {"contrast_de": 0.0, "touch_px": 0}
+    m8 = mask.astype(np.uint8)
+    k = np.ones((3, 3), np.uint8)
+    ring_out = cv2.dilate(m8, k, iterations=12).astype(bool) & ~cv2.dilate(m8, k, iterations=3).astype(bool)
+    ring = img[ring_out]
+    bgc = np.median(ring, axis=0) if len(ring) else dominant
+    near = cv2.dilate(m8, k, iterations=4).astype(bool) & ~cv2.dilate(m8, k, iterations=1).astype(bool)
+    pix = img[near].astype(np.float32)
+    de = np.linalg.norm(lab(pix) - lab(dominant[None, :]), axis=-1) if len(pix) else np.zeros(0)
+    return {"contrast_de": round(delta_e(dominant, bgc), 3), "touch_px": int((de < 12).sum()),
+            "touch_frac": round(float((de < 12).mean()) if len(de) else 0.0, 4)}
+
+
+def _label(ch: Choice, m: dict[str, Any], forced: dict[str, Any], defect: str | None) -> tuple[str, list[str]]:
+    """The RF1M class of what was rendered: a forced defect, or the rule applied to the measurements."""
+    found: list[str] = []
+    if m["visible_fraction"] < 0.98 or forced.get("damage"):
+        found.append("unsuitable")
+    if m["gap_px"] > 0 and CATEGORICAL["support"][ch.cat["support"]] == "lifted":
+        found.append("space_mismatch")
+    if m["n_props"] > 0 and not SIZE_BAND[0] <= m["scale"] <= SIZE_BAND[1]:
+        found.append("size_mismatch")
+    if m["contrast_de"] < INDISTINCT_DE:
+        found.append("indistinctiveness")
+    if forced.get("hallucination") or (CATEGORICAL["prop_colour"][ch.cat["prop_colour"]] == "product"
+                                       and forced.get("prop_colour") != "palette" and ch.gauss["prop_gap"] < 0
+                                       and m["n_props"] > 0) or forced.get("prop_colour") == "product-touch":
+        found.append("shape_hallucination")
+    if defect is not None and defect != "available":
+        return defect, found
+    label = next((c for c in DEFECT_ORDER if c in found), "available")
+    return label, found
+
+
+def policy_path(p: str | Path | None) -> str | None:
+    return str(Path(p).resolve()) if p else None

@@ -1,0 +1,101 @@
+"""``dataset synth``: a labelled inspection dataset of available and defective creatives, split by product.
+
+For every product and class, ``per_class`` images at severities drawn from [0.2, 1], cycling aspect ratios.
+Colourways (hue-rotated copies of a product, as separate SKUs) widen a small catalogue; a colourway always
+lands in the same split as its source product, so no product crosses splits.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+from tqdm import tqdm
+
+from adcreative.core.imageio import atomic_write_text, save_png
+from adcreative.core.types import CLASSES, Product
+from adcreative.generate.compositor.generator import Compositor
+from adcreative.generate.dataset import SPLITS, Sample, summarize, write_manifest
+
+
+def colourway(product: Product, k: int) -> Product:
+    """Product ``k`` of a colour range: the cutout's hue rotated by k/6 of a turn (alpha untouched)."""
+    im = product.image.convert("RGBA")
+    hsv = np.asarray(im.convert("RGB").convert("HSV")).copy()
+    hsv[..., 0] = ((hsv[..., 0].astype(np.int32) + int(256 * k / 6)) % 256).astype(np.uint8)
+    rgb = Image.fromarray(hsv, "HSV").convert("RGB")
+    rgb.putalpha(im.getchannel("A"))
+    return Product(id=f"{product.id}~c{k}", title=product.title, category=product.category, image=rgb,
+                   copy=product.copy, price=product.price, attrs={**product.attrs, "source_product": product.id})
+
+
+def assign_splits(product_ids: list[str], *, seed: int = 0, val: float = 0.15, test: float = 0.2,
+                  fixed: dict[str, str] | None = None) -> dict[str, str]:
+    """Product → split; at least one product in each split when there are three or more products."""
+    fixed = dict(fixed or {})
+    free = sorted((p for p in product_ids if p not in fixed),
+                  key=lambda p: hashlib.sha256(f"{seed}:{p}".encode()).hexdigest())
+    n = len(free)
+    n_test = max(1 if n >= 3 else 0, round(n * test)) if not any(v == "test" for v in fixed.values()) else round(n * test)
+    n_val = max(1 if n >= 3 else 0, round(n * val)) if not any(v == "val" for v in fixed.values()) else round(n * val)
+    out = dict(fixed)
+    for i, p in enumerate(free):
+        out[p] = "test" if i < n_test else "val" if i < n_test + n_val else "train"
+    return out
+
+
+def synth_dataset(products: list[Product], out: str | Path, *, per_class: int = 20, aspects: list[str] | None = None,
+                  seed: int = 0, scale: float = 0.5, colourways: int = 0, splits: dict[str, str] | None = None,
+                  generator: Compositor | None = None) -> dict[str, dict[str, int]]:
+    """Write the dataset folder (see docs/dataset.md); returns counts per split and class."""
+    out = Path(out)
+    for sub in ("images", "masks", "products"):
+        (out / sub).mkdir(parents=True, exist_ok=True)
+    aspects = aspects or ["1:1", "4:5", "16:9", "9:16"]
+    gen = generator or Compositor(scale=scale)
+    split_of = assign_splits([p.id for p in products], seed=seed, fixed=splits)
+    all_products = list(products)
+    for p in products:
+        all_products += [colourway(p, k) for k in range(1, colourways + 1)]
+    rng = np.random.default_rng(seed)
+    samples: list[Sample] = []
+    total = len(all_products) * len(CLASSES) * per_class
+    with tqdm(total=total, desc="synth", unit="img") as bar:
+        for p in all_products:
+            src = str(p.attrs.get("source_product", p.id))
+            split = split_of[src]
+            prod_rel = Path("products") / f"{_safe(p.id)}.png"
+            save_png(out / prod_rel, p.image)
+            for label in CLASSES:
+                for i in range(per_class):
+                    s = int(rng.integers(2**31))
+                    severity = 0.0 if label == "available" else float(rng.uniform(0.2, 1.0))
+                    aspect = aspects[(i + CLASSES.index(label)) % len(aspects)]
+                    gi = gen(p, seed=s, aspect=aspect, defect=label, severity=max(severity, 0.0))[0]
+                    sid = f"{_safe(p.id)}-{label}-{i:04d}"
+                    save_png(out / "images" / f"{sid}.png", gi.image)
+                    save_png(out / "masks" / f"{sid}.png", gi.mask)
+                    samples.append(Sample(id=sid, image=out / "images" / f"{sid}.png", mask=out / "masks" / f"{sid}.png",
+                                          product=out / prod_rel, product_id=src, title=p.title, category=p.category,
+                                          label=label, split=split, severity=round(severity, 4), aspect=aspect, seed=s,
+                                          generator=f"{gi.generator}@{gi.generator_version}",
+                                          params={"forced": gi.params["forced"], "measured": gi.params["measured"]}))
+                    bar.update(1)
+    write_manifest(out, samples)
+    summary = summarize(samples)
+    readme = ["# Synthesised inspection dataset", "",
+              f"Made by `adcreative dataset synth` (compositor {gen.version}, config {json.dumps(gen.config)}), seed {seed}.",
+              f"{len(products)} products (+{colourways} colourways each), {per_class} images per class per product.", "",
+              "| split | products | " + " | ".join(CLASSES) + " |", "|---|---|" + "---|" * len(CLASSES)]
+    for sp in SPLITS:
+        prods = sorted(p for p, v in split_of.items() if v == sp)
+        readme.append(f"| {sp} | {', '.join(prods)} | " + " | ".join(str(summary.get(sp, {}).get(c, 0)) for c in CLASSES) + " |")
+    atomic_write_text(out / "README.md", "\n".join(readme) + "\n\nFormat: see docs/dataset.md in the adcreative repository.\n")
+    return summary
+
+
+def _safe(pid: str) -> str:
+    return "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in pid)
