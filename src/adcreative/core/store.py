@@ -189,8 +189,11 @@ class Store:
             yield self.get_product(pid)
 
     # -- creatives --------------------------------------------------------------------------------
-    def add_creative(self, creative: Creative, image: Image.Image) -> Creative:
-        sha = self.blobs.put_image(image)
+    def add_creative(self, creative: Creative, image: Image.Image | None = None, *, data: bytes | None = None) -> Creative:
+        """Store a creative and its image (PIL image, or its PNG bytes when already encoded)."""
+        if data is None and image is None:
+            raise ValueError("add_creative needs the image or its PNG bytes")
+        sha = self.blobs.put_bytes(data) if data is not None else self.blobs.put_image(image)  # type: ignore[arg-type]
         if creative.image_sha and creative.image_sha != sha:
             raise ValueError(f"creative {creative.id}: image bytes do not match image_sha")
         creative.image_sha = sha

@@ -51,8 +51,7 @@ def generate_and_store(store: Store, generator: Generator, product: Product, *, 
     for aspect in aspects:
         for gi in generator(product, seed=seed, aspect=aspect, n=n, defect=defect, severity=severity):
             c, data = to_creative(gi, product, defect=defect, severity=severity, run_id=run_id)
-            store.blobs.put_bytes(data)
-            out.append(store.add_creative(c, gi.image))
+            out.append(store.add_creative(c, data=data))
     return out
 
 
