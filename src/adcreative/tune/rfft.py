@@ -332,7 +332,7 @@ class RFFTTrainer:
         out.mkdir(parents=True, exist_ok=True)
         params = self.trainable_parameters()
         opt = torch.optim.AdamW(params, lr=cfg["lr"], weight_decay=cfg["weight_decay"])
-        step, history = 0, []
+        step, history: int, list[dict[str, float]] = 0, []
         ckpt = latest_checkpoint(out) if resume else None
         if ckpt is not None:
             step, history = self._load_checkpoint(ckpt, opt)
