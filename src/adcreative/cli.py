@@ -21,6 +21,7 @@ from adcreative.cli_common import err_console
 from adcreative.core.errors import InputError
 from adcreative.generate import cli as generate_cli
 from adcreative.inspect import cli as inspect_cli
+from adcreative.tune import cli as tune_cli
 
 app = typer.Typer(
     name="adcreative",
@@ -47,6 +48,7 @@ app.command("generate")(generate_cli.generate)
 # Stage sub-apps: each import is light (heavy imports live inside the commands).
 # -- inspect, tune, represent, select, explain register here --
 app.add_typer(inspect_cli.app, name="inspect")
+app.add_typer(tune_cli.app, name="tune")
 
 
 @app.command("demo")
