@@ -125,3 +125,62 @@ def test_four_channel_unet_and_bad_config(tmp_path: Path) -> None:
         trainer(tiny, grad_window=9)
     with pytest.raises(InputError, match="ControlNet folder does not exist"):
         RFFTTrainer(base=str(tiny[0]), controlnet=str(tmp_path / "missing"))
+
+
+@pytest.fixture(scope="module")
+def tiny_rfnet_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    from adcreative.inspect.model import RFNet
+
+    torch.manual_seed(0)
+    d = tmp_path_factory.mktemp("rfnet")
+    RFNet(image_size=64, aux_size=16, dim=32, heads=2, layers=1, use_text=True).save_pretrained(d)
+    return d
+
+
+def test_rfnet_adapter_scores_like_rfnet_and_passes_gradients(tiny_rfnet_dir: Path) -> None:
+    import random
+
+    from adcreative.generate.diffusers_inpaint import paste_back, place_product
+    from adcreative.inspect.preprocess import InspectItem
+    from adcreative.tune.reward import load_rfnet_reward
+
+    reward = load_rfnet_reward(str(tiny_rfnet_dir))
+    net = reward.rfnet
+    prod = product()
+    pl = place_product(prod.image, (96, 64), 0.75, rng=random.Random(0))
+    bg = Image.fromarray((np.random.default_rng(0).random((64, 96, 3)) * 255).astype(np.uint8))
+    img = paste_back(bg, pl)
+    with torch.no_grad():
+        want = net(net.prepare([InspectItem(image=img, title=prod.title, mask=pl.paste_mask, product=prod.image)]))
+    aux = {k: v[None] for k, v in reward.auxiliaries(prod, pl).items()}
+    x = torch.from_numpy(np.asarray(img, np.float32) / 255).permute(2, 0, 1)[None].requires_grad_(True)
+    got = reward(x, aux)
+    # same judgement as RFNet's own NumPy/OpenCV preprocessing (resampling differs by a few 1e-3)
+    assert torch.allclose(torch.softmax(got, -1), torch.softmax(want, -1), atol=0.01)
+    got[0, 0].backward()
+    assert x.grad is not None and float(x.grad.abs().sum()) > 0
+    assert all(p.grad is None for p in net.parameters())
+
+
+def test_cli_tune_rfft_with_rfnet_and_local_weights(tiny_sd: tuple[Path, Path], tiny_rfnet_dir: Path,
+                                                   tmp_path: Path) -> None:
+    from adcreative.cli import main
+    from adcreative.generate.catalogue import save_catalogue
+
+    cat = save_catalogue([product(), product("p2", (20, 160, 60))], tmp_path / "catalogue")
+    out = tmp_path / "run"
+    argv = ["tune", "rfft", "--base", str(tiny_sd[0]), "--controlnet", str(tiny_sd[1]), "--rfnet",
+            str(tiny_rfnet_dir), "--products", str(cat), "--out", str(out), "--max-steps", "1", "--sample-steps", "2",
+            "--grad-window", "1", "--grad-accum", "1", "--batch-size", "2", "--canvas-scale", "0.0625",
+            "--size-multiple", "16", "--device", "cpu", "--lr", "1e-4"]
+    assert main(argv) == 0
+    assert (out / "controlnet" / "config.json").exists() and latest_checkpoint(out) is not None
+    # the tuned ControlNet plugs into the generator unchanged
+    from adcreative.generate.base import create_generator
+
+    gen = create_generator("diffusers-inpaint", base=str(tiny_sd[0]), controlnet=str(out / "controlnet"), steps=2,
+                           canvas_scale=0.125, size_multiple=16, device="cpu")
+    assert gen(product(), seed=0)[0].image.size == (64, 64)
+    # a missing weights folder is a clear error (exit code 2), named
+    bad = [*argv[:5], str(tmp_path / "no-controlnet"), *argv[6:]]
+    assert main(bad) == 2

@@ -37,6 +37,12 @@ def _fit(w: int, h: int, size: int) -> tuple[int, int, int, int]:
 class RFNetReward(nn.Module):
     """Wraps a (frozen) RFNet: ``forward(images (B,3,H,W) in [0,1], aux) → logits (B, 6)``."""
 
+    mean: Tensor
+    std: Tensor
+    pad: Tensor
+    sobel: Tensor
+    grey: Tensor
+
     def __init__(self, rfnet: RFNet) -> None:
         super().__init__()
         from adcreative.inspect.preprocess import IMAGENET_MEAN, IMAGENET_STD, PAD_RGB
@@ -86,7 +92,7 @@ class RFNetReward(nn.Module):
     def structure(self, images: Tensor) -> Tensor:
         """Sobel gradient magnitude of the grey image at RFNet's aux size, letterboxed on zeros (B,1,A,A)."""
         A = self.rfnet.aux_size
-        B, _, H, W = images.shape
+        H, W = images.shape[-2:]
         nw, nh, x0, y0 = _fit(W, H, A)
         small = F.interpolate(images, size=(nh, nw), mode="bilinear", align_corners=False, antialias=True)
         g = (small * self.grey).sum(1, keepdim=True)

@@ -332,7 +332,8 @@ class RFFTTrainer:
         out.mkdir(parents=True, exist_ok=True)
         params = self.trainable_parameters()
         opt = torch.optim.AdamW(params, lr=cfg["lr"], weight_decay=cfg["weight_decay"])
-        step, history: int, list[dict[str, float]] = 0, []
+        step = 0
+        history: list[dict[str, float]] = []
         ckpt = latest_checkpoint(out) if resume else None
         if ckpt is not None:
             step, history = self._load_checkpoint(ckpt, opt)
