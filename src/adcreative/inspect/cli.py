@@ -50,8 +50,8 @@ def train(
     patience: int = typer.Option(8, "--patience", help="Early stopping: epochs without a better val score"),
     seed: int = typer.Option(0, "--seed"),
     class_weighting: bool = typer.Option(True, "--class-weighting/--no-class-weighting"),
-    image_size: int = typer.Option(224, "--image-size"),
-    aux_size: int = typer.Option(112, "--aux-size"),
+    image_size: int = typer.Option(160, "--image-size"),
+    aux_size: int = typer.Option(80, "--aux-size"),
     dim: int = typer.Option(128, "--dim"),
     layers: int = typer.Option(2, "--layers"),
     no_product: bool = typer.Option(False, "--no-product", help="Ablation: drop the product cutout"),
@@ -157,7 +157,7 @@ def baselines(
     table = format_table(rows)
     console.print(f"test split: {len(te)} images of {len(set(te.product_ids))} products unseen in training "
                   f"({', '.join(sorted(set(te.product_ids)))})")
-    console.print(table)
+    typer.echo(table)
     if out is not None:
         atomic_write_text(out.with_suffix(".md"), "```\n" + table + "\n```\n")
         atomic_write_text(out.with_suffix(".json"), json.dumps([r.__dict__ for r in rows], indent=2))

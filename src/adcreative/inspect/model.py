@@ -90,6 +90,47 @@ def trunk_forward(backbone: nn.Module, x: Tensor) -> Tensor:
     return x
 
 
+class _TrunkModule(nn.Module):
+    def __init__(self, backbone: nn.Module) -> None:
+        super().__init__()
+        self.backbone = backbone
+
+    def forward(self, x: Tensor) -> Tensor:
+        return trunk_forward(self.backbone, x)
+
+
+@functools.lru_cache(maxsize=4)
+def trunk_session(weights: str | None, image_size: int) -> Any:
+    """The frozen trunk as an onnxruntime session (several times faster than eager torch on a CPU):
+    used to encode datasets. Exported in memory once per process; None when onnxruntime is absent."""
+    try:
+        import onnxruntime as ort
+    except ImportError:
+        return None
+    import io
+    import warnings
+
+    buf = io.BytesIO()
+    with torch.no_grad(), warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        torch.onnx.export(_TrunkModule(load_trunk(weights)).eval(), (torch.zeros(2, 3, image_size, image_size),),
+                          buf, input_names=["x"], output_names=["y"],  # type: ignore[arg-type]
+                          dynamic_axes={"x": {0: "b"}, "y": {0: "b"}}, opset_version=17, dynamo=False)
+    opts = ort.SessionOptions()
+    opts.intra_op_num_threads = max(1, torch.get_num_threads())
+    opts.inter_op_num_threads = 1
+    return ort.InferenceSession(buf.getvalue(), opts, providers=["CPUExecutionProvider"])
+
+
+def fast_trunk(x: Tensor, weights: str | None) -> Tensor:
+    """Trunk maps via onnxruntime when available (same numbers to ~1e-5), else eager torch."""
+    sess = trunk_session(weights, int(x.shape[-1]))
+    if sess is None:
+        with torch.no_grad():
+            return trunk_forward(load_trunk(weights), x)
+    return torch.from_numpy(sess.run(["y"], {"x": x.numpy()})[0])
+
+
 _TEXT_CACHE: dict[tuple[str, str, int], Tensor] = {}
 
 
@@ -158,8 +199,8 @@ class RFNet(ConfigMixin, nn.Module):
     def __init__(
         self,
         *,
-        image_size: int = 224,
-        aux_size: int = 112,
+        image_size: int = 160,
+        aux_size: int = 80,
         dim: int = 128,
         heads: int = 4,
         layers: int = 2,
@@ -195,6 +236,9 @@ class RFNet(ConfigMixin, nn.Module):
         self.finetune_head = finetune_head
 
         self.backbone = load_trunk(backbone_weights)
+        # inference runs the frozen trunk through onnxruntime (several times faster on a CPU); set False
+        # to run everything in eager torch
+        self.onnx_trunk = True
         # the shared trunk is frozen; a fine-tuned head conv is a private copy so other models keep theirs
         if finetune_head:
             bb: Any = self.backbone
@@ -287,10 +331,14 @@ class RFNet(ConfigMixin, nn.Module):
     def encode(self, inputs: dict[str, Tensor]) -> dict[str, Tensor]:
         """Run the frozen trunk: what training caches. Returns trunk maps plus the pass-through inputs."""
         self.check_inputs(inputs)
+        trunk = self._trunk
+        if self.onnx_trunk and not torch.is_grad_enabled():
+            weights = self.config.get("backbone_weights")
+            trunk = functools.partial(fast_trunk, weights=weights)  # type: ignore[assignment]
         with torch.no_grad():
-            enc = {"image": self._trunk(inputs["image"])}
+            enc = {"image": trunk(inputs["image"])}
             if self.use_product:
-                enc["product"] = self._trunk(inputs["product"])
+                enc["product"] = trunk(inputs["product"])
         enc["aux"] = inputs["aux"]
         if self.use_text:
             enc["text"], enc["text_valid"] = inputs["text"], inputs["text_valid"]

@@ -51,12 +51,9 @@ def check_item(item: InspectItem, *, need_title: bool = True) -> None:
     w, h = item.image.size
     if min(w, h) < MIN_SIDE:
         raise InputError(f"image is {w}×{h}, under the minimum side of {MIN_SIDE}", source=src)
-    if item.mask is not None:
-        if item.mask.size != item.image.size:
-            raise InputError(f"mask is {item.mask.size[0]}×{item.mask.size[1]} but the image is {w}×{h}",
-                             source=src)
-        if float((np.asarray(item.mask.convert("L")) > 127).mean()) == 0.0:
-            raise InputError("the placement mask is empty (no product pixels)", source=src)
+    # (an empty mask is legitimate: the product is missing from the image, a defect the model must see)
+    if item.mask is not None and item.mask.size != item.image.size:
+        raise InputError(f"mask is {item.mask.size[0]}×{item.mask.size[1]} but the image is {w}×{h}", source=src)
     if item.product is not None:
         if item.product.mode not in ("RGBA", "LA"):
             raise InputError(f"product cutout must be RGBA (alpha = mask), got mode {item.product.mode}",

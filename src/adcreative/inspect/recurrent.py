@@ -56,7 +56,7 @@ class RecurrentResult:
 
     @property
     def surplus(self) -> list[Attempt]:
-        """Available attempts beyond K (the last batch may overshoot); stored, not delivered."""
+        """Available attempts beyond K (none with this loop; kept for results built elsewhere)."""
         return [a for a in self.attempts if a.accepted][self.k:]
 
     @property
@@ -127,8 +127,9 @@ def recurrent_generate(
     i = 0
     while res.n_available < k and i < max_attempts:
         t0 = time.perf_counter()
-        # never generate more than the budget, nor many more than the images still missing
-        n = min(batch, max_attempts - i, max(1, 2 * (k - res.n_available)))
+        # never more than the budget, nor more than the images still missing: no attempt is wasted
+        # on a surplus, so attempts per available image stays an unbiased cost figure
+        n = min(batch, max_attempts - i, k - res.n_available)
         gis = []
         for j in range(i, i + n):
             gis.append(generator(product, seed=seed + j, aspect=aspects[j % len(aspects)], n=1)[0])

@@ -93,7 +93,7 @@ def train_model(model: Any, train: EncodedSet, val: EncodedSet | None, cfg: Trai
             torch.nn.utils.clip_grad_norm_(params, 1.0)
             opt.step()
             sched.step()
-            losses.append(float(loss))
+            losses.append(float(loss.detach()))
         row = {"epoch": epoch, "train_loss": float(np.mean(losses))}
         if val is not None and len(val):
             vkeep = (val.labels >= 0).nonzero().flatten().numpy()
