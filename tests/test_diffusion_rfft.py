@@ -181,6 +181,20 @@ def test_cli_tune_rfft_with_rfnet_and_local_weights(tiny_sd: tuple[Path, Path], 
     gen = create_generator("diffusers-inpaint", base=str(tiny_sd[0]), controlnet=str(out / "controlnet"), steps=2,
                            canvas_scale=0.125, size_multiple=16, device="cpu")
     assert gen(product(), seed=0)[0].image.size == (64, 64)
+    # …and into recurrent generation and bit-for-bit regeneration, through the generate command
+    home = ["--home", str(tmp_path / "home")]
+    assert main([*home, "products", "add", str(cat)]) == 0
+    cfg = json.dumps(dict(gen.config))
+    assert main([*home, "generate", "--product", "p1", "--generator", "diffusers-inpaint", "--gen-config", cfg,
+                 "--until-available", "1", "--max-attempts", "2", "--threshold", "1e-6",
+                 "--inspector", str(tiny_rfnet_dir)]) == 0
+    from adcreative.core.store import Store
+
+    made = Store(home=tmp_path / "home").creatives(product_id="p1")
+    assert made and made[0].generator == "diffusers-inpaint"
+    assert main([*home, "creatives", "regenerate", made[0].id]) == 0
+    assert main([*home, "generate", "--product", "p1", "--generator", "diffusers-inpaint", "--gen-config",
+                 "{not json"]) == 2
     # a missing weights folder is a clear error (exit code 2), named
     bad = [*argv[:5], str(tmp_path / "no-controlnet"), *argv[6:]]
     assert main(bad) == 2
