@@ -57,8 +57,9 @@ def trainer(tiny: tuple[Path, Path], **kw: object) -> RFFTTrainer:
     return RFFTTrainer(base=str(tiny[0]), controlnet=str(tiny[1]), **cfg)  # type: ignore[arg-type]
 
 
-def test_gradients_reach_the_controlnet_only(tiny_sd: tuple[Path, Path]) -> None:
-    tr = trainer(tiny_sd)
+@pytest.mark.parametrize("checkpointing", [False, True])
+def test_gradients_reach_the_controlnet_only(tiny_sd: tuple[Path, Path], checkpointing: bool) -> None:
+    tr = trainer(tiny_sd, gradient_checkpointing=checkpointing)
     reward = TinyReward().requires_grad_(False)
     loss, m = tr.loss(reward, [product()], step=0, micro=0)
     assert loss.requires_grad and np.isfinite(m["loss"]) and 0 <= m["p_available"] <= 1

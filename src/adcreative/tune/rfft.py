@@ -166,8 +166,10 @@ class RFFTTrainer:
         self.controlnet.requires_grad_(True)
         self.controlnet.train()
         if self.config["gradient_checkpointing"]:
+            # the graded step keeps UNet, ControlNet and VAE-decoder activations: recompute them instead
             self.unet.enable_gradient_checkpointing()
             self.controlnet.enable_gradient_checkpointing()
+            self.vae.enable_gradient_checkpointing()
         self.unet_channels = int(self.unet.config.in_channels)
         self.vae_scale = int(2 ** (len(self.vae.config.block_out_channels) - 1))
         self._loaded = True
