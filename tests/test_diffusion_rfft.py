@@ -28,6 +28,8 @@ class TinyReward(torch.nn.Module):
             torch.nn.Conv2d(4, 8, 3, stride=2, padding=1), torch.nn.ReLU(),
             torch.nn.Conv2d(8, 8, 3, stride=2, padding=1), torch.nn.ReLU(),
             torch.nn.AdaptiveAvgPool2d(1), torch.nn.Flatten(), torch.nn.Linear(8, len(CLASSES)))
+        with torch.no_grad():  # a decisive auditor: its logits move with the background it sees
+            self.net[-1].weight.mul_(30.0)
 
     def auxiliaries(self, product: Product, placement: object) -> dict[str, torch.Tensor]:
         m = np.asarray(placement.paste_mask, np.float32) / 255.0  # type: ignore[attr-defined]
@@ -74,10 +76,10 @@ def test_gradients_reach_the_controlnet_only(tiny_sd: tuple[Path, Path], checkpo
 
 def test_loss_falls_and_resume_continues(tiny_sd: tuple[Path, Path], tmp_path: Path) -> None:
     # a fixed example (seed_pool=1, the last step only) isolates the optimisation from sampling noise
-    kw = dict(seed_pool=1, grad_window=1, beta=0.5)
+    kw = dict(seed_pool=1, grad_window=1, beta=0.5, lr=2e-3)
     full = trainer(tiny_sd, max_steps=4, **kw).train([product()], TinyReward(), tmp_path / "full", progress=False)
     ce = [h["ce"] for h in full.history]
-    assert len(ce) == 4 and ce[-1] < ce[0], ce
+    assert len(ce) == 4 and all(b < a for a, b in zip(ce, ce[1:], strict=False)), ce
     assert full.history[-1]["p_available"] > full.history[0]["p_available"]
     assert full.history[0]["cc"] == pytest.approx(0.0, abs=1e-10)  # tuned == reference before any step
     assert full.history[-1]["cc"] > 0  # …and the regulariser sees the drift afterwards

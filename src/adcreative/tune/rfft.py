@@ -274,9 +274,10 @@ class RFFTTrainer:
         self.scheduler.set_timesteps(cfg["sample_steps"], device=self.device)
         timesteps = self.scheduler.timesteps
         k = len(timesteps) - 1 - rng.randrange(cfg["grad_window"])  # one of the last grad_window steps
-        g = torch.Generator(device="cpu").manual_seed(exs[0].seed * 1000003 + step * 31 + micro)
-        lat_shape = (B, 4, *b["init_lat"].shape[-2:])
-        noise = torch.randn(lat_shape, generator=g).to(self.device)
+        # x_T from each example's own seed (CPU generator: the same on every device), as the generator does
+        lat_shape = (4, *b["init_lat"].shape[-2:])
+        noise = torch.stack([torch.randn(lat_shape, generator=torch.Generator(device="cpu").manual_seed(e.seed))
+                             for e in exs]).to(self.device)
         x = noise * self.scheduler.init_noise_sigma
         emb = torch.cat([b["uncond"], b["cond"]])
         w = cfg["guidance"]
