@@ -10,14 +10,21 @@ seeds disjoint from the evaluation seeds. The paper (SD + ControlNet, RF1M) repo
 
 from __future__ import annotations
 
-import argparse
-import json
+import os
 import sys
-import tempfile
-import time
-from pathlib import Path
 
-import numpy as np
+# bench/ holds bench/inspect.py, which would shadow the standard library's ``inspect`` for a script run from
+# here: drop the script's folder from the import path before anything imports ``inspect``.
+_HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path[:] = [p for p in sys.path if os.path.abspath(p or os.curdir) != _HERE]
+
+import argparse  # noqa: E402
+import json  # noqa: E402
+import tempfile  # noqa: E402
+import time  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+import numpy as np  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
