@@ -115,10 +115,11 @@ class RFNetReward(nn.Module):
 
         net = self.rfnet
         x = self.inputs(images, aux)
-        enc: dict[str, Any] = {"image": trunk_forward(net.backbone, x["image"]), "aux": x["aux"]}
+        mid, fin = trunk_forward(net.backbone, x["image"])  # with a graph back to the pixels
+        enc: dict[str, Any] = {"image": fin, "image_mid": mid, "aux": x["aux"]}
         if net.use_product:
             with torch.no_grad():  # the product is fixed: no graph needed through its trunk pass
-                enc["product"] = trunk_forward(net.backbone, x["product"])
+                enc["product"] = trunk_forward(net.backbone, x["product"])[1]
         if net.use_text:
             enc["text"], enc["text_valid"] = x["text"], x["text_valid"]
         return net.forward_head(net.forward_features(enc))
