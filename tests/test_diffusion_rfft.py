@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 from pathlib import Path
 
@@ -79,7 +80,7 @@ def test_loss_falls_and_resume_continues(tiny_sd: tuple[Path, Path], tmp_path: P
     kw = dict(seed_pool=1, grad_window=1, beta=0.5, lr=2e-3)
     full = trainer(tiny_sd, max_steps=4, **kw).train([product()], TinyReward(), tmp_path / "full", progress=False)
     ce = [h["ce"] for h in full.history]
-    assert len(ce) == 4 and all(b < a for a, b in zip(ce, ce[1:], strict=False)), ce
+    assert len(ce) == 4 and all(b < a for a, b in itertools.pairwise(ce)), ce
     assert full.history[-1]["p_available"] > full.history[0]["p_available"]
     assert full.history[0]["cc"] == pytest.approx(0.0, abs=1e-10)  # tuned == reference before any step
     assert full.history[-1]["cc"] > 0  # …and the regulariser sees the drift afterwards
