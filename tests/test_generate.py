@@ -28,7 +28,7 @@ def test_layout_boxes_inside_and_disjoint(aspect: str) -> None:
         for headline, copy, price, badge in TEXTS:
             lay = plan_layout(w, h, np.random.default_rng(seed), headline=headline, copy=copy, price=price, badge=badge)
             check_layout(lay)  # raises on overlap or out of canvas
-            boxes = list(lay.boxes().values()) + [lay.product_region]
+            boxes = [*list(lay.boxes().values()), lay.product_region]
             for i, a in enumerate(boxes):
                 assert a.inside(w, h)
                 assert all(not a.intersects(b) for b in boxes[i + 1 :])

@@ -73,8 +73,8 @@ def _prepare_cached(key: str, data: bytes, size: tuple[int, int]) -> PreparedPro
     sub = pix[:: max(1, len(pix) // 4000)].astype(np.float32)
     k = min(4, len(sub))
     cv2.setRNGSeed(0)  # k-means picks its start with OpenCV's RNG: fix it so the palette is reproducible
-    _, _, centers = cv2.kmeans(sub, k, None, (cv2.TERM_CRITERIA_EPS + cv2.TERM_CRITERIA_MAX_ITER, 20, 0.5), 2,
-                               cv2.KMEANS_PP_CENTERS)
+    criteria = (cv2.TERM_CRITERIA_EPS + cv2.TERM_CRITERIA_MAX_ITER, 20, 0.5)
+    _, _, centers = cv2.kmeans(sub, k, None, criteria, 2, cv2.KMEANS_PP_CENTERS)  # type: ignore[call-overload]
     cols = np.concatenate([centers, dom[None]], axis=0)
     cols = np.concatenate([cols, cols * 0.8], axis=0)  # shapes "in the product's colours" may be drawn shaded
     return PreparedProduct(crop, dom, crop.shape[1] / crop.shape[0], lab(np.clip(cols, 0, 255)).astype(np.float32))
@@ -161,9 +161,9 @@ class Compositor:
         y_ground = region.y1 - max(2, int(0.03 * region.h))
         free = region.w - pw
         cx = region.x0 + region.w / 2 + d["x_offset"] * free / 2 * 0.8
-        px0 = int(round(cx - pw / 2))
-        gap_px = int(round(lift * ph))
-        raise_px = int(round(raise_frac * ph))
+        px0 = round(cx - pw / 2)
+        gap_px = round(lift * ph)
+        raise_px = round(raise_frac * ph)
         py1 = y_ground - gap_px - raise_px
         py0 = py1 - ph
         if forced.get("truncate"):
@@ -187,7 +187,7 @@ class Compositor:
         if self.shadows:
             bg = _shadows(bg, prod[..., 3], px0, py0, y_ground, pw, ph, lifted or raise_px > 0)
         canvas = to_image(bg)
-        draw = ImageDraw.Draw(canvas)
+        ImageDraw.Draw(canvas)
 
         # -- props (beside the product, inside its region) and hallucinated shapes (behind it) ------------------
         prop_boxes, halluc_mask = self._props(canvas, rng, choice, d, cat, region, y_ground, px0, pw, n_props, pal,
@@ -242,7 +242,7 @@ class Compositor:
         pal = pals[choice.cat["palette"] % len(pals)]
         if forced.get("safe_contrast"):
             # an available scene: take the sampled palette unless the product would blend into it
-            des = [min(delta_e(dom, c) for c in (p.wall, p.wall2, p.surface, tuple(v * 0.75 for v in p.surface),
+            des = [min(delta_e(dom, np.asarray(c, np.float32)) for c in (p.wall, p.wall2, p.surface, tuple(v * 0.75 for v in p.surface),
                                                  tuple(v * 0.75 for v in p.wall))) for p in pals]
             if des[choice.cat["palette"] % len(pals)] < SAFE_DE:
                 pal = pals[int(np.argmax(des))]
@@ -422,7 +422,7 @@ def _shadows(bg: np.ndarray, alpha: np.ndarray, px0: int, py0: int, y_ground: in
     """Contact shadow (blurred ellipse on the ground) and a cast shadow (the silhouette squashed onto the floor).
     Both stay on the ground, so a lifted product shows its gap."""
     H, W = bg.shape[:2]
-    sh = np.zeros((H, W), np.float32)
+    sh: np.ndarray = np.zeros((H, W), np.float32)
     cx = px0 + pw // 2
     ew, eh = int(pw * 0.48), max(2, int(ph * 0.045))
     cv2.ellipse(sh, (cx, y_ground), (ew, eh), 0, 0, 360, 1.0 if not detached else 0.6, -1)
@@ -430,10 +430,10 @@ def _shadows(bg: np.ndarray, alpha: np.ndarray, px0: int, py0: int, y_ground: in
     sh = cv2.GaussianBlur(sh, (k * 2 + 1, k * 2 + 1), 0)
     # cast shadow: silhouette squashed to a fifth of its height and sheared away from the light
     small_h = max(2, ph // 5)
-    sil = cv2.resize((alpha > 128).astype(np.float32), (pw, small_h), interpolation=cv2.INTER_AREA)
-    m = np.float32([[1, 0.6, 0], [0, 1, 0]])
-    sil = cv2.warpAffine(sil, m, (pw + small_h, small_h))
-    cast = np.zeros((H, W), np.float32)
+    sil: np.ndarray = cv2.resize((alpha > 128).astype(np.float32), (pw, small_h), interpolation=cv2.INTER_AREA)
+    shear = np.array([[1, 0.6, 0], [0, 1, 0]], np.float32)
+    sil = np.asarray(cv2.warpAffine(sil, shear, (pw + small_h, small_h)))
+    cast: np.ndarray = np.zeros((H, W), np.float32)
     y0 = y_ground - small_h
     x0 = px0
     ys0, ys1 = max(0, y0), min(H, y0 + small_h)
