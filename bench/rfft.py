@@ -2,7 +2,7 @@
 image for the original and the feedback-tuned compositor policy, side by side in one run, plus background
 diversity (mean pairwise colour-histogram distance of backgrounds, within a product).
 
-    PYTHONPATH=src python bench/rfft.py --rfnet MODEL_DIR [--policy TUNED_DIR | --tune-iterations 40]
+    PYTHONPATH=src python bench/rfft.py --rfnet MODEL_DIR [--policy TUNED_DIR | --tune-iterations 60]
 
 Without ``--policy`` the policy is tuned first (``adcreative tune compositor`` with the same settings) on
 seeds disjoint from the evaluation seeds. The paper (SD + ControlNet, RF1M) reports 56.4% → 85.5%.
@@ -73,10 +73,10 @@ def main() -> None:
     ap.add_argument("--scale", type=float, default=0.5)
     ap.add_argument("--aspect", default="1:1")
     ap.add_argument("--threshold", type=float, default=0.5)
-    ap.add_argument("--tune-iterations", type=int, default=40)
+    ap.add_argument("--tune-iterations", type=int, default=60)
     ap.add_argument("--samples-per-product", type=int, default=6)
-    ap.add_argument("--kl", type=float, default=0.02)
-    ap.add_argument("--diversity", type=float, default=0.5)
+    ap.add_argument("--kl", type=float, default=0.05)
+    ap.add_argument("--diversity", type=float, default=1.5)
     ap.add_argument("--lr", type=float, default=0.05)
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--json", default=None, help="Also write the figures here")

@@ -126,12 +126,12 @@ class CompositorTuner:
     @register_to_config
     def __init__(
         self,
-        iterations: int = 40,
+        iterations: int = 60,
         products_per_iter: int = 4,
         samples_per_product: int = 6,
         lr: float = 0.05,
-        kl_weight: float = 0.02,
-        diversity_weight: float = 0.5,
+        kl_weight: float = 0.05,
+        diversity_weight: float = 1.5,
         threshold: float = 0.5,
         aspects: list[str] | tuple[str, ...] = ("1:1",),
         scale: float = 0.5,
