@@ -4,6 +4,7 @@ Nothing heavy at import: torch, diffusers and RFNet load inside the commands."""
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import Any
 
@@ -117,6 +118,16 @@ def compositor(
     inspector = load_inspector(str(rfnet) if rfnet else None)
     res = tuner.train(prods, inspector, out, start=CompositorPolicy.from_pretrained(start) if start else None)
     h = res.history
-    console.print(f"iterations {len(h)}: mean P(available) {h[0]['p_available']:.3f}→{h[-1]['p_available']:.3f}  "
-                  f"KL to original {h[-1]['kl']:.3f}  diversity {h[0]['diversity']:.3f}→{h[-1]['diversity']:.3f}")
+    # iterations visit products round robin: compare windows that cover every product equally often
+    n_p = len(prods)
+    w = max(1, min(len(h) // 2, n_p // math.gcd(n_p, min(products_per_iter, n_p))))
+
+    def avg(key: str, part: list[dict[str, float]]) -> float:
+        return sum(r[key] for r in part) / len(part)
+
+    first, last = h[:w], h[-w:]
+    console.print(f"iterations {len(h)} (first/last {w}): mean P(available) {avg('p_available', first):.3f}→"
+                  f"{avg('p_available', last):.3f}  available rate {avg('available_rate', first):.1%}→"
+                  f"{avg('available_rate', last):.1%}  diversity {avg('diversity', first):.3f}→"
+                  f"{avg('diversity', last):.3f}  KL to original {h[-1]['kl']:.3f}")
     console.print(f"tuned policy: {out}  (use: adcreative generate --generator compositor --policy {out})")
