@@ -155,7 +155,7 @@ def test_gradients_reach_every_branch(encoded) -> None:  # type: ignore[no-untyp
     loss = torch.nn.functional.cross_entropy(model.forward_head(model.forward_features(encoded.batch(idx))),
                                              encoded.labels[idx])
     loss.backward()
-    branches = {"img_proj", "prod_proj", "mask_enc", "struct_enc", "text_proj", "cross", "fusion", "head",
+    branches = {"img_proj", "local", "prod_proj", "text_proj", "cross", "fusion", "head",
                 "head_conv", "pos", "prod_pos", "text_pos", "cls", "type_emb"}
     seen = set()
     for name, p in model.named_parameters():
@@ -165,6 +165,8 @@ def test_gradients_reach_every_branch(encoded) -> None:  # type: ignore[no-untyp
         assert p.grad is not None and p.grad.abs().sum() > 0, f"no gradient reaches {name}"
         seen.add(name.split(".")[0])
     assert branches <= seen
+    # the mask and structure channels of the local stage get gradients too (40 trunk channels come first)
+    assert model.local[0].weight.grad[:, 40:].abs().sum(dim=(0, 2, 3)).min() > 0
 
 
 def test_save_load_identical_and_small(tmp_path: Path, dataset: Path) -> None:
@@ -185,7 +187,7 @@ def test_save_load_identical_and_small(tmp_path: Path, dataset: Path) -> None:
     assert loaded.config == model.config and not loaded.use_structure
     np.testing.assert_array_equal(before, loaded.predict_proba(items))
     # a checkpoint from another ablation is refused with a clear message
-    with pytest.raises(ValueError, match=r"missing|unexpected"):
+    with pytest.raises(ValueError, match=r"missing|unexpected|does not fit"):
         RFNet(**TINY).load_state_arrays(loaded.state_arrays())
 
 

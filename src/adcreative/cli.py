@@ -25,6 +25,7 @@ from adcreative.generate import cli as generate_cli
 from adcreative.inspect import cli as inspect_cli
 from adcreative.represent import cli as represent_cli
 from adcreative.select import cli as select_cli
+from adcreative.tune import cli as tune_cli
 
 app = typer.Typer(
     name="adcreative",
@@ -51,6 +52,7 @@ app.command("generate")(generate_cli.generate)
 # Stage sub-apps: each import is light (heavy imports live inside the commands).
 # -- inspect, tune, represent, select, explain register here --
 app.add_typer(inspect_cli.app, name="inspect")
+app.add_typer(tune_cli.app, name="tune")
 app.add_typer(explain_cli.app, name="explain")
 app.add_typer(represent_cli.app, name="represent")
 app.add_typer(select_cli.app, name="select")

@@ -152,15 +152,18 @@ def generate(
     max_attempts: int = typer.Option(20, "--max-attempts", help="Attempt budget per product (with --until-available)"),
     threshold: float = typer.Option(0.5, "--threshold", help="P(available) needed to deliver (with --until-available)"),
     inspector: Path | None = typer.Option(None, "--inspector", help="Inspector folder (default: shipped RFNet)"),
+    gen_config: str | None = typer.Option(
+        None, "--gen-config", help="Generator constructor args as JSON, inline or a .json file (e.g. for "
+        "diffusers-inpaint: {\"base\": DIR, \"controlnet\": DIR, \"lora\": FILE, \"steps\": 30})"),
     executor: str = typer.Option("local", "--executor", help="local, or ray (a local cluster, or --ray-address)"),
     workers: int = typer.Option(2, "--workers", help="Ray actors (with --executor ray)"),
     ray_address: str | None = typer.Option(None, "--ray-address", help="Existing Ray cluster address"),
 ) -> None:
     """Generate creatives for a product and store them with their provenance."""
-    from adcreative.generate.pipeline import build_generator, generate_and_store
+    from adcreative.generate.pipeline import build_generator, generate_and_store, parse_generator_config
 
     store = store_from(ctx)
-    gen = build_generator(generator, policy=policy)
+    gen = build_generator(generator, policy=policy, **parse_generator_config(gen_config))
     ids = store.product_ids() if product == "all" else parse_list(product)
     if until_available is not None:
         from adcreative.inspect.cli import load_scorer

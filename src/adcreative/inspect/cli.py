@@ -133,6 +133,8 @@ def baselines(
     seed: int = typer.Option(0, "--seed"),
     only: str = typer.Option("", "--only", help="Comma-separated variant names (default: all)"),
     out: Path | None = typer.Option(None, "--out", help="Write the table (markdown + json) here"),
+    save: Path | None = typer.Option(None, "--save", help="Save every trained variant under this folder"),
+    dim: int = typer.Option(128, "--dim"),
     threads: int | None = typer.Option(None, "--threads"),
 ) -> None:
     """The paper's Tables 1–2: image-only and RFNet minus each auxiliary input, on the same split."""
@@ -143,7 +145,7 @@ def baselines(
     from adcreative.inspect.train import split_sets
 
     _threads(threads)
-    base = RFNet().config
+    base = RFNet(dim=dim).config
     enc = load_training_data(data, None, encoding_config(base))
     tr, va, te = split_sets(enc)
     if te is None or va is None:
@@ -153,7 +155,7 @@ def baselines(
     if unknown:
         raise InputError(f"unknown variant {unknown[0]!r}; choose from {', '.join(ABLATIONS)}")
     rows = baselines_table(tr, va, te, base, _train_config(epochs, batch_size, lr, patience, seed, True),
-                           {n: ABLATIONS[n] for n in names})
+                           {n: ABLATIONS[n] for n in names}, save_dir=save)
     table = format_table(rows)
     console.print(f"test split: {len(te)} images of {len(set(te.product_ids))} products unseen in training "
                   f"({', '.join(sorted(set(te.product_ids)))})")

@@ -25,7 +25,7 @@ from adcreative.core.types import CLASSES, Creative, Product
 from adcreative.generate.dataset import Sample, read_dataset, split_for
 from adcreative.inspect.preprocess import InspectItem, check_item, preprocess_item
 
-ENCODING_VERSION = "1"
+ENCODING_VERSION = "2"
 
 
 # -- items -----------------------------------------------------------------------------------------------
@@ -148,7 +148,8 @@ def store_samples(store: Any) -> list[tuple[Creative, str, str]]:
 class EncodedSet:
     """Cached model inputs for a set of items: trunk maps, aux maps, title token embeddings, labels."""
 
-    image: Tensor  # (N, 320, g, g) float16
+    image: Tensor  # (N, 320, g, g) float16 (or 1280 after the frozen head conv)
+    image_mid: Tensor  # (N, 40, S/8, S/8) float16: the trunk's stride-8 maps
     product: Tensor  # (N, 320, g, g) float16
     aux: Tensor  # (N, 3, A, A) float16: mask, valid, edges
     text: Tensor  # (N, T, 384) float16
@@ -164,7 +165,8 @@ class EncodedSet:
     def subset(self, idx: Sequence[int] | np.ndarray) -> EncodedSet:
         ix = torch.as_tensor(np.asarray(idx, dtype=np.int64))
         pick = [int(i) for i in ix]
-        return EncodedSet(self.image[ix], self.product[ix], self.aux[ix], self.text[ix], self.text_valid[ix],
+        return EncodedSet(self.image[ix], self.image_mid[ix], self.product[ix], self.aux[ix], self.text[ix],
+                          self.text_valid[ix],
                           self.labels[ix], [self.ids[i] for i in pick], [self.product_ids[i] for i in pick],
                           [self.splits[i] for i in pick])
 
@@ -173,13 +175,21 @@ class EncodedSet:
 
     def batch(self, idx: Tensor, *, flip: Tensor | None = None) -> dict[str, Tensor]:
         """A float32 batch for ``forward_features``; ``flip`` (bool per row) mirrors the spatial modalities."""
-        b = {"image": self.image[idx].float(), "product": self.product[idx].float(), "aux": self.aux[idx].float(),
-             "text": self.text[idx].float(), "text_valid": self.text_valid[idx]}
+        valid = self.text_valid[idx]
+        L = max(1, int(valid.sum(1).max())) if len(idx) else 1  # trim padding shared by the whole batch
+        b = {"image": self.image[idx].float(), "image_mid": self.image_mid[idx].float(),
+             "product": self.product[idx].float(), "aux": self.aux[idx].float(),
+             "text": self.text[idx, :L].float(), "text_valid": valid[:, :L]}
         if flip is not None and bool(flip.any()):
-            for k in ("image", "aux"):
+            for k in ("image", "image_mid", "aux"):
                 b[k][flip] = b[k][flip].flip(-1)
             b["product"][flip] = b["product"][flip].flip(-1)
         return b
+
+    def with_maps(self, image: Tensor, product: Tensor) -> EncodedSet:
+        """The same samples with other trunk maps (e.g. after the frozen head conv)."""
+        return EncodedSet(image, self.image_mid, product, self.aux, self.text, self.text_valid, self.labels,
+                          self.ids, self.product_ids, self.splits)
 
     def class_counts(self) -> np.ndarray:
         lab = self.labels[self.labels >= 0].numpy()
@@ -190,7 +200,8 @@ class EncodedSet:
 
         from adcreative.core.imageio import atomic_write
 
-        tensors = {"image": self.image, "product": self.product, "aux": self.aux, "text": self.text,
+        tensors = {"image": self.image, "image_mid": self.image_mid, "product": self.product, "aux": self.aux,
+                   "text": self.text,
                    "text_valid": self.text_valid.to(torch.uint8), "labels": self.labels}
         meta = {"key": key, "ids": json.dumps(self.ids), "product_ids": json.dumps(self.product_ids),
                 "splits": json.dumps(self.splits)}
@@ -208,7 +219,7 @@ class EncodedSet:
         if meta.get("key") != key:
             return None
         t = load_file(str(path))
-        return cls(t["image"], t["product"], t["aux"], t["text"], t["text_valid"].bool(), t["labels"],
+        return cls(t["image"], t["image_mid"], t["product"], t["aux"], t["text"], t["text_valid"].bool(), t["labels"],
                    json.loads(meta["ids"]), json.loads(meta["product_ids"]), json.loads(meta["splits"]))
 
 
@@ -239,7 +250,8 @@ def encode_items(
 
     weights = cfg.get("backbone_weights")
     S, A, T = int(cfg["image_size"]), int(cfg["aux_size"]), int(cfg["max_text_tokens"])
-    parts: dict[str, list[Tensor]] = {k: [] for k in ("image", "product", "aux", "text", "text_valid", "labels")}
+    parts: dict[str, list[Tensor]] = {k: [] for k in ("image", "image_mid", "product", "aux", "text", "text_valid",
+                                                      "labels")}
     ids: list[str] = []
     pids: list[str] = []
     buf: list[InspectItem] = []
@@ -258,8 +270,10 @@ def encode_items(
         todo = [i for i, k in enumerate(keys) if k is None or k not in product_feats]
         x = torch.from_numpy(np.stack([a["image"] for a in arr]))
         p = torch.from_numpy(np.stack([arr[i]["product"] for i in todo])) if todo else x[:0]
-        f = fast_trunk(torch.cat([x, p]), weights).half()
+        mid, f = fast_trunk(torch.cat([x, p]), weights)
+        f = f.half()
         parts["image"].append(f[:len(buf)])
+        parts["image_mid"].append(mid[:len(buf)].half())
         fresh = dict(zip(todo, f[len(buf):], strict=True))
         for i, k in enumerate(keys):
             if k is not None and i in fresh:
@@ -372,7 +386,8 @@ def concat(sets: Sequence[EncodedSet]) -> EncodedSet:
     def padv(t: Tensor) -> Tensor:
         return torch.nn.functional.pad(t, (0, T - t.shape[1]))
 
-    return EncodedSet(torch.cat([s.image for s in sets]), torch.cat([s.product for s in sets]),
+    return EncodedSet(torch.cat([s.image for s in sets]), torch.cat([s.image_mid for s in sets]),
+                      torch.cat([s.product for s in sets]),
                       torch.cat([s.aux for s in sets]), torch.cat([padt(s.text) for s in sets]),
                       torch.cat([padv(s.text_valid) for s in sets]), torch.cat([s.labels for s in sets]),
                       [i for s in sets for i in s.ids], [p for s in sets for p in s.product_ids],

@@ -171,8 +171,9 @@ class TableRow:
 
 def baselines_table(train: EncodedSet, val: EncodedSet, test: EncodedSet, base_config: dict[str, Any],
                     train_cfg: Any, variants: dict[str, dict[str, bool]] | None = None,
-                    progress: bool = True) -> list[TableRow]:
-    """Train every variant on the same split and cached encodings; evaluate each on the same test set."""
+                    progress: bool = True, save_dir: Path | None = None) -> list[TableRow]:
+    """Train every variant on the same split and cached encodings; evaluate each on the same test set
+    (with ``save_dir``, each trained variant is saved to ``save_dir/<slug>`` with its eval PNGs)."""
     import time
 
     from adcreative.inspect.model import RFNet
@@ -183,10 +184,18 @@ def baselines_table(train: EncodedSet, val: EncodedSet, test: EncodedSet, base_c
         t0 = time.perf_counter()
         model = RFNet(**{**base_config, **flags})
         train_model(model, train, val, train_cfg, desc=name, progress=progress)
-        m = evaluate_model(model, test)
+        sub = save_dir / slug(name) if save_dir is not None else None
+        m = evaluate_model(model, test, out=(sub / "eval") if sub is not None else None, title=name)
+        if sub is not None:
+            model.save_pretrained(sub, extra={"variant": name, "test": {k: m[k] for k in ("macro_f1", "ap_available",
+                                                                                            "accuracy", "n")}})
         rows.append(TableRow(name, m["ap_available"], m["macro_f1"], m["accuracy"],
                              {c: v["f1"] for c, v in m["per_class"].items()}, time.perf_counter() - t0))
     return rows
+
+
+def slug(name: str) -> str:
+    return "".join(c if c.isalnum() else "-" for c in name.lower().replace("−", "no")).strip("-").replace("--", "-")
 
 
 def format_table(rows: list[TableRow]) -> str:

@@ -32,9 +32,10 @@ def _wrapper(model: Any) -> Any:
 
         def forward(self, image: torch.Tensor, product: torch.Tensor, aux: torch.Tensor, text: torch.Tensor,
                     text_valid: torch.Tensor) -> torch.Tensor:
-            enc = {"image": self.m._trunk(image), "aux": aux}
+            mid, fin = self.m._trunk(image)
+            enc = {"image": fin, "image_mid": mid, "aux": aux}
             if self.m.use_product:
-                enc["product"] = self.m._trunk(product)
+                enc["product"] = self.m._trunk(product)[1]
             if self.m.use_text:
                 enc["text"], enc["text_valid"] = text, text_valid
             return torch.softmax(self.m.forward_head(self.m.forward_features(enc)), -1)

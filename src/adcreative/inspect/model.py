@@ -36,6 +36,8 @@ from adcreative.core.types import CLASSES
 from adcreative.inspect.preprocess import InspectItem, check_item, preprocess_item
 
 TRUNK_CHANNELS = 320  # EfficientNet-Lite0's last MBConv block
+MID_BLOCK = 4  # the trunk's last stride-8 block: generic low-level maps (edges, colour) kept for the local stage
+MID_CHANNELS = 40
 HEAD_CHANNELS = 1280  # after its 1×1 head conv
 TEXT_DIM = 384  # MiniLM-L6
 
@@ -81,13 +83,17 @@ def load_text_encoder(name: str) -> Any:
     return SentenceTransformer(name, device="cpu", local_files_only=True)
 
 
-def trunk_forward(backbone: nn.Module, x: Tensor) -> Tensor:
-    """EfficientNet-Lite0 stem + MBConv blocks: (B, 3, S, S) → (B, 320, S/32, S/32)."""
+def trunk_forward(backbone: nn.Module, x: Tensor) -> tuple[Tensor, Tensor]:
+    """EfficientNet-Lite0 stem + MBConv blocks: (B, 3, S, S) → stride-8 maps (B, 40, S/8, S/8) and
+    last-block maps (B, 320, S/32, S/32)."""
     bb: Any = backbone
     x = bb._swish(bb._bn0(bb._conv_stem(x)))
-    for block in bb._blocks:
+    mid = x
+    for i, block in enumerate(bb._blocks):
         x = block(x, drop_connect_rate=None)
-    return x
+        if i == MID_BLOCK:
+            mid = x
+    return mid, x
 
 
 class _TrunkModule(nn.Module):
@@ -95,7 +101,7 @@ class _TrunkModule(nn.Module):
         super().__init__()
         self.backbone = backbone
 
-    def forward(self, x: Tensor) -> Tensor:
+    def forward(self, x: Tensor) -> tuple[Tensor, Tensor]:
         return trunk_forward(self.backbone, x)
 
 
@@ -114,21 +120,23 @@ def trunk_session(weights: str | None, image_size: int) -> Any:
     with torch.no_grad(), warnings.catch_warnings():
         warnings.simplefilter("ignore")
         torch.onnx.export(_TrunkModule(load_trunk(weights)).eval(), (torch.zeros(2, 3, image_size, image_size),),
-                          buf, input_names=["x"], output_names=["y"],  # type: ignore[arg-type]
-                          dynamic_axes={"x": {0: "b"}, "y": {0: "b"}}, opset_version=17, dynamo=False)
+                          buf, input_names=["x"], output_names=["mid", "y"],  # type: ignore[arg-type]
+                          dynamic_axes={"x": {0: "b"}, "mid": {0: "b"}, "y": {0: "b"}}, opset_version=17,
+                          dynamo=False)
     opts = ort.SessionOptions()
     opts.intra_op_num_threads = max(1, torch.get_num_threads())
     opts.inter_op_num_threads = 1
     return ort.InferenceSession(buf.getvalue(), opts, providers=["CPUExecutionProvider"])
 
 
-def fast_trunk(x: Tensor, weights: str | None) -> Tensor:
+def fast_trunk(x: Tensor, weights: str | None) -> tuple[Tensor, Tensor]:
     """Trunk maps via onnxruntime when available (same numbers to ~1e-5), else eager torch."""
     sess = trunk_session(weights, int(x.shape[-1]))
     if sess is None:
         with torch.no_grad():
             return trunk_forward(load_trunk(weights), x)
-    return torch.from_numpy(sess.run(["y"], {"x": x.numpy()})[0])
+    mid, y = sess.run(["mid", "y"], {"x": x.numpy()})
+    return torch.from_numpy(mid), torch.from_numpy(y)
 
 
 _TEXT_CACHE: dict[tuple[str, str, int], Tensor] = {}
@@ -155,24 +163,6 @@ def embed_titles(titles: Sequence[str], *, encoder: str, max_tokens: int) -> tup
 
 
 # -- trainable parts -------------------------------------------------------------------------------------
-class ConvEncoder(nn.Module):
-    """A small strided conv net: (B, C, A, A) → (B, dim, A/2^k, A/2^k) tokens."""
-
-    def __init__(self, in_ch: int, dim: int, n_down: int, width: int = 16) -> None:
-        super().__init__()
-        layers: list[nn.Module] = []
-        c = in_ch
-        for i in range(n_down):
-            out = dim if i == n_down - 1 else min(dim, width * 2 ** i)
-            layers += [nn.Conv2d(c, out, 3, stride=2, padding=1), nn.BatchNorm2d(out), nn.GELU()]
-            c = out
-        layers.append(nn.Conv2d(c, dim, 1))
-        self.net = nn.Sequential(*layers)
-
-    def forward(self, x: Tensor) -> Tensor:
-        return self.net(x)  # type: ignore[no-any-return]
-
-
 class CrossAttention(nn.Module):
     """Product tokens (queries) attend to text tokens (keys/values); pre-norm, residual."""
 
@@ -207,6 +197,7 @@ class RFNet(ConfigMixin, nn.Module):
         product_grid: int = 4,
         max_text_tokens: int = 24,
         dropout: float = 0.1,
+        attn_dropout: float = 0.0,
         use_product: bool = True,
         use_mask: bool = True,
         use_structure: bool = True,
@@ -221,9 +212,10 @@ class RFNet(ConfigMixin, nn.Module):
         if image_size % 32 or image_size < 32:
             raise ValueError(f"image_size must be a multiple of 32 (the trunk's stride), got {image_size}")
         self.grid = image_size // 32
-        n_down = round(np.log2(aux_size / self.grid))
-        if self.grid * 2 ** n_down != aux_size:
-            raise ValueError(f"aux_size must be image_size/32 × 2^k, got {aux_size} for image_size {image_size}")
+        self.mid_grid = image_size // 8
+        if aux_size % self.mid_grid:
+            raise ValueError(f"aux_size must be a multiple of image_size/8 = {self.mid_grid}, got {aux_size}")
+        self.aux_pool = aux_size // self.mid_grid
         if backbone != "efficientnet-lite0":
             raise ValueError(f"unknown backbone {backbone!r} (supported: efficientnet-lite0)")
         self.classes = list(classes or CLASSES)
@@ -249,23 +241,29 @@ class RFNet(ConfigMixin, nn.Module):
         n = self.grid * self.grid
         self.pos = nn.Parameter(torch.randn(1, n, dim) * 0.02)  # shared by the aligned spatial modalities
         self.cls = nn.Parameter(torch.randn(1, 1, dim) * 0.02)
-        self.type_emb = nn.Parameter(torch.randn(5, dim) * 0.02)  # image, product, mask, structure, text
+        self.type_emb = nn.Parameter(torch.randn(3, dim) * 0.02)  # image, product, text
         if use_product:
             self.prod_proj = nn.Sequential(nn.LayerNorm(HEAD_CHANNELS), nn.Linear(HEAD_CHANNELS, dim))
             self.prod_pos = nn.Parameter(torch.randn(1, product_grid * product_grid, dim) * 0.02)
             self.product_grid = product_grid
             # adaptive average pooling g×g → p×p as a fixed matrix (exports to ONNX with dynamic batch)
             self.register_buffer("prod_pool", _pool_matrix(self.grid, product_grid), persistent=False)
-        if use_mask:
-            self.mask_enc = ConvEncoder(2, dim, n_down)
-        if use_structure:
-            self.struct_enc = ConvEncoder(1, dim, n_down)
+        # The local stage: the trunk's stride-8 maps with the mask (+ letterbox valid map) and the structure map
+        # stacked on as channels, then a trainable conv down to the token grid. The defects are local relations
+        # between the product's silhouette and its surroundings (a gap under it, a shape continuing it, the same
+        # colour around it, the canvas edge cutting it), so mask and edges meet the image early, at each place.
+        n_aux = 2 * int(use_mask) + int(use_structure)
+        self.local = nn.Sequential(
+            nn.Conv2d(MID_CHANNELS + n_aux, 64, 3, padding=1), nn.BatchNorm2d(64), nn.GELU(),
+            nn.Conv2d(64, 96, 3, stride=2, padding=1), nn.BatchNorm2d(96), nn.GELU(),
+            nn.Conv2d(96, dim, 3, stride=2, padding=1))
         if use_text:
             self.text_proj = nn.Sequential(nn.LayerNorm(TEXT_DIM), nn.Linear(TEXT_DIM, dim))
             self.text_pos = nn.Parameter(torch.randn(1, max_text_tokens, dim) * 0.02)
         if use_text and use_product:
-            self.cross = CrossAttention(dim, heads, dropout)
-        layer = nn.TransformerEncoderLayer(dim, heads, 2 * dim, dropout, activation="gelu", batch_first=True,
+            self.cross = CrossAttention(dim, heads, attn_dropout)
+        # dropout inside the fusion is off by default: on a CPU its random masks cost ~15% of a training step
+        layer = nn.TransformerEncoderLayer(dim, heads, 2 * dim, attn_dropout, activation="gelu", batch_first=True,
                                            norm_first=True)
         self.fusion = nn.TransformerEncoder(layer, layers, enable_nested_tensor=False)
         self.norm = nn.LayerNorm(dim)
@@ -325,7 +323,7 @@ class RFNet(ConfigMixin, nn.Module):
             raise InputError(f"modalities disagree on batch size: {sorted(b)}")
 
     # -- the frozen part (cached during training) -------------------------------------------------------
-    def _trunk(self, x: Tensor) -> Tensor:
+    def _trunk(self, x: Tensor) -> tuple[Tensor, Tensor]:
         return trunk_forward(self.backbone, x)
 
     def encode(self, inputs: dict[str, Tensor]) -> dict[str, Tensor]:
@@ -336,9 +334,10 @@ class RFNet(ConfigMixin, nn.Module):
             weights = self.config.get("backbone_weights")
             trunk = functools.partial(fast_trunk, weights=weights)  # type: ignore[assignment]
         with torch.no_grad():
-            enc = {"image": trunk(inputs["image"])}
+            mid, fin = trunk(inputs["image"])
+            enc = {"image": fin, "image_mid": mid}
             if self.use_product:
-                enc["product"] = trunk(inputs["product"])
+                enc["product"] = trunk(inputs["product"])[1]
         enc["aux"] = inputs["aux"]
         if self.use_text:
             enc["text"], enc["text_valid"] = inputs["text"], inputs["text_valid"]
@@ -353,34 +352,36 @@ class RFNet(ConfigMixin, nn.Module):
     # -- the trainable part ------------------------------------------------------------------------------
     def forward_features(self, enc: dict[str, Tensor]) -> Tensor:
         """Cached encodings → the fused [CLS] embedding (B, dim)."""
-        img = self._head_conv(enc["image"])  # (B, 1280, g, g)
+        # maps may arrive already through the frozen head conv (training precomputes them once)
+        img = enc["image"] if enc["image"].shape[1] == HEAD_CHANNELS else self._head_conv(enc["image"])
         B = img.shape[0]
         te = self.type_emb
+        aux = enc["aux"]
+        if self.aux_pool > 1:
+            aux = F.avg_pool2d(aux, self.aux_pool)
+        chans = [enc["image_mid"]]
+        if self.use_mask:
+            chans.append(aux[:, 0:2])
+        if self.use_structure:
+            chans.append(aux[:, 2:3])
+        local = self.local(torch.cat(chans, 1)).flatten(2).transpose(1, 2)  # (B, g*g, dim)
         tokens = [self.cls.expand(B, -1, -1),
-                  self.img_proj(img.flatten(2).transpose(1, 2)) + self.pos + te[0]]
+                  self.img_proj(img.flatten(2).transpose(1, 2)) + local + self.pos + te[0]]
         valid = [torch.ones(B, 1 + self.grid * self.grid, dtype=torch.bool, device=img.device)]
         txt = txt_valid = None
         if self.use_text:
             t = enc["text"][:, :self.max_text_tokens]
-            txt = self.text_proj(t) + self.text_pos[:, :t.shape[1]] + te[4]
+            txt = self.text_proj(t) + self.text_pos[:, :t.shape[1]] + te[2]
             txt_valid = enc["text_valid"][:, :self.max_text_tokens].clone()
             txt_valid[:, 0] = True  # an all-padding row would give NaN attention
         if self.use_product:
-            p = self._head_conv(enc["product"]).flatten(2) @ self.prod_pool  # (B, 1280, p*p)
+            pm = enc["product"] if enc["product"].shape[1] == HEAD_CHANNELS else self._head_conv(enc["product"])
+            p = pm.flatten(2) @ self.prod_pool  # (B, 1280, p*p)
             prod = self.prod_proj(p.transpose(1, 2)) + self.prod_pos + te[1]
             if txt is not None and txt_valid is not None:
                 prod = self.cross(prod, txt, txt_valid)  # product queries, text keys/values
             tokens.append(prod)
             valid.append(torch.ones(B, prod.shape[1], dtype=torch.bool, device=img.device))
-        aux = enc["aux"]
-        if self.use_mask:
-            m = self.mask_enc(aux[:, 0:2]).flatten(2).transpose(1, 2)
-            tokens.append(m + self.pos + te[2])
-            valid.append(torch.ones(B, m.shape[1], dtype=torch.bool, device=img.device))
-        if self.use_structure:
-            s = self.struct_enc(aux[:, 2:3]).flatten(2).transpose(1, 2)
-            tokens.append(s + self.pos + te[3])
-            valid.append(torch.ones(B, s.shape[1], dtype=torch.bool, device=img.device))
         if txt is not None and txt_valid is not None:
             tokens.append(txt)
             valid.append(txt_valid)
@@ -389,6 +390,18 @@ class RFNet(ConfigMixin, nn.Module):
         # only text tokens are ever padding: structural, so tracing/export sees the same graph
         x = self.fusion(x, src_key_padding_mask=pad if self.use_text else None)
         return self.norm(x[:, 0])  # type: ignore[no-any-return]
+
+    @torch.no_grad()
+    def head_maps(self, enc: Any, chunk: int = 256) -> Any:
+        """An EncodedSet with its trunk maps passed through the frozen head conv once (so training epochs
+        skip it); unchanged when the head conv is being fine-tuned."""
+        if self.finetune_head or enc.image.shape[1] == HEAD_CHANNELS:
+            return enc
+        outs: dict[str, list[Tensor]] = {"image": [], "product": []}
+        for i in range(0, len(enc), chunk):
+            for k in outs:
+                outs[k].append(self._head_conv(getattr(enc, k)[i:i + chunk].float()).half())
+        return enc.with_maps(torch.cat(outs["image"]), torch.cat(outs["product"]))
 
     def forward_head(self, features: Tensor) -> Tensor:
         """Fused embedding → logits over CLASSES."""
@@ -413,7 +426,11 @@ class RFNet(ConfigMixin, nn.Module):
                 if not k.startswith("backbone.")}
 
     def load_state_arrays(self, arrays: dict[str, Any]) -> None:
-        missing, unexpected = self.load_state_dict(arrays, strict=False)
+        try:
+            missing, unexpected = self.load_state_dict(arrays, strict=False)
+        except RuntimeError as e:  # shape mismatch: a checkpoint of another config
+            raise ValueError(f"checkpoint does not fit this config (different ablation flags or sizes?): "
+                             f"{str(e).splitlines()[-1].strip()}") from None
         missing = [k for k in missing if not k.startswith("backbone.")]
         if unexpected:
             raise ValueError(f"unexpected weights in checkpoint (different ablation flags?): {unexpected[:5]}")

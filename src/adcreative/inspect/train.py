@@ -57,7 +57,9 @@ def train_model(model: Any, train: EncodedSet, val: EncodedSet | None, cfg: Trai
 
     cfg = cfg or TrainConfig()
     keep = (train.labels >= 0).nonzero().flatten().numpy()
-    train = train.subset(keep)
+    train = model.head_maps(train.subset(keep))
+    if val is not None:
+        val = model.head_maps(val)
     if len(train) == 0:
         raise InputError("no labelled training samples")
     torch.manual_seed(cfg.seed)
