@@ -191,7 +191,7 @@ class RFNet(ConfigMixin, nn.Module):
         *,
         image_size: int = 160,
         aux_size: int = 80,
-        dim: int = 128,
+        dim: int = 64,
         heads: int = 4,
         layers: int = 2,
         product_grid: int = 4,
@@ -231,6 +231,7 @@ class RFNet(ConfigMixin, nn.Module):
         # inference runs the frozen trunk through onnxruntime (several times faster on a CPU); set False
         # to run everything in eager torch
         self.onnx_trunk = True
+        self._product_cache: dict[str, Tensor] = {}
         # the shared trunk is frozen; a fine-tuned head conv is a private copy so other models keep theirs
         if finetune_head:
             bb: Any = self.backbone
@@ -337,11 +338,29 @@ class RFNet(ConfigMixin, nn.Module):
             mid, fin = trunk(inputs["image"])
             enc = {"image": fin, "image_mid": mid}
             if self.use_product:
-                enc["product"] = trunk(inputs["product"])[1]
+                enc["product"] = self._product_maps(inputs["product"], trunk)
         enc["aux"] = inputs["aux"]
         if self.use_text:
             enc["text"], enc["text_valid"] = inputs["text"], inputs["text_valid"]
         return enc
+
+    def _product_maps(self, product: Tensor, trunk: Any) -> Tensor:
+        """Trunk maps of the product canvases. At inference every creative of a product shares its cutout,
+        so maps are cached per distinct canvas (keyed by its bytes) and the trunk runs once per product."""
+        if torch.is_grad_enabled():
+            return trunk(product)[1]  # type: ignore[no-any-return]
+        import hashlib
+
+        keys = [hashlib.sha1(p.numpy().tobytes()).hexdigest() for p in product]
+        todo = sorted({k for k in keys if k not in self._product_cache})
+        if todo:
+            first = {k: keys.index(k) for k in todo}
+            maps = trunk(product[[first[k] for k in todo]])[1]
+            for k, m in zip(todo, maps, strict=True):
+                self._product_cache[k] = m
+            while len(self._product_cache) > 256:
+                self._product_cache.pop(next(iter(self._product_cache)))
+        return torch.stack([self._product_cache[k] for k in keys])
 
     def _head_conv(self, f: Tensor) -> Tensor:
         if self.finetune_head:
