@@ -18,7 +18,9 @@ import click
 import typer
 
 from adcreative.cli_common import err_console
+from adcreative.console import cli as console_cli
 from adcreative.core.errors import InputError
+from adcreative.explain import cli as explain_cli
 from adcreative.generate import cli as generate_cli
 from adcreative.inspect import cli as inspect_cli
 
@@ -47,6 +49,8 @@ app.command("generate")(generate_cli.generate)
 # Stage sub-apps: each import is light (heavy imports live inside the commands).
 # -- inspect, tune, represent, select, explain register here --
 app.add_typer(inspect_cli.app, name="inspect")
+app.add_typer(explain_cli.app, name="explain")
+app.command("console")(console_cli.console)
 
 
 @app.command("demo")

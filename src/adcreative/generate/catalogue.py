@@ -142,7 +142,7 @@ def _print_label(rgb: np.ndarray, box: tuple[int, int, int, int], lines: list[tu
         tw = d.textbbox((0, 0), text, font=f)[2]
         d.text(((lab.width - tw) // 2, y), text, font=f, fill=colour)
         y += int(size * 1.25)
-    arr = np.asarray(lab, np.float32)
+    arr: np.ndarray = np.asarray(lab, np.float32)
     if curve:
         x = np.linspace(-1, 1, arr.shape[1], dtype=np.float32)
         arr = arr * (0.55 + 0.45 * np.sqrt(np.clip(1 - x**2, 0, 1)))[None, :, None]
@@ -270,7 +270,7 @@ def _espresso_cup() -> Image.Image:
     bgd, fgd = np.zeros((1, 65), np.float64), np.zeros((1, 65), np.float64)
     cv2.setRNGSeed(0)
     cv2.grabCut(bgr, mask, rect, bgd, fgd, 5, cv2.GC_INIT_WITH_RECT)
-    fg = np.where((mask == cv2.GC_FGD) | (mask == cv2.GC_PR_FGD), 255, 0).astype(np.uint8)
+    fg: np.ndarray = np.where((mask == cv2.GC_FGD) | (mask == cv2.GC_PR_FGD), 255, 0).astype(np.uint8)
     # keep the largest component and fill holes: the cup is one object
     n, lab, stats, _ = cv2.connectedComponentsWithStats(fg)
     if n > 1:

@@ -27,9 +27,9 @@ def build_generator(name: str = "compositor", *, policy: str | Path | None = Non
 
 
 def to_creative(gi: GeneratedImage, product: Product, *, defect: str | None = None, severity: float = 0.5,
-                run_id: str | None = None) -> tuple[Creative, bytes]:
-    """The Creative row for a generated image, and its PNG bytes."""
-    data = png_bytes(gi.image)
+                run_id: str | None = None, data: bytes | None = None) -> tuple[Creative, bytes]:
+    """The Creative row for a generated image, and its PNG bytes (encoded here unless given)."""
+    data = data if data is not None else png_bytes(gi.image)
     params = {"generator_config": gi.config, "defect": defect, "severity": severity, "render": gi.params}
     c = Creative(id=uuid.uuid4().hex[:16], product_id=product.id, image_sha=sha256(data), generator=gi.generator,
                  generator_version=gi.generator_version, seed=gi.seed, aspect=gi.aspect, width=gi.image.width,
@@ -51,8 +51,7 @@ def generate_and_store(store: Store, generator: Generator, product: Product, *, 
     for aspect in aspects:
         for gi in generator(product, seed=seed, aspect=aspect, n=n, defect=defect, severity=severity):
             c, data = to_creative(gi, product, defect=defect, severity=severity, run_id=run_id)
-            store.blobs.put_bytes(data)
-            out.append(store.add_creative(c, gi.image))
+            out.append(store.add_creative(c, data=data))
     return out
 
 

@@ -1,0 +1,1 @@
+"""HTML reports: galleries with provenance, tables and plots, written atomically."""

@@ -59,6 +59,7 @@ class PreparedProduct:
     rgba: np.ndarray  # cropped to the alpha bbox, uint8 H×W×4
     dominant: np.ndarray  # median colour of opaque pixels, float32 (3,)
     aspect: float  # width / height
+    palette: np.ndarray  # (k, 3) main colours of the product and their shaded variants, in Lab
 
 
 @functools.lru_cache(maxsize=64)
@@ -67,8 +68,16 @@ def _prepare_cached(key: str, data: bytes, size: tuple[int, int]) -> PreparedPro
     ys, xs = np.nonzero(arr[..., 3] > 8)
     crop = np.ascontiguousarray(arr[ys.min() : ys.max() + 1, xs.min() : xs.max() + 1])
     opaque = crop[..., :3][crop[..., 3] >= OPAQUE]
-    dom = np.median(opaque if len(opaque) else crop[..., :3].reshape(-1, 3), axis=0).astype(np.float32)
-    return PreparedProduct(crop, dom, crop.shape[1] / crop.shape[0])
+    pix = opaque if len(opaque) else crop[..., :3].reshape(-1, 3)
+    dom = np.median(pix, axis=0).astype(np.float32)
+    sub = pix[:: max(1, len(pix) // 4000)].astype(np.float32)
+    k = min(4, len(sub))
+    cv2.setRNGSeed(0)  # k-means picks its start with OpenCV's RNG: fix it so the palette is reproducible
+    criteria = (cv2.TERM_CRITERIA_EPS + cv2.TERM_CRITERIA_MAX_ITER, 20, 0.5)
+    _, _, centers = cv2.kmeans(sub, k, None, criteria, 2, cv2.KMEANS_PP_CENTERS)  # type: ignore[call-overload]
+    cols = np.concatenate([centers, dom[None]], axis=0)
+    cols = np.concatenate([cols, cols * 0.8], axis=0)  # shapes "in the product's colours" may be drawn shaded
+    return PreparedProduct(crop, dom, crop.shape[1] / crop.shape[0], lab(np.clip(cols, 0, 255)).astype(np.float32))
 
 
 def prepare(product: Product) -> PreparedProduct:
@@ -152,9 +161,9 @@ class Compositor:
         y_ground = region.y1 - max(2, int(0.03 * region.h))
         free = region.w - pw
         cx = region.x0 + region.w / 2 + d["x_offset"] * free / 2 * 0.8
-        px0 = int(round(cx - pw / 2))
-        gap_px = int(round(lift * ph))
-        raise_px = int(round(raise_frac * ph))
+        px0 = round(cx - pw / 2)
+        gap_px = round(lift * ph)
+        raise_px = round(raise_frac * ph)
         py1 = y_ground - gap_px - raise_px
         py0 = py1 - ph
         if forced.get("truncate"):
@@ -178,13 +187,15 @@ class Compositor:
         if self.shadows:
             bg = _shadows(bg, prod[..., 3], px0, py0, y_ground, pw, ph, lifted or raise_px > 0)
         canvas = to_image(bg)
-        draw = ImageDraw.Draw(canvas)
+        ImageDraw.Draw(canvas)
 
         # -- props (beside the product, inside its region) and hallucinated shapes (behind it) ------------------
-        prop_boxes = self._props(draw, rng, choice, d, cat, region, y_ground, px0, pw, n_props, pal, prep, forced)
+        prop_boxes, halluc_mask = self._props(canvas, rng, choice, d, cat, region, y_ground, px0, pw, n_props, pal,
+                                              prep, forced)
         if halluc:
+            before = np.asarray(canvas).copy()
             _hallucinate(canvas, halluc, forced["amount"], prod, prep, px0, py0, y_ground, rng)
-            draw = ImageDraw.Draw(canvas)
+            halluc_mask |= np.any(np.asarray(canvas) != before, axis=-1)
 
         # -- the product: opaque pixels copied exactly, soft edge blended -----------------------------------------
         arr = np.asarray(canvas).copy()
@@ -198,7 +209,7 @@ class Compositor:
         ys, xs = np.nonzero(mask)
         pbox = Box(int(xs.min()), int(ys.min()), int(xs.max()) + 1, int(ys.max()) + 1) if len(xs) else Box(0, 0, 0, 0)
         boxes = {"product": pbox, **layout.boxes()}
-        meas = _measure(np.asarray(canvas), mask, prep.dominant)
+        meas = _measure(np.asarray(canvas), mask, prep, halluc_mask)
         visible = float(mask.sum()) / max(1, int((prod[..., 3] >= OPAQUE).sum()))
         measured = {"gap_px": gap_px + raise_px if (lifted or halluc in ("legs", "pedestal")) else 0,
                     "scale": round(ph / region.h, 4), "n_props": len(prop_boxes), "visible_fraction": round(visible, 4),
@@ -231,14 +242,21 @@ class Compositor:
         pal = pals[choice.cat["palette"] % len(pals)]
         if forced.get("safe_contrast"):
             # an available scene: take the sampled palette unless the product would blend into it
-            des = [min(delta_e(dom, p.wall), delta_e(dom, p.surface)) for p in pals]
+            des = [min(delta_e(dom, np.asarray(c, np.float32)) for c in (p.wall, p.wall2, p.surface, tuple(v * 0.75 for v in p.surface),
+                                                 tuple(v * 0.75 for v in p.wall))) for p in pals]
             if des[choice.cat["palette"] % len(pals)] < SAFE_DE:
                 pal = pals[int(np.argmax(des))]
+                if max(des) < SAFE_DE:  # every set of the category is close to the product: go light or dark
+                    pal = _contrast_palette(dom, pal)
         return pal
 
-    def _props(self, draw: ImageDraw.ImageDraw, rng: np.random.Generator, choice: Choice, d: dict[str, float],
+    def _props(self, canvas: Image.Image, rng: np.random.Generator, choice: Choice, d: dict[str, float],
                cat: str, region: Box, y_ground: int, px0: int, pw: int, n_props: int, pal: Palette,
-               prep: PreparedProduct, forced: dict[str, Any]) -> list[tuple[int, int, int, int]]:
+               prep: PreparedProduct, forced: dict[str, Any]) -> tuple[list[tuple[int, int, int, int]], np.ndarray]:
+        """Props standing beside the product; returns their boxes and the pixels of any prop drawn in the
+        product's own colours (which, touching the product, reads as an extra part of it)."""
+        draw = ImageDraw.Draw(canvas)
+        own = np.zeros((canvas.height, canvas.width), bool)
         if forced.get("min_props"):
             n_props = max(n_props, forced["min_props"])
         kinds = CATEGORY_PROPS[cat]
@@ -263,13 +281,26 @@ class Compositor:
                 if x0 < region.x0 or x0 + w * 1.25 > region.x1:
                     continue
             c = colour if k == 0 else (pal.accent if not product_coloured else colour)
+            before = np.asarray(canvas).copy() if product_coloured else None
             box = draw_prop(draw, kind, int(x0), y_ground, size, c)  # type: ignore[arg-type]
+            if before is not None:
+                own |= np.any(np.asarray(canvas) != before, axis=-1)
             boxes.append(box)
             if side_right:
                 right_edge = box[2]
             else:
                 left_edge = box[0]
-        return boxes
+        return boxes, own
+
+
+def _contrast_palette(dom: np.ndarray, base: Palette) -> Palette:
+    """A set in the category's accent colour, dark behind a light product and light behind a dark one."""
+    acc = np.asarray(base.accent, np.float32)
+    if float(lab(dom)[0]) > 55:
+        cols = [acc * 0.5, acc * 0.62, acc * 0.4, np.array([245, 245, 240], np.float32)]
+    else:
+        cols = [acc * 0.15 + 215, acc * 0.1 + 230, acc * 0.2 + 190, acc]
+    return Palette(*(tuple(int(v) for v in np.clip(c, 0, 255)) for c in cols))  # type: ignore[arg-type]
 
 
 # -- forcing a defect ---------------------------------------------------------------------------------------
@@ -391,7 +422,7 @@ def _shadows(bg: np.ndarray, alpha: np.ndarray, px0: int, py0: int, y_ground: in
     """Contact shadow (blurred ellipse on the ground) and a cast shadow (the silhouette squashed onto the floor).
     Both stay on the ground, so a lifted product shows its gap."""
     H, W = bg.shape[:2]
-    sh = np.zeros((H, W), np.float32)
+    sh: np.ndarray = np.zeros((H, W), np.float32)
     cx = px0 + pw // 2
     ew, eh = int(pw * 0.48), max(2, int(ph * 0.045))
     cv2.ellipse(sh, (cx, y_ground), (ew, eh), 0, 0, 360, 1.0 if not detached else 0.6, -1)
@@ -399,10 +430,10 @@ def _shadows(bg: np.ndarray, alpha: np.ndarray, px0: int, py0: int, y_ground: in
     sh = cv2.GaussianBlur(sh, (k * 2 + 1, k * 2 + 1), 0)
     # cast shadow: silhouette squashed to a fifth of its height and sheared away from the light
     small_h = max(2, ph // 5)
-    sil = cv2.resize((alpha > 128).astype(np.float32), (pw, small_h), interpolation=cv2.INTER_AREA)
-    m = np.float32([[1, 0.6, 0], [0, 1, 0]])
-    sil = cv2.warpAffine(sil, m, (pw + small_h, small_h))
-    cast = np.zeros((H, W), np.float32)
+    sil: np.ndarray = cv2.resize((alpha > 128).astype(np.float32), (pw, small_h), interpolation=cv2.INTER_AREA)
+    shear = np.array([[1, 0.6, 0], [0, 1, 0]], np.float32)
+    sil = np.asarray(cv2.warpAffine(sil, shear, (pw + small_h, small_h)))
+    cast: np.ndarray = np.zeros((H, W), np.float32)
     y0 = y_ground - small_h
     x0 = px0
     ys0, ys1 = max(0, y0), min(H, y0 + small_h)
@@ -455,21 +486,25 @@ def _draw_text(canvas: Image.Image, layout: Layout, pal: Palette) -> None:
             y += block.line_height
 
 
-def _measure(img: np.ndarray, mask: np.ndarray, dominant: np.ndarray) -> dict[str, float]:
-    """Contrast of the product against a ring of background around it, and product-coloured pixels
-    touching its silhouette from outside (the signature of a hallucinated extension)."""
+def _measure(img: np.ndarray, mask: np.ndarray, prep: PreparedProduct, own: np.ndarray) -> dict[str, Any]:
+    """What a reviewer would see, in numbers: the product's contrast against a ring of background around it,
+    and shapes in the product's own colours touching its silhouette (``own``: pixels of such shapes)."""
     if not mask.any():
-        return {"contrast_de": 0.0, "touch_px": 0}
+        return {"contrast_de": 0.0, "touch_px": 0, "own_px": 0, "own_de": None}
     m8 = mask.astype(np.uint8)
     k = np.ones((3, 3), np.uint8)
     ring_out = cv2.dilate(m8, k, iterations=12).astype(bool) & ~cv2.dilate(m8, k, iterations=3).astype(bool)
     ring = img[ring_out]
-    bgc = np.median(ring, axis=0) if len(ring) else dominant
-    near = cv2.dilate(m8, k, iterations=4).astype(bool) & ~cv2.dilate(m8, k, iterations=1).astype(bool)
-    pix = img[near].astype(np.float32)
-    de = np.linalg.norm(lab(pix) - lab(dominant[None, :]), axis=-1) if len(pix) else np.zeros(0)
-    return {"contrast_de": round(delta_e(dominant, bgc), 3), "touch_px": int((de < 12).sum()),
-            "touch_frac": round(float((de < 12).mean()) if len(de) else 0.0, 4)}
+    bgc = np.median(ring, axis=0) if len(ring) else prep.dominant
+    own = own & ~mask
+    near = cv2.dilate(m8, k, iterations=3).astype(bool)
+    touch = own & near
+    own_de = None
+    if own.any():
+        pix = lab(img[own][:: max(1, int(own.sum()) // 2000)].astype(np.float32))
+        own_de = round(float(np.median(np.linalg.norm(pix[:, None] - prep.palette[None], axis=-1).min(axis=1))), 3)
+    return {"contrast_de": round(delta_e(prep.dominant, bgc), 3), "touch_px": int(touch.sum()),
+            "own_px": int(own.sum()), "own_de": own_de}
 
 
 def _label(ch: Choice, m: dict[str, Any], forced: dict[str, Any], defect: str | None) -> tuple[str, list[str]]:
@@ -483,9 +518,7 @@ def _label(ch: Choice, m: dict[str, Any], forced: dict[str, Any], defect: str | 
         found.append("size_mismatch")
     if m["contrast_de"] < INDISTINCT_DE:
         found.append("indistinctiveness")
-    if forced.get("hallucination") or (CATEGORICAL["prop_colour"][ch.cat["prop_colour"]] == "product"
-                                       and forced.get("prop_colour") != "palette" and ch.gauss["prop_gap"] < 0
-                                       and m["n_props"] > 0) or forced.get("prop_colour") == "product-touch":
+    if m["touch_px"] >= 12:  # a product-coloured shape grows out of the silhouette
         found.append("shape_hallucination")
     if defect is not None and defect != "available":
         return defect, found

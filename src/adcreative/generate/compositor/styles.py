@@ -113,7 +113,8 @@ def render_background(rng: np.random.Generator, w: int, h: int, kind: str, pal: 
     else:
         below = np.broadcast_to(y >= horizon / h, (h, w))
         depth = np.clip((y - horizon / h) / max(1e-3, 1 - horizon / h), 0, 1)
-        surf = _lerp(pal.surface, tuple(int(c * 0.82) for c in pal.surface), np.broadcast_to(depth, (h, w)))
+        dark: RGB = (int(pal.surface[0] * 0.82), int(pal.surface[1] * 0.82), int(pal.surface[2] * 0.82))
+        surf = _lerp(pal.surface, dark, np.broadcast_to(depth, (h, w)))
         if kind == "tabletop":  # wood grain
             n = smooth_noise(rng, h, w, 6)
             grain = np.sin((y * 90 + n * 3 + x * 2) * np.pi)
