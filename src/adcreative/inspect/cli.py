@@ -12,6 +12,7 @@ import typer
 
 from adcreative.cli_common import console, err_console, store_from
 from adcreative.core.errors import InputError
+from adcreative.inspect.base import load_scorer
 
 app = typer.Typer(help="RFNet: train, evaluate and run the multimodal auditor of generated ad images.",
                   no_args_is_help=True)
@@ -163,24 +164,6 @@ def baselines(
     if out is not None:
         atomic_write_text(out.with_suffix(".md"), "```\n" + table + "\n```\n")
         atomic_write_text(out.with_suffix(".json"), json.dumps([r.__dict__ for r in rows], indent=2))
-
-
-def load_scorer(model: Path | None, onnx: bool) -> tuple[Any, str]:
-    """An RFNet (torch) or its ONNX export, and the model id verdicts are written under."""
-    from adcreative.inspect.base import default_model_dir, load_inspector, model_id
-
-    d = Path(model) if model is not None else default_model_dir()
-    mid = model_id(d)
-    if onnx:
-        from adcreative.inspect.export import ONNX_NAME, OnnxInspector, export_onnx
-
-        if not (d / ONNX_NAME).exists():
-            if model is None:
-                raise InputError("the default model has no ONNX export here; run 'adcreative inspect export "
-                                 "--out DIR' and pass --model DIR")
-            export_onnx(load_inspector(d), d)
-        return OnnxInspector(d), mid + "/onnx"
-    return load_inspector(d), mid
 
 
 @app.command("run")
