@@ -11,14 +11,21 @@ with its auxiliary inputs removed (trained weights are loaded when --image-only 
 
 from __future__ import annotations
 
-import argparse
-import tempfile
-import time
-from pathlib import Path
-from typing import Any
+import os
+import sys
 
-import numpy as np
-import torch
+# this file is named like the stdlib module ``inspect``: keep its folder off the import path
+_HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path[:] = [p for p in sys.path if os.path.abspath(p or os.curdir) != _HERE]
+
+import argparse  # noqa: E402
+import tempfile  # noqa: E402
+import time  # noqa: E402
+from pathlib import Path  # noqa: E402
+from typing import Any  # noqa: E402
+
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
 
 
 def creatives(n: int) -> list[Any]:

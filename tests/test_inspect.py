@@ -136,6 +136,7 @@ def test_output_shapes_and_probabilities(dataset: Path) -> None:
         items = _items(dataset)
         inputs = model.prepare(items)
         assert inputs["image"].shape == (3, 3, 64, 64) and inputs["aux"].shape == (3, 3, 32, 32)
+        assert inputs["local"].shape == (3, 3, 64, 64) and inputs["local_aux"].shape == (3, 3, 32, 32)
         feats = model.forward_features(model.encode(inputs))
         assert feats.shape == (3, 32)
         logits = model.forward_head(feats)
@@ -155,7 +156,7 @@ def test_gradients_reach_every_branch(encoded) -> None:  # type: ignore[no-untyp
     loss = torch.nn.functional.cross_entropy(model.forward_head(model.forward_features(encoded.batch(idx))),
                                              encoded.labels[idx])
     loss.backward()
-    branches = {"img_proj", "local", "prod_proj", "text_proj", "cross", "fusion", "head",
+    branches = {"img_proj", "local", "global_aux", "local_pos", "prod_proj", "text_proj", "cross", "fusion", "head",
                 "head_conv", "pos", "prod_pos", "text_pos", "cls", "type_emb"}
     seen = set()
     for name, p in model.named_parameters():

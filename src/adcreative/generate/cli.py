@@ -166,7 +166,7 @@ def generate(
     gen = build_generator(generator, policy=policy, **parse_generator_config(gen_config))
     ids = store.product_ids() if product == "all" else parse_list(product)
     if until_available is not None:
-        from adcreative.inspect.cli import load_scorer
+        from adcreative.inspect.base import load_scorer
         from adcreative.inspect.recurrent import format_results, recurrent_generate
 
         scorer, mid = load_scorer(inspector, onnx=False)

@@ -5,6 +5,12 @@ Light at import: torch loads only when a model is built. ``create_inspector("rfn
 builds a fresh model; ``default_inspector()`` loads the small RFNet shipped in ``adcreative/assets/rfnet``.
 """
 
-from adcreative.inspect.base import INSPECTORS, create_inspector, default_inspector, load_inspector
+from adcreative.inspect.base import (
+    INSPECTORS,
+    create_inspector,
+    default_inspector,
+    load_inspector,
+    load_scorer,
+)
 
-__all__ = ["INSPECTORS", "create_inspector", "default_inspector", "load_inspector"]
+__all__ = ["INSPECTORS", "create_inspector", "default_inspector", "load_inspector", "load_scorer"]

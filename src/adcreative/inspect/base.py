@@ -48,3 +48,21 @@ def model_id(path: str | Path | None) -> str:
     d = Path(path) if path is not None else default_model_dir()
     h = hashlib.sha256((d / "model.safetensors").read_bytes()).hexdigest()[:10]
     return f"rfnet:{d.name}@{h}"
+
+
+def load_scorer(model: str | Path | None = None, onnx: bool = False) -> tuple[Any, str]:
+    """An RFNet (torch) or its ONNX export, and the model id verdicts are written under.
+    ``model`` None → the shipped default. Both have ``predict_proba(items) -> (N, 6)``."""
+    d = Path(model) if model is not None else default_model_dir()
+    net = load_inspector(d)  # checks the folder and fails with a clear error
+    mid = model_id(d)
+    if onnx:
+        from adcreative.inspect.export import ONNX_NAME, OnnxInspector, export_onnx
+
+        if not (d / ONNX_NAME).exists():
+            if model is None:
+                raise InputError("the default model has no ONNX export here; run 'adcreative inspect export "
+                                 "--out DIR' and pass --model DIR")
+            export_onnx(net, d)
+        return OnnxInspector(d), mid + "/onnx"
+    return net, mid

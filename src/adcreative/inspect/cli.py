@@ -12,6 +12,7 @@ import typer
 
 from adcreative.cli_common import console, err_console, store_from
 from adcreative.core.errors import InputError
+from adcreative.inspect.base import load_scorer
 
 app = typer.Typer(help="RFNet: train, evaluate and run the multimodal auditor of generated ad images.",
                   no_args_is_help=True)
@@ -44,15 +45,15 @@ def train(
     out: Path = typer.Option(..., "--out", help="Model folder to write"),
     store_labels: bool = typer.Option(False, "--store-labels", help="Also train on human labels in the store"),
     model: str = typer.Option("rfnet", "--model", help="Inspector family: rfnet | image-only"),
-    epochs: int = typer.Option(40, "--epochs"),
-    batch_size: int = typer.Option(32, "--batch-size"),
-    lr: float = typer.Option(1e-3, "--lr"),
-    patience: int = typer.Option(8, "--patience", help="Early stopping: epochs without a better val score"),
+    epochs: int = typer.Option(20, "--epochs"),
+    batch_size: int = typer.Option(64, "--batch-size"),
+    lr: float = typer.Option(2e-3, "--lr"),
+    patience: int = typer.Option(5, "--patience", help="Early stopping: epochs without a better val score"),
     seed: int = typer.Option(0, "--seed"),
     class_weighting: bool = typer.Option(True, "--class-weighting/--no-class-weighting"),
     image_size: int = typer.Option(160, "--image-size"),
     aux_size: int = typer.Option(80, "--aux-size"),
-    dim: int = typer.Option(128, "--dim"),
+    dim: int = typer.Option(64, "--dim"),
     layers: int = typer.Option(2, "--layers"),
     no_product: bool = typer.Option(False, "--no-product", help="Ablation: drop the product cutout"),
     no_mask: bool = typer.Option(False, "--no-mask", help="Ablation: drop the mask/saliency map"),
@@ -126,15 +127,15 @@ def evaluate(
 @app.command("baselines")
 def baselines(
     data: Path = typer.Option(..., "--data", help="Dataset folder with train/val/test splits"),
-    epochs: int = typer.Option(40, "--epochs"),
-    batch_size: int = typer.Option(32, "--batch-size"),
-    lr: float = typer.Option(1e-3, "--lr"),
-    patience: int = typer.Option(8, "--patience"),
+    epochs: int = typer.Option(20, "--epochs"),
+    batch_size: int = typer.Option(64, "--batch-size"),
+    lr: float = typer.Option(2e-3, "--lr"),
+    patience: int = typer.Option(5, "--patience"),
     seed: int = typer.Option(0, "--seed"),
     only: str = typer.Option("", "--only", help="Comma-separated variant names (default: all)"),
     out: Path | None = typer.Option(None, "--out", help="Write the table (markdown + json) here"),
     save: Path | None = typer.Option(None, "--save", help="Save every trained variant under this folder"),
-    dim: int = typer.Option(128, "--dim"),
+    dim: int = typer.Option(64, "--dim"),
     threads: int | None = typer.Option(None, "--threads"),
 ) -> None:
     """The paper's Tables 1–2: image-only and RFNet minus each auxiliary input, on the same split."""
@@ -165,24 +166,6 @@ def baselines(
         atomic_write_text(out.with_suffix(".json"), json.dumps([r.__dict__ for r in rows], indent=2))
 
 
-def load_scorer(model: Path | None, onnx: bool) -> tuple[Any, str]:
-    """An RFNet (torch) or its ONNX export, and the model id verdicts are written under."""
-    from adcreative.inspect.base import default_model_dir, load_inspector, model_id
-
-    d = Path(model) if model is not None else default_model_dir()
-    mid = model_id(d)
-    if onnx:
-        from adcreative.inspect.export import ONNX_NAME, OnnxInspector, export_onnx
-
-        if not (d / ONNX_NAME).exists():
-            if model is None:
-                raise InputError("the default model has no ONNX export here; run 'adcreative inspect export "
-                                 "--out DIR' and pass --model DIR")
-            export_onnx(load_inspector(d), d)
-        return OnnxInspector(d), mid + "/onnx"
-    return load_inspector(d), mid
-
-
 @app.command("run")
 def run(
     ctx: typer.Context,
@@ -190,7 +173,7 @@ def run(
     product: str | None = typer.Option(None, "--product", help="Only this product's creatives"),
     run_id: str | None = typer.Option(None, "--run", help="Only creatives of this generation run"),
     rescore: bool = typer.Option(False, "--rescore", help="Also creatives that already have a verdict"),
-    batch_size: int = typer.Option(32, "--batch-size"),
+    batch_size: int = typer.Option(64, "--batch-size"),
     onnx: bool = typer.Option(False, "--onnx", help="Score with the ONNX export (onnxruntime)"),
     threads: int | None = typer.Option(None, "--threads"),
 ) -> None:

@@ -25,7 +25,7 @@ from adcreative.core.types import CLASSES, Creative, Product
 from adcreative.generate.dataset import Sample, read_dataset, split_for
 from adcreative.inspect.preprocess import InspectItem, check_item, preprocess_item
 
-ENCODING_VERSION = "2"
+ENCODING_VERSION = "3"
 
 
 # -- items -----------------------------------------------------------------------------------------------
@@ -150,8 +150,10 @@ class EncodedSet:
 
     image: Tensor  # (N, 320, g, g) float16 (or 1280 after the frozen head conv)
     image_mid: Tensor  # (N, 40, S/8, S/8) float16: the trunk's stride-8 maps
+    local_mid: Tensor  # (N, 40, S/8, S/8) float16: stride-8 maps of the product view
     product: Tensor  # (N, 320, g, g) float16
     aux: Tensor  # (N, 3, A, A) float16: mask, valid, edges
+    local_aux: Tensor  # (N, 3, A, A) float16: the same for the product view
     text: Tensor  # (N, T, 384) float16
     text_valid: Tensor  # (N, T) bool
     labels: Tensor  # (N,) int64, -1 when unknown
@@ -165,8 +167,8 @@ class EncodedSet:
     def subset(self, idx: Sequence[int] | np.ndarray) -> EncodedSet:
         ix = torch.as_tensor(np.asarray(idx, dtype=np.int64))
         pick = [int(i) for i in ix]
-        return EncodedSet(self.image[ix], self.image_mid[ix], self.product[ix], self.aux[ix], self.text[ix],
-                          self.text_valid[ix],
+        return EncodedSet(self.image[ix], self.image_mid[ix], self.local_mid[ix], self.product[ix], self.aux[ix],
+                          self.local_aux[ix], self.text[ix], self.text_valid[ix],
                           self.labels[ix], [self.ids[i] for i in pick], [self.product_ids[i] for i in pick],
                           [self.splits[i] for i in pick])
 
@@ -178,18 +180,19 @@ class EncodedSet:
         valid = self.text_valid[idx]
         L = max(1, int(valid.sum(1).max())) if len(idx) else 1  # trim padding shared by the whole batch
         b = {"image": self.image[idx].float(), "image_mid": self.image_mid[idx].float(),
+             "local_mid": self.local_mid[idx].float(), "local_aux": self.local_aux[idx].float(),
              "product": self.product[idx].float(), "aux": self.aux[idx].float(),
              "text": self.text[idx, :L].float(), "text_valid": valid[:, :L]}
         if flip is not None and bool(flip.any()):
-            for k in ("image", "image_mid", "aux"):
+            for k in ("image", "image_mid", "aux", "local_mid", "local_aux"):
                 b[k][flip] = b[k][flip].flip(-1)
             b["product"][flip] = b["product"][flip].flip(-1)
         return b
 
     def with_maps(self, image: Tensor, product: Tensor) -> EncodedSet:
         """The same samples with other trunk maps (e.g. after the frozen head conv)."""
-        return EncodedSet(image, self.image_mid, product, self.aux, self.text, self.text_valid, self.labels,
-                          self.ids, self.product_ids, self.splits)
+        return EncodedSet(image, self.image_mid, self.local_mid, product, self.aux, self.local_aux, self.text,
+                          self.text_valid, self.labels, self.ids, self.product_ids, self.splits)
 
     def class_counts(self) -> np.ndarray:
         lab = self.labels[self.labels >= 0].numpy()
@@ -200,7 +203,8 @@ class EncodedSet:
 
         from adcreative.core.imageio import atomic_write
 
-        tensors = {"image": self.image, "image_mid": self.image_mid, "product": self.product, "aux": self.aux,
+        tensors = {"image": self.image, "image_mid": self.image_mid, "local_mid": self.local_mid,
+                   "product": self.product, "aux": self.aux, "local_aux": self.local_aux,
                    "text": self.text,
                    "text_valid": self.text_valid.to(torch.uint8), "labels": self.labels}
         meta = {"key": key, "ids": json.dumps(self.ids), "product_ids": json.dumps(self.product_ids),
@@ -219,7 +223,8 @@ class EncodedSet:
         if meta.get("key") != key:
             return None
         t = load_file(str(path))
-        return cls(t["image"], t["image_mid"], t["product"], t["aux"], t["text"], t["text_valid"].bool(), t["labels"],
+        return cls(t["image"], t["image_mid"], t["local_mid"], t["product"], t["aux"], t["local_aux"], t["text"],
+                   t["text_valid"].bool(), t["labels"],
                    json.loads(meta["ids"]), json.loads(meta["product_ids"]), json.loads(meta["splits"]))
 
 
@@ -250,8 +255,8 @@ def encode_items(
 
     weights = cfg.get("backbone_weights")
     S, A, T = int(cfg["image_size"]), int(cfg["aux_size"]), int(cfg["max_text_tokens"])
-    parts: dict[str, list[Tensor]] = {k: [] for k in ("image", "image_mid", "product", "aux", "text", "text_valid",
-                                                      "labels")}
+    parts: dict[str, list[Tensor]] = {k: [] for k in ("image", "image_mid", "local_mid", "product", "aux",
+                                                      "local_aux", "text", "text_valid", "labels")}
     ids: list[str] = []
     pids: list[str] = []
     buf: list[InspectItem] = []
@@ -269,12 +274,16 @@ def encode_items(
         keys = [product_key(it) for it in buf]
         todo = [i for i, k in enumerate(keys) if k is None or k not in product_feats]
         x = torch.from_numpy(np.stack([a["image"] for a in arr]))
+        loc = torch.from_numpy(np.stack([a["local"] for a in arr]))
         p = torch.from_numpy(np.stack([arr[i]["product"] for i in todo])) if todo else x[:0]
-        mid, f = fast_trunk(torch.cat([x, p]), weights)
+        mid, f = fast_trunk(torch.cat([x, loc, p]), weights)
         f = f.half()
-        parts["image"].append(f[:len(buf)])
-        parts["image_mid"].append(mid[:len(buf)].half())
-        fresh = dict(zip(todo, f[len(buf):], strict=True))
+        n = len(buf)
+        parts["image"].append(f[:n])
+        parts["image_mid"].append(mid[:n].half())
+        parts["local_mid"].append(mid[n:2 * n].half())
+        parts["local_aux"].append(torch.from_numpy(np.stack([a["local_aux"] for a in arr])).half())
+        fresh = dict(zip(todo, f[2 * n:], strict=True))
         for i, k in enumerate(keys):
             if k is not None and i in fresh:
                 product_feats[k] = fresh[i]
@@ -387,8 +396,9 @@ def concat(sets: Sequence[EncodedSet]) -> EncodedSet:
         return torch.nn.functional.pad(t, (0, T - t.shape[1]))
 
     return EncodedSet(torch.cat([s.image for s in sets]), torch.cat([s.image_mid for s in sets]),
-                      torch.cat([s.product for s in sets]),
-                      torch.cat([s.aux for s in sets]), torch.cat([padt(s.text) for s in sets]),
+                      torch.cat([s.local_mid for s in sets]), torch.cat([s.product for s in sets]),
+                      torch.cat([s.aux for s in sets]), torch.cat([s.local_aux for s in sets]),
+                      torch.cat([padt(s.text) for s in sets]),
                       torch.cat([padv(s.text_valid) for s in sets]), torch.cat([s.labels for s in sets]),
                       [i for s in sets for i in s.ids], [p for s in sets for p in s.product_ids],
                       [x for s in sets for x in s.splits])

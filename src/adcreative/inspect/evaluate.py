@@ -150,12 +150,12 @@ def evaluate_model(model: Any, enc: EncodedSet, out: Path | None = None, title: 
 
 # -- baselines / ablations -------------------------------------------------------------------------------
 ABLATIONS: dict[str, dict[str, bool]] = {
+    "RFNet (full)": {},
     "image-only": {"use_product": False, "use_mask": False, "use_structure": False, "use_text": False},
     "RFNet − product": {"use_product": False},
     "RFNet − mask": {"use_mask": False},
     "RFNet − structure": {"use_structure": False},
     "RFNet − text": {"use_text": False},
-    "RFNet (full)": {},
 }
 
 

@@ -19,7 +19,7 @@ from adcreative.core.errors import InputError
 from adcreative.inspect.preprocess import InspectItem, check_item, preprocess_item
 
 ONNX_NAME = "model.onnx"
-INPUTS = ("image", "product", "aux", "text", "text_valid")
+INPUTS = ("image", "product", "aux", "local", "local_aux", "text", "text_valid")
 
 
 def _wrapper(model: Any) -> Any:
@@ -30,10 +30,11 @@ def _wrapper(model: Any) -> Any:
             super().__init__()
             self.m = m
 
-        def forward(self, image: torch.Tensor, product: torch.Tensor, aux: torch.Tensor, text: torch.Tensor,
-                    text_valid: torch.Tensor) -> torch.Tensor:
+        def forward(self, image: torch.Tensor, product: torch.Tensor, aux: torch.Tensor, local: torch.Tensor,
+                    local_aux: torch.Tensor, text: torch.Tensor, text_valid: torch.Tensor) -> torch.Tensor:
             mid, fin = self.m._trunk(image)
-            enc = {"image": fin, "image_mid": mid, "aux": aux}
+            enc = {"image": fin, "image_mid": mid, "aux": aux, "local_mid": self.m._trunk(local)[0],
+                   "local_aux": local_aux}
             if self.m.use_product:
                 enc["product"] = self.m._trunk(product)[1]
             if self.m.use_text:
@@ -51,6 +52,7 @@ def example_inputs(model: Any, batch: int = 2) -> tuple[Any, ...]:
     valid = torch.ones(batch, T, dtype=torch.bool)
     valid[:, T // 2:] = False
     return (torch.randn(batch, 3, S, S, generator=g), torch.randn(batch, 3, S, S, generator=g),
+            torch.rand(batch, 3, A, A, generator=g), torch.randn(batch, 3, S, S, generator=g),
             torch.rand(batch, 3, A, A, generator=g), torch.randn(batch, T, 384, generator=g), valid)
 
 
@@ -126,7 +128,7 @@ class OnnxInspector:
         for it in items:
             check_item(it, need_title=self.use_text)
             arr.append(preprocess_item(it, image_size=self.image_size, aux_size=self.aux_size))
-        out = {k: np.stack([a[k] for a in arr]) for k in ("image", "product", "aux")}
+        out = {k: np.stack([a[k] for a in arr]) for k in ("image", "product", "aux", "local", "local_aux")}
         T = self.max_text_tokens
         text = np.zeros((len(items), T, 384), np.float32)
         valid = np.zeros((len(items), T), bool)

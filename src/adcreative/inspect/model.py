@@ -191,7 +191,7 @@ class RFNet(ConfigMixin, nn.Module):
         *,
         image_size: int = 160,
         aux_size: int = 80,
-        dim: int = 128,
+        dim: int = 64,
         heads: int = 4,
         layers: int = 2,
         product_grid: int = 4,
@@ -231,6 +231,7 @@ class RFNet(ConfigMixin, nn.Module):
         # inference runs the frozen trunk through onnxruntime (several times faster on a CPU); set False
         # to run everything in eager torch
         self.onnx_trunk = True
+        self._product_cache: dict[str, Tensor] = {}
         # the shared trunk is frozen; a fine-tuned head conv is a private copy so other models keep theirs
         if finetune_head:
             bb: Any = self.backbone
@@ -241,7 +242,8 @@ class RFNet(ConfigMixin, nn.Module):
         n = self.grid * self.grid
         self.pos = nn.Parameter(torch.randn(1, n, dim) * 0.02)  # shared by the aligned spatial modalities
         self.cls = nn.Parameter(torch.randn(1, 1, dim) * 0.02)
-        self.type_emb = nn.Parameter(torch.randn(3, dim) * 0.02)  # image, product, text
+        self.type_emb = nn.Parameter(torch.randn(4, dim) * 0.02)  # image, product, text, product view
+        self.local_pos = nn.Parameter(torch.randn(1, n, dim) * 0.02)
         if use_product:
             self.prod_proj = nn.Sequential(nn.LayerNorm(HEAD_CHANNELS), nn.Linear(HEAD_CHANNELS, dim))
             self.prod_pos = nn.Parameter(torch.randn(1, product_grid * product_grid, dim) * 0.02)
@@ -252,11 +254,18 @@ class RFNet(ConfigMixin, nn.Module):
         # stacked on as channels, then a trainable conv down to the token grid. The defects are local relations
         # between the product's silhouette and its surroundings (a gap under it, a shape continuing it, the same
         # colour around it, the canvas edge cutting it), so mask and edges meet the image early, at each place.
+        # With a mask the local stage sees the *product view* (the image cropped around the mask, so a small
+        # product is seen several times larger); without one, the full image.
         n_aux = 2 * int(use_mask) + int(use_structure)
         self.local = nn.Sequential(
             nn.Conv2d(MID_CHANNELS + n_aux, 64, 3, padding=1), nn.BatchNorm2d(64), nn.GELU(),
             nn.Conv2d(64, 96, 3, stride=2, padding=1), nn.BatchNorm2d(96), nn.GELU(),
             nn.Conv2d(96, dim, 3, stride=2, padding=1))
+        # the full-frame mask/edges (where the product is, how large, cut by the canvas) onto the image tokens
+        if n_aux:
+            self.global_aux = nn.Sequential(
+                nn.Conv2d(n_aux, 32, 3, stride=2, padding=1), nn.BatchNorm2d(32), nn.GELU(),
+                nn.Conv2d(32, dim, 3, stride=2, padding=1))
         if use_text:
             self.text_proj = nn.Sequential(nn.LayerNorm(TEXT_DIM), nn.Linear(TEXT_DIM, dim))
             self.text_pos = nn.Parameter(torch.randn(1, max_text_tokens, dim) * 0.02)
@@ -294,7 +303,8 @@ class RFNet(ConfigMixin, nn.Module):
         for it in items:
             check_item(it, need_title=self.use_text)
             arrays.append(preprocess_item(it, image_size=self.image_size, aux_size=self.aux_size))
-        out = {k: torch.from_numpy(np.stack([a[k] for a in arrays])) for k in ("image", "product", "aux")}
+        out = {k: torch.from_numpy(np.stack([a[k] for a in arrays]))
+               for k in ("image", "product", "aux", "local", "local_aux")}
         if self.use_text:
             out["text"], out["text_valid"] = embed_titles([str(it.title) for it in items],
                                                           encoder=self.text_encoder_name,
@@ -304,7 +314,7 @@ class RFNet(ConfigMixin, nn.Module):
     def check_inputs(self, inputs: dict[str, Tensor]) -> None:
         """Refuse missing modalities and wrong shapes with a message naming them."""
         S, A = self.image_size, self.aux_size
-        want = {"image": (3, S, S), "aux": (3, A, A)}
+        want = {"image": (3, S, S), "aux": (3, A, A), "local": (3, S, S), "local_aux": (3, A, A)}
         if self.use_product:
             want["product"] = (3, S, S)
         for k, shape in want.items():
@@ -334,14 +344,33 @@ class RFNet(ConfigMixin, nn.Module):
             weights = self.config.get("backbone_weights")
             trunk = functools.partial(fast_trunk, weights=weights)  # type: ignore[assignment]
         with torch.no_grad():
-            mid, fin = trunk(inputs["image"])
-            enc = {"image": fin, "image_mid": mid}
+            B = inputs["image"].shape[0]
+            mid, fin = trunk(torch.cat([inputs["image"], inputs["local"]]))
+            enc = {"image": fin[:B], "image_mid": mid[:B], "local_mid": mid[B:]}
             if self.use_product:
-                enc["product"] = trunk(inputs["product"])[1]
-        enc["aux"] = inputs["aux"]
+                enc["product"] = self._product_maps(inputs["product"], trunk)
+        enc["aux"], enc["local_aux"] = inputs["aux"], inputs["local_aux"]
         if self.use_text:
             enc["text"], enc["text_valid"] = inputs["text"], inputs["text_valid"]
         return enc
+
+    def _product_maps(self, product: Tensor, trunk: Any) -> Tensor:
+        """Trunk maps of the product canvases. At inference every creative of a product shares its cutout,
+        so maps are cached per distinct canvas (keyed by its bytes) and the trunk runs once per product."""
+        if torch.is_grad_enabled():
+            return trunk(product)[1]  # type: ignore[no-any-return]
+        import hashlib
+
+        keys = [hashlib.sha1(p.numpy().tobytes()).hexdigest() for p in product]
+        todo = sorted({k for k in keys if k not in self._product_cache})
+        if todo:
+            first = {k: keys.index(k) for k in todo}
+            maps = trunk(product[[first[k] for k in todo]])[1]
+            for k, m in zip(todo, maps, strict=True):
+                self._product_cache[k] = m
+            while len(self._product_cache) > 256:
+                self._product_cache.pop(next(iter(self._product_cache)))
+        return torch.stack([self._product_cache[k] for k in keys])
 
     def _head_conv(self, f: Tensor) -> Tensor:
         if self.finetune_head:
@@ -356,18 +385,18 @@ class RFNet(ConfigMixin, nn.Module):
         img = enc["image"] if enc["image"].shape[1] == HEAD_CHANNELS else self._head_conv(enc["image"])
         B = img.shape[0]
         te = self.type_emb
-        aux = enc["aux"]
+        aux, laux = enc["aux"], enc["local_aux"]
         if self.aux_pool > 1:
-            aux = F.avg_pool2d(aux, self.aux_pool)
-        chans = [enc["image_mid"]]
-        if self.use_mask:
-            chans.append(aux[:, 0:2])
-        if self.use_structure:
-            chans.append(aux[:, 2:3])
-        local = self.local(torch.cat(chans, 1)).flatten(2).transpose(1, 2)  # (B, g*g, dim)
-        tokens = [self.cls.expand(B, -1, -1),
-                  self.img_proj(img.flatten(2).transpose(1, 2)) + local + self.pos + te[0]]
-        valid = [torch.ones(B, 1 + self.grid * self.grid, dtype=torch.bool, device=img.device)]
+            aux, laux = F.avg_pool2d(aux, self.aux_pool), F.avg_pool2d(laux, self.aux_pool)
+        sel = ([0, 1] if self.use_mask else []) + ([2] if self.use_structure else [])
+        # the product view needs the mask to be cut out; without a mask the local stage sees the full frame
+        view_mid, view_aux = (enc["local_mid"], laux) if self.use_mask else (enc["image_mid"], aux)
+        local = self.local(torch.cat([view_mid, view_aux[:, sel]], 1)).flatten(2).transpose(1, 2)
+        img_tok = self.img_proj(img.flatten(2).transpose(1, 2))
+        if sel:
+            img_tok = img_tok + self.global_aux(aux[:, sel]).flatten(2).transpose(1, 2)
+        tokens = [self.cls.expand(B, -1, -1), img_tok + self.pos + te[0], local + self.local_pos + te[3]]
+        valid = [torch.ones(B, 1 + 2 * self.grid * self.grid, dtype=torch.bool, device=img.device)]
         txt = txt_valid = None
         if self.use_text:
             t = enc["text"][:, :self.max_text_tokens]

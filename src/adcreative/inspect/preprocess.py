@@ -139,20 +139,66 @@ def normalize(rgb: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(x.transpose(2, 0, 1))
 
 
-def preprocess_item(item: InspectItem, *, image_size: int, aux_size: int) -> dict[str, np.ndarray]:
-    """One item → arrays ``image`` (3,S,S), ``product`` (3,S,S), ``aux`` (3,A,A) = [mask, valid, edges]."""
-    im = item.image.convert("RGB")
-    m = np.asarray(item.mask.convert("L"), np.float32) / 255.0 if item.mask is not None else saliency_map(im)
-    rgb, _ = letterbox_rgb(im, image_size)
+CROP_MARGIN = 0.5  # the product view: the mask's bounding box grown by this fraction of its longer side
+
+
+def crop_box(m: np.ndarray, margin: float = CROP_MARGIN) -> tuple[int, int, int, int]:
+    """A square box around where ``m`` > 0.5 (grown by ``margin``), possibly reaching past the canvas so a
+    product cut by the canvas edge shows the edge; the whole image when ``m`` is empty."""
+    ys, xs = np.nonzero(m > 0.5)
+    h, w = m.shape
+    if len(xs) == 0:
+        return 0, 0, w, h
+    x0, x1, y0, y1 = int(xs.min()), int(xs.max()) + 1, int(ys.min()), int(ys.max()) + 1
+    side = max(x1 - x0, y1 - y0) * (1 + 2 * margin)
+    cx, cy = (x0 + x1) / 2, (y0 + y1) / 2
+    side = max(side, 32.0)
+    return (round(cx - side / 2), round(cy - side / 2), round(cx + side / 2), round(cy + side / 2))
+
+
+def _crop(arr: np.ndarray, box: tuple[int, int, int, int], fill: float | tuple[int, ...]) -> np.ndarray:
+    """``arr[y0:y1, x0:x1]`` with ``fill`` outside the array."""
+    x0, y0, x1, y1 = box
+    h, w = arr.shape[:2]
+    out = np.empty((y1 - y0, x1 - x0, *arr.shape[2:]), arr.dtype)
+    out[...] = fill
+    sx0, sy0, sx1, sy1 = max(0, x0), max(0, y0), min(w, x1), min(h, y1)
+    if sx1 > sx0 and sy1 > sy0:
+        out[sy0 - y0:sy1 - y0, sx0 - x0:sx1 - x0] = arr[sy0:sy1, sx0:sx1]
+    return out
+
+
+def _views(rgb: np.ndarray, m: np.ndarray, image_size: int, aux_size: int) -> tuple[np.ndarray, np.ndarray]:
+    """(3,S,S) normalised image and (3,A,A) [mask, valid, edges] of an RGB array + mask at one size."""
+    im = Image.fromarray(rgb)
+    out, _ = letterbox_rgb(im, image_size)
     # the structure map is computed on the content at aux resolution, then padded with zeros
-    nw, nh, _, _ = _fit(*im.size, aux_size)
+    nw, nh, _, _ = _fit(im.size[0], im.size[1], aux_size)
     small = np.asarray(im.resize((nw, nh), Image.Resampling.BILINEAR))
     edges = letterbox_gray(structure_map(small), aux_size)
-    valid = letterbox_gray(np.ones((im.size[1], im.size[0]), np.float32), aux_size)
+    return normalize(out), edges
+
+
+def preprocess_item(item: InspectItem, *, image_size: int, aux_size: int) -> dict[str, np.ndarray]:
+    """One item → ``image``, ``product``, ``local`` (3,S,S) and ``aux``, ``local_aux`` (3,A,A) = [mask, valid,
+    edges]. ``local`` is the product view: the generated image cropped around the mask (saliency when no mask)
+    at the same input size, so the product's surroundings are seen at several times the full view's scale."""
+    im = item.image.convert("RGB")
+    m = np.asarray(item.mask.convert("L"), np.float32) / 255.0 if item.mask is not None else saliency_map(im)
+    rgb = np.asarray(im)
+    image, edges = _views(rgb, m, image_size, aux_size)
+    valid = letterbox_gray(np.ones(m.shape, np.float32), aux_size)
     mask = letterbox_gray(m, aux_size)
+    box = crop_box(m)
+    crgb = _crop(rgb, box, PAD_RGB)
+    local, cedges = _views(crgb, m, image_size, aux_size)
+    cvalid = letterbox_gray(_crop(np.ones(m.shape, np.float32), box, 0.0), aux_size)
+    cmask = letterbox_gray(_crop(m, box, 0.0), aux_size)
     product = item.product if item.product is not None else cutout_from_image(im, m)
     return {
-        "image": normalize(rgb),
+        "image": image,
         "product": normalize(product_canvas(product, image_size)),
         "aux": np.stack([mask, valid, edges]).astype(np.float32),
+        "local": local,
+        "local_aux": np.stack([cmask, cvalid, cedges * cvalid]).astype(np.float32),
     }

@@ -135,14 +135,16 @@ def recurrent_generate(
             gis.append(generator(product, seed=seed + j, aspect=aspects[j % len(aspects)], n=1)[0])
         creatives = []
         items = []
+        blobs = []
         for gi in gis:
-            c, _ = to_creative(gi, product, run_id=res.run_id)
+            c, data = to_creative(gi, product, run_id=res.run_id)
             creatives.append(c)
+            blobs.append(data)
             items.append(creative_item_from(gi, product, c))
         probs = inspector.predict_proba(items)
         dt = (time.perf_counter() - t0) / n
-        for c, gi, p in zip(creatives, gis, probs, strict=True):
-            store.add_creative(c, gi.image)
+        for c, data, p in zip(creatives, blobs, probs, strict=True):
+            store.add_creative(c, data=data)
             v = Verdict(c.id, model_id, {cls: float(x) for cls, x in zip(CLASSES, p, strict=True)})
             store.add_verdicts([v])
             res.attempts.append(Attempt(c, v, bool(p[0] >= threshold), dt))
