@@ -36,7 +36,7 @@ def bench_encoder(n_images: int) -> None:
     from torch.nn import functional as F
 
     from adcreative.represent.encoder import CreativeEncoder, TextEmbedder
-    from adcreative.represent.features import FeatureExtractor, CreativeInput
+    from adcreative.represent.features import CreativeInput, FeatureExtractor
 
     images, texts = _creatives(n_images)
     enc = CreativeEncoder()

@@ -10,7 +10,13 @@ from PIL import Image, ImageDraw
 from adcreative.core.errors import InputError
 from adcreative.core.types import Product
 from adcreative.represent.augment import views
-from adcreative.represent.encoder import CreativeEncoder, build_backbone, create_encoder, infonce, train_encoder
+from adcreative.represent.encoder import (
+    CreativeEncoder,
+    build_backbone,
+    create_encoder,
+    infonce,
+    train_encoder,
+)
 from adcreative.represent.evaluate import creative_set, recall_at_k, retrieval_views
 
 torch.set_num_threads(1)

@@ -43,8 +43,7 @@ def _creative(bg: tuple[int, int, int] = (200, 30, 30), text: str | None = None,
         d = ImageDraw.Draw(im)
         font = ImageFont.truetype(str(FONT), 28)
         d.text((24, 24), text, font=font, fill=(255, 255, 255))
-        l, t, r, b = d.textbbox((24, 24), text, font=font)
-        layout["headline"] = Box(l, t, r, b)
+        layout["headline"] = Box(*(int(v) for v in d.textbbox((24, 24), text, font=font)))
     return im, mask, layout
 
 

