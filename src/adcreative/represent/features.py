@@ -514,7 +514,6 @@ class FeatureExtractor:
         return f
 
     def _ocr(self, rgb: np.ndarray, layout: Mapping[str, Box | Sequence[int]] | None) -> list[dict[str, Any]]:
-        h, w = rgb.shape[:2]
         boxes = []
         for key, b in (layout or {}).items():
             if key in TEXT_BOXES:
