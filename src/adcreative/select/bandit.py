@@ -21,35 +21,17 @@ posterior mean (or the list-wise model's scores, where the caller provides them)
 from __future__ import annotations
 
 from collections.abc import Sequence
-from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import numpy as np
 
 from adcreative.core.errors import InputError
 from adcreative.core.modeling import ConfigMixin, register_to_config
 
-N = TypeVar("N", bound="NumpyModel")
-
 
 class NumpyModel(ConfigMixin):
-    """ConfigMixin for NumPy-state models whose loading must not import torch (the service stays light)."""
-
-    @classmethod
-    def from_pretrained(cls: type[N], directory: str | Path, **overrides: Any) -> N:
-        from safetensors.numpy import load_file
-
-        d = Path(directory)
-        cfg = cls.load_config(d)
-        cfg.pop("_class", None)
-        cfg.pop("_extra", None)
-        cfg.update(overrides)
-        obj = cls(**cfg)
-        wp = d / "model.safetensors"
-        if not wp.exists():
-            raise FileNotFoundError(f"{wp}: weights file missing")
-        obj.load_state_arrays(load_file(str(wp)))
-        return obj
+    """A NumPy-state model: ``ConfigMixin.from_pretrained`` loads it without importing torch, so the
+    service stays light."""
 
 
 def _logit(p: np.ndarray) -> np.ndarray:
