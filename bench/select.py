@@ -125,7 +125,7 @@ def free_port() -> int:
 
 
 async def load(url: str, bodies: list[dict], rps: float, seconds: float, headers: dict | None = None,
-               connections: int = 16) -> tuple[list[float], int, float]:
+               connections: int = 16) -> tuple[list[float], int, float, list[float]]:
     """Open-loop load generator over raw keep-alive HTTP/1.1 connections (a lean client, so the 2 shared
     cores go to the server, not to client-side JSON/HTTP libraries). Request i is due at ``i/rps``; its
     latency is counted from that due time, so queueing behind busy connections is not hidden. Bounded:
@@ -142,6 +142,7 @@ async def load(url: str, bodies: list[dict], rps: float, seconds: float, headers
         payloads.append(f"POST {path} HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/json\r\n{extra}"
                         f"Content-Length: {len(data)}\r\n\r\n".encode() + data)
     lat: list[float] = []
+    server: list[float] = []  # the handler's own time (Server-Timing header), where the service reports it
     errors = 0
     nxt = 0
     start = time.perf_counter()
@@ -164,8 +165,11 @@ async def load(url: str, bodies: list[dict], rps: float, seconds: float, headers
                 status = int(head.split(b" ", 2)[1])
                 length = 0
                 for line in head.split(b"\r\n"):
-                    if line.lower().startswith(b"content-length:"):
+                    low = line.lower()
+                    if low.startswith(b"content-length:"):
                         length = int(line.split(b":")[1])
+                    elif low.startswith(b"server-timing:") and b"dur=" in low:
+                        server.append(float(low.split(b"dur=")[1]) / 1000.0)
                 await reader.readexactly(length)
                 lat.append(time.perf_counter() - due)
                 if status != 200:
@@ -174,10 +178,10 @@ async def load(url: str, bodies: list[dict], rps: float, seconds: float, headers
             writer.close()
 
     await asyncio.gather(*(worker() for _ in range(connections)))
-    return lat, errors, time.perf_counter() - start
+    return lat, errors, time.perf_counter() - start, server
 
 
-def http_bench(bundle_dir: Path, rates: list[float], seconds: float, k: int) -> list[tuple[str, float, float, float, int, int]]:
+def http_bench(bundle_dir: Path, rates: list[float], seconds: float, k: int) -> list[tuple]:
     import httpx
 
     port = free_port()
@@ -206,13 +210,13 @@ def http_bench(bundle_dir: Path, rates: list[float], seconds: float, k: int) -> 
         asyncio.run(load(base + "/v1/select", bodies[:100], 50, 2))                      # warm-up
         rows = []
         for rps in rates:
-            lat, err, _ = asyncio.run(load(base + "/v1/select", bodies[: int(rps * seconds)], rps, seconds))
-            rows.append(("POST /v1/select (100 candidates)", rps, *pct(lat), len(lat), err))
+            lat, err, _, server = asyncio.run(load(base + "/v1/select", bodies[: int(rps * seconds)], rps, seconds))
+            rows.append(("POST /v1/select (100 candidates)", rps, *pct(lat), len(lat), err, *pct(server)))
         ev_rps = 25.0
         ev = [{"events": [{"kind": "impression", "request_id": f"r{i}", "user_id": f"u{i}", "ad_id": "sim",
                            "creative_id": all_ids[i % len(all_ids)]}]} for i in range(int(ev_rps * seconds))]
-        lat, err, _ = asyncio.run(load(base + "/v1/events", ev, ev_rps, seconds, headers={"X-API-Key": "bench"}))
-        rows.append(("POST /v1/events (1 event, fsync)", ev_rps, *pct(lat), len(lat), err))
+        lat, err, _, _ = asyncio.run(load(base + "/v1/events", ev, ev_rps, seconds, headers={"X-API-Key": "bench"}))
+        rows.append(("POST /v1/events (1 event, fsync)", ev_rps, *pct(lat), len(lat), err, float("nan"), float("nan")))
         logged = httpx.get(base + "/health").json()["events_logged"]
         assert logged == len(ev) - err, (logged, len(ev), err)
         return rows
@@ -256,9 +260,12 @@ def main() -> None:
         if not a.skip_http:
             rows = http_bench(bdir, [float(x) for x in a.rps.split(",")], a.seconds, a.candidates)
             print(f"\n## HTTP on 127.0.0.1, open-loop, {a.seconds:g} s per endpoint (target p99 ≤ 20 ms)")
-            print("| endpoint | offered rps | p50 ms | p99 ms | requests | errors |\n|---|---|---|---|---|---|")
-            for name, rps, p50, p99, n, err in rows:
-                print(f"| {name} | {rps:g} | {p50:.2f} | {p99:.2f} | {n} | {err} |")
+            print("client-side latency from each request's scheduled time; 'handler' = the service's own time "
+                  "(Server-Timing header)")
+            print("| endpoint | offered rps | p50 ms | p99 ms | requests | errors | handler p50 ms | handler p99 ms |\n"
+                  "|---|---|---|---|---|---|---|---|")
+            for name, rps, p50, p99, n, err, h50, h99 in rows:
+                print(f"| {name} | {rps:g} | {p50:.2f} | {p99:.2f} | {n} | {err} | {h50:.2f} | {h99:.2f} |")
     print(f"load average at the end: {os.getloadavg()[0]:.1f}")
     if not a.skip_sim:
         ims, masks = quick_creatives(cuts, a.sim_creatives, seed=0)

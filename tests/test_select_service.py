@@ -51,6 +51,7 @@ def test_select_ranks_and_validates(bundle_dir: Path, tmp_path: Path) -> None:
     with TestClient(app) as c:
         r = c.post("/v1/select", json=_req())
         assert r.status_code == 200, r.text
+        assert r.headers["server-timing"].startswith("rank;dur=")
         out = r.json()
         assert sorted(out["ranked"]) == sorted(_req()["candidates"])
         assert out["scores"] == sorted(out["scores"], reverse=True) or out["explored"]

@@ -240,6 +240,7 @@ def create_app(model_dir: str | Path, *, events_path: str | Path | None = None, 
 
     @app.post("/v1/select", response_model=SelectOut)
     async def select(body: SelectIn) -> Any:
+        t0 = time.perf_counter()
         sel = state.selector  # take one reference: a concurrent reload cannot change it under us
         if sel is None:
             raise HTTPException(503, "no model loaded")
@@ -248,7 +249,7 @@ def create_app(model_dir: str | Path, *, events_path: str | Path | None = None, 
         except LookupError as e:
             raise HTTPException(404, str(e.args[0])) from e
         # the Ranking already has SelectOut's shape; skipping response re-validation saves ~1 ms per request
-        return JSONResponse(r.__dict__)
+        return JSONResponse(r.__dict__, headers={"Server-Timing": f"rank;dur={(time.perf_counter() - t0) * 1000:.3f}"})
 
     @app.post("/v1/events", response_model=EventsOut, dependencies=[Depends(require_key)])
     def events(body: EventsIn) -> EventsOut:
