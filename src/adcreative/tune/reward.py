@@ -62,17 +62,22 @@ class RFNetReward(nn.Module):
 
     # -- fixed per-example inputs -----------------------------------------------------------------------
     def auxiliaries(self, product: Product, placement: Placement) -> dict[str, Tensor]:
-        """Product cutout, placement mask + valid map, title tokens: fixed while the background is tuned."""
+        """Product cutout, placement mask + valid map, the product view's crop box with its mask + valid map,
+        title tokens: fixed while the background is tuned."""
         from adcreative.inspect.model import embed_titles
-        from adcreative.inspect.preprocess import letterbox_gray, normalize, product_canvas
+        from adcreative.inspect.preprocess import _crop, crop_box, letterbox_gray, normalize, product_canvas
 
         net = self.rfnet
         mask = np.asarray(placement.paste_mask.convert("L"), np.float32) / 255.0
         h, w = mask.shape
+        box = crop_box(mask)  # depends on the mask only, so the crop is fixed and differentiable
+        ones = np.ones((h, w), np.float32)
         out = {
             "product": torch.from_numpy(normalize(product_canvas(product.image, net.image_size))),
-            "mask": torch.from_numpy(np.stack([letterbox_gray(mask, net.aux_size),
-                                               letterbox_gray(np.ones((h, w), np.float32), net.aux_size)])),
+            "mask": torch.from_numpy(np.stack([letterbox_gray(mask, net.aux_size), letterbox_gray(ones, net.aux_size)])),
+            "crop": torch.tensor(box, dtype=torch.long),
+            "local_mask": torch.from_numpy(np.stack([letterbox_gray(_crop(mask, box, 0.0), net.aux_size),
+                                                     letterbox_gray(_crop(ones, box, 0.0), net.aux_size)])),
         }
         if net.use_text:
             text, valid = embed_titles([product.title], encoder=net.text_encoder_name, max_tokens=net.max_text_tokens)
@@ -101,10 +106,26 @@ class RFNetReward(nn.Module):
         mag = (torch.sqrt((gxy * gxy).sum(1, keepdim=True) + 1e-12) / 2.0).clamp(0.0, 1.0)
         return F.pad(mag, (x0, A - nw - x0, y0, A - nh - y0))
 
+    def _crop(self, image: Tensor, box: Tensor) -> Tensor:
+        """``image[..., y0:y1, x0:x1]`` (1,3,h,w) with RFNet's grey outside the canvas (as its ``_crop``)."""
+        x0, y0, x1, y1 = (int(v) for v in box.tolist())
+        _, _, H, W = image.shape
+        out = self.pad.expand(1, 3, y1 - y0, x1 - x0).clone()
+        sx0, sy0, sx1, sy1 = max(0, x0), max(0, y0), min(W, x1), min(H, y1)
+        if sx1 > sx0 and sy1 > sy0:
+            out[..., sy0 - y0:sy1 - y0, sx0 - x0:sx1 - x0] = image[..., sy0:sy1, sx0:sx1]
+        return out
+
     def inputs(self, images: Tensor, aux: dict[str, Tensor]) -> dict[str, Tensor]:
         net = self.rfnet
         img = (self._letterbox(images, net.image_size, self.pad) - self.mean) / self.std
-        out = {"image": img, "aux": torch.cat([aux["mask"], self.structure(images)], 1), "product": aux["product"]}
+        # the product view: the generated image cropped around the (fixed) mask box, seen at full input size
+        crops = [self._crop(images[i : i + 1], aux["crop"][i]) for i in range(images.shape[0])]
+        local = torch.cat([(self._letterbox(c, net.image_size, self.pad) - self.mean) / self.std for c in crops])
+        cedges = torch.cat([self.structure(c) for c in crops])
+        lmask = aux["local_mask"]
+        out = {"image": img, "aux": torch.cat([aux["mask"], self.structure(images)], 1), "product": aux["product"],
+               "local": local, "local_aux": torch.cat([lmask, cedges * lmask[:, 1:2]], 1)}
         if net.use_text:
             out["text"], out["text_valid"] = aux["text"], aux["text_valid"].bool()
         return out
@@ -115,8 +136,11 @@ class RFNetReward(nn.Module):
 
         net = self.rfnet
         x = self.inputs(images, aux)
-        mid, fin = trunk_forward(net.backbone, x["image"])  # with a graph back to the pixels
-        enc: dict[str, Any] = {"image": fin, "image_mid": mid, "aux": x["aux"]}
+        B = images.shape[0]
+        # one trunk pass for the full view and the product view, with a graph back to the pixels
+        mid, fin = trunk_forward(net.backbone, torch.cat([x["image"], x["local"]]))
+        enc: dict[str, Any] = {"image": fin[:B], "image_mid": mid[:B], "local_mid": mid[B:], "aux": x["aux"],
+                               "local_aux": x["local_aux"]}
         if net.use_product:
             with torch.no_grad():  # the product is fixed: no graph needed through its trunk pass
                 enc["product"] = trunk_forward(net.backbone, x["product"])[1]
