@@ -33,8 +33,8 @@ def _wrapper(model: Any) -> Any:
         def forward(self, image: torch.Tensor, product: torch.Tensor, aux: torch.Tensor, local: torch.Tensor,
                     local_aux: torch.Tensor, text: torch.Tensor, text_valid: torch.Tensor) -> torch.Tensor:
             mid, fin = self.m._trunk(image)
-            enc = {"image": fin, "image_mid": mid, "aux": aux, "local_mid": self.m._trunk(local)[0],
-                   "local_aux": local_aux}
+            local_mid = self.m._trunk(local)[0] if self.m.use_mask else mid
+            enc = {"image": fin, "image_mid": mid, "aux": aux, "local_mid": local_mid, "local_aux": local_aux}
             if self.m.use_product:
                 enc["product"] = self.m._trunk(product)[1]
             if self.m.use_text:

@@ -345,8 +345,12 @@ class RFNet(ConfigMixin, nn.Module):
             trunk = functools.partial(fast_trunk, weights=weights)  # type: ignore[assignment]
         with torch.no_grad():
             B = inputs["image"].shape[0]
-            mid, fin = trunk(torch.cat([inputs["image"], inputs["local"]]))
-            enc = {"image": fin[:B], "image_mid": mid[:B], "local_mid": mid[B:]}
+            if self.use_mask:  # the product view is only cut out (and only needed) with a mask
+                mid, fin = trunk(torch.cat([inputs["image"], inputs["local"]]))
+                enc = {"image": fin[:B], "image_mid": mid[:B], "local_mid": mid[B:]}
+            else:
+                mid, fin = trunk(inputs["image"])
+                enc = {"image": fin, "image_mid": mid, "local_mid": mid}
             if self.use_product:
                 enc["product"] = self._product_maps(inputs["product"], trunk)
         enc["aux"], enc["local_aux"] = inputs["aux"], inputs["local_aux"]
