@@ -95,15 +95,17 @@ def creative_set(products: Sequence[Product], per_product: int, *, seed: int = 0
                 continue
             s = seed * 100_003 + pi * 1009 + i
             (g,) = gen(p, seed=s, aspect=aspect, n=1, defect=defect, severity=float(rng.uniform(0.3, 1.0)))
-            im = g.image
-            if scale != 1.0:
-                im = im.resize((max(16, round(im.width * scale)), max(16, round(im.height * scale))),
-                               Image.Resampling.BILINEAR)
+            im, mask = g.image, g.mask
+            layout = {k: b.as_list() for k, b in g.layout.items()}
+            if scale != 1.0:  # image, mask and boxes together
+                size = (max(16, round(im.width * scale)), max(16, round(im.height * scale)))
+                im = im.resize(size, Image.Resampling.BILINEAR)
+                mask = mask.resize(size, Image.Resampling.NEAREST)
+                layout = {k: [round(v * scale) for v in b] for k, b in layout.items()}
             from adcreative.represent.encoder import creative_text
 
             out.append(SetItem(im, p.id, creative_text(p.title, p.category, p.copy, p.attrs.get("headline")),
-                               label=g.label or "available", mask=g.mask,
-                               layout={k: b.as_list() for k, b in g.layout.items()}))
+                               label=g.label or "available", mask=mask, layout=layout))
     return out
 
 
