@@ -430,10 +430,10 @@ def train_encoder(encoder: CreativeEncoder, images: Sequence[Image.Image], produ
             for bm, bb in zip([*encoder.m_tail.buffers(), *encoder.m_projector.buffers()],
                               [*encoder.tail.buffers(), *encoder.projector.buffers()], strict=True):
                 bm.copy_(bb)
-        history["loss"].append(float(loss))
+        history["loss"].append(float(loss.detach()))
         if bar is not None:
             bar.update(1)
-            bar.set_postfix(loss=f"{float(loss):.3f}")
+            bar.set_postfix(loss=f"{history['loss'][-1]:.3f}")
     if bar is not None:
         bar.close()
     encoder.eval()

@@ -1,0 +1,34 @@
+"""Evaluation protocols: the constructed sets are consistent and the metrics compute what they claim."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from adcreative.represent.evaluate import creative_set, near_duplicate_set, recall_at_k
+
+
+def test_compositor_set_keeps_image_mask_and_boxes_aligned(sample_products: list) -> None:
+    items = creative_set(sample_products[:2], 2, seed=0, aspects=["9:16"], scale=0.5, defects=True)
+    assert len(items) == 4 and {it.product_id for it in items} == {p.id for p in sample_products[:2]}
+    for it in items:
+        assert it.mask is not None and it.mask.size == it.image.size
+        x0, y0, _, _ = it.layout["product"]
+        m = np.asarray(it.mask) > 127
+        ys, xs = np.nonzero(m)
+        assert abs(xs.min() - x0) <= 2 and abs(ys.min() - y0) <= 2  # the scaled box still frames the product
+        assert it.text.startswith(next(p.title for p in sample_products if p.id == it.product_id))
+
+
+def test_near_duplicate_set_has_both_kinds(sample_products: list) -> None:
+    items = creative_set(sample_products[:1], 3, seed=0, source="paste", scale=0.25)
+    pairs = near_duplicate_set(items, seed=0)
+    kinds = {p.kind for p in pairs}
+    assert kinds == {"crop", "jpeg", "jitter", "mixed", "same_product"}
+    assert all(p.duplicate == (p.kind != "same_product") for p in pairs)
+
+
+def test_recall_at_k() -> None:
+    g = np.eye(4, dtype=np.float32)
+    q = g[[0, 1, 3, 2]]  # queries 2 and 3 are swapped
+    assert recall_at_k(q, g, 1) == 0.5
+    assert recall_at_k(q, g, 4) == 1.0
