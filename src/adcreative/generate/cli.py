@@ -88,7 +88,8 @@ def creatives_regenerate(ctx: typer.Context, creative_id: str,
 
 @dataset_app.command("synth")
 def dataset_synth(
-    products: list[str] = typer.Option(..., "--products", help="Cutout folder (see 'products add') or 'sample'; repeatable"),
+    products: list[str] = typer.Option(..., "--products", help="Cutout folder (see 'products add'), 'sample', or "
+                                       "'procedural:N' (N synthetic SKUs); repeatable"),
     out: Path = typer.Option(..., "--out", help="Dataset folder to write"),
     per_class: int = typer.Option(20, "--per-class", help="Images per class per product"),
     meta: list[Path] = typer.Option([], "--meta", help="Metadata for the folders, in the same order; repeatable"),
@@ -99,7 +100,7 @@ def dataset_synth(
     test_products: str = typer.Option("", "--test-products", help="Comma-separated ids forced into the test split"),
 ) -> None:
     """Write a labelled dataset of available and defective creatives, split by product."""
-    from adcreative.generate.catalogue import read_catalogue_folder, sample_catalogue
+    from adcreative.generate.catalogue import procedural_products, read_catalogue_folder, sample_catalogue
     from adcreative.generate.synth import synth_dataset
 
     prods = []
@@ -107,6 +108,11 @@ def dataset_synth(
     for src in products:
         if src == "sample":
             prods += sample_catalogue()
+        elif src.startswith("procedural:"):
+            n_proc = src.partition(":")[2]
+            if not n_proc.isdigit() or int(n_proc) < 1:
+                raise InputError(f"--products {src!r}: expected procedural:N with N ≥ 1")
+            prods += procedural_products(int(n_proc), seed)
         else:
             prods += read_catalogue_folder(Path(src), metas.pop(0) if metas else None)
     if per_class < 1:
