@@ -40,7 +40,8 @@ VERSION = "1.0"
 OPAQUE = 250  # alpha at or above this is "the product's own pixels": copied exactly, never blended
 SIZE_BAND = (0.46, 0.92)  # plausible product height / product-region height
 INDISTINCT_DE = 16.0  # CIE76 ΔE between product and surrounding background under which it blends in
-SAFE_DE = 30.0  # available scenes keep at least this much contrast
+SAFE_DE = 30.0  # available scenes keep at least this much contrast (palette against the product colour)
+SAFE_MEASURED_DE = 22.0  # ... and at least this much as measured around the rendered product
 DEFECT_ORDER = ("unsuitable", "space_mismatch", "size_mismatch", "indistinctiveness", "shape_hallucination")
 
 
@@ -117,7 +118,7 @@ class Compositor:
 
     # ------------------------------------------------------------------------------------------------
     def generate_one(self, product: Product, *, seed: int, aspect: str, defect: str | None = None,
-                     severity: float = 0.5) -> GeneratedImage:
+                     severity: float = 0.5, _contrast_palette: bool = False) -> GeneratedImage:
         rng = np.random.default_rng(seed)
         W, H = canvas_size(aspect, self.scale)
         cat = category_key(product.category)
@@ -127,6 +128,8 @@ class Compositor:
         forced: dict[str, Any] = {}
         if defect is not None:
             forced = _force(choice, d, defect, severity, rng)
+        if _contrast_palette:
+            forced["contrast_palette"] = True
 
         badge = product.attrs.get("badge")
         layout = plan_layout(W, H, rng, headline=str(product.attrs.get("headline") or product.title),
@@ -214,6 +217,12 @@ class Compositor:
         measured = {"gap_px": gap_px + raise_px if (lifted or halluc in ("legs", "pedestal")) else 0,
                     "scale": round(ph / region.h, 4), "n_props": len(prop_boxes), "visible_fraction": round(visible, 4),
                     **meas}
+        if (forced.get("safe_contrast") and not _contrast_palette
+                and measured["contrast_de"] < SAFE_MEASURED_DE):
+            # lighting and shadows can eat a palette's margin: re-render the same draw on a contrasting set, so
+            # no scene that claims to be clean sits in the indistinct range
+            return self.generate_one(product, seed=seed, aspect=aspect, defect=defect, severity=severity,
+                                     _contrast_palette=True)
         label, defects = _label(choice, measured, forced, defect)
         params = {"category": cat, "choice": choice.values, "forced": forced, "template": layout.template,
                   "bg_kind": bg_kind, "light": light, "product_box": [px0, py0, px0 + pw, py0 + ph],
@@ -240,6 +249,8 @@ class Compositor:
             return Palette(*(tuple(int(v) for v in np.clip(c, 0, 255)) for c in (wall, wall2, surf, accent)))  # type: ignore[arg-type]
         pals = PALETTES[cat]
         pal = pals[choice.cat["palette"] % len(pals)]
+        if forced.get("contrast_palette"):
+            return _contrast_palette(dom, pals[choice.cat["palette"] % len(pals)])
         if forced.get("safe_contrast"):
             # an available scene: take the sampled palette unless the product would blend into it
             des = [min(delta_e(dom, np.asarray(c, np.float32)) for c in (p.wall, p.wall2, p.surface, tuple(v * 0.75 for v in p.surface),
@@ -335,14 +346,14 @@ def _force(ch: Choice, d: dict[str, float], defect: str, severity: float, rng: n
     elif defect == "shape_hallucination":
         kind = ["pedestal", "extension", "legs", "prop"][int(rng.integers(4))]
         f["hallucination"] = kind
-        f["amount"] = 0.15 + 0.35 * s
+        f["amount"] = 0.3 + 0.4 * s
         if kind in ("pedestal", "legs"):
-            f["raise"] = f["amount"] * 0.6
+            f["raise"] = f["amount"] * 0.6  # at least 18% of the product's height: no mistaking it for a plinth
         if kind == "prop":
             f.pop("hallucination")
             f["prop_colour"] = "product-touch"
             ch.cat["prop_colour"] = CATEGORICAL["prop_colour"].index("product")
-            d["prop_gap"] = -0.25 - 0.3 * s
+            d["prop_gap"] = -0.45 - 0.3 * s  # overlapping the silhouette, not merely near it
             f["prop_gap"] = d["prop_gap"]
             f["min_props"] = 1
     elif defect == "unsuitable":
