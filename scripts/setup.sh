@@ -5,7 +5,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=${PYTHON:-python3}
-EXTRAS=${EXTRAS:-all,dev}
+EXTRAS=${EXTRAS:-all,dev,scale}
 # torch is pinned to the CPU build (2.13.0) in the extras; an unpinned torch would pull a multi-GB CUDA build.
 "$PY" -m pip install -q -e ".[${EXTRAS}]"
 # rapidocr's own requirement pulls the desktop opencv-python 5.x, which replaces cv2 and drops the Haar

@@ -143,7 +143,7 @@ def test_demo_writes_report(tmp_path: Path, capsys: pytest.CaptureFixture[str]) 
     printed = capsys.readouterr().out
     assert f"report: {out / 'index.html'}" in printed.replace("\n", "")
     page = (out / "index.html").read_text()
-    assert "Generated creatives" in page and page.count('class="tile"') >= 3 * 4
+    assert "Recurrent generation" in page and page.count('class="tile"') >= 3 * 2
 
 
 def test_csv_metadata_and_image_mask_pairs(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

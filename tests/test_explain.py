@@ -49,6 +49,7 @@ def test_without_a_scorer_ranks_differences_by_rarity() -> None:
     assert ex.grounded_by == "features" and ex.reasons[0].aspect == "contrast"
     same = explain_pair(BASE, dict(BASE))
     assert same.reasons == [] and "look alike" in same.text
+    assert ex.text.startswith("How A differs from B")
 
 
 class _Handler(BaseHTTPRequestHandler):

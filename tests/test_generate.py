@@ -151,3 +151,16 @@ def test_real_jd_cutouts(jd_products: list[Product]) -> None:
     region = np.asarray(gi.image)[b.y0 : b.y1, b.x0 : b.x1].astype(np.float32)
     assert region.std() > 20
     ImageDraw.Draw(gi.image)  # still a normal PIL image
+
+
+def test_procedural_skus_are_varied_valid_cutouts() -> None:
+    from adcreative.generate.catalogue import procedural_products
+
+    ps = procedural_products(16, seed=3)
+    assert len({p.id for p in ps}) == 16 and len({p.attrs["shape"] for p in ps}) >= 4
+    assert [p.title for p in procedural_products(3, seed=3)] == [p.title for p in ps[:3]]  # deterministic
+    for p in ps:
+        a = np.asarray(p.image.getchannel("A"))
+        assert p.image.mode == "RGBA" and 0.2 < (a > 127).mean() < 1.0 and p.title.strip()
+        gi = Compositor(scale=0.3)(p, seed=1, defect="available")[0]
+        _check_generated(gi, p)

@@ -18,10 +18,14 @@ import click
 import typer
 
 from adcreative.cli_common import err_console
+from adcreative.console import cli as console_cli
 from adcreative.core.errors import InputError
 from adcreative.explain import cli as explain_cli
 from adcreative.generate import cli as generate_cli
+from adcreative.inspect import cli as inspect_cli
 from adcreative.represent import cli as represent_cli
+from adcreative.select import cli as select_cli
+from adcreative.tune import cli as tune_cli
 
 app = typer.Typer(
     name="adcreative",
@@ -47,8 +51,13 @@ app.add_typer(generate_cli.dataset_app, name="dataset")
 app.command("generate")(generate_cli.generate)
 # Stage sub-apps: each import is light (heavy imports live inside the commands).
 # -- inspect, tune, represent, select, explain register here --
+app.add_typer(inspect_cli.app, name="inspect")
+app.add_typer(tune_cli.app, name="tune")
 app.add_typer(explain_cli.app, name="explain")
 app.add_typer(represent_cli.app, name="represent")
+app.add_typer(select_cli.app, name="select")
+app.command("serve")(select_cli.serve)
+app.command("console")(console_cli.console)
 
 
 @app.command("demo")

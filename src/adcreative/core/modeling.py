@@ -97,7 +97,8 @@ class ConfigMixin:
         wp = d / WEIGHTS_NAME
         if not wp.exists():
             raise FileNotFoundError(f"{wp}: weights file missing")
-        if _torch_available() and hasattr(obj, "state_dict"):
+        # check the model first: a NumPy-state model must load without importing torch (light services)
+        if hasattr(obj, "state_dict") and _torch_available():
             from safetensors.torch import load_file
 
             obj.load_state_arrays(load_file(str(wp)))

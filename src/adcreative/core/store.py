@@ -250,6 +250,31 @@ class Store:
             return [Label(r.creative_id, r.label, r.reviewer, r.note, r.created_at)
                     for r in s.scalars(select(LabelRow).order_by(LabelRow.id))]
 
+    def latest_labels(self) -> dict[str, Label]:
+        """The human verdict per creative: the latest label wins (a correction overrides)."""
+        return {lb.creative_id: lb for lb in self.labels()}
+
+    def review_queue(self, limit: int = 50) -> list[tuple[Creative, Verdict | None]]:
+        """Creatives with no human label yet, the ones the inspector is least sure about first."""
+        with self.session() as s:
+            labelled = set(s.scalars(select(LabelRow.creative_id)))
+            latest: dict[str, VerdictRow] = {}
+            for v in s.scalars(select(VerdictRow).order_by(VerdictRow.id)):
+                latest[v.creative_id] = v
+            rows = [r for r in s.scalars(select(CreativeRow).order_by(CreativeRow.created_at)) if r.id not in labelled]
+
+        def doubt(r: CreativeRow) -> float:
+            v = latest.get(r.id)
+            return 0.0 if v is None else abs(v.p_available - 0.5)
+
+        rows.sort(key=doubt)
+        out: list[tuple[Creative, Verdict | None]] = []
+        for r in rows[:limit]:
+            vr = latest.get(r.id)
+            out.append((_creative_from_row(r), None if vr is None else
+                        Verdict(vr.creative_id, vr.model_id, dict(vr.probs), vr.created_at)))
+        return out
+
     # -- events -----------------------------------------------------------------------------------
     def add_events(self, events: Iterable[Event]) -> int:
         n = 0

@@ -28,7 +28,7 @@ def pair(
     store = store_from(ctx)
     ca, cb = store.get_creative(a), store.get_creative(b)
     feats = features_for_creatives(store, [ca, cb])
-    ex = explain_pair(feats[0], feats[1], id_a=a, id_b=b)
+    ex = explain_pair(feats[a], feats[b], id_a=a, id_b=b)
     text = ex.text
     if llm_url:
         from adcreative.explain.llm import llm_explain

@@ -52,8 +52,8 @@ ASPECTS: tuple[Aspect, ...] = (
            "the product stands out less from its background", _num("contrast_de", ".0f", "ΔE "), 6.0),
     Aspect("product size", ("product_area",), "the product takes up more of the frame",
            "the product takes up less of the frame", _pct("product_area"), 0.03),
-    Aspect("product position", ("product_cx", "product_cy"), "the product sits in a different place",
-           "the product sits in a different place",
+    Aspect("product position", ("product_cx", "product_cy"), "the product sits further right",
+           "the product sits further left",
            lambda f: f"centre at ({float(f.get('product_cx', .5)):.2f}, {float(f.get('product_cy', .5)):.2f})", 0.05),
     Aspect("copy amount", ("text_area", "n_words", "n_text_boxes"), "it carries more copy", "it carries less copy",
            lambda f: f"{int(f.get('n_words', 0) or 0)} words over {100 * float(f.get('text_area', 0) or 0):.0f}% of the image",
@@ -163,16 +163,18 @@ def explain_pair(a: Mapping[str, Any], b: Mapping[str, Any], *, id_a: str = "A",
 
 def render_text(ex: Explanation) -> str:
     """The plain-language explanation from the grounded facts alone."""
-    if ex.score_winner is not None and ex.score_loser is not None:
-        head = f"{ex.winner} is ranked above {ex.loser} for this shopper (score {ex.score_winner:.3g} vs {ex.score_loser:.3g})."
-    else:
-        head = f"{ex.winner} differs from {ex.loser} mainly in these ways."
+    if ex.grounded_by == "features":
+        diffs = sorted(ex.reasons + ex.counter, key=lambda r: -abs(r.contribution))
+        if not diffs:
+            return f"{ex.winner} and {ex.loser} look alike in every measured feature."
+        return (f"How {ex.winner} differs from {ex.loser}, the most unusual differences first: "
+                + "; ".join(r.sentence for r in diffs) + ".")
+    head = f"{ex.winner} is ranked above {ex.loser} for this shopper (score {ex.score_winner:.3g} vs {ex.score_loser:.3g})."
     if not ex.reasons:
         return head + " No measured difference explains it: the two creatives look alike in every explicit feature."
     lines = [head, "Mainly because " + "; ".join(r.sentence for r in ex.reasons) + "."]
     if ex.counter:
         lines.append("Working the other way: " + "; ".join(r.sentence for r in ex.counter) + ".")
-    if ex.grounded_by == "model":
-        lines.append("Each reason is what the ranking model's score loses when that aspect of "
-                     f"{ex.winner} is replaced by {ex.loser}'s.")
+    lines.append("Each reason is what the ranking model's score loses when that aspect of "
+                 f"{ex.winner} is replaced by {ex.loser}'s.")
     return " ".join(lines)

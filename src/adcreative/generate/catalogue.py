@@ -330,3 +330,105 @@ def save_catalogue(products: list[Product], folder: str | Path) -> Path:
                      **p.attrs})
     atomic_write_text(d / "products.json", json.dumps(meta, indent=2))
     return d
+
+
+# -- procedural SKUs (training data for RFNet: many product shapes, colours and labels) ----------------------
+_WORDS = ("FRESH", "PURE", "ULTRA", "DAILY", "CLASSIC", "NATURAL", "PRO", "MINI", "MAX", "GOLD", "ZEN", "NOVA",
+          "AQUA", "TERRA", "LUNA", "SOLAR", "VITA", "PRIME", "URBAN", "ALPINE")
+_NOUNS = ("lotion", "cleanser", "tonic", "juice", "cocoa", "spray", "cream", "oil", "tea", "soap", "gel", "balm",
+          "drink", "sauce", "powder", "wipes", "serum", "mist", "foam", "rinse")
+_SHAPES = {"bottle": "personal_care", "can": "food", "box": "food", "jar": "kitchen", "tube": "beauty",
+           "device": "electronics", "pouch": "food", "flask": "beauty"}
+
+
+def _hsv(rng: np.random.Generator, s: tuple[float, float] = (0.35, 0.95), v: tuple[float, float] = (0.35, 0.95)
+         ) -> tuple[int, int, int]:
+    import colorsys
+
+    r, g, b = colorsys.hsv_to_rgb(float(rng.random()), float(rng.uniform(*s)), float(rng.uniform(*v)))
+    return int(r * 255), int(g * 255), int(b * 255)
+
+
+def procedural_product(seed: int) -> Product:
+    """One synthetic SKU: a random packaging shape with shading, a printed label and a cap or lid."""
+    rng = np.random.default_rng(seed)
+    shape = list(_SHAPES)[int(rng.integers(len(_SHAPES)))]
+    rgb, a = _canvas()
+    body = _hsv(rng)
+    cap = _hsv(rng, (0.0, 0.6), (0.1, 0.95))
+    label_bg = _hsv(rng, (0.0, 0.3), (0.75, 1.0)) if rng.random() < 0.6 else None
+    ink = (20, 20, 24) if label_bg is not None else (250, 250, 250)
+    w = int(rng.uniform(0.22, 0.62) * S)
+    h = int(rng.uniform(0.55, 0.9) * S)
+    x0, y1 = (S - w) // 2, S - 20
+    y0 = y1 - h
+    m = np.zeros((S, S), np.uint8)
+    if shape in ("bottle", "flask"):
+        neck_w = max(12, int(w * rng.uniform(0.25, 0.45))) // 2 * 2
+        neck_h = int(h * rng.uniform(0.12, 0.22))
+        shoulder = int(h * 0.12)
+        cv2.rectangle(m, (x0, y0 + neck_h + shoulder), (x0 + w, y1), 255, -1)
+        cv2.ellipse(m, (S // 2, y0 + neck_h + shoulder), (w // 2, shoulder), 0, 180, 360, 255, -1)
+        cv2.rectangle(m, (S // 2 - neck_w // 2, y0), (S // 2 + neck_w // 2, y0 + neck_h + shoulder), 255, -1)
+        rgb[:] = _shade_cylinder(S, S, body, float(rng.uniform(0.2, 0.8)))
+        rgb[y0 : y0 + neck_h, S // 2 - neck_w // 2 : S // 2 + neck_w // 2] = _shade_cylinder(neck_w, neck_h, cap, 0.5)
+        lab_box = (x0 + 6, y0 + neck_h + shoulder + h // 8, x0 + w - 6, y1 - h // 10)
+    elif shape in ("can", "jar"):
+        if shape == "jar":
+            h = int(h * 0.6)
+            y0 = y1 - h
+        e = max(4, w // 10)
+        cv2.rectangle(m, (x0, y0 + e), (x0 + w, y1 - e), 255, -1)
+        cv2.ellipse(m, (S // 2, y0 + e), (w // 2, e), 0, 0, 360, 255, -1)
+        cv2.ellipse(m, (S // 2, y1 - e), (w // 2, e), 0, 0, 360, 255, -1)
+        rgb[:] = _shade_cylinder(S, S, body, float(rng.uniform(0.3, 0.9)))
+        lid = max(10, h // 7) if shape == "jar" else max(6, h // 20)
+        rgb[y0 : y0 + lid, x0 : x0 + w] = _shade_cylinder(w, lid, cap, 0.7)
+        lab_box = (x0 + 4, y0 + lid + h // 10, x0 + w - 4, y1 - h // 8)
+    elif shape == "tube":
+        pts = np.array([[x0, y0], [x0 + w, y0], [S // 2 + w // 5, y1 - h // 8], [S // 2 - w // 5, y1 - h // 8]], np.int32)
+        cv2.fillPoly(m, [pts], 255)
+        cv2.rectangle(m, (S // 2 - w // 6, y1 - h // 8), (S // 2 + w // 6, y1), 255, -1)
+        rgb[:] = _shade_cylinder(S, S, body, 0.5)
+        rgb[y1 - h // 8 : y1, S // 2 - w // 6 : S // 2 + w // 6] = _shade_cylinder(2 * (w // 6), y1 - (y1 - h // 8), cap, 0.6)
+        lab_box = (x0 + w // 6, y0 + h // 8, x0 + w - w // 6, y0 + h // 2)
+    elif shape == "device":
+        w = int(w * 1.1)
+        x0 = (S - w) // 2
+        cv2.rectangle(m, (x0, y0), (x0 + w, y1), 255, -1)
+        rgb[:] = np.asarray(cap, np.float32) * 0.6
+        scr = _hsv(rng, (0.3, 0.9), (0.4, 0.9))
+        yy = np.linspace(0, 1, h - 24, dtype=np.float32)[:, None, None]
+        rgb[y0 + 12 : y1 - 12, x0 + 8 : x0 + w - 8] = np.asarray(scr, np.float32) * (0.6 + 0.4 * yy)
+        lab_box = (x0 + 10, y0 + h // 3, x0 + w - 10, y0 + h // 2)
+        label_bg, ink = None, (255, 255, 255)
+    else:  # box / pouch: a front face with a side and a top in perspective
+        d = int(w * rng.uniform(0.12, 0.3))
+        front = np.array([[x0, y0 + d], [x0 + w - d, y0 + d], [x0 + w - d, y1], [x0, y1]], np.int32)
+        side = np.array([[x0 + w - d, y0 + d], [x0 + w, y0], [x0 + w, y1 - d], [x0 + w - d, y1]], np.int32)
+        top = np.array([[x0, y0 + d], [x0 + d, y0], [x0 + w, y0], [x0 + w - d, y0 + d]], np.int32)
+        for poly, k in ((front, 1.0), (side, 0.7), (top, 1.2)):
+            pm = np.zeros((S, S), np.uint8)
+            cv2.fillPoly(pm, [poly], 255)
+            rgb[pm > 0] = np.clip(np.asarray(body, np.float32) * k, 0, 255)
+            m |= pm
+        lab_box = (x0 + 8, y0 + d + h // 8, x0 + w - d - 8, y0 + d + h // 2)
+    a[m > 0] = 255
+    name = f"{_WORDS[int(rng.integers(len(_WORDS)))]} {_NOUNS[int(rng.integers(len(_NOUNS)))]}"
+    size = f"{int(rng.choice([50, 100, 150, 250, 330, 500]))} {'g' if shape in ('box', 'pouch', 'jar') else 'ml'}"
+    lx0, ly0, lx1, ly1 = lab_box
+    if lx1 - lx0 > 30 and ly1 - ly0 > 30:
+        fs = max(10, min(30, (lx1 - lx0) // max(4, len(name.split()[0]))))
+        _print_label(rgb, lab_box, [(name.split()[0], fs, True, ink), (name.split()[1], max(9, fs * 2 // 3), False, ink),
+                                    (size, max(9, fs // 2), True, ink)], label_bg, curve=shape not in ("box", "pouch", "device"))
+    im = _rgba(rgb, _soft(a))
+    im = im.crop(im.getbbox())
+    title = f"{name.title()} {size}"
+    return Product(id=f"proc-{seed:05d}", title=title, category=_SHAPES[shape], image=im,
+                   copy=f"{name.split()[0].title()} quality, everyday value", price=round(float(rng.uniform(2, 90)), 2),
+                   attrs={"shape": shape})
+
+
+def procedural_products(n: int, seed: int = 0) -> list[Product]:
+    """``n`` synthetic SKUs (deterministic for a seed): product variety for training the auditor."""
+    return [procedural_product(seed * 100_000 + i) for i in range(n)]

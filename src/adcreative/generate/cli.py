@@ -8,6 +8,7 @@ import typer
 
 from adcreative.cli_common import console, parse_list, store_from
 from adcreative.core.errors import InputError
+from adcreative.core.types import ASPECTS
 
 products_app = typer.Typer(help="Catalogue: import and list products.", no_args_is_help=True)
 creatives_app = typer.Typer(help="Creatives in the store: list, show provenance, regenerate.", no_args_is_help=True)
@@ -87,7 +88,8 @@ def creatives_regenerate(ctx: typer.Context, creative_id: str,
 
 @dataset_app.command("synth")
 def dataset_synth(
-    products: list[str] = typer.Option(..., "--products", help="Cutout folder (see 'products add') or 'sample'; repeatable"),
+    products: list[str] = typer.Option(..., "--products", help="Cutout folder (see 'products add'), 'sample', or "
+                                       "'procedural:N' (N synthetic SKUs); repeatable"),
     out: Path = typer.Option(..., "--out", help="Dataset folder to write"),
     per_class: int = typer.Option(20, "--per-class", help="Images per class per product"),
     meta: list[Path] = typer.Option([], "--meta", help="Metadata for the folders, in the same order; repeatable"),
@@ -98,7 +100,7 @@ def dataset_synth(
     test_products: str = typer.Option("", "--test-products", help="Comma-separated ids forced into the test split"),
 ) -> None:
     """Write a labelled dataset of available and defective creatives, split by product."""
-    from adcreative.generate.catalogue import read_catalogue_folder, sample_catalogue
+    from adcreative.generate.catalogue import procedural_products, read_catalogue_folder, sample_catalogue
     from adcreative.generate.synth import synth_dataset
 
     prods = []
@@ -106,6 +108,11 @@ def dataset_synth(
     for src in products:
         if src == "sample":
             prods += sample_catalogue()
+        elif src.startswith("procedural:"):
+            n_proc = src.partition(":")[2]
+            if not n_proc.isdigit() or int(n_proc) < 1:
+                raise InputError(f"--products {src!r}: expected procedural:N with N ≥ 1")
+            prods += procedural_products(int(n_proc), seed)
         else:
             prods += read_catalogue_folder(Path(src), metas.pop(0) if metas else None)
     if per_class < 1:
@@ -116,6 +123,15 @@ def dataset_synth(
     for split, counts in summary.items():
         console.print(f"{split}: {sum(counts.values())} images {counts}")
     console.print(f"dataset: {out}")
+
+
+@dataset_app.command("export-labels")
+def dataset_export_labels(ctx: typer.Context, out: Path = typer.Option(..., "--out")) -> None:
+    """Human labels in the store → an RF1M-style dataset (label.txt) that retrains RFNet."""
+    from adcreative.generate.dataset import export_labels
+
+    n = export_labels(store_from(ctx), out)
+    console.print(f"{n} labelled creatives → {out}")
 
 
 @dataset_app.command("info")
@@ -136,15 +152,67 @@ def generate(
     generator: str = typer.Option("compositor", "--generator"),
     policy: Path | None = typer.Option(None, "--policy", help="Tuned compositor policy folder"),
     seed: int = typer.Option(0, "--seed"),
+    until_available: int | None = typer.Option(
+        None, "--until-available", help="Recurrent generation: regenerate until K creatives per product are "
+        "judged available by RFNet (every attempt is stored with its verdict)"),
+    max_attempts: int = typer.Option(20, "--max-attempts", help="Attempt budget per product (with --until-available)"),
+    threshold: float = typer.Option(0.5, "--threshold", help="P(available) needed to deliver (with --until-available)"),
+    inspector: Path | None = typer.Option(None, "--inspector", help="Inspector folder (default: shipped RFNet)"),
+    gen_config: str | None = typer.Option(
+        None, "--gen-config", help="Generator constructor args as JSON, inline or a .json file (e.g. for "
+        "diffusers-inpaint: {\"base\": DIR, \"controlnet\": DIR, \"lora\": FILE, \"steps\": 30})"),
+    executor: str = typer.Option("local", "--executor", help="local, or ray (a local cluster, or --ray-address)"),
+    workers: int = typer.Option(2, "--workers", help="Ray actors (with --executor ray)"),
+    ray_address: str | None = typer.Option(None, "--ray-address", help="Existing Ray cluster address"),
 ) -> None:
     """Generate creatives for a product and store them with their provenance."""
-    from adcreative.generate.pipeline import build_generator, generate_and_store
+    from adcreative.generate.pipeline import build_generator, generate_and_store, parse_generator_config
 
     store = store_from(ctx)
-    gen = build_generator(generator, policy=policy)
+    gen = build_generator(generator, policy=policy, **parse_generator_config(gen_config))
     ids = store.product_ids() if product == "all" else parse_list(product)
+    if until_available is not None:
+        from adcreative.inspect.base import load_scorer
+        from adcreative.inspect.recurrent import format_results, recurrent_generate
+
+        scorer, mid = load_scorer(inspector, onnx=False)
+        results = []
+        for pid in ids:
+            r = recurrent_generate(store, gen, scorer, store.get_product(pid), k=until_available,
+                                   max_attempts=max_attempts, aspects=parse_list(aspect), seed=seed,
+                                   threshold=threshold, model_id=mid)
+            for a in r.attempts:
+                status = "delivered" if a in r.delivered else "surplus" if a.accepted else f"rejected ({a.defect})"
+                console.print(f"{a.creative.id}\t{pid}\t{a.creative.aspect}\tseed={a.creative.seed}\t"
+                              f"p_avail={a.p_available:.3f}\t{status}")
+            results.append(r)
+        console.print(format_results(results))
+        if any(not r.complete for r in results):
+            console.print("[yellow]budget spent before K available for: "
+                          + ", ".join(r.product_id for r in results if not r.complete) + "[/]")
+        return
+    aspects = parse_list(aspect)
+    if executor != "local":
+        # generation spread over Ray actors; this process alone writes the store
+        from adcreative.executors import run_stage
+        from adcreative.generate.pipeline import to_creative
+        from adcreative.generate.stage import GenerateStage
+
+        products = [store.get_product(pid) for pid in ids]
+        bad = [a for a in aspects if a not in ASPECTS]
+        if bad:
+            raise InputError(f"unknown aspect ratio {bad[0]!r}; choose from {', '.join(ASPECTS)}")
+        generated = run_stage(executor, GenerateStage, {"generator": generator, "config": gen.config,
+                                                      "aspects": aspects, "n": n, "seed": seed},
+                            products, batch_size=1, workers=workers, address=ray_address)
+        for prod, items in zip(products, generated, strict=True):
+            for data, gi in items:
+                c, data = to_creative(gi, prod, data=data)
+                store.add_creative(c, data=data)
+                console.print(f"{c.id}\t{prod.id}\t{c.aspect}\tseed={c.seed}")
+        return
     for pid in ids:
         prod = store.get_product(pid)
-        creatives = generate_and_store(store, gen, prod, n=n, aspects=parse_list(aspect), seed=seed)
+        creatives = generate_and_store(store, gen, prod, n=n, aspects=aspects, seed=seed)
         for c in creatives:
             console.print(f"{c.id}\t{pid}\t{c.aspect}\tseed={c.seed}")

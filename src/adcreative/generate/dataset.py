@@ -137,3 +137,45 @@ def summarize(samples: list[Sample]) -> dict[str, dict[str, int]]:
     for s in samples:
         c.setdefault(s.split, Counter())[s.label] += 1
     return {k: dict(v) for k, v in c.items()}
+
+
+def export_labels(store: Any, out: str | Path) -> int:
+    """Human labels from the store as an RF1M-style folder (``label.txt`` + images + product cutouts),
+    which ``read_dataset`` and ``inspect train`` read. Written to a temporary folder and renamed into place,
+    so a crash never leaves half a dataset. Returns the number of labelled creatives."""
+    import shutil
+    import tempfile
+
+    from adcreative.core.imageio import save_png
+
+    out = Path(out)
+    if out.exists() and any(out.iterdir()):
+        raise InputError("output folder exists and is not empty", source=out)
+    labels = store.latest_labels()
+    if not labels:
+        raise InputError("the store has no human labels yet (review creatives in `adcreative console`)")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}."))
+    try:
+        (tmp / "images").mkdir()
+        (tmp / "products").mkdir()
+        lines = ["# image label product title  (labels: " + ", ".join(f"{i} {c}" for i, c in enumerate(CLASSES)) + ")"]
+        seen_products: dict[str, str] = {}
+        for cid, lb in sorted(labels.items()):
+            c = store.get_creative(cid)
+            if c.product_id not in seen_products:
+                p = store.get_product(c.product_id)
+                rel = f"products/{len(seen_products):05d}.png"
+                save_png(tmp / rel, p.image)
+                seen_products[c.product_id] = rel
+            (tmp / "images" / f"{cid}.png").write_bytes(store.blobs.get_bytes(c.image_sha))
+            title = store.get_product(c.product_id).title.replace("\n", " ")
+            lines.append(f"images/{cid}.png\t{CLASSES.index(lb.label)}\t{seen_products[c.product_id]}\t{title}")
+        (tmp / "label.txt").write_text("\n".join(lines) + "\n")
+        if out.exists():
+            out.rmdir()
+        tmp.rename(out)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return len(labels)

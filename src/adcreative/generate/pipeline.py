@@ -26,10 +26,29 @@ def build_generator(name: str = "compositor", *, policy: str | Path | None = Non
     return create_generator(name, **cfg)
 
 
+def parse_generator_config(text: str | None) -> dict[str, Any]:
+    """``--gen-config``: a JSON object inline, or the path of a .json file holding one."""
+    import json
+
+    if not text:
+        return {}
+    src = Path(text)
+    raw = src.read_text() if text.endswith(".json") and src.is_file() else text
+    if text.endswith(".json") and not src.is_file():
+        raise InputError("generator config file does not exist", source=src)
+    try:
+        cfg = json.loads(raw)
+    except json.JSONDecodeError as e:
+        raise InputError(f"--gen-config is not valid JSON ({e})", source=text if src.is_file() else None) from None
+    if not isinstance(cfg, dict):
+        raise InputError("--gen-config must be a JSON object of constructor arguments")
+    return cfg
+
+
 def to_creative(gi: GeneratedImage, product: Product, *, defect: str | None = None, severity: float = 0.5,
-                run_id: str | None = None) -> tuple[Creative, bytes]:
-    """The Creative row for a generated image, and its PNG bytes."""
-    data = png_bytes(gi.image)
+                run_id: str | None = None, data: bytes | None = None) -> tuple[Creative, bytes]:
+    """The Creative row for a generated image, and its PNG bytes (encoded here unless given)."""
+    data = data if data is not None else png_bytes(gi.image)
     params = {"generator_config": gi.config, "defect": defect, "severity": severity, "render": gi.params}
     c = Creative(id=uuid.uuid4().hex[:16], product_id=product.id, image_sha=sha256(data), generator=gi.generator,
                  generator_version=gi.generator_version, seed=gi.seed, aspect=gi.aspect, width=gi.image.width,

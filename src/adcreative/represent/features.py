@@ -267,13 +267,16 @@ def ocr_engine() -> Any:
             except ImportError as e:  # pragma: no cover - depends on the install
                 raise RuntimeError("OCR needs rapidocr-onnxruntime: pip install adcreative[represent] and "
                                    "rapidocr-onnxruntime --no-deps (see docs/represent.md)") from e
-            _OCR_ENGINE = RapidOCR()
+            # one ONNX Runtime thread per session: its default spin-waiting pool is 2x slower on 2 shared cores,
+            # and batch parallelism comes from the executors (processes), not from threads here
+            _OCR_ENGINE = RapidOCR(intra_op_num_threads=1, inter_op_num_threads=1)
         return _OCR_ENGINE
 
 
 def read_text(rgb: np.ndarray, *, min_score: float = 0.5) -> list[dict[str, Any]]:
     """OCR: ``[{"box": [x0, y0, x1, y1], "text", "score"}]`` in reading order (top to bottom, left to right)."""
-    result, _ = ocr_engine()(np.ascontiguousarray(rgb[..., ::-1]))  # RapidOCR expects OpenCV's BGR
+    # RapidOCR expects OpenCV's BGR; ad copy is set upright, so the angle classifier is skipped
+    result, _ = ocr_engine()(np.ascontiguousarray(rgb[..., ::-1]), use_cls=False)
     out: list[dict[str, Any]] = []
     for quad, text, score in result or []:
         q = np.asarray(quad, dtype=np.float64)
@@ -477,6 +480,10 @@ class FeatureExtractor:
         if self.ocr:
             text_boxes = self._ocr(rgb_full, item.layout)
         f["text_boxes"] = text_boxes
+        # with a known layout, text outside the copy boxes is print on the product itself, not ad copy
+        if item.layout and any(t.get("role") for t in text_boxes):
+            f["product_text"] = " ".join(t["text"] for t in text_boxes if t.get("role") == "other")
+            text_boxes = [t for t in text_boxes if t.get("role") != "other"]
         f["text"] = " ".join(t["text"] for t in text_boxes)
         f["n_text_boxes"] = len(text_boxes)
         f["n_words"] = len(re.findall(r"\w+", f["text"]))
@@ -507,7 +514,6 @@ class FeatureExtractor:
         return f
 
     def _ocr(self, rgb: np.ndarray, layout: Mapping[str, Box | Sequence[int]] | None) -> list[dict[str, Any]]:
-        h, w = rgb.shape[:2]
         boxes = []
         for key, b in (layout or {}).items():
             if key in TEXT_BOXES:
@@ -515,17 +521,17 @@ class FeatureExtractor:
                 boxes.append((key, bb))
         if not boxes:
             return read_text(rgb)
+        # one pass over the whole canvas (the detector costs the same for a crop as for the canvas), then each
+        # line is given the role of the layout box it overlaps most
         out = []
-        # read each known copy box (padded: glyphs overhang their layout box); faster and more accurate
-        # than detecting text over the whole canvas
-        for key, b in boxes:
-            pad = max(4, b.h // 4)
-            x0, y0, x1, y1 = max(0, b.x0 - pad), max(0, b.y0 - pad), min(w, b.x1 + pad), min(h, b.y1 + pad)
-            if x1 - x0 < 8 or y1 - y0 < 8:
-                continue
-            for r in read_text(rgb[y0:y1, x0:x1]):
-                bx = r["box"]
-                out.append({**r, "box": [bx[0] + x0, bx[1] + y0, bx[2] + x0, bx[3] + y0], "role": key})
+        for r in read_text(rgb):
+            x0, y0, x1, y1 = r["box"]
+            best, best_overlap = None, 0
+            for key, b in boxes:
+                ov = max(0, min(x1, b.x1) - max(x0, b.x0)) * max(0, min(y1, b.y1) - max(y0, b.y0))
+                if ov > best_overlap:
+                    best, best_overlap = key, ov
+            out.append({**r, "role": best or "other"})
         out.sort(key=lambda r: (r["box"][1] // 16, r["box"][0]))
         return out
 

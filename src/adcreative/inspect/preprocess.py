@@ -1,0 +1,204 @@
+"""RFNet's preprocessing, shipped with the model (its sizes live in the model's config.json).
+
+Every modality is brought onto one square frame so spatial tokens line up across modalities:
+
+* the generated image is letterboxed (aspect kept, grey padding at the ImageNet mean, which normalises to ~0);
+* the placement mask (or, without one, a spectral-residual saliency map) is letterboxed the same way,
+  together with a *valid* map that marks the canvas inside the letterbox (so truncation at the canvas
+  border stays visible);
+* the structure map is the Sobel gradient magnitude of the generated image, computed before padding so
+  the letterbox border is not an edge;
+* the product cutout is cropped to its alpha's bounding box and composited on the same grey.
+
+All of it is NumPy/OpenCV only: no torch here, so data loading can run without the model.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+from PIL import Image
+
+from adcreative.core.errors import InputError
+
+IMAGENET_MEAN = np.array([0.485, 0.456, 0.406], dtype=np.float32)
+IMAGENET_STD = np.array([0.229, 0.224, 0.225], dtype=np.float32)
+PAD_RGB = tuple(round(v * 255) for v in IMAGENET_MEAN)
+MIN_SIDE = 32
+
+
+@dataclass
+class InspectItem:
+    """One image to judge, with its auxiliary inputs. ``mask``/``product`` may be None (estimated)."""
+
+    image: Image.Image  # the generated ad image (RGB)
+    title: str | None  # product title (text modality)
+    mask: Image.Image | None = None  # L, product placement in ``image``; None → saliency
+    product: Image.Image | None = None  # RGBA cutout; None → cut out of ``image`` by the mask
+    label: str | None = None  # ground truth, when known
+    product_id: str = ""
+    id: str = ""
+    source: str = ""  # file or creative id, for error messages
+
+
+def check_item(item: InspectItem, *, need_title: bool = True) -> None:
+    """Refuse inputs the model cannot judge, naming the problem and the source."""
+    src = item.source or item.id or None
+    if not isinstance(item.image, Image.Image):
+        raise InputError("missing modality: no generated image", source=src)
+    w, h = item.image.size
+    if min(w, h) < MIN_SIDE:
+        raise InputError(f"image is {w}×{h}, under the minimum side of {MIN_SIDE}", source=src)
+    # (an empty mask is legitimate: the product is missing from the image, a defect the model must see)
+    if item.mask is not None and item.mask.size != item.image.size:
+        raise InputError(f"mask is {item.mask.size[0]}×{item.mask.size[1]} but the image is {w}×{h}", source=src)
+    if item.product is not None:
+        if item.product.mode not in ("RGBA", "LA"):
+            raise InputError(f"product cutout must be RGBA (alpha = mask), got mode {item.product.mode}",
+                             source=src)
+        if min(item.product.size) < MIN_SIDE:
+            raise InputError(f"product cutout is {item.product.size[0]}×{item.product.size[1]}, "
+                             f"under the minimum side of {MIN_SIDE}", source=src)
+        if not (np.asarray(item.product.getchannel("A")) > 127).any():
+            raise InputError("product cutout's alpha is empty", source=src)
+    if need_title and (item.title is None or not str(item.title).strip()):
+        raise InputError("missing modality: empty title (the model reads the product title)", source=src)
+
+
+def _fit(w: int, h: int, size: int) -> tuple[int, int, int, int]:
+    s = size / max(w, h)
+    nw, nh = max(1, round(w * s)), max(1, round(h * s))
+    return nw, nh, (size - nw) // 2, (size - nh) // 2
+
+
+def letterbox_rgb(im: Image.Image, size: int) -> tuple[np.ndarray, tuple[int, int, int, int]]:
+    """(size, size, 3) uint8 with grey padding, and the placement (w, h, x0, y0) of the content."""
+    nw, nh, x0, y0 = _fit(*im.size, size)
+    out = np.empty((size, size, 3), np.uint8)
+    out[:] = PAD_RGB
+    out[y0:y0 + nh, x0:x0 + nw] = np.asarray(im.convert("RGB").resize((nw, nh), Image.Resampling.BILINEAR))
+    return out, (nw, nh, x0, y0)
+
+
+def letterbox_gray(arr: np.ndarray, size: int) -> np.ndarray:
+    """A float map in [0, 1] letterboxed onto zeros."""
+    h, w = arr.shape
+    nw, nh, x0, y0 = _fit(w, h, size)
+    out = np.zeros((size, size), np.float32)
+    out[y0:y0 + nh, x0:x0 + nw] = cv2.resize(arr.astype(np.float32), (nw, nh), interpolation=cv2.INTER_AREA)
+    return out
+
+
+def saliency_map(im: Image.Image) -> np.ndarray:
+    """Spectral-residual saliency (Hou & Zhang, CVPR 2007), in [0, 1] at the image's size.
+
+    The stand-in for the placement mask when none is known (e.g. RF1M images without masks)."""
+    g = cv2.resize(np.asarray(im.convert("L"), np.float32), (64, 64), interpolation=cv2.INTER_AREA)
+    f = np.fft.fft2(g)
+    log_amp = np.log(np.abs(f) + 1e-8)
+    residual = log_amp - cv2.blur(log_amp, (3, 3))
+    sal = np.abs(np.fft.ifft2(np.exp(residual + 1j * np.angle(f)))) ** 2
+    sal = cv2.GaussianBlur(sal.astype(np.float32), (9, 9), 2.5)
+    sal = (sal - sal.min()) / (sal.max() - sal.min() + 1e-8)
+    return cv2.resize(sal, im.size, interpolation=cv2.INTER_LINEAR)
+
+
+def structure_map(rgb: np.ndarray) -> np.ndarray:
+    """Sobel gradient magnitude of an RGB uint8 image, in [0, 1]."""
+    g = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY).astype(np.float32) / 255.0
+    gx = cv2.Sobel(g, cv2.CV_32F, 1, 0, ksize=3)
+    gy = cv2.Sobel(g, cv2.CV_32F, 0, 1, ksize=3)
+    return np.clip(np.sqrt(gx * gx + gy * gy) / 2.0, 0.0, 1.0)
+
+
+def cutout_from_image(im: Image.Image, mask: np.ndarray) -> Image.Image:
+    """An RGBA cutout of the image where ``mask`` (float, image size) is on: the product modality for
+    samples that come without their catalogue cutout (RF1M)."""
+    rgba = im.convert("RGB").copy()
+    rgba.putalpha(Image.fromarray((np.clip(mask, 0, 1) * 255).astype(np.uint8)))
+    return rgba
+
+
+def product_canvas(cutout: Image.Image, size: int) -> np.ndarray:
+    """The cutout cropped to its alpha's bounding box, composited on grey and letterboxed."""
+    rgba = cutout.convert("RGBA")
+    alpha = np.asarray(rgba.getchannel("A"))
+    ys, xs = np.nonzero(alpha > 8)
+    if len(xs):
+        rgba = rgba.crop((int(xs.min()), int(ys.min()), int(xs.max()) + 1, int(ys.max()) + 1))
+    bg = Image.new("RGBA", rgba.size, (*PAD_RGB, 255))
+    bg.alpha_composite(rgba)
+    return letterbox_rgb(bg.convert("RGB"), size)[0]
+
+
+def normalize(rgb: np.ndarray) -> np.ndarray:
+    """uint8 HWC → float32 CHW with ImageNet statistics (what EfficientNet-Lite0 was trained on)."""
+    x = (rgb.astype(np.float32) / 255.0 - IMAGENET_MEAN) / IMAGENET_STD
+    return np.ascontiguousarray(x.transpose(2, 0, 1))
+
+
+CROP_MARGIN = 0.5  # the product view: the mask's bounding box grown by this fraction of its longer side
+
+
+def crop_box(m: np.ndarray, margin: float = CROP_MARGIN) -> tuple[int, int, int, int]:
+    """A square box around where ``m`` > 0.5 (grown by ``margin``), possibly reaching past the canvas so a
+    product cut by the canvas edge shows the edge; the whole image when ``m`` is empty."""
+    ys, xs = np.nonzero(m > 0.5)
+    h, w = m.shape
+    if len(xs) == 0:
+        return 0, 0, w, h
+    x0, x1, y0, y1 = int(xs.min()), int(xs.max()) + 1, int(ys.min()), int(ys.max()) + 1
+    side = max(x1 - x0, y1 - y0) * (1 + 2 * margin)
+    cx, cy = (x0 + x1) / 2, (y0 + y1) / 2
+    side = max(side, 32.0)
+    return (round(cx - side / 2), round(cy - side / 2), round(cx + side / 2), round(cy + side / 2))
+
+
+def _crop(arr: np.ndarray, box: tuple[int, int, int, int], fill: float | tuple[int, ...]) -> np.ndarray:
+    """``arr[y0:y1, x0:x1]`` with ``fill`` outside the array."""
+    x0, y0, x1, y1 = box
+    h, w = arr.shape[:2]
+    out = np.empty((y1 - y0, x1 - x0, *arr.shape[2:]), arr.dtype)
+    out[...] = fill
+    sx0, sy0, sx1, sy1 = max(0, x0), max(0, y0), min(w, x1), min(h, y1)
+    if sx1 > sx0 and sy1 > sy0:
+        out[sy0 - y0:sy1 - y0, sx0 - x0:sx1 - x0] = arr[sy0:sy1, sx0:sx1]
+    return out
+
+
+def _views(rgb: np.ndarray, m: np.ndarray, image_size: int, aux_size: int) -> tuple[np.ndarray, np.ndarray]:
+    """(3,S,S) normalised image and (3,A,A) [mask, valid, edges] of an RGB array + mask at one size."""
+    im = Image.fromarray(rgb)
+    out, _ = letterbox_rgb(im, image_size)
+    # the structure map is computed on the content at aux resolution, then padded with zeros
+    nw, nh, _, _ = _fit(im.size[0], im.size[1], aux_size)
+    small = np.asarray(im.resize((nw, nh), Image.Resampling.BILINEAR))
+    edges = letterbox_gray(structure_map(small), aux_size)
+    return normalize(out), edges
+
+
+def preprocess_item(item: InspectItem, *, image_size: int, aux_size: int) -> dict[str, np.ndarray]:
+    """One item → ``image``, ``product``, ``local`` (3,S,S) and ``aux``, ``local_aux`` (3,A,A) = [mask, valid,
+    edges]. ``local`` is the product view: the generated image cropped around the mask (saliency when no mask)
+    at the same input size, so the product's surroundings are seen at several times the full view's scale."""
+    im = item.image.convert("RGB")
+    m = np.asarray(item.mask.convert("L"), np.float32) / 255.0 if item.mask is not None else saliency_map(im)
+    rgb = np.asarray(im)
+    image, edges = _views(rgb, m, image_size, aux_size)
+    valid = letterbox_gray(np.ones(m.shape, np.float32), aux_size)
+    mask = letterbox_gray(m, aux_size)
+    box = crop_box(m)
+    crgb = _crop(rgb, box, PAD_RGB)
+    local, cedges = _views(crgb, m, image_size, aux_size)
+    cvalid = letterbox_gray(_crop(np.ones(m.shape, np.float32), box, 0.0), aux_size)
+    cmask = letterbox_gray(_crop(m, box, 0.0), aux_size)
+    product = item.product if item.product is not None else cutout_from_image(im, m)
+    return {
+        "image": image,
+        "product": normalize(product_canvas(product, image_size)),
+        "aux": np.stack([mask, valid, edges]).astype(np.float32),
+        "local": local,
+        "local_aux": np.stack([cmask, cvalid, cedges * cvalid]).astype(np.float32),
+    }

@@ -1,0 +1,142 @@
+"""Training RFNet on cached encodings: class-weighted cross-entropy, AdamW with a cosine schedule,
+validation every epoch, early stopping on validation macro-F1 + AP(available) (ties → lower loss), seeded."""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from adcreative.core.errors import InputError
+from adcreative.core.types import CLASSES
+from adcreative.inspect.data import EncodedSet
+
+
+@dataclass
+class TrainConfig:
+    epochs: int = 20
+    batch_size: int = 64
+    lr: float = 2e-3
+    weight_decay: float = 0.05
+    patience: int = 5  # epochs without a better validation score before stopping
+    label_smoothing: float = 0.05
+    class_weighting: bool = True  # inverse-frequency weights, so rare defects count
+    flip: bool = True  # mirror the spatial modalities (a mirrored ad is judged the same)
+    seed: int = 0
+    max_batches_per_epoch: int | None = None
+
+
+@dataclass
+class TrainResult:
+    history: list[dict[str, float]] = field(default_factory=list)
+    best_epoch: int = -1
+    best: dict[str, float] = field(default_factory=dict)
+    seconds: float = 0.0
+    config: dict[str, Any] = field(default_factory=dict)
+
+
+def class_weights(counts: np.ndarray) -> torch.Tensor:
+    """Inverse-frequency weights normalised to mean 1 over the classes present (absent classes: 0)."""
+    c = counts.astype(np.float64)
+    w = np.where(c > 0, 1.0 / np.maximum(c, 1), 0.0)
+    w = w / w[c > 0].mean()
+    return torch.tensor(w, dtype=torch.float32)
+
+
+def train_model(model: Any, train: EncodedSet, val: EncodedSet | None, cfg: TrainConfig | None = None, *,
+                desc: str = "train", progress: bool = True) -> TrainResult:
+    """Train ``model``'s trainable parts in place; keeps the weights of the best validation epoch."""
+    from tqdm.auto import tqdm
+
+    from adcreative.inspect.evaluate import compute_metrics, predict_encoded
+
+    cfg = cfg or TrainConfig()
+    keep = (train.labels >= 0).nonzero().flatten().numpy()
+    train = model.head_maps(train.subset(keep))
+    if val is not None:
+        val = model.head_maps(val)
+    if len(train) == 0:
+        raise InputError("no labelled training samples")
+    torch.manual_seed(cfg.seed)
+    gen = torch.Generator().manual_seed(cfg.seed)
+    params = model.trainable_parameters()
+    opt = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
+    n_batches = math.ceil(len(train) / cfg.batch_size)
+    if cfg.max_batches_per_epoch:
+        n_batches = min(n_batches, cfg.max_batches_per_epoch)
+    total = max(1, cfg.epochs * n_batches)
+    warm = min(50, total // 10)
+    sched = torch.optim.lr_scheduler.LambdaLR(
+        opt, lambda s: (s + 1) / (warm + 1) if s < warm else 0.5 * (1 + math.cos(math.pi * (s - warm) / max(1, total - warm))))
+    weights = class_weights(train.class_counts()) if cfg.class_weighting else None
+    res = TrainResult(config=asdict(cfg))
+    best_score = (-1.0, -1.0)
+    best_state: dict[str, torch.Tensor] | None = None
+    stale = 0
+    t0 = time.perf_counter()
+    bar = tqdm(range(cfg.epochs), desc=desc, unit="epoch", disable=not progress, leave=False)
+    for epoch in bar:
+        model.train()
+        perm = torch.randperm(len(train), generator=gen)
+        losses = []
+        for b in range(n_batches):
+            idx = perm[b * cfg.batch_size:(b + 1) * cfg.batch_size]
+            flip = (torch.rand(len(idx), generator=gen) < 0.5) if cfg.flip else None
+            batch = train.batch(idx, flip=flip)
+            logits = model.forward_head(model.forward_features(batch))
+            loss = F.cross_entropy(logits, train.labels[idx], weight=weights, label_smoothing=cfg.label_smoothing)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(params, 1.0)
+            opt.step()
+            sched.step()
+            losses.append(float(loss.detach()))
+        row = {"epoch": epoch, "train_loss": float(np.mean(losses))}
+        if val is not None and len(val):
+            vkeep = (val.labels >= 0).nonzero().flatten().numpy()
+            v = val.subset(vkeep)
+            probs = predict_encoded(model, v)
+            y = v.labels.numpy()
+            m = compute_metrics(y, probs)
+            row.update(val_loss=float(F.nll_loss(torch.log(torch.from_numpy(probs) + 1e-9), v.labels)),
+                       val_macro_f1=m["macro_f1"], val_ap=m["ap_available"], val_acc=m["accuracy"])
+            ap = 0.0 if math.isnan(m["ap_available"]) else m["ap_available"]
+            # AP(available) decides what ships without a human; macro-F1 what a reviewer is told
+            score = (round(m["macro_f1"] + ap, 4), -row["val_loss"])
+        else:
+            score = (-row["train_loss"], 0.0)
+        res.history.append(row)
+        if score > best_score:
+            best_score, res.best_epoch, res.best, stale = score, epoch, dict(row), 0
+            best_state = {k: v.detach().clone() for k, v in model.state_arrays().items()}
+        else:
+            stale += 1
+        bar.set_postfix({k: f"{v:.3f}" for k, v in row.items() if k != "epoch"})
+        if stale >= cfg.patience:
+            break
+    bar.close()
+    if best_state is not None:
+        model.load_state_arrays(best_state)
+    model.eval()
+    res.seconds = time.perf_counter() - t0
+    return res
+
+
+def split_sets(enc: EncodedSet) -> tuple[EncodedSet, EncodedSet | None, EncodedSet | None]:
+    """train / val / test subsets by the split field (val or test may be absent)."""
+    tr = enc.split("train")
+    va = enc.split("val")
+    te = enc.split("test")
+    if len(tr) == 0:
+        raise InputError("the data has no 'train' split")
+    return tr, (va if len(va) else None), (te if len(te) else None)
+
+
+def describe_counts(enc: EncodedSet) -> str:
+    c = enc.class_counts()
+    return ", ".join(f"{CLASSES[i]}={int(c[i])}" for i in range(len(CLASSES)))

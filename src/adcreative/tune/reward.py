@@ -1,0 +1,163 @@
+"""RFNet as a differentiable reward for RFFT.
+
+``RFNet.forward`` runs its frozen trunk under ``no_grad`` (training caches it), and its preprocessing is
+NumPy/OpenCV. For feedback fine-tuning the generated image must stay a tensor with a graph, so this adapter
+re-implements the image-dependent preprocessing in torch — letterbox + ImageNet normalisation, and the
+structure map (Sobel magnitude of the grey image, as :func:`adcreative.inspect.preprocess.structure_map`) —
+and runs the trunk with gradients. The per-example inputs that do not depend on the generated pixels (the
+product cutout, the placement mask and letterbox valid map, the title's token embeddings) are computed once
+with RFNet's own NumPy preprocessing, so the adapter scores what RFNet would score.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from adcreative.core.types import Product
+
+if TYPE_CHECKING:
+    from adcreative.generate.diffusers_inpaint import Placement
+    from adcreative.inspect.model import RFNet
+
+_SOBEL_X = torch.tensor([[-1.0, 0.0, 1.0], [-2.0, 0.0, 2.0], [-1.0, 0.0, 1.0]])
+_GREY = torch.tensor([0.299, 0.587, 0.114])  # OpenCV's RGB2GRAY weights
+
+
+def _fit(w: int, h: int, size: int) -> tuple[int, int, int, int]:
+    from adcreative.inspect.preprocess import _fit as fit
+
+    return fit(w, h, size)
+
+
+class RFNetReward(nn.Module):
+    """Wraps a (frozen) RFNet: ``forward(images (B,3,H,W) in [0,1], aux) → logits (B, 6)``."""
+
+    mean: Tensor
+    std: Tensor
+    pad: Tensor
+    sobel: Tensor
+    grey: Tensor
+
+    def __init__(self, rfnet: RFNet) -> None:
+        super().__init__()
+        from adcreative.inspect.preprocess import IMAGENET_MEAN, IMAGENET_STD, PAD_RGB
+
+        self.rfnet = rfnet
+        self.rfnet.requires_grad_(False)
+        self.rfnet.eval()
+        self.register_buffer("mean", torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1), persistent=False)
+        self.register_buffer("std", torch.tensor(IMAGENET_STD).view(1, 3, 1, 1), persistent=False)
+        self.register_buffer("pad", torch.tensor([v / 255.0 for v in PAD_RGB]).view(1, 3, 1, 1), persistent=False)
+        self.register_buffer("sobel", torch.stack([_SOBEL_X, _SOBEL_X.T])[:, None], persistent=False)
+        self.register_buffer("grey", _GREY.view(1, 3, 1, 1), persistent=False)
+
+    def train(self, mode: bool = True) -> RFNetReward:
+        super().train(False)  # always an evaluator: frozen BN, no dropout
+        return self
+
+    # -- fixed per-example inputs -----------------------------------------------------------------------
+    def auxiliaries(self, product: Product, placement: Placement) -> dict[str, Tensor]:
+        """Product cutout, placement mask + valid map, the product view's crop box with its mask + valid map,
+        title tokens: fixed while the background is tuned."""
+        from adcreative.inspect.model import embed_titles
+        from adcreative.inspect.preprocess import _crop, crop_box, letterbox_gray, normalize, product_canvas
+
+        net = self.rfnet
+        mask = np.asarray(placement.paste_mask.convert("L"), np.float32) / 255.0
+        h, w = mask.shape
+        box = crop_box(mask)  # depends on the mask only, so the crop is fixed and differentiable
+        ones = np.ones((h, w), np.float32)
+        out = {
+            "product": torch.from_numpy(normalize(product_canvas(product.image, net.image_size))),
+            "mask": torch.from_numpy(np.stack([letterbox_gray(mask, net.aux_size), letterbox_gray(ones, net.aux_size)])),
+            "crop": torch.tensor(box, dtype=torch.long),
+            "local_mask": torch.from_numpy(np.stack([letterbox_gray(_crop(mask, box, 0.0), net.aux_size),
+                                                     letterbox_gray(_crop(ones, box, 0.0), net.aux_size)])),
+        }
+        if net.use_text:
+            text, valid = embed_titles([product.title], encoder=net.text_encoder_name, max_tokens=net.max_text_tokens)
+            T = net.max_text_tokens  # pad to a fixed length so examples of different titles stack
+            out["text"] = F.pad(text[0], (0, 0, 0, T - text.shape[1]))
+            out["text_valid"] = F.pad(valid[0], (0, T - valid.shape[1]), value=False)
+        return out
+
+    # -- differentiable preprocessing -------------------------------------------------------------------
+    def _letterbox(self, x: Tensor, size: int, fill: Tensor) -> Tensor:
+        """Aspect-preserving resize into a size×size frame filled with ``fill`` (as ``letterbox_rgb``)."""
+        _, _, H, W = x.shape
+        nw, nh, x0, y0 = _fit(W, H, size)
+        r = F.interpolate(x, size=(nh, nw), mode="bilinear", align_corners=False, antialias=True)
+        return F.pad(r, (x0, size - nw - x0, y0, size - nh - y0)) + fill * _frame(size, nw, nh, x0, y0, x)
+
+    def structure(self, images: Tensor) -> Tensor:
+        """Sobel gradient magnitude of the grey image at RFNet's aux size, letterboxed on zeros (B,1,A,A)."""
+        A = self.rfnet.aux_size
+        H, W = images.shape[-2:]
+        nw, nh, x0, y0 = _fit(W, H, A)
+        small = F.interpolate(images, size=(nh, nw), mode="bilinear", align_corners=False, antialias=True)
+        g = (small * self.grey).sum(1, keepdim=True)
+        g = F.pad(g, (1, 1, 1, 1), mode="reflect")  # OpenCV's default border (reflect-101)
+        gxy = F.conv2d(g, self.sobel)
+        mag = (torch.sqrt((gxy * gxy).sum(1, keepdim=True) + 1e-12) / 2.0).clamp(0.0, 1.0)
+        return F.pad(mag, (x0, A - nw - x0, y0, A - nh - y0))
+
+    def _crop(self, image: Tensor, box: Tensor) -> Tensor:
+        """``image[..., y0:y1, x0:x1]`` (1,3,h,w) with RFNet's grey outside the canvas (as its ``_crop``)."""
+        x0, y0, x1, y1 = (int(v) for v in box.tolist())
+        _, _, H, W = image.shape
+        out = self.pad.expand(1, 3, y1 - y0, x1 - x0).clone()
+        sx0, sy0, sx1, sy1 = max(0, x0), max(0, y0), min(W, x1), min(H, y1)
+        if sx1 > sx0 and sy1 > sy0:
+            out[..., sy0 - y0:sy1 - y0, sx0 - x0:sx1 - x0] = image[..., sy0:sy1, sx0:sx1]
+        return out
+
+    def inputs(self, images: Tensor, aux: dict[str, Tensor]) -> dict[str, Tensor]:
+        net = self.rfnet
+        img = (self._letterbox(images, net.image_size, self.pad) - self.mean) / self.std
+        # the product view: the generated image cropped around the (fixed) mask box, seen at full input size
+        crops = [self._crop(images[i : i + 1], aux["crop"][i]) for i in range(images.shape[0])]
+        local = torch.cat([(self._letterbox(c, net.image_size, self.pad) - self.mean) / self.std for c in crops])
+        cedges = torch.cat([self.structure(c) for c in crops])
+        lmask = aux["local_mask"]
+        out = {"image": img, "aux": torch.cat([aux["mask"], self.structure(images)], 1), "product": aux["product"],
+               "local": local, "local_aux": torch.cat([lmask, cedges * lmask[:, 1:2]], 1)}
+        if net.use_text:
+            out["text"], out["text_valid"] = aux["text"], aux["text_valid"].bool()
+        return out
+
+    def forward(self, images: Tensor, aux: dict[str, Tensor]) -> Tensor:
+        """Logits over CLASSES for images in [0, 1]; gradients flow to ``images`` (never to RFNet)."""
+        from adcreative.inspect.model import trunk_forward
+
+        net = self.rfnet
+        x = self.inputs(images, aux)
+        B = images.shape[0]
+        # one trunk pass for the full view and the product view, with a graph back to the pixels
+        mid, fin = trunk_forward(net.backbone, torch.cat([x["image"], x["local"]]))
+        enc: dict[str, Any] = {"image": fin[:B], "image_mid": mid[:B], "local_mid": mid[B:], "aux": x["aux"],
+                               "local_aux": x["local_aux"]}
+        if net.use_product:
+            with torch.no_grad():  # the product is fixed: no graph needed through its trunk pass
+                enc["product"] = trunk_forward(net.backbone, x["product"])[1]
+        if net.use_text:
+            enc["text"], enc["text_valid"] = x["text"], x["text_valid"]
+        return net.forward_head(net.forward_features(enc))
+
+
+def _frame(size: int, nw: int, nh: int, x0: int, y0: int, like: Tensor) -> Tensor:
+    """1 outside the content rectangle of a letterbox, 0 inside."""
+    m = torch.ones(1, 1, size, size, dtype=like.dtype, device=like.device)
+    m[..., y0:y0 + nh, x0:x0 + nw] = 0
+    return m
+
+
+def load_rfnet_reward(path: str | None = None) -> RFNetReward:
+    """The reward for ``tune rfft``: a saved RFNet folder, or the one shipped with the package."""
+    from adcreative.inspect.base import load_inspector
+
+    return RFNetReward(load_inspector(path))
