@@ -155,14 +155,6 @@ def near_duplicate_set(items: Sequence[SetItem], seed: int = 0) -> list[DupPair]
     return pairs
 
 
-def available_rate(items: Sequence[SetItem]) -> float:
-    return float(np.mean([it.label == "available" for it in items])) if items else 0.0
-
-
-def aspects_all() -> list[str]:
-    return list(ASPECTS)
-
-
 # -- shared-trunk embedding of many images ---------------------------------------------------------------
 def embed_pair(encoder: Any, raw_tail: Any, images: Sequence[Image.Image], texts: Sequence[str] | None,
                batch_size: int = 32, *, multiscale: bool = False) -> tuple[np.ndarray, np.ndarray]:
