@@ -17,6 +17,8 @@ from adcreative.core.errors import InputError
 MAX_PIXELS = 6000 * 6000
 MIN_SIDE = 32
 ImageFile.LOAD_TRUNCATED_IMAGES = False
+_UMASK = os.umask(0)
+os.umask(_UMASK)
 
 
 def open_image(path: str | Path, *, max_pixels: int = MAX_PIXELS) -> Image.Image:
@@ -87,6 +89,7 @@ def atomic_write(path: str | Path, data: bytes) -> None:
     p.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=p.parent, prefix=f".{p.name}.", suffix=".tmp")
     try:
+        os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp makes 0600 files; a report or model should be readable like any other
         with os.fdopen(fd, "wb") as f:
             f.write(data)
             f.flush()
