@@ -56,7 +56,12 @@ class Report:
 
         full = f"images/{name}.png"
         atomic_write(self.out / full, png_bytes(im))
-        t = im.convert("RGB")
+        if im.mode in ("RGBA", "LA", "P"):  # cutouts: show transparency on the page's light grey, not black
+            bg = Image.new("RGBA", im.size, (236, 239, 243, 255))
+            bg.alpha_composite(im.convert("RGBA"))
+            t = bg.convert("RGB")
+        else:
+            t = im.convert("RGB")
         t.thumbnail((thumb, thumb))
         import io
 
