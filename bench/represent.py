@@ -19,6 +19,8 @@ from pathlib import Path
 
 import numpy as np
 
+# bench/ holds scripts named like stdlib modules (inspect.py, select.py): keep this folder off the path
+sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
 
