@@ -37,9 +37,9 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
-from threadpoolctl import threadpool_limits  # noqa: E402
+from threadpoolctl import threadpool_limits
 
-from adcreative.select.simulator import image_features, quick_creatives, run_campaign  # noqa: E402
+from adcreative.select.simulator import image_features, quick_creatives, run_campaign
 
 
 def cutouts() -> list:
