@@ -143,7 +143,8 @@ class Policy:
     name = "policy"
 
     def choose(self, i: int, users: SimUsers) -> tuple[int, float]:
-        raise NotImplementedError
+        """The arm shown to user ``i`` and its propensity."""
+        raise NotImplementedError  # abstract
 
     def update(self, i: int, users: SimUsers, arm: int, click: float, propensity: float) -> None:
         return None
