@@ -64,7 +64,6 @@ def format_metrics(m: dict[str, Any]) -> str:
 
 def plot_pr_curves(y: np.ndarray, probs: np.ndarray, path: Path, title: str = "RFNet") -> Path:
     """One-vs-rest PR curves; *available* (what decides shipping without a human) drawn bold."""
-    import io
 
     import matplotlib
 
@@ -72,7 +71,7 @@ def plot_pr_curves(y: np.ndarray, probs: np.ndarray, path: Path, title: str = "R
     import matplotlib.pyplot as plt
     from sklearn.metrics import precision_recall_curve
 
-    from adcreative.core.imageio import atomic_write
+    from adcreative.report.plots import save_figure
 
     fig, ax = plt.subplots(figsize=(6, 5))
     for i, c in enumerate(CLASSES):
@@ -89,23 +88,18 @@ def plot_pr_curves(y: np.ndarray, probs: np.ndarray, path: Path, title: str = "R
     ax.set_title(f"{title}: precision–recall (one vs rest)")
     ax.legend(loc="lower left", fontsize=8)
     ax.grid(alpha=0.3)
-    buf = io.BytesIO()
-    fig.tight_layout()
-    fig.savefig(buf, format="png", dpi=110)
-    plt.close(fig)
-    atomic_write(path, buf.getvalue())
+    save_figure(fig, path, dpi=110)
     return path
 
 
 def plot_confusion(confusion: list[list[int]], path: Path, title: str = "RFNet") -> Path:
-    import io
 
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from adcreative.core.imageio import atomic_write
+    from adcreative.report.plots import save_figure
 
     cm = np.asarray(confusion)
     fig, ax = plt.subplots(figsize=(6.5, 5.5))
@@ -121,11 +115,7 @@ def plot_confusion(confusion: list[list[int]], path: Path, title: str = "RFNet")
             ax.text(j, i, str(cm[i, j]), ha="center", va="center", fontsize=8,
                     color="white" if norm[i, j] > 0.5 else "black")
     ax.set_title(f"{title}: confusion matrix")
-    buf = io.BytesIO()
-    fig.tight_layout()
-    fig.savefig(buf, format="png", dpi=110)
-    plt.close(fig)
-    atomic_write(path, buf.getvalue())
+    save_figure(fig, path, dpi=110)
     return path
 
 

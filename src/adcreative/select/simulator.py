@@ -322,14 +322,13 @@ class CampaignResult:
 
     def plot(self, path: str | Path) -> Path:
         """Cumulative CTR curves as a PNG (atomically written)."""
-        import io
 
         import matplotlib
 
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
 
-        from adcreative.core.imageio import atomic_write
+        from adcreative.report.plots import save_figure
 
         fig, ax = plt.subplots(figsize=(7, 4), dpi=110)
         start = min(200, self.n_impressions // 10)
@@ -342,12 +341,7 @@ class CampaignResult:
         ax.set_title(f"Simulated campaign, {self.n_creatives} creatives")
         ax.grid(alpha=0.3)
         ax.legend(fontsize=7, loc="lower right")
-        fig.tight_layout()
-        buf = io.BytesIO()
-        fig.savefig(buf, format="png")
-        plt.close(fig)
-        atomic_write(path, buf.getvalue())
-        return Path(path)
+        return save_figure(fig, path)
 
 
 def _one_blas_thread() -> Any:

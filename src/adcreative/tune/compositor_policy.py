@@ -233,14 +233,13 @@ def save_tuned(policy: CompositorPolicy, out: Path, info: dict[str, Any]) -> Pat
 
 
 def _plot(history: list[dict[str, float]], path: Path) -> None:
-    import io
 
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from adcreative.core.imageio import atomic_write
+    from adcreative.report.plots import save_figure
 
     its = [h["iteration"] for h in history]
     fig, axes = plt.subplots(1, 3, figsize=(12, 3.2))
@@ -249,8 +248,4 @@ def _plot(history: list[dict[str, float]], path: Path) -> None:
         ax.plot(its, [h[key] for h in history])
         ax.set_title(title)
         ax.set_xlabel("iteration")
-    fig.tight_layout()
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=80)
-    plt.close(fig)
-    atomic_write(path, buf.getvalue())
+    save_figure(fig, path, dpi=80)

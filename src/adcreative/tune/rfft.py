@@ -491,11 +491,10 @@ def plot_history(history: list[dict[str, float]], path: Path) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
-    import io
 
     import matplotlib.pyplot as plt
 
-    from adcreative.core.imageio import atomic_write
+    from adcreative.report.plots import save_figure
 
     steps = [h["step"] for h in history]
     fig, axes = plt.subplots(1, 3, figsize=(12, 3.2))
@@ -503,8 +502,4 @@ def plot_history(history: list[dict[str, float]], path: Path) -> None:
         ax.plot(steps, [h[key] for h in history])
         ax.set_title({"ce": "CE towards available", "cc": "consistent-condition", "p_available": "P(available)"}[key])
         ax.set_xlabel("step")
-    fig.tight_layout()
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=80)
-    plt.close(fig)
-    atomic_write(path, buf.getvalue())
+    save_figure(fig, path, dpi=80)
