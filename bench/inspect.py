@@ -34,7 +34,7 @@ def creatives(n: int) -> list[Any]:
     from adcreative.inspect.preprocess import InspectItem
 
     products = sample_catalogue()
-    gen = Compositor(scale=0.5)
+    gen = Compositor(scale=1.0)  # what generation delivers (512 px long side)
     out = []
     for i in range(n):
         p = products[i % len(products)]

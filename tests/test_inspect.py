@@ -135,8 +135,8 @@ def test_output_shapes_and_probabilities(dataset: Path) -> None:
         model = create_inspector(name, **TINY).eval()
         items = _items(dataset)
         inputs = model.prepare(items)
-        assert inputs["image"].shape == (3, 3, 64, 64) and inputs["aux"].shape == (3, 3, 32, 32)
-        assert inputs["local"].shape == (3, 3, 64, 64) and inputs["local_aux"].shape == (3, 3, 32, 32)
+        assert inputs["image"].shape == (3, 3, 64, 64) and inputs["aux"].shape == (3, 4, 32, 32)
+        assert inputs["local"].shape == (3, 3, 64, 64) and inputs["local_aux"].shape == (3, 4, 32, 32)
         feats = model.forward_features(model.encode(inputs))
         assert feats.shape == (3, 32)
         logits = model.forward_head(feats)
@@ -286,7 +286,31 @@ def test_saliency_stands_in_for_a_missing_mask(dataset: Path) -> None:
     assert sal.shape == item.image.size[::-1] and sal.min() >= 0 and sal.max() <= 1
     item.mask = None
     arr = preprocess_item(item, image_size=64, aux_size=32)
-    assert arr["aux"].shape == (3, 32, 32) and arr["aux"][0].max() > 0
+    assert arr["aux"].shape == (4, 32, 32) and arr["aux"][0].max() > 0
+
+
+def test_colour_affinity_lights_up_product_colours_only() -> None:
+    """The affinity map is high where the image has the cutout's colours and low elsewhere: a shape in the
+    product's colours beside it (hallucination) shows, a contrasting background does not."""
+    import numpy as np
+    from PIL import Image
+
+    from adcreative.inspect.preprocess import colour_affinity, product_palette
+
+    cut = np.zeros((60, 40, 4), np.uint8)
+    cut[..., :3] = (200, 30, 30)  # a red product with a white label
+    cut[20:40, 5:35, :3] = 250
+    cut[..., 3] = 255
+    pal = product_palette(Image.fromarray(cut, "RGBA"))
+    assert len(pal) == 2 and np.allclose(sorted(pal[:, 1]), [30 / 255, 250 / 255], atol=0.02)
+    assert np.array_equal(pal, product_palette(Image.fromarray(cut, "RGBA")))  # deterministic
+    scene = np.zeros((50, 80, 3), np.uint8)
+    scene[:] = (20, 90, 200)  # a blue background
+    scene[10:40, 10:30] = (200, 30, 30)  # the product
+    scene[10:40, 30:45] = (190, 35, 32)  # a near-identical slab continuing it
+    aff = colour_affinity(scene, pal)
+    assert aff.shape == (50, 80) and aff.min() >= 0 and aff.max() <= 1
+    assert aff[20, 20] > 0.99 and aff[20, 38] > 0.8 and aff[5, 70] < 0.01
 
 
 def test_onnx_export_matches_torch(tmp_path: Path, dataset: Path) -> None:

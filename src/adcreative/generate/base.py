@@ -25,6 +25,9 @@ class GeneratedImage:
     params: dict[str, Any] = field(default_factory=dict)  # sampled choices, for provenance
     config: dict[str, Any] = field(default_factory=dict)  # generator constructor args
     label: str | None = None  # intended RF1M class when a defect was synthesised
+    # a synthesised *bad source product* (RF1M "unsuitable": torn, low-resolution): the cutout as the image
+    # shows it, which is what an auditor would have been given as the product (RGBA, at placement size)
+    source: Image.Image | None = None
 
 
 @runtime_checkable

@@ -95,7 +95,8 @@ def dataset_synth(
     meta: list[Path] = typer.Option([], "--meta", help="Metadata for the folders, in the same order; repeatable"),
     aspects: str = typer.Option("1:1,4:5,16:9,9:16", "--aspects"),
     seed: int = typer.Option(0, "--seed"),
-    scale: float = typer.Option(0.5, "--scale", help="Canvas scale (0.5 → 256 px short side)"),
+    scale: float = typer.Option(1.0, "--scale", help="Canvas scale: 1.0 is what generation delivers (512 px "
+                                "long side), 0.5 halves it"),
     colourways: int = typer.Option(0, "--colourways", help="Hue-rotated copies of each product, as extra SKUs"),
     test_products: str = typer.Option("", "--test-products", help="Comma-separated ids forced into the test split"),
 ) -> None:

@@ -1,6 +1,11 @@
 """``dataset synth``: a labelled inspection dataset of available and defective creatives, split by product.
 
 For every product and class, ``per_class`` images at severities drawn from [0.2, 1], cycling aspect ratios.
+A synthesised bad source (a torn or low-resolution product) is written as that sample's own product cutout:
+the auditor is given the source it was made from. An image is kept only when the compositor's measurements
+confirm its label (a forced defect that did not materialise, e.g. a touching prop that landed clear of the
+product, or an "available" scene the rule flags); otherwise it is redrawn with the next seed, so labels never
+contradict what was rendered.
 Colourways (hue-rotated copies of a product, as separate SKUs) widen a small catalogue; a colourway always
 lands in the same split as its source product, so no product crosses splits.
 """
@@ -17,6 +22,7 @@ from tqdm import tqdm
 
 from adcreative.core.imageio import atomic_write_text, save_png
 from adcreative.core.types import CLASSES, Product
+from adcreative.generate.base import GeneratedImage
 from adcreative.generate.compositor.generator import Compositor
 from adcreative.generate.dataset import SPLITS, Sample, summarize, write_manifest
 
@@ -47,8 +53,25 @@ def assign_splits(product_ids: list[str], *, seed: int = 0, val: float = 0.15, t
     return out
 
 
+MAX_REDRAWS = 8
+
+
+def _confirmed(label: str, params: dict) -> bool:
+    """The measurements agree with the label: a defect was found by the rule, or none was for "available"."""
+    found = params.get("defects", [])
+    return not found if label == "available" else label in found
+
+
+def _draw(gen: Compositor, p: Product, seed: int, aspect: str, label: str, severity: float) -> GeneratedImage:
+    for k in range(MAX_REDRAWS):
+        gi = gen(p, seed=seed + k, aspect=aspect, defect=label, severity=severity)[0]
+        if _confirmed(label, gi.params):
+            break
+    return gi  # after MAX_REDRAWS the last draw stands; the rule label is in its params for auditing
+
+
 def synth_dataset(products: list[Product], out: str | Path, *, per_class: int = 20, aspects: list[str] | None = None,
-                  seed: int = 0, scale: float = 0.5, colourways: int = 0, splits: dict[str, str] | None = None,
+                  seed: int = 0, scale: float = 1.0, colourways: int = 0, splits: dict[str, str] | None = None,
                   generator: Compositor | None = None) -> dict[str, dict[str, int]]:
     """Write the dataset folder (see docs/dataset.md); returns counts per split and class."""
     out = Path(out)
@@ -74,13 +97,17 @@ def synth_dataset(products: list[Product], out: str | Path, *, per_class: int = 
                     s = int(rng.integers(2**31))
                     severity = 0.0 if label == "available" else float(rng.uniform(0.2, 1.0))
                     aspect = aspects[(i + CLASSES.index(label)) % len(aspects)]
-                    gi = gen(p, seed=s, aspect=aspect, defect=label, severity=max(severity, 0.0))[0]
+                    gi = _draw(gen, p, s, aspect, label, severity)
                     sid = f"{_safe(p.id)}-{label}-{i:04d}"
                     save_png(out / "images" / f"{sid}.png", gi.image)
                     save_png(out / "masks" / f"{sid}.png", gi.mask)
+                    sample_prod = prod_rel
+                    if gi.source is not None:  # a bad source product: the damaged cutout is this sample's input
+                        sample_prod = Path("products") / f"{sid}.png"
+                        save_png(out / sample_prod, gi.source)
                     samples.append(Sample(id=sid, image=out / "images" / f"{sid}.png", mask=out / "masks" / f"{sid}.png",
-                                          product=out / prod_rel, product_id=src, title=p.title, category=p.category,
-                                          label=label, split=split, severity=round(severity, 4), aspect=aspect, seed=s,
+                                          product=out / sample_prod, product_id=src, title=p.title, category=p.category,
+                                          label=label, split=split, severity=round(severity, 4), aspect=aspect, seed=gi.seed,
                                           generator=f"{gi.generator}@{gi.generator_version}",
                                           params={"forced": gi.params["forced"], "measured": gi.params["measured"]}))
                     bar.update(1)

@@ -51,8 +51,8 @@ def train(
     patience: int = typer.Option(5, "--patience", help="Early stopping: epochs without a better val score"),
     seed: int = typer.Option(0, "--seed"),
     class_weighting: bool = typer.Option(True, "--class-weighting/--no-class-weighting"),
-    image_size: int = typer.Option(160, "--image-size"),
-    aux_size: int = typer.Option(80, "--aux-size"),
+    image_size: int = typer.Option(224, "--image-size"),
+    aux_size: int = typer.Option(112, "--aux-size"),
     dim: int = typer.Option(64, "--dim"),
     layers: int = typer.Option(2, "--layers"),
     no_product: bool = typer.Option(False, "--no-product", help="Ablation: drop the product cutout"),
@@ -136,6 +136,9 @@ def baselines(
     out: Path | None = typer.Option(None, "--out", help="Write the table (markdown + json) here"),
     save: Path | None = typer.Option(None, "--save", help="Save every trained variant under this folder"),
     dim: int = typer.Option(64, "--dim"),
+    image_size: int = typer.Option(224, "--image-size"),
+    aux_size: int = typer.Option(112, "--aux-size"),
+    finetune_head: bool = typer.Option(False, "--finetune-head", help="Also train the trunk's last 1×1 conv"),
     threads: int | None = typer.Option(None, "--threads"),
 ) -> None:
     """The paper's Tables 1–2: image-only and RFNet minus each auxiliary input, on the same split."""
@@ -146,7 +149,7 @@ def baselines(
     from adcreative.inspect.train import split_sets
 
     _threads(threads)
-    base = RFNet(dim=dim).config
+    base = RFNet(dim=dim, image_size=image_size, aux_size=aux_size, finetune_head=finetune_head).config
     enc = load_training_data(data, None, encoding_config(base))
     tr, va, te = split_sets(enc)
     if te is None or va is None:

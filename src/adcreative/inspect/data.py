@@ -25,7 +25,7 @@ from adcreative.core.types import CLASSES, Creative, Product
 from adcreative.generate.dataset import Sample, read_dataset, split_for
 from adcreative.inspect.preprocess import InspectItem, check_item, preprocess_item
 
-ENCODING_VERSION = "3"
+ENCODING_VERSION = "5"  # 4: + the product view's last-block maps; 5: + colour affinity
 
 
 # -- items -----------------------------------------------------------------------------------------------
@@ -152,11 +152,12 @@ class EncodedSet:
     image_mid: Tensor  # (N, 40, S/8, S/8) float16: the trunk's stride-8 maps
     local_mid: Tensor  # (N, 40, S/8, S/8) float16: stride-8 maps of the product view
     product: Tensor  # (N, 320, g, g) float16
-    aux: Tensor  # (N, 3, A, A) float16: mask, valid, edges
-    local_aux: Tensor  # (N, 3, A, A) float16: the same for the product view
+    aux: Tensor  # (N, 4, A, A) float16: mask, valid, edges, colour affinity
+    local_aux: Tensor  # (N, 4, A, A) float16: the same for the product view
     text: Tensor  # (N, T, 384) float16
     text_valid: Tensor  # (N, T) bool
     labels: Tensor  # (N,) int64, -1 when unknown
+    local: Tensor  # (N, 320, g, g) float16 (or 1280): the trunk's last-block maps of the product view
     ids: list[str] = field(default_factory=list)
     product_ids: list[str] = field(default_factory=list)
     splits: list[str] = field(default_factory=list)
@@ -169,7 +170,7 @@ class EncodedSet:
         pick = [int(i) for i in ix]
         return EncodedSet(self.image[ix], self.image_mid[ix], self.local_mid[ix], self.product[ix], self.aux[ix],
                           self.local_aux[ix], self.text[ix], self.text_valid[ix],
-                          self.labels[ix], [self.ids[i] for i in pick], [self.product_ids[i] for i in pick],
+                          self.labels[ix], self.local[ix], [self.ids[i] for i in pick], [self.product_ids[i] for i in pick],
                           [self.splits[i] for i in pick])
 
     def split(self, name: str) -> EncodedSet:
@@ -182,17 +183,17 @@ class EncodedSet:
         b = {"image": self.image[idx].float(), "image_mid": self.image_mid[idx].float(),
              "local_mid": self.local_mid[idx].float(), "local_aux": self.local_aux[idx].float(),
              "product": self.product[idx].float(), "aux": self.aux[idx].float(),
-             "text": self.text[idx, :L].float(), "text_valid": valid[:, :L]}
+             "text": self.text[idx, :L].float(), "text_valid": valid[:, :L], "local": self.local[idx].float()}
         if flip is not None and bool(flip.any()):
-            for k in ("image", "image_mid", "aux", "local_mid", "local_aux"):
+            for k in ("image", "image_mid", "aux", "local_mid", "local_aux", "local"):
                 b[k][flip] = b[k][flip].flip(-1)
             b["product"][flip] = b["product"][flip].flip(-1)
         return b
 
-    def with_maps(self, image: Tensor, product: Tensor) -> EncodedSet:
+    def with_maps(self, image: Tensor, product: Tensor, local: Tensor) -> EncodedSet:
         """The same samples with other trunk maps (e.g. after the frozen head conv)."""
         return EncodedSet(image, self.image_mid, self.local_mid, product, self.aux, self.local_aux, self.text,
-                          self.text_valid, self.labels, self.ids, self.product_ids, self.splits)
+                          self.text_valid, self.labels, local, self.ids, self.product_ids, self.splits)
 
     def class_counts(self) -> np.ndarray:
         lab = self.labels[self.labels >= 0].numpy()
@@ -206,7 +207,7 @@ class EncodedSet:
         tensors = {"image": self.image, "image_mid": self.image_mid, "local_mid": self.local_mid,
                    "product": self.product, "aux": self.aux, "local_aux": self.local_aux,
                    "text": self.text,
-                   "text_valid": self.text_valid.to(torch.uint8), "labels": self.labels}
+                   "text_valid": self.text_valid.to(torch.uint8), "labels": self.labels, "local": self.local}
         meta = {"key": key, "ids": json.dumps(self.ids), "product_ids": json.dumps(self.product_ids),
                 "splits": json.dumps(self.splits)}
         atomic_write(path, save({k: v.contiguous() for k, v in tensors.items()}, metadata=meta))
@@ -224,7 +225,7 @@ class EncodedSet:
             return None
         t = load_file(str(path))
         return cls(t["image"], t["image_mid"], t["local_mid"], t["product"], t["aux"], t["local_aux"], t["text"],
-                   t["text_valid"].bool(), t["labels"],
+                   t["text_valid"].bool(), t["labels"], t["local"],
                    json.loads(meta["ids"]), json.loads(meta["product_ids"]), json.loads(meta["splits"]))
 
 
@@ -256,7 +257,7 @@ def encode_items(
     weights = cfg.get("backbone_weights")
     S, A, T = int(cfg["image_size"]), int(cfg["aux_size"]), int(cfg["max_text_tokens"])
     parts: dict[str, list[Tensor]] = {k: [] for k in ("image", "image_mid", "local_mid", "product", "aux",
-                                                      "local_aux", "text", "text_valid", "labels")}
+                                                      "local_aux", "text", "text_valid", "labels", "local")}
     ids: list[str] = []
     pids: list[str] = []
     buf: list[InspectItem] = []
@@ -282,6 +283,7 @@ def encode_items(
         parts["image"].append(f[:n])
         parts["image_mid"].append(mid[:n].half())
         parts["local_mid"].append(mid[n:2 * n].half())
+        parts["local"].append(f[n:2 * n])
         parts["local_aux"].append(torch.from_numpy(np.stack([a["local_aux"] for a in arr])).half())
         fresh = dict(zip(todo, f[2 * n:], strict=True))
         for i, k in enumerate(keys):
@@ -400,6 +402,7 @@ def concat(sets: Sequence[EncodedSet]) -> EncodedSet:
                       torch.cat([s.aux for s in sets]), torch.cat([s.local_aux for s in sets]),
                       torch.cat([padt(s.text) for s in sets]),
                       torch.cat([padv(s.text_valid) for s in sets]), torch.cat([s.labels for s in sets]),
+                      torch.cat([s.local for s in sets]),
                       [i for s in sets for i in s.ids], [p for s in sets for p in s.product_ids],
                       [x for s in sets for x in s.splits])
 

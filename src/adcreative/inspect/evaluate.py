@@ -21,7 +21,7 @@ def predict_encoded(model: Any, enc: EncodedSet, batch_size: int = 128) -> np.nd
     out = []
     for i in range(0, len(enc), batch_size):
         idx = torch.arange(i, min(i + batch_size, len(enc)))
-        out.append(torch.softmax(model.forward_head(model.forward_features(enc.batch(idx))), -1).numpy())
+        out.append(torch.softmax(model.logits(enc.batch(idx)), -1).numpy())
     return np.concatenate(out) if out else np.zeros((0, len(CLASSES)), np.float32)
 
 

@@ -33,13 +33,14 @@ def _wrapper(model: Any) -> Any:
         def forward(self, image: torch.Tensor, product: torch.Tensor, aux: torch.Tensor, local: torch.Tensor,
                     local_aux: torch.Tensor, text: torch.Tensor, text_valid: torch.Tensor) -> torch.Tensor:
             mid, fin = self.m._trunk(image)
-            local_mid = self.m._trunk(local)[0] if self.m.use_mask else mid
-            enc = {"image": fin, "image_mid": mid, "aux": aux, "local_mid": local_mid, "local_aux": local_aux}
+            local_mid, local_fin = self.m._trunk(local) if self.m.use_mask else (mid, fin)
+            enc = {"image": fin, "image_mid": mid, "aux": aux, "local_mid": local_mid, "local_aux": local_aux,
+                   "local": local_fin}
             if self.m.use_product:
                 enc["product"] = self.m._trunk(product)[1]
             if self.m.use_text:
                 enc["text"], enc["text_valid"] = text, text_valid
-            return torch.softmax(self.m.forward_head(self.m.forward_features(enc)), -1)
+            return torch.softmax(self.m.logits(enc), -1)
 
     return Probs(model).eval()
 
@@ -51,9 +52,11 @@ def example_inputs(model: Any, batch: int = 2) -> tuple[Any, ...]:
     g = torch.Generator().manual_seed(0)
     valid = torch.ones(batch, T, dtype=torch.bool)
     valid[:, T // 2:] = False
+    from adcreative.inspect.model import AUX_CHANNELS
+
     return (torch.randn(batch, 3, S, S, generator=g), torch.randn(batch, 3, S, S, generator=g),
-            torch.rand(batch, 3, A, A, generator=g), torch.randn(batch, 3, S, S, generator=g),
-            torch.rand(batch, 3, A, A, generator=g), torch.randn(batch, T, 384, generator=g), valid)
+            torch.rand(batch, AUX_CHANNELS, A, A, generator=g), torch.randn(batch, 3, S, S, generator=g),
+            torch.rand(batch, AUX_CHANNELS, A, A, generator=g), torch.randn(batch, T, 384, generator=g), valid)
 
 
 def export_onnx(model: Any, directory: str | Path, *, opset: int = 17) -> Path:

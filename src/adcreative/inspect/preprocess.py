@@ -8,7 +8,11 @@ Every modality is brought onto one square frame so spatial tokens line up across
   border stays visible);
 * the structure map is the Sobel gradient magnitude of the generated image, computed before padding so
   the letterbox border is not an edge;
-* the product cutout is cropped to its alpha's bounding box and composited on the same grey.
+* the product cutout is cropped to its alpha's bounding box and composited on the same grey;
+* the colour-affinity map says, per pixel, how close the generated image's colour is to the product's own
+  colours (a small palette clustered from the cutout): a shape that continues the product, or a prop in its
+  colours touching it, lights up outside the mask (shape hallucination), and a product that melts into its
+  background lights up all around it (indistinctiveness).
 
 All of it is NumPy/OpenCV only: no torch here, so data loading can run without the model.
 """
@@ -133,6 +137,37 @@ def product_canvas(cutout: Image.Image, size: int) -> np.ndarray:
     return letterbox_rgb(bg.convert("RGB"), size)[0]
 
 
+PALETTE_SIZE = 5
+AFFINITY_SIGMA = 0.08  # RGB distance (in [0, 1] units) where the affinity falls to e^-1/2
+
+
+def product_palette(cutout: Image.Image, k: int = PALETTE_SIZE) -> np.ndarray:
+    """(≤k, 3) float32 RGB in [0, 1]: the cutout's main colours by k-means (deterministic: luminance-quantile
+    initialisation, fixed subsample), clusters under 3% of the product's pixels dropped."""
+    rgba = np.asarray(cutout.convert("RGBA"))
+    px = rgba[rgba[..., 3] >= 128][:, :3].astype(np.float32) / 255.0
+    if len(px) == 0:
+        return np.full((1, 3), 0.5, np.float32)
+    px = px[:: max(1, len(px) // 4096)]
+    lum = px @ np.array([0.299, 0.587, 0.114], np.float32)
+    order = np.argsort(lum, kind="stable")
+    centres = px[order[((np.arange(k) + 0.5) / k * len(px)).astype(int)]].copy()
+    for _ in range(10):
+        assign = ((px[:, None] - centres[None]) ** 2).sum(-1).argmin(1)
+        for j in range(k):
+            if (assign == j).any():
+                centres[j] = px[assign == j].mean(0)
+    share = np.bincount(assign, minlength=k) / len(px)
+    return centres[share >= 0.03].astype(np.float32)
+
+
+def colour_affinity(rgb: np.ndarray, palette: np.ndarray) -> np.ndarray:
+    """exp(-d²/2σ²) with d the RGB distance of each pixel to its nearest palette colour: (h, w) in [0, 1]."""
+    x = rgb.astype(np.float32) / 255.0
+    d2 = ((x[:, :, None, :] - palette[None, None]) ** 2).sum(-1).min(-1)
+    return np.exp(-d2 / (2 * AFFINITY_SIGMA ** 2)).astype(np.float32)
+
+
 def normalize(rgb: np.ndarray) -> np.ndarray:
     """uint8 HWC → float32 CHW with ImageNet statistics (what EfficientNet-Lite0 was trained on)."""
     x = (rgb.astype(np.float32) / 255.0 - IMAGENET_MEAN) / IMAGENET_STD
@@ -168,37 +203,40 @@ def _crop(arr: np.ndarray, box: tuple[int, int, int, int], fill: float | tuple[i
     return out
 
 
-def _views(rgb: np.ndarray, m: np.ndarray, image_size: int, aux_size: int) -> tuple[np.ndarray, np.ndarray]:
-    """(3,S,S) normalised image and (3,A,A) [mask, valid, edges] of an RGB array + mask at one size."""
+def _views(rgb: np.ndarray, palette: np.ndarray, image_size: int,
+           aux_size: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(3,S,S) normalised image, (A,A) edges and (A,A) colour affinity of an RGB array."""
     im = Image.fromarray(rgb)
     out, _ = letterbox_rgb(im, image_size)
-    # the structure map is computed on the content at aux resolution, then padded with zeros
+    # the aux maps are computed on the content at aux resolution, then padded with zeros
     nw, nh, _, _ = _fit(im.size[0], im.size[1], aux_size)
     small = np.asarray(im.resize((nw, nh), Image.Resampling.BILINEAR))
     edges = letterbox_gray(structure_map(small), aux_size)
-    return normalize(out), edges
+    affinity = letterbox_gray(colour_affinity(small, palette), aux_size)
+    return normalize(out), edges, affinity
 
 
 def preprocess_item(item: InspectItem, *, image_size: int, aux_size: int) -> dict[str, np.ndarray]:
-    """One item → ``image``, ``product``, ``local`` (3,S,S) and ``aux``, ``local_aux`` (3,A,A) = [mask, valid,
-    edges]. ``local`` is the product view: the generated image cropped around the mask (saliency when no mask)
+    """One item → ``image``, ``product``, ``local`` (3,S,S) and ``aux``, ``local_aux`` (4,A,A) = [mask, valid,
+    edges, colour affinity to the product]. ``local`` is the product view: the generated image cropped around the mask (saliency when no mask)
     at the same input size, so the product's surroundings are seen at several times the full view's scale."""
     im = item.image.convert("RGB")
     m = np.asarray(item.mask.convert("L"), np.float32) / 255.0 if item.mask is not None else saliency_map(im)
     rgb = np.asarray(im)
-    image, edges = _views(rgb, m, image_size, aux_size)
+    product = item.product if item.product is not None else cutout_from_image(im, m)
+    palette = product_palette(product)
+    image, edges, aff = _views(rgb, palette, image_size, aux_size)
     valid = letterbox_gray(np.ones(m.shape, np.float32), aux_size)
     mask = letterbox_gray(m, aux_size)
     box = crop_box(m)
     crgb = _crop(rgb, box, PAD_RGB)
-    local, cedges = _views(crgb, m, image_size, aux_size)
+    local, cedges, caff = _views(crgb, palette, image_size, aux_size)
     cvalid = letterbox_gray(_crop(np.ones(m.shape, np.float32), box, 0.0), aux_size)
     cmask = letterbox_gray(_crop(m, box, 0.0), aux_size)
-    product = item.product if item.product is not None else cutout_from_image(im, m)
     return {
         "image": image,
         "product": normalize(product_canvas(product, image_size)),
-        "aux": np.stack([mask, valid, edges]).astype(np.float32),
+        "aux": np.stack([mask, valid, edges, aff]).astype(np.float32),
         "local": local,
-        "local_aux": np.stack([cmask, cvalid, cedges * cvalid]).astype(np.float32),
+        "local_aux": np.stack([cmask, cvalid, cedges * cvalid, caff * cvalid]).astype(np.float32),
     }

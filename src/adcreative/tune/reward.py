@@ -3,7 +3,8 @@
 ``RFNet.forward`` runs its frozen trunk under ``no_grad`` (training caches it), and its preprocessing is
 NumPy/OpenCV. For feedback fine-tuning the generated image must stay a tensor with a graph, so this adapter
 re-implements the image-dependent preprocessing in torch — letterbox + ImageNet normalisation, and the
-structure map (Sobel magnitude of the grey image, as :func:`adcreative.inspect.preprocess.structure_map`) —
+structure map (Sobel magnitude of the grey image, as :func:`adcreative.inspect.preprocess.structure_map`) and
+the colour affinity to the product's palette (as :func:`adcreative.inspect.preprocess.colour_affinity`) —
 and runs the trunk with gradients. The per-example inputs that do not depend on the generated pixels (the
 product cutout, the placement mask and letterbox valid map, the title's token embeddings) are computed once
 with RFNet's own NumPy preprocessing, so the adapter scores what RFNet would score.
@@ -65,7 +66,14 @@ class RFNetReward(nn.Module):
         """Product cutout, placement mask + valid map, the product view's crop box with its mask + valid map,
         title tokens: fixed while the background is tuned."""
         from adcreative.inspect.model import embed_titles
-        from adcreative.inspect.preprocess import _crop, crop_box, letterbox_gray, normalize, product_canvas
+        from adcreative.inspect.preprocess import (
+            _crop,
+            crop_box,
+            letterbox_gray,
+            normalize,
+            product_canvas,
+            product_palette,
+        )
 
         net = self.rfnet
         mask = np.asarray(placement.paste_mask.convert("L"), np.float32) / 255.0
@@ -76,6 +84,7 @@ class RFNetReward(nn.Module):
             "product": torch.from_numpy(normalize(product_canvas(product.image, net.image_size))),
             "mask": torch.from_numpy(np.stack([letterbox_gray(mask, net.aux_size), letterbox_gray(ones, net.aux_size)])),
             "crop": torch.tensor(box, dtype=torch.long),
+            "palette": _pad_palette(product_palette(product.image)),
             "local_mask": torch.from_numpy(np.stack([letterbox_gray(_crop(mask, box, 0.0), net.aux_size),
                                                      letterbox_gray(_crop(ones, box, 0.0), net.aux_size)])),
         }
@@ -106,6 +115,20 @@ class RFNetReward(nn.Module):
         mag = (torch.sqrt((gxy * gxy).sum(1, keepdim=True) + 1e-12) / 2.0).clamp(0.0, 1.0)
         return F.pad(mag, (x0, A - nw - x0, y0, A - nh - y0))
 
+    def affinity(self, images: Tensor, palette: Tensor) -> Tensor:
+        """Colour affinity to the product's palette at RFNet's aux size, letterboxed on zeros (B,1,A,A), as
+        ``preprocess.colour_affinity``; ``palette`` (B,K,3), rows beyond a product's colours padded far away."""
+        from adcreative.inspect.preprocess import AFFINITY_SIGMA
+
+        A = self.rfnet.aux_size
+        H, W = images.shape[-2:]
+        nw, nh, x0, y0 = _fit(W, H, A)
+        small = F.interpolate(images, size=(nh, nw), mode="bilinear", align_corners=False, antialias=True)
+        d2 = ((small[:, None] - palette[:, :, :, None, None]) ** 2).sum(2)  # (B, K, h, w)
+        d2 = d2.amin(1, keepdim=True)
+        aff = torch.exp(-d2 / (2 * AFFINITY_SIGMA ** 2))
+        return F.pad(aff, (x0, A - nw - x0, y0, A - nh - y0))
+
     def _crop(self, image: Tensor, box: Tensor) -> Tensor:
         """``image[..., y0:y1, x0:x1]`` (1,3,h,w) with RFNet's grey outside the canvas (as its ``_crop``)."""
         x0, y0, x1, y1 = (int(v) for v in box.tolist())
@@ -123,9 +146,12 @@ class RFNetReward(nn.Module):
         crops = [self._crop(images[i : i + 1], aux["crop"][i]) for i in range(images.shape[0])]
         local = torch.cat([(self._letterbox(c, net.image_size, self.pad) - self.mean) / self.std for c in crops])
         cedges = torch.cat([self.structure(c) for c in crops])
+        pal = aux["palette"]
+        caff = torch.cat([self.affinity(c, pal[i : i + 1]) for i, c in enumerate(crops)])
         lmask = aux["local_mask"]
-        out = {"image": img, "aux": torch.cat([aux["mask"], self.structure(images)], 1), "product": aux["product"],
-               "local": local, "local_aux": torch.cat([lmask, cedges * lmask[:, 1:2]], 1)}
+        full = torch.cat([aux["mask"], self.structure(images), self.affinity(images, pal)], 1)
+        out = {"image": img, "aux": full, "product": aux["product"], "local": local,
+               "local_aux": torch.cat([lmask, cedges * lmask[:, 1:2], caff * lmask[:, 1:2]], 1)}
         if net.use_text:
             out["text"], out["text_valid"] = aux["text"], aux["text_valid"].bool()
         return out
@@ -139,14 +165,24 @@ class RFNetReward(nn.Module):
         B = images.shape[0]
         # one trunk pass for the full view and the product view, with a graph back to the pixels
         mid, fin = trunk_forward(net.backbone, torch.cat([x["image"], x["local"]]))
-        enc: dict[str, Any] = {"image": fin[:B], "image_mid": mid[:B], "local_mid": mid[B:], "aux": x["aux"],
-                               "local_aux": x["local_aux"]}
+        enc: dict[str, Any] = {"image": fin[:B], "image_mid": mid[:B], "local_mid": mid[B:], "local": fin[B:],
+                               "aux": x["aux"], "local_aux": x["local_aux"]}
         if net.use_product:
             with torch.no_grad():  # the product is fixed: no graph needed through its trunk pass
                 enc["product"] = trunk_forward(net.backbone, x["product"])[1]
         if net.use_text:
             enc["text"], enc["text_valid"] = x["text"], x["text_valid"]
-        return net.forward_head(net.forward_features(enc))
+        return net.logits(enc)  # type: ignore[no-any-return]
+
+
+def _pad_palette(palette: np.ndarray) -> Tensor:
+    """A product's palette as a fixed (PALETTE_SIZE, 3) tensor, rows beyond its colours set far outside the
+    RGB cube (so examples of different products stack, and the padding is never the nearest colour)."""
+    from adcreative.inspect.preprocess import PALETTE_SIZE
+
+    out = torch.full((PALETTE_SIZE, 3), 100.0)
+    out[: len(palette)] = torch.from_numpy(palette)
+    return out
 
 
 def _frame(size: int, nw: int, nh: int, x0: int, y0: int, like: Tensor) -> Tensor:

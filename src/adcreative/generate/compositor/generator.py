@@ -231,7 +231,8 @@ class Compositor:
                                                                       list(pal.surface), list(pal.accent)]}
         return GeneratedImage(image=canvas, mask=Image.fromarray(mask.astype(np.uint8) * 255, "L"), layout=boxes,
                               seed=seed, aspect=aspect, generator=self.name, generator_version=self.version,
-                              params=params, config=dict(self.config), label=label)
+                              params=params, config=dict(self.config), label=label,
+                              source=Image.fromarray(prod, "RGBA") if damage else None)
 
     # ------------------------------------------------------------------------------------------------
     def _palette(self, choice: Choice, d: dict[str, float], cat: str, prep: PreparedProduct,
