@@ -23,6 +23,7 @@ from adcreative.core.errors import InputError
 from adcreative.core.imageio import open_image
 from adcreative.core.types import CLASSES, Creative, Product
 from adcreative.generate.dataset import Sample, read_dataset, split_for
+from adcreative.inspect.model import SPATIAL_KEYS
 from adcreative.inspect.preprocess import InspectItem, check_item, preprocess_item
 
 ENCODING_VERSION = "5"  # 4: + the product view's last-block maps; 5: + colour affinity
@@ -185,9 +186,8 @@ class EncodedSet:
              "product": self.product[idx].float(), "aux": self.aux[idx].float(),
              "text": self.text[idx, :L].float(), "text_valid": valid[:, :L], "local": self.local[idx].float()}
         if flip is not None and bool(flip.any()):
-            for k in ("image", "image_mid", "aux", "local_mid", "local_aux", "local"):
+            for k in SPATIAL_KEYS:
                 b[k][flip] = b[k][flip].flip(-1)
-            b["product"][flip] = b["product"][flip].flip(-1)
         return b
 
     def with_maps(self, image: Tensor, product: Tensor, local: Tensor) -> EncodedSet:

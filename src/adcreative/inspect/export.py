@@ -48,12 +48,12 @@ def _wrapper(model: Any) -> Any:
 def example_inputs(model: Any, batch: int = 2) -> tuple[Any, ...]:
     import torch
 
+    from adcreative.inspect.model import AUX_CHANNELS
+
     S, A, T = model.image_size, model.aux_size, model.max_text_tokens
     g = torch.Generator().manual_seed(0)
     valid = torch.ones(batch, T, dtype=torch.bool)
     valid[:, T // 2:] = False
-    from adcreative.inspect.model import AUX_CHANNELS
-
     return (torch.randn(batch, 3, S, S, generator=g), torch.randn(batch, 3, S, S, generator=g),
             torch.rand(batch, AUX_CHANNELS, A, A, generator=g), torch.randn(batch, 3, S, S, generator=g),
             torch.rand(batch, AUX_CHANNELS, A, A, generator=g), torch.randn(batch, T, 384, generator=g), valid)

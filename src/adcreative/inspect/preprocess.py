@@ -19,6 +19,7 @@ All of it is NumPy/OpenCV only: no torch here, so data loading can run without t
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 
 import cv2
@@ -141,10 +142,24 @@ PALETTE_SIZE = 5
 AFFINITY_SIGMA = 0.08  # RGB distance (in [0, 1] units) where the affinity falls to e^-1/2
 
 
+_PALETTES: dict[tuple[str, int], np.ndarray] = {}  # every creative of a product shares its cutout's palette
+
+
 def product_palette(cutout: Image.Image, k: int = PALETTE_SIZE) -> np.ndarray:
-    """(≤k, 3) float32 RGB in [0, 1]: the cutout's main colours by k-means (deterministic: luminance-quantile
-    initialisation, fixed subsample), clusters under 3% of the product's pixels dropped."""
+    """(≤k, 3) float32 RGB in [0, 1], read-only: the cutout's main colours by k-means (deterministic:
+    luminance-quantile initialisation, fixed subsample), clusters under 3% of the product's pixels dropped.
+    Cached per cutout content (hashing is ~10× cheaper than the clustering)."""
     rgba = np.asarray(cutout.convert("RGBA"))
+    key = (hashlib.sha1(rgba.tobytes()).hexdigest() + str(rgba.shape), k)
+    if key not in _PALETTES:
+        _PALETTES[key] = _palette(rgba, k)
+        _PALETTES[key].setflags(write=False)
+        while len(_PALETTES) > 256:
+            _PALETTES.pop(next(iter(_PALETTES)))
+    return _PALETTES[key]
+
+
+def _palette(rgba: np.ndarray, k: int) -> np.ndarray:
     px = rgba[rgba[..., 3] >= 128][:, :3].astype(np.float32) / 255.0
     if len(px) == 0:
         return np.full((1, 3), 0.5, np.float32)

@@ -181,7 +181,7 @@ def _pad_palette(palette: np.ndarray) -> Tensor:
     from adcreative.inspect.preprocess import PALETTE_SIZE
 
     out = torch.full((PALETTE_SIZE, 3), 100.0)
-    out[: len(palette)] = torch.from_numpy(palette)
+    out[: len(palette)] = torch.tensor(palette)  # a copy: cached palettes are read-only
     return out
 
 
