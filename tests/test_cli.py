@@ -70,6 +70,41 @@ def test_dataset_synth_and_read(tmp_path: Path, catalogue: Path) -> None:
     assert main(["dataset", "info", str(out)]) == 0
 
 
+def test_dataset_synth_same_for_any_workers_and_per_product(tmp_path: Path, catalogue: Path) -> None:
+    import json
+
+    def rows(d: Path) -> dict[str, dict]:
+        out = {}
+        for line in (d / "manifest.jsonl").read_text().splitlines():
+            r = json.loads(line)
+            r["split"] = None  # splits depend on the product set; the images must not
+            out[r["id"]] = r
+        return out
+
+    one, two = tmp_path / "w1", tmp_path / "w2"
+    base = ["dataset", "synth", "--products", str(catalogue), "--per-class", "1", "--scale", "0.25"]
+    assert main([*base, "--out", str(one)]) == 0
+    assert main([*base, "--out", str(two), "--workers", "2"]) == 0
+    r1, r2 = rows(one), rows(two)
+    assert r1 == r2 and len(r1) == 3 * 6
+    for sid, r in r1.items():
+        assert (one / r["image"]).read_bytes() == (two / r["image"]).read_bytes(), sid
+    # a product's images are drawn from its own seed: rendering it alone gives the same files
+    solo = tmp_path / "solo"
+    only = sorted({r["product_id"] for r in r1.values()})[0]
+    shutil.copytree(catalogue, tmp_path / "cat1")
+    for f in (tmp_path / "cat1").iterdir():
+        if f.suffix == ".png" and f.stem != only:
+            f.unlink()
+    assert main(["dataset", "synth", "--products", str(tmp_path / "cat1"), "--per-class", "1", "--scale", "0.25",
+                 "--out", str(solo)]) == 0
+    rs = rows(solo)
+    assert rs and set(rs) <= set(r1)
+    for sid, r in rs.items():
+        assert (solo / r["image"]).read_bytes() == (one / r["image"]).read_bytes(), sid
+    assert main([*base, "--out", str(tmp_path / "bad"), "--workers", "0"]) == 2
+
+
 def test_rf1m_label_txt_layout(tmp_path: Path) -> None:
     d = tmp_path / "rf1m"
     (d / "imgs").mkdir(parents=True)

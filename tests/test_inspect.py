@@ -220,6 +220,21 @@ def test_tiny_training_lowers_loss_and_evaluates(encoded, tmp_path: Path) -> Non
     assert res2.history == res3.history
 
 
+def test_cached_encodings_match_the_live_path(dataset: Path) -> None:
+    from adcreative.inspect.data import encode_items, encoding_config
+    from adcreative.inspect.model import RFNet
+
+    torch.manual_seed(0)
+    model = RFNet(**TINY).eval()
+    items = _items(dataset, 5)
+    enc = encode_items(items, len(items), encoding_config(model.config), progress=False)
+    assert enc.aux.shape == (5, 4, 8, 8) and enc.local_aux.shape == (5, 4, 8, 8)  # pooled onto the 8×8 grid
+    with torch.no_grad():
+        live = model.logits(model.encode(model.prepare(items)))
+        cached = model.logits(enc.batch(torch.arange(5)))
+    np.testing.assert_allclose(cached.numpy(), live.numpy(), atol=0.05)  # float16 cache
+
+
 def test_no_product_in_two_splits(dataset: Path, encoded) -> None:  # type: ignore[no-untyped-def]
     from adcreative.inspect.data import check_splits
 

@@ -99,6 +99,7 @@ def dataset_synth(
                                 "long side), 0.5 halves it"),
     colourways: int = typer.Option(0, "--colourways", help="Hue-rotated copies of each product, as extra SKUs"),
     test_products: str = typer.Option("", "--test-products", help="Comma-separated ids forced into the test split"),
+    workers: int = typer.Option(1, "--workers", help="Processes rendering products (same dataset for any number)"),
 ) -> None:
     """Write a labelled dataset of available and defective creatives, split by product."""
     from adcreative.generate.catalogue import procedural_products, read_catalogue_folder, sample_catalogue
@@ -118,9 +119,11 @@ def dataset_synth(
             prods += read_catalogue_folder(Path(src), metas.pop(0) if metas else None)
     if per_class < 1:
         raise InputError(f"--per-class must be at least 1, got {per_class}")
+    if workers < 1:
+        raise InputError(f"--workers must be at least 1, got {workers}")
     fixed = {p: "test" for p in parse_list(test_products)}
     summary = synth_dataset(prods, out, per_class=per_class, aspects=parse_list(aspects), seed=seed, scale=scale,
-                            colourways=colourways, splits=fixed)
+                            colourways=colourways, splits=fixed, workers=workers)
     for split, counts in summary.items():
         console.print(f"{split}: {sum(counts.values())} images {counts}")
     console.print(f"dataset: {out}")

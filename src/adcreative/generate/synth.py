@@ -70,10 +70,59 @@ def _draw(gen: Compositor, p: Product, seed: int, aspect: str, label: str, sever
     return gi  # after MAX_REDRAWS the last draw stands; the rule label is in its params for auditing
 
 
+def product_seed(seed: int, product_id: str) -> int:
+    """The seed of one product's draws: from the dataset seed and the product id alone, so a product's images
+    do not depend on which other products are in the set (or on which worker renders them)."""
+    return int(hashlib.sha256(f"{seed}:{product_id}".encode()).hexdigest()[:8], 16)
+
+
+def _render_product(gen: Compositor, p: Product, out: Path, split: str, per_class: int, aspects: list[str],
+                    seed: int) -> list[Sample]:
+    """Every class's images of one product, written under ``out``; returns their samples."""
+    src = str(p.attrs.get("source_product", p.id))
+    prod_rel = Path("products") / f"{_safe(p.id)}.png"
+    save_png(out / prod_rel, p.image)
+    rng = np.random.default_rng(product_seed(seed, p.id))
+    samples = []
+    for label in CLASSES:
+        for i in range(per_class):
+            s = int(rng.integers(2**31))
+            severity = 0.0 if label == "available" else float(rng.uniform(0.2, 1.0))
+            aspect = aspects[(i + CLASSES.index(label)) % len(aspects)]
+            gi = _draw(gen, p, s, aspect, label, severity)
+            sid = f"{_safe(p.id)}-{label}-{i:04d}"
+            save_png(out / "images" / f"{sid}.png", gi.image)
+            save_png(out / "masks" / f"{sid}.png", gi.mask)
+            sample_prod = prod_rel
+            if gi.source is not None:  # a bad source product: the damaged cutout is this sample's input
+                sample_prod = Path("products") / f"{sid}.png"
+                save_png(out / sample_prod, gi.source)
+            samples.append(Sample(id=sid, image=out / "images" / f"{sid}.png", mask=out / "masks" / f"{sid}.png",
+                                  product=out / sample_prod, product_id=src, title=p.title, category=p.category,
+                                  label=label, split=split, severity=round(severity, 4), aspect=aspect, seed=gi.seed,
+                                  generator=f"{gi.generator}@{gi.generator_version}",
+                                  params={"forced": gi.params["forced"], "measured": gi.params["measured"]}))
+    return samples
+
+
+_WORKER_GEN: Compositor | None = None
+
+
+def _worker_init(config: dict) -> None:
+    global _WORKER_GEN
+    _WORKER_GEN = Compositor(**config)
+
+
+def _worker_render(args: tuple) -> list[Sample]:
+    assert _WORKER_GEN is not None
+    return _render_product(_WORKER_GEN, *args)
+
+
 def synth_dataset(products: list[Product], out: str | Path, *, per_class: int = 20, aspects: list[str] | None = None,
                   seed: int = 0, scale: float = 1.0, colourways: int = 0, splits: dict[str, str] | None = None,
-                  generator: Compositor | None = None) -> dict[str, dict[str, int]]:
-    """Write the dataset folder (see docs/dataset.md); returns counts per split and class."""
+                  generator: Compositor | None = None, workers: int = 1) -> dict[str, dict[str, int]]:
+    """Write the dataset folder (see docs/dataset.md); returns counts per split and class. ``workers`` > 1
+    renders products in that many processes; the dataset is the same for any number of workers."""
     out = Path(out)
     for sub in ("images", "masks", "products"):
         (out / sub).mkdir(parents=True, exist_ok=True)
@@ -83,34 +132,26 @@ def synth_dataset(products: list[Product], out: str | Path, *, per_class: int = 
     all_products = list(products)
     for p in products:
         all_products += [colourway(p, k) for k in range(1, colourways + 1)]
-    rng = np.random.default_rng(seed)
-    samples: list[Sample] = []
+    jobs = [(p, out, split_of[str(p.attrs.get("source_product", p.id))], per_class, aspects, seed)
+            for p in all_products]
+    per_product: list[list[Sample]] = []
     total = len(all_products) * len(CLASSES) * per_class
     with tqdm(total=total, desc="synth", unit="img") as bar:
-        for p in all_products:
-            src = str(p.attrs.get("source_product", p.id))
-            split = split_of[src]
-            prod_rel = Path("products") / f"{_safe(p.id)}.png"
-            save_png(out / prod_rel, p.image)
-            for label in CLASSES:
-                for i in range(per_class):
-                    s = int(rng.integers(2**31))
-                    severity = 0.0 if label == "available" else float(rng.uniform(0.2, 1.0))
-                    aspect = aspects[(i + CLASSES.index(label)) % len(aspects)]
-                    gi = _draw(gen, p, s, aspect, label, severity)
-                    sid = f"{_safe(p.id)}-{label}-{i:04d}"
-                    save_png(out / "images" / f"{sid}.png", gi.image)
-                    save_png(out / "masks" / f"{sid}.png", gi.mask)
-                    sample_prod = prod_rel
-                    if gi.source is not None:  # a bad source product: the damaged cutout is this sample's input
-                        sample_prod = Path("products") / f"{sid}.png"
-                        save_png(out / sample_prod, gi.source)
-                    samples.append(Sample(id=sid, image=out / "images" / f"{sid}.png", mask=out / "masks" / f"{sid}.png",
-                                          product=out / sample_prod, product_id=src, title=p.title, category=p.category,
-                                          label=label, split=split, severity=round(severity, 4), aspect=aspect, seed=gi.seed,
-                                          generator=f"{gi.generator}@{gi.generator_version}",
-                                          params={"forced": gi.params["forced"], "measured": gi.params["measured"]}))
-                    bar.update(1)
+        if workers <= 1:
+            for job in jobs:
+                per_product.append(_render_product(gen, *job))
+                bar.update(len(per_product[-1]))
+        else:
+            import multiprocessing as mp
+            from concurrent.futures import ProcessPoolExecutor
+
+            # spawn, not fork: the parent may hold threads (torch, tqdm's monitor) that a fork would copy mid-lock
+            with ProcessPoolExecutor(workers, mp_context=mp.get_context("spawn"), initializer=_worker_init,
+                                     initargs=(dict(gen.config),)) as pool:
+                for got in pool.map(_worker_render, jobs, chunksize=1):
+                    per_product.append(got)
+                    bar.update(len(got))
+    samples = [s for group in per_product for s in group]
     write_manifest(out, samples)
     summary = summarize(samples)
     readme = ["# Synthesised inspection dataset", "",

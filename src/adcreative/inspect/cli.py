@@ -80,6 +80,7 @@ def train(
     store = store_from(ctx) if store_labels else None
     enc = load_training_data(data, store, encoding_config(net.config), use_store_labels=store_labels, cache=cache)
     tr, va, te = split_sets(enc)
+    del enc  # the splits are copies: free the whole set (a large dataset would otherwise be held twice)
     console.print(f"train {len(tr)} [{describe_counts(tr)}]")
     console.print(f"val   {len(va) if va else 0}   test {len(te) if te else 0}   "
                   f"products train/val/test: {len(set(tr.product_ids))}/{len(set(va.product_ids)) if va else 0}/"
@@ -152,6 +153,7 @@ def baselines(
     base = RFNet(dim=dim, image_size=image_size, aux_size=aux_size, finetune_head=finetune_head).config
     enc = load_training_data(data, None, encoding_config(base))
     tr, va, te = split_sets(enc)
+    del enc  # the splits are copies: free the whole set (a large dataset would otherwise be held twice)
     if te is None or va is None:
         raise InputError("baselines need train, val and test splits", source=data)
     names = [n.strip() for n in only.split(",") if n.strip()] or list(ABLATIONS)

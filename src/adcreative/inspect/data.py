@@ -26,7 +26,7 @@ from adcreative.generate.dataset import Sample, read_dataset, split_for
 from adcreative.inspect.model import SPATIAL_KEYS
 from adcreative.inspect.preprocess import InspectItem, check_item, preprocess_item
 
-ENCODING_VERSION = "5"  # 4: + the product view's last-block maps; 5: + colour affinity
+ENCODING_VERSION = "6"  # 4: + the product view's last-block maps; 5: + colour affinity; 6: aux maps pooled
 
 
 # -- items -----------------------------------------------------------------------------------------------
@@ -153,8 +153,8 @@ class EncodedSet:
     image_mid: Tensor  # (N, 40, S/8, S/8) float16: the trunk's stride-8 maps
     local_mid: Tensor  # (N, 40, S/8, S/8) float16: stride-8 maps of the product view
     product: Tensor  # (N, 320, g, g) float16
-    aux: Tensor  # (N, 4, A, A) float16: mask, valid, edges, colour affinity
-    local_aux: Tensor  # (N, 4, A, A) float16: the same for the product view
+    aux: Tensor  # (N, 4, S/8, S/8) float16: mask, valid, edges, colour affinity, pooled to the local grid
+    local_aux: Tensor  # (N, 4, S/8, S/8) float16: the same for the product view
     text: Tensor  # (N, T, 384) float16
     text_valid: Tensor  # (N, T) bool
     labels: Tensor  # (N,) int64, -1 when unknown
@@ -270,6 +270,16 @@ def encode_items(
             return None  # cut out of the image itself: differs per image
         return hashlib.sha1(it.product.tobytes()).hexdigest() + str(it.product.size)
 
+    # RFNet reads the aux maps average-pooled onto the stride-8 grid, so the cache keeps them pooled: 16× less
+    # memory at the default sizes, the same numbers (pooling commutes with the mirror flip)
+    G = S // 8
+
+    def pooled(key: str, arr: list[dict[str, np.ndarray]]) -> Tensor:
+        x = torch.from_numpy(np.stack([a[key] for a in arr]))
+        if A > G and A % G == 0:
+            x = torch.nn.functional.avg_pool2d(x, A // G)
+        return x.half()
+
     def flush() -> None:
         arr = [preprocess_item(it, image_size=S, aux_size=A) for it in buf]
         keys = [product_key(it) for it in buf]
@@ -284,14 +294,14 @@ def encode_items(
         parts["image_mid"].append(mid[:n].half())
         parts["local_mid"].append(mid[n:2 * n].half())
         parts["local"].append(f[n:2 * n])
-        parts["local_aux"].append(torch.from_numpy(np.stack([a["local_aux"] for a in arr])).half())
+        parts["local_aux"].append(pooled("local_aux", arr))
         fresh = dict(zip(todo, f[2 * n:], strict=True))
         for i, k in enumerate(keys):
             if k is not None and i in fresh:
                 product_feats[k] = fresh[i]
         parts["product"].append(torch.stack([fresh[i] if k is None else product_feats[k]
                                              for i, k in enumerate(keys)]))
-        parts["aux"].append(torch.from_numpy(np.stack([a["aux"] for a in arr])).half())
+        parts["aux"].append(pooled("aux", arr))
         titles = [str(it.title or "") for it in buf]
         txt, valid = embed_titles(titles, encoder=str(cfg["text_encoder"]), max_tokens=T)
         pad = torch.zeros(len(buf), T, txt.shape[-1])

@@ -405,7 +405,7 @@ class RFNet(ConfigMixin, nn.Module):
         B = img.shape[0]
         te = self.type_emb
         aux, laux = enc["aux"], enc["local_aux"]
-        if self.aux_pool > 1:
+        if aux.shape[-1] != self.mid_grid:  # cached encodings arrive pooled already
             aux, laux = F.avg_pool2d(aux, self.aux_pool), F.avg_pool2d(laux, self.aux_pool)
         sel = ([0, 1] if self.use_mask else []) + ([2] if self.use_structure else []) + ([3] if self.use_product else [])
         # the product view needs the mask to be cut out; without a mask the local stage sees the full frame

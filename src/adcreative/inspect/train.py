@@ -57,7 +57,9 @@ def train_model(model: Any, train: EncodedSet, val: EncodedSet | None, cfg: Trai
 
     cfg = cfg or TrainConfig()
     keep = (train.labels >= 0).nonzero().flatten().numpy()
-    train = model.head_maps(train.subset(keep))
+    if len(keep) < len(train):  # (a subset is a copy: skip it when every row is labelled)
+        train = train.subset(keep)
+    train = model.head_maps(train)
     if val is not None:
         val = model.head_maps(val)
     if len(train) == 0:
@@ -99,7 +101,7 @@ def train_model(model: Any, train: EncodedSet, val: EncodedSet | None, cfg: Trai
         row = {"epoch": epoch, "train_loss": float(np.mean(losses))}
         if val is not None and len(val):
             vkeep = (val.labels >= 0).nonzero().flatten().numpy()
-            v = val.subset(vkeep)
+            v = val.subset(vkeep) if len(vkeep) < len(val) else val
             probs = predict_encoded(model, v)
             y = v.labels.numpy()
             m = compute_metrics(y, probs)
