@@ -56,12 +56,9 @@ def train_model(model: Any, train: EncodedSet, val: EncodedSet | None, cfg: Trai
     from adcreative.inspect.evaluate import compute_metrics, predict_encoded
 
     cfg = cfg or TrainConfig()
-    keep = (train.labels >= 0).nonzero().flatten().numpy()
-    if len(keep) < len(train):  # (a subset is a copy: skip it when every row is labelled)
-        train = train.subset(keep)
-    train = model.head_maps(train)
+    train = model.head_maps(_labelled(train))
     if val is not None:
-        val = model.head_maps(val)
+        val = model.head_maps(_labelled(val))
     if len(train) == 0:
         raise InputError("no labelled training samples")
     torch.manual_seed(cfg.seed)
@@ -100,12 +97,9 @@ def train_model(model: Any, train: EncodedSet, val: EncodedSet | None, cfg: Trai
             losses.append(float(loss.detach()))
         row = {"epoch": epoch, "train_loss": float(np.mean(losses))}
         if val is not None and len(val):
-            vkeep = (val.labels >= 0).nonzero().flatten().numpy()
-            v = val.subset(vkeep) if len(vkeep) < len(val) else val
-            probs = predict_encoded(model, v)
-            y = v.labels.numpy()
-            m = compute_metrics(y, probs)
-            row.update(val_loss=float(F.nll_loss(torch.log(torch.from_numpy(probs) + 1e-9), v.labels)),
+            probs = predict_encoded(model, val)
+            m = compute_metrics(val.labels.numpy(), probs)
+            row.update(val_loss=float(F.nll_loss(torch.log(torch.from_numpy(probs) + 1e-9), val.labels)),
                        val_macro_f1=m["macro_f1"], val_ap=m["ap_available"], val_acc=m["accuracy"])
             ap = 0.0 if math.isnan(m["ap_available"]) else m["ap_available"]
             # AP(available) decides what ships without a human; macro-F1 what a reviewer is told
@@ -127,6 +121,12 @@ def train_model(model: Any, train: EncodedSet, val: EncodedSet | None, cfg: Trai
     model.eval()
     res.seconds = time.perf_counter() - t0
     return res
+
+
+def _labelled(enc: EncodedSet) -> EncodedSet:
+    """The rows with a label (a subset is a copy: the set itself when every row has one)."""
+    keep = (enc.labels >= 0).nonzero().flatten().numpy()
+    return enc if len(keep) == len(enc) else enc.subset(keep)
 
 
 def split_sets(enc: EncodedSet) -> tuple[EncodedSet, EncodedSet | None, EncodedSet | None]:
