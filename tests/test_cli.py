@@ -198,3 +198,14 @@ def test_csv_metadata_and_image_mask_pairs(tmp_path: Path, capsys: pytest.Captur
     (folder / "products.csv").write_text("id,title,category,price\nblue-mug,Mug,kitchen,cheap\n")
     assert main(["--home", str(tmp_path / "h2"), "products", "add", str(folder)]) == 2
     assert "not a number" in capsys.readouterr().err
+
+
+def test_dataset_synth_product_families(tmp_path: Path) -> None:
+    """procedural:N and fitted:N mix in one dataset; a bad count is refused before anything is written."""
+    out = tmp_path / "mix"
+    assert main(["dataset", "synth", "--products", "procedural:2", "--products", "fitted:2", "--per-class", "1",
+                 "--scale", "0.25", "--out", str(out)]) == 0
+    pids = {s.product_id for s in read_dataset(out)}
+    assert pids == {"proc-00000", "proc-00001", "fit-00000", "fit-00001"}
+    assert main(["dataset", "synth", "--products", "fitted:0", "--out", str(tmp_path / "bad")]) == 2
+    assert not (tmp_path / "bad").exists()

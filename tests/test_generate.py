@@ -164,3 +164,40 @@ def test_procedural_skus_are_varied_valid_cutouts() -> None:
         assert p.image.mode == "RGBA" and 0.2 < (a > 127).mean() < 1.0 and p.title.strip()
         gi = Compositor(scale=0.3)(p, seed=1, defect="available")[0]
         _check_generated(gi, p)
+
+
+def test_fitted_skus_have_concave_clean_silhouettes() -> None:
+    """Fitted SKUs are the clean products whose outlines have notches (pumps, handles, wheels): their cutouts
+    must be far from convex, deterministic, and composable like any product."""
+    from adcreative.generate.catalogue import fitted_product, fitted_products
+
+    ps = fitted_products(24, seed=1)
+    assert len({p.attrs["shape"] for p in ps}) >= 6
+    assert fitted_product(100_001).image.tobytes() == ps[1].image.tobytes()  # deterministic per seed
+    solidity = []
+    for p in ps:
+        a = (np.asarray(p.image.getchannel("A")) > 127).astype(np.uint8)
+        cnts, _ = cv2.findContours(a, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
+        c = max(cnts, key=cv2.contourArea)
+        solidity.append(cv2.contourArea(c) / cv2.contourArea(cv2.convexHull(c)))
+        assert p.image.mode == "RGBA" and p.title.strip() and p.category
+    assert float(np.median(solidity)) < 0.93, solidity  # most are visibly concave
+    for p in ps[:4]:
+        _check_generated(Compositor(scale=0.3)(p, seed=2, defect="available")[0], p)
+
+
+def test_damaged_source_of_a_slim_product_is_still_a_loadable_cutout() -> None:
+    """A torn or pixelated lipstick placed small can be under 32 px wide; the source written for the auditor is
+    blown up by whole pixels so the dataset loader accepts it, with the damage kept."""
+    from adcreative.core.imageio import MIN_SIDE
+    from adcreative.generate.catalogue import fitted_product
+
+    slim = next(p for p in (fitted_product(s) for s in range(200)) if p.attrs["shape"] == "bullet")
+    gen = Compositor(scale=0.4)
+    sources = [gi.source for s in range(12) for gi in gen(slim, seed=s, defect="unsuitable", severity=0.9)
+               if gi.source is not None]
+    assert sources
+    for src in sources:
+        assert src.mode == "RGBA" and min(src.size) >= MIN_SIDE
+        a = np.asarray(src.getchannel("A"))
+        assert (a > 127).any() and (a < 128).any()

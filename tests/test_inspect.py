@@ -353,3 +353,18 @@ def test_metrics_are_correct() -> None:
     assert m["confusion"][0][1] == 1 and m["confusion"][5][0] == 1
     perfect = compute_metrics(y, np.eye(6)[y])
     assert perfect["macro_f1"] == 1.0 and perfect["ap_available"] == 1.0
+
+
+def test_consuming_split_equals_copying_split(encoded) -> None:  # type: ignore[no-untyped-def]
+    """The CLIs cut the set with ``consume=True`` to save memory: the splits must be the copies' equals."""
+    from adcreative.inspect.data import TENSOR_FIELDS, concat
+    from adcreative.inspect.train import split_sets
+
+    copy = concat([encoded])  # a private copy: the fixture is shared
+    want = split_sets(encoded)
+    got = split_sets(copy, consume=True)
+    assert len(copy) == 0 and copy.ids == []
+    for w, g in zip(want, got, strict=True):
+        assert w is not None and g is not None and w.ids == g.ids and w.splits == g.splits
+        for f in TENSOR_FIELDS:
+            assert torch.equal(getattr(w, f), getattr(g, f)), f

@@ -89,7 +89,8 @@ def creatives_regenerate(ctx: typer.Context, creative_id: str,
 @dataset_app.command("synth")
 def dataset_synth(
     products: list[str] = typer.Option(..., "--products", help="Cutout folder (see 'products add'), 'sample', or "
-                                       "'procedural:N' (N synthetic SKUs); repeatable"),
+                                       "'procedural:N' (N synthetic SKUs), 'fitted:N' (N SKUs with pumps, handles, "
+                                       "spouts...); repeatable"),
     out: Path = typer.Option(..., "--out", help="Dataset folder to write"),
     per_class: int = typer.Option(20, "--per-class", help="Images per class per product"),
     meta: list[Path] = typer.Option([], "--meta", help="Metadata for the folders, in the same order; repeatable"),
@@ -102,7 +103,12 @@ def dataset_synth(
     workers: int = typer.Option(1, "--workers", help="Processes rendering products (same dataset for any number)"),
 ) -> None:
     """Write a labelled dataset of available and defective creatives, split by product."""
-    from adcreative.generate.catalogue import procedural_products, read_catalogue_folder, sample_catalogue
+    from adcreative.generate.catalogue import (
+        fitted_products,
+        procedural_products,
+        read_catalogue_folder,
+        sample_catalogue,
+    )
     from adcreative.generate.synth import synth_dataset
 
     prods = []
@@ -110,11 +116,12 @@ def dataset_synth(
     for src in products:
         if src == "sample":
             prods += sample_catalogue()
-        elif src.startswith("procedural:"):
-            n_proc = src.partition(":")[2]
+        elif src.startswith(("procedural:", "fitted:")):
+            family, _, n_proc = src.partition(":")
             if not n_proc.isdigit() or int(n_proc) < 1:
-                raise InputError(f"--products {src!r}: expected procedural:N with N ≥ 1")
-            prods += procedural_products(int(n_proc), seed)
+                raise InputError(f"--products {src!r}: expected {family}:N with N ≥ 1")
+            make = procedural_products if family == "procedural" else fitted_products
+            prods += make(int(n_proc), seed)
         else:
             prods += read_catalogue_folder(Path(src), metas.pop(0) if metas else None)
     if per_class < 1:

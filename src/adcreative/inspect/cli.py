@@ -79,8 +79,7 @@ def train(
                            use_text=not no_text, finetune_head=finetune_head)
     store = store_from(ctx) if store_labels else None
     enc = load_training_data(data, store, encoding_config(net.config), use_store_labels=store_labels, cache=cache)
-    tr, va, te = split_sets(enc)
-    del enc  # the splits are copies: free the whole set (a large dataset would otherwise be held twice)
+    tr, va, te = split_sets(enc, consume=True)  # frees the whole set as it is cut
     console.print(f"train {len(tr)} [{describe_counts(tr)}]")
     console.print(f"val   {len(va) if va else 0}   test {len(te) if te else 0}   "
                   f"products train/val/test: {len(set(tr.product_ids))}/{len(set(va.product_ids)) if va else 0}/"
@@ -152,8 +151,7 @@ def baselines(
     _threads(threads)
     base = RFNet(dim=dim, image_size=image_size, aux_size=aux_size, finetune_head=finetune_head).config
     enc = load_training_data(data, None, encoding_config(base))
-    tr, va, te = split_sets(enc)
-    del enc  # the splits are copies: free the whole set (a large dataset would otherwise be held twice)
+    tr, va, te = split_sets(enc, consume=True)  # frees the whole set as it is cut
     if te is None or va is None:
         raise InputError("baselines need train, val and test splits", source=data)
     names = [n.strip() for n in only.split(",") if n.strip()] or list(ABLATIONS)

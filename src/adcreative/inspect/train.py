@@ -129,14 +129,17 @@ def _labelled(enc: EncodedSet) -> EncodedSet:
     return enc if len(keep) == len(enc) else enc.subset(keep)
 
 
-def split_sets(enc: EncodedSet) -> tuple[EncodedSet, EncodedSet | None, EncodedSet | None]:
-    """train / val / test subsets by the split field (val or test may be absent)."""
-    tr = enc.split("train")
-    va = enc.split("val")
-    te = enc.split("test")
-    if len(tr) == 0:
+def split_sets(enc: EncodedSet, *, consume: bool = False
+               ) -> tuple[EncodedSet, EncodedSet | None, EncodedSet | None]:
+    """train / val / test subsets by the split field (val or test may be absent). With ``consume`` the tensors
+    move out of ``enc`` into the splits (it is left empty), so a large set and its splits are never held at once."""
+    if "train" not in enc.splits:
         raise InputError("the data has no 'train' split")
-    return tr, (va if len(va) else None), (te if len(te) else None)
+    if consume:
+        parts = enc.partition()
+        return parts["train"], parts.get("val"), parts.get("test")
+    va, te = enc.split("val"), enc.split("test")
+    return enc.split("train"), (va if len(va) else None), (te if len(te) else None)
 
 
 def describe_counts(enc: EncodedSet) -> str:

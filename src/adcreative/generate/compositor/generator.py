@@ -19,6 +19,7 @@ import cv2
 import numpy as np
 from PIL import Image, ImageDraw
 
+from adcreative.core.imageio import MIN_SIDE
 from adcreative.core.modeling import register_to_config
 from adcreative.core.types import CLASSES, Box, Product, canvas_size
 from adcreative.generate.base import GeneratedImage
@@ -232,7 +233,7 @@ class Compositor:
         return GeneratedImage(image=canvas, mask=Image.fromarray(mask.astype(np.uint8) * 255, "L"), layout=boxes,
                               seed=seed, aspect=aspect, generator=self.name, generator_version=self.version,
                               params=params, config=dict(self.config), label=label,
-                              source=Image.fromarray(prod, "RGBA") if damage else None)
+                              source=_source_image(prod) if damage else None)
 
     # ------------------------------------------------------------------------------------------------
     def _palette(self, choice: Choice, d: dict[str, float], cat: str, prep: PreparedProduct,
@@ -365,6 +366,16 @@ def _force(ch: Choice, d: dict[str, float], defect: str, severity: float, rng: n
             f["damage"] = kind
             f["amount"] = 0.3 + 0.5 * s
     return f
+
+
+def _source_image(prod: np.ndarray) -> Image.Image:
+    """A damaged product as the source an auditor is given: at placement size, but blown up by whole pixels
+    (nearest, so the damage is kept exactly) where a slim product there is under the smallest cutout accepted."""
+    h, w = prod.shape[:2]
+    k = -(-MIN_SIDE // max(1, min(h, w)))
+    if k > 1:
+        prod = cv2.resize(prod, (w * k, h * k), interpolation=cv2.INTER_NEAREST)
+    return Image.fromarray(prod, "RGBA")
 
 
 def _damage(prod: np.ndarray, kind: str, amount: float, rng: np.random.Generator) -> np.ndarray:
