@@ -70,6 +70,11 @@ def _draw(gen: Compositor, p: Product, seed: int, aspect: str, label: str, sever
     return gi  # after MAX_REDRAWS the last draw stands; the rule label is in its params for auditing
 
 
+def _source_id(p: Product) -> str:
+    """The product a sample counts as for splits: a colourway's source, else the product itself."""
+    return str(p.attrs.get("source_product", p.id))
+
+
 def product_seed(seed: int, product_id: str) -> int:
     """The seed of one product's draws: from the dataset seed and the product id alone, so a product's images
     do not depend on which other products are in the set (or on which worker renders them)."""
@@ -79,7 +84,7 @@ def product_seed(seed: int, product_id: str) -> int:
 def _render_product(gen: Compositor, p: Product, out: Path, split: str, per_class: int, aspects: list[str],
                     seed: int) -> list[Sample]:
     """Every class's images of one product, written under ``out``; returns their samples."""
-    src = str(p.attrs.get("source_product", p.id))
+    src = _source_id(p)
     prod_rel = Path("products") / f"{_safe(p.id)}.png"
     save_png(out / prod_rel, p.image)
     rng = np.random.default_rng(product_seed(seed, p.id))
@@ -132,7 +137,7 @@ def synth_dataset(products: list[Product], out: str | Path, *, per_class: int = 
     all_products = list(products)
     for p in products:
         all_products += [colourway(p, k) for k in range(1, colourways + 1)]
-    jobs = [(p, out, split_of[str(p.attrs.get("source_product", p.id))], per_class, aspects, seed)
+    jobs = [(p, out, split_of[_source_id(p)], per_class, aspects, seed)
             for p in all_products]
     per_product: list[list[Sample]] = []
     total = len(all_products) * len(CLASSES) * per_class

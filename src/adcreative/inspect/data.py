@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -173,10 +173,8 @@ class EncodedSet:
     def subset(self, idx: Sequence[int] | np.ndarray) -> EncodedSet:
         ix = torch.as_tensor(np.asarray(idx, dtype=np.int64))
         pick = [int(i) for i in ix]
-        return EncodedSet(self.image[ix], self.image_mid[ix], self.local_mid[ix], self.product[ix], self.aux[ix],
-                          self.local_aux[ix], self.text[ix], self.text_valid[ix],
-                          self.labels[ix], self.local[ix], [self.ids[i] for i in pick], [self.product_ids[i] for i in pick],
-                          [self.splits[i] for i in pick])
+        return EncodedSet(**{f: getattr(self, f)[ix] for f in TENSOR_FIELDS}, ids=[self.ids[i] for i in pick],
+                          product_ids=[self.product_ids[i] for i in pick], splits=[self.splits[i] for i in pick])
 
     def split(self, name: str) -> EncodedSet:
         return self.subset([i for i, s in enumerate(self.splits) if s == name])
@@ -216,8 +214,7 @@ class EncodedSet:
 
     def with_maps(self, image: Tensor, product: Tensor, local: Tensor) -> EncodedSet:
         """The same samples with other trunk maps (e.g. after the frozen head conv)."""
-        return EncodedSet(image, self.image_mid, self.local_mid, product, self.aux, self.local_aux, self.text,
-                          self.text_valid, self.labels, local, self.ids, self.product_ids, self.splits)
+        return replace(self, image=image, product=product, local=local)
 
     def class_counts(self) -> np.ndarray:
         lab = self.labels[self.labels >= 0].numpy()
@@ -228,10 +225,8 @@ class EncodedSet:
 
         from adcreative.core.imageio import atomic_write
 
-        tensors = {"image": self.image, "image_mid": self.image_mid, "local_mid": self.local_mid,
-                   "product": self.product, "aux": self.aux, "local_aux": self.local_aux,
-                   "text": self.text,
-                   "text_valid": self.text_valid.to(torch.uint8), "labels": self.labels, "local": self.local}
+        tensors = {f: getattr(self, f) for f in TENSOR_FIELDS}
+        tensors["text_valid"] = self.text_valid.to(torch.uint8)  # safetensors has no bool
         meta = {"key": key, "ids": json.dumps(self.ids), "product_ids": json.dumps(self.product_ids),
                 "splits": json.dumps(self.splits)}
         atomic_write(path, save({k: v.contiguous() for k, v in tensors.items()}, metadata=meta))
@@ -248,9 +243,9 @@ class EncodedSet:
         if meta.get("key") != key:
             return None
         t = load_file(str(path))
-        return cls(t["image"], t["image_mid"], t["local_mid"], t["product"], t["aux"], t["local_aux"], t["text"],
-                   t["text_valid"].bool(), t["labels"], t["local"],
-                   json.loads(meta["ids"]), json.loads(meta["product_ids"]), json.loads(meta["splits"]))
+        t["text_valid"] = t["text_valid"].bool()
+        return cls(**{f: t[f] for f in TENSOR_FIELDS}, ids=json.loads(meta["ids"]),
+                   product_ids=json.loads(meta["product_ids"]), splits=json.loads(meta["splits"]))
 
 
 def encoding_config(model_config: dict[str, Any]) -> dict[str, Any]:
@@ -425,18 +420,12 @@ def load_training_data(data: str | Path | None, store: Any | None, cfg: dict[str
 def concat(sets: Sequence[EncodedSet]) -> EncodedSet:
     T = max(s.text.shape[1] for s in sets)
 
-    def padt(t: Tensor) -> Tensor:
-        return torch.nn.functional.pad(t, (0, 0, 0, T - t.shape[1]))
+    def cat(f: str) -> Tensor:
+        ts = [getattr(s, f) for s in sets]
+        if f in ("text", "text_valid"):  # titles are padded to the longest set's token count
+            ts = [torch.nn.functional.pad(t, (0, 0) * (t.dim() - 2) + (0, T - t.shape[1])) for t in ts]
+        return torch.cat(ts)
 
-    def padv(t: Tensor) -> Tensor:
-        return torch.nn.functional.pad(t, (0, T - t.shape[1]))
-
-    return EncodedSet(torch.cat([s.image for s in sets]), torch.cat([s.image_mid for s in sets]),
-                      torch.cat([s.local_mid for s in sets]), torch.cat([s.product for s in sets]),
-                      torch.cat([s.aux for s in sets]), torch.cat([s.local_aux for s in sets]),
-                      torch.cat([padt(s.text) for s in sets]),
-                      torch.cat([padv(s.text_valid) for s in sets]), torch.cat([s.labels for s in sets]),
-                      torch.cat([s.local for s in sets]),
-                      [i for s in sets for i in s.ids], [p for s in sets for p in s.product_ids],
-                      [x for s in sets for x in s.splits])
+    return EncodedSet(**{f: cat(f) for f in TENSOR_FIELDS}, ids=[i for s in sets for i in s.ids],
+                      product_ids=[p for s in sets for p in s.product_ids], splits=[x for s in sets for x in s.splits])
 
