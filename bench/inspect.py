@@ -1,7 +1,7 @@
 """Inspection throughput on CPU: images per second at batch 1 and 32, RFNet and the image-only baseline
 side by side, for torch (eager) and the ONNX export (onnxruntime).
 
-    PYTHONPATH=src python bench/inspect.py [--model DIR] [--threads 1] [--reps 3]
+    PYTHONPATH=src python bench/inspect.py [--model DIR] [--threads 1] [--reps 3]   (median of the repeats)
 
 "model" columns time the network on prepared tensors; "end-to-end" adds preprocessing from PIL images
 (letterbox, edges, masks, cached title embeddings). Inputs are compositor creatives of the sample catalogue.
@@ -19,6 +19,7 @@ _HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path[:] = [p for p in sys.path if os.path.abspath(p or os.curdir) != _HERE]
 
 import argparse
+import statistics
 import tempfile
 import time
 from pathlib import Path
@@ -44,11 +45,14 @@ def creatives(n: int) -> list[Any]:
 
 
 def rate(fn: Any, n_images: int, reps: int) -> float:
+    """Images per second of the median repeat (one slow repeat, e.g. a page-in, does not drag the figure)."""
     fn()  # warm-up (allocations, title cache)
-    t0 = time.perf_counter()
+    times = []
     for _ in range(reps):
+        t0 = time.perf_counter()
         fn()
-    return n_images * reps / (time.perf_counter() - t0)
+        times.append(time.perf_counter() - t0)
+    return n_images / statistics.median(times)
 
 
 def main() -> None:
