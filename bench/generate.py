@@ -23,9 +23,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
 import cv2
 
+from adcreative.catalogue.sample import sample_catalogue
 from adcreative.core.imageio import png_bytes
 from adcreative.core.types import ASPECTS, CLASSES
-from adcreative.generate.catalogue import sample_catalogue
 from adcreative.generate.compositor.generator import Compositor
 
 

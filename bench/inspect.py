@@ -30,7 +30,7 @@ import torch
 
 
 def creatives(n: int) -> list[Any]:
-    from adcreative.generate.catalogue import sample_catalogue
+    from adcreative.catalogue.sample import sample_catalogue
     from adcreative.generate.compositor.generator import Compositor
     from adcreative.inspect.preprocess import InspectItem
 

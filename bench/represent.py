@@ -25,7 +25,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
 
 def _creatives(n: int) -> tuple[list, list[str]]:
-    from adcreative.generate.catalogue import sample_catalogue
+    from adcreative.catalogue.sample import sample_catalogue
     from adcreative.represent.evaluate import creative_set
 
     prods = sample_catalogue()
@@ -37,13 +37,14 @@ def bench_encoder(n_images: int) -> None:
     import torch
     from torch.nn import functional as F
 
+    from adcreative.core.backbones import clear_text_caches
     from adcreative.represent.encoder import CreativeEncoder, TextEmbedder
     from adcreative.represent.features import CreativeInput, FeatureExtractor
 
     images, texts = _creatives(n_images)
     enc = CreativeEncoder()
     TextEmbedder()(texts)  # load MiniLM outside the timing (one-off ~7 s import)
-    TextEmbedder._cache.clear()
+    clear_text_caches()
     enc.embed(images[:4], texts[:4])
 
     def raw() -> None:
@@ -54,7 +55,7 @@ def bench_encoder(n_images: int) -> None:
     rows = []
     for name, fn in (("ImageNet EfficientNet-Lite0 pooled (baseline)", raw),
                      ("ours: image only", lambda: enc.embed(images)),
-                     ("ours: image + MiniLM text", lambda: (TextEmbedder._cache.clear(), enc.embed(images, texts)))):
+                     ("ours: image + MiniLM text", lambda: (clear_text_caches(), enc.embed(images, texts)))):
         t = time.perf_counter()
         fn()
         rows.append((name, len(images) / (time.perf_counter() - t)))

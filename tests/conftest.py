@@ -36,7 +36,7 @@ def store(tmp_path: Path) -> Store:
 
 @pytest.fixture(scope="session")
 def sample_products() -> list[Product]:
-    from adcreative.generate.catalogue import sample_catalogue
+    from adcreative.catalogue.sample import sample_catalogue
 
     return sample_catalogue()
 
@@ -47,7 +47,7 @@ def jd_products() -> list[Product]:
     folder = SHARED / "products"
     if not folder.is_dir():
         pytest.skip(f"real product cutouts not available ({folder} is absent)")
-    from adcreative.generate.catalogue import read_catalogue_folder
+    from adcreative.catalogue.importer import read_catalogue_folder
 
     return read_catalogue_folder(folder, JD_META)
 

@@ -22,7 +22,7 @@ from torch import Tensor
 from adcreative.core.errors import InputError
 from adcreative.core.imageio import open_image
 from adcreative.core.types import CLASSES, Creative, Product
-from adcreative.generate.dataset import Sample, read_dataset, split_for
+from adcreative.inspect.datasets.formats import Sample, read_dataset, split_for
 from adcreative.inspect.model import SPATIAL_KEYS
 from adcreative.inspect.preprocess import InspectItem, check_item, preprocess_item
 
@@ -271,7 +271,7 @@ def encode_items(
     """Run the frozen trunk and title encoder over items (any RFNet variant with ``cfg`` can train on it)."""
     from tqdm.auto import tqdm
 
-    from adcreative.inspect.model import embed_titles, fast_trunk
+    from adcreative.core.backbones import fast_trunk, title_tokens
 
     weights = cfg.get("backbone_weights")
     S, A, T = int(cfg["image_size"]), int(cfg["aux_size"]), int(cfg["max_text_tokens"])
@@ -322,7 +322,7 @@ def encode_items(
                                              for i, k in enumerate(keys)]))
         parts["aux"].append(pooled("aux", arr))
         titles = [str(it.title or "") for it in buf]
-        txt, valid = embed_titles(titles, encoder=str(cfg["text_encoder"]), max_tokens=T)
+        txt, valid = title_tokens(titles, encoder=str(cfg["text_encoder"]), max_tokens=T)
         pad = torch.zeros(len(buf), T, txt.shape[-1])
         pv = torch.zeros(len(buf), T, dtype=torch.bool)
         pad[:, :txt.shape[1]], pv[:, :valid.shape[1]] = txt, valid

@@ -8,58 +8,10 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import torch
 
 from adcreative.core.types import CLASSES
 from adcreative.inspect.data import EncodedSet
-
-
-@torch.no_grad()
-def predict_encoded(model: Any, enc: EncodedSet, batch_size: int = 128) -> np.ndarray:
-    """Class probabilities (N, 6) for cached encodings."""
-    model.eval()
-    out = []
-    for i in range(0, len(enc), batch_size):
-        idx = torch.arange(i, min(i + batch_size, len(enc)))
-        out.append(torch.softmax(model.logits(enc.batch(idx)), -1).numpy())
-    return np.concatenate(out) if out else np.zeros((0, len(CLASSES)), np.float32)
-
-
-def average_precision(y_pos: np.ndarray, score: np.ndarray) -> float:
-    """AP (area under the step PR curve), NaN when there is no positive."""
-    from sklearn.metrics import average_precision_score
-
-    if y_pos.sum() == 0:
-        return float("nan")
-    return float(average_precision_score(y_pos, score))
-
-
-def compute_metrics(y: np.ndarray, probs: np.ndarray) -> dict[str, Any]:
-    """Per-class precision/recall/F1/support, macro-F1, accuracy, AP(available), confusion matrix."""
-    from sklearn.metrics import confusion_matrix, precision_recall_fscore_support
-
-    k = len(CLASSES)
-    pred = probs.argmax(1)
-    p, r, f, s = precision_recall_fscore_support(y, pred, labels=list(range(k)), zero_division=0)
-    present = s > 0  # macro over the classes present in the ground truth
-    return {
-        "n": len(y),
-        "accuracy": float((pred == y).mean()) if len(y) else float("nan"),
-        "macro_f1": float(f[present].mean()) if present.any() else float("nan"),
-        "ap_available": average_precision((y == 0).astype(int), probs[:, 0]),
-        "per_class": {CLASSES[i]: {"precision": float(p[i]), "recall": float(r[i]), "f1": float(f[i]),
-                                   "support": int(s[i])} for i in range(k)},
-        "confusion": confusion_matrix(y, pred, labels=list(range(k))).tolist(),
-    }
-
-
-def format_metrics(m: dict[str, Any]) -> str:
-    lines = [f"{'class':<22}{'precision':>10}{'recall':>10}{'f1':>10}{'support':>9}"]
-    for c, v in m["per_class"].items():
-        lines.append(f"{c:<22}{v['precision']:>10.3f}{v['recall']:>10.3f}{v['f1']:>10.3f}{v['support']:>9d}")
-    lines.append(f"macro-F1 {m['macro_f1']:.4f}   AP(available) {m['ap_available']:.4f}   "
-                 f"accuracy {m['accuracy']:.4f}   n={m['n']}")
-    return "\n".join(lines)
+from adcreative.inspect.metrics import average_precision, compute_metrics, predict_encoded
 
 
 def plot_pr_curves(y: np.ndarray, probs: np.ndarray, path: Path, title: str = "RFNet") -> Path:
@@ -197,3 +149,40 @@ def format_table(rows: list[TableRow]) -> str:
         lines.append(f"{r.name:<20}{r.ap_available:>10.4f}{r.macro_f1:>10.4f}{r.accuracy:>7.3f}"
                      + "".join(f"{r.per_class_f1[c]:>8.3f}" for c in CLASSES))
     return "\n".join(lines)
+
+
+def evaluate_folder(model: str | Path | None, data: Path, *, split: str = "test", out: Path | None = None,
+                    cache: bool = True) -> dict[str, Any]:
+    """Evaluate a saved inspector (None: the shipped default) on one split (or ``all``) of a dataset folder;
+    writes PR curves, confusion matrix and metrics.json to ``out`` (default: beside the model)."""
+    from adcreative.core.errors import InputError
+    from adcreative.inspect.base import load_inspector
+    from adcreative.inspect.data import encode_samples, encoding_config
+    from adcreative.inspect.datasets.formats import read_dataset
+
+    net = load_inspector(model)
+    samples = read_dataset(data, split=None if split == "all" else split)
+    if not samples:
+        raise InputError(f"no samples in split {split!r}", source=data)
+    enc = encode_samples(samples, encoding_config(net.config), cache_dir=(data / ".cache") if cache else None)
+    out = out or (data / "eval" if model is None else Path(model) / f"eval-{data.name}-{split}")
+    return evaluate_model(net, enc, out=out, title=Path(model).name if model else "default RFNet")
+
+
+def run_baselines(data: Path, base_config: dict[str, Any], train_cfg: Any, names: list[str], *,
+                  save_dir: Path | None = None) -> tuple[list[TableRow], EncodedSet]:
+    """Every named variant trained and evaluated on the same split and cached encodings of ``data``;
+    returns the rows and the test set they were measured on."""
+    from adcreative.core.errors import InputError
+    from adcreative.inspect.data import encoding_config, load_training_data
+    from adcreative.inspect.train import split_sets
+
+    unknown = [n for n in names if n not in ABLATIONS]
+    if unknown:
+        raise InputError(f"unknown variant {unknown[0]!r}; choose from {', '.join(ABLATIONS)}")
+    enc = load_training_data(data, None, encoding_config(base_config))
+    tr, va, te = split_sets(enc, consume=True)  # frees the whole set as it is cut
+    if te is None or va is None:
+        raise InputError("baselines need train, val and test splits", source=data)
+    rows = baselines_table(tr, va, te, base_config, train_cfg, {n: ABLATIONS[n] for n in names}, save_dir=save_dir)
+    return rows, te

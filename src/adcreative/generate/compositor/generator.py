@@ -19,11 +19,12 @@ import cv2
 import numpy as np
 from PIL import Image, ImageDraw
 
+from adcreative.core.fonts import font, has_cjk
 from adcreative.core.imageio import MIN_SIDE
 from adcreative.core.modeling import register_to_config
 from adcreative.core.types import CLASSES, Box, Product, canvas_size
 from adcreative.generate.base import GeneratedImage
-from adcreative.generate.compositor.layout import Layout, font, has_cjk, plan_layout
+from adcreative.generate.compositor.layout import Layout, plan_layout
 from adcreative.generate.compositor.policy import CATEGORICAL, Choice, CompositorPolicy, derived
 from adcreative.generate.compositor.styles import (
     CATEGORY_PROPS,

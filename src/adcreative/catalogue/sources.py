@@ -1,0 +1,31 @@
+"""Product sources named on the command line: a cutout folder, ``sample``, ``procedural:N`` or ``fitted:N``."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+from adcreative.core.errors import InputError
+from adcreative.core.types import Product
+
+
+def products_from_sources(sources: Sequence[str], metas: Sequence[Path] = (), *, seed: int = 0) -> list[Product]:
+    """Products of every source in order; ``metas`` give the metadata files of the folders, in order."""
+    from adcreative.catalogue.importer import read_catalogue_folder
+    from adcreative.catalogue.procedural import fitted_products, procedural_products
+    from adcreative.catalogue.sample import sample_catalogue
+
+    products: list[Product] = []
+    pending = list(metas)
+    for src in sources:
+        if src == "sample":
+            products += sample_catalogue()
+        elif src.startswith(("procedural:", "fitted:")):
+            family, _, n = src.partition(":")
+            if not n.isdigit() or int(n) < 1:
+                raise InputError(f"--products {src!r}: expected {family}:N with N ≥ 1")
+            make = procedural_products if family == "procedural" else fitted_products
+            products += make(int(n), seed)
+        else:
+            products += read_catalogue_folder(Path(src), pending.pop(0) if pending else None)
+    return products

@@ -1,0 +1,96 @@
+"""``adcreative``: the command line, one sub-app per pipeline stage (one module each in this package).
+
+Data flow, in the order the commands are usually run::
+
+    products add ─► generate (--until-available) ─► inspect run ─► represent ─► select / serve ─► explain
+                     dataset synth ─► inspect train                tune rfft | compositor
+
+Every stage module keeps heavy imports (torch, diffusers, faiss, ray) inside its commands,
+so ``adcreative --help`` stays instant. ``main(argv)`` runs in-process for tests.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+import typer
+
+from adcreative.cli import catalogue as catalogue_cli
+from adcreative.cli import console as console_cli
+from adcreative.cli import dataset as dataset_cli
+from adcreative.cli import explain as explain_cli
+from adcreative.cli import generate as generate_cli
+from adcreative.cli import inspect as inspect_cli
+from adcreative.cli import represent as represent_cli
+from adcreative.cli import select as select_cli
+from adcreative.cli import tune as tune_cli
+from adcreative.cli.common import err_console
+from adcreative.core.errors import InputError
+
+app = typer.Typer(
+    name="adcreative",
+    help="Generate ad creatives a human auditor would accept, and show each shopper the best one.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+
+@app.callback()
+def _root(
+    ctx: typer.Context,
+    home: Path | None = typer.Option(None, "--home", envvar="ADCREATIVE_HOME",
+                                     help="Store folder (database + images). Default: ./.adcreative"),
+) -> None:
+    ctx.obj = {"home": home}
+
+
+app.add_typer(catalogue_cli.app, name="products")
+app.add_typer(generate_cli.creatives_app, name="creatives")
+app.add_typer(dataset_cli.app, name="dataset")
+app.command("generate")(generate_cli.generate)
+# Stage sub-apps: each import is light (heavy imports live inside the commands).
+app.add_typer(inspect_cli.app, name="inspect")
+app.add_typer(tune_cli.app, name="tune")
+app.add_typer(explain_cli.app, name="explain")
+app.add_typer(represent_cli.app, name="represent")
+app.add_typer(select_cli.app, name="select")
+app.command("serve")(select_cli.serve)
+app.command("console")(console_cli.console)
+
+
+@app.command("demo")
+def demo(
+    ctx: typer.Context,
+    out: Path = typer.Option(Path("demo-report"), "--out", help="Folder for the HTML report"),
+    fast: bool = typer.Option(False, "--fast", help="Smaller run (for tests)"),
+) -> None:
+    """Run the main job on embedded defaults: sample catalogue → creatives → report."""
+    from adcreative.cli.common import console
+    from adcreative.pipelines.demo import run_demo
+
+    obj = ctx.find_root().obj
+    report = run_demo(out=out, home=obj.get("home") if isinstance(obj, dict) else None, fast=fast, log=console.print)
+    typer.echo(f"report: {report}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point; returns the exit code instead of exiting, so tests can call it in-process."""
+    command = typer.main.get_command(app)
+    try:
+        command.main(args=list(sys.argv[1:] if argv is None else argv), prog_name="adcreative",
+                     standalone_mode=False)
+    except InputError as e:
+        err_console.print(f"[bold red]error:[/] {e}")
+        return 2
+    except click.exceptions.Exit as e:
+        return int(e.exit_code)
+    except click.ClickException as e:
+        e.show()
+        return int(e.exit_code)
+    except click.exceptions.Abort:
+        err_console.print("aborted")
+        return 130
+    return 0

@@ -1,0 +1,62 @@
+"""``adcreative dataset``: labelled inspection datasets (synthesised defects, RF1M layout) for RFNet."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from adcreative.cli.common import console, parse_list, store_from
+from adcreative.core.errors import InputError
+
+app = typer.Typer(help="Labelled inspection datasets (synthesised defects, RF1M layout).", no_args_is_help=True)
+
+
+@app.command("synth")
+def dataset_synth(
+    products: list[str] = typer.Option(..., "--products", help="Cutout folder (see 'products add'), 'sample', or "
+                                       "'procedural:N' (N synthetic SKUs), 'fitted:N' (N SKUs with pumps, handles, "
+                                       "spouts...); repeatable"),
+    out: Path = typer.Option(..., "--out", help="Dataset folder to write"),
+    per_class: int = typer.Option(20, "--per-class", help="Images per class per product"),
+    meta: list[Path] = typer.Option([], "--meta", help="Metadata for the folders, in the same order; repeatable"),
+    aspects: str = typer.Option("1:1,4:5,16:9,9:16", "--aspects"),
+    seed: int = typer.Option(0, "--seed"),
+    scale: float = typer.Option(1.0, "--scale", help="Canvas scale: 1.0 is what generation delivers (512 px "
+                                "long side), 0.5 halves it"),
+    colourways: int = typer.Option(0, "--colourways", help="Hue-rotated copies of each product, as extra SKUs"),
+    test_products: str = typer.Option("", "--test-products", help="Comma-separated ids forced into the test split"),
+    workers: int = typer.Option(1, "--workers", help="Processes rendering products (same dataset for any number)"),
+) -> None:
+    """Write a labelled dataset of available and defective creatives, split by product."""
+    from adcreative.catalogue.sources import products_from_sources
+    from adcreative.inspect.datasets.synth import synth_dataset
+
+    if per_class < 1:
+        raise InputError(f"--per-class must be at least 1, got {per_class}")
+    if workers < 1:
+        raise InputError(f"--workers must be at least 1, got {workers}")
+    summary = synth_dataset(products_from_sources(products, meta, seed=seed), out, per_class=per_class,
+                            aspects=parse_list(aspects), seed=seed, scale=scale, colourways=colourways,
+                            splits={p: "test" for p in parse_list(test_products)}, workers=workers)
+    for split, counts in summary.items():
+        console.print(f"{split}: {sum(counts.values())} images {counts}")
+    console.print(f"dataset: {out}")
+
+
+@app.command("export-labels")
+def dataset_export_labels(ctx: typer.Context, out: Path = typer.Option(..., "--out")) -> None:
+    """Human labels in the store → an RF1M-style dataset (label.txt) that retrains RFNet."""
+    from adcreative.inspect.datasets.formats import export_labels
+
+    n = export_labels(store_from(ctx), out)
+    console.print(f"{n} labelled creatives → {out}")
+
+
+@app.command("info")
+def dataset_info(path: Path) -> None:
+    """Counts per split and class of a dataset folder (ours or RF1M's label.txt)."""
+    from adcreative.inspect.datasets.formats import read_dataset, summarize
+
+    for split, counts in summarize(read_dataset(path)).items():
+        console.print(f"{split}: {sum(counts.values())} {counts}")

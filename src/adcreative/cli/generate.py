@@ -1,0 +1,94 @@
+"""``adcreative generate`` and ``adcreative creatives``: make creatives (optionally with RFNet in the loop) and
+look at what is stored: provenance manifests, bit-exact regeneration."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from adcreative.cli.common import console, parse_list, store_from
+
+creatives_app = typer.Typer(help="Creatives in the store: list, show provenance, regenerate.", no_args_is_help=True)
+
+
+def generate(
+    ctx: typer.Context,
+    product: str = typer.Option(..., "--product", help="Product id, or 'all'"),
+    n: int = typer.Option(4, "--n", help="Images per aspect ratio"),
+    aspect: str = typer.Option("1:1", "--aspect", help="Comma-separated: 1:1,4:5,16:9,9:16"),
+    generator: str = typer.Option("compositor", "--generator"),
+    policy: Path | None = typer.Option(None, "--policy", help="Tuned compositor policy folder"),
+    seed: int = typer.Option(0, "--seed"),
+    until_available: int | None = typer.Option(
+        None, "--until-available", help="Recurrent generation: regenerate until K creatives per product are "
+        "judged available by RFNet (every attempt is stored with its verdict)"),
+    max_attempts: int = typer.Option(20, "--max-attempts", help="Attempt budget per product (with --until-available)"),
+    threshold: float = typer.Option(0.5, "--threshold", help="P(available) needed to deliver (with --until-available)"),
+    inspector: Path | None = typer.Option(None, "--inspector", help="Inspector folder (default: shipped RFNet)"),
+    gen_config: str | None = typer.Option(
+        None, "--gen-config", help="Generator constructor args as JSON, inline or a .json file (e.g. for "
+        "diffusers-inpaint: {\"base\": DIR, \"controlnet\": DIR, \"lora\": FILE, \"steps\": 30})"),
+    executor: str = typer.Option("local", "--executor", help="local, or ray (a local cluster, or --ray-address)"),
+    workers: int = typer.Option(2, "--workers", help="Ray actors (with --executor ray)"),
+    ray_address: str | None = typer.Option(None, "--ray-address", help="Existing Ray cluster address"),
+) -> None:
+    """Generate creatives for a product and store them with their provenance."""
+    from adcreative.generate.provenance import build_generator, parse_generator_config
+
+    store = store_from(ctx)
+    gen = build_generator(generator, policy=policy, **parse_generator_config(gen_config))
+    ids = store.product_ids() if product == "all" else parse_list(product)
+    if until_available is None:
+        from adcreative.pipelines.generation import generate_products
+
+        for c in generate_products(store, gen, ids, n=n, aspects=parse_list(aspect), seed=seed, executor=executor,
+                                   workers=workers, address=ray_address):
+            console.print(f"{c.id}\t{c.product_id}\t{c.aspect}\tseed={c.seed}")
+        return
+    from adcreative.pipelines.recurrent import format_attempts, format_results, recurrent_for_products
+
+    results = recurrent_for_products(store, gen, ids, k=until_available, max_attempts=max_attempts,
+                                     aspects=parse_list(aspect), seed=seed, threshold=threshold, inspector=inspector,
+                                     on_result=lambda r: console.print(format_attempts(r)))
+    console.print(format_results(results))
+    if any(not r.complete for r in results):
+        console.print("[yellow]budget spent before K available for: "
+                      + ", ".join(r.product_id for r in results if not r.complete) + "[/]")
+
+
+@creatives_app.command("list")
+def creatives_list(ctx: typer.Context, product: str | None = typer.Option(None, "--product")) -> None:
+    """List creatives (id, product, generator, seed, aspect, latest verdict)."""
+    store = store_from(ctx)
+    for c in store.creatives(product_id=product):
+        v = store.latest_verdict(c.id)
+        verdict = f"{v.label} p_avail={v.p_available:.2f}" if v else "-"
+        console.print(f"{c.id}\t{c.product_id}\t{c.generator}@{c.generator_version}\tseed={c.seed}\t{c.aspect}\t{verdict}")
+
+
+@creatives_app.command("show")
+def creatives_show(ctx: typer.Context, creative_id: str) -> None:
+    """Print a creative's provenance manifest."""
+    import json
+
+    console.print_json(json.dumps(store_from(ctx).get_creative(creative_id).manifest(), default=str))
+
+
+@creatives_app.command("regenerate")
+def creatives_regenerate(ctx: typer.Context, creative_id: str,
+                         out: Path | None = typer.Option(None, "--out", help="Also write the PNG here")) -> None:
+    """Regenerate a creative from its manifest and check the bytes are identical."""
+    from adcreative.generate.provenance import regenerate
+
+    store = store_from(ctx)
+    creative = store.get_creative(creative_id)
+    data, sha = regenerate(store, creative)
+    if out is not None:
+        from adcreative.core.imageio import atomic_write
+
+        atomic_write(out, data)
+    if sha != creative.image_sha:
+        console.print(f"[red]MISMATCH[/] {creative_id}: stored {creative.image_sha[:12]} regenerated {sha[:12]}")
+        raise typer.Exit(1)
+    console.print(f"identical: {creative_id} sha256={sha}")

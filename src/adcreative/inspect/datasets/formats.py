@@ -1,0 +1,148 @@
+"""Read and write labelled inspection datasets (our manifest layout, and RF1M's ``label.txt``).
+
+See ``docs/dataset.md``. Splits are by product: a product's images are all in one split.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections import Counter
+from collections.abc import Iterable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from adcreative.core.errors import InputError
+from adcreative.core.types import CLASSES
+
+SPLITS = ("train", "val", "test")
+
+
+@dataclass
+class Sample:
+    id: str
+    image: Path
+    mask: Path | None
+    product: Path | None
+    product_id: str
+    title: str
+    category: str
+    label: str
+    split: str
+    severity: float = 0.0
+    aspect: str = "1:1"
+    seed: int = 0
+    generator: str = ""
+    params: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def label_index(self) -> int:
+        return CLASSES.index(self.label)
+
+
+def split_for(product_id: str, *, val: float = 0.15, test: float = 0.15, salt: str = "") -> str:
+    """Deterministic split of a product by hashing its id: stable across runs and machines."""
+    h = int(hashlib.sha256(f"{salt}{product_id}".encode()).hexdigest()[:8], 16) / 0xFFFFFFFF
+    return "test" if h < test else "val" if h < test + val else "train"
+
+
+def write_manifest(directory: Path, samples: Iterable[Sample]) -> Path:
+    """Write manifest.jsonl atomically, paths relative to ``directory``."""
+    from adcreative.core.imageio import atomic_write_text
+
+    lines = []
+    for s in samples:
+        d = asdict(s)
+        for k in ("image", "mask", "product"):
+            if d[k] is not None:
+                d[k] = str(Path(d[k]).resolve().relative_to(directory.resolve()))
+        lines.append(json.dumps(d, sort_keys=True))
+    p = directory / "manifest.jsonl"
+    atomic_write_text(p, "\n".join(lines) + "\n")
+    return p
+
+
+def read_dataset(directory: str | Path, *, split: str | None = None) -> list[Sample]:
+    """Samples of a dataset folder (manifest.jsonl, or RF1M's label.txt), optionally one split."""
+    d = Path(directory)
+    if not d.is_dir():
+        raise InputError("dataset folder does not exist", source=d)
+    if (d / "manifest.jsonl").exists():
+        samples = _read_manifest(d)
+    elif (d / "label.txt").exists():
+        from adcreative.inspect.datasets.rf1m import read_rf1m
+
+        samples = read_rf1m(d)
+    else:
+        raise InputError("no manifest.jsonl or label.txt: not a dataset folder", source=d)
+    if split is not None:
+        samples = [s for s in samples if s.split == split]
+    return samples
+
+
+def _read_manifest(d: Path) -> list[Sample]:
+    out = []
+    for n, line in enumerate((d / "manifest.jsonl").read_text().splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            r = json.loads(line)
+            s = Sample(**{**r, "image": d / r["image"], "mask": d / r["mask"] if r.get("mask") else None,
+                          "product": d / r["product"] if r.get("product") else None})
+        except (json.JSONDecodeError, TypeError, KeyError) as e:
+            raise InputError(f"line {n}: malformed sample ({e})", source=d / "manifest.jsonl") from None
+        if s.label not in CLASSES:
+            raise InputError(f"line {n}: unknown label {s.label!r}", source=d / "manifest.jsonl")
+        out.append(s)
+    return out
+
+
+def summarize(samples: list[Sample]) -> dict[str, dict[str, int]]:
+    """Counts per split and class, for READMEs and progress lines."""
+    c: dict[str, Counter[str]] = {s: Counter() for s in SPLITS}
+    for s in samples:
+        c.setdefault(s.split, Counter())[s.label] += 1
+    return {k: dict(v) for k, v in c.items()}
+
+
+def export_labels(store: Any, out: str | Path) -> int:
+    """Human labels from the store as an RF1M-style folder (``label.txt`` + images + product cutouts),
+    which ``read_dataset`` and ``inspect train`` read. Written to a temporary folder and renamed into place,
+    so a crash never leaves half a dataset. Returns the number of labelled creatives."""
+    import shutil
+    import tempfile
+
+    from adcreative.core.imageio import save_png
+
+    out = Path(out)
+    if out.exists() and any(out.iterdir()):
+        raise InputError("output folder exists and is not empty", source=out)
+    labels = store.latest_labels()
+    if not labels:
+        raise InputError("the store has no human labels yet (review creatives in `adcreative console`)")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}."))
+    try:
+        (tmp / "images").mkdir()
+        (tmp / "products").mkdir()
+        lines = ["# image label product title  (labels: " + ", ".join(f"{i} {c}" for i, c in enumerate(CLASSES)) + ")"]
+        seen_products: dict[str, str] = {}
+        for cid, lb in sorted(labels.items()):
+            c = store.get_creative(cid)
+            if c.product_id not in seen_products:
+                p = store.get_product(c.product_id)
+                rel = f"products/{len(seen_products):05d}.png"
+                save_png(tmp / rel, p.image)
+                seen_products[c.product_id] = rel
+            (tmp / "images" / f"{cid}.png").write_bytes(store.blobs.get_bytes(c.image_sha))
+            title = store.get_product(c.product_id).title.replace("\n", " ")
+            lines.append(f"images/{cid}.png\t{CLASSES.index(lb.label)}\t{seen_products[c.product_id]}\t{title}")
+        (tmp / "label.txt").write_text("\n".join(lines) + "\n")
+        if out.exists():
+            out.rmdir()
+        tmp.rename(out)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return len(labels)

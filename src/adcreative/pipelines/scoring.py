@@ -1,0 +1,48 @@
+"""Batch scoring: every stored creative without a verdict (or all, with ``rescore``) judged by an inspector
+in batches, a verdict written per creative."""
+
+from __future__ import annotations
+
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+from adcreative.core.errors import InputError
+from adcreative.core.types import CLASSES, Product, Verdict
+
+
+def score_store(store: Any, *, model: str | Path | None = None, product: str | None = None,
+                run_id: str | None = None, rescore: bool = False, batch_size: int = 64, onnx: bool = False,
+                progress: bool = True) -> tuple[str, Counter[str]]:
+    """Score the selected creatives; returns the model id the verdicts were written under and the count of
+    verdicts per predicted class (empty when there was nothing to score)."""
+    from tqdm.auto import tqdm
+
+    from adcreative.inspect.base import load_scorer
+    from adcreative.inspect.data import creative_item
+
+    if batch_size < 1:
+        raise InputError(f"--batch-size must be at least 1, got {batch_size}")
+    creatives = store.creatives(product_id=product, run_id=run_id)
+    if not rescore:
+        creatives = [c for c in creatives if store.latest_verdict(c.id) is None]
+    counts: Counter[str] = Counter()
+    if not creatives:
+        return "", counts
+    scorer, mid = load_scorer(model, onnx)
+    products: dict[str, Product] = {}
+    with tqdm(total=len(creatives), desc="inspect", unit="img", disable=not progress) as bar:
+        for i in range(0, len(creatives), batch_size):
+            chunk = creatives[i:i + batch_size]
+            items = []
+            for c in chunk:
+                if c.product_id not in products:
+                    products[c.product_id] = store.get_product(c.product_id)
+                items.append(creative_item(store, c, products[c.product_id]))
+            probs = scorer.predict_proba(items, batch_size=batch_size)
+            verdicts = [Verdict(c.id, mid, {k: float(v) for k, v in zip(CLASSES, p, strict=True)})
+                        for c, p in zip(chunk, probs, strict=True)]
+            store.add_verdicts(verdicts)
+            counts.update(v.label for v in verdicts)
+            bar.update(len(chunk))
+    return mid, counts

@@ -1,0 +1,57 @@
+"""Cached encodings equal the live path; no product in two splits; consuming split equals copying split."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from adcreative.core.errors import InputError
+from adcreative.inspect.datasets.formats import read_dataset
+from tests.inspect.helpers import TINY, sample_items
+
+
+def test_cached_encodings_match_the_live_path(dataset: Path) -> None:
+    from adcreative.inspect.data import encode_items, encoding_config
+    from adcreative.inspect.model import RFNet
+
+    torch.manual_seed(0)
+    model = RFNet(**TINY).eval()
+    items = sample_items(dataset, 5)
+    enc = encode_items(items, len(items), encoding_config(model.config), progress=False)
+    assert enc.aux.shape == (5, 4, 8, 8) and enc.local_aux.shape == (5, 4, 8, 8)  # pooled onto the 8×8 grid
+    with torch.no_grad():
+        live = model.logits(model.encode(model.prepare(items)))
+        cached = model.logits(enc.batch(torch.arange(5)))
+    np.testing.assert_allclose(cached.numpy(), live.numpy(), atol=0.05)  # float16 cache
+
+
+def test_no_product_in_two_splits(dataset: Path, encoded) -> None:  # type: ignore[no-untyped-def]
+    from adcreative.inspect.data import check_splits
+
+    splits: dict[str, set[str]] = {}
+    for pid, sp in zip(encoded.product_ids, encoded.splits, strict=True):
+        splits.setdefault(pid, set()).add(sp)
+    assert all(len(v) == 1 for v in splits.values())
+    assert {"train", "val", "test"} <= {s for v in splits.values() for s in v}
+    samples = read_dataset(dataset)
+    samples[0].split = "test" if samples[0].split != "test" else "train"
+    with pytest.raises(InputError, match="splits must be by product"):
+        check_splits(samples)
+
+
+def test_consuming_split_equals_copying_split(encoded) -> None:  # type: ignore[no-untyped-def]
+    """The CLIs cut the set with ``consume=True`` to save memory: the splits must be the copies' equals."""
+    from adcreative.inspect.data import TENSOR_FIELDS, concat
+    from adcreative.inspect.train import split_sets
+
+    copy = concat([encoded])  # a private copy: the fixture is shared
+    want = split_sets(encoded)
+    got = split_sets(copy, consume=True)
+    assert len(copy) == 0 and copy.ids == []
+    for w, g in zip(want, got, strict=True):
+        assert w is not None and g is not None and w.ids == g.ids and w.splits == g.splits
+        for f in TENSOR_FIELDS:
+            assert torch.equal(getattr(w, f), getattr(g, f)), f
