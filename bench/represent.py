@@ -17,10 +17,12 @@ import sys
 import time
 from pathlib import Path
 
+# bench/ holds scripts named like stdlib modules (inspect.py, select.py): keep this folder off the path
+# before anything imports ``inspect``
+sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
+
 import numpy as np
 
-# bench/ holds scripts named like stdlib modules (inspect.py, select.py): keep this folder off the path
-sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
 
