@@ -117,5 +117,5 @@ def test_registry_factories() -> None:
     assert BANDITS.names() == ["beta_visual", "hybrid_linear"]
     b = create_bandit("beta_visual", n_features=3)
     assert isinstance(b, BetaVisualTS) and b.config["n_features"] == 3
-    with pytest.raises(KeyError, match="unknown bandit"):
+    with pytest.raises(InputError, match="unknown bandit"):
         create_bandit("nope")

@@ -114,11 +114,11 @@ def embed(
 
 def _load_encoder(model: Path) -> Any:
     from adcreative.core.errors import InputError
-    from adcreative.represent.encoder import CreativeEncoder
+    from adcreative.represent.encoder import ENCODERS
 
     if not (model / "config.json").is_file():
         raise InputError("not an encoder folder (no config.json): run 'adcreative represent train' first", source=model)
-    return CreativeEncoder.from_pretrained(model)
+    return ENCODERS.load(model)
 
 
 @app.command("index")

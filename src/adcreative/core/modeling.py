@@ -11,7 +11,7 @@ import inspect
 import json
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, ClassVar, TypeVar
 
 from adcreative.core.imageio import atomic_write, atomic_write_text
 
@@ -48,6 +48,10 @@ class ConfigMixin:
 
     config: dict[str, Any]
     config_name: str = CONFIG_NAME
+    # the registry this class is built through (``core.registry``); saved as ``_registry`` so that
+    # ``Registry.load`` dispatches on it. An instance made by ``Registry.create``/``load`` records its own entry.
+    registry_family: ClassVar[str | None] = None
+    registry_name: ClassVar[str | None] = None
 
     def state_arrays(self) -> dict[str, Any]:
         sd = self.state_dict()  # type: ignore[attr-defined]
@@ -76,6 +80,9 @@ class ConfigMixin:
             blob = np_save(arrays, metadata=meta)
         atomic_write(d / WEIGHTS_NAME, blob)
         cfg = {"_class": meta["class"], **self.config, **({"_extra": extra} if extra else {})}
+        family, name = getattr(self, "registry_entry", None) or (self.registry_family, self.registry_name)
+        if family is not None:
+            cfg["_registry"] = {"family": family, "name": name}
         atomic_write_text(d / self.config_name, json.dumps(cfg, indent=2, sort_keys=True))
         return d
 
@@ -90,8 +97,8 @@ class ConfigMixin:
     def from_pretrained(cls: type[T], directory: str | Path, **overrides: Any) -> T:
         d = Path(directory)
         cfg = cls.load_config(d)
-        cfg.pop("_class", None)
-        cfg.pop("_extra", None)
+        for k in ("_class", "_extra", "_registry"):
+            cfg.pop(k, None)
         cfg.update(overrides)
         obj = cls(**cfg)
         wp = d / WEIGHTS_NAME

@@ -14,7 +14,7 @@ if TYPE_CHECKING:
 
 INSPECTORS: Registry[Any] = Registry("inspector")
 INSPECTORS.register("rfnet", "adcreative.inspect.model:RFNet")
-INSPECTORS.register("image-only", "adcreative.inspect.model:image_only")
+INSPECTORS.register("image-only", "adcreative.inspect.model:image_only", returns="adcreative.inspect.model:RFNet")
 
 
 def create_inspector(name: str, **cfg: Any) -> RFNet:
@@ -28,12 +28,10 @@ def default_model_dir() -> Path:
 
 def load_inspector(path: str | Path | None = None) -> RFNet:
     """Load a saved inspector folder (config.json + model.safetensors); None → the shipped default."""
-    from adcreative.inspect.model import RFNet
-
     d = Path(path) if path is not None else default_model_dir()
     if not (d / "config.json").exists() or not (d / "model.safetensors").exists():
         raise InputError("not an inspector folder (needs config.json and model.safetensors)", source=d)
-    return RFNet.from_pretrained(d)
+    return INSPECTORS.load(d)  # type: ignore[no-any-return]
 
 
 def default_inspector() -> RFNet:

@@ -70,6 +70,9 @@ class CrossAttention(nn.Module):
 class RFNet(ConfigMixin, nn.Module):
     """The reliable-feedback network: P(class) over the six RF1M classes for a generated ad image."""
 
+    registry_family = "inspector"
+    registry_name = "rfnet"
+
     prod_pool: Tensor
 
     @register_to_config

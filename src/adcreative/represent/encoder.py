@@ -130,6 +130,9 @@ ENCODERS: Registry[CreativeEncoder] = Registry("encoder")
 class CreativeEncoder(nn.Module, ConfigMixin):
     """Image + text creative encoder. ``embed(images, texts)`` → L2-normalised ``dim``-d float32 rows."""
 
+    registry_family = "encoder"
+    registry_name = "moco-effnet-minilm"
+
     @register_to_config
     def __init__(self, dim: int = 256, hidden: int = 1024, image_size: int = 160, train_blocks: int = 0,
                  use_text: bool = True, text_dropout: float = 0.3, backbone: str = "packaged",

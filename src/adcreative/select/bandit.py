@@ -45,6 +45,9 @@ def _sigmoid(x: np.ndarray) -> np.ndarray:
 class BetaVisualTS(NumpyModel):
     """Beta-Bernoulli Thompson sampling per creative with a visual-feature regression prior."""
 
+    registry_family = "bandit"
+    registry_name = "beta_visual"
+
     @register_to_config
     def __init__(self, n_features: int, prior_strength: float = 50.0, base_ctr: float = 0.02,
                  ridge: float = 1.0, exploration_share: float = 0.1,
@@ -197,6 +200,9 @@ class HybridLinearTS(NumpyModel):
     their own prior variance ``arm_prior_var``; their prior mean is 0, so a new creative starts exactly
     at the visual-feature regression.
     """
+
+    registry_family = "bandit"
+    registry_name = "hybrid_linear"
 
     @register_to_config
     def __init__(self, n_user: int, n_creative: int, n_components: int = 6, prior_var: float = 1.0,

@@ -70,6 +70,9 @@ class UserTower(nn.Module):
 class AdCTRModel(ConfigMixin, nn.Module):
     """<user, ad, context> → click logit: the ad-level half of the joint model, served on its own."""
 
+    registry_family = "selection model"
+    registry_name = "ad_ctr"
+
     @register_to_config
     def __init__(self, user_cat_fields: list[str], user_num_fields: list[str] | None = None,
                  n_buckets: int = 64, n_ad_buckets: int = 64, n_contexts: int = 4, dim: int = 8,
@@ -102,6 +105,9 @@ class CreativeListwiseModel(ConfigMixin, nn.Module):
     Creative tower: features (+ hashed id embedding) → ``v``; user tower → ``u``; head on
     ``[u ⊙ v, v, pair]`` → logit. Padding slots (mask False) get -1e9.
     """
+
+    registry_family = "selection model"
+    registry_name = "creative_listwise"
 
     @register_to_config
     def __init__(self, user_cat_fields: list[str], creative_dim: int, user_num_fields: list[str] | None = None,
