@@ -72,21 +72,13 @@ def train(
     """Train the image+text encoder MoCo v3-style on stored creatives (same-product hard negatives)."""
     import torch
 
-    from adcreative.core.imageio import atomic_write_text
-    from adcreative.represent.encoder import CreativeEncoder, creative_text, train_encoder
+    from adcreative.represent.encoder import train_on_store
 
     torch.set_num_threads(threads)
     store, creatives = _creatives(ctx, product)
-    prods = {pid: store.get_product(pid) for pid in {c.product_id for c in creatives}}
-    texts = [creative_text(prods[c.product_id].title, prods[c.product_id].category, prods[c.product_id].copy,
-                           prods[c.product_id].attrs.get("headline")) for c in creatives]
-    enc = CreativeEncoder(dim=dim, train_blocks=train_blocks, use_text=text, backbone=backbone)
-    hist = train_encoder(enc, [store.creative_image(c) for c in creatives], [c.product_id for c in creatives],
-                         texts, steps=steps, n_views=n_views, seed=seed)
-    enc.save_pretrained(out, extra={"trained_on": len(creatives), "products": sorted(prods), "steps": steps,
-                                    "final_loss": hist["loss"][-1] if hist["loss"] else None})
-    atomic_write_text(out / "history.json", json.dumps(hist))
-    console.print(f"trained on {len(creatives)} creatives of {len(prods)} products; "
+    _, hist = train_on_store(store, creatives, out, steps=steps, n_views=n_views, seed=seed, dim=dim,
+                             train_blocks=train_blocks, use_text=text, backbone=backbone)
+    console.print(f"trained on {len(creatives)} creatives of {len({c.product_id for c in creatives})} products; "
                   f"loss {hist['loss'][0]:.3f} → {hist['loss'][-1]:.3f}; model: {out}")
 
 
@@ -134,20 +126,12 @@ def index(
     min_precision: float = typer.Option(0.99, "--min-precision"),
 ) -> None:
     """Build a FAISS index of stored creatives' embeddings (+ calibrated near-duplicate threshold)."""
-    from adcreative.represent.encoder import embed_creatives
-    from adcreative.represent.index import Index
+    from adcreative.represent.index import index_store
 
     enc = _load_encoder(model)
     store, creatives = _creatives(ctx, product)
-    vecs = embed_creatives(store, creatives, enc, show_progress=True)
-    idx = Index(vecs.shape[1], kind)
-    idx.add([c.id for c in creatives], vecs)
-    if calibrate:
-        from adcreative.represent.evaluate import SetItem, near_duplicate_pairs_scores
-
-        items = [SetItem(store.creative_image(c), c.product_id, "") for c in creatives]
-        cal, _ = near_duplicate_pairs_scores(enc, items, min_precision=min_precision)
-        idx.threshold = cal.threshold
+    idx, cal = index_store(store, creatives, enc, kind=kind, calibrate=calibrate, min_precision=min_precision)
+    if cal is not None:
         console.print(f"near-duplicate threshold {cal.threshold:.4f}: precision {cal.precision:.3f} "
                       f"recall {cal.recall:.3f} on {cal.n_pos} duplicate / {cal.n_neg} different pairs")
     idx.save(out)
@@ -165,28 +149,13 @@ def search(
     k: int = typer.Option(10, "--k"),
 ) -> None:
     """Nearest creatives, near-duplicates and the kNN quality estimate (P(available), CTR) for one query."""
-    from adcreative.core.errors import InputError
     from adcreative.core.imageio import open_image
-    from adcreative.represent.encoder import embed_creatives
-    from adcreative.represent.index import Index, KnnQuality, outcomes_from_store
+    from adcreative.represent.index import Index, search_store
 
-    if (creative is None) == (image is None):
-        raise InputError("give exactly one of --creative ID or --image PATH")
-    store = store_from(ctx)
-    enc = _load_encoder(model)
-    idx = Index.load(index_dir)
-    if creative is not None:
-        q = embed_creatives(store, [store.get_creative(creative)], enc)
-    else:
-        assert image is not None
-        q = enc.embed([open_image(image).convert("RGB")], [text] if enc.use_text and text else None)
-    ids, scores = idx.search(q, k + 1)
-    rows = [(i, float(s)) for i, s in zip(ids[0], scores[0], strict=False) if i != creative][:k]
-    thr = idx.threshold
-    for i, s in rows:
-        dup = " NEAR-DUPLICATE" if thr is not None and s >= thr else ""
-        console.print(f"{i}\t{s:.4f}{dup}")
-    knn = KnnQuality(idx, outcomes_from_store(store, idx.ids), k=k).features(q, exclude=[creative])[0]
+    rows, knn = search_store(store_from(ctx), Index.load(index_dir), _load_encoder(model), creative=creative,
+                             image=open_image(image) if image is not None else None, text=text, k=k)
+    for i, s, dup in rows:
+        console.print(f"{i}\t{s:.4f}" + (" NEAR-DUPLICATE" if dup else ""))
     console.print("knn: " + "  ".join(f"{key}={v:.4f}" for key, v in knn.items()))
 
 

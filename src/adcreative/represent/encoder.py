@@ -22,8 +22,10 @@ from __future__ import annotations
 
 import copy
 import hashlib
+import json
 import math
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -425,3 +427,24 @@ def embed_creatives(store: Store, creatives: Sequence[Creative], encoder: Creati
         if bar is not None:
             bar.close()
     return np.array([cached[i]["v"] for i in ids], dtype=np.float32).reshape(len(ids), encoder.dim)
+
+
+def train_on_store(store: Store, creatives: Sequence[Creative], out: str | Path, *, steps: int = 600,
+                   n_views: int = 6, seed: int = 0, name: str = "moco-effnet-minilm",
+                   **config: Any) -> tuple[CreativeEncoder, dict[str, list[float]]]:
+    """Build an encoder from the registry, train it on stored creatives (their product's title/category/copy
+    as the text side, same-product hard negatives) and save it with its loss history to ``out``."""
+    from adcreative.core.imageio import atomic_write_text
+
+    products = {pid: store.get_product(pid) for pid in sorted({c.product_id for c in creatives})}
+    texts = [creative_text(products[c.product_id].title, products[c.product_id].category,
+                           products[c.product_id].copy, products[c.product_id].attrs.get("headline"))
+             for c in creatives]
+    enc = create_encoder(name, **config)
+    hist = train_encoder(enc, [store.creative_image(c) for c in creatives], [c.product_id for c in creatives],
+                         texts, steps=steps, n_views=n_views, seed=seed)
+    out = Path(out)
+    enc.save_pretrained(out, extra={"trained_on": len(creatives), "products": sorted(products), "steps": steps,
+                                    "final_loss": hist["loss"][-1] if hist["loss"] else None})
+    atomic_write_text(out / "history.json", json.dumps(hist))
+    return enc, hist

@@ -309,3 +309,42 @@ def outcomes_from_store(store: Any, creative_ids: Sequence[str] | None = None) -
         elif e.kind == "click":
             o.clicks += 1
     return out
+
+
+def index_store(store: Any, creatives: Sequence[Any], encoder: Any, *, kind: str = "flat", calibrate: bool = True,
+                min_precision: float = 0.99) -> tuple[Index, Calibration | None]:
+    """An index of stored creatives' embeddings; with ``calibrate``, its near-duplicate threshold set on
+    crops/recompressions/jitters of the indexed creatives vs other creatives of the same product."""
+    from adcreative.represent.encoder import embed_creatives
+
+    vecs = embed_creatives(store, creatives, encoder, show_progress=True)
+    idx = Index(vecs.shape[1], kind)
+    idx.add([c.id for c in creatives], vecs)
+    cal = None
+    if calibrate:
+        from adcreative.represent.evaluate import SetItem, near_duplicate_pairs_scores
+
+        items = [SetItem(store.creative_image(c), c.product_id, "") for c in creatives]
+        cal, _ = near_duplicate_pairs_scores(encoder, items, min_precision=min_precision)
+        idx.threshold = cal.threshold
+    return idx, cal
+
+
+def search_store(store: Any, idx: Index, encoder: Any, *, creative: str | None = None, image: Any = None,
+                 text: str = "", k: int = 10) -> tuple[list[tuple[str, float, bool]], dict[str, float]]:
+    """The ``k`` nearest indexed creatives of a stored creative or an image (id, similarity, near-duplicate)
+    and the kNN quality estimate (P(available), CTR) of the query."""
+    from adcreative.represent.encoder import embed_creatives
+
+    if (creative is None) == (image is None):
+        raise InputError("give exactly one of a stored creative or an image")
+    if creative is not None:
+        q = embed_creatives(store, [store.get_creative(creative)], encoder)
+    else:
+        q = encoder.embed([image.convert("RGB")], [text] if encoder.use_text and text else None)
+    ids, scores = idx.search(q, k + 1)
+    thr = idx.threshold
+    rows = [(i, float(s), thr is not None and float(s) >= thr)
+            for i, s in zip(ids[0], scores[0], strict=False) if i != creative][:k]
+    knn = KnnQuality(idx, outcomes_from_store(store, idx.ids), k=k).features(q, exclude=[creative])[0]
+    return rows, knn
