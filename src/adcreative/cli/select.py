@@ -58,8 +58,9 @@ def simulate(
 
     from adcreative.core.errors import InputError
     from adcreative.core.imageio import atomic_write_text, open_image
-    from adcreative.select.simulator import image_features, quick_creatives, run_campaign
+    from adcreative.select.simulator import check_policies, image_features, quick_creatives, run_campaign
 
+    check_policies(parse_list(policies))  # before any image work
     masks = None
     if from_store:
         store = store_from(ctx)

@@ -354,6 +354,17 @@ def _one_blas_thread() -> Any:
     return threadpool_limits(1)
 
 
+POLICY_NAMES = ("oracle", "ours", "ours_listwise", "uniform", "best_fixed", "vw", "vw_squarecb")
+
+
+def check_policies(policies: Sequence[str]) -> None:
+    """Unknown policy names are an :class:`InputError`, raised before any campaign work starts."""
+    unknown = [p for p in policies if p not in POLICY_NAMES]
+    if unknown or not policies:
+        raise InputError(f"unknown policy {', '.join(map(repr, unknown)) or '(none given)'}; choose from "
+                         f"{', '.join(POLICY_NAMES)}")
+
+
 def run_campaign(creative_features: np.ndarray, n_impressions: int = 5000, seed: int = 0, *,
                  policies: Sequence[str] = ("oracle", "ours", "uniform", "best_fixed"),
                  png: str | Path | None = None, market_kwargs: dict[str, Any] | None = None,
@@ -367,6 +378,7 @@ def run_campaign(creative_features: np.ndarray, n_impressions: int = 5000, seed:
     """
     if n_impressions < 1:
         raise InputError(f"n_impressions must be >= 1, got {n_impressions}")
+    check_policies(policies)
     # small matrices: multi-threaded BLAS only thrashes (20-40x slower on a shared 2-core machine)
     with _one_blas_thread():
         return _run_campaign(creative_features, n_impressions, seed, policies=policies, png=png,
@@ -394,9 +406,8 @@ def _run_campaign(creative_features: np.ndarray, n_impressions: int, seed: int, 
         "vw_squarecb": lambda: VWPolicy(feats, seed, extra="--squarecb"),
     }
     res = CampaignResult(n_impressions, market.n_creatives, seed, {}, {}, {})
+    assert set(makers) == set(POLICY_NAMES)
     for key in policies:
-        if key not in makers:
-            raise InputError(f"unknown policy {key!r}; choose from {', '.join(makers)}")
         try:
             pol = makers[key]()
         except ImportError as e:
