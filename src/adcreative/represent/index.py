@@ -20,8 +20,8 @@ from typing import Any
 
 import numpy as np
 
+from adcreative.core.durable import atomic_dir
 from adcreative.core.errors import InputError
-from adcreative.core.imageio import atomic_write, atomic_write_text
 
 INDEX_FILE = "index.faiss"
 IDS_FILE = "ids.json"
@@ -151,14 +151,14 @@ class Index:
         import faiss
 
         d = Path(directory)
-        d.mkdir(parents=True, exist_ok=True)
         if self.index is None:
             raise InputError("cannot save an empty IVF index (add vectors first)")
-        atomic_write(d / INDEX_FILE, faiss.serialize_index(self.index).tobytes())
-        atomic_write_text(d / IDS_FILE, json.dumps(self.ids))
         meta = {"dim": self.dim, "kind": self.kind, "nlist": self.nlist, "nprobe": self.nprobe, "hnsw_m": self.hnsw_m,
                 "ef_search": self.ef_search, "threshold": self.threshold, "count": len(self), "metric": "cosine"}
-        atomic_write_text(d / META_FILE, json.dumps(meta, indent=2))  # last: its presence marks a complete save
+        with atomic_dir(d) as tmp:  # the three files appear together: never ids of one save beside vectors of another
+            (tmp / INDEX_FILE).write_bytes(faiss.serialize_index(self.index).tobytes())
+            (tmp / IDS_FILE).write_text(json.dumps(self.ids))
+            (tmp / META_FILE).write_text(json.dumps(meta, indent=2))
         return d
 
     @classmethod

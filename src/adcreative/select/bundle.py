@@ -25,8 +25,9 @@ from typing import Any
 
 import numpy as np
 
+from adcreative.core.durable import atomic_dir
 from adcreative.core.errors import InputError
-from adcreative.core.imageio import atomic_write, atomic_write_text
+from adcreative.core.imageio import atomic_write_text
 from adcreative.select.bandit import BetaVisualTS
 from adcreative.select.data import CreativeTable
 from adcreative.select.scoring import AdScorer, CreativeScorer
@@ -42,14 +43,15 @@ def save_bundle(directory: str | Path, ad_model: Any, creative_model: Any, creat
 
     d = Path(directory)
     version = _dt.datetime.now(_dt.UTC).strftime("%Y%m%dT%H%M%S%f") + "-" + uuid.uuid4().hex[:6]
-    vdir = d / "versions" / version
-    ad_model.save_pretrained(vdir / "ad_ctr")
-    creative_model.save_pretrained(vdir / "creative_ranker")
-    atomic_write(vdir / "creatives.safetensors", save({"features": np.ascontiguousarray(creatives.features)}))
-    atomic_write_text(vdir / "creatives.json", json.dumps(
-        {"ids": creatives.ids, "feature_names": creatives.feature_names, "ad_id": ad_id}, indent=1))
-    if bandit is not None:
-        bandit.save_pretrained(vdir / "bandit")
+    # the version folder appears whole (fsync'd, one rename) before the manifest can point at it
+    with atomic_dir(d / "versions" / version) as vdir:
+        ad_model.save_pretrained(vdir / "ad_ctr")
+        creative_model.save_pretrained(vdir / "creative_ranker")
+        (vdir / "creatives.safetensors").write_bytes(save({"features": np.ascontiguousarray(creatives.features)}))
+        (vdir / "creatives.json").write_text(json.dumps(
+            {"ids": creatives.ids, "feature_names": creatives.feature_names, "ad_id": ad_id}, indent=1))
+        if bandit is not None:
+            bandit.save_pretrained(vdir / "bandit")
     manifest = {"current": f"versions/{version}", "version": version, "ad_id": ad_id,
                 "created": _dt.datetime.now(_dt.UTC).isoformat(), **(meta or {})}
     atomic_write_text(d / MANIFEST, json.dumps(manifest, indent=2))
