@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 
 from adcreative.core.errors import InputError
+from adcreative.core.web import check_number
 from adcreative.select.bundle import Bundle
 from adcreative.select.data import hash_user
 from adcreative.select.scoring import sigmoid
@@ -77,11 +78,8 @@ class Selector:
         ucat = hash_user(req.user, sc.user_cat_fields, sc.n_buckets)
         unum = np.zeros(len(self._num_fields), np.float32)
         for j, f in enumerate(self._num_fields):
-            v = req.user.get(f, 0.0)
-            try:
-                unum[j] = float(v)
-            except (TypeError, ValueError) as e:
-                raise InputError(f"user field {f!r} must be numeric, got {v!r}") from e
+            # finite and bounded: "inf" or 1e39 in a numeric field would overflow float32 scores
+            unum[j] = check_number(req.user.get(f, 0.0), f"user field {f!r}")
         pair = None
         if sc.pair_dim:
             pair = np.zeros((len(rows), sc.pair_dim), np.float32)
@@ -90,7 +88,7 @@ class Selector:
                     vals = req.pair[c]
                     if len(vals) != sc.pair_dim:
                         raise InputError(f"pair features of {c!r}: expected {sc.pair_dim} values, got {len(vals)}")
-                    pair[i] = vals
+                    pair[i] = [check_number(x, f"pair features of {c!r}") for x in vals]
         scores = sc.score(ucat, rows, unum, pair)
         if b.bandit is not None:
             with self.lock:
