@@ -57,6 +57,7 @@ def test_labels_never_5xx_and_refusals_write_nothing(console: tuple[TestClient, 
             assert store.labels()[-1].reviewer == str(body["reviewer"]).strip()
 
     run()
+    print(f"labels fuzz statuses: {dict(seen)}")
     assert seen[200] >= 15 and seen[422] >= 15 and seen[401] and seen[403], seen
 
 
@@ -80,6 +81,7 @@ def test_sign_in_never_5xx(console: tuple[TestClient, Store, list[str]]) -> None
         assert signed_in == (key == KEY and origin in (BASE, None)), (key, origin)
 
     run()
+    print(f"sign-in fuzz statuses: {dict(seen)}")
     assert seen[303] and seen[403], seen
 
 
