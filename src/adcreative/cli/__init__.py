@@ -20,6 +20,7 @@ from rich.markup import escape
 from adcreative.cli import catalogue as catalogue_cli
 from adcreative.cli import console as console_cli
 from adcreative.cli import dataset as dataset_cli
+from adcreative.cli import db as db_cli
 from adcreative.cli import explain as explain_cli
 from adcreative.cli import generate as generate_cli
 from adcreative.cli import inspect as inspect_cli
@@ -50,6 +51,7 @@ def _root(
 app.add_typer(catalogue_cli.app, name="products")
 app.add_typer(generate_cli.creatives_app, name="creatives")
 app.add_typer(dataset_cli.app, name="dataset")
+app.add_typer(db_cli.app, name="db")
 app.command("generate")(generate_cli.generate)
 # Stage sub-apps: each import is light (heavy imports live inside the commands).
 app.add_typer(inspect_cli.app, name="inspect")
