@@ -28,6 +28,8 @@ os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
 
 PG_SERVER = os.environ.get("ADCREATIVE_TEST_POSTGRES")
+if not PG_SERVER:
+    os.environ.pop("ADCREATIVE_DATABASE_URL", None)  # tests make their own stores, never the user's database
 _used_store: set[str] = set()  # test ids that opened a database connection
 _current: list[str] = [""]
 
