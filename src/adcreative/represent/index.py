@@ -311,7 +311,7 @@ def outcomes_from_store(store: Store, creative_ids: Sequence[str] | None = None)
     return out
 
 
-def index_store(store: Any, creatives: Sequence[Any], encoder: Any, *, kind: str = "flat", calibrate: bool = True,
+def index_store(store: Store, creatives: Sequence[Any], encoder: Any, *, kind: str = "flat", calibrate: bool = True,
                 min_precision: float = 0.99) -> tuple[Index, Calibration | None]:
     """An index of stored creatives' embeddings; with ``calibrate``, its near-duplicate threshold set on
     crops/recompressions/jitters of the indexed creatives vs other creatives of the same product."""
@@ -330,7 +330,7 @@ def index_store(store: Any, creatives: Sequence[Any], encoder: Any, *, kind: str
     return idx, cal
 
 
-def search_store(store: Any, idx: Index, encoder: Any, *, creative: str | None = None, image: Any = None,
+def search_store(store: Store, idx: Index, encoder: Any, *, creative: str | None = None, image: Any = None,
                  text: str = "", k: int = 10) -> tuple[list[tuple[str, float, bool]], dict[str, float]]:
     """The ``k`` nearest indexed creatives of a stored creative or an image (id, similarity, near-duplicate)
     and the kNN quality estimate (P(available), CTR) of the query."""
