@@ -31,7 +31,7 @@ from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Resp
 from jinja2 import Environment, select_autoescape
 from pydantic import BaseModel, Field
 
-from adcreative.core.errors import InputError
+from adcreative.core.errors import InputError, NotFoundError
 from adcreative.core.store import Store
 from adcreative.core.types import CLASSES, Label
 from adcreative.core.web import BodyLimit, Clean
@@ -196,8 +196,10 @@ def create_app(store: Store, *, api_key: str | None = None,
             raise HTTPException(422, "reviewer is empty")
         try:
             store.add_label(Label(body.creative_id, body.label, body.reviewer.strip(), body.note))
-        except InputError as e:
+        except NotFoundError as e:
             raise HTTPException(404, str(e)) from None
+        except InputError as e:  # what the schema let through but the store refuses: nothing was written
+            raise HTTPException(422, str(e)) from None
         return {"stored": True, "creative_id": body.creative_id, "label": body.label}
 
     @app.get("/images/{creative_id:path}.png")

@@ -17,3 +17,7 @@ class InputError(ValueError):
 class ConfigError(InputError):
     """A model's constructor arguments are wrong: a required one is missing, an unknown one was given, or the
     constructor refused a value. Raised by ``Registry.create``; the CLI says which option carries them."""
+
+
+class NotFoundError(InputError):
+    """The input names something the store does not have (a product or creative id): a 404 to a service."""

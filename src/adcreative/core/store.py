@@ -38,7 +38,7 @@ from adcreative.config import Settings, get_settings
 from adcreative.core import limits as L
 from adcreative.core.blobs import BlobStore
 from adcreative.core.database import location, make_engine
-from adcreative.core.errors import InputError
+from adcreative.core.errors import InputError, NotFoundError
 from adcreative.core.imageio import png_bytes
 from adcreative.core.types import Creative, Event, Label, Product, Verdict, utcnow
 
@@ -263,7 +263,7 @@ class Store:
         with self.session() as s:
             r = s.get(ProductRow, product_id)
             if r is None:
-                raise InputError(f"no product with id {product_id!r} in the store")
+                raise NotFoundError(f"no product with id {product_id!r} in the store")
             return Product(id=r.id, title=r.title, category=r.category,
                            image=self.blobs.get_image(r.image_sha).convert("RGBA"), copy=r.copy,
                            price=r.price, logo=self.blobs.get_image(r.logo_sha) if r.logo_sha else None,
@@ -331,7 +331,7 @@ class Store:
         with self.session() as s:
             r = s.get(CreativeRow, creative_id)
             if r is None:
-                raise InputError(f"no creative with id {creative_id!r} in the store")
+                raise NotFoundError(f"no creative with id {creative_id!r} in the store")
             return _creative_from_row(r)
 
     def creative_by_attempt(self, attempt_key: str) -> Creative | None:
@@ -407,7 +407,7 @@ class Store:
         L.check_text("label note", label.note, empty=True)
         with self.session() as s:
             if s.get(CreativeRow, label.creative_id) is None:
-                raise InputError(f"no creative with id {label.creative_id!r} in the store")
+                raise NotFoundError(f"no creative with id {label.creative_id!r} in the store")
             s.add(LabelRow(creative_id=label.creative_id, label=label.label, reviewer=label.reviewer,
                            note=label.note, created_at=label.created_at))
             s.commit()
