@@ -12,7 +12,7 @@ unset ADCREATIVE_DATABASE_URL  # tests make their own stores; never one from the
 list=$(mktemp)
 trap 'rm -f "$list"' EXIT
 t0=$SECONDS
-"$PY" -m pytest -q --list-store-tests "$list" "$@"
+"$PY" -m pytest -q --list-store-tests="$list" "$@"
 echo "SQLite: $((SECONDS - t0)) s; $(wc -l <"$list") tests used a store"
 if [[ ${SKIP_POSTGRES:-0} == 1 || ! -s $list ]]; then
   echo "PostgreSQL pass skipped"

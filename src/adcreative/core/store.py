@@ -174,11 +174,9 @@ def check_creative(c: Creative) -> None:
     L.check_text("creative generator", c.generator, L.GENERATOR_MAX)
     L.check_text("creative generator_version", c.generator_version, L.GENERATOR_VERSION_MAX)
     L.check_text("creative aspect", c.aspect, L.ASPECT_MAX)
-    for name in ("intended_label", "run_id", "attempt_key"):
-        v = getattr(c, name)
-        if v is not None:
-            L.check_text(f"creative {name}", v, {"intended_label": L.LABEL_MAX, "run_id": L.RUN_ID_MAX,
-                                                   "attempt_key": L.ATTEMPT_KEY_MAX}[name])
+    for name, limit in (("intended_label", L.LABEL_MAX), ("run_id", L.RUN_ID_MAX), ("attempt_key", L.ATTEMPT_KEY_MAX)):
+        if (v := getattr(c, name)) is not None:
+            L.check_text(f"creative {name}", v, limit)
     for name in ("seed", "width", "height"):
         _check_int(f"creative {name}", getattr(c, name))
     L.check_json("creative params", c.params)
@@ -218,15 +216,11 @@ class Store:
         self.blobs = BlobStore(self.home / "blobs")
         self.location = location(self.settings)
         self.engine = make_engine(self.location)
-        creator = make_engine(self.location, migrating=True)
         try:
-            migrations.ensure(self.engine, creator, Base.metadata, where=self.location.describe(),
-                              schema=self.location.schema)
+            migrations.ensure(self.location, self.engine, Base.metadata)  # fresh → created; other revision → refused
         except BaseException:
             self.engine.dispose()
             raise
-        finally:
-            creator.dispose()
         self._session = sessionmaker(self.engine, expire_on_commit=False)
 
     def session(self) -> Session:

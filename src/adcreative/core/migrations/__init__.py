@@ -31,6 +31,7 @@ if TYPE_CHECKING:
     from alembic.script import ScriptDirectory
 
     from adcreative.config import Settings
+    from adcreative.core.database import Location
 
 HERE = Path(__file__).resolve().parent
 HEAD = "0004"  # the newest revision in versions/ (a test checks); opening a store at HEAD needs no Alembic import
@@ -114,26 +115,31 @@ def refusal(st: Status) -> StoreSchemaError:
                             f"needs {st.head}: run `adcreative db upgrade`")
 
 
-def ensure(engine: Engine, migrating_engine: Engine, metadata: MetaData, *, where: str,
-           schema: str | None = None) -> None:
-    """Open check: a store at the head passes (one query); a fresh one is created at the head; anything
-    else is refused with :func:`refusal`. ``migrating_engine`` runs the creation in one transaction."""
+def ensure(loc: Location, engine: Engine, metadata: MetaData) -> None:
+    """Open check: a store at the head passes (one query, no Alembic import); a fresh one is created at the
+    head (tables from ``metadata``, stamped) in one transaction; anything else is refused (:func:`refusal`)."""
+    from adcreative.core.database import make_engine
+
     with engine.connect() as conn:
         if revision(conn) == HEAD:
             return
-        st = status(conn, where)
+        st = status(conn, loc.describe())
     if not st.fresh:
         raise refusal(st)
-    with migrating_engine.begin() as conn:
-        _lock(conn, schema)
-        st = status(conn, where)  # again, under the lock: another process may have just created it
-        if st.fresh:
-            from alembic.runtime.migration import MigrationContext
+    creator = make_engine(loc, migrating=True)
+    try:
+        with creator.begin() as conn:
+            _lock(conn, loc.schema)
+            st = status(conn, loc.describe())  # again, under the lock: another process may have just made it
+            if st.fresh:
+                from alembic.runtime.migration import MigrationContext
 
-            metadata.create_all(conn)
-            MigrationContext.configure(conn).stamp(script(), "head")
-        elif not st.up_to_date:
-            raise refusal(st)
+                metadata.create_all(conn)
+                MigrationContext.configure(conn).stamp(script(), "head")
+            elif not st.up_to_date:
+                raise refusal(st)
+    finally:
+        creator.dispose()
 
 
 def upgrade(settings: Settings) -> tuple[Status, Status]:
