@@ -10,8 +10,9 @@ each later one a change. The store's revision is kept in its ``alembic_version``
 - ``adcreative db upgrade`` (:func:`upgrade`) brings a store to the head, a legacy store by stamping the
   baseline first; each upgrade runs in one transaction (SQLite and PostgreSQL both have transactional DDL).
 
-To change the schema: change the models in :mod:`adcreative.core.store` and add ``versions/000N_what.py``
-(template: ``script.py.mako``; SQLite needs ``op.batch_alter_table`` to drop or alter a column). The test
+To change the schema: change the models in :mod:`adcreative.core.store`, add ``versions/000N_what.py``
+(template: ``script.py.mako``; SQLite needs ``op.batch_alter_table`` to drop or alter a column) and set
+:data:`HEAD` to it. The test
 ``tests/core/test_migrations.py::test_models_match_migrations`` fails until the two agree.
 """
 
