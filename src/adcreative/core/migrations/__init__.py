@@ -147,9 +147,10 @@ def upgrade(settings: Settings) -> tuple[Status, Status]:
     """``adcreative db upgrade``: the store of ``settings`` brought to the head; (before, after)."""
     from alembic import command
 
-    from adcreative.core.database import location, make_engine
+    from adcreative.core.database import home_schema, location, make_engine
 
-    Path(settings.home).mkdir(parents=True, exist_ok=True)
+    home = Path(settings.home)
+    home.mkdir(parents=True, exist_ok=True)
     loc = location(settings)
     engine = make_engine(loc, migrating=True)
     try:
@@ -158,6 +159,8 @@ def upgrade(settings: Settings) -> tuple[Status, Status]:
             before = status(conn, loc.describe())
             if before.current is not None and not known(before.current):
                 raise refusal(before)
+            if loc.adopting:
+                _check_images_here(conn, home, before.where)
             if not before.up_to_date:
                 cfg = config(conn)
                 if before.legacy:
@@ -170,7 +173,23 @@ def upgrade(settings: Settings) -> tuple[Status, Status]:
             after = status(conn, loc.describe())
     finally:
         engine.dispose()
+    if loc.adopting and loc.schema is not None:
+        home_schema(home, loc.schema)  # committed: from now on this home's rows are the legacy schema's
     return before, after
+
+
+def _check_images_here(conn: Connection, home: Path, where: str) -> None:
+    """Before a home adopts the legacy store: it must hold the store's images (some home on this database
+    wrote them; only that one may take its rows)."""
+    from adcreative.core.blobs import BlobStore
+
+    blobs = BlobStore(home / "blobs")
+    shas = [r[0] for r in conn.execute(text("SELECT image_sha FROM products ORDER BY id LIMIT 20"))]
+    missing = [s for s in shas if not blobs.exists(s)]
+    if missing:
+        raise StoreSchemaError(f"store {where} was written before homes had their own schemas, and its images "
+                               f"are not in {blobs.root} (e.g. {missing[0][:12]}…): run `adcreative --home DIR db "
+                               "upgrade` with the home that wrote it")
 
 
 def current(settings: Settings) -> Status:
