@@ -456,9 +456,8 @@ class Store:
         inserted: set[tuple[str, str, str]] = set()
         stmt = insert(EventRow).on_conflict_do_nothing(index_elements=list(EVENT_KEY)).returning(
             EventRow.kind, EventRow.request_id, EventRow.creative_id)
-        with self.session() as s:
-            for i in range(0, len(rows), 1000):  # under SQLite's bound-parameter limit
-                inserted.update((r[0], r[1], r[2]) for r in s.execute(stmt.values(rows[i:i + 1000])))
+        with self.session() as s:  # one statement compiled once; SQLAlchemy batches the rows ("insertmanyvalues")
+            inserted.update((r[0], r[1], r[2]) for r in s.execute(stmt, rows))
             s.commit()
         return [e for k, e in todo.items() if k in inserted]
 
