@@ -31,6 +31,7 @@ from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Resp
 from jinja2 import Environment, select_autoescape
 from pydantic import BaseModel, Field
 
+from adcreative.core import limits
 from adcreative.core.errors import InputError, NotFoundError
 from adcreative.core.store import Store
 from adcreative.core.types import CLASSES, Label
@@ -52,9 +53,9 @@ STATIC = {"review.js": "text/javascript; charset=utf-8", "review.css": "text/css
 
 class LabelIn(BaseModel):
     # lengths are the store's columns (labels.creative_id VARCHAR(64), reviewer VARCHAR(128))
-    creative_id: Annotated[str, Field(min_length=1, max_length=64), Clean]
-    label: Annotated[str, Field(min_length=1, max_length=32), Clean]
-    reviewer: Annotated[str, Field(min_length=1, max_length=128), Clean]
+    creative_id: Annotated[str, Field(min_length=1, max_length=limits.CREATIVE_ID_MAX), Clean]
+    label: Annotated[str, Field(min_length=1, max_length=limits.LABEL_MAX), Clean]
+    reviewer: Annotated[str, Field(min_length=1, max_length=limits.REVIEWER_MAX), Clean]
     note: Annotated[str, Field(max_length=2000), Clean] = ""
 
 

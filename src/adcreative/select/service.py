@@ -32,6 +32,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
+from adcreative.core import limits
 from adcreative.core.errors import InputError
 from adcreative.core.web import BodyLimit, Clean, JsonObject, Number, Scalar
 from adcreative.select.bundle import Bundle, manifest_mtime
@@ -107,12 +108,12 @@ class EventLog:
 
 
 # ---------------------------------------------------------------------------------- API models --------
-# Lengths are the store's column lengths (core.store: events.request_id/creative_id VARCHAR(64), user_id/ad_id
-# VARCHAR(128)), so what is accepted here can be mirrored into the store; numbers are finite and bounded.
-RequestId = Annotated[str, Field(min_length=1, max_length=64), Clean]
-UserId = Annotated[str, Field(min_length=1, max_length=128), Clean]
-AdId = Annotated[str, Field(min_length=1, max_length=128), Clean]
-CreativeId = Annotated[str, Field(min_length=1, max_length=64), Clean]
+# Lengths are the store's column lengths (core.limits), so what is accepted here can be mirrored into the
+# store; numbers are finite and bounded.
+RequestId = Annotated[str, Field(min_length=1, max_length=limits.REQUEST_ID_MAX), Clean]
+UserId = Annotated[str, Field(min_length=1, max_length=limits.USER_ID_MAX), Clean]
+AdId = Annotated[str, Field(min_length=1, max_length=limits.AD_ID_MAX), Clean]
+CreativeId = Annotated[str, Field(min_length=1, max_length=limits.CREATIVE_ID_MAX), Clean]
 MAX_BODY_BYTES = 16 << 20    # a full events batch (10,000 events with small contexts) fits
 
 
