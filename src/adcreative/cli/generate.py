@@ -31,7 +31,8 @@ def generate(
         "seed and inspector, so rerunning the same command after a crash resumes it)"),
     gen_config: str | None = typer.Option(
         None, "--gen-config", help="Generator constructor args as JSON, inline or a .json file (e.g. for "
-        "diffusers-inpaint: {\"base\": DIR, \"controlnet\": DIR, \"lora\": FILE, \"steps\": 30})"),
+        "diffusers-inpaint: {\"base\": DIR, \"controlnet\": DIR, \"lora\": FILE}; after tune rfft: "
+        "RUN/generator.json)"),
     executor: str = typer.Option("local", "--executor", help="local, or ray (a local cluster, or --ray-address)"),
     workers: int = typer.Option(2, "--workers", help="Ray actors (with --executor ray)"),
     ray_address: str | None = typer.Option(None, "--ray-address", help="Existing Ray cluster address"),

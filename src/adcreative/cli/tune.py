@@ -34,56 +34,62 @@ def _threads(n: int | None) -> None:
 
 @app.command("rfft")
 def rfft(
-    base: Path = typer.Option(..., "--base", help="Local diffusers SD 1.5 (inpainting) folder"),
-    controlnet: Path = typer.Option(..., "--controlnet", help="Local diffusers canny ControlNet folder"),
-    out: Path = typer.Option(..., "--out", help="Run folder: checkpoints, final controlnet/, rfft.json"),
+    gen_config: str = typer.Option(..., "--gen-config", help="The diffusers-inpaint generator config to tune "
+                                   "for (JSON object or .json file, as for 'generate --gen-config'): base, "
+                                   "controlnet, steps, controlnet_scale… are read from it"),
+    out: Path = typer.Option(..., "--out", help="Run folder: checkpoints, validation/, logs, controlnet/, "
+                             "generator.json, rfft.json"),
     products: str = typer.Option("sample", "--products", help=_PRODUCTS_HELP),
     meta: Path | None = typer.Option(None, "--meta", help="CSV/JSON of titles and categories for --products"),
     rfnet: Path | None = typer.Option(None, "--rfnet", help="RFNet folder (default: the one shipped)"),
-    lora: Path | None = typer.Option(None, "--lora", help="Local LoRA .safetensors (file or folder)"),
-    sample_steps: int = typer.Option(20, "--sample-steps", help="DDIM steps per sampled creative"),
     grad_window: int = typer.Option(5, "--grad-window", help="The graded step is drawn from the last N steps"),
-    guidance: float = typer.Option(7.5, "--guidance"),
-    controlnet_scale: float = typer.Option(1.0, "--controlnet-scale"),
     beta: float = typer.Option(1.0, "--beta", help="Weight of the consistent-condition loss"),
+    cc_weighting: str = typer.Option("score", "--cc-weighting",
+                                     help="score: the paper's (ε difference × 1/(1−ᾱ_t)) | epsilon"),
     lr: float = typer.Option(1e-5, "--lr"),
+    lr_schedule: str = typer.Option("constant", "--lr-schedule", help="constant | linear | cosine (after warm-up)"),
+    lr_warmup_steps: int = typer.Option(50, "--lr-warmup-steps"),
     weight_decay: float = typer.Option(1e-2, "--weight-decay"),
-    grad_accum: int = typer.Option(4, "--grad-accum"),
-    batch_size: int = typer.Option(1, "--batch-size"),
+    grad_accum: int = typer.Option(4, "--grad-accum", help="Micro-batches per optimizer step"),
+    batch_size: int = typer.Option(1, "--batch-size", help="Examples per micro-batch and process"),
     max_steps: int = typer.Option(500, "--max-steps", help="Optimizer steps in total (a resumed run counts on)"),
+    ema_decay: float = typer.Option(0.0, "--ema-decay", help="EMA of the ControlNet weights (0 = off)"),
     checkpoint_every: int = typer.Option(50, "--checkpoint-every"),
+    validate_every: int = typer.Option(100, "--validate-every", help="Validation grid every N steps (0 = off)"),
+    val_products: int = typer.Option(4, "--val-products"),
+    val_seeds: int = typer.Option(4, "--val-seeds"),
     aspects: str = typer.Option("1:1", "--aspects"),
-    canvas_scale: float = typer.Option(1.0, "--canvas-scale", help="1.0 → 512 px short side"),
-    size_multiple: int = typer.Option(64, "--size-multiple"),
-    prompts: Path | None = typer.Option(None, "--prompts", help="JD-format prompts.json (default: JD's presets)"),
-    mixed_precision: str = typer.Option("no", "--mixed-precision", help="no | fp16 | bf16 (CUDA only)"),
+    mixed_precision: str = typer.Option("no", "--mixed-precision", help="no | fp16 (with a gradient scaler) | bf16"),
     gradient_checkpointing: bool = typer.Option(False, "--gradient-checkpointing"),
-    device: str | None = typer.Option(None, "--device", help="cuda | cpu (default: cuda when present)"),
+    tensorboard: bool = typer.Option(True, "--tensorboard/--no-tensorboard", help="Log to OUT/rfft (TensorBoard)"),
     seed: int = typer.Option(0, "--seed"),
     resume: bool = typer.Option(True, "--resume/--no-resume", help="Continue from the latest checkpoint in --out"),
     threads: int | None = typer.Option(None, "--threads"),
 ) -> None:
-    """Fine-tune the ControlNet with RFNet's feedback; the result is OUT/controlnet for --controlnet."""
+    """Fine-tune the generator's ControlNet with RFNet's feedback; then generate with OUT/generator.json."""
+    from adcreative.generate.provenance import parse_generator_config
     from adcreative.tune.reward import load_rfnet_reward
     from adcreative.tune.rfft import RFFTTrainer
 
     _threads(threads)
     prods = load_products(products, meta)
     trainer = RFFTTrainer(
-        base=str(base), controlnet=str(controlnet), lora=str(lora) if lora else None, sample_steps=sample_steps,
-        grad_window=grad_window, guidance=guidance, controlnet_scale=controlnet_scale, beta=beta, lr=lr,
-        weight_decay=weight_decay, grad_accum=grad_accum, batch_size=batch_size, max_steps=max_steps,
-        checkpoint_every=checkpoint_every, aspects=parse_list(aspects), canvas_scale=canvas_scale,
-        size_multiple=size_multiple, prompts=str(prompts) if prompts else None, mixed_precision=mixed_precision,
-        gradient_checkpointing=gradient_checkpointing, device=device, seed=seed)
-    reward = load_rfnet_reward(str(rfnet) if rfnet else None).to(trainer.gen.device)
-    res = trainer.train(prods, reward, out, resume=resume)
-    h = res.history
+        generator=parse_generator_config(gen_config), grad_window=grad_window, beta=beta, cc_weighting=cc_weighting,
+        lr=lr, lr_schedule=lr_schedule, lr_warmup_steps=lr_warmup_steps, weight_decay=weight_decay,
+        grad_accum=grad_accum, batch_size=batch_size, max_steps=max_steps, ema_decay=ema_decay,
+        checkpoint_every=checkpoint_every, validate_every=validate_every, val_products=val_products,
+        val_seeds=val_seeds, aspects=parse_list(aspects), mixed_precision=mixed_precision,
+        gradient_checkpointing=gradient_checkpointing, tensorboard=tensorboard, seed=seed)
+    res = trainer.train(prods, load_rfnet_reward(str(rfnet) if rfnet else None), out, resume=resume)
+    h, v = res.history, res.validation
     if h:
         console.print(f"steps {res.resumed_from}→{res.steps}: CE {h[0]['ce']:.4f}→{h[-1]['ce']:.4f}  "
                       f"P(available) {h[0]['p_available']:.3f}→{h[-1]['p_available']:.3f}  "
                       f"consistent-condition {h[-1]['cc']:.5f}")
-    console.print(f"tuned ControlNet: {res.controlnet}")
+    if len(v) > 1 and v[0] and v[-1]:
+        console.print(f"validation: available rate {v[0]['available_rate']:.1%}→{v[-1]['available_rate']:.1%}  "
+                      f"diversity {v[0]['diversity']:.3f}→{v[-1]['diversity']:.3f}")
+    console.print(f"tuned ControlNet: {res.controlnet}  (generate with --gen-config {out / 'generator.json'})")
 
 
 @app.command("compositor")

@@ -83,7 +83,8 @@ def build_tiny_sd_folders(root: str | Path, *, seed: int = 0, in_channels: int =
         # A trained ControlNet's zero convolutions are no longer zero; random ones make the control
         # image actually steer the tiny UNet, as it does with real weights.
         with torch.no_grad():
-            for m in [*controlnet.controlnet_down_blocks, controlnet.controlnet_mid_block]:
+            for m in [*controlnet.controlnet_down_blocks, controlnet.controlnet_mid_block,
+                      controlnet.controlnet_cond_embedding.conv_out]:
                 torch.nn.init.normal_(m.weight, std=0.02)
     vae = AutoencoderKL(
         block_out_channels=(32, 64), in_channels=3, out_channels=3,
@@ -119,3 +120,100 @@ def build_tiny_sd_folders(root: str | Path, *, seed: int = 0, in_channels: int =
     controlnet.save_pretrained(str(cn), safe_serialization=True)
     shutil.rmtree(tok_dir, ignore_errors=True)
     return base, cn
+
+
+# -- the same weights as one original-layout (A1111/civitai) checkpoint file ------------------------------------
+_RESNET_TO_LDM = (("norm1", "in_layers.0"), ("conv1", "in_layers.2"), ("norm2", "out_layers.0"),
+                  ("conv2", "out_layers.3"), ("time_emb_proj", "emb_layers.1"), ("conv_shortcut", "skip_connection"))
+_VAE_ATTN_TO_LDM = (("group_norm.", "norm."), ("to_q.", "q."), ("to_k.", "k."), ("to_v.", "v."),
+                    ("to_out.0.", "proj_out."))
+
+
+def _unet_key_to_ldm(key: str, layers: int, up_attention: list[bool]) -> str:
+    """A diffusers UNet2DConditionModel key → its key in the original LDM ``model.diffusion_model``."""
+    fixed = {"time_embedding.linear_1": "time_embed.0", "time_embedding.linear_2": "time_embed.2",
+             "conv_in": "input_blocks.0.0", "conv_norm_out": "out.0", "conv_out": "out.2"}
+    parts = key.split(".")
+    head = ".".join(parts[:2]) if parts[0] == "time_embedding" else parts[0]
+    if head in fixed:
+        return key.replace(head, fixed[head], 1)
+
+    def resnet(rest: str) -> str:
+        for new, old in _RESNET_TO_LDM:
+            rest = rest.replace(new, old, 1) if rest.startswith(new) else rest
+        return rest
+
+    if parts[0] == "down_blocks":
+        b, kind, j, rest = int(parts[1]), parts[2], int(parts[3]), ".".join(parts[4:])
+        if kind == "downsamplers":  # down_blocks.b.downsamplers.0.conv.w → input_blocks.N.0.op.w
+            return f"input_blocks.{(b + 1) * (layers + 1)}.0.op.{'.'.join(parts[5:])}"
+        n = 1 + b * (layers + 1) + j
+        return f"input_blocks.{n}.0.{resnet(rest)}" if kind == "resnets" else f"input_blocks.{n}.1.{rest}"
+    if parts[0] == "mid_block":
+        kind, j, rest = parts[1], int(parts[2]), ".".join(parts[3:])
+        return f"middle_block.{2 * j}.{resnet(rest)}" if kind == "resnets" else f"middle_block.1.{rest}"
+    if parts[0] == "up_blocks":
+        b, kind, j, rest = int(parts[1]), parts[2], int(parts[3]), ".".join(parts[4:])
+        if kind == "upsamplers":
+            slot = 2 if up_attention[b] else 1
+            return f"output_blocks.{b * (layers + 1) + layers}.{slot}.{'.'.join(parts[4:])}"
+        n = b * (layers + 1) + j
+        return f"output_blocks.{n}.0.{resnet(rest)}" if kind == "resnets" else f"output_blocks.{n}.1.{rest}"
+    raise ValueError(f"no LDM name for UNet key {key!r}")
+
+
+def _vae_key_to_ldm(key: str, n_up: int) -> str:
+    fixed = {"encoder.conv_norm_out": "encoder.norm_out", "decoder.conv_norm_out": "decoder.norm_out"}
+    for new, old in fixed.items():
+        if key.startswith(new + "."):
+            return key.replace(new, old, 1)
+    parts = key.split(".")
+    side = parts[0]
+    if parts[1] == "down_blocks":
+        i, kind = int(parts[2]), parts[3]
+        if kind == "downsamplers":
+            return f"{side}.down.{i}.downsample.{'.'.join(parts[5:])}"
+        return f"{side}.down.{i}.block.{parts[4]}." + ".".join(parts[5:]).replace("conv_shortcut", "nin_shortcut")
+    if parts[1] == "up_blocks":
+        i, kind = n_up - 1 - int(parts[2]), parts[3]
+        if kind == "upsamplers":
+            return f"{side}.up.{i}.upsample.{'.'.join(parts[5:])}"
+        return f"{side}.up.{i}.block.{parts[4]}." + ".".join(parts[5:]).replace("conv_shortcut", "nin_shortcut")
+    if parts[1] == "mid_block":
+        if parts[2] == "resnets":
+            rest = ".".join(parts[4:]).replace("conv_shortcut", "nin_shortcut")
+            return f"{side}.mid.block_{int(parts[3]) + 1}.{rest}"
+        rest = ".".join(parts[4:]) + "."
+        for new, old in _VAE_ATTN_TO_LDM:
+            rest = rest.replace(new, old, 1) if rest.startswith(new) else rest
+        return f"{side}.mid.attn_1.{rest[:-1]}"
+    return key  # conv_in, conv_out, quant_conv, post_quant_conv keep their names
+
+
+def save_single_file(base: str | Path, path: str | Path) -> Path:
+    """Write the UNet, VAE and CLIP text encoder of a diffusers SD 1.x folder as ONE safetensors file in the
+    original LDM layout (``model.diffusion_model.*``, ``first_stage_model.*``, ``cond_stage_model.transformer.*``),
+    as A1111/civitai checkpoints are distributed: what ``from_single_file`` reads. Returns the file."""
+    from safetensors.torch import load_file, save_file
+
+    base = Path(base)
+
+    def weights(comp: str) -> dict[str, Any]:
+        return load_file(str(next(f for f in sorted((base / comp).glob("*.safetensors")) if f.name.count(".") == 1)))
+
+    unet_cfg = json.loads((base / "unet" / "config.json").read_text())
+    vae_cfg = json.loads((base / "vae" / "config.json").read_text())
+    up_attention = ["CrossAttn" in t for t in unet_cfg["up_block_types"]]
+    out: dict[str, Any] = {}
+    for k, v in weights("unet").items():
+        out["model.diffusion_model." + _unet_key_to_ldm(k, unet_cfg["layers_per_block"], up_attention)] = v
+    for k, v in weights("vae").items():
+        ldm = _vae_key_to_ldm(k, len(vae_cfg["up_block_types"]))
+        if ".mid.attn_1." in ldm and v.dim() == 2:  # LDM's VAE attention projections are 1×1 convolutions
+            v = v[:, :, None, None]
+        out["first_stage_model." + ldm] = v
+    for k, v in weights("text_encoder").items():  # transformers ≥ 5.6 saves CLIPTextModel without "text_model."
+        out["cond_stage_model.transformer." + (k if k.startswith("text_model.") else "text_model." + k)] = v
+    p = Path(path)
+    save_file({k: v.contiguous() for k, v in out.items()}, str(p))
+    return p

@@ -5,9 +5,12 @@ NumPy/OpenCV. For feedback fine-tuning the generated image must stay a tensor wi
 re-implements the image-dependent preprocessing in torch — letterbox + ImageNet normalisation, and the
 structure map (Sobel magnitude of the grey image, as :func:`adcreative.inspect.preprocess.structure_map`) and
 the colour affinity to the product's palette (as :func:`adcreative.inspect.preprocess.colour_affinity`) —
-and runs the trunk with gradients. The per-example inputs that do not depend on the generated pixels (the
-product cutout, the placement mask and letterbox valid map, the title's token embeddings) are computed once
-with RFNet's own NumPy preprocessing, so the adapter scores what RFNet would score.
+and runs the trunk with gradients. It rounds to 8 bits wherever RFNet's path does (PIL's resize pass by
+pass, OpenCV's fixed-point grey) with a straight-through estimator, so the maps it feeds RFNet are RFNet's own
+(P(available) within ~1e-5 median of RFNet's at the shipped 224/112 px input size) while gradients still
+reach the pixels. The per-example inputs that do not depend on the generated pixels (the product cutout, the
+placement mask and letterbox valid map, the title's token embeddings) are computed once with RFNet's own
+NumPy preprocessing.
 """
 
 from __future__ import annotations
@@ -26,7 +29,9 @@ if TYPE_CHECKING:
     from adcreative.inspect.model import RFNet
 
 _SOBEL_X = torch.tensor([[-1.0, 0.0, 1.0], [-2.0, 0.0, 2.0], [-1.0, 0.0, 1.0]])
-_GREY = torch.tensor([0.299, 0.587, 0.114])  # OpenCV's RGB2GRAY weights
+# OpenCV's 8-bit RGB2GRAY: fixed-point weights over 2^15, rounded half up (matches cv2.cvtColor bit for bit)
+_GREY_FIXED = (9798, 19235, 3735)
+_GREY_SHIFT = 15
 
 
 def _fit(w: int, h: int, size: int) -> tuple[int, int, int, int]:
@@ -38,25 +43,23 @@ def _fit(w: int, h: int, size: int) -> tuple[int, int, int, int]:
 class RFNetReward(nn.Module):
     """Wraps a (frozen) RFNet: ``forward(images (B,3,H,W) in [0,1], aux) → logits (B, 6)``."""
 
-    mean: Tensor
-    std: Tensor
     pad: Tensor
     sobel: Tensor
     grey: Tensor
+    grey_fixed: Tensor
 
     def __init__(self, rfnet: RFNet) -> None:
         super().__init__()
-        from adcreative.core.backbones import IMAGENET_MEAN, IMAGENET_STD
         from adcreative.inspect.preprocess import PAD_RGB
 
         self.rfnet = rfnet
         self.rfnet.requires_grad_(False)
         self.rfnet.eval()
-        self.register_buffer("mean", torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1), persistent=False)
-        self.register_buffer("std", torch.tensor(IMAGENET_STD).view(1, 3, 1, 1), persistent=False)
         self.register_buffer("pad", torch.tensor([v / 255.0 for v in PAD_RGB]).view(1, 3, 1, 1), persistent=False)
         self.register_buffer("sobel", torch.stack([_SOBEL_X, _SOBEL_X.T])[:, None], persistent=False)
-        self.register_buffer("grey", _GREY.view(1, 3, 1, 1), persistent=False)
+        fixed = torch.tensor(_GREY_FIXED, dtype=torch.int64).view(1, 3, 1, 1)
+        self.register_buffer("grey_fixed", fixed, persistent=False)
+        self.register_buffer("grey", fixed.float() / 2**_GREY_SHIFT, persistent=False)
 
     def train(self, mode: bool = True) -> RFNetReward:
         super().train(False)  # always an evaluator: frozen BN, no dropout
@@ -97,36 +100,61 @@ class RFNetReward(nn.Module):
         return out
 
     # -- differentiable preprocessing -------------------------------------------------------------------
-    def _letterbox(self, x: Tensor, size: int, fill: Tensor) -> Tensor:
-        """Aspect-preserving resize into a size×size frame filled with ``fill`` (as ``letterbox_rgb``)."""
+    # RFNet's own path works on 8-bit pixels: PIL resizes (a horizontal then a vertical pass, each rounded to
+    # uint8) and OpenCV's fixed-point grey. The adapter rounds at the same places with a straight-through
+    # estimator (the forward value is what RFNet sees, the gradient is the identity), so its scores agree
+    # with RFNet's instead of drifting by the resampling and rounding error an aux map amplifies.
+    def _resize(self, x: Tensor, h: int, w: int) -> Tensor:
+        """PIL's BILINEAR resize of an 8-bit image (antialiased triangle filter, pass by pass)."""
+        if x.shape[-1] != w:
+            x = _quantize(F.interpolate(x, size=(x.shape[-2], w), mode="bilinear", align_corners=False,
+                                        antialias=True))
+        if x.shape[-2] != h:
+            x = _quantize(F.interpolate(x, size=(h, w), mode="bilinear", align_corners=False, antialias=True))
+        return x
+
+    def _letterbox(self, x: Tensor, size: int) -> Tensor:
+        """``letterbox_rgb``: aspect-preserving resize into a size×size frame of RFNet's grey, normalised."""
+        from adcreative.core.backbones import normalize_tensor
+
         _, _, H, W = x.shape
         nw, nh, x0, y0 = _fit(W, H, size)
-        r = F.interpolate(x, size=(nh, nw), mode="bilinear", align_corners=False, antialias=True)
-        return F.pad(r, (x0, size - nw - x0, y0, size - nh - y0)) + fill * _frame(size, nw, nh, x0, y0, x)
+        r = F.pad(self._resize(x, nh, nw), (x0, size - nw - x0, y0, size - nh - y0))
+        return normalize_tensor(r + self.pad * _frame(size, nw, nh, x0, y0, x))
 
-    def structure(self, images: Tensor) -> Tensor:
-        """Sobel gradient magnitude of the grey image at RFNet's aux size, letterboxed on zeros (B,1,A,A)."""
+    def _small(self, x: Tensor) -> tuple[Tensor, tuple[int, int, int, int]]:
+        """The image at RFNet's aux resolution (content only, as ``_views``) and its letterbox placement."""
         A = self.rfnet.aux_size
-        H, W = images.shape[-2:]
+        H, W = x.shape[-2:]
         nw, nh, x0, y0 = _fit(W, H, A)
-        small = F.interpolate(images, size=(nh, nw), mode="bilinear", align_corners=False, antialias=True)
-        g = (small * self.grey).sum(1, keepdim=True)
+        return self._resize(x, nh, nw), (nw, nh, x0, y0)
+
+    def _grey(self, small: Tensor) -> Tensor:
+        """OpenCV's 8-bit grey of an 8-bit image, exactly (integer arithmetic), straight through."""
+        cont = (small * self.grey).sum(1, keepdim=True)
+        ints = torch.round(small.detach() * 255.0).to(torch.int64)
+        half = 1 << (_GREY_SHIFT - 1)
+        exact = ((ints * self.grey_fixed).sum(1, keepdim=True) + half) >> _GREY_SHIFT
+        return cont + (exact.to(cont.dtype) / 255.0 - cont).detach()
+
+    def structure(self, small: Tensor, fit: tuple[int, int, int, int]) -> Tensor:
+        """``structure_map`` of the aux-size image, letterboxed on zeros (B,1,A,A)."""
+        A = self.rfnet.aux_size
+        nw, nh, x0, y0 = fit
+        g = self._grey(small)
         g = F.pad(g, (1, 1, 1, 1), mode="reflect")  # OpenCV's default border (reflect-101)
         gxy = F.conv2d(g, self.sobel)
         mag = (torch.sqrt((gxy * gxy).sum(1, keepdim=True) + 1e-12) / 2.0).clamp(0.0, 1.0)
         return F.pad(mag, (x0, A - nw - x0, y0, A - nh - y0))
 
-    def affinity(self, images: Tensor, palette: Tensor) -> Tensor:
-        """Colour affinity to the product's palette at RFNet's aux size, letterboxed on zeros (B,1,A,A), as
-        ``preprocess.colour_affinity``; ``palette`` (B,K,3), rows beyond a product's colours padded far away."""
+    def affinity(self, small: Tensor, fit: tuple[int, int, int, int], palette: Tensor) -> Tensor:
+        """``colour_affinity`` of the aux-size image to the product's palette, letterboxed on zeros (B,1,A,A);
+        ``palette`` (B,K,3), rows beyond a product's colours padded far away."""
         from adcreative.inspect.preprocess import AFFINITY_SIGMA
 
         A = self.rfnet.aux_size
-        H, W = images.shape[-2:]
-        nw, nh, x0, y0 = _fit(W, H, A)
-        small = F.interpolate(images, size=(nh, nw), mode="bilinear", align_corners=False, antialias=True)
-        d2 = ((small[:, None] - palette[:, :, :, None, None]) ** 2).sum(2)  # (B, K, h, w)
-        d2 = d2.amin(1, keepdim=True)
+        nw, nh, x0, y0 = fit
+        d2 = ((small[:, None] - palette[:, :, :, None, None]) ** 2).sum(2).amin(1, keepdim=True)  # (B,1,h,w)
         aff = torch.exp(-d2 / (2 * AFFINITY_SIGMA ** 2))
         return F.pad(aff, (x0, A - nw - x0, y0, A - nh - y0))
 
@@ -141,17 +169,22 @@ class RFNetReward(nn.Module):
         return out
 
     def inputs(self, images: Tensor, aux: dict[str, Tensor]) -> dict[str, Tensor]:
+        """RFNet's input tensors for images (B,3,H,W) in [0, 1], with a graph back to the pixels."""
         net = self.rfnet
-        img = (self._letterbox(images, net.image_size, self.pad) - self.mean) / self.std
-        # the product view: the generated image cropped around the (fixed) mask box, seen at full input size
-        crops = [self._crop(images[i : i + 1], aux["crop"][i]) for i in range(images.shape[0])]
-        local = torch.cat([(self._letterbox(c, net.image_size, self.pad) - self.mean) / self.std for c in crops])
-        cedges = torch.cat([self.structure(c) for c in crops])
+        x = _quantize(images)  # RFNet judges 8-bit images
         pal = aux["palette"]
-        caff = torch.cat([self.affinity(c, pal[i : i + 1]) for i, c in enumerate(crops)])
+        # the product view: the image cropped around the (fixed) mask box, seen at full input size
+        crops = [self._crop(x[i : i + 1], aux["crop"][i]) for i in range(x.shape[0])]
+        local = torch.cat([self._letterbox(c, net.image_size) for c in crops])
+        cmaps = []
+        for i, c in enumerate(crops):
+            small, fit = self._small(c)
+            cmaps.append(torch.cat([self.structure(small, fit), self.affinity(small, fit, pal[i : i + 1])], 1))
+        cedges, caff = torch.cat(cmaps).split(1, 1)
+        small, fit = self._small(x)
         lmask = aux["local_mask"]
-        full = torch.cat([aux["mask"], self.structure(images), self.affinity(images, pal)], 1)
-        out = {"image": img, "aux": full, "product": aux["product"], "local": local,
+        full = torch.cat([aux["mask"], self.structure(small, fit), self.affinity(small, fit, pal)], 1)
+        out = {"image": self._letterbox(x, net.image_size), "aux": full, "product": aux["product"], "local": local,
                "local_aux": torch.cat([lmask, cedges * lmask[:, 1:2], caff * lmask[:, 1:2]], 1)}
         if net.use_text:
             out["text"], out["text_valid"] = aux["text"], aux["text_valid"].bool()
@@ -174,6 +207,13 @@ class RFNetReward(nn.Module):
         if net.use_text:
             enc["text"], enc["text_valid"] = x["text"], x["text_valid"]
         return net.logits(enc)  # type: ignore[no-any-return]
+
+
+def _quantize(x: Tensor) -> Tensor:
+    """Round [0, 1] values to 8-bit levels (half up, as PIL's and OpenCV's fixed point), straight through:
+    the forward value is the rounded one, the gradient passes unchanged."""
+    q = torch.floor(x.clamp(0.0, 1.0) * 255.0 + 0.5) / 255.0
+    return x + (q - x).detach()
 
 
 def _pad_palette(palette: np.ndarray) -> Tensor:
