@@ -107,16 +107,16 @@ def test_batched_generation_is_byte_identical_to_one_at_a_time(tiny_sd: tuple[Pa
     base, cn = tiny_sd
     prod = make_product()
     for aspect in ("1:1", "16:9"):
-        batched = gen_for(base, cn, batch_size=4)(prod, seed=4, aspect=aspect, n=4)
-        assert {tuple(g.params["block"]) for g in batched} == {(4, 4)}, "one pipeline call"
-        single = [gen_for(base, cn, batch_size=4)(prod, seed=s, aspect=aspect)[0] for s in (5, 7, 4, 6)]
-        offset = gen_for(base, cn, batch_size=4)(prod, seed=6, aspect=aspect, n=4)  # spans two blocks
+        batched = gen_for(base, cn, batch_size=2)(prod, seed=4, aspect=aspect, n=2)
+        assert {tuple(g.params["block"]) for g in batched} == {(4, 2)}, "one pipeline call"
+        single = [gen_for(base, cn, batch_size=2)(prod, seed=s, aspect=aspect)[0] for s in (5, 4)]
+        offset = gen_for(base, cn, batch_size=2)(prod, seed=5, aspect=aspect, n=2)  # spans two blocks
         rebuilt = create_generator("diffusers-inpaint", **json.loads(json.dumps(batched[0].config)))
         by_seed = {g.seed: pixels(g) for g in batched}
-        for g in [*single, *offset[:2], rebuilt(prod, seed=5, aspect=aspect)[0]]:
+        for g in [*single, offset[0], rebuilt(prod, seed=5, aspect=aspect)[0]]:
             assert np.array_equal(pixels(g), by_seed[g.seed]), (aspect, g.seed)
-        assert [g.seed for g in offset] == [6, 7, 8, 9]
-        assert len({pixels(g).tobytes() for g in batched}) == 4, "each seed its own image"
+        assert [g.seed for g in offset] == [5, 6] and offset[1].params["block"] == [6, 2]
+        assert not np.array_equal(*by_seed.values()), "each seed its own image"
 
 
 def test_canvas_sizes_are_not_stretched(tiny_sd: tuple[Path, Path]) -> None:
@@ -171,7 +171,7 @@ def test_box_from_alpha_half_ignores_a_faint_halo() -> None:
     old = place_product(im, (256, 256), 0.75, rng=random.Random(0), box_alpha=0.0)
     assert abs(jd.box.h - 0.75 * 256) <= 1 and abs(jd.box.w - 81 / 141 * 0.75 * 256) <= 1
     assert old.box.w == round(0.75 * 256) and old.box.h < jd.box.h
-    with pytest.raises(InputError, match="alpha ≥ 0.5"):
+    with pytest.raises(InputError, match=r"alpha ≥ 0\.5"):
         place_product(Image.new("RGBA", (50, 50), (9, 9, 9, 100)), (64, 64), 0.7, rng=random.Random(0))
 
 

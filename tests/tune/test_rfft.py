@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import itertools
 import json
-import os
 from pathlib import Path
 from typing import Any
 
@@ -267,47 +266,42 @@ def test_loss_falls_and_resume_continues(tiny_sd: tuple[Path, Path], tmp_path: P
 
 def test_checkpoints_are_replaced_only_once_the_new_one_is_complete(tiny_sd: tuple[Path, Path], tmp_path: Path,
                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
-    """Issue 15: a crash while a checkpoint or the final ControlNet is written never loses the previous one."""
+    """Issue 15: a crash while a checkpoint or the final ControlNet goes in place never loses the previous one,
+    and older checkpoints are pruned only after the new one is in place."""
+    from adcreative.core import durable
+
     out = tmp_path / "run"
-    tr = trainer(tiny_sd, max_steps=2, grad_accum=1, checkpoint_every=1, keep_checkpoints=1)
-    tr.train([product()], TinyReward(), out, progress=False)
+    kw: dict[str, object] = dict(grad_accum=1, checkpoint_every=1, keep_checkpoints=1)
+    trainer(tiny_sd, max_steps=2, **kw).train([product()], TinyReward(), out, progress=False)
     assert [p.name for p in out.glob("checkpoint-*")] == ["checkpoint-0000002"]
     before = (out / "controlnet" / "diffusion_pytorch_model.safetensors").read_bytes()
+    real_install = durable._install
 
-    real_replace = os.replace
+    def crash_swapping(name: str) -> Any:
+        def install(tmp: Path, target: Path) -> None:
+            if target.name == name:  # the new folder is complete on disk: the moment of the crash
+                raise KeyboardInterrupt("crash")
+            real_install(tmp, target)
+        return install
 
-    def crash_on_rename_in(src: Any, dst: Any) -> None:
-        if Path(src).name.endswith(".tmp"):  # the new folder going into place: the moment of the crash
-            raise KeyboardInterrupt("crash")
-        real_replace(src, dst)
-
-    # a crash while checkpoint 3 goes in place: checkpoint 2 is still there and still the one resumed from
-    tr3 = trainer(tiny_sd, max_steps=3, grad_accum=1, checkpoint_every=1, keep_checkpoints=1)
-    monkeypatch.setattr(os, "replace", crash_on_rename_in)
+    # a crash as checkpoint 3 goes in place: checkpoint 2 is still there and is the one resumed from
+    monkeypatch.setattr(durable, "_install", crash_swapping("checkpoint-0000003"))
     with pytest.raises(KeyboardInterrupt):
-        tr3.train([product()], TinyReward(), out, progress=False)
-    monkeypatch.setattr(os, "replace", real_replace)
+        trainer(tiny_sd, max_steps=3, **kw).train([product()], TinyReward(), out, progress=False)
     assert latest_checkpoint(out) == out / "checkpoint-0000002"
     assert json.loads((out / "checkpoint-0000002" / "state.json").read_text())["step"] == 2
     assert (out / "controlnet" / "diffusion_pytorch_model.safetensors").read_bytes() == before
 
-    # a crash between moving the old final ControlNet aside and the new one in: recovered on the next start
-    def crash_after_aside(src: Any, dst: Any) -> None:
-        real_replace(src, dst)
-        if Path(dst).name == ".controlnet.old":
-            raise KeyboardInterrupt("crash")
-
-    tr4 = trainer(tiny_sd, max_steps=3, grad_accum=1, checkpoint_every=1, keep_checkpoints=1)
-    monkeypatch.setattr(os, "replace", crash_after_aside)
+    # a crash as the final ControlNet goes in place: the previous one is intact, checkpoint 3 is complete
+    monkeypatch.setattr(durable, "_install", crash_swapping("controlnet"))
     with pytest.raises(KeyboardInterrupt):
-        tr4.train([product()], TinyReward(), out, progress=False)
-    monkeypatch.setattr(os, "replace", real_replace)
-    assert not (out / "controlnet").exists() and (out / ".controlnet.old").is_dir()
-    assert latest_checkpoint(out) == out / "checkpoint-0000003", "checkpoint 3 completed before the crash"
-    res = trainer(tiny_sd, max_steps=3, grad_accum=1, checkpoint_every=1, keep_checkpoints=1).train(
-        [product()], TinyReward(), out, progress=False)
-    assert res.resumed_from == 3 and (out / "controlnet" / "config.json").is_file()
-    assert not (out / ".controlnet.old").exists() and not list(out.glob(".*.tmp"))
+        trainer(tiny_sd, max_steps=3, **kw).train([product()], TinyReward(), out, progress=False)
+    assert [p.name for p in out.glob("checkpoint-*")] == ["checkpoint-0000003"]
+    assert (out / "controlnet" / "diffusion_pytorch_model.safetensors").read_bytes() == before
+    monkeypatch.setattr(durable, "_install", real_install)
+    res = trainer(tiny_sd, max_steps=3, **kw).train([product()], TinyReward(), out, progress=False)
+    assert res.resumed_from == 3 and (out / "controlnet" / "diffusion_pytorch_model.safetensors").read_bytes() != before
+    assert not [p for p in out.iterdir() if p.name.startswith(".")], "no temporary folders left behind"
 
 
 def test_ema_validation_and_tensorboard(tiny_sd: tuple[Path, Path], tmp_path: Path) -> None:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import hashlib
 import io
 import os
-import shutil
 import tempfile
 from pathlib import Path
 
@@ -103,56 +102,6 @@ def atomic_write(path: str | Path, data: bytes) -> None:
 
 def atomic_write_text(path: str | Path, text: str) -> None:
     atomic_write(path, text.encode("utf-8"))
-
-
-def _fsync_tree(root: Path) -> None:
-    """Flush every file under ``root``, then the folders themselves (so their entries are durable)."""
-    for dirpath, _, files in os.walk(root):
-        for name in files:
-            fd = os.open(os.path.join(dirpath, name), os.O_RDONLY)
-            try:
-                os.fsync(fd)
-            finally:
-                os.close(fd)
-        _fsync_dir(Path(dirpath))
-
-
-def _fsync_dir(d: Path) -> None:
-    fd = os.open(d, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def _aside(dst: Path) -> Path:
-    return dst.with_name(f".{dst.name}.old")
-
-
-def recover_dir(dst: str | Path) -> None:
-    """Undo a :func:`replace_dir` cut short between its two renames: the old folder goes back in place."""
-    d = Path(dst)
-    old = _aside(d)
-    if old.exists() and not d.exists():
-        os.replace(old, d)
-
-
-def replace_dir(src: str | Path, dst: str | Path) -> None:
-    """Put the complete folder ``src`` at ``dst`` (same filesystem), never deleting the old ``dst`` before the
-    new one is in place: ``src`` is flushed to disk, the old ``dst`` renamed aside, ``src`` renamed in, the
-    parent flushed, and only then the old one deleted. A crash leaves ``dst`` complete (old or new), or the old
-    one aside for :func:`recover_dir`."""
-    s, d = Path(src), Path(dst)
-    recover_dir(d)
-    _fsync_tree(s)
-    old = _aside(d)
-    if old.exists():
-        shutil.rmtree(old)
-    if d.exists():
-        os.replace(d, old)
-    os.replace(s, d)
-    _fsync_dir(d.parent)
-    shutil.rmtree(old, ignore_errors=True)
 
 
 def save_png(path: str | Path, im: Image.Image) -> str:

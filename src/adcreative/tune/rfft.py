@@ -30,7 +30,8 @@ rate, mean P(available), background diversity), so aesthetic collapse shows when
 Checkpoints are safetensors (ControlNet, optimizer and EMA state as tensors) plus JSON; no pickles. A run
 resumes from its latest checkpoint and, since example draws are a function of (seed, process, step,
 micro-batch), continues exactly as an uninterrupted run would. A checkpoint or the final ControlNet replaces
-its predecessor only once it is complete on disk.
+its predecessor only once it is complete on disk (:func:`adcreative.core.durable.atomic_dir`), and older
+checkpoints are pruned only after the new one is in place.
 """
 
 from __future__ import annotations
@@ -48,8 +49,9 @@ from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 import numpy as np
 
+from adcreative.core.durable import atomic_dir
 from adcreative.core.errors import InputError
-from adcreative.core.imageio import atomic_write_text, recover_dir, replace_dir
+from adcreative.core.imageio import atomic_write_text
 from adcreative.core.modeling import register_to_config
 from adcreative.core.types import CLASSES, Product
 
@@ -499,9 +501,6 @@ class RFFTTrainer:
         step = 0
         history: list[dict[str, float]] = []
         validation: list[dict[str, float]] = []
-        for name in [p.name for p in out.glob(f".{CKPT_PREFIX}*.old")]:
-            recover_dir(out / name[1:-4])
-        recover_dir(out / "controlnet")
         ckpt = latest_checkpoint(out) if resume else None
         if ckpt is not None:
             step, history, validation = self._load_checkpoint(ckpt, opt, scaler, ema, acc.num_processes)
@@ -584,20 +583,18 @@ class RFFTTrainer:
         from safetensors.torch import save_file
 
         final = out / f"{CKPT_PREFIX}{step:07d}"
-        tmp = out / f".{final.name}.tmp"
-        shutil.rmtree(tmp, ignore_errors=True)
-        tmp.mkdir(parents=True)
-        self.controlnet.save_pretrained(str(tmp / "controlnet"), safe_serialization=True)
-        tensors, groups = optimizer_to_tensors(opt)
-        save_file(tensors, str(tmp / OPTIM_NAME))
-        if ema is not None:
-            save_file({n: t.detach().cpu().contiguous() for n, t in zip(self._param_names(), ema.shadow_params,
-                                                                       strict=True)}, str(tmp / EMA_NAME))
-        state = {"step": step, "config": self.config, "param_groups": groups, "history": history,
-                 "validation": validation, "scaler": scaler.state_dict() if scaler.is_enabled() else None,
-                 "ema_step": ema.optimization_step if ema is not None else None, "processes": processes}
-        (tmp / STATE_NAME).write_text(json.dumps(state, indent=1))
-        replace_dir(tmp, final)  # the new checkpoint is complete on disk before anything older goes
+        # written beside, flushed, swapped in whole: the previous checkpoints are pruned only after
+        with atomic_dir(final, keep_others=False) as tmp:
+            self.controlnet.save_pretrained(str(tmp / "controlnet"), safe_serialization=True)
+            tensors, groups = optimizer_to_tensors(opt)
+            save_file(tensors, str(tmp / OPTIM_NAME))
+            if ema is not None:
+                save_file({n: t.detach().cpu().contiguous()
+                           for n, t in zip(self._param_names(), ema.shadow_params, strict=True)}, str(tmp / EMA_NAME))
+            state = {"step": step, "config": self.config, "param_groups": groups, "history": history,
+                     "validation": validation, "scaler": scaler.state_dict() if scaler.is_enabled() else None,
+                     "ema_step": ema.optimization_step if ema is not None else None, "processes": processes}
+            (tmp / STATE_NAME).write_text(json.dumps(state, indent=1))
         ckpts = sorted((p for p in out.glob(f"{CKPT_PREFIX}*") if _ckpt_step(p) >= 0), key=_ckpt_step)
         for old in ckpts[:-self.config["keep_checkpoints"]]:
             shutil.rmtree(old, ignore_errors=True)
@@ -644,19 +641,17 @@ class RFFTTrainer:
         from adcreative.generate.diffusers_inpaint import TUNED_WITH
 
         final = out / "controlnet"
-        tmp = out / ".controlnet.tmp"
-        shutil.rmtree(tmp, ignore_errors=True)
-        if ema is not None:  # ship the averaged weights
-            ema.store(params)
-            ema.copy_to(params)
-        try:
-            self.controlnet.save_pretrained(str(tmp), safe_serialization=True)
-        finally:
-            if ema is not None:
-                ema.restore(params)
         gen_cfg = {**self.gen.config, "controlnet": str(final.resolve())}
-        (tmp / TUNED_WITH).write_text(json.dumps(gen_cfg, indent=1))
-        replace_dir(tmp, final)
+        with atomic_dir(final, keep_others=False) as tmp:
+            if ema is not None:  # ship the averaged weights
+                ema.store(params)
+                ema.copy_to(params)
+            try:
+                self.controlnet.save_pretrained(str(tmp), safe_serialization=True)
+            finally:
+                if ema is not None:
+                    ema.restore(params)
+            (tmp / TUNED_WITH).write_text(json.dumps(gen_cfg, indent=1))
         atomic_write_text(out / GENERATOR_JSON, json.dumps(gen_cfg, indent=1))
         summary = {"steps": step, "config": self.config, "history": history, "validation": validation,
                    "first": history[0] if history else None, "last": history[-1] if history else None}
