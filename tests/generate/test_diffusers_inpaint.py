@@ -280,6 +280,9 @@ def test_single_file_checkpoints_load_offline(tiny_sd: tuple[Path, Path], tmp_pa
     folder = gen_for(base, cn)(make_product(), seed=1)[0]
     single = gen_for(ckpt, cn_file, base_config=str(configs), controlnet_config=str(cn))(make_product(), seed=1)[0]
     assert np.array_equal(pixels(folder), pixels(single))
+    # a file that is not a whole SD checkpoint is a clear error naming it, not a traceback
+    with pytest.raises(InputError, match="cannot load the diffusion weights"):
+        _ = gen_for(cn_file, cn, base_config=str(configs)).pipeline
 
 
 def test_fp16_variant_weights_are_loaded(tiny_sd: tuple[Path, Path], tmp_path: Path) -> None:

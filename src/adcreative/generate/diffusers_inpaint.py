@@ -510,6 +510,7 @@ def load_pipeline(base: Path, controlnet: Path, *, base_config: str | None = Non
         StableDiffusionControlNetInpaintPipeline,
         UniPCMultistepScheduler,
     )
+    from diffusers.loaders.single_file_utils import SingleFileComponentError
 
     dtype = dtype or torch.float32
     dt = _dtype_kwarg(dtype)
@@ -527,7 +528,8 @@ def load_pipeline(base: Path, controlnet: Path, *, base_config: str | None = Non
         else:
             pipe = StableDiffusionControlNetInpaintPipeline.from_pretrained(
                 str(base), controlnet=cn, local_files_only=True, variant=variant, **quiet, **dt)
-    except (OSError, ValueError, KeyError, json.JSONDecodeError) as e:
+    except (OSError, ValueError, KeyError, RuntimeError, json.JSONDecodeError, SingleFileComponentError) as e:
+        # RuntimeError: weights that do not fit the config (e.g. a single file read with another model's configs)
         raise InputError(f"cannot load the diffusion weights: {e}", source=base) from None
     scheds = {"ddim": DDIMScheduler, "dpm": DPMSolverMultistepScheduler, "unipc": UniPCMultistepScheduler,
               "euler": EulerDiscreteScheduler}
