@@ -3,7 +3,8 @@
 No GPU or real weights are needed: the SD 1.5 architectures (inpainting UNet, canny ControlNet, VAE, CLIP
 text encoder) are built with random weights. Parameter, gradient and AdamW bytes are exact. The activations
 RFFT keeps for its backward pass (the graded step: ControlNet + UNet on the [uncond; cond] rows, the VAE
-decoder on one row) are measured with autograd's saved-tensor hooks at two small sizes and extrapolated
+decoder on one row) are measured with autograd's saved-tensor hooks during the forward pass at two small
+sizes and extrapolated
 linearly in pixel count to the creative's size — an estimate (attention is assumed to run in a
 memory-efficient kernel, as PyTorch's SDPA does on CUDA, so it grows linearly too; allocator fragmentation
 and CUDA context, ~1-2 GB, are added as a flat margin).
@@ -69,10 +70,8 @@ def saved_bytes(mods: dict[str, Any], px: int, batch: int, checkpointing: bool, 
                    down_block_additional_residuals=down, mid_block_additional_residual=mid, return_dict=False)[0]
         eu, ec = eps.chunk(2)
         x0 = eu + 7.5 * (ec - eu)
-        img = vae.decode(x0.to(dtype), return_dict=False)[0]
-        loss = img.float().mean() + (ec - eu).float().pow(2).mean()
-    loss.backward()
-    cn.zero_grad(set_to_none=True)
+        vae.decode(x0.to(dtype), return_dict=False)
+    # the forward pass is what decides what is kept: no backward needed (nor its gradient memory here)
     return sum(seen.values())
 
 
@@ -98,6 +97,8 @@ def main(argv: list[str] | None = None) -> int:
     for ckpt in (False, True):
         for batch in (1, 2):
             a, b = (saved_bytes(mods, s, batch, ckpt, half) for s in args.sizes)
+            print(f"  measured: checkpointing {ckpt}, batch {batch}: {a / 2**20:.0f} / {b / 2**20:.0f} MiB "
+                  f"({time.time() - t0:.0f} s)", flush=True)
             s0, s1 = (s * s for s in args.sizes)
             slope = (b - a) / (s1 - s0)
             act = a + slope * (args.target**2 - s0)
