@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import os
 from pathlib import Path
 from typing import Any
 
@@ -356,6 +357,39 @@ def test_four_channel_unet_and_bad_config(tmp_path: Path) -> None:
     for bad in ({"cc_weighting": "kl"}, {"lr_schedule": "step"}, {"mixed_precision": "int8"}, {"aspects": ["3:7"]}):
         with pytest.raises(InputError):
             trainer(tiny, **bad)
+
+
+@pytest.mark.slow
+def test_two_processes_train_data_parallel(tiny_sd: tuple[Path, Path], tmp_path: Path) -> None:
+    """``torchrun``/``accelerate launch`` with 2 processes (DDP over gloo on CPU): each process draws its own
+    examples, gradients are averaged, the main process alone validates and writes; resuming with another
+    number of processes is refused (the example draws would differ)."""
+    import subprocess
+    import sys
+
+    from tests.paths import REPO
+
+    out = tmp_path / "run"
+    args = ["tune", "rfft", "--gen-config", json.dumps(gen_config(tiny_sd, steps=2)), "--out", str(out),
+            "--max-steps", "2", "--grad-window", "1", "--grad-accum", "2", "--lr", "1e-4", "--validate-every", "2",
+            "--val-products", "1", "--val-seeds", "2", "--no-tensorboard", "--threads", "1", "--rfnet"]
+    rfnet = tmp_path / "rfnet"
+    from adcreative.inspect.model import RFNet
+
+    torch.manual_seed(0)
+    RFNet(image_size=64, aux_size=16, dim=32, heads=2, layers=1, use_text=False).save_pretrained(rfnet)
+    env = {**os.environ, "PYTHONPATH": str(REPO / "src"), "OMP_NUM_THREADS": "1"}
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", "29531",
+           "-m", "adcreative", *args, str(rfnet)]
+    done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert done.stdout.count("tuned ControlNet") == 1, "only the main process reports"
+    state = json.loads((out / "checkpoint-0000002" / "state.json").read_text())
+    assert state["processes"] == 2 and [h["step"] for h in state["history"]] == [1, 2]
+    assert [v["step"] for v in state["validation"]] == [0, 2] and (out / "controlnet" / "config.json").is_file()
+    with pytest.raises(InputError, match="2 processes"):
+        trainer(tiny_sd, gen_config(tiny_sd, steps=2), max_steps=3, grad_window=1).train(
+            [product()], TinyReward(), out, progress=False)
 
 
 # -- the command --------------------------------------------------------------------------------------------

@@ -82,6 +82,8 @@ def rfft(
         gradient_checkpointing=gradient_checkpointing, tensorboard=tensorboard, seed=seed)
     res = trainer.train(prods, load_rfnet_reward(str(rfnet) if rfnet else None), out, resume=resume)
     h, v = res.history, res.validation
+    if not res.main_process:
+        return
     if h:
         console.print(f"steps {res.resumed_from}→{res.steps}: CE {h[0]['ce']:.4f}→{h[-1]['ce']:.4f}  "
                       f"P(available) {h[0]['p_available']:.3f}→{h[-1]['p_available']:.3f}  "

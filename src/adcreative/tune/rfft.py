@@ -115,6 +115,7 @@ class RFFTResult:
     history: list[dict[str, float]] = field(default_factory=list)
     resumed_from: int = 0
     validation: list[dict[str, float]] = field(default_factory=list)
+    main_process: bool = True  # False on the other processes of a multi-GPU run (they print nothing)
 
 
 def read_generator_config(generator: dict[str, Any] | str | Path) -> dict[str, Any]:
@@ -556,7 +557,7 @@ class RFFTTrainer:
         acc.wait_for_everyone()
         acc.end_training()
         return RFFTResult(output=out, controlnet=final, steps=step, history=history, resumed_from=resumed_from,
-                          validation=validation)
+                          validation=validation, main_process=acc.is_main_process)
 
     def _validate_logged(self, products: Sequence[Product], reward: Any, step: int, out: Path, acc: Any,
                          ema: Any, params: list[Any]) -> dict[str, float]:
