@@ -95,14 +95,23 @@ def product_palette(rgba: np.ndarray) -> np.ndarray:
     return _palette_cached(hashlib.md5(data).hexdigest(), data, arr.shape)  # type: ignore[arg-type]
 
 
+def inner_band(mask: np.ndarray, size: int) -> np.ndarray:
+    """The band just inside a silhouette that a viewer compares with what surrounds it: it skips only the
+    anti-aliased edge and is a few % of the product deep, so a thin contrasting outline (a phone's bezel, a
+    printed rim) counts, and a highlight deep inside does not."""
+    k3 = np.ones((3, 3), np.uint8)
+    m = mask.astype(np.uint8)
+    skip, band = max(1, round(0.004 * size)), max(3, round(0.025 * size))
+    return np.asarray(cv2.erode(m, k3, iterations=skip).astype(bool)
+                      & ~cv2.erode(m, k3, iterations=skip + band).astype(bool))
+
+
 @functools.lru_cache(maxsize=128)
 def _rim_cached(key: str, data: bytes, shape: tuple[int, int, int]) -> np.ndarray:
     arr = np.frombuffer(data, np.uint8).reshape(shape)
-    a = (arr[..., 3] >= OPAQUE).astype(np.uint8)
-    k3 = np.ones((3, 3), np.uint8)
-    band = max(4, int(0.05 * max(shape[:2])))
-    ring = cv2.erode(a, k3, iterations=3).astype(bool) & ~cv2.erode(a, k3, iterations=3 + band).astype(bool)
-    pix = arr[..., :3][ring] if ring.any() else arr[..., :3][a.astype(bool)]
+    a = arr[..., 3] >= OPAQUE
+    ring = inner_band(a, max(shape[:2]))
+    pix = arr[..., :3][ring] if ring.any() else arr[..., :3][a]
     sub = lab(pix[:: max(1, len(pix) // 3000)].astype(np.float32)).astype(np.float32)
     k = min(3, len(sub))
     cv2.setRNGSeed(0)
@@ -246,9 +255,8 @@ def measure(image: np.ndarray, visible: np.ndarray, rep: SceneReport) -> dict[st
     # against a band just outside; both bands skip the outline's own pixels (cutout rims, anti-aliasing), and
     # medians ignore rim light and small print. Sectors weigh by how much product lies along them, so a thin
     # handle in a contrasting colour does not save a body that melts into its backdrop.
-    Vu = V.astype(np.uint8)
-    band = max(4, int(0.05 * max(ph, pw)))
-    inner = cv2.erode(Vu, k3, iterations=3).astype(bool) & ~cv2.erode(Vu, k3, iterations=3 + band).astype(bool)
+    inner = inner_band(V, max(ph, pw))
+    band = max(3, round(0.025 * max(ph, pw)))
     out_u = (V | soft_w).astype(np.uint8)
     outer = cv2.dilate(out_u, k3, iterations=2 + band).astype(bool) & ~cv2.dilate(out_u, k3, iterations=2).astype(bool)
     outer &= ~_near_border(outer.shape, (wx0, wy0), (W, H))

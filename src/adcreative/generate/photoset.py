@@ -607,9 +607,11 @@ class PhotoSet:
             lift = int(ph * (0.06 + 0.38 * s)) + 4
         elif kind == "sink":
             lift = -int(ph * (0.07 + 0.28 * s)) - 4
-        elif kind == "beside":  # level with the support's top, but past its edge, in mid-air
-            keep = int(pw * (0.45 - 0.3 * s))  # hanging over the edge: 55–85 % of its base off the support
-            x0 = sup_x1 - keep if W - sup_x1 >= sup_x0 else sup_x0 - pw + keep
+        elif kind == "beside":  # level with the support's top, hanging over its edge in mid-air
+            foot = np.nonzero((ref[max(0, base_off - max(2, ph // 25)) : base_off + 1, :, 3] >= OPAQUE).any(axis=0))[0]
+            f0, f1 = (int(foot.min()), int(foot.max()) + 1) if len(foot) else (0, pw)
+            keep = int((f1 - f0) * (0.42 - 0.27 * s))  # 58–85 % of its base past the edge, the rest still on it
+            x0 = sup_x1 - keep - f0 if W - sup_x1 >= sup_x0 else sup_x0 + keep - f1
             x0 = int(np.clip(x0, 0, W - pw))
         elif kind == "truncate" and not top_cut:
             x0 = int(-pw * frac_out) if rng.random() < 0.5 else int(W - pw * (1 - frac_out))

@@ -590,7 +590,12 @@ class SoftFocus:
         elif kind == "sunk":
             front = self._surface_front(st, W, H, y_s, xx, yy)
             hide = front & (yy > y_s) & (np.abs(xx - (x0 + pw / 2)) <= pw / 2 + 3)
-            back = np.clip(plate + 0.5, 0, 255).astype(np.uint8)
+            # the surface closes over it, with a little shade where it went in
+            rim = np.zeros((H, W), np.float32)
+            cv2.ellipse(rim, (int(x0 + pw / 2), int(y_s + 1)), (max(2, int(pw * 0.55)), max(2, ph // 40)), 0, 0, 360,
+                        1.0, -1)
+            back = plate * (1 - 0.35 * cv2.GaussianBlur(rim, (0, 0), max(1.0, ph / 60)))[..., None]
+            back = np.clip(back + 0.5, 0, 255).astype(np.uint8)
             canvas[hide] = back[hide]
             visible &= ~hide
             objects[hide & (objects == 0)] = 1
