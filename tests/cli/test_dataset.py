@@ -77,6 +77,12 @@ def test_dataset_synth_product_families(tmp_path: Path) -> None:
                  "--scale", "0.25", "--out", str(out)]) == 0
     pids = {s.product_id for s in read_dataset(out)}
     assert pids == {"proc-00000", "proc-00001", "fit-00000", "fit-00001"}
+    assert {s.product_source for s in read_dataset(out)} == {"procedural", "fitted"}
+    some = tmp_path / "some"  # colourways for one source only
+    assert main(["dataset", "synth", "--products", "procedural:1", "--products", "fitted:1", "--per-class", "1",
+                 "--scale", "0.25", "--colourways", "1", "--colourways-of", "fitted", "--out", str(some)]) == 0
+    ids = {s.id.split("-compositor-")[0] for s in read_dataset(some)}
+    assert ids == {"proc-00000", "fit-00000", "fit-00000_c1"}
     assert main(["dataset", "synth", "--products", "fitted:0", "--out", str(tmp_path / "bad")]) == 2
     assert not (tmp_path / "bad").exists()
 

@@ -25,6 +25,8 @@ def dataset_synth(
     scale: float = typer.Option(1.0, "--scale", help="Canvas scale: 1.0 is what generation delivers (512 px "
                                 "long side), 0.5 halves it"),
     colourways: int = typer.Option(0, "--colourways", help="Hue-rotated copies of each product, as extra SKUs"),
+    colourways_of: str = typer.Option("", "--colourways-of", help="Only products from these sources get "
+                                      "colourways (comma-separated: real, sample, procedural, fitted)"),
     test_products: str = typer.Option("", "--test-products", help="Comma-separated ids forced into the test split"),
     workers: int = typer.Option(1, "--workers", help="Processes rendering products (same dataset for any number)"),
     renderers: str = typer.Option("compositor", "--renderers", help="Comma-separated scene-renderer families: "
@@ -51,7 +53,8 @@ def dataset_synth(
     summary = synth_dataset(products_from_sources(products, meta, seed=seed), out, per_class=per_class,
                             aspects=parse_list(aspects), seed=seed, scale=scale, colourways=colourways,
                             splits={p: "test" for p in parse_list(test_products)}, workers=workers,
-                            renderers=families, degrade_rate=degrade, mirror_rate=mirror)
+                            renderers=families, degrade_rate=degrade, mirror_rate=mirror,
+                            colourway_sources=parse_list(colourways_of) or None)
     for split, counts in summary.items():
         console.print(f"{split}: {sum(counts.values())} images {counts}")
     from adcreative.inspect.datasets.formats import read_dataset

@@ -564,12 +564,12 @@ class PhotoSet:
         raise_by = 0
         top_cut = False
         if kind == "toy":
-            k = 1.95 + 2.0 * s
+            k = 1.6 + 2.4 * s
             ph, pw = int(ph / k), int(pw / k)
         elif kind == "giant":
-            prop_px_per_cm = px_per_cm / (1.95 + 2.0 * s)
+            prop_px_per_cm = px_per_cm / (1.6 + 2.4 * s)
         elif kind == "tiny":
-            f = (0.115 - 0.07 * s) * min(W, H) / max(ph, pw)
+            f = (0.14 - 0.09 * s) * min(W, H) / max(ph, pw)
             ph, pw = int(ph * f), int(pw * f)
             prop_px_per_cm = ph / cm
         elif kind in ("pedestal", "legs"):
@@ -579,7 +579,7 @@ class PhotoSet:
                 ph, pw = int(ph * f), int(pw * f)
             raise_by = int(ph * r)
         elif kind == "truncate":
-            frac_out = 0.08 + 0.42 * s
+            frac_out = 0.02 + 0.45 * s
             top_cut = ph >= pw and rng.random() < 0.3
             if top_cut:  # too tall for the frame: its top runs off the canvas
                 ph = int(y_s / (1 - frac_out))
@@ -604,9 +604,9 @@ class PhotoSet:
         # -- defect geometry that moves the product --------------------------------------------------------
         lift = 0
         if kind == "float":
-            lift = int(ph * (0.06 + 0.38 * s)) + 4
+            lift = int(ph * (0.4 * s - 0.03)) + 4
         elif kind == "sink":
-            lift = -int(ph * (0.07 + 0.28 * s)) - 4
+            lift = -int(ph * (0.35 * s - 0.02)) - 4
         elif kind == "beside":  # level with the support's top, hanging over its edge in mid-air
             foot = np.nonzero((ref[max(0, base_off - max(2, ph // 25)) : base_off + 1, :, 3] >= OPAQUE).any(axis=0))[0]
             f0, f1 = (int(foot.min()), int(foot.max()) + 1) if len(foot) else (0, pw)
@@ -671,7 +671,7 @@ class PhotoSet:
         shadow_at: tuple[float, float] | None = ((fx0 + fx1) / 2, float(y_s))
         base_y = y0 + base_off
         if kind == "shadow":
-            dx = ph * (0.45 + 0.8 * s) * (1 if rng.random() < 0.5 else -1)
+            dx = ph * (0.25 + 0.9 * s) * (1 if rng.random() < 0.5 else -1)
             dy = ph * float(rng.uniform(0.0, 0.15))
             shadow_at = ((fx0 + fx1) / 2 + dx, y_s + dy)
             shade += 0.6 * _cast_shadow(alpha_p, int(x0 + dx), int(base_y + dy), W, H, scene.light_x,
@@ -1121,7 +1121,7 @@ class PhotoSet:
         ph, pw = ref.shape[:2]
         a = ref[..., 3] >= OPAQUE
         area = int(a.sum())
-        target = area * (0.05 + 0.25 * s)
+        target = area * (0.02 + 0.28 * s)
         m = np.zeros((ph, pw), np.uint8)
         style = ("round", "oval", "ragged", "several")[int(rng.integers(4))]
         inner = cv2.erode(a.astype(np.uint8), np.ones((3, 3), np.uint8), iterations=max(2, min(ph, pw) // 12)) > 0

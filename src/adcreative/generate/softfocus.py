@@ -442,12 +442,12 @@ class SoftFocus:
         grow = 0
         tight = False
         if kind == "toy":
-            f = 1 / (1.95 + 2.0 * s)
+            f = 1 / (1.6 + 2.4 * s)
             ph, pw = int(ph * f), int(pw * f)
         elif kind == "giant":
-            prop_scale = px_per_cm / (1.95 + 2.0 * s)
+            prop_scale = px_per_cm / (1.6 + 2.4 * s)
         elif kind == "speck":
-            f = (0.11 - 0.07 * s) * min(W, H) / max(ph, pw)
+            f = (0.14 - 0.09 * s) * min(W, H) / max(ph, pw)
             ph, pw = int(ph * f), int(pw * f)
             prop_scale = ph / cm
         elif kind == "plinth-twin":
@@ -456,7 +456,7 @@ class SoftFocus:
                 f = room_h / (ph + grow)
                 ph, pw, grow = int(ph * f), int(pw * f), int(grow * f)
         elif kind == "tight-crop":
-            overflow = 0.1 + 0.4 * s
+            overflow = 0.03 + 0.45 * s
             tight = True
             if rng.random() < 0.5 or pw > ph:  # zoomed in past a side
                 cx = (-pw * overflow + pw / 2) if rng.random() < 0.5 else (W + pw * overflow - pw / 2)
@@ -477,9 +477,9 @@ class SoftFocus:
             if st.podiums else (0, W)
         lift = 0
         if kind == "levitate":
-            lift = int(ph * (0.06 + 0.38 * s)) + 4
+            lift = int(ph * (0.4 * s - 0.03)) + 4
         elif kind == "sunk":
-            lift = -(int(ph * (0.07 + 0.28 * s)) + 4)
+            lift = -(int(ph * (0.35 * s - 0.02)) + 4)
         elif kind == "off-edge":
             over = 0.55 + 0.3 * s
             fw = int(foot_cols.max() - foot_cols.min() + 1) if len(foot_cols) else pw
@@ -540,7 +540,7 @@ class SoftFocus:
         shadow_at: tuple[float, float] | None = ((fx0 + fx1) / 2, float(y_s))
         contact = np.zeros((H, W), np.float32)
         if kind == "stray-shadow":
-            off = ph * (0.45 + 0.75 * s) * (1 if rng.random() < 0.5 else -1)
+            off = ph * (0.25 + 0.9 * s) * (1 if rng.random() < 0.5 else -1)
             shadow_at = ((fx0 + fx1) / 2 + off, float(y_s) + ph * float(rng.uniform(0, 0.12)))
             moved = cv2.warpAffine(sil, np.array([[1, 0, off], [0, 1, shadow_at[1] - y_s]], np.float32), (W, H))
             shade += 0.6 * _soft_shadow(moved, shear, 0.25, int(shadow_at[1]), 3 + 0.03 * ph)
@@ -903,7 +903,7 @@ class SoftFocus:
         a = ref[..., 3] >= OPAQUE
         lost = np.zeros((ph, pw), np.float32)
         yy, xx = np.mgrid[0:ph, 0:pw].astype(np.float32)
-        target = float(a.sum()) * (0.05 + 0.25 * s)
+        target = float(a.sum()) * (0.02 + 0.28 * s)
         if kind == "bite":
             ys, xs = np.nonzero(a)
             for _ in range(12):

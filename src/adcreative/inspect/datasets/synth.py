@@ -170,10 +170,12 @@ def _worker_render(args: tuple) -> list[Sample]:
 def synth_dataset(products: list[Product], out: str | Path, *, per_class: int = 20, aspects: list[str] | None = None,
                   seed: int = 0, scale: float = 1.0, colourways: int = 0, splits: dict[str, str] | None = None,
                   generator: Generator | None = None, workers: int = 1, renderers: Sequence[str] = ("compositor",),
-                  degrade_rate: float = 0.0, mirror_rate: float = 0.0) -> dict[str, dict[str, int]]:
+                  degrade_rate: float = 0.0, mirror_rate: float = 0.0,
+                  colourway_sources: Sequence[str] | None = None) -> dict[str, dict[str, int]]:
     """Write the dataset folder (see docs/dataset.md); returns counts per split and class. ``renderers`` are
     generator names (see ``RENDERERS``); ``generator`` overrides the first one's instance. ``workers`` > 1 renders
-    (product, renderer) pairs in that many processes; the dataset is the same for any number of workers."""
+    (product, renderer) pairs in that many processes; the dataset is the same for any number of workers.
+    ``colourway_sources`` limits colourways to products from those sources (``product_source``; all if None)."""
     out = Path(out)
     renderers = list(dict.fromkeys(renderers))
     unknown = [r for r in renderers if r not in RENDERERS]
@@ -188,7 +190,8 @@ def synth_dataset(products: list[Product], out: str | Path, *, per_class: int = 
     split_of = assign_splits([p.id for p in products], seed=seed, fixed=splits)
     all_products = list(products)
     for p in products:
-        all_products += [colourway(p, k) for k in range(1, colourways + 1)]
+        if colourway_sources is None or product_source(p) in colourway_sources:
+            all_products += [colourway(p, k) for k in range(1, colourways + 1)]
     for p in all_products:  # cutouts first, so no two workers write the same file
         save_png(out / "products" / f"{_safe(p.id)}.png", p.image)
         if mirror_rate > 0:
