@@ -94,19 +94,21 @@ def test_dataset_synth_mixes_renderer_families(tmp_path: Path, catalogue: Path) 
     assert main(["dataset", "synth", "--products", str(catalogue), "--per-class", "1", "--scale", "0.3",
                  "--renderers", "compositor,photoset,softfocus", "--out", str(out)]) == 0
     samples = read_dataset(out)
-    assert len(samples) == 3 * 3 * 6
+    assert 3 * 3 * 6 - 3 <= len(samples) <= 3 * 3 * 6  # a sample still ambiguous after every redraw is dropped
     assert {s.renderer for s in samples} == {"compositor", "photoset", "softfocus"}
     for s in samples:
         assert s.params["requested"] in ("available", "unsuitable", "space_mismatch", "size_mismatch",
                                          "indistinctiveness", "shape_hallucination")
         assert s.label == s.params["requested"] or not s.params["agrees"]  # relabelled only when measured so
+        if s.label == "available":
+            assert s.params["defects"] == [] and s.params["doubtful"] == []  # plainly acceptable
         assert "measured" in s.params and "degrade" in s.params and s.product_source == "real"
         assert s.generator.split("@")[0] == s.renderer
     splits: dict[str, set[str]] = {}
     for s in samples:
         splits.setdefault(s.product_id, set()).add(s.split)
     assert all(len(v) == 1 for v in splits.values())
-    assert "Labeller agreement" in (out / "README.md").read_text()
+    assert "Labeller agreement" in (out / "README.md").read_text() and "dropped" in (out / "README.md").read_text()
     assert main(["dataset", "synth", "--products", str(catalogue), "--renderers", "compositor,nope",
                  "--out", str(tmp_path / "bad")]) == 2
     assert not (tmp_path / "bad").exists()

@@ -5,8 +5,9 @@ For every product, renderer family and class, ``per_class`` images at severities
 aspect ratios. Every family labels what it rendered with the one shared labeller
 (:mod:`adcreative.generate.measure`); an image is kept only when the measurements agree with the class asked
 for (a defect found and no other; an available image clear of every rule and doubt band), otherwise it is redrawn
-with the next seed. After ``MAX_REDRAWS`` the last draw stands with its *measured* label, so a label never
-contradicts what was rendered.
+with the next seed. After ``MAX_REDRAWS`` the last draw stands with its *measured* label when that label is
+itself unambiguous (a single defect found, or available clear of every doubt band); otherwise the sample is
+dropped, so a label never contradicts what was rendered and no borderline image is called available.
 
 What keeps product and renderer identity from being a shortcut: every product appears under every class and
 every family; a product is mirrored in half of its samples; colourways (hue-rotated copies, as separate SKUs)
@@ -35,6 +36,7 @@ from adcreative.core.errors import InputError
 from adcreative.core.imageio import atomic_write_text, save_png
 from adcreative.core.types import CLASSES, Product
 from adcreative.generate.base import GeneratedImage, Generator, create_generator
+from adcreative.generate.measure import agrees
 from adcreative.inspect.datasets.degrade import degrade
 from adcreative.inspect.datasets.formats import SPLITS, Sample, summarize, write_manifest
 
@@ -125,6 +127,10 @@ def _render_product(gen: Generator, renderer: str, p: Product, out: Path, split:
             use_placement = bool(rng.random() < 0.5)
             noise_seed = int(rng.integers(2**31))
             gi, redraws = _draw(gen, flipped if flip else p, s, aspect, label, severity)
+            final = label if gi.params.get("agrees") else str(gi.params.get("label", label))
+            if final != label and not agrees(final, list(gi.params.get("defects", [])),
+                                             list(gi.params.get("doubtful", []))):
+                continue  # neither what was asked nor plainly anything else (say, a defect in its doubt band)
             sid = f"{_safe(p.id)}-{renderer}-{label}-{i:04d}"
             image, ops = degrade(gi.image, noise_seed, rate=degrade_rate)
             mask = gi.placement if (gi.placement is not None and use_placement) else gi.mask
@@ -134,7 +140,6 @@ def _render_product(gen: Generator, renderer: str, p: Product, out: Path, split:
             if gi.source is not None:  # a bad source product: the damaged cutout is this sample's input
                 sample_prod = Path("products") / f"{sid}.png"
                 save_png(out / sample_prod, gi.source)
-            final = label if gi.params.get("agrees") else str(gi.params.get("label", label))
             params: dict[str, Any] = {
                 "requested": label, "agrees": bool(gi.params.get("agrees")), "redraws": redraws,
                 "kind": gi.params.get("kind") or gi.params.get("forced", {}).get("hallucination")
@@ -218,8 +223,10 @@ def synth_dataset(products: list[Product], out: str | Path, *, per_class: int = 
     samples = [s for group in per_job for s in group]
     write_manifest(out, samples)
     summary = summarize(samples)
+    expected = Counter(job[0] for job in jobs)
+    dropped = {r: expected[r] * len(CLASSES) * per_class - sum(s.renderer == r for s in samples) for r in renderers}
     atomic_write_text(out / "README.md", _readme(samples, products, split_of, gens, seed, colourways, per_class,
-                                                 degrade_rate, mirror_rate))
+                                                 degrade_rate, mirror_rate, dropped))
     return summary
 
 
@@ -245,7 +252,8 @@ def agreement(samples: Sequence[Sample]) -> dict[str, dict[str, Any]]:
 
 
 def _readme(samples: list[Sample], products: list[Product], split_of: dict[str, str], gens: dict[str, Generator],
-            seed: int, colourways: int, per_class: int, degrade_rate: float, mirror_rate: float) -> str:
+            seed: int, colourways: int, per_class: int, degrade_rate: float, mirror_rate: float,
+            dropped: dict[str, int]) -> str:
     lines = ["# Synthesised inspection dataset", "",
              f"Made by `adcreative dataset synth`, seed {seed}; renderers: "
              + ", ".join(f"{r} {g.version} (config {json.dumps(g.config)})" for r, g in gens.items()) + ".",
@@ -258,9 +266,11 @@ def _readme(samples: list[Sample], products: list[Product], split_of: dict[str, 
         for r in gens:
             lines.append(f"| {sp} | {r} | {n_prod} | " + " | ".join(str(counts[(sp, r, c)]) for c in CLASSES) + " |")
     lines += ["", "Labeller agreement (share of samples whose first draw measured as the class asked for):", "",
-              "| renderer | samples | first draw | after redraws | relabelled |", "|---|---|---|---|---|"]
+              "| renderer | samples | first draw | after redraws | relabelled | dropped as ambiguous |",
+              "|---|---|---|---|---|---|"]
     for r, a in agreement(samples).items():
-        lines.append(f"| {r} | {a['n']} | {a['first_draw']} | {a['after_redraws']} | {a['relabelled']} |")
+        lines.append(f"| {r} | {a['n']} | {a['first_draw']} | {a['after_redraws']} | {a['relabelled']} | "
+                     f"{dropped.get(r, 0)} |")
     lines += ["", "Test products: " + ", ".join(sorted(p for p, v in split_of.items() if v == "test")), "",
               "Format: see docs/dataset.md in the adcreative repository.", ""]
     return "\n".join(lines)
