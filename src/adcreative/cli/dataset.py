@@ -34,7 +34,8 @@ def dataset_synth(
                                   "(diffusion-style soft sets)"),
     degrade: float = typer.Option(0.8, "--degrade", help="Share of images sent through a seeded chain of resizing, "
                                   "blur, colour shifts, vignetting, noise and JPEG (0 keeps renders exact)"),
-    mirror: float = typer.Option(0.5, "--mirror", help="Share of samples showing the product mirrored"),
+    mirror: float = typer.Option(0.0, "--mirror", help="Share of samples showing the product mirrored (its "
+                                 "printed text reads backwards: keep for products without text)"),
 ) -> None:
     """Write a labelled dataset of available and defective creatives, split by product."""
     from adcreative.catalogue.sources import products_from_sources

@@ -135,6 +135,8 @@ def _material(rng: np.random.Generator, name: str, w: int, h: int, tint: np.ndar
     base = np.asarray(tint if tint is not None else colours[int(rng.integers(len(colours)))], np.float32)
     if name == "marble":  # veins: the retina's vessels, darker than its background
         t = np.clip(t, -4, 0.5)
+    elif name == "plaster":  # regolith softened into stucco: craters on a wall would read as holes
+        t = np.asarray(cv2.GaussianBlur(t, (0, 0), max(1.5, min(w, h) / 120)), np.float32)
     s = k if strength is None else strength
     return np.clip(base[None, None] * (1 + s * t[..., None]), 0, 255).astype(np.float32)
 
