@@ -25,8 +25,8 @@ from PIL import Image, ImageDraw
 from adcreative.catalogue.sizes import real_height_cm
 from adcreative.core.fonts import typeface
 from adcreative.core.modeling import register_to_config
-from adcreative.core.types import CLASSES, Box, Product, canvas_size
-from adcreative.generate.base import GeneratedImage
+from adcreative.core.types import Box, Product, canvas_size
+from adcreative.generate.base import GeneratedImage, SceneRenderer
 from adcreative.generate.cutout import OPAQUE, crop_rgba, fit, paste, source_image
 from adcreative.generate.measure import (
     Prop,
@@ -500,7 +500,7 @@ class _Scene:
     extras: dict[str, Any] = field(default_factory=dict)
 
 
-class PhotoSet:
+class PhotoSet(SceneRenderer):
     """Renderer family ``photoset``: scenes built from real photographs and textures (see the module docstring)."""
 
     name = "photoset"
@@ -511,15 +511,6 @@ class PhotoSet:
         self.scale = scale
         self.text_rate = text_rate
         self.config: dict[str, Any]
-
-    def __call__(self, product: Product, *, seed: int, aspect: str = "1:1", n: int = 1,
-                 defect: str | None = None, severity: float = 0.5) -> list[GeneratedImage]:
-        if defect is not None and defect not in CLASSES:
-            raise ValueError(f"unknown defect {defect!r}; choose from {', '.join(CLASSES)}")
-        if not 0.0 <= severity <= 1.0:
-            raise ValueError(f"severity must be in [0, 1], got {severity}")
-        return [self.generate_one(product, seed=seed + i, aspect=aspect, defect=defect, severity=severity)
-                for i in range(n)]
 
     # ------------------------------------------------------------------------------------------------
     def generate_one(self, product: Product, *, seed: int, aspect: str, defect: str | None = None,
@@ -748,16 +739,11 @@ class PhotoSet:
         rep = SceneReport(box=box, reference=ref, product_cm=cm, support=support, props=props, objects=objects,
                           shadow=shadow_at, palette=palette)
         labelled = label_render(out, visible, rep, defect)
-        ys, xs = np.nonzero(visible)
-        pbox = Box(int(xs.min()), int(ys.min()), int(xs.max()) + 1, int(ys.max()) + 1) if len(xs) else Box(0, 0, 0, 0)
         params = {"scene": scene.kind, "wall": scene.wall, "surface": scene.surface, "light_x": scene.light_x,
                   "copy": copy.template, "kind": kind, "severity": s if want else 0.0, "requested": defect,
                   "product_box": list(box), "px_per_cm": round(px_per_cm, 4), **labelled}
-        return GeneratedImage(image=Image.fromarray(out, "RGB"), mask=Image.fromarray(visible.astype(np.uint8) * 255),
-                              layout={"product": pbox, **boxes}, seed=seed, aspect=aspect, generator=self.name,
-                              generator_version=self.version, params=params, config=dict(self.config),
-                              label=labelled["label"], source=source,
-                              placement=None if placement is None else Image.fromarray(placement.astype(np.uint8) * 255))
+        return self.result(out, visible, boxes=boxes, params=params, seed=seed, aspect=aspect, source=source,
+                           placement=placement)
 
     # -- planning ------------------------------------------------------------------------------------------------
     def _plan_scene(self, rng: np.random.Generator, W: int, H: int, cm: float, kind: str) -> _Scene:
@@ -1066,9 +1052,7 @@ class PhotoSet:
     def _duplicate(rng: np.random.Generator, plate: np.ndarray, ref: np.ndarray, x0: int, y0: int, s: float
                    ) -> np.ndarray:
         """A part of the product duplicated right beside it: a second top, or a sliver of its side."""
-        H, W = plate.shape[:2]
         ph, pw = ref.shape[:2]
-        m = np.zeros((H, W), bool)
         if rng.random() < 0.5:  # its top again, stacked above itself
             part = ref[: max(4, int(ph * (0.2 + 0.25 * s)))]
             dx, dy = int(rng.uniform(-0.1, 0.1) * pw), -part.shape[0] + max(2, int(part.shape[0] * 0.2))
@@ -1078,24 +1062,14 @@ class PhotoSet:
             part = ref[:, pw - wcut :] if right else ref[:, :wcut]
             dx = pw - int(wcut * 0.25) if right else -wcut + int(wcut * 0.25)
             dy = int(rng.uniform(-0.05, 0.1) * ph)
-        hx, hy = x0 + dx, y0 + dy
-        a = part[..., 3:4].astype(np.float32) / 255.0
-        h, w = part.shape[:2]
-        cx0, cy0, cx1, cy1 = max(0, hx), max(0, hy), min(W, hx + w), min(H, hy + h)
-        if cx1 > cx0 and cy1 > cy0:
-            sub = part[cy0 - hy : cy1 - hy, cx0 - hx : cx1 - hx]
-            aa = a[cy0 - hy : cy1 - hy, cx0 - hx : cx1 - hx]
-            plate[cy0:cy1, cx0:cx1] = plate[cy0:cy1, cx0:cx1] * (1 - aa) + sub[..., :3].astype(np.float32) * 0.95 * aa
-            m[cy0:cy1, cx0:cx1] = sub[..., 3] >= 128
-        return m
+        layer = np.dstack([part[..., :3].astype(np.float32) * 0.95, part[..., 3].astype(np.float32) / 255.0])
+        return PhotoSet._over(plate, layer, x0 + dx, y0 + dy)
 
     @staticmethod
     def _extension(rng: np.random.Generator, plate: np.ndarray, ref: np.ndarray, x0: int, y0: int, s: float
                    ) -> np.ndarray:
         """The product's side mirrored outward, as if its shape went on past its outline."""
-        H, W = plate.shape[:2]
-        _ph, pw = ref.shape[:2]
-        m = np.zeros((H, W), bool)
+        pw = ref.shape[1]
         ext = max(4, int(pw * (0.18 + 0.35 * s)))
         right = rng.random() < 0.5
         a = ref[..., 3] >= OPAQUE
@@ -1106,16 +1080,8 @@ class PhotoSet:
         taper = np.linspace(1, 0.35, src.shape[1], dtype=np.float32)[None, :, None]
         if not right:
             taper = taper[:, ::-1]
-        alpha = src[..., 3:4].astype(np.float32) / 255.0 * (taper > 0)
-        h, w = src.shape[:2]
-        cx0, cy0, cx1, cy1 = max(0, hx), max(0, y0), min(W, hx + w), min(H, y0 + h)
-        if cx1 > cx0 and cy1 > cy0:
-            sub = src[cy0 - y0 : cy1 - y0, cx0 - hx : cx1 - hx, :3].astype(np.float32)
-            aa = alpha[cy0 - y0 : cy1 - y0, cx0 - hx : cx1 - hx]
-            tp = taper[:, cx0 - hx : cx1 - hx]
-            plate[cy0:cy1, cx0:cx1] = plate[cy0:cy1, cx0:cx1] * (1 - aa) + sub * (0.8 + 0.2 * tp) * aa
-            m[cy0:cy1, cx0:cx1] = aa[..., 0] > 0.5
-        return m
+        layer = np.dstack([src[..., :3].astype(np.float32) * (0.8 + 0.2 * taper), src[..., 3].astype(np.float32) / 255.0])
+        return PhotoSet._over(plate, layer, hx, y0)
 
     @staticmethod
     def _holes(rng: np.random.Generator, ref: np.ndarray, s: float) -> np.ndarray:

@@ -23,8 +23,8 @@ from PIL import Image, ImageDraw
 from adcreative.catalogue.sizes import real_height_cm
 from adcreative.core.fonts import typeface
 from adcreative.core.modeling import register_to_config
-from adcreative.core.types import CLASSES, Box, Product, canvas_size
-from adcreative.generate.base import GeneratedImage
+from adcreative.core.types import Box, Product, canvas_size
+from adcreative.generate.base import GeneratedImage, SceneRenderer
 from adcreative.generate.cutout import OPAQUE, crop_rgba, fit, paste, source_image
 from adcreative.generate.measure import (
     Prop,
@@ -342,7 +342,7 @@ class _Set:
     extras: dict[str, Any] = field(default_factory=dict)
 
 
-class SoftFocus:
+class SoftFocus(SceneRenderer):
     """Renderer family ``softfocus``: diffusion-style soft studio and nature sets (see the module docstring)."""
 
     name = "softfocus"
@@ -353,15 +353,6 @@ class SoftFocus:
         self.scale = scale
         self.text_rate = text_rate
         self.config: dict[str, Any]
-
-    def __call__(self, product: Product, *, seed: int, aspect: str = "1:1", n: int = 1,
-                 defect: str | None = None, severity: float = 0.5) -> list[GeneratedImage]:
-        if defect is not None and defect not in CLASSES:
-            raise ValueError(f"unknown defect {defect!r}; choose from {', '.join(CLASSES)}")
-        if not 0.0 <= severity <= 1.0:
-            raise ValueError(f"severity must be in [0, 1], got {severity}")
-        return [self.generate_one(product, seed=seed + i, aspect=aspect, defect=defect, severity=severity)
-                for i in range(n)]
 
     # ------------------------------------------------------------------------------------------------
     def generate_one(self, product: Product, *, seed: int, aspect: str, defect: str | None = None,
@@ -611,18 +602,12 @@ class SoftFocus:
         rep = SceneReport(box=box, reference=ref, product_cm=cm, support=support, props=props, objects=objects,
                           shadow=shadow_at, palette=palette)
         labelled = label_render(out, visible, rep, defect)
-        ys_, xs_ = np.nonzero(visible)
-        pbox = Box(int(xs_.min()), int(ys_.min()), int(xs_.max()) + 1, int(ys_.max()) + 1) if len(xs_) else \
-            Box(0, 0, 0, 0)
         params = {"set": st.kind, "light": st.light, "mood": [list(map(int, c)) for c in mood],
                   "copy": "none" if zone is None else ("column" if not centred else "band"), "kind": kind,
                   "severity": s if want else 0.0, "requested": defect, "product_box": list(box),
                   "px_per_cm": round(px_per_cm, 4), **labelled}
-        return GeneratedImage(image=Image.fromarray(out, "RGB"), mask=Image.fromarray(visible.astype(np.uint8) * 255),
-                              layout={"product": pbox, **boxes}, seed=seed, aspect=aspect, generator=self.name,
-                              generator_version=self.version, params=params, config=dict(self.config),
-                              label=labelled["label"], source=source,
-                              placement=None if placement is None else Image.fromarray(placement.astype(np.uint8) * 255))
+        return self.result(out, visible, boxes=boxes, params=params, seed=seed, aspect=aspect, source=source,
+                           placement=placement)
 
     # -- the set ----------------------------------------------------------------------------------------------
     def _plan_set(self, rng: np.random.Generator, W: int, H: int, free: Box, cm: float, kind: str) -> _Set:

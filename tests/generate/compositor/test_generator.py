@@ -28,7 +28,8 @@ def _check_generated(gi: GeneratedImage, product: Product) -> None:
     cx0, cy0, cx1, cy1 = max(0, x0), max(0, y0), min(w, x1), min(h, y1)
     canvas[cy0:cy1, cx0:cx1] = prod[cy0 - y0 : cy1 - y0, cx0 - x0 : cx1 - x0, :3]
     mask = np.asarray(gi.mask) > 0
-    assert mask.sum() > 100
+    # the whole product is there (a size mismatch may shrink it to a speck lost in the canvas)
+    assert mask.sum() > (20 if gi.params["requested"] == "size_mismatch" else 100)
     assert np.array_equal(np.asarray(gi.image)[mask], canvas[mask])
 
 

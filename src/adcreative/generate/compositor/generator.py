@@ -22,8 +22,8 @@ from PIL import Image, ImageDraw
 from adcreative.catalogue.sizes import real_height_cm
 from adcreative.core.fonts import font, has_cjk
 from adcreative.core.modeling import register_to_config
-from adcreative.core.types import CLASSES, Box, Product, canvas_size
-from adcreative.generate.base import GeneratedImage
+from adcreative.core.types import Box, Product, canvas_size
+from adcreative.generate.base import GeneratedImage, SceneRenderer
 from adcreative.generate.compositor.layout import Layout, plan_layout
 from adcreative.generate.compositor.policy import CATEGORICAL, Choice, CompositorPolicy, derived
 from adcreative.generate.compositor.styles import (
@@ -97,7 +97,7 @@ def _format_price(product: Product) -> str | None:
     return f"{cur}{product.price:,.2f}" if product.price < 1000 else f"{cur}{product.price:,.0f}"
 
 
-class Compositor:
+class Compositor(SceneRenderer):
     """Embedded CPU generator, registered as ``compositor``."""
 
     name = "compositor"
@@ -109,15 +109,6 @@ class Compositor:
         self.scale = scale
         self.shadows = shadows
         self.config: dict[str, Any]
-
-    def __call__(self, product: Product, *, seed: int, aspect: str = "1:1", n: int = 1,
-                 defect: str | None = None, severity: float = 0.5) -> list[GeneratedImage]:
-        if defect is not None and defect not in CLASSES:
-            raise ValueError(f"unknown defect {defect!r}; choose from {', '.join(CLASSES)}")
-        if not 0.0 <= severity <= 1.0:
-            raise ValueError(f"severity must be in [0, 1], got {severity}")
-        return [self.generate_one(product, seed=seed + i, aspect=aspect, defect=defect, severity=severity)
-                for i in range(n)]
 
     # ------------------------------------------------------------------------------------------------
     def generate_one(self, product: Product, *, seed: int, aspect: str, defect: str | None = None,
