@@ -56,3 +56,37 @@ def test_store_rejects_duplicates_and_empty_titles_without_writing(store: Store)
         store.add_label(Label("missing", "available", "bob"))
     with pytest.raises(ValueError, match="not one of"):
         Label("x", "blurry", "bob")
+
+
+def test_verdict_bands_and_the_human_band_first(store: Store) -> None:
+    store.add_products([Product("p1", "Red Box", "default", _cutout())])
+    img = Image.new("RGB", (40, 30), (1, 2, 3))
+    for i, (p_av, band) in enumerate([(0.5, "reject"), (0.97, "accept"), (0.9, "human"), (0.2, None)]):
+        store.add_creative(Creative(f"c{i}", "p1", "", "compositor", "1.0", i, "1:1", 40, 30), img)
+        store.add_verdicts([Verdict(f"c{i}", "m", {"available": p_av, "unsuitable": 1 - p_av}, band=band,
+                                    ood=0.5 * i)])
+    store.add_creative(Creative("c9", "p1", "", "compositor", "1.0", 9, "1:1", 40, 30), img)  # never judged
+    v = store.latest_verdict("c2")
+    assert v is not None and v.band == "human" and v.ood == pytest.approx(1.0)
+    # the human band first (however sure), then the unjudged, then the rest least sure first
+    assert [c.id for c, _ in store.review_queue()] == ["c2", "c9", "c0", "c3", "c1"]
+    assert store.verdict_bands() == {"reject": 1, "accept": 1, "human": 1, "none": 1}
+
+
+def test_a_store_of_an_earlier_version_gains_the_new_columns(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    import sqlite3
+
+    home = tmp_path / "old"
+    Store(home=home)
+    db = next(home.glob("*.db"))
+    con = sqlite3.connect(db)
+    con.execute("ALTER TABLE verdicts DROP COLUMN band")
+    con.execute("ALTER TABLE verdicts DROP COLUMN ood")
+    con.commit()
+    con.close()
+    s = Store(home=home)
+    s.add_products([Product("p1", "Red Box", "default", _cutout())])
+    s.add_creative(Creative("c1", "p1", "", "compositor", "1.0", 1, "1:1", 40, 30), Image.new("RGB", (40, 30)))
+    s.add_verdicts([Verdict("c1", "m", {"available": 0.6, "unsuitable": 0.4}, band="human", ood=2.0)])
+    v = s.latest_verdict("c1")
+    assert v is not None and v.band == "human"

@@ -1,6 +1,7 @@
 """The review console: a FastAPI app over the store.
 
-``GET /`` the review page; ``GET /api/queue`` creatives without a human label, least certain first;
+``GET /`` the review page; ``GET /api/queue`` creatives without a human label: those the inspector's decision
+sent to a human first, then the least certain;
 ``POST /api/labels`` a reviewer's verdict (committed before the 200); ``GET /images/{creative_id}.png``.
 Writes need the ``X-API-Key`` header when the console was started with a key.
 """
@@ -48,6 +49,13 @@ def create_app(store: Store, *, api_key: str | None = None) -> FastAPI:
     def health() -> dict[str, Any]:
         return {"status": "ok", "labels": len(store.labels())}
 
+    @app.get("/api/bands")
+    def bands() -> dict[str, int]:
+        """Creatives per band of their latest verdict, and how many still await a human label."""
+        counts = store.verdict_bands()
+        counts["awaiting_review"] = len(store.review_queue(100000))
+        return counts
+
     @app.get("/api/queue")
     def queue(limit: int = 24) -> list[dict[str, Any]]:
         if not 1 <= limit <= 500:
@@ -58,6 +66,7 @@ def create_app(store: Store, *, api_key: str | None = None) -> FastAPI:
             out.append({"creative_id": c.id, "product_id": c.product_id, "title": p.title, "aspect": c.aspect,
                         "image": f"/images/{c.id}.png", "verdict": None if v is None else
                         {"label": v.label, "p_available": round(v.p_available, 4), "model_id": v.model_id,
+                         "band": v.band, "ood": None if v.ood is None else round(v.ood, 3),
                          "probs": {k: round(x, 4) for k, x in v.probs.items()}}})
         return out
 

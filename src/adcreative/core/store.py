@@ -77,6 +77,12 @@ class VerdictRow(Base):
     p_available: Mapped[float] = mapped_column(Float)
     label: Mapped[str] = mapped_column(String(32))
     created_at: Mapped[_dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    band: Mapped[str | None] = mapped_column(String(16), nullable=True, default=None)
+    ood: Mapped[float | None] = mapped_column(Float, nullable=True, default=None)
+
+
+# columns added to existing tables since the first release: (table, column, SQL type), added on open when missing
+ADDED_COLUMNS = (("verdicts", "band", "VARCHAR(16)"), ("verdicts", "ood", "FLOAT"))
 
 
 class LabelRow(Base):
@@ -123,6 +129,10 @@ def _creative_from_row(r: CreativeRow) -> Creative:
     )
 
 
+def _verdict_from_row(r: VerdictRow) -> Verdict:
+    return Verdict(r.creative_id, r.model_id, dict(r.probs), r.created_at, band=r.band, ood=r.ood)
+
+
 class Store:
     """Products, creatives, verdicts, labels, events and features, plus the image blobs."""
 
@@ -142,7 +152,19 @@ class Store:
                 cur.execute("PRAGMA foreign_keys=ON")
                 cur.close()
         Base.metadata.create_all(self.engine)
+        self._add_missing_columns()
         self._session = sessionmaker(self.engine, expire_on_commit=False)
+
+    def _add_missing_columns(self) -> None:
+        """Bring a store made by an earlier version up to the current tables (nullable columns only)."""
+        from sqlalchemy import inspect as sa_inspect
+        from sqlalchemy import text
+
+        insp = sa_inspect(self.engine)
+        with self.engine.begin() as conn:
+            for table, column, sql_type in ADDED_COLUMNS:
+                if column not in {c["name"] for c in insp.get_columns(table)}:
+                    conn.execute(text(f"ALTER TABLE {table} ADD COLUMN {column} {sql_type}"))
 
     def session(self) -> Session:
         return self._session()
@@ -227,14 +249,15 @@ class Store:
         with self.session() as s:
             for v in verdicts:
                 s.add(VerdictRow(creative_id=v.creative_id, model_id=v.model_id, probs=v.probs,
-                                 p_available=v.p_available, label=v.label, created_at=v.created_at))
+                                 p_available=v.p_available, label=v.label, created_at=v.created_at, band=v.band,
+                                 ood=v.ood))
             s.commit()
 
     def latest_verdict(self, creative_id: str) -> Verdict | None:
         with self.session() as s:
             r = s.scalars(select(VerdictRow).where(VerdictRow.creative_id == creative_id)
                           .order_by(VerdictRow.id.desc()).limit(1)).first()
-            return None if r is None else Verdict(r.creative_id, r.model_id, dict(r.probs), r.created_at)
+            return None if r is None else _verdict_from_row(r)
 
     def add_label(self, label: Label) -> None:
         with self.session() as s:
@@ -255,7 +278,8 @@ class Store:
         return {lb.creative_id: lb for lb in self.labels()}
 
     def review_queue(self, limit: int = 50) -> list[tuple[Creative, Verdict | None]]:
-        """Creatives with no human label yet, the ones the inspector is least sure about first."""
+        """Creatives with no human label yet: those the inspector sent to a human first, then those never
+        judged, then the rest; within each group the ones the inspector is least sure about first."""
         with self.session() as s:
             labelled = set(s.scalars(select(LabelRow.creative_id)))
             latest: dict[str, VerdictRow] = {}
@@ -263,17 +287,30 @@ class Store:
                 latest[v.creative_id] = v
             rows = [r for r in s.scalars(select(CreativeRow).order_by(CreativeRow.created_at)) if r.id not in labelled]
 
-        def doubt(r: CreativeRow) -> float:
+        def priority(r: CreativeRow) -> tuple[int, float]:
             v = latest.get(r.id)
-            return 0.0 if v is None else abs(v.p_available - 0.5)
+            if v is None:
+                return 1, 0.0
+            return (0 if v.band == "human" else 2), abs(v.p_available - 0.5)
 
-        rows.sort(key=doubt)
+        rows.sort(key=priority)
         out: list[tuple[Creative, Verdict | None]] = []
         for r in rows[:limit]:
             vr = latest.get(r.id)
-            out.append((_creative_from_row(r), None if vr is None else
-                        Verdict(vr.creative_id, vr.model_id, dict(vr.probs), vr.created_at)))
+            out.append((_creative_from_row(r), None if vr is None else _verdict_from_row(vr)))
         return out
+
+    def verdict_bands(self, creative_ids: Iterable[str] | None = None) -> dict[str, int]:
+        """How many creatives' latest verdicts fall in each band (``none`` for a verdict without one)."""
+        from collections import Counter
+
+        want = None if creative_ids is None else set(creative_ids)
+        with self.session() as s:
+            latest: dict[str, str] = {}
+            for v in s.scalars(select(VerdictRow).order_by(VerdictRow.id)):
+                if want is None or v.creative_id in want:
+                    latest[v.creative_id] = v.band or "none"
+        return dict(Counter(latest.values()))
 
     # -- events -----------------------------------------------------------------------------------
     def add_events(self, events: Iterable[Event]) -> int:

@@ -21,9 +21,13 @@ modalities per sample (``forward_features(enc, drop=...)``, see :data:`DROPPABLE
 the verdict alone.
 
 After training, three things are fitted on validation and saved with the model: a ``temperature`` that
-calibrates the probabilities (applied in ``logits``/``predict_proba``), a class-conditional Gaussian of the
-fused features (buffers ``ood_mean``/``ood_prec``) whose Mahalanobis distance is the out-of-distribution score,
-and the ``decision`` thresholds of the three-way accept / human / reject decision (:mod:`.decision`).
+calibrates the probabilities (applied in ``logits``/``predict_proba``), the out-of-distribution model, and the
+``decision`` thresholds of the three-way accept / human / reject decision (:mod:`.decision`). The OOD score is the
+larger of two Mahalanobis distances to class-conditional Gaussians of the training data, each divided by its
+median on validation: one of the fused features (an image unlike any the model was trained on), one of two
+*product-match* cues that hold whatever renderer drew the image — the cosine similarity of the cutout's and the
+product view's pooled ImageNet features, and the mean colour affinity to the cutout's palette inside the mask (a
+photo without the product, or with another product, scores low on both).
 The packaged frozen weights (trunk, text encoder) are never written to ``model.safetensors``.
 """
 
@@ -59,6 +63,7 @@ SPATIAL_KEYS = ("image", "image_mid", "aux", "local_mid", "local_aux", "local", 
 # structure and colour-affinity channels, the product cutout's tokens and the title's. The mask is not dropped:
 # without it there is no product view, and at inference a missing mask is replaced by saliency, not by nothing.
 DROPPABLE = ("image", "view", "structure", "affinity", "product", "text")
+MATCH_CUES = 2  # cos(cutout, product view) of pooled ImageNet features; colour affinity inside the mask
 
 
 # -- trainable parts -------------------------------------------------------------------------------------
@@ -86,6 +91,11 @@ class RFNet(ConfigMixin, nn.Module):
     registry_name = "rfnet"
 
     prod_pool: Tensor
+    ood_mean: Tensor
+    ood_prec: Tensor
+    match_mean: Tensor
+    match_prec: Tensor
+    ood_scale: Tensor
 
     @register_to_config
     def __init__(
@@ -194,10 +204,14 @@ class RFNet(ConfigMixin, nn.Module):
         self.fusion = nn.TransformerEncoder(layer, layers, enable_nested_tensor=False)
         self.norm = nn.LayerNorm(dim)
         self.head = nn.Sequential(nn.Dropout(dropout), nn.Linear(dim, len(self.classes)))
-        # the out-of-distribution model: per-class means and a shared precision of the fused features (zeros
-        # until fitted: every score is then 0)
+        # the out-of-distribution model: per-class means and a shared precision of the fused features and of the
+        # product-match cues, and the validation medians that put the two distances on one scale (zeros until
+        # fitted: every score is then 0)
         self.register_buffer("ood_mean", torch.zeros(len(self.classes), dim))
         self.register_buffer("ood_prec", torch.zeros(dim, dim))
+        self.register_buffer("match_mean", torch.zeros(len(self.classes), MATCH_CUES))
+        self.register_buffer("match_prec", torch.zeros(MATCH_CUES, MATCH_CUES))
+        self.register_buffer("ood_scale", torch.ones(2))
 
     # -- modalities and their inputs -------------------------------------------------------------------
     @property
@@ -372,10 +386,11 @@ class RFNet(ConfigMixin, nn.Module):
         return self.head(features)  # type: ignore[no-any-return]
 
     def outputs(self, enc: dict[str, Tensor], *, calibrated: bool = True) -> tuple[Tensor, Tensor]:
-        """Encodings → (logits over CLASSES, fused features). With ``flip_average`` (in eval mode) the logits are
-        the mean log-probability of the view and its mirror image, mirrored at the trunk maps (training sees
-        mirrored maps as augmentation, so the trainable part judges both, and the trunk still runs once), and the
-        features the mean of the two. In eval mode ``calibrated`` logits are divided by the fitted temperature."""
+        """Encodings → (logits over CLASSES, OOD features: the fused features and the product-match cues).
+        With ``flip_average`` (in eval mode) the logits are the mean log-probability of the view and its mirror
+        image, mirrored at the trunk maps (training sees mirrored maps as augmentation, so the trainable part
+        judges both, and the trunk still runs once), and the fused features the mean of the two. In eval mode
+        ``calibrated`` logits are divided by the fitted temperature."""
         f = self.forward_features(enc)
         z = self.forward_head(f)
         if self.flip_average and not self.training:
@@ -385,30 +400,71 @@ class RFNet(ConfigMixin, nn.Module):
             f = (f + f2) / 2
         if calibrated and not self.training and self.temperature != 1.0:
             z = z / self.temperature
-        return z, f
+        return z, torch.cat([f, self.product_match(enc)], 1)
 
     def logits(self, enc: dict[str, Tensor], *, calibrated: bool = True) -> Tensor:
         """Encodings → logits over CLASSES (see :meth:`outputs`)."""
         return self.outputs(enc, calibrated=calibrated)[0]
 
+    def product_match(self, enc: dict[str, Tensor]) -> Tensor:
+        """(B, 2): how well the image holds the product it is judged for, from inputs the model already has —
+        the cosine similarity of the cutout's and the product view's pooled ImageNet features, and the mean
+        colour affinity to the cutout's palette inside the mask. Zeros for the inputs a variant lacks."""
+        B = enc["image"].shape[0]
+        out = torch.zeros(B, MATCH_CUES, device=enc["image"].device)
+        if not self.use_product:
+            return out
+
+        def pooled(m: Tensor) -> Tensor:
+            return (m if m.shape[1] == HEAD_CHANNELS else head_forward(self.backbone, m)).mean((2, 3))
+
+        view = enc["local"] if self.use_mask else enc["image"]
+        out[:, 0] = F.cosine_similarity(pooled(enc["product"]), pooled(view), dim=1)
+        if self.use_mask:
+            mask, affinity = enc["aux"][:, 0], enc["aux"][:, 3]
+            out[:, 1] = (mask * affinity).sum((1, 2)) / (mask.sum((1, 2)) + 1e-6)
+        return out
+
+    def ood_parts(self, features: Tensor) -> Tensor:
+        """(B, 2) squared Mahalanobis distances to the nearest class of the training data: of the fused features,
+        and of the product-match cues, each divided by its validation median."""
+        def maha(x: Tensor, mean: Tensor, prec: Tensor) -> Tensor:
+            d = x[:, None, :] - mean[None]  # (B, C, k)
+            return torch.einsum("bck,kl,bcl->bc", d, prec, d).min(1).values
+
+        f, m = features[:, :-MATCH_CUES], features[:, -MATCH_CUES:]
+        parts = torch.stack([maha(f, self.ood_mean, self.ood_prec), maha(m, self.match_mean, self.match_prec)], 1)
+        return parts / self.ood_scale
+
     def ood_score(self, features: Tensor) -> Tensor:
-        """Out-of-distribution score (B,): the squared Mahalanobis distance of the fused features to the nearest
-        class mean of the training data under their shared covariance; 0 before :meth:`fit_ood`."""
-        d = features[:, None, :] - self.ood_mean[None]  # (B, C, dim)
-        return torch.einsum("bcd,de,bce->bc", d, self.ood_prec, d).min(1).values
+        """Out-of-distribution score (B,) of :meth:`outputs`' features: the larger of :meth:`ood_parts` (about 1
+        for a typical validation image; 0 before :meth:`fit_ood`)."""
+        return self.ood_parts(features).max(1).values
 
     @torch.no_grad()
-    def fit_ood(self, features: Tensor, labels: Tensor, shrinkage: float = 0.05) -> None:
-        """Fit the class means and the shared (shrunk towards a scaled identity) covariance of training features."""
-        x = features.double()
-        means = torch.stack([x[labels == c].mean(0) if bool((labels == c).any()) else x.mean(0)
-                             for c in range(len(self.classes))])
-        centred = x - means[labels]
-        cov = centred.T @ centred / max(1, len(x) - 1)
-        eye = torch.eye(cov.shape[0], dtype=cov.dtype)
-        cov = (1 - shrinkage) * cov + shrinkage * torch.trace(cov) / cov.shape[0] * eye
-        self.ood_mean.copy_(means.float())
-        self.ood_prec.copy_(torch.linalg.inv(cov).float())
+    def fit_ood(self, features: Tensor, labels: Tensor, val_features: Tensor | None = None) -> None:
+        """Fit the class means and shared covariances (Ledoit–Wolf shrinkage towards a scaled identity, so a few
+        hundred samples of a 64-d feature still give a well-conditioned precision) of training features and
+        product-match cues; with ``val_features``, scale each distance by its median there."""
+        from sklearn.covariance import ledoit_wolf
+
+        def gaussian(x: Tensor) -> tuple[Tensor, Tensor]:
+            x = x.double()
+            means = torch.stack([x[labels == c].mean(0) if bool((labels == c).any()) else x.mean(0)
+                                 for c in range(len(self.classes))])
+            cov, _ = ledoit_wolf((x - means[labels]).numpy(), assume_centered=True)
+            cov = torch.from_numpy(cov) + 1e-6 * torch.eye(x.shape[1], dtype=torch.float64)  # cues may be constant
+            return means.float(), torch.linalg.inv(cov).float()
+
+        f, m = features[:, :-MATCH_CUES], features[:, -MATCH_CUES:]
+        for (mean, prec), (bm, bp) in ((gaussian(f), (self.ood_mean, self.ood_prec)),
+                                       (gaussian(m), (self.match_mean, self.match_prec))):
+            bm.copy_(mean)
+            bp.copy_(prec)
+        self.ood_scale.fill_(1.0)
+        if val_features is not None and len(val_features):
+            med = self.ood_parts(val_features).median(0).values
+            self.ood_scale.copy_(torch.where(med > 0, med, torch.ones_like(med)))
 
     def set_calibration(self, temperature: float, decision: Decision | None) -> None:
         """Store the fitted temperature and decision thresholds (they live in config.json)."""
@@ -453,7 +509,7 @@ class RFNet(ConfigMixin, nn.Module):
             raise ValueError(f"checkpoint does not fit this config (different ablation flags or sizes?): "
                              f"{str(e).splitlines()[-1].strip()}") from None
         # a model saved before the OOD buffers existed loads with them unfitted (every score 0)
-        missing = [k for k in missing if not k.startswith(("backbone.", "ood_"))]
+        missing = [k for k in missing if not k.startswith(("backbone.", "ood_", "match_"))]
         if unexpected:
             raise ValueError(f"unexpected weights in checkpoint (different ablation flags?): {unexpected[:5]}")
         if missing:

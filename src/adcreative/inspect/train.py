@@ -142,7 +142,8 @@ def calibrate_model(model: Any, train: EncodedSet, val: EncodedSet, cfg: TrainCo
                     *, max_fit: int = 20000) -> dict[str, Any]:
     """Fit, on validation, the temperature (NLL), and the decision thresholds for ``cfg``'s target precisions;
     fit the out-of-distribution model on (up to ``max_fit``, seeded) training rows and set its threshold at
-    ``cfg.ood_quantile`` of the validation scores. Stored in ``model``; returns the fitted values and the
+    ``cfg.ood_quantile`` of the validation scores (each of its two distances scaled by its validation median).
+    Stored in ``model``; returns the fitted values and the
     validation NLL/ECE before and after."""
     from adcreative.inspect.calibrate import calibration_metrics, fit_temperature
     from adcreative.inspect.metrics import encoded_outputs
@@ -156,9 +157,10 @@ def calibrate_model(model: Any, train: EncodedSet, val: EncodedSet, cfg: TrainCo
         pick = np.sort(np.random.default_rng(cfg.seed).choice(len(train), max_fit, replace=False))
         train = train.subset(pick)
     _, feats = encoded_outputs(model, model.head_maps(train))
-    model.fit_ood(torch.from_numpy(feats), train.labels)
     val = model.head_maps(val)
-    logits, ood = encoded_outputs(model, val, calibrated=False, ood=True)
+    logits, val_feats = encoded_outputs(model, val, calibrated=False)
+    model.fit_ood(torch.from_numpy(feats), train.labels, torch.from_numpy(val_feats))
+    ood = model.ood_score(torch.from_numpy(val_feats)).numpy()
     y = val.labels.numpy()
     t = fit_temperature(logits, y)
     p_avail = torch.softmax(torch.from_numpy(logits) / t, -1).numpy()[:, 0]

@@ -1,6 +1,7 @@
-"""Recurrent generation: generate → inspect → regenerate until K creatives are judged available
-(P(available) ≥ threshold) or the attempt budget is spent. Every attempt is stored with its verdict,
-so rejected creatives stay auditable (and can be labelled to retrain RFNet)."""
+"""Recurrent generation: generate → inspect → regenerate until K creatives are auto-accepted or the attempt budget
+is spent. The inspector's three-way decision bands each attempt: *accept* counts as available, *human* is stored
+and queued for a reviewer (the console shows that band first), *reject* is regenerated. Every attempt is stored
+with its verdict and band, so rejected creatives stay auditable (and can be labelled to retrain RFNet)."""
 
 from __future__ import annotations
 
@@ -11,16 +12,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
-import numpy as np
-
 from adcreative.core.errors import InputError
 from adcreative.core.types import ASPECTS, CLASSES, Creative, Product, Verdict
 
 
 class Scorer(Protocol):
-    """RFNet (torch) or OnnxInspector: class probabilities for items."""
+    """RFNet (torch) or OnnxInspector: calibrated probabilities, OOD scores and bands for items."""
 
-    def predict_proba(self, items: Sequence[Any], batch_size: int = 32) -> np.ndarray: ...
+    def judge(self, items: Sequence[Any], batch_size: int = 32) -> Any: ...
 
 
 @dataclass
@@ -29,6 +28,10 @@ class Attempt:
     verdict: Verdict
     accepted: bool
     seconds: float  # generation + inspection time attributed to this attempt
+
+    @property
+    def band(self) -> str:
+        return self.verdict.band or ("accept" if self.accepted else "reject")
 
     @property
     def p_available(self) -> float:
@@ -62,7 +65,18 @@ class RecurrentResult:
 
     @property
     def rejected(self) -> list[Attempt]:
+        """Attempts not auto-accepted (sent to a human or auto-rejected)."""
         return [a for a in self.attempts if not a.accepted]
+
+    @property
+    def to_human(self) -> list[Attempt]:
+        """Attempts the decision sent to a reviewer (stored; first in the console's queue)."""
+        return [a for a in self.attempts if a.band == "human"]
+
+    def band_counts(self) -> dict[str, int]:
+        from adcreative.inspect.decision import BANDS
+
+        return {b: sum(a.band == b for a in self.attempts) for b in BANDS}
 
     @property
     def n_available(self) -> int:
@@ -89,7 +103,7 @@ class RecurrentResult:
                 "attempts": len(self.attempts), "available_rate": round(self.available_rate, 4),
                 "attempts_per_available": round(self.attempts_per_available, 3),
                 "seconds_per_available": round(self.seconds_per_available, 3), "complete": self.complete,
-                "run_id": self.run_id}
+                "bands": self.band_counts(), "run_id": self.run_id}
 
 
 def recurrent_generate(
@@ -102,14 +116,16 @@ def recurrent_generate(
     max_attempts: int,
     aspects: Sequence[str] = ("1:1",),
     seed: int = 0,
-    threshold: float = 0.5,
+    threshold: float | None = None,
     batch: int = 4,
     model_id: str = "rfnet",
     run_id: str | None = None,
 ) -> RecurrentResult:
-    """Generate for ``product`` until ``k`` attempts have P(available) ≥ ``threshold`` or ``max_attempts``
-    were made. Attempt ``i`` uses seed ``seed + i`` and aspect ``aspects[i % len(aspects)]``; attempts are
-    generated and scored ``batch`` at a time (the inspector is faster on batches) and all are stored."""
+    """Generate for ``product`` until ``k`` attempts are auto-accepted or ``max_attempts`` were made. Attempt
+    ``i`` uses seed ``seed + i`` and aspect ``aspects[i % len(aspects)]``; attempts are generated and scored
+    ``batch`` at a time (the inspector is faster on batches) and all are stored with their band. ``threshold``
+    None uses the inspector's three-way decision; a number replaces it by a two-way one (accept when
+    P(available) ≥ threshold, no human band)."""
     from adcreative.generate.provenance import to_creative
 
     if k < 1:
@@ -121,9 +137,11 @@ def recurrent_generate(
     bad = [a for a in aspects if a not in ASPECTS]
     if bad:
         raise InputError(f"unknown aspect ratio {bad[0]!r}; choose from {', '.join(ASPECTS)}")
-    if not 0.0 < threshold <= 1.0:
+    if threshold is not None and not 0.0 < threshold <= 1.0:
         raise InputError(f"threshold must be in (0, 1], got {threshold}")
-    res = RecurrentResult(product.id, k, max_attempts, threshold, run_id=run_id or f"rec-{uuid.uuid4().hex[:10]}")
+    decision = getattr(inspector, "decision", None)
+    shown = threshold if threshold is not None else decision.accept if decision is not None else 0.5
+    res = RecurrentResult(product.id, k, max_attempts, shown, run_id=run_id or f"rec-{uuid.uuid4().hex[:10]}")
     t_start = time.perf_counter()
     i = 0
     while res.n_available < k and i < max_attempts:
@@ -142,13 +160,15 @@ def recurrent_generate(
             creatives.append(c)
             blobs.append(data)
             items.append(creative_item_from(gi, product, c))
-        probs = inspector.predict_proba(items)
+        j = inspector.judge(items)
+        bands = j.bands if threshold is None else ["accept" if p[0] >= threshold else "reject" for p in j.probs]
         dt = (time.perf_counter() - t0) / n
-        for c, data, p in zip(creatives, blobs, probs, strict=True):
+        for c, data, p, ood, band in zip(creatives, blobs, j.probs, j.ood, bands, strict=True):
             store.add_creative(c, data=data)
-            v = Verdict(c.id, model_id, {cls: float(x) for cls, x in zip(CLASSES, p, strict=True)})
+            v = Verdict(c.id, model_id, {cls: float(x) for cls, x in zip(CLASSES, p, strict=True)}, band=band,
+                        ood=float(ood))
             store.add_verdicts([v])
-            res.attempts.append(Attempt(c, v, bool(p[0] >= threshold), dt))
+            res.attempts.append(Attempt(c, v, band == "accept", dt))
         i += n
     res.seconds = time.perf_counter() - t_start
     return res
@@ -164,18 +184,23 @@ def creative_item_from(gi: Any, product: Product, creative: Creative) -> Any:
 
 def format_results(results: Sequence[RecurrentResult]) -> str:
     """A table per product plus the totals: available rate, attempts and seconds per available image."""
-    head = f"{'product':<24}{'delivered':>10}{'attempts':>10}{'avail rate':>12}{'att/avail':>11}{'s/avail':>9}"
+    head = (f"{'product':<24}{'delivered':>10}{'attempts':>10}{'human':>7}{'reject':>8}{'avail rate':>12}"
+            f"{'att/avail':>11}{'s/avail':>9}")
     lines = [head, "-" * len(head)]
     for r in results:
-        lines.append(f"{r.product_id:<24}{len(r.delivered):>6}/{r.k:<3}{len(r.attempts):>10}{r.available_rate:>12.3f}"
+        b = r.band_counts()
+        lines.append(f"{r.product_id:<24}{len(r.delivered):>6}/{r.k:<3}{len(r.attempts):>10}{b['human']:>7}"
+                     f"{b['reject']:>8}{r.available_rate:>12.3f}"
                      f"{r.attempts_per_available:>11.2f}{r.seconds_per_available:>9.2f}")
     n_att = sum(len(r.attempts) for r in results)
     n_av = sum(r.n_available for r in results)
     secs = sum(r.seconds for r in results)
     if results:
         lines.append("-" * len(head))
+        n_hum = sum(r.band_counts()["human"] for r in results)
+        n_rej = sum(r.band_counts()["reject"] for r in results)
         lines.append(f"{'total':<24}{sum(len(r.delivered) for r in results):>6}/{sum(r.k for r in results):<3}"
-                     f"{n_att:>10}{(n_av / n_att if n_att else 0):>12.3f}"
+                     f"{n_att:>10}{n_hum:>7}{n_rej:>8}{(n_av / n_att if n_att else 0):>12.3f}"
                      f"{(n_att / n_av if n_av else float('inf')):>11.2f}{(secs / n_av if n_av else float('inf')):>9.2f}")
     return "\n".join(lines)
 
@@ -184,14 +209,15 @@ def format_attempts(result: RecurrentResult) -> str:
     """One line per attempt: creative, product, aspect, seed, P(available) and what became of it."""
     lines = []
     for a in result.attempts:
-        status = "delivered" if a in result.delivered else "surplus" if a.accepted else f"rejected ({a.defect})"
+        status = ("delivered" if a in result.delivered else "surplus" if a.accepted
+                  else f"to a human ({a.defect}?)" if a.band == "human" else f"rejected ({a.defect})")
         lines.append(f"{a.creative.id}\t{result.product_id}\t{a.creative.aspect}\tseed={a.creative.seed}\t"
                      f"p_avail={a.p_available:.3f}\t{status}")
     return "\n".join(lines)
 
 
 def recurrent_for_products(store: Any, generator: Any, product_ids: Sequence[str], *, k: int, max_attempts: int,
-                           aspects: Sequence[str] = ("1:1",), seed: int = 0, threshold: float = 0.5,
+                           aspects: Sequence[str] = ("1:1",), seed: int = 0, threshold: float | None = None,
                            inspector: str | Path | None = None,
                            on_result: Callable[[RecurrentResult], None] | None = None) -> list[RecurrentResult]:
     """Recurrent generation for each product with the inspector at ``inspector`` (None: the shipped RFNet)."""
