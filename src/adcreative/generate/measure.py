@@ -14,7 +14,9 @@ product's mask and its support, and :func:`classify` applies one set of rules to
 * **size mismatch**: the product's scale (pixels per cm) against recognisable props at real-world scale
   (``scale_ratio``), or a product lost in its canvas (``long_frac``);
 * **indistinctiveness**: the share of the product's rim (sectors around it, weighed by product area) where the
-  median colours just inside and just outside differ by less than ``LOW_DE`` CIE76 ΔE (``edge_low_frac``);
+  median colours just inside and just outside differ by less than ``LOW_DE`` CIE76 ΔE (``edge_low_frac``), or
+  the median colour of the whole band just inside against the whole band just outside (``rim_de``: a product
+  whose shaded side happens to stand out still melts into a backdrop of its own colour);
 * **shape hallucination**: solid objects in the product's own colours touching its silhouette and growing out of
   it (``touch_px``, ``own_frac``): a pedestal, legs or an extension continuing the product, a duplicated part,
   a prop in its colours merged with it. A support of a contrasting material is not one, and neither is a
@@ -54,6 +56,7 @@ SHADOW_OFFSET = (0.35, 0.15)
 SCALE_RATIO = (1.8, 1.3)  # either way: product 1.8× too large or too small for its props
 LONG_FRAC = (0.13, 0.22)  # product's longer side / canvas's shorter side, under which it is lost in the canvas
 EDGE_LOW = (0.5, 0.2)
+RIM_DE = (12.0, 18.0)  # ΔE between the whole inner band's median colour and the whole outer band's (under it)
 TOUCH_PX = (10, 3)
 OWN_FRAC = (0.015, 0.004)
 
@@ -90,6 +93,32 @@ def product_palette(rgba: np.ndarray) -> np.ndarray:
     arr = np.ascontiguousarray(rgba)
     data = arr.tobytes()
     return _palette_cached(hashlib.md5(data).hexdigest(), data, arr.shape)  # type: ignore[arg-type]
+
+
+@functools.lru_cache(maxsize=128)
+def _rim_cached(key: str, data: bytes, shape: tuple[int, int, int]) -> np.ndarray:
+    arr = np.frombuffer(data, np.uint8).reshape(shape)
+    a = (arr[..., 3] >= OPAQUE).astype(np.uint8)
+    k3 = np.ones((3, 3), np.uint8)
+    band = max(4, int(0.05 * max(shape[:2])))
+    ring = cv2.erode(a, k3, iterations=3).astype(bool) & ~cv2.erode(a, k3, iterations=3 + band).astype(bool)
+    pix = arr[..., :3][ring] if ring.any() else arr[..., :3][a.astype(bool)]
+    sub = lab(pix[:: max(1, len(pix) // 3000)].astype(np.float32)).astype(np.float32)
+    k = min(3, len(sub))
+    cv2.setRNGSeed(0)
+    criteria = (cv2.TERM_CRITERIA_EPS + cv2.TERM_CRITERIA_MAX_ITER, 15, 0.5)
+    _, labels, centers = cv2.kmeans(sub, k, None, criteria, 1, cv2.KMEANS_PP_CENTERS)  # type: ignore[call-overload]
+    out = np.asarray(centers[int(np.bincount(labels.ravel(), minlength=k).argmax())], np.float32)
+    out.setflags(write=False)
+    return out
+
+
+def rim_colour(rgba: np.ndarray) -> np.ndarray:
+    """Lab of the colour covering most of the band just inside the product's outline: what the contrast rule
+    compares a backdrop against (a renderer drawing *indistinctiveness* aims its set at it)."""
+    arr = np.ascontiguousarray(rgba)
+    data = arr.tobytes()
+    return _rim_cached(hashlib.md5(data).hexdigest(), data, arr.shape)  # type: ignore[arg-type]
 
 
 def nearest_palette_de(rgb: np.ndarray, palette: np.ndarray) -> np.ndarray:
@@ -224,6 +253,9 @@ def measure(image: np.ndarray, visible: np.ndarray, rep: SceneReport) -> dict[st
     outer = cv2.dilate(out_u, k3, iterations=2 + band).astype(bool) & ~cv2.dilate(out_u, k3, iterations=2).astype(bool)
     outer &= ~_near_border(outer.shape, (wx0, wy0), (W, H))
     m["edge_low_frac"], m["edge_de"] = _sector_contrast(img, V, inner, outer)
+    if inner.any() and outer.any():
+        m["rim_de"] = round(float(np.linalg.norm(np.median(lab(img[inner]), axis=0)
+                                                 - np.median(lab(img[outer]), axis=0))), 3)
 
     # solid objects in the product's colours growing out of its silhouette
     touch_px, own_area = 0, 0
@@ -330,7 +362,7 @@ def classify(m: dict[str, Any]) -> tuple[list[str], list[str]]:
         if cls == "size_mismatch":
             return _ratio_off(m.get("scale_ratio"), SCALE_RATIO[i]) or m["long_frac"] < LONG_FRAC[i]
         if cls == "indistinctiveness":
-            return m.get("edge_low_frac", 0.0) > EDGE_LOW[i]
+            return m.get("edge_low_frac", 0.0) > EDGE_LOW[i] or m.get("rim_de", 99.0) < RIM_DE[i]
         return m.get("touch_px", 0) >= TOUCH_PX[i] and m.get("own_frac", 0.0) >= OWN_FRAC[i] if i == 0 else (
             m.get("touch_px", 0) >= TOUCH_PX[i] or m.get("own_frac", 0.0) >= OWN_FRAC[i])
 

@@ -28,7 +28,15 @@ from adcreative.core.modeling import register_to_config
 from adcreative.core.types import CLASSES, Box, Product, canvas_size
 from adcreative.generate.base import GeneratedImage
 from adcreative.generate.cutout import OPAQUE, crop_rgba, fit, paste, source_image
-from adcreative.generate.measure import Prop, SceneReport, Support, lab, label_render, product_palette
+from adcreative.generate.measure import (
+    Prop,
+    SceneReport,
+    Support,
+    lab,
+    label_render,
+    product_palette,
+    rim_colour,
+)
 
 VERSION = "1.0"
 SCENES = ("table", "floor", "shelf", "plinth", "outdoor")
@@ -75,15 +83,22 @@ def _crop(rng: np.random.Generator, src: np.ndarray, w: int, h: int, zoom: float
     return np.asarray(cv2.resize(np.ascontiguousarray(c), (max(1, w), max(1, h)), interpolation=cv2.INTER_LINEAR))
 
 
+@functools.cache
+def _grey(name: str) -> np.ndarray:
+    out = np.ascontiguousarray(_photo(name).mean(axis=2), dtype=np.float32)
+    out.setflags(write=False)
+    return out
+
+
 def _pattern(rng: np.random.Generator, name: str, w: int, h: int, zoom: float, stretch: float = 1.0) -> np.ndarray:
     """Zero-mean, unit-spread luminance of a photo crop: the texture without its colour. ``stretch`` > 1 pulls
     the crop out horizontally (grass → wood grain)."""
     cw = max(2, int(w / stretch))
-    c = _crop(rng, _photo(name), cw, h, zoom).mean(axis=2)
+    c = _crop(rng, _grey(name), cw, h, zoom)
     if stretch != 1.0:
         c = cv2.resize(c, (w, h), interpolation=cv2.INTER_CUBIC)
-    c = c - float(c.mean())
-    return np.asarray(c / (float(c.std()) + 1e-3), np.float32)
+    sub = c[::4, ::4]
+    return np.asarray((c - float(sub.mean())) / (float(sub.std()) + 1e-3), np.float32)
 
 
 # name → (photo, zoom range, stretch, texture strength, colours to tint it)
@@ -604,7 +619,7 @@ class PhotoSet:
         # -- the plate: wall, surface, support ---------------------------------------------------------------
         objects = np.zeros((H, W), np.int32)  # one id per solid object: 1 the support, 10+ props, 100 grown parts
         outline = outline_lab(cut)
-        dominant = dominant_lab(cut)
+        dominant = rim_colour(cut)  # the colour the contrast rule compares a backdrop against
         if kind == "tone":  # a set in the product's own colour: smooth materials, or the tint is lost in texture
             scene.wall = ("plaster", "concrete", "linen")[int(rng.integers(3))]
             scene.surface = ("concrete", "linen", "marble")[int(rng.integers(3))]
@@ -806,7 +821,7 @@ class PhotoSet:
                ) -> tuple[np.ndarray | None, np.ndarray | None]:
         """Wall and surface colours: the product's own (indistinct), else ones far from every product colour."""
         if kind in ("tone", "camouflage"):
-            de = 9.0 - 7.0 * s
+            de = 7.0 - 5.5 * s
             return _near(rng, dominant, de), _near(rng, dominant, de * 1.2)
         return None, None
 
@@ -816,17 +831,19 @@ class PhotoSet:
         """Wall, surface and support (table edge, shelf board, plinth) as float32 RGB, lit from one side."""
         camo = kind == "camouflage"
         if sc.wall == "photo" and tint_wall is None:
-            wall = _room_photo(rng, W, H)
+            wall = self._far_from(rng, _room_photo(rng, W, H), outline)
         else:
             name = sc.wall if sc.wall != "photo" else "plaster"
-            wall = _material(rng, name, W, H, tint=tint_wall, strength=sc.extras.get("strength"))
+            half = _material(rng, name, max(8, W // 2), max(8, H // 2), tint=tint_wall,
+                             strength=sc.extras.get("strength"))  # a wall's texture is soft: half resolution
+            wall = np.asarray(cv2.resize(half, (W, H), interpolation=cv2.INTER_LINEAR), np.float32)
             if tint_wall is None:
                 wall = self._far_from(rng, wall, outline)
         if camo:
             wall = _camouflage(rng, W, H, palette, s)
         img = wall.copy()
         if sc.kind in ("table", "floor", "outdoor", "plinth"):
-            th, tw = max(8, (sc.front - sc.horizon) * 2), W * 2
+            th, tw = max(8, sc.front - sc.horizon), W
             tex = _material(rng, sc.surface, tw, th, tint=tint_surf, strength=sc.extras.get("strength"))
             if tint_surf is None:
                 tex = self._far_from(rng, tex, outline)
@@ -857,7 +874,8 @@ class PhotoSet:
             d = sc.extras.get("plinth_depth", max(3, int((base - top) * 0.18)))
             mat = ("marble", "concrete", "oak", "walnut", "pale-wood", "linen", "ceramic")[int(rng.integers(7))]
             pw_ = x1 - x0
-            face = self._far_from(rng, _material(rng, mat, pw_, base - top + d + 2, tint=tint_surf), outline)
+            face = self._far_from(rng, _material(rng, mat, pw_, base - top + d + 2, tint=tint_surf),
+                                  outline if tint_surf is not None else np.concatenate([outline, palette]))
             m = np.zeros((H, W), np.uint8)
             top_m = np.zeros((H, W), np.uint8)
             cx = (x0 + x1) // 2
@@ -914,8 +932,8 @@ class PhotoSet:
     def _far_from(rng: np.random.Generator, tex: np.ndarray, outline: np.ndarray) -> np.ndarray:
         """A material moved away from the product's outline colours when it sits too close to them: darker
         behind a light product, lighter behind a dark one."""
-        mean = lab(tex.reshape(-1, 3).mean(axis=0))
-        if float(np.percentile(np.linalg.norm(outline - mean, axis=-1), 20)) >= 28:
+        mean = lab(tex[::4, ::4].reshape(-1, 3).mean(axis=0))
+        if float(np.percentile(np.linalg.norm(outline - mean, axis=-1), 20)) >= 34:
             return tex
         if float(np.median(outline[:, 0])) > 55:
             return np.asarray(tex * float(rng.uniform(0.35, 0.5)), np.float32)
@@ -928,7 +946,7 @@ class PhotoSet:
         x0, y0, x1, y1 = box
         bw, bh = x1 - x0, y1 - y0
         mx, my = int(bw * rng.uniform(0.35, 0.8)), int(bh * rng.uniform(0.25, 0.5))
-        col = _near(rng, dominant, 8.0 - 6.0 * s)
+        col = _near(rng, dominant, 7.0 - 5.5 * s)
         tex = _material(rng, ("linen", "plaster", "concrete")[int(rng.integers(3))], W, H, tint=col, strength=0.04)
         panel = np.zeros((H, W), np.float32)
         cv2.rectangle(panel, (x0 - mx, y0 - my), (x1 + mx, y1 + int(bh * 0.02)), 1.0, -1)
@@ -1155,18 +1173,6 @@ class PhotoSet:
                                interpolation=cv2.INTER_AREA)
             out = cv2.resize(small, (pw, ph), interpolation=cv2.INTER_NEAREST)
         return np.ascontiguousarray(out)
-
-
-def dominant_lab(rgba: np.ndarray) -> np.ndarray:
-    """Lab of the product's most common colour (the largest of four k-means clusters): what a viewer calls
-    its colour."""
-    opaque = rgba[..., :3][rgba[..., 3] >= OPAQUE]
-    sub = (opaque if len(opaque) else rgba[..., :3].reshape(-1, 3))[:: max(1, len(opaque) // 3000)].astype(np.float32)
-    k = min(4, len(sub))
-    cv2.setRNGSeed(0)
-    criteria = (cv2.TERM_CRITERIA_EPS + cv2.TERM_CRITERIA_MAX_ITER, 15, 1.0)
-    _, labels, centers = cv2.kmeans(sub, k, None, criteria, 1, cv2.KMEANS_PP_CENTERS)  # type: ignore[call-overload]
-    return lab(centers[int(np.bincount(labels.ravel(), minlength=k).argmax())])
 
 
 def outline_lab(rgba: np.ndarray) -> np.ndarray:

@@ -26,7 +26,15 @@ from adcreative.core.modeling import register_to_config
 from adcreative.core.types import CLASSES, Box, Product, canvas_size
 from adcreative.generate.base import GeneratedImage
 from adcreative.generate.cutout import OPAQUE, crop_rgba, fit, paste, source_image
-from adcreative.generate.measure import Prop, SceneReport, Support, lab, label_render, product_palette
+from adcreative.generate.measure import (
+    Prop,
+    SceneReport,
+    Support,
+    lab,
+    label_render,
+    product_palette,
+    rim_colour,
+)
 
 VERSION = "1.0"
 SETS = ("podium", "twin-podium", "arch", "silk", "bokeh", "window", "nature")
@@ -69,6 +77,12 @@ def _sd_ellipse(xx: np.ndarray, yy: np.ndarray, cx: float, cy: float, rx: float,
     return np.asarray((k - 1) * min(rx, ry))
 
 
+def _window(W: int, H: int, x0: float, y0: float, x1: float, y1: float) -> tuple[slice, slice]:
+    """Row and column slices of a box clipped to the canvas (shapes are evaluated only where they can be)."""
+    return (slice(int(np.clip(y0, 0, H)), int(np.clip(np.ceil(y1), 0, H))),
+            slice(int(np.clip(x0, 0, W)), int(np.clip(np.ceil(x1), 0, W))))
+
+
 def _mix(img: np.ndarray, colour: np.ndarray, cov: np.ndarray) -> None:
     """img ← img·(1−cov) + colour·cov, in place (colour H×W×3 or 3)."""
     c = cov[..., None]
@@ -102,7 +116,8 @@ def _lab2rgb(c: np.ndarray) -> np.ndarray:
 def _main_colour(rgba: np.ndarray) -> np.ndarray:
     """The product's body colour (sRGB): the median of its opaque pixels after dropping the darkest and
     lightest fifth (print, rims, highlights)."""
-    px = rgba[..., :3][rgba[..., 3] >= OPAQUE].astype(np.float32)
+    px = rgba[..., :3][rgba[..., 3] >= OPAQUE]
+    px = px[:: max(1, len(px) // 20000)].astype(np.float32)
     if not len(px):
         return np.array([128, 128, 128], np.float32)
     L = px @ np.array([0.299, 0.587, 0.114], np.float32)
@@ -397,7 +412,8 @@ class SoftFocus:
 
         # -- the set --------------------------------------------------------------------------------------------
         st = self._plan_set(rng, W, H, free, cm, kind)
-        mood = self._mood(rng, rim, body, kind, s)
+        target = _lab2rgb(rim_colour(cut)) if kind in ("monochrome", "haze", "glow") else body
+        mood = self._mood(rng, rim, target, kind, s)
         plate, objects = self._paint_set(rng, st, W, H, xx, yy, mood, rim, body, kind, s)
 
         # -- the product's size and place ----------------------------------------------------------------------
@@ -477,8 +493,8 @@ class SoftFocus:
 
         if kind == "glow":  # a big soft disc in the product's own colour right behind it
             d = rng.normal(0, 1, 3)
-            c = _lab2rgb(lab(body) + d / (np.linalg.norm(d) + 1e-6) * (8.0 - 6.0 * s))
-            r = 0.5 * max(ph, pw) * float(rng.uniform(1.1, 1.5))
+            c = _lab2rgb(lab(target) + d / (np.linalg.norm(d) + 1e-6) * (7.0 - 5.5 * s))
+            r = 0.5 * max(ph, pw) * float(rng.uniform(1.3, 1.7))
             disc = _cover(_sd_ellipse(xx, yy, x0 + pw / 2, y0 + ph * 0.45, r, r), 2.0)
             disc *= (yy <= y_s).astype(np.float32)
             _mix(plate, c * (0.95 + 0.1 * _round_shade(xx, x0 + pw / 2, r, st.light, 0.0) - 0.05)[..., None], disc)
@@ -611,6 +627,8 @@ class SoftFocus:
             options = ("silk", "nature", "window")
         elif kind == "tight-crop":
             options = ("arch", "silk", "bokeh", "window", "nature")
+        elif kind in ("monochrome", "haze", "glow"):  # studio sets: a sky or bokeh would break the tone
+            options = ("podium", "twin-podium", "arch", "silk") if not big else ("arch", "silk")
         elif big:
             options = ("arch", "silk", "window", "nature", "podium")
         else:
@@ -637,8 +655,8 @@ class SoftFocus:
         """Backdrop top, backdrop bottom and floor colours: the product's own (indistinct kinds), else a pair
         that stands off the product's rim."""
         if kind in ("monochrome", "haze"):
-            bl = lab(body)
-            de = 9.0 - 7.0 * s
+            bl = lab(body)  # here ``body`` is the rim's colour (see generate_one)
+            de = 7.0 - 5.5 * s
             if kind == "haze":  # the same lightness and a muted version of its hue
                 shift = np.array([rng.uniform(-1, 1) * de * 0.5, bl[1] * 0.2, bl[2] * 0.2], np.float32)
                 c = _lab2rgb(bl - shift)
@@ -669,14 +687,17 @@ class SoftFocus:
         objects = np.zeros((H, W), np.int32)
         lx = W * (0.5 + 0.3 * st.light)
         spot = np.exp(-(((xx - lx) / (0.55 * W)) ** 2 + ((yy - 0.35 * H) / (0.6 * H)) ** 2))
-        img *= (0.86 + 0.22 * spot)[..., None]
+        toned = kind in ("monochrome", "haze")
+        img *= ((0.97 + 0.05 * spot) if toned else (0.86 + 0.22 * spot))[..., None]
         if st.kind == "bokeh":
             dark = float(lab((top + bot) / 2)[0]) < 50
+            tint = np.array([255, 230, 190], np.float32) if dark else np.array([255, 255, 255], np.float32)
             for _ in range(int(rng.integers(14, 30))):
                 r = float(rng.uniform(0.02, 0.07)) * min(W, H)
-                c = _cover(_sd_ellipse(xx, yy, float(rng.uniform(0, W)), float(rng.uniform(0, st.floor_y)), r, r), r * 0.25)
-                tint = np.array([255, 230, 190], np.float32) if dark else np.array([255, 255, 255], np.float32)
-                img += (tint - img) * (c * float(rng.uniform(0.08, 0.3)))[..., None]
+                bx, by = float(rng.uniform(0, W)), float(rng.uniform(0, st.floor_y))
+                sl = _window(W, H, bx - r * 1.3, by - r * 1.3, bx + r * 1.3, by + r * 1.3)
+                c = _cover(_sd_ellipse(xx[sl], yy[sl], bx, by, r, r), r * 0.25)
+                img[sl] += (tint - img[sl]) * (c * float(rng.uniform(0.08, 0.3)))[..., None]
         elif st.kind == "silk":
             ph_ = float(rng.uniform(0, 6.28))
             fold = np.sin(xx / W * float(rng.uniform(5, 11)) + 1.8 * np.sin(yy / H * 3 + ph_)) ** 3
@@ -702,10 +723,11 @@ class SoftFocus:
                 lcx, lcy = float(rng.uniform(0, W)), float(rng.uniform(0, st.floor_y))
                 r = float(rng.uniform(0.06, 0.14)) * min(W, H)
                 ang = float(rng.uniform(0, np.pi))
-                u = (xx - lcx) * np.cos(ang) + (yy - lcy) * np.sin(ang)
-                v = -(xx - lcx) * np.sin(ang) + (yy - lcy) * np.cos(ang)
+                sl = _window(W, H, lcx - r * 2.2, lcy - r * 2.2, lcx + r * 2.2, lcy + r * 2.2)
+                u = (xx[sl] - lcx) * np.cos(ang) + (yy[sl] - lcy) * np.sin(ang)
+                v = -(xx[sl] - lcx) * np.sin(ang) + (yy[sl] - lcy) * np.cos(ang)
                 leaf = _cover((np.hypot(u / 2.2, v) - r * 0.5), r * 0.6)
-                img += (np.array([96, 140, 96], np.float32) - img) * (leaf * 0.55)[..., None]
+                img[sl] += (np.array([96, 140, 96], np.float32) - img[sl]) * (leaf * 0.55)[..., None]
         # the floor: a plane of its own colour, darker towards the viewer, soft horizon
         fl = np.clip((yy - st.floor_y) / max(1.0, 0.012 * H), 0, 1)[..., None]
         depth = np.clip((yy - st.floor_y) / max(1, H - st.floor_y), 0, 1)[..., None]
@@ -732,18 +754,19 @@ class SoftFocus:
             if kind in ("monochrome", "haze"):
                 colour = (top + bot) / 2 * 0.97
             ry = max(3.0, hw * 0.16)
-            side_d = np.maximum(np.abs(xx - cx) - hw, np.maximum(ptop - yy, yy - pbase))
-            side_d = np.minimum(side_d, _sd_ellipse(xx, yy, cx, pbase, hw, ry))
-            top_d = _sd_ellipse(xx, yy, cx, ptop, hw, ry)
+            sl = _window(W, H, cx - hw * 1.3, ptop - ry * 3, cx + hw * 1.3, pbase + ry * 4)
+            gx, gy, sub = xx[sl], yy[sl], img[sl]
+            side_d = np.maximum(np.abs(gx - cx) - hw, np.maximum(ptop - gy, gy - pbase))
+            side_d = np.minimum(side_d, _sd_ellipse(gx, gy, cx, pbase, hw, ry))
+            top_d = _sd_ellipse(gx, gy, cx, ptop, hw, ry)
             c_side, c_top = _cover(side_d), _cover(top_d)
             gloss = float(rng.uniform(0.05, 0.35))
-            side_col = colour * (0.86 * _round_shade(xx, cx, hw, st.light, gloss))[..., None]
-            _mix(img, side_col, c_side)
-            _mix(img, colour * 1.08, c_top)
-            # the podium's own contact shadow on the floor
-            ao = _cover(_sd_ellipse(xx, yy, cx, pbase + ry * 0.3, hw * 1.08, ry * 1.2), ry)
-            img *= (1 - 0.25 * cv2.GaussianBlur(ao * (1 - c_side), (0, 0), ry * 0.6))[..., None]
-            objects[(c_side > 0.5) | (c_top > 0.5)] = 1 + i
+            # the podium's own contact shadow on the floor, then the podium
+            ao = _cover(_sd_ellipse(gx, gy, cx, pbase + ry * 0.3, hw * 1.08, ry * 1.2), ry)
+            sub *= (1 - 0.25 * cv2.GaussianBlur(ao * (1 - c_side), (0, 0), ry * 0.6))[..., None]
+            _mix(sub, colour * (0.86 * _round_shade(gx, cx, hw, st.light, gloss))[..., None], c_side)
+            _mix(sub, colour * 1.08, c_top)
+            objects[sl][(c_side > 0.5) | (c_top > 0.5)] = 1 + i
         return np.clip(img, 0, 255).astype(np.float32), objects
 
     def _surface_front(self, st: _Set, W: int, H: int, y_s: int, xx: np.ndarray, yy: np.ndarray) -> np.ndarray:

@@ -38,7 +38,15 @@ from adcreative.generate.compositor.styles import (
     to_image,
 )
 from adcreative.generate.cutout import OPAQUE, crop_rgba, paste, source_image
-from adcreative.generate.measure import Prop, SceneReport, Support, delta_e, lab, label_render
+from adcreative.generate.measure import (
+    Prop,
+    SceneReport,
+    Support,
+    delta_e,
+    lab,
+    label_render,
+    rim_colour,
+)
 
 VERSION = "1.1"  # 1.1: labels from the shared labeller (generate.measure); scale-cue props at real-world size
 SIZE_BAND = (0.46, 0.92)  # plausible product height / product-region height
@@ -55,6 +63,7 @@ class PreparedProduct:
     dominant: np.ndarray  # median colour of opaque pixels, float32 (3,)
     aspect: float  # width / height
     palette: np.ndarray  # (k, 3) main colours of the product and their shaded variants, in Lab
+    rim: np.ndarray  # sRGB of the colour along its outline (what a tone-on-tone set is toned from)
 
 
 @functools.lru_cache(maxsize=64)
@@ -70,7 +79,9 @@ def _prepare_cached(key: str, data: bytes, size: tuple[int, int]) -> PreparedPro
     _, _, centers = cv2.kmeans(sub, k, None, criteria, 2, cv2.KMEANS_PP_CENTERS)  # type: ignore[call-overload]
     cols = np.concatenate([centers, dom[None]], axis=0)
     cols = np.concatenate([cols, cols * 0.8], axis=0)  # shapes "in the product's colours" may be drawn shaded
-    return PreparedProduct(crop, dom, crop.shape[1] / crop.shape[0], lab(np.clip(cols, 0, 255)).astype(np.float32))
+    rim = cv2.cvtColor(rim_colour(crop).reshape(1, 1, 3), cv2.COLOR_LAB2RGB).reshape(3) * 255
+    return PreparedProduct(crop, dom, crop.shape[1] / crop.shape[0], lab(np.clip(cols, 0, 255)).astype(np.float32),
+                           np.clip(rim, 0, 255).astype(np.float32))
 
 
 def prepare(product: Product) -> PreparedProduct:
@@ -251,6 +262,7 @@ class Compositor:
         mode = CATEGORICAL["palette_mode"][choice.cat["palette_mode"]]
         dom = prep.dominant
         if mode == "tone_on_tone":
+            dom = prep.rim  # toned from the colour along its outline, where it meets the set
             tone = float(forced.get("tone", d["tone"]))
             lum = float(lab(dom)[0])
             target = np.array([248, 248, 246] if lum < 60 else [40, 40, 44], np.float32)
@@ -354,7 +366,7 @@ def _force(ch: Choice, d: dict[str, float], defect: str, severity: float, rng: n
     elif defect == "size_mismatch":
         f["min_props"] = 2
         f["cue_props"] = True  # a plant and books at real-world size: what makes a toy or a giant read as one
-        if rng.random() < 0.5 and cm >= 15:  # a small product's real-size plant and books would not fit the set
+        if rng.random() < 0.5 and cm >= 40:  # a smaller product's real-size plant and books would not fit the set
             d["scale"] = 0.3 - 0.14 * s  # a toy-sized product beside full-size props
             f["scale"] = "small"
             f["prop_size"] = 0.28
