@@ -618,8 +618,8 @@ class PhotoSet:
 
         # -- the plate: wall, surface, support ---------------------------------------------------------------
         objects = np.zeros((H, W), np.int32)  # one id per solid object: 1 the support, 10+ props, 100 grown parts
-        outline = outline_lab(cut)
         dominant = rim_colour(cut)  # the colour the contrast rule compares a backdrop against
+        outline = dominant[None]
         if kind == "tone":  # a set in the product's own colour: smooth materials, or the tint is lost in texture
             scene.wall = ("plaster", "concrete", "linen")[int(rng.integers(3))]
             scene.surface = ("concrete", "linen", "marble")[int(rng.integers(3))]
@@ -763,6 +763,8 @@ class PhotoSet:
             choices = ("plinth", "shelf") if not big else ("plinth",)
         elif kind == "truncate":
             choices = ("table", "floor", "outdoor")
+        elif kind in ("tone", "camouflage", "backing"):  # a plinth in its colour would read as a grown part
+            choices = ("table", "floor")
         elif kind == "sink":
             choices = ("table", "floor", "outdoor", "plinth") if not big else ("floor", "outdoor")
         elif big:
@@ -875,7 +877,7 @@ class PhotoSet:
             mat = ("marble", "concrete", "oak", "walnut", "pale-wood", "linen", "ceramic")[int(rng.integers(7))]
             pw_ = x1 - x0
             face = self._far_from(rng, _material(rng, mat, pw_, base - top + d + 2, tint=tint_surf),
-                                  outline if tint_surf is not None else np.concatenate([outline, palette]))
+                                  outline if tint_surf is not None else np.concatenate([outline, palette[:5]]))
             m = np.zeros((H, W), np.uint8)
             top_m = np.zeros((H, W), np.uint8)
             cx = (x0 + x1) // 2
@@ -930,12 +932,13 @@ class PhotoSet:
 
     @staticmethod
     def _far_from(rng: np.random.Generator, tex: np.ndarray, outline: np.ndarray) -> np.ndarray:
-        """A material moved away from the product's outline colours when it sits too close to them: darker
-        behind a light product, lighter behind a dark one."""
+        """A material moved away from colours it must not sit near (Lab rows; the first is the product's rim
+        colour, which the contrast rule compares against): darker behind a light product, lighter behind a
+        dark one."""
         mean = lab(tex[::4, ::4].reshape(-1, 3).mean(axis=0))
-        if float(np.percentile(np.linalg.norm(outline - mean, axis=-1), 20)) >= 34:
+        if float(np.linalg.norm(outline - mean, axis=-1).min()) >= 32:
             return tex
-        if float(np.median(outline[:, 0])) > 55:
+        if float(outline[0, 0]) > 55:
             return np.asarray(tex * float(rng.uniform(0.35, 0.5)), np.float32)
         return np.asarray(np.clip(tex * 0.4 + float(rng.uniform(140, 160)), 0, 255), np.float32)
 
@@ -1173,16 +1176,6 @@ class PhotoSet:
                                interpolation=cv2.INTER_AREA)
             out = cv2.resize(small, (pw, ph), interpolation=cv2.INTER_NEAREST)
         return np.ascontiguousarray(out)
-
-
-def outline_lab(rgba: np.ndarray) -> np.ndarray:
-    """Lab colours of the product just inside its outline (what a backdrop meets), up to 400 samples."""
-    a = (rgba[..., 3] >= OPAQUE).astype(np.uint8)
-    ring = a.astype(bool) & ~cv2.erode(a, np.ones((3, 3), np.uint8), iterations=3).astype(bool)
-    pix = rgba[..., :3][ring]
-    if not len(pix):
-        pix = rgba[..., :3].reshape(-1, 3)
-    return lab(pix[:: max(1, len(pix) // 400)].astype(np.float32))
 
 
 def _near(rng: np.random.Generator, lab_colour: np.ndarray, de: float) -> np.ndarray:

@@ -267,20 +267,20 @@ def _set_copy(canvas: Image.Image, rng: np.random.Generator, zone: Box | None, p
     if rng.random() < 0.3:
         text = text.upper()
     size = max(11, int(zone.h * 0.42))
-    while size > 11:
+    while True:  # the largest size at which the wrapped headline fits the zone
         f = typeface(face, size)
-        words, lines = text.split(), [""]
-        for wd in words:
+        lines = [""]
+        for wd in text.split():
             trial = (lines[-1] + " " + wd).strip()
             if draw.textlength(trial, font=f) <= zone.w or not lines[-1]:
                 lines[-1] = trial
             else:
                 lines.append(wd)
-        if len(lines) * size * 1.15 <= zone.h * (0.7 if product.copy else 0.95) and \
-                max(draw.textlength(ln, font=f) for ln in lines) <= zone.w:
+        fits = len(lines) * size * 1.15 <= zone.h * (0.7 if product.copy else 0.95) and \
+            max(draw.textlength(ln, font=f) for ln in lines) <= zone.w
+        if fits or size <= 11:
             break
-        size = int(size * 0.9)
-    f = typeface(face, size)
+        size = max(11, int(size * 0.9))
     boxes: dict[str, Box] = {}
     y = zone.y0
     x_lo, x_hi = zone.x1, zone.x0
@@ -412,8 +412,9 @@ class SoftFocus:
 
         # -- the set --------------------------------------------------------------------------------------------
         st = self._plan_set(rng, W, H, free, cm, kind)
-        target = _lab2rgb(rim_colour(cut)) if kind in ("monochrome", "haze", "glow") else body
-        mood = self._mood(rng, rim, target, kind, s)
+        rim_main = rim_colour(cut)
+        target = _lab2rgb(rim_main) if kind in ("monochrome", "haze", "glow") else body
+        mood = self._mood(rng, rim, target, kind, s, rim_main)
         plate, objects = self._paint_set(rng, st, W, H, xx, yy, mood, rim, body, kind, s)
 
         # -- the product's size and place ----------------------------------------------------------------------
@@ -650,8 +651,8 @@ class SoftFocus:
                 st.podiums.append((cx, hw, top, base))
         return st
 
-    def _mood(self, rng: np.random.Generator, rim: np.ndarray, body: np.ndarray, kind: str, s: float
-              ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    def _mood(self, rng: np.random.Generator, rim: np.ndarray, body: np.ndarray, kind: str, s: float,
+              rim_lab: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Backdrop top, backdrop bottom and floor colours: the product's own (indistinct kinds), else a pair
         that stands off the product's rim."""
         if kind in ("monochrome", "haze"):
@@ -668,12 +669,15 @@ class SoftFocus:
         for i in rng.permutation(len(_MOODS)):
             top, bot = (np.asarray(c, np.float32) for c in _MOODS[int(i)])
             cands.append((top, bot))
-        best = cands[0]
-        for top, bot in cands:
-            dist = float(np.percentile(np.linalg.norm(rim - lab((top + bot) / 2), axis=-1), 20))
+        best, best_d = cands[0], -1.0
+        for top, bot in cands:  # far from the rim colour the contrast rule compares against, and from most of the rim
+            mid = lab((top + bot) / 2)
+            dist = min(float(np.linalg.norm(rim_lab - mid)), 1.3 * float(np.percentile(np.linalg.norm(rim - mid, axis=-1), 20)))
             if dist >= 32:
                 best = (top, bot)
                 break
+            if dist > best_d:
+                best, best_d = (top, bot), dist
         floor = best[1] * float(rng.uniform(0.85, 1.02))
         return best[0], best[1], floor
 

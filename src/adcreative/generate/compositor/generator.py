@@ -159,10 +159,17 @@ class Compositor:
             pw = int(max_w)
             ph = int(pw / prep.aspect)
         if forced.get("scale_large") and (region.w - pw) < 0.35 * region.h:
-            # no room left for the small props that make a giant read as a giant: shrink it to a toy instead
-            forced.update(scale="small", scale_large=False, prop_size=0.28)
-            ph = int(region.h * (0.3 - 0.14 * severity))
-            pw = int(ph * prep.aspect)
+            # no room left for the small props that make a giant read as a giant: a toy instead (or, for a product
+            # too small for the set's real-size plant and books to stand beside, a product lost in its canvas)
+            if real_height_cm(product) >= 40:
+                forced.update(scale="small", scale_large=False, prop_size=0.28)
+                ph = int(region.h * (0.3 - 0.14 * severity))
+                pw = int(ph * prep.aspect)
+            else:
+                forced.update(scale="tiny", scale_large=False)
+        if forced.get("scale") == "tiny":
+            f = (0.11 - 0.06 * severity) * min(W, H) / max(ph, pw)
+            ph, pw = int(ph * f), int(pw * f)
         ph, pw = max(ph, 8), max(pw, 8)
         y_ground = region.y1 - max(2, int(0.03 * region.h))
         free = region.w - pw
@@ -190,6 +197,8 @@ class Compositor:
             set_ppc = SET_SCALE * region.h / cm  # dressed for a normal product: this one is a toy beside it
         elif forced.get("scale") == "large":
             set_ppc = ph / cm / (2.0 + 2.0 * severity)
+        elif forced.get("scale") == "tiny":
+            set_ppc = ph / cm  # its props to its own scale: it is the canvas it is lost in
         else:
             set_ppc = ph / cm
         damage = forced.get("damage")
@@ -366,7 +375,9 @@ def _force(ch: Choice, d: dict[str, float], defect: str, severity: float, rng: n
     elif defect == "size_mismatch":
         f["min_props"] = 2
         f["cue_props"] = True  # a plant and books at real-world size: what makes a toy or a giant read as one
-        if rng.random() < 0.5 and cm >= 40:  # a smaller product's real-size plant and books would not fit the set
+        if cm < 15 and rng.random() < 0.5:  # a small product lost in a big canvas
+            f["scale"] = "tiny"
+        elif rng.random() < 0.5 and cm >= 40:  # a smaller product's real-size plant and books would not fit the set
             d["scale"] = 0.3 - 0.14 * s  # a toy-sized product beside full-size props
             f["scale"] = "small"
             f["prop_size"] = 0.28

@@ -52,7 +52,7 @@ def degrade(image: Image.Image, seed: int, *, rate: float = 0.8) -> tuple[Image.
         ops["colour"] = {"brightness": round(b, 3), "contrast": round(c, 3), "saturation": round(sat, 3),
                          "gamma": round(gamma, 3), "white_balance": [round(float(v), 3) for v in wb]}
     if rng.random() < 0.35:
-        k = float(rng.uniform(0.1, 0.35))
+        k = float(rng.uniform(0.08, 0.25))
         yy = np.linspace(-1, 1, h, dtype=np.float32)[:, None]
         xx = np.linspace(-1, 1, w, dtype=np.float32)[None, :]
         arr = arr * (1 - k * np.clip((xx**2 + yy**2) / 2, 0, 1))[..., None]
