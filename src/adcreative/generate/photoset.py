@@ -876,7 +876,8 @@ class PhotoSet:
             d = sc.extras.get("plinth_depth", max(3, int((base - top) * 0.18)))
             mat = ("marble", "concrete", "oak", "walnut", "pale-wood", "linen", "ceramic")[int(rng.integers(7))]
             pw_ = x1 - x0
-            face = self._far_from(rng, _material(rng, mat, pw_, base - top + d + 2, tint=tint_surf),
+            face_h = max(base - top, 2 * d) + d + 2  # the front face below the lid and the lid itself
+            face = self._far_from(rng, _material(rng, mat, pw_, face_h, tint=tint_surf),
                                   outline if tint_surf is not None else np.concatenate([outline, palette[:5]]))
             m = np.zeros((H, W), np.uint8)
             top_m = np.zeros((H, W), np.uint8)
@@ -897,8 +898,8 @@ class PhotoSet:
             region = np.zeros((H, W, 3), np.float32)
             fh = min(front.shape[0], H - top)
             region[top : top + fh, x0:x1] = front[:fh] * 0.88
-            ty0 = max(0, top - d)
-            region[ty0 : top + d, x0:x1] = face[: top + d - ty0] * 1.12
+            ty0, ty1 = max(0, top - d), min(H, top + d)
+            region[ty0:ty1, x0:x1] = face[: ty1 - ty0] * 1.12
             body = m > 0
             lid = top_m > 0
             img[body & ~lid] = region[body & ~lid]
