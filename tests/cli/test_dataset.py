@@ -79,3 +79,28 @@ def test_dataset_synth_product_families(tmp_path: Path) -> None:
     assert pids == {"proc-00000", "proc-00001", "fit-00000", "fit-00001"}
     assert main(["dataset", "synth", "--products", "fitted:0", "--out", str(tmp_path / "bad")]) == 2
     assert not (tmp_path / "bad").exists()
+
+
+def test_dataset_synth_mixes_renderer_families(tmp_path: Path, catalogue: Path) -> None:
+    """--renderers writes one dataset whose manifest names each sample's family, with measured labels and the
+    degradations recorded; products keep one split across families; an unknown family is a usage error."""
+    out = tmp_path / "fam"
+    assert main(["dataset", "synth", "--products", str(catalogue), "--per-class", "1", "--scale", "0.3",
+                 "--renderers", "compositor,photoset,softfocus", "--out", str(out)]) == 0
+    samples = read_dataset(out)
+    assert len(samples) == 3 * 3 * 6
+    assert {s.renderer for s in samples} == {"compositor", "photoset", "softfocus"}
+    for s in samples:
+        assert s.params["requested"] in ("available", "unsuitable", "space_mismatch", "size_mismatch",
+                                         "indistinctiveness", "shape_hallucination")
+        assert s.label == s.params["requested"] or not s.params["agrees"]  # relabelled only when measured so
+        assert "measured" in s.params and "degrade" in s.params and s.product_source == "real"
+        assert s.generator.split("@")[0] == s.renderer
+    splits: dict[str, set[str]] = {}
+    for s in samples:
+        splits.setdefault(s.product_id, set()).add(s.split)
+    assert all(len(v) == 1 for v in splits.values())
+    assert "Labeller agreement" in (out / "README.md").read_text()
+    assert main(["dataset", "synth", "--products", str(catalogue), "--renderers", "compositor,nope",
+                 "--out", str(tmp_path / "bad")]) == 2
+    assert not (tmp_path / "bad").exists()

@@ -19,13 +19,16 @@ def products_from_sources(sources: Sequence[str], metas: Sequence[Path] = (), *,
     pending = list(metas)
     for src in sources:
         if src == "sample":
-            products += sample_catalogue()
+            got, origin = sample_catalogue(), "sample"
         elif src.startswith(("procedural:", "fitted:")):
             family, _, n = src.partition(":")
             if not n.isdigit() or int(n) < 1:
                 raise InputError(f"--products {src!r}: expected {family}:N with N ≥ 1")
             make = procedural_products if family == "procedural" else fitted_products
-            products += make(int(n), seed)
+            got, origin = make(int(n), seed), family
         else:
-            products += read_catalogue_folder(Path(src), pending.pop(0) if pending else None)
+            got, origin = read_catalogue_folder(Path(src), pending.pop(0) if pending else None), "real"
+        for p in got:  # where each product came from, for per-source evaluation rows
+            p.attrs.setdefault("catalogue_source", origin)
+        products += got
     return products

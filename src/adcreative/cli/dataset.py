@@ -27,20 +27,38 @@ def dataset_synth(
     colourways: int = typer.Option(0, "--colourways", help="Hue-rotated copies of each product, as extra SKUs"),
     test_products: str = typer.Option("", "--test-products", help="Comma-separated ids forced into the test split"),
     workers: int = typer.Option(1, "--workers", help="Processes rendering products (same dataset for any number)"),
+    renderers: str = typer.Option("compositor", "--renderers", help="Comma-separated scene-renderer families: "
+                                  "compositor (studio sets), photoset (real photographs and textures), softfocus "
+                                  "(diffusion-style soft sets)"),
+    degrade: float = typer.Option(0.8, "--degrade", help="Share of images sent through a seeded chain of resizing, "
+                                  "blur, colour shifts, vignetting, noise and JPEG (0 keeps renders exact)"),
+    mirror: float = typer.Option(0.5, "--mirror", help="Share of samples showing the product mirrored"),
 ) -> None:
     """Write a labelled dataset of available and defective creatives, split by product."""
     from adcreative.catalogue.sources import products_from_sources
-    from adcreative.inspect.datasets.synth import synth_dataset
+    from adcreative.inspect.datasets.synth import RENDERERS, agreement, synth_dataset
 
     if per_class < 1:
         raise InputError(f"--per-class must be at least 1, got {per_class}")
     if workers < 1:
         raise InputError(f"--workers must be at least 1, got {workers}")
+    if not 0.0 <= degrade <= 1.0 or not 0.0 <= mirror <= 1.0:
+        raise InputError(f"--degrade and --mirror are shares in [0, 1], got {degrade} and {mirror}")
+    families = parse_list(renderers)
+    unknown = [r for r in families if r not in RENDERERS]
+    if unknown or not families:
+        raise InputError(f"--renderers: unknown {', '.join(unknown) or '(none)'}; choose from {', '.join(RENDERERS)}")
     summary = synth_dataset(products_from_sources(products, meta, seed=seed), out, per_class=per_class,
                             aspects=parse_list(aspects), seed=seed, scale=scale, colourways=colourways,
-                            splits={p: "test" for p in parse_list(test_products)}, workers=workers)
+                            splits={p: "test" for p in parse_list(test_products)}, workers=workers,
+                            renderers=families, degrade_rate=degrade, mirror_rate=mirror)
     for split, counts in summary.items():
         console.print(f"{split}: {sum(counts.values())} images {counts}")
+    from adcreative.inspect.datasets.formats import read_dataset
+
+    for r, a in agreement(read_dataset(out)).items():
+        console.print(f"{r}: labeller agrees with the class asked for on {a['first_draw']:.1%} of first draws, "
+                      f"{a['after_redraws']:.1%} after redraws ({a['relabelled']} relabelled)")
     console.print(f"dataset: {out}")
 
 

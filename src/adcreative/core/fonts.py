@@ -32,3 +32,24 @@ def font(size: int, bold: bool = False, cjk: bool = False) -> FontT:
 
 def has_cjk(text: str) -> bool:
     return bool(_CJK.search(text))
+
+
+# Named typefaces for renderers that set copy in more than one face; each falls back to DejaVu Sans.
+TYPEFACES: dict[str, tuple[str, bool]] = {
+    "sans": ("LiberationSans-Regular.ttf", False), "sans-bold": ("LiberationSans-Bold.ttf", True),
+    "narrow-bold": ("LiberationSansNarrow-Bold.ttf", True), "serif": ("LiberationSerif-Regular.ttf", False),
+    "serif-bold": ("LiberationSerif-Bold.ttf", True), "serif-italic": ("LiberationSerif-Italic.ttf", False),
+    "dejavu-serif-bold": ("DejaVuSerif-Bold.ttf", True), "condensed-bold": ("DejaVuSansCondensed-Bold.ttf", True),
+}
+FACE_DIRS = (Path("/usr/share/fonts/truetype/liberation"), Path("/usr/share/fonts/truetype/liberation2"),
+             *FONT_DIRS)
+
+
+@functools.lru_cache(maxsize=256)
+def typeface(name: str, size: int) -> FontT:
+    """A named typeface (``TYPEFACES``) at ``size`` px; DejaVu Sans (bold as named) where it is not installed."""
+    file, bold = TYPEFACES.get(name, ("DejaVuSans.ttf", False))
+    for d in FACE_DIRS:
+        if (d / file).exists():
+            return ImageFont.truetype(str(d / file), size)
+    return font(size, bold)

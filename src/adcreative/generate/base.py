@@ -28,6 +28,9 @@ class GeneratedImage:
     # a synthesised *bad source product* (RF1M "unsuitable": torn, low-resolution): the cutout as the image
     # shows it, which is what an auditor would have been given as the product (RGBA, at placement size)
     source: Image.Image | None = None
+    # where the renderer placed the whole product (L), when the image shows less of it than that (a hole or a
+    # tear drawn into the image): the placement mask a generator that pastes and then edits would report
+    placement: Image.Image | None = None
 
 
 @runtime_checkable
@@ -44,6 +47,8 @@ class Generator(Protocol):
 
 GENERATORS: Registry[Generator] = Registry("generator")
 GENERATORS.register("compositor", "adcreative.generate.compositor.generator:Compositor")
+GENERATORS.register("photoset", "adcreative.generate.photoset:PhotoSet")
+GENERATORS.register("softfocus", "adcreative.generate.softfocus:SoftFocus")
 GENERATORS.register("diffusers-inpaint", "adcreative.generate.diffusers_inpaint:DiffusersInpaintGenerator")
 
 

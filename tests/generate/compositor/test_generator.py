@@ -10,7 +10,8 @@ from PIL import ImageDraw
 from adcreative.core.imageio import png_bytes
 from adcreative.core.types import ASPECTS, CLASSES, Box, Product
 from adcreative.generate import GeneratedImage, create_generator
-from adcreative.generate.compositor.generator import INDISTINCT_DE, SIZE_BAND, Compositor, prepare
+from adcreative.generate.compositor.generator import Compositor, prepare
+from adcreative.generate.measure import GAP_REL, LONG_FRAC, SCALE_RATIO
 
 
 def _check_generated(gi: GeneratedImage, product: Product) -> None:
@@ -52,31 +53,27 @@ def test_same_seed_same_bytes(sample_products: list[Product]) -> None:
 
 
 def test_defects_are_measurably_present(sample_products: list[Product]) -> None:
+    """What the compositor draws for each class is what the shared labeller measures (generate.measure)."""
     gen = Compositor(scale=0.5)
+    hits: dict[str, int] = {}
     for k, p in enumerate(sample_products):
         seed = 7 + k
         ok = gen(p, seed=seed, aspect="1:1", defect="available")[0]
         m_ok = ok.params["measured"]
         assert ok.label == "available" and ok.params["defects"] == []
-        assert m_ok["gap_px"] == 0 and m_ok["contrast_de"] > INDISTINCT_DE * 1.5
+        assert m_ok["gap_px"] == 0 and m_ok["cut"] == 0 and m_ok["touch_px"] == 0
         # space mismatch: a visible gap between product and its support, in pixels
         sp = gen(p, seed=seed, aspect="1:1", defect="space_mismatch", severity=0.5)[0]
-        assert sp.params["measured"]["gap_px"] >= 0.08 * (sp.layout["product"].h)
-        # size mismatch: product scale outside the plausible band, with props as the scale cue
-        sz = gen(p, seed=seed, aspect="1:1", defect="size_mismatch", severity=0.8)[0]
-        m = sz.params["measured"]
-        assert not SIZE_BAND[0] <= m["scale"] <= SIZE_BAND[1] and m["n_props"] >= 1
-        # indistinctiveness: background colour within ΔE of the product's own
-        ind = gen(p, seed=seed, aspect="1:1", defect="indistinctiveness", severity=0.8)[0]
-        assert ind.params["measured"]["contrast_de"] < INDISTINCT_DE
-        # shape hallucination: product-coloured shapes touching the silhouette from outside
-        sh = gen(p, seed=seed, aspect="1:1", defect="shape_hallucination", severity=0.8)[0]
-        ms = sh.params["measured"]
-        assert m_ok["touch_px"] == 0 and ms["touch_px"] >= 12 and ms["own_de"] < 12, ms
-        # unsuitable: truncated by the canvas edge, or the product itself damaged
-        un = gen(p, seed=seed, aspect="1:1", defect="unsuitable", severity=0.8)[0]
-        f = un.params["forced"]
-        assert un.params["measured"]["visible_fraction"] < 0.8 or f.get("damage") in ("hole", "pixelate")
+        assert sp.params["measured"]["gap_rel"] > GAP_REL[0]
+        for cls in ("unsuitable", "size_mismatch", "indistinctiveness", "shape_hallucination"):
+            gi = gen(p, seed=seed, aspect="1:1", defect=cls, severity=0.8)[0]
+            hits[cls] = hits.get(cls, 0) + (cls in gi.params["defects"])
+            m = gi.params["measured"]
+            if cls == "size_mismatch" and cls in gi.params["defects"]:
+                r = m["scale_ratio"]
+                assert (r is not None and not 1 / SCALE_RATIO[0] <= r <= SCALE_RATIO[0]) or m["long_frac"] < LONG_FRAC[0]
+    # every class is drawn so that the labeller finds it on most first draws (synthesis redraws the rest)
+    assert all(v >= len(sample_products) // 2 for v in hits.values()), hits
 
 
 def test_natural_policy_mixes_available_and_defects(sample_products: list[Product]) -> None:
@@ -105,7 +102,7 @@ def test_real_jd_cutouts(jd_products: list[Product]) -> None:
             _check_generated(gi, p)
         for label in CLASSES:
             gi = gen(p, seed=k, aspect="1:1", defect=label)[0]
-            assert gi.label == label
+            assert gi.label in CLASSES and gi.params["requested"] == label
     # copy is drawn in the copy box: there is ink there
     gi = gen(jd_products[0], seed=3, aspect="9:16")[0]
     b: Box = gi.layout["headline"]

@@ -19,8 +19,8 @@ import cv2
 import numpy as np
 from PIL import Image, ImageDraw
 
+from adcreative.catalogue.sizes import real_height_cm
 from adcreative.core.fonts import font, has_cjk
-from adcreative.core.imageio import MIN_SIDE
 from adcreative.core.modeling import register_to_config
 from adcreative.core.types import CLASSES, Box, Product, canvas_size
 from adcreative.generate.base import GeneratedImage
@@ -37,24 +37,24 @@ from adcreative.generate.compositor.styles import (
     render_background,
     to_image,
 )
+from adcreative.generate.cutout import OPAQUE, crop_rgba, paste, source_image
+from adcreative.generate.measure import (
+    Prop,
+    SceneReport,
+    Support,
+    delta_e,
+    lab,
+    label_render,
+    rim_colour,
+)
 
-VERSION = "1.0"
-OPAQUE = 250  # alpha at or above this is "the product's own pixels": copied exactly, never blended
+VERSION = "1.1"  # 1.1: labels from the shared labeller (generate.measure); scale-cue props at real-world size
 SIZE_BAND = (0.46, 0.92)  # plausible product height / product-region height
-INDISTINCT_DE = 16.0  # CIE76 ΔE between product and surrounding background under which it blends in
+SET_SCALE = 0.68  # the set is dressed for a product this share of the product region tall
 SAFE_DE = 30.0  # available scenes keep at least this much contrast (palette against the product colour)
-SAFE_MEASURED_DE = 22.0  # ... and at least this much as measured around the rendered product
-DEFECT_ORDER = ("unsuitable", "space_mismatch", "size_mismatch", "indistinctiveness", "shape_hallucination")
-
-
-def lab(rgb: np.ndarray) -> np.ndarray:
-    """sRGB (…×3, 0–255) → CIELAB via OpenCV (float32 input expects 0–1)."""
-    a = np.asarray(rgb, np.float32).reshape(-1, 1, 3) / 255.0
-    return np.asarray(cv2.cvtColor(a, cv2.COLOR_RGB2LAB).reshape(np.shape(rgb)))
-
-
-def delta_e(c1: np.ndarray, c2: np.ndarray) -> float:
-    return float(np.linalg.norm(lab(np.asarray(c1, np.float32)) - lab(np.asarray(c2, np.float32))))
+# Real heights (cm) of the compositor's props; only recognisable objects are scale cues to a viewer
+PROP_CM: dict[str, tuple[float, bool]] = {"plant": (30.0, True), "book": (9.0, True), "sphere": (10.0, False),
+                                          "block": (10.0, False), "cylinder": (14.0, False), "leaf": (25.0, False)}
 
 
 @dataclass
@@ -63,13 +63,12 @@ class PreparedProduct:
     dominant: np.ndarray  # median colour of opaque pixels, float32 (3,)
     aspect: float  # width / height
     palette: np.ndarray  # (k, 3) main colours of the product and their shaded variants, in Lab
+    rim: np.ndarray  # sRGB of the colour along its outline (what a tone-on-tone set is toned from)
 
 
 @functools.lru_cache(maxsize=64)
 def _prepare_cached(key: str, data: bytes, size: tuple[int, int]) -> PreparedProduct:
-    arr = np.frombuffer(data, np.uint8).reshape(size[1], size[0], 4)
-    ys, xs = np.nonzero(arr[..., 3] > 8)
-    crop = np.ascontiguousarray(arr[ys.min() : ys.max() + 1, xs.min() : xs.max() + 1])
+    crop = crop_rgba(Image.frombytes("RGBA", size, data))
     opaque = crop[..., :3][crop[..., 3] >= OPAQUE]
     pix = opaque if len(opaque) else crop[..., :3].reshape(-1, 3)
     dom = np.median(pix, axis=0).astype(np.float32)
@@ -80,7 +79,9 @@ def _prepare_cached(key: str, data: bytes, size: tuple[int, int]) -> PreparedPro
     _, _, centers = cv2.kmeans(sub, k, None, criteria, 2, cv2.KMEANS_PP_CENTERS)  # type: ignore[call-overload]
     cols = np.concatenate([centers, dom[None]], axis=0)
     cols = np.concatenate([cols, cols * 0.8], axis=0)  # shapes "in the product's colours" may be drawn shaded
-    return PreparedProduct(crop, dom, crop.shape[1] / crop.shape[0], lab(np.clip(cols, 0, 255)).astype(np.float32))
+    rim = cv2.cvtColor(rim_colour(crop).reshape(1, 1, 3), cv2.COLOR_LAB2RGB).reshape(3) * 255
+    return PreparedProduct(crop, dom, crop.shape[1] / crop.shape[0], lab(np.clip(cols, 0, 255)).astype(np.float32),
+                           np.clip(rim, 0, 255).astype(np.float32))
 
 
 def prepare(product: Product) -> PreparedProduct:
@@ -129,7 +130,7 @@ class Compositor:
         prep = prepare(product)
         forced: dict[str, Any] = {}
         if defect is not None:
-            forced = _force(choice, d, defect, severity, rng)
+            forced = _force(choice, d, defect, severity, rng, real_height_cm(product))
         if _contrast_palette:
             forced["contrast_palette"] = True
 
@@ -158,10 +159,17 @@ class Compositor:
             pw = int(max_w)
             ph = int(pw / prep.aspect)
         if forced.get("scale_large") and (region.w - pw) < 0.35 * region.h:
-            # no room left for the small props that make a giant read as a giant: shrink it to a toy instead
-            forced.update(scale="small", scale_large=False, prop_size=0.28)
-            ph = int(region.h * (0.3 - 0.14 * severity))
-            pw = int(ph * prep.aspect)
+            # no room left for the small props that make a giant read as a giant: a toy instead (or, for a product
+            # too small for the set's real-size plant and books to stand beside, a product lost in its canvas)
+            if real_height_cm(product) >= 40:
+                forced.update(scale="small", scale_large=False, prop_size=0.28)
+                ph = int(region.h * (0.3 - 0.14 * severity))
+                pw = int(ph * prep.aspect)
+            else:
+                forced.update(scale="tiny", scale_large=False)
+        if forced.get("scale") == "tiny":
+            f = (0.11 - 0.06 * severity) * min(W, H) / max(ph, pw)
+            ph, pw = int(ph * f), int(pw * f)
         ph, pw = max(ph, 8), max(pw, 8)
         y_ground = region.y1 - max(2, int(0.03 * region.h))
         free = region.w - pw
@@ -169,15 +177,30 @@ class Compositor:
         px0 = round(cx - pw / 2)
         gap_px = round(lift * ph)
         raise_px = round(raise_frac * ph)
-        py1 = y_ground - gap_px - raise_px
-        py0 = py1 - ph
+        prod = cv2.resize(prep.rgba, (pw, ph), interpolation=cv2.INTER_AREA)
+        clean = prod
+        opaque_rows = np.nonzero((prod[..., 3] >= OPAQUE).any(axis=1))[0]
+        base_off = int(opaque_rows.max()) if len(opaque_rows) else ph - 1  # the lowest opaque row stands on the line
+        py0 = y_ground - gap_px - raise_px - base_off
+        py1 = py0 + ph
         if forced.get("truncate"):
             # unsuitable: a product cut by the canvas edge on the side away from the copy
             out = forced["truncate"]
             side = -1 if layout.template == "wide-left" else 1 if layout.template == "wide-right" else (
                 -1 if rng.random() < 0.5 else 1)
             px0 = int(-pw * out) if side < 0 else int(W - pw * (1 - out))
-        prod = cv2.resize(prep.rgba, (pw, ph), interpolation=cv2.INTER_AREA)
+        # the set's scale (px per cm) for props that a viewer knows the size of
+        cm = real_height_cm(product)
+        if defect is None:
+            set_ppc = SET_SCALE * region.h / cm
+        elif forced.get("scale") == "small":
+            set_ppc = SET_SCALE * region.h / cm  # dressed for a normal product: this one is a toy beside it
+        elif forced.get("scale") == "large":
+            set_ppc = ph / cm / (2.0 + 2.0 * severity)
+        elif forced.get("scale") == "tiny":
+            set_ppc = ph / cm  # its props to its own scale: it is the canvas it is lost in
+        else:
+            set_ppc = ph / cm
         damage = forced.get("damage")
         if damage:
             prod = _damage(prod, damage, forced["amount"], rng)
@@ -192,49 +215,55 @@ class Compositor:
         if self.shadows:
             bg = _shadows(bg, prod[..., 3], px0, py0, y_ground, pw, ph, lifted or raise_px > 0)
         canvas = to_image(bg)
-        ImageDraw.Draw(canvas)
 
         # -- props (beside the product, inside its region) and hallucinated shapes (behind it) ------------------
-        prop_boxes, halluc_mask = self._props(canvas, rng, choice, d, cat, region, y_ground, px0, pw, n_props, pal,
-                                              prep, forced)
+        props, objects = self._props(canvas, rng, choice, d, cat, region, y_ground, px0, pw, n_props, pal,
+                                     prep, forced, set_ppc)
         if halluc:
             before = np.asarray(canvas).copy()
             _hallucinate(canvas, halluc, forced["amount"], prod, prep, px0, py0, y_ground, rng)
-            halluc_mask |= np.any(np.asarray(canvas) != before, axis=-1)
+            objects[np.any(np.asarray(canvas) != before, axis=-1)] = 100
 
         # -- the product: opaque pixels copied exactly, soft edge blended -----------------------------------------
         arr = np.asarray(canvas).copy()
-        mask = _paste(arr, prod, px0, py0)
+        mask = paste(arr, prod, px0, py0)
         canvas = Image.fromarray(arr, "RGB")
 
         # -- copy ------------------------------------------------------------------------------------------
         _draw_text(canvas, layout, pal)
 
-        # -- what was rendered, measured --------------------------------------------------------------------
+        # -- what was rendered, measured by the shared labeller ----------------------------------------------------
         ys, xs = np.nonzero(mask)
         pbox = Box(int(xs.min()), int(ys.min()), int(xs.max()) + 1, int(ys.max()) + 1) if len(xs) else Box(0, 0, 0, 0)
         boxes = {"product": pbox, **layout.boxes()}
-        meas = _measure(np.asarray(canvas), mask, prep, halluc_mask)
-        visible = float(mask.sum()) / max(1, int((prod[..., 3] >= OPAQUE).sum()))
-        measured = {"gap_px": gap_px + raise_px if (lifted or halluc in ("legs", "pedestal")) else 0,
-                    "scale": round(ph / region.h, 4), "n_props": len(prop_boxes), "visible_fraction": round(visible, 4),
-                    **meas}
+        contact = py0 + base_off
+        grown_support = halluc in ("legs", "pedestal")
+        if grown_support:  # the product stands on the grown shape; its own shadow is the shape's, on the ground
+            a = clean[max(0, base_off - 2) : base_off + 1, :, 3] >= OPAQUE
+            cols = np.nonzero(a.any(axis=0))[0]
+            support = Support(contact, px0 + int(cols.min()), px0 + int(cols.max()) + 1, str(halluc))
+        else:
+            support = Support(y_ground, 0, W, bg_kind)
+        rep = SceneReport(box=(px0, py0, px0 + pw, py0 + ph), reference=clean, product_cm=cm, support=support,
+                          props=props, objects=objects,
+                          shadow=(px0 + pw // 2, y_ground) if self.shadows and not grown_support else None,
+                          palette=prep.palette)
+        labelled = label_render(np.asarray(canvas), mask, rep, defect)
         if (forced.get("safe_contrast") and not _contrast_palette
-                and measured["contrast_de"] < SAFE_MEASURED_DE):
+                and "indistinctiveness" in labelled["defects"] + labelled["doubtful"]):
             # lighting and shadows can eat a palette's margin: re-render the same draw on a contrasting set, so
             # no scene that claims to be clean sits in the indistinct range
             return self.generate_one(product, seed=seed, aspect=aspect, defect=defect, severity=severity,
                                      _contrast_palette=True)
-        label, defects = _label(choice, measured, forced, defect)
         params = {"category": cat, "choice": choice.values, "forced": forced, "template": layout.template,
                   "bg_kind": bg_kind, "light": light, "product_box": [px0, py0, px0 + pw, py0 + ph],
-                  "props": [list(b) for b in prop_boxes], "measured": measured, "defects": defects, "label": label,
-                  "severity": severity if defect else 0.0, "palette": [list(pal.wall), list(pal.wall2),
-                                                                      list(pal.surface), list(pal.accent)]}
+                  "props": [list(pr.box) for pr in props], "scale": round(ph / region.h, 4),
+                  "severity": severity if defect else 0.0, "requested": defect,
+                  "palette": [list(pal.wall), list(pal.wall2), list(pal.surface), list(pal.accent)], **labelled}
         return GeneratedImage(image=canvas, mask=Image.fromarray(mask.astype(np.uint8) * 255, "L"), layout=boxes,
                               seed=seed, aspect=aspect, generator=self.name, generator_version=self.version,
-                              params=params, config=dict(self.config), label=label,
-                              source=_source_image(prod) if damage else None)
+                              params=params, config=dict(self.config), label=labelled["label"],
+                              source=source_image(prod) if damage else None)
 
     # ------------------------------------------------------------------------------------------------
     def _palette(self, choice: Choice, d: dict[str, float], cat: str, prep: PreparedProduct,
@@ -242,6 +271,7 @@ class Compositor:
         mode = CATEGORICAL["palette_mode"][choice.cat["palette_mode"]]
         dom = prep.dominant
         if mode == "tone_on_tone":
+            dom = prep.rim  # toned from the colour along its outline, where it meets the set
             tone = float(forced.get("tone", d["tone"]))
             lum = float(lab(dom)[0])
             target = np.array([248, 248, 246] if lum < 60 else [40, 40, 44], np.float32)
@@ -266,11 +296,12 @@ class Compositor:
 
     def _props(self, canvas: Image.Image, rng: np.random.Generator, choice: Choice, d: dict[str, float],
                cat: str, region: Box, y_ground: int, px0: int, pw: int, n_props: int, pal: Palette,
-               prep: PreparedProduct, forced: dict[str, Any]) -> tuple[list[tuple[int, int, int, int]], np.ndarray]:
-        """Props standing beside the product; returns their boxes and the pixels of any prop drawn in the
-        product's own colours (which, touching the product, reads as an extra part of it)."""
+               prep: PreparedProduct, forced: dict[str, Any], set_ppc: float) -> tuple[list[Prop], np.ndarray]:
+        """Props standing beside the product: recognisable ones (a potted plant, a stack of books) at the set's
+        real-world scale ``set_ppc`` (px per cm), decorative shapes at any size. Returns them and the label map
+        of their pixels (id 10 + k), so a prop in the product's colours touching it is measured as a grown part."""
         draw = ImageDraw.Draw(canvas)
-        own = np.zeros((canvas.height, canvas.width), bool)
+        objects = np.zeros((canvas.height, canvas.width), np.int32)
         if forced.get("min_props"):
             n_props = max(n_props, forced["min_props"])
         kinds = CATEGORY_PROPS[cat]
@@ -280,11 +311,21 @@ class Compositor:
         if forced.get("prop_colour") == "palette":
             product_coloured = False
         colour = tuple(int(v) for v in prep.dominant) if product_coloured else pal.accent
-        boxes: list[tuple[int, int, int, int]] = []
+        props: list[Prop] = []
         left_edge, right_edge = px0, px0 + pw
         for k in range(n_props):
-            size = int(region.h * forced.get("prop_size", 0.2 + 0.12 * rng.random()))
             kind = base_kind if k == 0 else kinds[int(rng.integers(len(kinds)))]
+            if forced.get("cue_props"):
+                kind = ("plant", "book")[(k + int(rng.integers(2))) % 2]
+            cm, cue = PROP_CM[kind]
+            size = int(region.h * forced.get("prop_size", 0.2 + 0.12 * rng.random()))
+            if cue:  # a book stack is drawn half as tall as its size argument
+                size = int(cm * set_ppc * (2 if kind == "book" else 1))
+                if not 10 <= size < region.h * 0.95:
+                    if forced.get("cue_props"):
+                        continue
+                    kind, size = "sphere", int(region.h * (0.2 + 0.12 * rng.random()))
+                    cm, cue = PROP_CM[kind]
             w = size if kind not in ("leaf",) else size // 2
             g = int(gap * w) if k == 0 else int((0.25 + 0.5 * rng.random()) * w)
             side_right = (k % 2 == 1) if rng.random() < 0.5 else (k % 2 == 0)
@@ -295,16 +336,15 @@ class Compositor:
                 if x0 < region.x0 or x0 + w * 1.25 > region.x1:
                     continue
             c = colour if k == 0 else (pal.accent if not product_coloured else colour)
-            before = np.asarray(canvas).copy() if product_coloured else None
+            before = np.asarray(canvas).copy()
             box = draw_prop(draw, kind, int(x0), y_ground, size, c)  # type: ignore[arg-type]
-            if before is not None:
-                own |= np.any(np.asarray(canvas) != before, axis=-1)
-            boxes.append(box)
+            objects[np.any(np.asarray(canvas) != before, axis=-1)] = 10 + k
+            props.append(Prop(box, cm, kind, cue))
             if side_right:
                 right_edge = box[2]
             else:
                 left_edge = box[0]
-        return boxes, own
+        return props, objects
 
 
 def _contrast_palette(dom: np.ndarray, base: Palette) -> Palette:
@@ -318,8 +358,10 @@ def _contrast_palette(dom: np.ndarray, base: Palette) -> Palette:
 
 
 # -- forcing a defect ---------------------------------------------------------------------------------------
-def _force(ch: Choice, d: dict[str, float], defect: str, severity: float, rng: np.random.Generator) -> dict[str, Any]:
-    """Put every variable in its safe region, then the defect's variable in its failure region."""
+def _force(ch: Choice, d: dict[str, float], defect: str, severity: float, rng: np.random.Generator,
+           cm: float = 20.0) -> dict[str, Any]:
+    """Put every variable in its safe region, then the defect's variable in its failure region (``cm``: the
+    product's real height, which decides whether a toy-sized version can stand beside real-size props)."""
     s = float(severity)
     f: dict[str, Any] = {"defect": defect, "safe_contrast": True, "prop_colour": "palette"}
     ch.cat["support"] = CATEGORICAL["support"].index("surface")
@@ -332,7 +374,10 @@ def _force(ch: Choice, d: dict[str, float], defect: str, severity: float, rng: n
         f["lift"] = d["lift"]
     elif defect == "size_mismatch":
         f["min_props"] = 2
-        if rng.random() < 0.5:
+        f["cue_props"] = True  # a plant and books at real-world size: what makes a toy or a giant read as one
+        if cm < 15 and rng.random() < 0.5:  # a small product lost in a big canvas
+            f["scale"] = "tiny"
+        elif rng.random() < 0.5 and cm >= 40:  # a smaller product's real-size plant and books would not fit the set
             d["scale"] = 0.3 - 0.14 * s  # a toy-sized product beside full-size props
             f["scale"] = "small"
             f["prop_size"] = 0.28
@@ -367,16 +412,6 @@ def _force(ch: Choice, d: dict[str, float], defect: str, severity: float, rng: n
             f["damage"] = kind
             f["amount"] = 0.3 + 0.5 * s
     return f
-
-
-def _source_image(prod: np.ndarray) -> Image.Image:
-    """A damaged product as the source an auditor is given: at placement size, but blown up by whole pixels
-    (nearest, so the damage is kept exactly) where a slim product there is under the smallest cutout accepted."""
-    h, w = prod.shape[:2]
-    k = -(-MIN_SIDE // max(1, min(h, w)))
-    if k > 1:
-        prod = cv2.resize(prod, (w * k, h * k), interpolation=cv2.INTER_NEAREST)
-    return Image.fromarray(prod, "RGBA")
 
 
 def _damage(prod: np.ndarray, kind: str, amount: float, rng: np.random.Generator) -> np.ndarray:
@@ -469,25 +504,6 @@ def _shadows(bg: np.ndarray, alpha: np.ndarray, px0: int, py0: int, y_ground: in
     return np.asarray(bg * dark[..., None], np.float32)
 
 
-def _paste(arr: np.ndarray, prod: np.ndarray, x0: int, y0: int) -> np.ndarray:
-    """Alpha-composite ``prod`` at (x0, y0), copying opaque pixels bit for bit; returns the opaque mask."""
-    H, W = arr.shape[:2]
-    ph, pw = prod.shape[:2]
-    cx0, cy0, cx1, cy1 = max(0, x0), max(0, y0), min(W, x0 + pw), min(H, y0 + ph)
-    mask = np.zeros((H, W), bool)
-    if cx1 <= cx0 or cy1 <= cy0:
-        return mask
-    p = prod[cy0 - y0 : cy1 - y0, cx0 - x0 : cx1 - x0]
-    a = p[..., 3:4].astype(np.float32) / 255.0
-    region = arr[cy0:cy1, cx0:cx1]
-    blended = (region.astype(np.float32) * (1 - a) + p[..., :3].astype(np.float32) * a + 0.5).astype(np.uint8)
-    opaque = p[..., 3] >= OPAQUE
-    blended[opaque] = p[..., :3][opaque]
-    arr[cy0:cy1, cx0:cx1] = blended
-    mask[cy0:cy1, cx0:cx1] = opaque
-    return mask
-
-
 def _draw_text(canvas: Image.Image, layout: Layout, pal: Palette) -> None:
     draw = ImageDraw.Draw(canvas)
     arr = np.asarray(canvas)
@@ -508,46 +524,6 @@ def _draw_text(canvas: Image.Image, layout: Layout, pal: Palette) -> None:
             x = b.x0 if block.align == "left" else b.x0 + (b.w - (lx1 - lx0)) // 2
             draw.text((x - lx0, y - ly0 if y == b.y0 else y), line, font=f, fill=fill)
             y += block.line_height
-
-
-def _measure(img: np.ndarray, mask: np.ndarray, prep: PreparedProduct, own: np.ndarray) -> dict[str, Any]:
-    """What a reviewer would see, in numbers: the product's contrast against a ring of background around it,
-    and shapes in the product's own colours touching its silhouette (``own``: pixels of such shapes)."""
-    if not mask.any():
-        return {"contrast_de": 0.0, "touch_px": 0, "own_px": 0, "own_de": None}
-    m8 = mask.astype(np.uint8)
-    k = np.ones((3, 3), np.uint8)
-    ring_out = cv2.dilate(m8, k, iterations=12).astype(bool) & ~cv2.dilate(m8, k, iterations=3).astype(bool)
-    ring = img[ring_out]
-    bgc = np.median(ring, axis=0) if len(ring) else prep.dominant
-    own = own & ~mask
-    near = cv2.dilate(m8, k, iterations=3).astype(bool)
-    touch = own & near
-    own_de = None
-    if own.any():
-        pix = lab(img[own][:: max(1, int(own.sum()) // 2000)].astype(np.float32))
-        own_de = round(float(np.median(np.linalg.norm(pix[:, None] - prep.palette[None], axis=-1).min(axis=1))), 3)
-    return {"contrast_de": round(delta_e(prep.dominant, bgc), 3), "touch_px": int(touch.sum()),
-            "own_px": int(own.sum()), "own_de": own_de}
-
-
-def _label(ch: Choice, m: dict[str, Any], forced: dict[str, Any], defect: str | None) -> tuple[str, list[str]]:
-    """The RF1M class of what was rendered: a forced defect, or the rule applied to the measurements."""
-    found: list[str] = []
-    if m["visible_fraction"] < 0.98 or forced.get("damage"):
-        found.append("unsuitable")
-    if m["gap_px"] > 0 and CATEGORICAL["support"][ch.cat["support"]] == "lifted":
-        found.append("space_mismatch")
-    if m["n_props"] > 0 and not SIZE_BAND[0] <= m["scale"] <= SIZE_BAND[1]:
-        found.append("size_mismatch")
-    if m["contrast_de"] < INDISTINCT_DE:
-        found.append("indistinctiveness")
-    if m["touch_px"] >= 12:  # a product-coloured shape grows out of the silhouette
-        found.append("shape_hallucination")
-    if defect is not None and defect != "available":
-        return defect, found
-    label = next((c for c in DEFECT_ORDER if c in found), "available")
-    return label, found
 
 
 def policy_path(p: str | Path | None) -> str | None:

@@ -35,6 +35,8 @@ class Sample:
     seed: int = 0
     generator: str = ""
     params: dict[str, Any] = field(default_factory=dict)
+    renderer: str = ""  # the scene-renderer family that drew it (compositor, photoset, softfocus, ...)
+    product_source: str = ""  # where the product comes from (a catalogue folder, sample, procedural, fitted)
 
     @property
     def label_index(self) -> int:

@@ -1,30 +1,45 @@
-"""``dataset synth``: a labelled inspection dataset of available and defective creatives, split by product.
+"""``dataset synth``: a labelled inspection dataset of available and defective creatives from several renderer
+families, split by product.
 
-For every product and class, ``per_class`` images at severities drawn from [0.2, 1], cycling aspect ratios.
-A synthesised bad source (a torn or low-resolution product) is written as that sample's own product cutout:
-the auditor is given the source it was made from. An image is kept only when the compositor's measurements
-confirm its label (a forced defect that did not materialise, e.g. a touching prop that landed clear of the
-product, or an "available" scene the rule flags); otherwise it is redrawn with the next seed, so labels never
-contradict what was rendered.
-Colourways (hue-rotated copies of a product, as separate SKUs) widen a small catalogue; a colourway always
-lands in the same split as its source product, so no product crosses splits.
+For every product, renderer family and class, ``per_class`` images at severities drawn from [0.2, 1], cycling
+aspect ratios. Every family labels what it rendered with the one shared labeller
+(:mod:`adcreative.generate.measure`); an image is kept only when the measurements agree with the class asked
+for (a defect found and no other; an available image clear of every rule and doubt band), otherwise it is redrawn
+with the next seed. After ``MAX_REDRAWS`` the last draw stands with its *measured* label, so a label never
+contradicts what was rendered.
+
+What keeps product and renderer identity from being a shortcut: every product appears under every class and
+every family; a product is mirrored in half of its samples; colourways (hue-rotated copies, as separate SKUs)
+widen a small catalogue and always land in their source's split; and each image goes through a seeded chain of
+degradations (:mod:`adcreative.inspect.datasets.degrade`) after it is labelled. A synthesised bad source (a torn,
+cropped or low-resolution product) is written as that sample's own product cutout: the auditor is given the
+source it was made from. Where a renderer damaged the product in the image itself (a hole, a faded part), half
+the samples carry the placement mask (where the product was put) and half the visible mask, since a renderer the
+model has never seen may report either.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+from collections import Counter
+from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
-from PIL import Image
+from PIL import Image, ImageOps
 from tqdm import tqdm
 
+from adcreative.core.errors import InputError
 from adcreative.core.imageio import atomic_write_text, save_png
 from adcreative.core.types import CLASSES, Product
-from adcreative.generate.base import GeneratedImage
-from adcreative.generate.compositor.generator import Compositor
+from adcreative.generate.base import GeneratedImage, Generator, create_generator
+from adcreative.inspect.datasets.degrade import degrade
 from adcreative.inspect.datasets.formats import SPLITS, Sample, summarize, write_manifest
+
+RENDERERS = ("compositor", "photoset", "softfocus")  # the scene-renderer families `dataset synth` can mix
+MAX_REDRAWS = 8
 
 
 def colourway(product: Product, k: int) -> Product:
@@ -36,6 +51,13 @@ def colourway(product: Product, k: int) -> Product:
     rgb.putalpha(im.getchannel("A"))
     return Product(id=f"{product.id}~c{k}", title=product.title, category=product.category, image=rgb,
                    copy=product.copy, price=product.price, attrs={**product.attrs, "source_product": product.id})
+
+
+def mirrored(product: Product) -> Product:
+    """The same product seen from its other side (the cutout flipped left to right); it keeps its id."""
+    return Product(id=product.id, title=product.title, category=product.category,
+                   image=ImageOps.mirror(product.image.convert("RGBA")), copy=product.copy, price=product.price,
+                   attrs={**product.attrs, "mirrored": True})
 
 
 def assign_splits(product_ids: list[str], *, seed: int = 0, val: float = 0.15, test: float = 0.2,
@@ -53,21 +75,14 @@ def assign_splits(product_ids: list[str], *, seed: int = 0, val: float = 0.15, t
     return out
 
 
-MAX_REDRAWS = 8
-
-
-def _confirmed(label: str, params: dict) -> bool:
-    """The measurements agree with the label: a defect was found by the rule, or none was for "available"."""
-    found = params.get("defects", [])
-    return not found if label == "available" else label in found
-
-
-def _draw(gen: Compositor, p: Product, seed: int, aspect: str, label: str, severity: float) -> GeneratedImage:
+def _draw(gen: Generator, p: Product, seed: int, aspect: str, label: str, severity: float
+          ) -> tuple[GeneratedImage, int]:
+    """The first draw whose measured label agrees with ``label`` (and how many were redrawn before it)."""
     for k in range(MAX_REDRAWS):
         gi = gen(p, seed=seed + k, aspect=aspect, defect=label, severity=severity)[0]
-        if _confirmed(label, gi.params):
-            break
-    return gi  # after MAX_REDRAWS the last draw stands; the rule label is in its params for auditing
+        if gi.params.get("agrees"):
+            return gi, k
+    return gi, MAX_REDRAWS  # the last draw stands, labelled by what was measured on it
 
 
 def _source_id(p: Product) -> str:
@@ -75,99 +90,177 @@ def _source_id(p: Product) -> str:
     return str(p.attrs.get("source_product", p.id))
 
 
-def product_seed(seed: int, product_id: str) -> int:
-    """The seed of one product's draws: from the dataset seed and the product id alone, so a product's images
-    do not depend on which other products are in the set (or on which worker renders them)."""
-    return int(hashlib.sha256(f"{seed}:{product_id}".encode()).hexdigest()[:8], 16)
+def product_source(p: Product) -> str:
+    """Where a product comes from (``real`` catalogue cutouts, ``sample``, ``procedural``, ``fitted``)."""
+    src = str(p.attrs.get("catalogue_source", ""))
+    if src:
+        return src
+    pid = _source_id(p)
+    return "procedural" if pid.startswith("proc-") else "fitted" if pid.startswith("fit-") else "real"
 
 
-def _render_product(gen: Compositor, p: Product, out: Path, split: str, per_class: int, aspects: list[str],
-                    seed: int) -> list[Sample]:
-    """Every class's images of one product, written under ``out``; returns their samples."""
+def product_seed(seed: int, product_id: str, renderer: str = "compositor") -> int:
+    """The seed of one product's draws in one renderer family: from the dataset seed, the product id and the
+    family alone, so a product's images do not depend on which other products or families are in the set (or
+    on which worker renders them)."""
+    key = f"{seed}:{product_id}" if renderer == "compositor" else f"{seed}:{renderer}:{product_id}"
+    return int(hashlib.sha256(key.encode()).hexdigest()[:8], 16)
+
+
+def _render_product(gen: Generator, renderer: str, p: Product, out: Path, split: str, per_class: int,
+                    aspects: list[str], seed: int, degrade_rate: float, mirror_rate: float) -> list[Sample]:
+    """Every class's images of one product in one renderer family, written under ``out``; returns the samples."""
     src = _source_id(p)
     prod_rel = Path("products") / f"{_safe(p.id)}.png"
-    save_png(out / prod_rel, p.image)
-    rng = np.random.default_rng(product_seed(seed, p.id))
+    flip_rel = Path("products") / f"{_safe(p.id)}~m.png"
+    flipped = mirrored(p)
+    rng = np.random.default_rng(product_seed(seed, p.id, renderer))
     samples = []
     for label in CLASSES:
         for i in range(per_class):
             s = int(rng.integers(2**31))
             severity = 0.0 if label == "available" else float(rng.uniform(0.2, 1.0))
             aspect = aspects[(i + CLASSES.index(label)) % len(aspects)]
-            gi = _draw(gen, p, s, aspect, label, severity)
-            sid = f"{_safe(p.id)}-{label}-{i:04d}"
-            save_png(out / "images" / f"{sid}.png", gi.image)
-            save_png(out / "masks" / f"{sid}.png", gi.mask)
-            sample_prod = prod_rel
+            flip = bool(rng.random() < mirror_rate)
+            use_placement = bool(rng.random() < 0.5)
+            noise_seed = int(rng.integers(2**31))
+            gi, redraws = _draw(gen, flipped if flip else p, s, aspect, label, severity)
+            sid = f"{_safe(p.id)}-{renderer}-{label}-{i:04d}"
+            image, ops = degrade(gi.image, noise_seed, rate=degrade_rate)
+            mask = gi.placement if (gi.placement is not None and use_placement) else gi.mask
+            save_png(out / "images" / f"{sid}.png", image)
+            save_png(out / "masks" / f"{sid}.png", mask)
+            sample_prod = flip_rel if flip else prod_rel
             if gi.source is not None:  # a bad source product: the damaged cutout is this sample's input
                 sample_prod = Path("products") / f"{sid}.png"
                 save_png(out / sample_prod, gi.source)
+            final = label if gi.params.get("agrees") else str(gi.params.get("label", label))
+            params: dict[str, Any] = {
+                "requested": label, "agrees": bool(gi.params.get("agrees")), "redraws": redraws,
+                "kind": gi.params.get("kind") or gi.params.get("forced", {}).get("hallucination")
+                or gi.params.get("forced", {}).get("damage"),
+                "measured": gi.params.get("measured"), "defects": gi.params.get("defects"),
+                "doubtful": gi.params.get("doubtful"), "geometry": gi.params.get("geometry"),
+                "mask": "placement" if mask is gi.placement else "visible", "mirrored": flip, "degrade": ops,
+            }
+            if "forced" in gi.params:
+                params["forced"] = gi.params["forced"]
             samples.append(Sample(id=sid, image=out / "images" / f"{sid}.png", mask=out / "masks" / f"{sid}.png",
                                   product=out / sample_prod, product_id=src, title=p.title, category=p.category,
-                                  label=label, split=split, severity=round(severity, 4), aspect=aspect, seed=gi.seed,
-                                  generator=f"{gi.generator}@{gi.generator_version}",
-                                  params={"forced": gi.params["forced"], "measured": gi.params["measured"]}))
+                                  label=final, split=split, severity=round(severity, 4), aspect=aspect, seed=gi.seed,
+                                  generator=f"{gi.generator}@{gi.generator_version}", params=params,
+                                  renderer=renderer, product_source=product_source(p)))
     return samples
 
 
-_WORKER_GEN: Compositor | None = None
+_WORKER_GENS: dict[str, Generator] = {}
 
 
-def _worker_init(config: dict) -> None:
-    global _WORKER_GEN
-    _WORKER_GEN = Compositor(**config)
+def _worker_init(configs: dict[str, dict]) -> None:
+    _WORKER_GENS.clear()
+    for name, cfg in configs.items():
+        _WORKER_GENS[name] = create_generator(name, **cfg)
 
 
 def _worker_render(args: tuple) -> list[Sample]:
-    assert _WORKER_GEN is not None
-    return _render_product(_WORKER_GEN, *args)
+    renderer = args[0]
+    return _render_product(_WORKER_GENS[renderer], *args)
 
 
 def synth_dataset(products: list[Product], out: str | Path, *, per_class: int = 20, aspects: list[str] | None = None,
                   seed: int = 0, scale: float = 1.0, colourways: int = 0, splits: dict[str, str] | None = None,
-                  generator: Compositor | None = None, workers: int = 1) -> dict[str, dict[str, int]]:
-    """Write the dataset folder (see docs/dataset.md); returns counts per split and class. ``workers`` > 1
-    renders products in that many processes; the dataset is the same for any number of workers."""
+                  generator: Generator | None = None, workers: int = 1, renderers: Sequence[str] = ("compositor",),
+                  degrade_rate: float = 0.0, mirror_rate: float = 0.0) -> dict[str, dict[str, int]]:
+    """Write the dataset folder (see docs/dataset.md); returns counts per split and class. ``renderers`` are
+    generator names (see ``RENDERERS``); ``generator`` overrides the first one's instance. ``workers`` > 1 renders
+    (product, renderer) pairs in that many processes; the dataset is the same for any number of workers."""
     out = Path(out)
+    renderers = list(dict.fromkeys(renderers))
+    unknown = [r for r in renderers if r not in RENDERERS]
+    if unknown or not renderers:
+        raise InputError(f"unknown renderer {', '.join(unknown) or '(none)'}; choose from {', '.join(RENDERERS)}")
     for sub in ("images", "masks", "products"):
         (out / sub).mkdir(parents=True, exist_ok=True)
     aspects = aspects or ["1:1", "4:5", "16:9", "9:16"]
-    gen = generator or Compositor(scale=scale)
+    gens: dict[str, Generator] = {r: create_generator(r, scale=scale) for r in renderers}
+    if generator is not None:
+        gens[renderers[0]] = generator
     split_of = assign_splits([p.id for p in products], seed=seed, fixed=splits)
     all_products = list(products)
     for p in products:
         all_products += [colourway(p, k) for k in range(1, colourways + 1)]
-    jobs = [(p, out, split_of[_source_id(p)], per_class, aspects, seed)
-            for p in all_products]
-    per_product: list[list[Sample]] = []
-    total = len(all_products) * len(CLASSES) * per_class
+    for p in all_products:  # cutouts first, so no two workers write the same file
+        save_png(out / "products" / f"{_safe(p.id)}.png", p.image)
+        if mirror_rate > 0:
+            save_png(out / "products" / f"{_safe(p.id)}~m.png", mirrored(p).image)
+    jobs = [(r, p, out, split_of[_source_id(p)], per_class, aspects, seed, degrade_rate, mirror_rate)
+            for p in all_products for r in renderers]
+    per_job: list[list[Sample]] = []
+    total = len(jobs) * len(CLASSES) * per_class
     with tqdm(total=total, desc="synth", unit="img") as bar:
         if workers <= 1:
             for job in jobs:
-                per_product.append(_render_product(gen, *job))
-                bar.update(len(per_product[-1]))
+                per_job.append(_render_product(gens[job[0]], *job))
+                bar.update(len(per_job[-1]))
         else:
             import multiprocessing as mp
             from concurrent.futures import ProcessPoolExecutor
 
             # spawn, not fork: the parent may hold threads (torch, tqdm's monitor) that a fork would copy mid-lock
             with ProcessPoolExecutor(workers, mp_context=mp.get_context("spawn"), initializer=_worker_init,
-                                     initargs=(dict(gen.config),)) as pool:
+                                     initargs=({r: dict(g.config) for r, g in gens.items()},)) as pool:
                 for got in pool.map(_worker_render, jobs, chunksize=1):
-                    per_product.append(got)
+                    per_job.append(got)
                     bar.update(len(got))
-    samples = [s for group in per_product for s in group]
+    samples = [s for group in per_job for s in group]
     write_manifest(out, samples)
     summary = summarize(samples)
-    readme = ["# Synthesised inspection dataset", "",
-              f"Made by `adcreative dataset synth` (compositor {gen.version}, config {json.dumps(gen.config)}), seed {seed}.",
-              f"{len(products)} products (+{colourways} colourways each), {per_class} images per class per product.", "",
-              "| split | products | " + " | ".join(CLASSES) + " |", "|---|---|" + "---|" * len(CLASSES)]
-    for sp in SPLITS:
-        prods = sorted(p for p, v in split_of.items() if v == sp)
-        readme.append(f"| {sp} | {', '.join(prods)} | " + " | ".join(str(summary.get(sp, {}).get(c, 0)) for c in CLASSES) + " |")
-    atomic_write_text(out / "README.md", "\n".join(readme) + "\n\nFormat: see docs/dataset.md in the adcreative repository.\n")
+    atomic_write_text(out / "README.md", _readme(samples, products, split_of, gens, seed, colourways, per_class,
+                                                 degrade_rate, mirror_rate))
     return summary
+
+
+def agreement(samples: Sequence[Sample]) -> dict[str, dict[str, Any]]:
+    """Per renderer family: the share of samples whose first draw's measured label agreed with the class asked
+    for, the share that agreed after redraws, and how many stand relabelled by the measurements."""
+    out: dict[str, dict[str, Any]] = {}
+    for r in sorted({s.renderer for s in samples}):
+        rows = [s for s in samples if s.renderer == r]
+        per_class = {}
+        for c in CLASSES:
+            cr = [s for s in rows if s.params.get("requested", s.label) == c]
+            if cr:
+                per_class[c] = round(sum(s.params.get("redraws", 0) == 0 and s.params.get("agrees", True)
+                                         for s in cr) / len(cr), 3)
+        out[r] = {"n": len(rows),
+                  "first_draw": round(sum(s.params.get("redraws", 0) == 0 and s.params.get("agrees", True)
+                                          for s in rows) / max(1, len(rows)), 3),
+                  "after_redraws": round(sum(bool(s.params.get("agrees", True)) for s in rows) / max(1, len(rows)), 3),
+                  "relabelled": sum(s.label != s.params.get("requested", s.label) for s in rows),
+                  "first_draw_by_class": per_class}
+    return out
+
+
+def _readme(samples: list[Sample], products: list[Product], split_of: dict[str, str], gens: dict[str, Generator],
+            seed: int, colourways: int, per_class: int, degrade_rate: float, mirror_rate: float) -> str:
+    lines = ["# Synthesised inspection dataset", "",
+             f"Made by `adcreative dataset synth`, seed {seed}; renderers: "
+             + ", ".join(f"{r} {g.version} (config {json.dumps(g.config)})" for r, g in gens.items()) + ".",
+             f"{len(products)} products (+{colourways} colourways each), {per_class} images per class per product per "
+             f"renderer; degradation rate {degrade_rate}, mirror rate {mirror_rate}.", "",
+             "| split | renderer | products | " + " | ".join(CLASSES) + " |", "|---|---|---|" + "---|" * len(CLASSES)]
+    counts: Counter[tuple[str, str, str]] = Counter((s.split, s.renderer, s.label) for s in samples)
+    for sp in SPLITS:
+        n_prod = sum(1 for v in split_of.values() if v == sp)
+        for r in gens:
+            lines.append(f"| {sp} | {r} | {n_prod} | " + " | ".join(str(counts[(sp, r, c)]) for c in CLASSES) + " |")
+    lines += ["", "Labeller agreement (share of samples whose first draw measured as the class asked for):", "",
+              "| renderer | samples | first draw | after redraws | relabelled |", "|---|---|---|---|---|"]
+    for r, a in agreement(samples).items():
+        lines.append(f"| {r} | {a['n']} | {a['first_draw']} | {a['after_redraws']} | {a['relabelled']} |")
+    lines += ["", "Test products: " + ", ".join(sorted(p for p, v in split_of.items() if v == "test")), "",
+              "Format: see docs/dataset.md in the adcreative repository.", ""]
+    return "\n".join(lines)
 
 
 def _safe(pid: str) -> str:

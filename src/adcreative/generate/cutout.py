@@ -1,0 +1,83 @@
+"""The product cutout in a scene: cropped to its silhouette, scaled once, pasted with its own pixels unaltered.
+
+This is the generator contract every renderer keeps (the product's opaque pixels are copied bit for bit), not
+a way of drawing a scene; the renderers share it so that "exact product pixels" means one thing.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+
+import cv2
+import numpy as np
+from PIL import Image
+
+from adcreative.core.imageio import MIN_SIDE
+
+OPAQUE = 250  # alpha at or above this is "the product's own pixels": copied exactly, never blended
+
+
+@functools.lru_cache(maxsize=64)
+def _crop_cached(key: str, data: bytes, size: tuple[int, int]) -> np.ndarray:
+    arr = np.frombuffer(data, np.uint8).reshape(size[1], size[0], 4)
+    ys, xs = np.nonzero(arr[..., 3] > 8)
+    if not len(xs):
+        raise ValueError("the product cutout's alpha is empty")
+    crop = np.ascontiguousarray(arr[ys.min() : ys.max() + 1, xs.min() : xs.max() + 1])
+    crop.setflags(write=False)  # shared between calls through the cache
+    return crop
+
+
+def crop_rgba(image: Image.Image) -> np.ndarray:
+    """The cutout as H×W×4 uint8, cropped to the bounding box of its alpha (read-only, cached)."""
+    im = image if image.mode == "RGBA" else image.convert("RGBA")
+    data = im.tobytes()
+    return _crop_cached(hashlib.md5(data).hexdigest(), data, im.size)
+
+
+def fit(rgba: np.ndarray, w: int, h: int) -> np.ndarray:
+    """The cutout scaled to ``w``×``h`` (area interpolation: the one resampling the product ever gets)."""
+    return np.asarray(cv2.resize(rgba, (max(1, w), max(1, h)), interpolation=cv2.INTER_AREA))
+
+
+def paste(canvas: np.ndarray, rgba: np.ndarray, x0: int, y0: int) -> np.ndarray:
+    """Alpha-composite ``rgba`` onto ``canvas`` (H×W×3 uint8, in place) at (x0, y0): opaque pixels copied bit for
+    bit, the soft edge blended. Returns the mask of copied (opaque) pixels, canvas-sized."""
+    H, W = canvas.shape[:2]
+    ph, pw = rgba.shape[:2]
+    mask = np.zeros((H, W), bool)
+    cx0, cy0, cx1, cy1 = max(0, x0), max(0, y0), min(W, x0 + pw), min(H, y0 + ph)
+    if cx1 <= cx0 or cy1 <= cy0:
+        return mask
+    p = rgba[cy0 - y0 : cy1 - y0, cx0 - x0 : cx1 - x0]
+    a = p[..., 3:4].astype(np.float32) / 255.0
+    region = canvas[cy0:cy1, cx0:cx1]
+    blended = (region.astype(np.float32) * (1 - a) + p[..., :3].astype(np.float32) * a + 0.5).astype(np.uint8)
+    opaque = p[..., 3] >= OPAQUE
+    blended[opaque] = p[..., :3][opaque]
+    canvas[cy0:cy1, cx0:cx1] = blended
+    mask[cy0:cy1, cx0:cx1] = opaque
+    return mask
+
+
+def silhouette(rgba: np.ndarray, box: tuple[int, int, int, int], canvas_hw: tuple[int, int]) -> np.ndarray:
+    """Canvas-sized mask of the cutout's opaque pixels placed in ``box`` (clipped to the canvas)."""
+    H, W = canvas_hw
+    x0, y0 = box[0], box[1]
+    ph, pw = rgba.shape[:2]
+    out = np.zeros((H, W), bool)
+    cx0, cy0, cx1, cy1 = max(0, x0), max(0, y0), min(W, x0 + pw), min(H, y0 + ph)
+    if cx1 > cx0 and cy1 > cy0:
+        out[cy0:cy1, cx0:cx1] = rgba[cy0 - y0 : cy1 - y0, cx0 - x0 : cx1 - x0, 3] >= OPAQUE
+    return out
+
+
+def source_image(prod: np.ndarray) -> Image.Image:
+    """A damaged product (RGBA at placement size) as the source an auditor is given: blown up by whole pixels
+    (nearest, so the damage is kept exactly) where a slim product is under the smallest cutout accepted."""
+    h, w = prod.shape[:2]
+    k = -(-MIN_SIDE // max(1, min(h, w)))
+    if k > 1:
+        prod = cv2.resize(prod, (w * k, h * k), interpolation=cv2.INTER_NEAREST)
+    return Image.fromarray(np.ascontiguousarray(prod), "RGBA")
