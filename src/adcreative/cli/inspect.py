@@ -90,6 +90,9 @@ def train(
     no_structure: bool = typer.Option(False, "--no-structure", help="Ablation: drop the structure map"),
     no_text: bool = typer.Option(False, "--no-text", help="Ablation: drop the title"),
     finetune_head: bool = typer.Option(False, "--finetune-head", help="Also train the trunk's last 1×1 conv"),
+    tokens: str = typer.Option("head", "--tokens", help="Deep maps of the tokens: head (1280-ch head conv) or "
+                               "block (the 320-ch last block: 4× cheaper to train)"),
+    local_width: int = typer.Option(64, "--local-width", help="Channels of the local stage's first conv"),
     modality_dropout: float = typer.Option(0.0, "--modality-dropout", help=_DROPOUT_HELP),
     target_accept: float = typer.Option(0.99, "--target-accept", help=_ACCEPT_HELP),
     target_reject: float = typer.Option(0.95, "--target-reject", help=_REJECT_HELP),
@@ -105,9 +108,13 @@ def train(
     _threads(threads)
     cfg = _train_config(epochs, batch_size, lr, patience, seed, class_weighting, modality_dropout, target_accept,
                         target_reject, ood_quantile)
-    net = create_inspector(model, image_size=image_size, aux_size=aux_size, dim=dim, layers=layers,
-                           use_product=not no_product, use_mask=not no_mask, use_structure=not no_structure,
-                           use_text=not no_text, finetune_head=finetune_head)
+    try:
+        net = create_inspector(model, image_size=image_size, aux_size=aux_size, dim=dim, layers=layers,
+                               use_product=not no_product, use_mask=not no_mask, use_structure=not no_structure,
+                               use_text=not no_text, finetune_head=finetune_head, tokens=tokens,
+                               local_width=local_width)
+    except ValueError as e:
+        raise InputError(str(e)) from None
     train_inspector(net, data, out, cfg, store=store_from(ctx) if store_labels else None, cache=cache,
                     log=console.print)
     console.print(f"model: {out}")
@@ -149,6 +156,12 @@ def baselines(
                                help="With --loro: RFNet, image-only, linear probe"),
     seeds: str = typer.Option("", "--seeds", help="Comma-separated seeds; the table shows median and range "
                               "(default: --seed)"),
+    max_train: int | None = typer.Option(None, "--max-train", help="With --loro: cap each fold's training images "
+                                         "(class shares kept, seeded)"),
+    max_val: int | None = typer.Option(None, "--max-val", help="With --loro: cap each fold's validation images"),
+    tokens: str = typer.Option("head", "--tokens", help="Deep maps of the tokens: head (1280-ch head conv) or "
+                               "block (the 320-ch last block: 4× cheaper to train)"),
+    local_width: int = typer.Option(64, "--local-width", help="Channels of the local stage's first conv"),
     epochs: int = typer.Option(20, "--epochs"),
     batch_size: int = typer.Option(64, "--batch-size"),
     lr: float = typer.Option(2e-3, "--lr"),
@@ -175,7 +188,11 @@ def baselines(
     from adcreative.inspect.model import RFNet
 
     _threads(threads)
-    base = RFNet(dim=dim, image_size=image_size, aux_size=aux_size, finetune_head=finetune_head).config
+    try:
+        base = RFNet(dim=dim, image_size=image_size, aux_size=aux_size, finetune_head=finetune_head, tokens=tokens,
+                     local_width=local_width).config
+    except ValueError as e:
+        raise InputError(str(e)) from None
     base = {k: v for k, v in base.items() if k not in ("temperature", "decision")}
     tcfg = _train_config(epochs, batch_size, lr, patience, seed, True, modality_dropout, target_accept,
                          target_reject, ood_quantile)
@@ -185,8 +202,8 @@ def baselines(
 
         report = run_loro_folder(data, base, tcfg, seeds=_seeds(seeds) if seeds else [seed],
                                  models=parse_list(models), families=parse_list(families) or None,
-                                 real=parse_list(real_products), save_dir=save, log=console.print,
-                                 checkpoint=out)
+                                 real=parse_list(real_products), max_train=max_train, max_val=max_val,
+                                 save_dir=save, log=console.print, checkpoint=out)
         typer.echo(format_report(report))
         if out is not None:
             paths = write_report(report, out)

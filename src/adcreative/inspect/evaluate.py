@@ -236,21 +236,25 @@ def calibrate_folder(model: str | Path | None, data: Path, out: Path, *, target_
 
 def run_loro_folder(data: Path, base_config: dict[str, Any], train_cfg: Any, *, seeds: list[int],
                     models: list[str], families: list[str] | None = None, real: list[str] | None = None,
-                    save_dir: Path | None = None, log: Any = print, checkpoint: Path | None = None) -> Any:
+                    max_train: int | None = None, max_val: int | None = None, save_dir: Path | None = None,
+                    log: Any = print, checkpoint: Path | None = None) -> Any:
     """Leave-one-renderer-out on a dataset folder (see :mod:`adcreative.inspect.loro`): encodes it once (cached,
     memory-mapped), cuts the folds by product and renderer family, and trains/tests every model per fold and
-    seed. With ``checkpoint`` the partial report is written there after every result."""
+    seed (``max_train``/``max_val`` cap each fold's training and validation rows, class shares kept). With
+    ``checkpoint`` the partial report is written there after every result."""
     from adcreative.core.errors import InputError
     from adcreative.inspect.data import encode_samples, encoding_config
     from adcreative.inspect.datasets.formats import read_dataset
-    from adcreative.inspect.loro import make_folds, real_products, run_loro, write_report
+    from adcreative.inspect.loro import cap_fold, make_folds, real_products, run_loro, write_report
 
     samples = read_dataset(data)
     if not samples:
         raise InputError("dataset has no samples", source=data)
     enc = encode_samples(samples, encoding_config(base_config), cache_dir=data / ".cache", mmap=True)
-    reals = real_products([s.product_id for s in samples], [s.params for s in samples], real or [])
+    reals = real_products(samples, real or [])
     folds = make_folds(enc.renderers, enc.splits, enc.product_ids, real=reals, families=families)
+    labels = enc.labels.numpy()
+    folds = [cap_fold(f, labels, max_train=max_train, max_val=max_val) for f in folds]
     log(f"{len(enc)} images, {len(set(enc.product_ids))} products, renderer families "
         f"{', '.join(sorted(set(enc.renderers)))}; real products: {', '.join(sorted(reals)) or 'none'}")
     def save(report: Any) -> None:

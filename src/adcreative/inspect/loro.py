@@ -86,6 +86,24 @@ def make_folds(renderers: Sequence[str], splits: Sequence[str], product_ids: Seq
     return folds
 
 
+def cap_fold(fold: Fold, labels: np.ndarray, *, max_train: int | None = None, max_val: int | None = None,
+             seed: int = 0) -> Fold:
+    """The fold with its training and validation rows cut to at most ``max_train``/``max_val``, the same share of
+    every class kept (seeded; the test rows are never cut). What a CPU budget for many trainings allows."""
+    rng = np.random.default_rng(seed)
+
+    def cut(ix: np.ndarray, n: int | None) -> np.ndarray:
+        if n is None or len(ix) <= n:
+            return ix
+        keep = []
+        for c in np.unique(labels[ix]):
+            rows = ix[labels[ix] == c]
+            keep.append(rng.choice(rows, max(1, round(n * len(rows) / len(ix))), replace=False))
+        return np.sort(np.concatenate(keep))
+
+    return Fold(fold.name, fold.kind, cut(fold.train, max_train), cut(fold.val, max_val), fold.test, fold.held_out)
+
+
 def check_fold(fold: Fold, renderers: np.ndarray, product_ids: np.ndarray) -> None:
     """Refuse a fold whose test products (or held-out family) appear in its training or validation rows."""
     seen = set(product_ids[fold.train]) | set(product_ids[fold.val])
@@ -99,15 +117,13 @@ def check_fold(fold: Fold, renderers: np.ndarray, product_ids: np.ndarray) -> No
             raise InputError(f"{fold.name}: no {part} images (each family needs train, val and test products)")
 
 
-def real_products(product_ids: Sequence[str], samples_params: Sequence[dict[str, Any]] | None = None,
-                  explicit: Sequence[str] = ()) -> set[str]:
-    """The real products of a dataset: ``explicit`` ids, plus any whose samples the manifest marks real
-    (``params["product_source"] == "real"`` or ``params["real"]``)."""
+def real_products(samples: Sequence[Any], explicit: Sequence[str] = ()) -> set[str]:
+    """The real products of a dataset's samples: ``explicit`` ids, plus those the manifest marks real (the sample's
+    ``product_source`` is ``"real"``: a catalogue folder's cutout, not a procedural or sample SKU)."""
     out = set(explicit)
-    if samples_params is not None:
-        for p, params in zip(product_ids, samples_params, strict=True):
-            if params.get("product_source") == "real" or params.get("real") is True:
-                out.add(p)
+    for s in samples:
+        if getattr(s, "product_source", "") == "real" or (s.params or {}).get("product_source") == "real":
+            out.add(s.product_id)
     return out
 
 

@@ -45,6 +45,7 @@ from torch import Tensor, nn
 from adcreative.core.backbones import (
     HEAD_CHANNELS,
     MID_CHANNELS,
+    TRUNK_CHANNELS,
     TEXT_DIM,
     fast_trunk,
     frozen_efficientnet_lite0,
@@ -115,6 +116,8 @@ class RFNet(ConfigMixin, nn.Module):
         use_structure: bool = True,
         use_text: bool = True,
         finetune_head: bool = False,
+        tokens: str = "head",
+        local_width: int = 64,
         local_deep: bool = True,
         flip_average: bool = True,
         backbone: str = "efficientnet-lite0",
@@ -142,6 +145,15 @@ class RFNet(ConfigMixin, nn.Module):
             use_product, use_mask, use_structure, use_text)
         self.text_encoder_name, self.max_text_tokens = text_encoder, max_text_tokens
         self.finetune_head = finetune_head
+        # the deep maps the tokens are made of: the trunk's 1280-channel head conv (as in ImageNet training), or the
+        # 320-channel last block it expands (the same information a 1×1 conv away; 4× cheaper to cache and to
+        # project, which is what a CPU training run spends its time on)
+        if tokens not in ("head", "block"):
+            raise ValueError(f"tokens must be 'head' or 'block', got {tokens!r}")
+        if tokens == "block" and finetune_head:
+            raise ValueError("finetune_head needs tokens='head'")
+        self.tokens = tokens
+        deep = HEAD_CHANNELS if tokens == "head" else TRUNK_CHANNELS
         self.local_deep = local_deep
         self.flip_average = flip_average
         if not temperature > 0:
@@ -160,14 +172,14 @@ class RFNet(ConfigMixin, nn.Module):
             self.head_conv = nn.Sequential(_copy(bb._conv_head), _copy(bb._bn1))
             for p in self.head_conv.parameters():
                 p.requires_grad_(True)
-        self.img_proj = nn.Sequential(nn.LayerNorm(HEAD_CHANNELS), nn.Linear(HEAD_CHANNELS, dim))
+        self.img_proj = nn.Sequential(nn.LayerNorm(deep), nn.Linear(deep, dim))
         n = self.grid * self.grid
         self.pos = nn.Parameter(torch.randn(1, n, dim) * 0.02)  # shared by the aligned spatial modalities
         self.cls = nn.Parameter(torch.randn(1, 1, dim) * 0.02)
         self.type_emb = nn.Parameter(torch.randn(4, dim) * 0.02)  # image, product, text, product view
         self.local_pos = nn.Parameter(torch.randn(1, n, dim) * 0.02)
         if use_product:
-            self.prod_proj = nn.Sequential(nn.LayerNorm(HEAD_CHANNELS), nn.Linear(HEAD_CHANNELS, dim))
+            self.prod_proj = nn.Sequential(nn.LayerNorm(deep), nn.Linear(deep, dim))
             self.prod_pos = nn.Parameter(torch.randn(1, product_grid * product_grid, dim) * 0.02)
             self.product_grid = product_grid
             # adaptive average pooling g×g → p×p as a fixed matrix (exports to ONNX with dynamic batch)
@@ -180,14 +192,17 @@ class RFNet(ConfigMixin, nn.Module):
         # product is seen several times larger); without one, the full image.
         # the colour-affinity map is derived from the product cutout, so it comes and goes with the product
         n_aux = 2 * int(use_mask) + int(use_structure) + int(use_product)
+        # (``local_width`` sets its channels: these convolutions at the stride-8 resolution are most of a CPU
+        # training step's arithmetic)
+        w1, w2 = local_width, local_width * 3 // 2
         self.local = nn.Sequential(
-            nn.Conv2d(MID_CHANNELS + n_aux, 64, 3, padding=1), nn.BatchNorm2d(64), nn.GELU(),
-            nn.Conv2d(64, 96, 3, stride=2, padding=1), nn.BatchNorm2d(96), nn.GELU(),
-            nn.Conv2d(96, dim, 3, stride=2, padding=1))
+            nn.Conv2d(MID_CHANNELS + n_aux, w1, 3, padding=1), nn.BatchNorm2d(w1), nn.GELU(),
+            nn.Conv2d(w1, w2, 3, stride=2, padding=1), nn.BatchNorm2d(w2), nn.GELU(),
+            nn.Conv2d(w2, dim, 3, stride=2, padding=1))
         # The product view's deep ImageNet maps too: the mid-level maps see edges and colours, these see what the
         # shapes are (an intact bottle vs a bottle with a bite out of it or a slab growing from its side)
         if local_deep:
-            self.local_proj = nn.Sequential(nn.LayerNorm(HEAD_CHANNELS), nn.Linear(HEAD_CHANNELS, dim))
+            self.local_proj = nn.Sequential(nn.LayerNorm(deep), nn.Linear(deep, dim))
         # the full-frame mask/edges (where the product is, how large, cut by the canvas) onto the image tokens
         if n_aux:
             self.global_aux = nn.Sequential(
@@ -301,6 +316,13 @@ class RFNet(ConfigMixin, nn.Module):
                 self._product_cache.pop(next(iter(self._product_cache)))
         return torch.stack([self._product_cache[k] for k in keys])
 
+    def _deep(self, f: Tensor) -> Tensor:
+        """Trunk maps as the tokens' deep maps: through the head conv unless they are there already (training
+        precomputes them once) or the model reads the last block itself."""
+        if self.tokens == "block" or f.shape[1] == HEAD_CHANNELS:
+            return f
+        return self._head_conv(f)
+
     def _head_conv(self, f: Tensor) -> Tensor:
         if self.finetune_head:
             return F.silu(self.head_conv(f))
@@ -311,7 +333,7 @@ class RFNet(ConfigMixin, nn.Module):
         """Cached encodings → the fused [CLS] embedding (B, dim). ``drop`` (training only) maps a name of
         :data:`DROPPABLE` to a bool per sample: that input is removed for those samples."""
         # maps may arrive already through the frozen head conv (training precomputes them once)
-        img = enc["image"] if enc["image"].shape[1] == HEAD_CHANNELS else self._head_conv(enc["image"])
+        img = self._deep(enc["image"])
         B = img.shape[0]
         te = self.type_emb
         aux, laux = enc["aux"], enc["local_aux"]
@@ -336,7 +358,7 @@ class RFNet(ConfigMixin, nn.Module):
         local = self.local(torch.cat([view_mid, view_aux[:, sel]], 1)).flatten(2).transpose(1, 2)
         if self.local_deep:
             lm = enc["local"] if self.use_mask else enc["image"]
-            lm = lm if lm.shape[1] == HEAD_CHANNELS else self._head_conv(lm)
+            lm = self._deep(lm)
             local = local + keep("view", self.local_proj(lm.flatten(2).transpose(1, 2)))
         img_tok = keep("image", self.img_proj(img.flatten(2).transpose(1, 2)))
         if sel:
@@ -350,7 +372,7 @@ class RFNet(ConfigMixin, nn.Module):
             txt_valid = enc["text_valid"][:, :self.max_text_tokens].clone()
             txt_valid[:, 0] = True  # an all-padding row would give NaN attention
         if self.use_product:
-            pm = enc["product"] if enc["product"].shape[1] == HEAD_CHANNELS else self._head_conv(enc["product"])
+            pm = self._deep(enc["product"])
             p = pm.flatten(2) @ self.prod_pool  # (B, 1280, p*p)
             prod = keep("product", self.prod_proj(p.transpose(1, 2))) + self.prod_pos + te[1]
             if txt is not None and txt_valid is not None:
@@ -370,7 +392,7 @@ class RFNet(ConfigMixin, nn.Module):
     def head_maps(self, enc: Any, chunk: int = 256) -> Any:
         """An EncodedSet with its trunk maps passed through the frozen head conv once (so training epochs
         skip it); unchanged when the head conv is being fine-tuned."""
-        if self.finetune_head or enc.image.shape[1] == HEAD_CHANNELS:
+        if self.finetune_head or self.tokens == "block" or enc.image.shape[1] == HEAD_CHANNELS:
             return enc
         def mapped(x: Tensor) -> Tensor:
             out = torch.empty((len(x), HEAD_CHANNELS, *x.shape[2:]), dtype=torch.float16)
@@ -416,7 +438,9 @@ class RFNet(ConfigMixin, nn.Module):
             return out
 
         def pooled(m: Tensor) -> Tensor:
-            return (m if m.shape[1] == HEAD_CHANNELS else head_forward(self.backbone, m)).mean((2, 3))
+            if self.tokens == "head" and m.shape[1] != HEAD_CHANNELS:
+                m = head_forward(self.backbone, m)
+            return m.mean((2, 3))
 
         view = enc["local"] if self.use_mask else enc["image"]
         out[:, 0] = F.cosine_similarity(pooled(enc["product"]), pooled(view), dim=1)
