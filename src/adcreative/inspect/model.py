@@ -45,8 +45,8 @@ from torch import Tensor, nn
 from adcreative.core.backbones import (
     HEAD_CHANNELS,
     MID_CHANNELS,
-    TRUNK_CHANNELS,
     TEXT_DIM,
+    TRUNK_CHANNELS,
     fast_trunk,
     frozen_efficientnet_lite0,
     head_forward,
