@@ -203,7 +203,12 @@ def evaluate_folder(model: str | Path | None, data: Path, *, split: str = "test"
             by[fam] = evaluate_model(net, sub, out=out / f"renderer-{slug(fam)}", title=f"{fam}")
     m = evaluate_model(net, enc, out=out, title=Path(model).name if model else "default RFNet")
     if by:
+        import json
+
+        from adcreative.core.imageio import atomic_write_text
+
         m["by_renderer"] = by
+        atomic_write_text(out / "metrics.json", json.dumps(m, indent=2))
     return m
 
 
