@@ -62,7 +62,8 @@ def _seeds(value: str) -> list[int]:
     return seeds
 
 
-_DROPOUT_HELP = "Training: drop each input (image, view, structure, affinity, product, text) with this probability"
+_DROPOUT_HELP = ("Training: drop each input (image, view, mid, structure, affinity, product, text) with this "
+                 "probability")
 _ACCEPT_HELP = "Precision of auto-accepted images the decision's threshold must reach on validation"
 _REJECT_HELP = "Precision of auto-rejected images (truly defective) the reject threshold must reach on validation"
 _OOD_HELP = "Quantile of validation OOD scores above which an image goes to a human"

@@ -60,10 +60,12 @@ from adcreative.inspect.preprocess import InspectItem, prepare_arrays
 
 AUX_CHANNELS = 4  # mask, letterbox valid map, edges, colour affinity to the product
 SPATIAL_KEYS = ("image", "image_mid", "aux", "local_mid", "local_aux", "local", "product")  # mirrored together
-# what training may drop per sample: the full frame's and the product view's appearance (ImageNet maps), the
-# structure and colour-affinity channels, the product cutout's tokens and the title's. The mask is not dropped:
-# without it there is no product view, and at inference a missing mask is replaced by saliency, not by nothing.
-DROPPABLE = ("image", "view", "structure", "affinity", "product", "text")
+# what training may drop per sample: the full frame's and the product view's deep appearance (ImageNet last-block
+# maps), the product view's mid-level maps in the local stage (``mid``: then only the mask, edges and colour
+# affinity speak there — the geometry, whatever renderer drew it), the structure and colour-affinity channels, the
+# product cutout's tokens and the title's. The mask is not dropped: without it there is no product view, and at
+# inference a missing mask is replaced by saliency, not by nothing.
+DROPPABLE = ("image", "view", "mid", "structure", "affinity", "product", "text")
 MATCH_CUES = 2  # cos(cutout, product view) of pooled ImageNet features; colour affinity inside the mask
 
 
@@ -355,6 +357,7 @@ class RFNet(ConfigMixin, nn.Module):
         sel = ([0, 1] if self.use_mask else []) + ([2] if self.use_structure else []) + ([3] if self.use_product else [])
         # the product view needs the mask to be cut out; without a mask the local stage sees the full frame
         view_mid, view_aux = (enc["local_mid"], laux) if self.use_mask else (enc["image_mid"], aux)
+        view_mid = keep("mid", view_mid)
         local = self.local(torch.cat([view_mid, view_aux[:, sel]], 1)).flatten(2).transpose(1, 2)
         if self.local_deep:
             lm = enc["local"] if self.use_mask else enc["image"]

@@ -36,7 +36,7 @@ class TrainConfig:
     # each input of ``drop_modalities`` (names of model.DROPPABLE) is removed from a training sample with this
     # probability, independently: the verdict cannot rest on any single input
     modality_dropout: float = 0.0
-    drop_modalities: tuple[str, ...] = ("image", "view", "structure", "affinity", "product", "text")
+    drop_modalities: tuple[str, ...] = ("image", "view", "mid", "structure", "affinity", "product", "text")
     # the three-way decision fitted on validation after training
     target_accept: float = 0.99
     target_reject: float = 0.95
