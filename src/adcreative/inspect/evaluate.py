@@ -266,8 +266,8 @@ def run_loro_folder(data: Path, base_config: dict[str, Any], train_cfg: Any, *, 
         if checkpoint is not None:
             write_report(report, checkpoint)
 
-    return run_loro(enc, folds, base_config, train_cfg, seeds=seeds, models=models, save_dir=save_dir, log=log,
-                    on_result=save)
+    return run_loro(enc, folds, base_config, train_cfg, seeds=seeds, models=models, save_dir=save_dir,
+                    plots_dir=checkpoint, log=log, on_result=save)
 
 
 def run_baselines(data: Path, base_config: dict[str, Any], train_cfg: Any, names: list[str], *,

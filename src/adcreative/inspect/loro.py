@@ -201,11 +201,13 @@ def _evaluate_probe(train: EncodedSet, val: EncodedSet, test: EncodedSet, seed: 
 def run_loro(enc: EncodedSet, folds: Sequence[Fold], base_config: dict[str, Any], train_cfg: Any, *,
              seeds: Sequence[int] = (0,), models: Sequence[str] = MODELS,
              variants: dict[str, dict[str, Any]] | None = None, save_dir: Path | None = None,
-             log: Callable[[str], None] = print, progress: bool = True,
+             plots_dir: Path | None = None, log: Callable[[str], None] = print, progress: bool = True,
              on_result: Callable[[LoroReport], None] | None = None) -> LoroReport:
     """Train and test every model on every fold for every seed. ``variants`` adds RFNet variants by name
     (config overrides, e.g. ablation flags; key ``"train"`` holds TrainConfig overrides). With ``save_dir`` the
-    trained RFNet models are saved as ``save_dir/<fold>/<model>-s<seed>``. ``on_result`` sees the report grow."""
+    trained RFNet models are saved as ``save_dir/<fold>/<model>-s<seed>``; with ``plots_dir`` each trained model's
+    first seed draws its PR curves, confusion matrix and reliability diagram under ``plots_dir/<fold>/<model>``.
+    ``on_result`` sees the report grow."""
     import dataclasses
     import functools
 
@@ -252,7 +254,14 @@ def run_loro(enc: EncodedSet, folds: Sequence[Fold], base_config: dict[str, Any]
                 res = train_model(model, tr, va, cfg, desc=f"{fold.held_out or fold.kind} {name} s{seed}",
                                   progress=progress)
                 calibrate_model(model, tr, va, cfg)
-                m = _evaluate_rfnet(model, te)
+                if plots_dir is not None and seed == seeds[0]:
+                    from adcreative.inspect.evaluate import evaluate_model
+
+                    m = evaluate_model(model, te, out=plots_dir / slug(fold.name) / slug(name),
+                                       title=f"{name}, {fold.name}")
+                    m.pop("confusion", None)
+                else:
+                    m = _evaluate_rfnet(model, te)
                 m["best_epoch"] = res.best_epoch
                 if save_dir is not None:
                     model.save_pretrained(save_dir / slug(fold.name) / f"{slug(name)}-s{seed}",
