@@ -199,13 +199,14 @@ def baselines(
                          target_reject, ood_quantile)
     if loro:
         from adcreative.inspect.evaluate import run_loro_folder
-        from adcreative.inspect.loro import format_report, write_report
+        from adcreative.inspect.loro import format_decision_table, format_report, write_report
 
         report = run_loro_folder(data, base, tcfg, seeds=_seeds(seeds) if seeds else [seed],
                                  models=parse_list(models), families=parse_list(families) or None,
                                  real=parse_list(real_products), max_train=max_train, max_val=max_val,
                                  save_dir=save, log=console.print, checkpoint=out)
         typer.echo(format_report(report))
+        typer.echo("\n" + format_decision_table(report))
         if out is not None:
             paths = write_report(report, out)
             console.print(f"table: {paths['md']}  results: {paths['json']}  figures: {paths['ap_png']}, "

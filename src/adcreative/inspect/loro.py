@@ -337,6 +337,37 @@ def format_report(report: LoroReport, *, markdown: bool = False) -> str:
     return "\n".join(lines)
 
 
+def format_decision_table(report: LoroReport, model: str = "RFNet", *, markdown: bool = False) -> str:
+    """Per fold, for ``model``: calibration (temperature, ECE before → after) and the three-way decision on the
+    test images (precision of auto-accepted and auto-rejected, share sent to humans, share of available images
+    auto-accepted), median [range] over seeds."""
+    def med(fold: str, get: Callable[[Result], float], fmt: str) -> str:
+        v = [x for x in (get(r) for r in report.rows(fold, model)) if not math.isnan(x)]
+        if not v:
+            return "–"
+        m, lo, hi = statistics.median(v), min(v), max(v)
+        return f"{m:{fmt}} [{lo:{fmt}}–{hi:{fmt}}]" if len(v) > 1 and hi > lo else f"{m:{fmt}}"
+
+    def cal(key: str) -> Callable[[Result], float]:
+        return lambda r: float(r.metrics.get("calibration", {}).get(key, math.nan))
+
+    def dec(key: str) -> Callable[[Result], float]:
+        return lambda r: float(r.metrics.get("decision", {}).get(key, math.nan))
+
+    heads = ["fold", "T", "ECE before", "ECE after", "prec accept", "prec reject", "human", "avail accepted"]
+    body = [[f, med(f, cal("temperature"), ".2f"), med(f, cal("ece_before"), ".3f"), med(f, cal("ece"), ".3f"),
+             med(f, dec("precision_accept"), ".3f"), med(f, dec("precision_reject"), ".3f"),
+             med(f, dec("human_rate"), ".1%"), med(f, dec("available_auto_accepted"), ".1%")]
+            for f in report.folds if report.rows(f, model)]
+    if markdown:
+        return "\n".join(["| " + " | ".join(heads) + " |", "|" + "---|" * len(heads)]
+                         + ["| " + " | ".join(r) + " |" for r in body])
+    widths = [max(len(r[i]) for r in [heads, *body]) for i in range(len(heads))]
+    fmt = "  ".join(f"{{:<{w}}}" if i == 0 else f"{{:>{w}}}" for i, w in enumerate(widths))
+    return "\n".join([fmt.format(*heads), "-" * (sum(widths) + 2 * (len(widths) - 1))]
+                     + [fmt.format(*r) for r in body])
+
+
 def plot_report(report: LoroReport, path: Path, key: str = "ap_available", target: float | None = 0.90) -> Path:
     """Grouped bars per fold and model: the median over seeds, whiskers from the lowest to the highest seed."""
     import matplotlib
@@ -386,6 +417,14 @@ def write_report(report: LoroReport, out: Path) -> dict[str, Path]:
           "temperature scaling fitted on the fold's validation images; *prec accept* / *human* are the three-way "
           "decision's precision of auto-accepted images and share sent to humans.", "",
           format_report(report, markdown=True), "",
+          "## Calibration and the three-way decision (RFNet, test images of each fold)", "",
+          format_decision_table(report, markdown=True), "",
           "![AP(available)](loro_ap.png)", "", "![macro-F1](loro_macro_f1.png)", ""]
+    from adcreative.inspect.evaluate import slug
+
+    for fold in report.folds:
+        rel = Path(slug(fold)) / "rfnet" / "reliability.png"
+        if (out / rel).exists():
+            md += [f"![reliability, {fold}]({rel.as_posix()})", ""]
     atomic_write_text(paths["md"], "\n".join(md))
     return paths
