@@ -225,7 +225,8 @@ def run_loro(enc: EncodedSet, folds: Sequence[Fold], base_config: dict[str, Any]
                         config={"model": base_config, "train": dataclasses.asdict(train_cfg),
                                 "variants": variants or {}})
     head = RFNet(**{**base_config, "use_product": False, "use_mask": False, "use_structure": False,
-                    "use_text": False})  # only its frozen head conv is used, to map the fold's sets once
+                    "use_text": False, "tokens": "head"})  # only its frozen head conv is used, to map sets once
+
     def rfnet(**over: Any) -> Any:
         return RFNet(**{**base_config, **over})
 
@@ -241,15 +242,23 @@ def run_loro(enc: EncodedSet, folds: Sequence[Fold], base_config: dict[str, Any]
         builders[vname] = (functools.partial(rfnet, **over), dataclasses.replace(train_cfg, **tover))
     for fold in folds:
         log(fold.describe(enc))
-        tr, va, te = (head.head_maps(enc.subset(ix)) for ix in (fold.train, fold.val, fold.test))
+        # the fold's rows as trunk maps ("block") and, once some model reads them, through the head conv ("head")
+        sets: dict[str, tuple[EncodedSet, EncodedSet, EncodedSet]] = {
+            "block": (enc.subset(fold.train), enc.subset(fold.val), enc.subset(fold.test))}
+
         feats = None
         if "linear probe" in models:
+            tr, va, te = sets["block"]
             feats = {"train": pooled_features(tr), "val": pooled_features(va), "test": pooled_features(te)}
         for seed in seeds:
             for name, (build, tcfg) in builders.items():
                 t0 = time.perf_counter()
                 torch.manual_seed(seed)
                 model = build()
+                if model.tokens not in sets:
+                    tr, va, te = (head.head_maps(x) for x in sets["block"])
+                    sets[model.tokens] = (tr, va, te)
+                tr, va, te = sets[model.tokens]
                 cfg = dataclasses.replace(tcfg, seed=seed)
                 res = train_model(model, tr, va, cfg, desc=f"{fold.held_out or fold.kind} {name} s{seed}",
                                   progress=progress)
@@ -273,12 +282,13 @@ def run_loro(enc: EncodedSet, folds: Sequence[Fold], base_config: dict[str, Any]
                     on_result(report)
             if feats is not None:
                 t0 = time.perf_counter()
-                m = _evaluate_probe(tr, va, te, seed, feats)
+                m = _evaluate_probe(*sets["block"], seed, feats)
                 report.results.append(Result(fold.name, fold.kind, "linear probe", seed, m, time.perf_counter() - t0))
                 log(f"  {'linear probe':<14} seed {seed}: " + _brief_line(m))
                 if on_result is not None:
                     on_result(report)
-        del tr, va, te, feats
+        sets.clear()
+        feats = None
     return report
 
 
