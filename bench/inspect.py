@@ -8,7 +8,8 @@ stored), side by side.
     PYTHONPATH=src python bench/inspect.py --only store                             (the store path alone)
 
 "model" columns time the network on prepared tensors; "end-to-end" adds preprocessing from PIL images
-(letterbox, edges, masks, cached title embeddings). Inputs are compositor creatives of the sample catalogue.
+(letterbox, edges, masks, cached title embeddings) and the three-way decision (``judge``: calibrated
+probabilities, out-of-distribution score, band). Inputs are compositor creatives of the sample catalogue.
 Throughput does not depend on the weights, so the image-only column uses the default model's config
 with its auxiliary inputs removed (trained weights are loaded when --image-only DIR is given).
 """
@@ -167,7 +168,8 @@ def main() -> None:
     if args.image_only is not None:
         base = load_inspector(args.image_only)
     else:
-        cfg = {k: v for k, v in rfnet.config.items() if not k.startswith("use_")}
+        cfg = {k: v for k, v in rfnet.config.items()
+               if not k.startswith("use_") and k not in ("temperature", "decision")}
         torch.manual_seed(0)
         base = image_only(**cfg).eval()
     items = creatives(32)
@@ -185,10 +187,10 @@ def main() -> None:
             with torch.no_grad():
                 prepared = model.prepare(batch)
                 t_model = rate(lambda m=model, x=prepared: m(x), bs, args.reps)
-                t_e2e = rate(lambda m=model, b=batch, n=bs: m.predict_proba(b, batch_size=n), bs, args.reps)
+                t_e2e = rate(lambda m=model, b=batch, n=bs: m.judge(b, batch_size=n), bs, args.reps)
             arrays = ort.prepare(batch)
             o_model = rate(lambda o=ort, a=arrays: o.run_arrays(a), bs, args.reps)
-            o_e2e = rate(lambda o=ort, b=batch, n=bs: o.predict_proba(b, batch_size=n), bs, args.reps)
+            o_e2e = rate(lambda o=ort, b=batch, n=bs: o.judge(b, batch_size=n), bs, args.reps)
             results[(name, "torch", bs)] = (t_model, t_e2e)
             results[(name, "onnx", bs)] = (o_model, o_e2e)
             # both backends agree

@@ -59,3 +59,76 @@ def test_cli_bad_inputs(tmp_path: Path) -> None:
     assert main(["inspect", "run", "--model", str(tmp_path)]) in (0, 2)  # empty store: nothing to score
     assert main(["inspect", "info", "--model", str(tmp_path)]) == 2
     assert not (tmp_path / "m").exists()
+
+
+@pytest.fixture(scope="module")
+def two_family_data(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The tiny dataset of tests/inspect with each product's images split between two renderer families, and
+    product 8 marked real."""
+    import json
+
+    from tests.inspect.helpers import make_dataset
+
+    d = make_dataset(tmp_path_factory.mktemp("two-families"), per_class=2)
+    lines = []
+    for i, line in enumerate((d / "manifest.jsonl").read_text().splitlines()):
+        r = json.loads(line)
+        r["renderer"] = ("studio", "photo")[i % 2]
+        r["product_source"] = "real" if r["product_id"] == "8" else "procedural"
+        lines.append(json.dumps(r))
+    (d / "manifest.jsonl").write_text("\n".join(lines) + "\n")
+    return d
+
+
+TINY_ARGS = ["--image-size", "64", "--aux-size", "32", "--dim", "32", "--threads", "1", "--tokens", "block",
+             "--local-width", "16"]
+
+
+@pytest.mark.slow
+def test_leave_one_renderer_out_table(two_family_data: Path, tmp_path: Path) -> None:
+    import json
+
+    out = tmp_path / "loro"
+    code = main(["inspect", "baselines", "--data", str(two_family_data), "--loro", "--epochs", "1", "--seeds", "0,1",
+                 "--out", str(out), "--max-train", "40", *TINY_ARGS])
+    assert code == 0
+    res = json.loads((out / "loro.json").read_text())
+    assert res["folds"] == ["held-out renderer: photo", "held-out renderer: studio", "real products",
+                            "in-distribution"]
+    assert len(res["results"]) == 4 * 3 * 2  # folds × (RFNet, image-only, linear probe) × seeds
+    for r in res["results"]:
+        assert 0 <= r["metrics"]["ap_available"] <= 1 and r["metrics"]["n"] > 0
+    md = (out / "loro.md").read_text()
+    assert md.index("| held-out renderer: photo") < md.index("| in-distribution") and "linear probe" in md
+    assert (out / "loro_ap.png").stat().st_size > 1000
+    # one family only: a clear error
+    one = tmp_path / "one"
+    one.mkdir()
+    lines = [json.dumps({**json.loads(x), "renderer": "studio"})
+             for x in (two_family_data / "manifest.jsonl").read_text().splitlines()]
+    (one / "manifest.jsonl").write_text("\n".join(lines).replace('"image": "', f'"image": "{two_family_data}/')
+                                        .replace('"mask": "', f'"mask": "{two_family_data}/')
+                                        .replace('"product": "', f'"product": "{two_family_data}/') + "\n")
+    assert main(["inspect", "baselines", "--data", str(one), "--loro", "--epochs", "1", *TINY_ARGS]) == 2
+
+
+def test_train_calibrate_and_eval_by_renderer(two_family_data: Path, tmp_path: Path) -> None:
+    import json
+
+    m = tmp_path / "m"
+    assert main(["inspect", "train", "--data", str(two_family_data), "--out", str(m), "--epochs", "2",
+                 "--modality-dropout", "0.2", "--layers", "1", *TINY_ARGS]) == 0
+    cfg = json.loads((m / "config.json").read_text())
+    assert cfg["decision"]["target_accept"] == 0.99 and cfg["temperature"] > 0
+    assert "calibration" in cfg["_extra"]
+    m2 = tmp_path / "m2"
+    assert main(["inspect", "calibrate", "--data", str(two_family_data), "--model", str(m), "--out", str(m2),
+                 "--target-accept", "0.95", "--threads", "1"]) == 0
+    assert json.loads((m2 / "config.json").read_text())["decision"]["target_accept"] == 0.95
+    ev = tmp_path / "ev"
+    assert main(["inspect", "eval", "--data", str(two_family_data), "--model", str(m2), "--out", str(ev)]) == 0
+    metrics = json.loads((ev / "metrics.json").read_text())
+    assert set(metrics["by_renderer"]) == {"photo", "studio"} and "decision" in metrics
+    assert (ev / "reliability.png").exists() and (ev / "renderer-photo" / "reliability.png").exists()
+    assert main(["inspect", "calibrate", "--data", str(two_family_data), "--model", str(m), "--out", str(m2),
+                 "--target-accept", "1.5"]) == 2

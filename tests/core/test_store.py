@@ -201,3 +201,18 @@ def test_missing_blob_is_a_clear_error(store: Store) -> None:
         f.unlink()
     with pytest.raises(InputError, match="is missing from"):
         store.get_product("p1")
+
+
+def test_verdict_bands_and_the_human_band_first(store: Store) -> None:
+    store.add_products([Product("p1", "Red Box", "default", _cutout())])
+    img = Image.new("RGB", (40, 30), (1, 2, 3))
+    for i, (p_av, band) in enumerate([(0.5, "reject"), (0.97, "accept"), (0.9, "human"), (0.2, None)]):
+        store.add_creative(Creative(f"c{i}", "p1", "", "compositor", "1.0", i, "1:1", 40, 30), img)
+        store.add_verdicts([Verdict(f"c{i}", "m", {"available": p_av, "unsuitable": 1 - p_av}, band=band,
+                                    ood=0.5 * i)])
+    store.add_creative(Creative("c9", "p1", "", "compositor", "1.0", 9, "1:1", 40, 30), img)  # never judged
+    v = store.latest_verdict("c2")
+    assert v is not None and v.band == "human" and v.ood == pytest.approx(1.0)
+    # the human band first (however sure), then the unjudged, then the rest least sure first
+    assert [c.id for c, _ in store.review_queue()] == ["c2", "c9", "c0", "c3", "c1"]
+    assert store.verdict_bands() == {"reject": 1, "accept": 1, "human": 1, "none": 1}

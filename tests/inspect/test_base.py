@@ -37,3 +37,25 @@ def test_default_model_accepts_every_sample_product() -> None:
         p_avail = net.predict_proba(items)[:, 0]
         # (default renders carry the compositor's natural defects too, so not every one passes)
         assert (p_avail >= 0.5).any(), (product.id, np.round(p_avail, 3).tolist())
+
+
+def test_default_model_sends_a_photo_without_the_product_to_a_human() -> None:
+    """The shipped decision: a photograph that does not hold the product it is judged for (scikit-image's
+    astronaut and coffee, with a sample product's cutout and title) is out of distribution — a human decides,
+    it is neither auto-accepted nor auto-rejected."""
+    from PIL import Image
+    from skimage import data as skdata
+
+    from adcreative.catalogue.sample import sample_catalogue
+    from adcreative.inspect import default_inspector
+    from adcreative.inspect.preprocess import InspectItem
+
+    net = default_inspector()
+    assert net.decision is not None and net.decision.ood is not None and net.temperature != 1.0
+    items = []
+    for product in sample_catalogue()[:3]:
+        for photo in (skdata.astronaut(), skdata.coffee()):
+            items.append(InspectItem(image=Image.fromarray(photo).convert("RGB"), title=product.title,
+                                     product=product.image, product_id=product.id))
+    j = net.judge(items)
+    assert j.bands == ["human"] * len(items), (j.ood.round(2).tolist(), j.probs[:, 0].round(3).tolist())

@@ -186,3 +186,41 @@ def test_kill_9_then_rerun_finishes_the_run_without_regenerating(tmp_path: Path,
     with store.session() as s:
         per_creative = dict(s.execute(select(VerdictRow.creative_id, func.count()).group_by(VerdictRow.creative_id)).all())
     assert per_creative == {cid: 1 for cid in after.values()}  # every creative has exactly its one verdict
+
+
+def test_the_decision_bands_attempts_and_queues_the_human_ones(home: Path) -> None:
+    """With the model's three-way decision: only auto-accepted attempts count as available; those sent to a human
+    are stored with their band and head the review queue."""
+    from adcreative.core.store import Store
+    from adcreative.generate.provenance import build_generator
+    from adcreative.inspect.decision import Decision
+    from adcreative.inspect.model import RFNet
+    from adcreative.pipelines.recurrent import format_attempts, format_results, recurrent_generate
+
+    store = Store(home=home)
+    product = store.get_product(store.product_ids()[2])
+    gen = build_generator("compositor", scale=0.25)
+    torch.manual_seed(0)
+    net = RFNet(**TINY).eval()
+    p = net.predict_proba([_item(gen, product, s) for s in range(40, 46)])[:, 0]
+    # accept the two most likely, reject the two least, the middle goes to a human (an untrained model's scores)
+    order = np.sort(p)
+    net.set_calibration(1.0, Decision(accept=float(order[-2]), reject=float(order[1]), ood=None))
+    r = recurrent_generate(store, gen, net, product, k=6, max_attempts=6, seed=40, batch=6)
+    bands = r.band_counts()
+    assert bands == {"accept": 2, "human": 2, "reject": 2}
+    assert not r.complete and r.n_available == 2 and len(r.to_human) == 2 and r.attempts_per_available == 3.0
+    for a in r.attempts:
+        v = store.latest_verdict(a.creative.id)
+        assert v is not None and v.band == a.band
+    queue = [c.id for c, _ in store.review_queue(2)]
+    assert sorted(queue) == sorted(a.creative.id for a in r.to_human)
+    assert "human" in format_results([r]) and "to a human" in format_attempts(r)
+    assert r.summary()["bands"] == bands
+
+
+def _item(gen, product, seed: int):  # type: ignore[no-untyped-def]
+    from adcreative.inspect.preprocess import InspectItem
+
+    gi = gen(product, seed=seed, aspect="1:1", n=1)[0]
+    return InspectItem(image=gi.image.convert("RGB"), title=product.title, mask=gi.mask, product=product.image)

@@ -50,6 +50,8 @@ def test_inspect_run_writes_verdicts_torch_and_onnx(home: Path, tiny_model: Path
                  "--batch-size", "4"]) == 0
     torch_v = {c.id: store.latest_verdict(c.id) for c in todo}
     assert all(v is not None and v.model_id.startswith("rfnet:") for v in torch_v.values())
+    # an uncalibrated model has no human band: two-way at P(available) 0.5, stored with each verdict
+    assert all(v is not None and v.band == ("accept" if v.p_available >= 0.5 else "reject") for v in torch_v.values())
     onnx_dir = tmp_path / "onnx"
     assert main(["inspect", "export", "--model", str(tiny_model), "--out", str(onnx_dir)]) == 0
     assert main(["--home", str(home), "inspect", "run", "--model", str(onnx_dir), "--onnx", "--product", pid,
@@ -58,4 +60,4 @@ def test_inspect_run_writes_verdicts_torch_and_onnx(home: Path, tiny_model: Path
         v = store.latest_verdict(c.id)
         assert v is not None and v.model_id.endswith("/onnx")
         old = torch_v[c.id]
-        assert old is not None and abs(v.p_available - old.p_available) < 1e-4
+        assert old is not None and abs(v.p_available - old.p_available) < 1e-4 and v.band == old.band

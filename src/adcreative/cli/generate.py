@@ -22,9 +22,10 @@ def generate(
     seed: int = typer.Option(0, "--seed"),
     until_available: int | None = typer.Option(
         None, "--until-available", help="Recurrent generation: regenerate until K creatives per product are "
-        "judged available by RFNet (every attempt is stored with its verdict)"),
+        "auto-accepted by RFNet (every attempt is stored with its verdict; those sent to a human are queued)"),
     max_attempts: int = typer.Option(20, "--max-attempts", help="Attempt budget per product (with --until-available)"),
-    threshold: float = typer.Option(0.5, "--threshold", help="P(available) needed to deliver (with --until-available)"),
+    threshold: float | None = typer.Option(None, "--threshold", help="Replace the inspector's three-way decision "
+                                           "by a two-way one: deliver when P(available) ≥ this (no human band)"),
     inspector: Path | None = typer.Option(None, "--inspector", help="Inspector folder (default: shipped RFNet)"),
     run_id: str | None = typer.Option(
         None, "--run-id", help="Recurrent run to start or resume (default: derived from the generator, aspects, "
@@ -63,6 +64,9 @@ def generate(
     if results:
         reused = sum(r.reused for r in results)
         console.print(f"run {results[0].run_id}" + (f" (resumed: {reused} attempts were already stored)" if reused else ""))
+    n_human = sum(len(r.to_human) for r in results)
+    if n_human:
+        console.print(f"{n_human} attempt(s) sent to a human: first in the review queue (`adcreative console`)")
     if any(not r.complete for r in results):
         console.print("[yellow]budget spent before K available for: "
                       + ", ".join(r.product_id for r in results if not r.complete) + "[/]")

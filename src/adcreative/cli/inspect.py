@@ -1,4 +1,4 @@
-"""CLI of the inspect stage: ``adcreative inspect train | eval | baselines | run | export``.
+"""CLI of the inspect stage: ``adcreative inspect train | eval | baselines | calibrate | run | export | info``.
 
 Nothing heavy at import: torch, the trunk and MiniLM load inside the commands."""
 
@@ -26,15 +26,47 @@ def _threads(n: int | None) -> None:
         torch.set_num_threads(n)
 
 
-def _train_config(epochs: int, batch_size: int, lr: float, patience: int, seed: int, class_weighting: bool) -> Any:
+def _train_config(epochs: int, batch_size: int, lr: float, patience: int, seed: int, class_weighting: bool,
+                  modality_dropout: float = 0.0, target_accept: float = 0.99, target_reject: float = 0.95,
+                  ood_quantile: float = 0.99) -> Any:
     from adcreative.inspect.train import TrainConfig
 
     if epochs < 1:
         raise InputError(f"--epochs must be at least 1, got {epochs}")
     if batch_size < 1:
         raise InputError(f"--batch-size must be at least 1, got {batch_size}")
+    if not 0.0 <= modality_dropout < 1.0:
+        raise InputError(f"--modality-dropout must be in [0, 1), got {modality_dropout}")
+    _check_targets(target_accept, target_reject, ood_quantile)
     return TrainConfig(epochs=epochs, batch_size=batch_size, lr=lr, patience=patience, seed=seed,
-                       class_weighting=class_weighting)
+                       class_weighting=class_weighting, modality_dropout=modality_dropout,
+                       target_accept=target_accept, target_reject=target_reject, ood_quantile=ood_quantile)
+
+
+def _check_targets(target_accept: float, target_reject: float, ood_quantile: float) -> None:
+    for name, v in (("--target-accept", target_accept), ("--target-reject", target_reject),
+                    ("--ood-quantile", ood_quantile)):
+        if not 0.0 < v <= 1.0:
+            raise InputError(f"{name} must be in (0, 1], got {v}")
+
+
+def _seeds(value: str) -> list[int]:
+    from adcreative.cli.common import parse_list
+
+    try:
+        seeds = [int(v) for v in parse_list(value)]
+    except ValueError:
+        raise InputError(f"--seeds must be comma-separated integers, got {value!r}") from None
+    if not seeds:
+        raise InputError("--seeds is empty")
+    return seeds
+
+
+_DROPOUT_HELP = ("Training: drop each input (image, view, mid, structure, affinity, product, text) with this "
+                 "probability")
+_ACCEPT_HELP = "Precision of auto-accepted images the decision's threshold must reach on validation"
+_REJECT_HELP = "Precision of auto-rejected images (truly defective) the reject threshold must reach on validation"
+_OOD_HELP = "Quantile of validation OOD scores above which an image goes to a human"
 
 
 @app.command("train")
@@ -59,18 +91,31 @@ def train(
     no_structure: bool = typer.Option(False, "--no-structure", help="Ablation: drop the structure map"),
     no_text: bool = typer.Option(False, "--no-text", help="Ablation: drop the title"),
     finetune_head: bool = typer.Option(False, "--finetune-head", help="Also train the trunk's last 1×1 conv"),
+    tokens: str = typer.Option("head", "--tokens", help="Deep maps of the tokens: head (1280-ch head conv) or "
+                               "block (the 320-ch last block: 4× cheaper to train)"),
+    local_width: int = typer.Option(64, "--local-width", help="Channels of the local stage's first conv"),
+    modality_dropout: float = typer.Option(0.0, "--modality-dropout", help=_DROPOUT_HELP),
+    target_accept: float = typer.Option(0.99, "--target-accept", help=_ACCEPT_HELP),
+    target_reject: float = typer.Option(0.95, "--target-reject", help=_REJECT_HELP),
+    ood_quantile: float = typer.Option(0.99, "--ood-quantile", help=_OOD_HELP),
     cache: bool = typer.Option(True, "--cache/--no-cache", help="Cache trunk encodings in DATA/.cache"),
     threads: int | None = typer.Option(None, "--threads", help="torch threads (default: torch's choice)"),
 ) -> None:
-    """Train an inspector (seeded; class-weighted; early stopping on validation macro-F1)."""
+    """Train an inspector (seeded; class-weighted; early stopping on validation macro-F1 + AP), then calibrate it
+    and fit its three-way decision on validation."""
     from adcreative.inspect.base import create_inspector
     from adcreative.inspect.train import train_inspector
 
     _threads(threads)
-    cfg = _train_config(epochs, batch_size, lr, patience, seed, class_weighting)
-    net = create_inspector(model, image_size=image_size, aux_size=aux_size, dim=dim, layers=layers,
-                           use_product=not no_product, use_mask=not no_mask, use_structure=not no_structure,
-                           use_text=not no_text, finetune_head=finetune_head)
+    cfg = _train_config(epochs, batch_size, lr, patience, seed, class_weighting, modality_dropout, target_accept,
+                        target_reject, ood_quantile)
+    try:
+        net = create_inspector(model, image_size=image_size, aux_size=aux_size, dim=dim, layers=layers,
+                               use_product=not no_product, use_mask=not no_mask, use_structure=not no_structure,
+                               use_text=not no_text, finetune_head=finetune_head, tokens=tokens,
+                               local_width=local_width)
+    except ValueError as e:
+        raise InputError(str(e)) from None
     train_inspector(net, data, out, cfg, store=store_from(ctx) if store_labels else None, cache=cache,
                     log=console.print)
     console.print(f"model: {out}")
@@ -81,30 +126,55 @@ def evaluate(
     data: Path = typer.Option(..., "--data", help="Dataset folder"),
     model: Path | None = typer.Option(None, "--model", help=_MODEL_HELP),
     split: str = typer.Option("test", "--split", help="train | val | test | all"),
-    out: Path | None = typer.Option(None, "--out", help="Folder for pr_curves.png, confusion.png, metrics.json"),
+    out: Path | None = typer.Option(None, "--out", help="Folder for pr_curves.png, confusion.png, reliability.png, "
+                                    "metrics.json"),
     cache: bool = typer.Option(True, "--cache/--no-cache"),
     threads: int | None = typer.Option(None, "--threads"),
 ) -> None:
-    """Per-class precision/recall/F1, AP(available), macro-F1; PR curves and confusion matrix as PNG."""
+    """Per-class precision/recall/F1, AP(available), macro-F1, calibration (NLL, ECE) and the three-way decision,
+    overall and per renderer family; PR curves, confusion matrix and reliability diagram as PNG. (To train on all
+    renderer families but one and test on the held-out one, see `inspect baselines --loro`.)"""
     from adcreative.inspect.evaluate import evaluate_folder
     from adcreative.inspect.metrics import format_metrics
 
     _threads(threads)
     m = evaluate_folder(model, data, split=split, out=out, cache=cache)
     console.print(format_metrics(m))
-    console.print(f"PR curves: {m['pr_curves']}\nconfusion: {m['confusion_png']}")
+    for fam, fm in m.get("by_renderer", {}).items():
+        console.print(f"\n[bold]renderer family {fam}[/] ({fm['n']} images)\n" + format_metrics(fm))
+    console.print(f"PR curves: {m['pr_curves']}\nconfusion: {m['confusion_png']}\nreliability: {m['reliability_png']}")
 
 
 @app.command("baselines")
 def baselines(
     data: Path = typer.Option(..., "--data", help="Dataset folder with train/val/test splits"),
+    loro: bool = typer.Option(False, "--loro", help="Leave one renderer family out: train on the others, test on it "
+                              "(each family in turn), plus real products and in-distribution rows"),
+    families: str = typer.Option("", "--families", help="With --loro: the families to hold out (default: all)"),
+    real_products: str = typer.Option("", "--real-products", help="With --loro: comma-separated real product ids "
+                                      "(default: those the manifest marks real)"),
+    models: str = typer.Option("RFNet,image-only,linear probe", "--models",
+                               help="With --loro: RFNet, image-only, linear probe"),
+    seeds: str = typer.Option("", "--seeds", help="Comma-separated seeds; the table shows median and range "
+                              "(default: --seed)"),
+    max_train: int | None = typer.Option(None, "--max-train", help="With --loro: cap each fold's training images "
+                                         "(class shares kept, seeded)"),
+    max_val: int | None = typer.Option(None, "--max-val", help="With --loro: cap each fold's validation images"),
+    tokens: str = typer.Option("head", "--tokens", help="Deep maps of the tokens: head (1280-ch head conv) or "
+                               "block (the 320-ch last block: 4× cheaper to train)"),
+    local_width: int = typer.Option(64, "--local-width", help="Channels of the local stage's first conv"),
     epochs: int = typer.Option(20, "--epochs"),
     batch_size: int = typer.Option(64, "--batch-size"),
     lr: float = typer.Option(2e-3, "--lr"),
     patience: int = typer.Option(5, "--patience"),
     seed: int = typer.Option(0, "--seed"),
-    only: str = typer.Option("", "--only", help="Comma-separated variant names (default: all)"),
-    out: Path | None = typer.Option(None, "--out", help="Write the table (markdown + json) here"),
+    modality_dropout: float = typer.Option(0.0, "--modality-dropout", help=_DROPOUT_HELP),
+    target_accept: float = typer.Option(0.99, "--target-accept", help=_ACCEPT_HELP),
+    target_reject: float = typer.Option(0.95, "--target-reject", help=_REJECT_HELP),
+    ood_quantile: float = typer.Option(0.99, "--ood-quantile", help=_OOD_HELP),
+    only: str = typer.Option("", "--only", help="Comma-separated variant names (default: all; without --loro)"),
+    out: Path | None = typer.Option(None, "--out", help="Write the table (markdown + json; with --loro a folder "
+                                    "with loro.md, loro.json and PNGs) here"),
     save: Path | None = typer.Option(None, "--save", help="Save every trained variant under this folder"),
     dim: int = typer.Option(64, "--dim"),
     image_size: int = typer.Option(224, "--image-size"),
@@ -112,16 +182,40 @@ def baselines(
     finetune_head: bool = typer.Option(False, "--finetune-head", help="Also train the trunk's last 1×1 conv"),
     threads: int | None = typer.Option(None, "--threads"),
 ) -> None:
-    """The paper's Tables 1–2: image-only and RFNet minus each auxiliary input, on the same split."""
+    """The paper's Tables 1–2 (image-only and RFNet minus each auxiliary input, on the same split), or with
+    --loro the leave-one-renderer-out table: RFNet, image-only and a linear probe per held-out family."""
+    from adcreative.cli.common import parse_list
     from adcreative.core.imageio import atomic_write_text
-    from adcreative.inspect.evaluate import ABLATIONS, format_table, run_baselines
     from adcreative.inspect.model import RFNet
 
     _threads(threads)
-    base = RFNet(dim=dim, image_size=image_size, aux_size=aux_size, finetune_head=finetune_head).config
+    try:
+        base = RFNet(dim=dim, image_size=image_size, aux_size=aux_size, finetune_head=finetune_head, tokens=tokens,
+                     local_width=local_width).config
+    except ValueError as e:
+        raise InputError(str(e)) from None
+    base = {k: v for k, v in base.items() if k not in ("temperature", "decision")}
+    tcfg = _train_config(epochs, batch_size, lr, patience, seed, True, modality_dropout, target_accept,
+                         target_reject, ood_quantile)
+    if loro:
+        from adcreative.inspect.evaluate import run_loro_folder
+        from adcreative.inspect.loro import format_decision_table, format_report, write_report
+
+        report = run_loro_folder(data, base, tcfg, seeds=_seeds(seeds) if seeds else [seed],
+                                 models=parse_list(models), families=parse_list(families) or None,
+                                 real=parse_list(real_products), max_train=max_train, max_val=max_val,
+                                 save_dir=save, log=console.print, checkpoint=out)
+        typer.echo(format_report(report))
+        typer.echo("\n" + format_decision_table(report))
+        if out is not None:
+            paths = write_report(report, out)
+            console.print(f"table: {paths['md']}  results: {paths['json']}  figures: {paths['ap_png']}, "
+                          f"{paths['f1_png']}")
+        return
+    from adcreative.inspect.evaluate import ABLATIONS, format_table, run_baselines
+
     names = [n.strip() for n in only.split(",") if n.strip()] or list(ABLATIONS)
-    rows, te = run_baselines(data, base, _train_config(epochs, batch_size, lr, patience, seed, True), names,
-                             save_dir=save)
+    rows, te = run_baselines(data, base, tcfg, names, save_dir=save)
     table = format_table(rows)
     console.print(f"test split: {len(te)} images of {len(set(te.product_ids))} products unseen in training "
                   f"({', '.join(sorted(set(te.product_ids)))})")
@@ -129,6 +223,32 @@ def baselines(
     if out is not None:
         atomic_write_text(out.with_suffix(".md"), "```\n" + table + "\n```\n")
         atomic_write_text(out.with_suffix(".json"), json.dumps([r.__dict__ for r in rows], indent=2))
+
+
+@app.command("calibrate")
+def calibrate(
+    data: Path = typer.Option(..., "--data", help="Dataset folder whose train/val splits fit the calibration"),
+    model: Path | None = typer.Option(None, "--model", help=_MODEL_HELP),
+    out: Path = typer.Option(..., "--out", help="Model folder to write (the calibrated copy)"),
+    target_accept: float = typer.Option(0.99, "--target-accept", help=_ACCEPT_HELP),
+    target_reject: float = typer.Option(0.95, "--target-reject", help=_REJECT_HELP),
+    ood_quantile: float = typer.Option(0.99, "--ood-quantile", help=_OOD_HELP),
+    cache: bool = typer.Option(True, "--cache/--no-cache"),
+    threads: int | None = typer.Option(None, "--threads"),
+) -> None:
+    """Fit a trained model's temperature, out-of-distribution model and decision thresholds on a dataset's
+    validation split (OOD statistics on its training split); write the calibrated model to --out."""
+    from adcreative.inspect.evaluate import calibrate_folder
+
+    _threads(threads)
+    _check_targets(target_accept, target_reject, ood_quantile)
+    cal = calibrate_folder(model, data, out, target_accept=target_accept, target_reject=target_reject,
+                           ood_quantile=ood_quantile, cache=cache)
+    d = cal["decision"]
+    console.print(f"T={cal['temperature']:.3f}: val NLL {cal['nll_before']:.4f} → {cal['nll']:.4f}, ECE "
+                  f"{cal['ece_before']:.4f} → {cal['ece']:.4f}; accept P(available) ≥ {d['accept']:.4f}, reject ≤ "
+                  f"{d['reject']:.4f}, OOD score > {d['ood']:.2f} → human")
+    console.print(f"model: {out}")
 
 
 @app.command("run")
@@ -142,17 +262,20 @@ def run(
     onnx: bool = typer.Option(False, "--onnx", help="Score with the ONNX export (onnxruntime)"),
     threads: int | None = typer.Option(None, "--threads"),
 ) -> None:
-    """Score creatives in the store in batches and write a verdict for each."""
+    """Score creatives in the store in batches and write a verdict (with its accept / human / reject band)
+    for each."""
     from adcreative.pipelines.scoring import score_store
 
     _threads(threads)
-    mid, counts = score_store(store_from(ctx), model=model, product=product, run_id=run_id, rescore=rescore,
-                              batch_size=batch_size, onnx=onnx)
+    mid, counts, bands = score_store(store_from(ctx), model=model, product=product, run_id=run_id,
+                                     rescore=rescore, batch_size=batch_size, onnx=onnx)
     if not counts:
         console.print("nothing to score")
         return
     console.print(f"scored {sum(counts.values())} creatives with {mid}: "
                   + ", ".join(f"{k}={v}" for k, v in sorted(counts.items())))
+    console.print("decision: " + ", ".join(f"{b}={bands.get(b, 0)}" for b in ("accept", "human", "reject"))
+                  + ("  (human band first in `adcreative console`)" if bands.get("human") else ""))
 
 
 @app.command("export")

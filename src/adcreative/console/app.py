@@ -1,7 +1,8 @@
 """The review console: a FastAPI app over the store.
 
 ``GET /`` the review page (rendered on the server, every text autoescaped); ``GET /api/queue`` creatives
-without a human label, least certain first; ``POST /api/labels`` a reviewer's verdict (committed before the
+without a human label: those the inspector's decision sent to a human first, then the least certain;
+``GET /api/bands`` creatives per band of their latest verdict; ``POST /api/labels`` a reviewer's verdict (committed before the
 200); ``GET /images/{creative_id}.png``; ``GET /masks/{creative_id}.png`` where the product's own pixels are
 (the placement mask stored at generation); ``POST /session`` signs a reviewer in with the console's key.
 
@@ -137,16 +138,28 @@ def create_app(store: Store, *, api_key: str | None = None,
                         "image": f"/images/{quote(c.id, safe='')}.png", "mask": f"/masks/{quote(c.id, safe='')}.png",
                         "verdict": None if v is None else
                         {"label": v.label, "p_available": round(v.p_available, 4), "model_id": v.model_id,
+                         "band": v.band, "ood": None if v.ood is None else round(v.ood, 3),
                          "probs": {k: round(x, 4) for k, x in v.probs.items()}}})
         return out
+
+    def band_counts() -> dict[str, int]:
+        counts = store.verdict_bands()
+        counts["awaiting_review"] = len(store.review_queue(100000))
+        return counts
 
     @app.get("/", response_class=HTMLResponse)
     def index(request: Request, error: str | None = None) -> HTMLResponse:
         needs_sign_in = key is not None and not signed_in(request)
         html = page.render(items=[] if needs_sign_in else queue_items(24), classes=CLASSES,
+                           bands=None if needs_sign_in else band_counts(),
                            needs_sign_in=needs_sign_in, keyed=key is not None,
                            error="wrong key" if error == "key" else None)
         return HTMLResponse(html, headers={"Cache-Control": "no-store"})
+
+    @app.get("/api/bands")
+    def bands() -> dict[str, int]:
+        """Creatives per band of their latest verdict, and how many still await a human label."""
+        return band_counts()
 
     @app.get("/static/{name}")
     def static(name: str) -> Response:
@@ -182,6 +195,13 @@ def create_app(store: Store, *, api_key: str | None = None,
     @app.get("/health")
     def health() -> dict[str, Any]:
         return {"status": "ok", "labels": len(store.labels())}
+
+    @app.get("/api/bands")
+    def bands() -> dict[str, int]:
+        """Creatives per band of their latest verdict, and how many still await a human label."""
+        counts = store.verdict_bands()
+        counts["awaiting_review"] = len(store.review_queue(100000))
+        return counts
 
     @app.get("/api/queue")
     def queue(limit: int = 24) -> list[dict[str, Any]]:

@@ -25,6 +25,7 @@ GENERATOR_MAX = 64
 GENERATOR_VERSION_MAX = 32
 ASPECT_MAX = 8
 LABEL_MAX = 32  # an RF1M class name
+BAND_MAX = 16  # a decision band: accept, human, reject
 RUN_ID_MAX = 64
 ATTEMPT_KEY_MAX = RUN_ID_MAX + PRODUCT_ID_MAX + 24  # "{run_id}/{product_id}/{seed}"
 MODEL_ID_MAX = 128

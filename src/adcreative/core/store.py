@@ -93,6 +93,8 @@ class VerdictRow(Base):
     p_available: Mapped[float] = mapped_column(Float)
     label: Mapped[str] = mapped_column(String(L.LABEL_MAX))
     created_at: Mapped[_dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    band: Mapped[str | None] = mapped_column(String(L.BAND_MAX), nullable=True, default=None)
+    ood: Mapped[float | None] = mapped_column(Float, nullable=True, default=None)
 
 
 class LabelRow(Base):
@@ -148,7 +150,7 @@ def _creative_from_row(r: CreativeRow) -> Creative:
 
 
 def _verdict_from_row(r: VerdictRow) -> Verdict:
-    return Verdict(r.creative_id, r.model_id, dict(r.probs), r.created_at)
+    return Verdict(r.creative_id, r.model_id, dict(r.probs), r.created_at, band=r.band, ood=r.ood)
 
 
 # -- validation: every value checked before anything (blob or row) is written ---------------------------
@@ -191,6 +193,10 @@ def check_verdict(v: Verdict) -> None:
     for k, x in v.probs.items():
         L.check_text("verdict class", k, L.LABEL_MAX)
         L.check_number(f"verdict probs[{k!r}]", x)
+    if v.band is not None and v.band not in ("accept", "human", "reject"):
+        raise InputError(f"verdict band must be accept, human or reject, got {v.band!r}")
+    if v.ood is not None:
+        L.check_number("verdict ood", v.ood)
 
 
 def check_event(e: Event) -> None:
@@ -417,18 +423,33 @@ class Store:
         return {lb.creative_id: lb for lb in self.labels()}
 
     def review_queue(self, limit: int = 50) -> list[tuple[Creative, Verdict | None]]:
-        """Creatives with no human label yet, the ones the inspector is least sure about first."""
+        """Creatives with no human label yet: those the inspector sent to a human first, then those never
+        judged, then the rest; within each group the ones the inspector is least sure about first."""
         with self.session() as s:
             labelled = set(s.scalars(select(LabelRow.creative_id)))
             rows = [r for r in s.scalars(select(CreativeRow).order_by(CreativeRow.created_at)) if r.id not in labelled]
         latest = self.latest_verdicts()
 
-        def doubt(r: CreativeRow) -> float:
+        def priority(r: CreativeRow) -> tuple[int, float]:
             v = latest.get(r.id)
-            return 0.0 if v is None else abs(v.p_available - 0.5)
+            if v is None:
+                return 1, 0.0
+            return (0 if v.band == "human" else 2), abs(v.p_available - 0.5)
 
-        rows.sort(key=doubt)
+        rows.sort(key=priority)
         return [(_creative_from_row(r), latest.get(r.id)) for r in rows[:limit]]
+
+    def verdict_bands(self, creative_ids: Iterable[str] | None = None) -> dict[str, int]:
+        """How many creatives' latest verdicts fall in each band (``none`` for a verdict without one)."""
+        from collections import Counter
+
+        want = None if creative_ids is None else set(creative_ids)
+        with self.session() as s:
+            latest: dict[str, str] = {}
+            for v in s.scalars(select(VerdictRow).order_by(VerdictRow.id)):
+                if want is None or v.creative_id in want:
+                    latest[v.creative_id] = v.band or "none"
+        return dict(Counter(latest.values()))
 
     # -- events -----------------------------------------------------------------------------------
     def add_events(self, events: Iterable[Event]) -> list[Event]:
@@ -495,4 +516,4 @@ class AttemptExists(InputError):
 
 def _verdict_row(v: Verdict) -> VerdictRow:
     return VerdictRow(creative_id=v.creative_id, model_id=v.model_id, probs=v.probs, p_available=v.p_available,
-                      label=v.label, created_at=v.created_at)
+                      label=v.label, created_at=v.created_at, band=v.band, ood=v.ood)

@@ -125,12 +125,15 @@ class Creative:
 
 @dataclass
 class Verdict:
-    """An inspector's judgement of one creative."""
+    """An inspector's judgement of one creative: class probabilities, and (from a model with a fitted decision)
+    its band — ``accept`` (ship), ``human`` (a reviewer decides) or ``reject`` — and out-of-distribution score."""
 
     creative_id: str
     model_id: str
     probs: dict[str, float]
     created_at: _dt.datetime = field(default_factory=utcnow)
+    band: str | None = None
+    ood: float | None = None
 
     @property
     def p_available(self) -> float:

@@ -29,7 +29,8 @@ from adcreative.inspect.preprocess import InspectItem, check_item, preprocess_it
 if TYPE_CHECKING:
     from adcreative.core.store import Store
 
-ENCODING_VERSION = "6"  # 4: + the product view's last-block maps; 5: + colour affinity; 6: aux maps pooled
+ENCODING_VERSION = "7"  # 4: + the product view's last-block maps; 5: + colour affinity; 6: aux maps pooled;
+# 7: product maps and titles as shared tables, renderer families
 
 
 # -- items -----------------------------------------------------------------------------------------------
@@ -105,8 +106,10 @@ def store_samples(store: Store) -> list[tuple[Creative, str, str]]:
 
 
 # -- encodings -------------------------------------------------------------------------------------------
-TENSOR_FIELDS = ("image", "image_mid", "local_mid", "product", "aux", "local_aux", "text", "text_valid", "labels",
-                 "local")
+# per-row tensors; ``product``/``text``/``text_valid`` are tables shared by rows (every image of a product shares its
+# cutout's maps, every image of a title its token embeddings), reached through ``product_idx``/``text_idx``
+TENSOR_FIELDS = ("image", "image_mid", "local_mid", "aux", "local_aux", "labels", "local", "product_idx", "text_idx")
+TABLE_FIELDS = ("product", "text", "text_valid")
 
 
 @dataclass
@@ -116,25 +119,37 @@ class EncodedSet:
     image: Tensor  # (N, 320, g, g) float16 (or 1280 after the frozen head conv)
     image_mid: Tensor  # (N, 40, S/8, S/8) float16: the trunk's stride-8 maps
     local_mid: Tensor  # (N, 40, S/8, S/8) float16: stride-8 maps of the product view
-    product: Tensor  # (N, 320, g, g) float16
     aux: Tensor  # (N, 4, S/8, S/8) float16: mask, valid, edges, colour affinity, pooled to the local grid
     local_aux: Tensor  # (N, 4, S/8, S/8) float16: the same for the product view
-    text: Tensor  # (N, T, 384) float16
-    text_valid: Tensor  # (N, T) bool
     labels: Tensor  # (N,) int64, -1 when unknown
     local: Tensor  # (N, 320, g, g) float16 (or 1280): the trunk's last-block maps of the product view
+    product_idx: Tensor  # (N,) int64: row of ``product``
+    text_idx: Tensor  # (N,) int64: row of ``text``/``text_valid``
+    product: Tensor  # (P, 320, g, g) float16 (or 1280): maps of the distinct product canvases
+    text: Tensor  # (U, T, 384) float16: token embeddings of the distinct titles
+    text_valid: Tensor  # (U, T) bool
     ids: list[str] = field(default_factory=list)
     product_ids: list[str] = field(default_factory=list)
     splits: list[str] = field(default_factory=list)
+    renderers: list[str] = field(default_factory=list)  # the renderer family that drew each image ("" unknown)
+
+    def __post_init__(self) -> None:
+        if not self.renderers:
+            self.renderers = [""] * len(self.ids)
 
     def __len__(self) -> int:
         return int(self.labels.shape[0])
 
+    def _tables(self) -> dict[str, Tensor]:
+        return {f: getattr(self, f) for f in TABLE_FIELDS}
+
     def subset(self, idx: Sequence[int] | np.ndarray) -> EncodedSet:
+        """The rows ``idx`` (copied); the shared tables are shared, not copied."""
         ix = torch.as_tensor(np.asarray(idx, dtype=np.int64))
         pick = [int(i) for i in ix]
-        return EncodedSet(**{f: getattr(self, f)[ix] for f in TENSOR_FIELDS}, ids=[self.ids[i] for i in pick],
-                          product_ids=[self.product_ids[i] for i in pick], splits=[self.splits[i] for i in pick])
+        return EncodedSet(**{f: getattr(self, f)[ix] for f in TENSOR_FIELDS}, **self._tables(),
+                          ids=[self.ids[i] for i in pick], product_ids=[self.product_ids[i] for i in pick],
+                          splits=[self.splits[i] for i in pick], renderers=[self.renderers[i] for i in pick])
 
     def split(self, name: str) -> EncodedSet:
         return self.subset([i for i, s in enumerate(self.splits) if s == name])
@@ -154,47 +169,55 @@ class EncodedSet:
         out = {}
         for n in names:
             pick = rows[n].tolist()
-            out[n] = EncodedSet(**parts[n], ids=[self.ids[i] for i in pick],
-                                product_ids=[self.product_ids[i] for i in pick], splits=[n] * len(pick))
-        self.ids, self.product_ids, self.splits = [], [], []
+            out[n] = EncodedSet(**parts[n], **self._tables(), ids=[self.ids[i] for i in pick],
+                                product_ids=[self.product_ids[i] for i in pick], splits=[n] * len(pick),
+                                renderers=[self.renderers[i] for i in pick])
+        self.ids, self.product_ids, self.splits, self.renderers = [], [], [], []
         return out
 
     def batch(self, idx: Tensor, *, flip: Tensor | None = None) -> dict[str, Tensor]:
         """A float32 batch for ``forward_features``; ``flip`` (bool per row) mirrors the spatial modalities."""
-        valid = self.text_valid[idx]
+        t = self.text_idx[idx]
+        valid = self.text_valid[t]
         L = max(1, int(valid.sum(1).max())) if len(idx) else 1  # trim padding shared by the whole batch
         b = {"image": self.image[idx].float(), "image_mid": self.image_mid[idx].float(),
              "local_mid": self.local_mid[idx].float(), "local_aux": self.local_aux[idx].float(),
-             "product": self.product[idx].float(), "aux": self.aux[idx].float(),
-             "text": self.text[idx, :L].float(), "text_valid": valid[:, :L], "local": self.local[idx].float()}
+             "product": self.product[self.product_idx[idx]].float(), "aux": self.aux[idx].float(),
+             "text": self.text[t, :L].float(), "text_valid": valid[:, :L], "local": self.local[idx].float()}
         if flip is not None and bool(flip.any()):
             for k in SPATIAL_KEYS:
                 b[k][flip] = b[k][flip].flip(-1)
         return b
 
     def with_maps(self, image: Tensor, product: Tensor, local: Tensor) -> EncodedSet:
-        """The same samples with other trunk maps (e.g. after the frozen head conv)."""
+        """The same samples with other trunk maps (e.g. after the frozen head conv); ``product`` is the table."""
         return replace(self, image=image, product=product, local=local)
 
     def class_counts(self) -> np.ndarray:
         lab = self.labels[self.labels >= 0].numpy()
         return np.bincount(lab, minlength=len(CLASSES))
 
+    def nbytes(self) -> int:
+        return sum(getattr(self, f).element_size() * getattr(self, f).nelement()
+                   for f in (*TENSOR_FIELDS, *TABLE_FIELDS))
+
     def save(self, path: Path, key: str) -> None:
         from safetensors.torch import save
 
         from adcreative.core.imageio import atomic_write
 
-        tensors = {f: getattr(self, f) for f in TENSOR_FIELDS}
+        tensors = {f: getattr(self, f) for f in (*TENSOR_FIELDS, *TABLE_FIELDS)}
         tensors["text_valid"] = self.text_valid.to(torch.uint8)  # safetensors has no bool
         meta = {"key": key, "ids": json.dumps(self.ids), "product_ids": json.dumps(self.product_ids),
-                "splits": json.dumps(self.splits)}
+                "splits": json.dumps(self.splits), "renderers": json.dumps(self.renderers)}
         atomic_write(path, save({k: v.contiguous() for k, v in tensors.items()}, metadata=meta))
 
     @classmethod
-    def load(cls, path: Path, key: str) -> EncodedSet | None:
+    def load(cls, path: Path, key: str, *, mmap: bool = False) -> EncodedSet | None:
+        """The set saved at ``path`` if it was saved under ``key``. With ``mmap`` the tensors are memory-mapped
+        from the file (copy-on-write) instead of read: pages come in as rows are used and the kernel may drop
+        them again, so a set larger than the free memory can still be cut into training folds."""
         from safetensors import safe_open
-        from safetensors.torch import load_file
 
         if not path.exists():
             return None
@@ -202,10 +225,46 @@ class EncodedSet:
             meta = f.metadata() or {}
         if meta.get("key") != key:
             return None
-        t = load_file(str(path))
+        if mmap:
+            t = _mmap_safetensors(path)
+        else:
+            from safetensors.torch import load_file
+
+            t = load_file(str(path))
         t["text_valid"] = t["text_valid"].bool()
-        return cls(**{f: t[f] for f in TENSOR_FIELDS}, ids=json.loads(meta["ids"]),
-                   product_ids=json.loads(meta["product_ids"]), splits=json.loads(meta["splits"]))
+        ids = json.loads(meta["ids"])
+        return cls(**{f: t[f] for f in (*TENSOR_FIELDS, *TABLE_FIELDS)}, ids=ids,
+                   product_ids=json.loads(meta["product_ids"]), splits=json.loads(meta["splits"]),
+                   renderers=json.loads(meta.get("renderers", "[]")))
+
+
+_ST_DTYPES = {"F16": np.float16, "F32": np.float32, "I64": np.int64, "U8": np.uint8, "BOOL": np.bool_}
+
+
+def _mmap_safetensors(path: Path) -> dict[str, Tensor]:
+    """Tensors of a safetensors file as copy-on-write memory maps (the format: an 8-byte little-endian header
+    length, a JSON header of dtype/shape/byte offsets, then the raw buffers)."""
+    import struct
+    import warnings
+
+    with open(path, "rb") as fh:
+        (n,) = struct.unpack("<Q", fh.read(8))
+        header = json.loads(fh.read(n))
+    out = {}
+    for name, info in header.items():
+        if name == "__metadata__":
+            continue
+        dtype = _ST_DTYPES[info["dtype"]]
+        start, stop = info["data_offsets"]
+        shape = tuple(info["shape"])
+        if stop == start:
+            arr = np.zeros(shape, dtype)
+        else:
+            arr = np.memmap(path, dtype=dtype, mode="c", offset=8 + n + start, shape=shape)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            out[name] = torch.from_numpy(arr)
+    return out
 
 
 def encoding_config(model_config: dict[str, Any]) -> dict[str, Any]:
@@ -225,6 +284,7 @@ def encode_items(
     *,
     batch_size: int = 32,
     splits: Sequence[str] | None = None,
+    renderers: Sequence[str] | None = None,
     progress: bool = True,
     desc: str = "encoding",
 ) -> EncodedSet:
@@ -235,14 +295,20 @@ def encode_items(
 
     weights = cfg.get("backbone_weights")
     S, A, T = int(cfg["image_size"]), int(cfg["aux_size"]), int(cfg["max_text_tokens"])
-    parts: dict[str, list[Tensor]] = {k: [] for k in ("image", "image_mid", "local_mid", "product", "aux",
-                                                      "local_aux", "text", "text_valid", "labels", "local")}
+    # rows go straight into tensors allocated for ``n`` rows at the first batch: no list of batches to concatenate
+    # at the end, which would hold the whole set twice
+    parts: dict[str, Tensor] = {}
     ids: list[str] = []
     pids: list[str] = []
     buf: list[InspectItem] = []
 
-    # every image of a product shares its cutout: run the trunk once per cutout (keyed by its pixels)
-    product_feats: dict[str, Tensor] = {}
+    # every image of a product shares its cutout: the trunk runs once per cutout (keyed by its pixels) and the
+    # maps are kept once, in a table the rows index; titles likewise
+    product_rows: dict[str, int] = {}
+    product_table: list[Tensor] = []
+    title_rows: dict[str, int] = {}
+    text_table: list[Tensor] = []
+    valid_table: list[Tensor] = []
 
     def product_key(it: InspectItem) -> str | None:
         if it.product is None:
@@ -262,33 +328,51 @@ def encode_items(
     def flush() -> None:
         arr = [preprocess_item(it, image_size=S, aux_size=A) for it in buf]
         keys = [product_key(it) for it in buf]
-        todo = [i for i, k in enumerate(keys) if k is None or k not in product_feats]
+        todo: list[int] = []
+        fresh_keys: set[str] = set()
+        for i, k in enumerate(keys):
+            if k is None or (k not in product_rows and k not in fresh_keys):
+                todo.append(i)
+                if k is not None:
+                    fresh_keys.add(k)
         x = torch.from_numpy(np.stack([a["image"] for a in arr]))
         loc = torch.from_numpy(np.stack([a["local"] for a in arr]))
         p = torch.from_numpy(np.stack([arr[i]["product"] for i in todo])) if todo else x[:0]
         mid, f = fast_trunk(torch.cat([x, loc, p]), weights)
         f = f.half()
-        n = len(buf)
-        parts["image"].append(f[:n])
-        parts["image_mid"].append(mid[:n].half())
-        parts["local_mid"].append(mid[n:2 * n].half())
-        parts["local"].append(f[n:2 * n])
-        parts["local_aux"].append(pooled("local_aux", arr))
-        fresh = dict(zip(todo, f[2 * n:], strict=True))
+        b = len(buf)
+        row: dict[str, Tensor] = {"image": f[:b], "image_mid": mid[:b].half(), "local_mid": mid[b:2 * b].half(),
+                                  "local": f[b:2 * b], "local_aux": pooled("local_aux", arr), "aux": pooled("aux", arr)}
+        rows = []
+        own: dict[int, int] = {}
+        for j, i in enumerate(todo):
+            own[i] = len(product_table)
+            product_table.append(f[2 * b + j])
+            if keys[i] is not None:
+                product_rows[keys[i]] = own[i]  # type: ignore[index]
         for i, k in enumerate(keys):
-            if k is not None and i in fresh:
-                product_feats[k] = fresh[i]
-        parts["product"].append(torch.stack([fresh[i] if k is None else product_feats[k]
-                                             for i, k in enumerate(keys)]))
-        parts["aux"].append(pooled("aux", arr))
+            rows.append(own[i] if i in own else product_rows[k])  # type: ignore[index]
+        row["product_idx"] = torch.tensor(rows, dtype=torch.int64)
         titles = [str(it.title or "") for it in buf]
-        txt, valid = title_tokens(titles, encoder=str(cfg["text_encoder"]), max_tokens=T)
-        pad = torch.zeros(len(buf), T, txt.shape[-1])
-        pv = torch.zeros(len(buf), T, dtype=torch.bool)
-        pad[:, :txt.shape[1]], pv[:, :valid.shape[1]] = txt, valid
-        parts["text"].append(pad.half())
-        parts["text_valid"].append(pv)
-        parts["labels"].append(torch.tensor([CLASSES.index(it.label) if it.label else -1 for it in buf]))
+        new = sorted({t for t in titles if t not in title_rows})
+        if new:
+            txt, valid = title_tokens(new, encoder=str(cfg["text_encoder"]), max_tokens=T)
+            for j, t in enumerate(new):
+                pad = torch.zeros(T, txt.shape[-1])
+                pv = torch.zeros(T, dtype=torch.bool)
+                pad[:txt.shape[1]], pv[:valid.shape[1]] = txt[j], valid[j]
+                title_rows[t] = len(text_table)
+                text_table.append(pad.half())
+                valid_table.append(pv)
+        row["text_idx"] = torch.tensor([title_rows[t] for t in titles], dtype=torch.int64)
+        row["labels"] = torch.tensor([CLASSES.index(it.label) if it.label else -1 for it in buf], dtype=torch.int64)
+        start = len(ids)
+        for k, v in row.items():
+            if k not in parts:
+                parts[k] = torch.empty((max(n, start + b), *v.shape[1:]), dtype=v.dtype)
+            elif start + b > len(parts[k]):  # more items than announced
+                parts[k] = torch.cat([parts[k], torch.empty((start + b - len(parts[k]), *v.shape[1:]), dtype=v.dtype)])
+            parts[k][start:start + b] = v
         ids.extend(it.id for it in buf)
         pids.extend(it.product_id for it in buf)
         buf.clear()
@@ -306,13 +390,23 @@ def encode_items(
     bar.close()
     if not ids:
         raise InputError("no samples to encode")
-    return EncodedSet(**{k: torch.cat(v) for k, v in parts.items()}, ids=ids, product_ids=pids,
-                      splits=list(splits) if splits is not None else [""] * len(ids))
+    return EncodedSet(**{k: v[:len(ids)] for k, v in parts.items()}, product=torch.stack(product_table),
+                      text=torch.stack(text_table), text_valid=torch.stack(valid_table), ids=ids, product_ids=pids,
+                      splits=list(splits) if splits is not None else [""] * len(ids),
+                      renderers=list(renderers) if renderers is not None else [""] * len(ids))
+
+
+def renderer_family(s: Sample) -> str:
+    """The renderer family that drew a sample: the manifest's ``renderer`` field or ``params["renderer"]``, else
+    the generator's name (``compositor@3`` → ``compositor``)."""
+    r = getattr(s, "renderer", "") or (s.params or {}).get("renderer") or str(s.generator).split("@")[0]
+    return str(r)
 
 
 def encode_samples(samples: Sequence[Sample], cfg: dict[str, Any], *, cache_dir: Path | None = None,
-                   progress: bool = True, batch_size: int = 32) -> EncodedSet:
-    """Encode dataset samples, reusing a cache file keyed by the encoding config and the sample files."""
+                   progress: bool = True, batch_size: int = 32, mmap: bool = False) -> EncodedSet:
+    """Encode dataset samples, reusing a cache file keyed by the encoding config and the sample files (with
+    ``mmap`` a cached set is memory-mapped, see :meth:`EncodedSet.load`)."""
     check_splits(samples)
     key = None
     path = None
@@ -321,18 +415,24 @@ def encode_samples(samples: Sequence[Sample], cfg: dict[str, Any], *, cache_dir:
         for s in samples:
             st = s.image.stat() if s.image.exists() else None
             h.update(f"{s.id}|{s.image}|{st.st_size if st else -1}|{st.st_mtime_ns if st else -1}|{s.label}|"
-                     f"{s.split}|{s.title}".encode())
+                     f"{s.split}|{s.title}|{renderer_family(s)}".encode())
         key = h.hexdigest()
         path = cache_dir / f"rfnet-enc-{key[:16]}.safetensors"
-        hit = EncodedSet.load(path, key)
+        hit = EncodedSet.load(path, key, mmap=mmap)
         if hit is not None:
             return hit
     cutouts: dict[Path, Image.Image] = {}
     enc = encode_items((load_sample(s, cutouts) for s in samples), len(samples), cfg,
-                       splits=[s.split for s in samples], progress=progress, batch_size=batch_size)
+                       splits=[s.split for s in samples], renderers=[renderer_family(s) for s in samples],
+                       progress=progress, batch_size=batch_size)
     if path is not None and key is not None:
         path.parent.mkdir(parents=True, exist_ok=True)
         enc.save(path, key)
+        if mmap:  # hand back the mapped file, not the set just built in memory
+            del enc
+            hit = EncodedSet.load(path, key, mmap=True)
+            assert hit is not None
+            return hit
     return enc
 
 
@@ -378,14 +478,22 @@ def load_training_data(data: str | Path | None, store: Store | None, cfg: dict[s
 
 
 def concat(sets: Sequence[EncodedSet]) -> EncodedSet:
+    """The sets one after another (their tables concatenated, the row indices shifted to match)."""
     T = max(s.text.shape[1] for s in sets)
+    rows: dict[str, list[Tensor]] = {f: [] for f in TENSOR_FIELDS}
+    p_off = t_off = 0
+    for s in sets:
+        for f in TENSOR_FIELDS:
+            v = getattr(s, f)
+            rows[f].append(v + p_off if f == "product_idx" else v + t_off if f == "text_idx" else v)
+        p_off += len(s.product)
+        t_off += len(s.text)
 
-    def cat(f: str) -> Tensor:
-        ts = [getattr(s, f) for s in sets]
-        if f in ("text", "text_valid"):  # titles are padded to the longest set's token count
-            ts = [torch.nn.functional.pad(t, (0, 0) * (t.dim() - 2) + (0, T - t.shape[1])) for t in ts]
-        return torch.cat(ts)
+    def pad(t: Tensor) -> Tensor:  # titles are padded to the longest set's token count
+        return torch.nn.functional.pad(t, (0, 0) * (t.dim() - 2) + (0, T - t.shape[1]))
 
-    return EncodedSet(**{f: cat(f) for f in TENSOR_FIELDS}, ids=[i for s in sets for i in s.ids],
-                      product_ids=[p for s in sets for p in s.product_ids], splits=[x for s in sets for x in s.splits])
-
+    return EncodedSet(**{f: torch.cat(v) for f, v in rows.items()},
+                      product=torch.cat([s.product for s in sets]), text=torch.cat([pad(s.text) for s in sets]),
+                      text_valid=torch.cat([pad(s.text_valid) for s in sets]), ids=[i for s in sets for i in s.ids],
+                      product_ids=[p for s in sets for p in s.product_ids], splits=[x for s in sets for x in s.splits],
+                      renderers=[r for s in sets for r in s.renderers])

@@ -11,7 +11,7 @@ import numpy as np
 
 from adcreative.core.types import CLASSES
 from adcreative.inspect.data import EncodedSet
-from adcreative.inspect.metrics import average_precision, compute_metrics, predict_encoded
+from adcreative.inspect.metrics import average_precision, compute_metrics
 
 
 def plot_pr_curves(y: np.ndarray, probs: np.ndarray, path: Path, title: str = "RFNet") -> Path:
@@ -71,21 +71,48 @@ def plot_confusion(confusion: list[list[int]], path: Path, title: str = "RFNet")
     return path
 
 
+SHIP_THRESHOLD = 0.5  # P(available) at which a two-way auditor ships an image (recurrent generation's default)
+
+
+def judged_metrics(y: np.ndarray, logits: np.ndarray, ood: np.ndarray, model: Any) -> dict[str, Any]:
+    """Everything measured on labelled images from the model's raw logits and OOD scores: the classification
+    metrics on calibrated probabilities, available recall at the shipping threshold, calibration (NLL, ECE before
+    and after the model's temperature) and, when the model has a decision, what its three bands did."""
+    from adcreative.inspect.calibrate import calibration_metrics, softmax
+    from adcreative.inspect.decision import decision_metrics
+
+    probs = softmax(logits, model.temperature).astype(np.float32)
+    m = compute_metrics(y, probs)
+    pos = y == 0
+    m["recall_available_at_ship"] = float((probs[pos, 0] >= SHIP_THRESHOLD).mean()) if pos.any() else float("nan")
+    m["calibration"] = calibration_metrics(logits, y, model.temperature) if len(y) else {}
+    if model.decision is not None:
+        m["decision"] = {**decision_metrics(model.decision.bands(probs[:, 0], ood), pos),
+                         "thresholds": model.decision.to_dict()}
+    return m
+
+
 def evaluate_model(model: Any, enc: EncodedSet, out: Path | None = None, title: str = "RFNet") -> dict[str, Any]:
-    """Metrics on labelled encodings; with ``out``, also ``pr_curves.png``, ``confusion.png``, ``metrics.json``."""
+    """Metrics on labelled encodings (see :func:`judged_metrics`); with ``out``, also ``pr_curves.png``,
+    ``confusion.png``, ``reliability.png`` and ``metrics.json``."""
     import json
 
     from adcreative.core.imageio import atomic_write_text
+    from adcreative.inspect.calibrate import plot_reliability, softmax
+    from adcreative.inspect.metrics import encoded_outputs
 
     keep = (enc.labels >= 0).nonzero().flatten().numpy()
     enc = enc.subset(keep)
     y = enc.labels.numpy()
-    probs = predict_encoded(model, enc)
-    m = compute_metrics(y, probs)
+    logits, ood = encoded_outputs(model, enc, calibrated=False, ood=True)
+    m = judged_metrics(y, logits, ood, model)
     if out is not None:
+        probs = softmax(logits, model.temperature)
         out.mkdir(parents=True, exist_ok=True)
         m["pr_curves"] = str(plot_pr_curves(y, probs, out / "pr_curves.png", title))
         m["confusion_png"] = str(plot_confusion(m["confusion"], out / "confusion.png", title))
+        m["reliability_png"] = str(plot_reliability(y, probs, out / "reliability.png", before=softmax(logits),
+                                                    title=title))
         atomic_write_text(out / "metrics.json", json.dumps(m, indent=2))
     return m
 
@@ -119,13 +146,14 @@ def baselines_table(train: EncodedSet, val: EncodedSet, test: EncodedSet, base_c
     import time
 
     from adcreative.inspect.model import RFNet
-    from adcreative.inspect.train import train_model
+    from adcreative.inspect.train import calibrate_model, train_model
 
     rows = []
     for name, flags in (variants or ABLATIONS).items():
         t0 = time.perf_counter()
         model = RFNet(**{**base_config, **flags})
         train_model(model, train, val, train_cfg, desc=name, progress=progress)
+        calibrate_model(model, train, val, train_cfg)
         sub = save_dir / slug(name) if save_dir is not None else None
         m = evaluate_model(model, test, out=(sub / "eval") if sub is not None else None, title=name)
         if sub is not None:
@@ -153,8 +181,9 @@ def format_table(rows: list[TableRow]) -> str:
 
 def evaluate_folder(model: str | Path | None, data: Path, *, split: str = "test", out: Path | None = None,
                     cache: bool = True) -> dict[str, Any]:
-    """Evaluate a saved inspector (None: the shipped default) on one split (or ``all``) of a dataset folder;
-    writes PR curves, confusion matrix and metrics.json to ``out`` (default: beside the model)."""
+    """Evaluate a saved inspector (None: the shipped default) on one split (or ``all``) of a dataset folder,
+    overall and per renderer family (``by_renderer`` when the data has several); writes PR curves, confusion
+    matrix, reliability diagram and metrics.json to ``out`` (default: beside the model)."""
     from adcreative.core.errors import InputError
     from adcreative.inspect.base import load_inspector
     from adcreative.inspect.data import encode_samples, encoding_config
@@ -166,7 +195,79 @@ def evaluate_folder(model: str | Path | None, data: Path, *, split: str = "test"
         raise InputError(f"no samples in split {split!r}", source=data)
     enc = encode_samples(samples, encoding_config(net.config), cache_dir=(data / ".cache") if cache else None)
     out = out or (data / "eval" if model is None else Path(model) / f"eval-{data.name}-{split}")
-    return evaluate_model(net, enc, out=out, title=Path(model).name if model else "default RFNet")
+    families = sorted(set(enc.renderers))
+    by = {}
+    if len(families) > 1:
+        for fam in families:
+            sub = enc.subset([i for i, r in enumerate(enc.renderers) if r == fam])
+            by[fam] = evaluate_model(net, sub, out=out / f"renderer-{slug(fam)}", title=f"{fam}")
+    m = evaluate_model(net, enc, out=out, title=Path(model).name if model else "default RFNet")
+    if by:
+        import json
+
+        from adcreative.core.imageio import atomic_write_text
+
+        m["by_renderer"] = by
+        atomic_write_text(out / "metrics.json", json.dumps(m, indent=2))
+    return m
+
+
+def calibrate_folder(model: str | Path | None, data: Path, out: Path, *, target_accept: float = 0.99,
+                     target_reject: float = 0.95, ood_quantile: float = 0.99, cache: bool = True) -> dict[str, Any]:
+    """Calibrate a saved inspector on a dataset folder (temperature and thresholds on val, the OOD model on
+    train) and save the calibrated copy to ``out``; returns the fitted values."""
+    import json
+
+    from adcreative.core.errors import InputError
+    from adcreative.inspect.base import default_model_dir, load_inspector
+    from adcreative.inspect.data import encode_samples, encoding_config
+    from adcreative.inspect.datasets.formats import read_dataset
+    from adcreative.inspect.train import TrainConfig, calibrate_model
+
+    net = load_inspector(model)
+    samples = [s for s in read_dataset(data) if s.split in ("train", "val")]
+    if not any(s.split == "val" for s in samples):
+        raise InputError("calibration needs a 'val' split", source=data)
+    enc = encode_samples(samples, encoding_config(net.config), cache_dir=(data / ".cache") if cache else None)
+    tr, va = enc.split("train"), enc.split("val")
+    cfg = TrainConfig(target_accept=target_accept, target_reject=target_reject, ood_quantile=ood_quantile)
+    cal = calibrate_model(net, tr if len(tr) else va, va, cfg)
+    src = Path(model) if model is not None else default_model_dir()
+    extra = dict(json.loads((src / "config.json").read_text()).get("_extra", {}))
+    extra["calibration"] = {**{k: v for k, v in cal.items() if k != "decision"}, "data": str(data)}
+    net.save_pretrained(out, extra=extra)
+    return cal
+
+
+def run_loro_folder(data: Path, base_config: dict[str, Any], train_cfg: Any, *, seeds: list[int],
+                    models: list[str], families: list[str] | None = None, real: list[str] | None = None,
+                    max_train: int | None = None, max_val: int | None = None, save_dir: Path | None = None,
+                    log: Any = print, checkpoint: Path | None = None) -> Any:
+    """Leave-one-renderer-out on a dataset folder (see :mod:`adcreative.inspect.loro`): encodes it once (cached,
+    memory-mapped), cuts the folds by product and renderer family, and trains/tests every model per fold and
+    seed (``max_train``/``max_val`` cap each fold's training and validation rows, class shares kept). With
+    ``checkpoint`` the partial report is written there after every result."""
+    from adcreative.core.errors import InputError
+    from adcreative.inspect.data import encode_samples, encoding_config
+    from adcreative.inspect.datasets.formats import read_dataset
+    from adcreative.inspect.loro import cap_fold, make_folds, real_products, run_loro, write_report
+
+    samples = read_dataset(data)
+    if not samples:
+        raise InputError("dataset has no samples", source=data)
+    enc = encode_samples(samples, encoding_config(base_config), cache_dir=data / ".cache", mmap=True)
+    reals = real_products(samples, real or [])
+    folds = make_folds(enc.renderers, enc.splits, enc.product_ids, real=reals, families=families)
+    labels = enc.labels.numpy()
+    folds = [cap_fold(f, labels, max_train=max_train, max_val=max_val) for f in folds]
+    log(f"{len(enc)} images, {len(set(enc.product_ids))} products, renderer families "
+        f"{', '.join(sorted(set(enc.renderers)))}; real products: {', '.join(sorted(reals)) or 'none'}")
+    def save(report: Any) -> None:
+        if checkpoint is not None:
+            write_report(report, checkpoint)
+
+    return run_loro(enc, folds, base_config, train_cfg, seeds=seeds, models=models, save_dir=save_dir,
+                    plots_dir=checkpoint, log=log, on_result=save)
 
 
 def run_baselines(data: Path, base_config: dict[str, Any], train_cfg: Any, names: list[str], *,

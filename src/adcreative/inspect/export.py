@@ -1,8 +1,10 @@
 """Export RFNet for fast CPU scoring: ONNX (run by onnxruntime), with the same preprocessing.
 
 ``export_onnx(model, dir)`` writes ``dir/model.onnx`` beside the model's ``config.json``; :class:`OnnxInspector`
-loads such a folder and scores :class:`InspectItem` lists without building the torch model. The title's
-MiniLM token embeddings stay outside the graph (computed once per title and cached).
+loads such a folder and scores :class:`InspectItem` lists without building the torch model. The graph outputs
+the calibrated probabilities and the out-of-distribution score; the three-way decision's thresholds are read from
+the same ``config.json``. The title's MiniLM token embeddings stay outside the graph (computed once per title and
+cached).
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ import numpy as np
 
 from adcreative.core.backbones import TEXT_DIM
 from adcreative.core.errors import InputError
+from adcreative.inspect.decision import Judgements, decision_of
 from adcreative.inspect.preprocess import InspectItem, prepare_arrays
 
 ONNX_NAME = "model.onnx"
@@ -32,7 +35,8 @@ def _wrapper(model: Any) -> Any:
             self.m = m
 
         def forward(self, image: torch.Tensor, product: torch.Tensor, aux: torch.Tensor, local: torch.Tensor,
-                    local_aux: torch.Tensor, text: torch.Tensor, text_valid: torch.Tensor) -> torch.Tensor:
+                    local_aux: torch.Tensor, text: torch.Tensor,
+                    text_valid: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
             mid, fin = self.m._trunk(image)
             local_mid, local_fin = self.m._trunk(local) if self.m.use_mask else (mid, fin)
             enc = {"image": fin, "image_mid": mid, "aux": aux, "local_mid": local_mid, "local_aux": local_aux,
@@ -41,7 +45,8 @@ def _wrapper(model: Any) -> Any:
                 enc["product"] = self.m._trunk(product)[1]
             if self.m.use_text:
                 enc["text"], enc["text_valid"] = text, text_valid
-            return torch.softmax(self.m.logits(enc), -1)
+            z, f = self.m.outputs(enc)
+            return torch.softmax(z, -1), self.m.ood_score(f)
 
     return Probs(model).eval()
 
@@ -83,8 +88,9 @@ def export_onnx(model: Any, directory: str | Path, *, opset: int = 17) -> Path:
         with torch.no_grad(), warnings.catch_warnings():
             warnings.simplefilter("ignore")  # tracer chatter about constant folding and shape checks
             torch.onnx.export(wrapper, args, buf,  # type: ignore[arg-type]
-                              input_names=list(INPUTS), output_names=["probs"],
-                              dynamic_axes={**dyn, "probs": {0: "batch"}}, opset_version=opset, dynamo=False)
+                              input_names=list(INPUTS), output_names=["probs", "ood"],
+                              dynamic_axes={**dyn, "probs": {0: "batch"}, "ood": {0: "batch"}},
+                              opset_version=opset, dynamo=False)
     finally:
         torch.backends.mha.set_fastpath_enabled(fast)
     path = d / ONNX_NAME
@@ -92,10 +98,13 @@ def export_onnx(model: Any, directory: str | Path, *, opset: int = 17) -> Path:
     # check: the exported graph computes what torch computes
     sess = OnnxInspector(d)
     with torch.no_grad():
-        ref = wrapper(*args).numpy()
-    got = sess.run_arrays({k: a.numpy() for k, a in zip(INPUTS, args, strict=True)})
+        ref, ref_ood = (t.numpy() for t in wrapper(*args))
+    got, got_ood = sess.run_outputs({k: a.numpy() for k, a in zip(INPUTS, args, strict=True)})
     if not np.allclose(ref, got, atol=1e-4):
         raise RuntimeError(f"ONNX export differs from torch (max abs diff {np.abs(ref - got).max():.2e})")
+    if not np.allclose(ref_ood, got_ood, rtol=1e-3, atol=1e-3):
+        raise RuntimeError(f"ONNX export's OOD score differs from torch (max abs diff "
+                           f"{np.abs(ref_ood - got_ood).max():.2e})")
     return path
 
 
@@ -116,10 +125,21 @@ class OnnxInspector:
         self.session = ort.InferenceSession(str(d / ONNX_NAME), opts, providers=["CPUExecutionProvider"])
         self.input_names = [i.name for i in self.session.get_inputs()]
         self.use_text = bool(self.config.get("use_text", True))
+        self.decision = decision_of(self.config)
+        self.has_ood = "ood" in [o.name for o in self.session.get_outputs()]  # exports before OOD had none
 
     def run_arrays(self, arrays: dict[str, np.ndarray]) -> np.ndarray:
+        """Calibrated probabilities (B, 6) of prepared arrays."""
+        return self.run_outputs(arrays)[0]
+
+    def run_outputs(self, arrays: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+        """Calibrated probabilities (B, 6) and out-of-distribution scores (B,) of prepared arrays."""
         feed = {k: arrays[k] for k in self.input_names}
-        return np.asarray(self.session.run(["probs"], feed)[0])
+        if not self.has_ood:
+            probs = np.asarray(self.session.run(["probs"], feed)[0])
+            return probs, np.zeros(len(probs), np.float32)
+        probs, ood = self.session.run(["probs", "ood"], feed)
+        return np.asarray(probs), np.asarray(ood)
 
     def prepare(self, items: Sequence[InspectItem]) -> dict[str, np.ndarray]:
         """RFNet's own preprocessing (sizes from the saved config), titles padded to the graph's fixed token
@@ -136,5 +156,12 @@ class OnnxInspector:
         return out
 
     def predict_proba(self, items: Sequence[InspectItem], batch_size: int = 32) -> np.ndarray:
-        out = [self.run_arrays(self.prepare(items[i:i + batch_size])) for i in range(0, len(items), batch_size)]
-        return np.concatenate(out) if out else np.zeros((0, 6), np.float32)
+        return self.judge(items, batch_size).probs
+
+    def judge(self, items: Sequence[InspectItem], batch_size: int = 32) -> Judgements:
+        """Calibrated probabilities, OOD scores and the three-way decision (thresholds from config.json)."""
+        out = [self.run_outputs(self.prepare(items[i:i + batch_size])) for i in range(0, len(items), batch_size)]
+        if not out:
+            return Judgements.empty(6)
+        return Judgements.of(np.concatenate([o[0] for o in out]), np.concatenate([o[1] for o in out]),
+                             self.decision)

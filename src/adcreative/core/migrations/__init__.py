@@ -35,7 +35,7 @@ if TYPE_CHECKING:
     from adcreative.core.database import Location
 
 HERE = Path(__file__).resolve().parent
-HEAD = "0004"  # the newest revision in versions/ (a test checks); opening a store at HEAD needs no Alembic import
+HEAD = "0005"  # the newest revision in versions/ (a test checks); opening a store at HEAD needs no Alembic import
 BASELINE = "0001"
 BASELINE_TABLES = ("products", "creatives", "verdicts", "labels", "events", "features")
 _LOCK = 0x61646372  # PostgreSQL advisory lock id ("adcr"): one creator or migrator per database at a time
