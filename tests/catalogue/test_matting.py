@@ -63,7 +63,7 @@ def _enclosed(fg: np.ndarray) -> np.ndarray:
     """Background pixels not connected to the image border (holes of the product)."""
     import cv2
 
-    n, labels = cv2.connectedComponents((~fg).astype(np.uint8), connectivity=4)
+    _, labels = cv2.connectedComponents((~fg).astype(np.uint8), connectivity=4)
     border = np.unique(np.concatenate([labels[0], labels[-1], labels[:, 0], labels[:, -1]]))
     return ~fg & ~np.isin(labels, border)
 

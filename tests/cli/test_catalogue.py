@@ -16,6 +16,7 @@ from adcreative.catalogue.sample import save_catalogue
 from adcreative.cli import main
 from adcreative.core.store import Store
 from adcreative.core.types import Product
+from tests.catalogue.helpers import mug_with_mask
 
 
 @pytest.fixture()
@@ -96,14 +97,8 @@ def test_duplicate_against_store_refused(tmp_path: Path, catalogue: Path, capsys
 
 
 def test_csv_metadata_and_image_mask_pairs(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    folder = tmp_path / "pairs"
-    folder.mkdir()
-    Image.new("RGB", (96, 96), (30, 90, 200)).save(folder / "blue-mug.jpg")
-    m = Image.new("L", (96, 96), 0)
-    m.paste(255, (20, 10, 76, 90))
-    m.save(folder / "blue-mug_mask.png")
-    (folder / "products.csv").write_text("id,title,category,copy,price,badge\n"
-                                         "blue-mug,Blue Enamel Mug,kitchen,Camp-ready,12.5,NEW\n")
+    folder = mug_with_mask(tmp_path / "pairs", "id,title,category,copy,price,badge\n"
+                                                "blue-mug,Blue Enamel Mug,kitchen,Camp-ready,12.5,NEW\n")
     h = _home(tmp_path)
     assert main([*h, "products", "add", str(folder)]) == 0
     store = Store(home=tmp_path / "home")

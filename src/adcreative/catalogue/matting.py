@@ -130,7 +130,8 @@ class Flood:
     edges: np.ndarray  # bool: the barrier the flood may not cross
 
 
-def flood_mask(rgb: np.ndarray, bd: Backdrop, edges: np.ndarray, *, tol: float = 3.0, shadow_floor: float = 0.3, shadow_reach: float = 0.06, hole_min: float = 0.0004, hole_rim: float = 0.8) -> Flood:
+def flood_mask(rgb: np.ndarray, bd: Backdrop, edges: np.ndarray, *, tol: float = 3.0, shadow_floor: float = 0.3, shadow_reach: float = 0.12, shadow_slope: float = 1.0, hole_min: float = 0.0004,
+               hole_rim: float = 0.8) -> Flood:
     """Background = what a flood from the border reaches through backdrop-like pixels, then through shadow-like
     pixels for at most ``shadow_reach`` × the image side (a shadow hugs the backdrop; a grey product's face that
     the flood entered through a gap does not), never across an edge; plus enclosed holes of plain backdrop."""
@@ -159,7 +160,9 @@ def flood_mask(rgb: np.ndarray, bd: Backdrop, edges: np.ndarray, *, tol: float =
     steps = max(1, round(shadow_reach * max(h, w)))
     step_tol = 1.0 + float(bd.noise[0])
     light = lab[..., 0]
-    bg = _downhill(bg, passable, light, step_tol, steps)
+    darkness = np.maximum(bd.lab[..., 0] - light, 0)
+    ramp = {"darkness": darkness, "plain": plain, "slope": shadow_slope, "slack": tol_l}
+    bg = _downhill(bg, passable, light, step_tol, steps, **ramp)
     # A shadow is lit on both sides: plain backdrop enclosed by the product and its shadow (inside a headphone's
     # arc) floods downhill too, and joins the background where its flood meets the outer one at the shadow's core
     # (one component at a time, the largest first). A product's pale highlight would flood its whole shaded body
@@ -170,7 +173,7 @@ def flood_mask(rgb: np.ndarray, bd: Backdrop, edges: np.ndarray, *, tol: float =
     for k in sorted(np.flatnonzero(areas >= hole_min * h * w), key=lambda i: -areas[i])[:32]:
         if k == 0:
             continue
-        inner = _downhill(labels == k, passable & ~bg, light, step_tol, steps)
+        inner = _downhill(labels == k, passable & ~bg, light, step_tol, steps, **ramp)
         if (inner & near_bg).any() and inner.sum() - areas[k] <= areas[k]:
             bg |= inner
             near_bg = cv2.dilate(bg.astype(np.uint8), np.ones((3, 3), np.uint8)) > 0
@@ -224,18 +227,25 @@ def sharp_edges(lab: np.ndarray, noise: float, *, low: float = 0.3, high: float 
     return hit[labels]
 
 
-def _downhill(seeds: np.ndarray, passable: np.ndarray, light: np.ndarray, tol: float, steps: int) -> np.ndarray:
+def _downhill(seeds: np.ndarray, passable: np.ndarray, light: np.ndarray, tol: float, steps: int,
+              darkness: np.ndarray, plain: np.ndarray, slope: float, slack: float) -> np.ndarray:
     """Grow ``seeds`` through ``passable`` pixels for at most ``steps`` pixels, each step to a pixel no lighter than
-    the darkest pixel on the path so far (plus ``tol``)."""
+    the darkest pixel on the path so far (plus ``tol``) and, ``d`` steps away from plain backdrop, at least
+    ``slope·d − slack`` darker than the backdrop: a shadow deepens as it goes in, a pale product face does not."""
     kernel = np.ones((3, 3), np.uint8)
     reached = seeds.copy()
     floor = np.where(reached, light, -1.0).astype(np.float32)  # per reached pixel: the darkest lightness on its path
+    far = float(steps + 1)
+    dist = np.where(reached, np.where(plain, 0.0, 1.0), far).astype(np.float32)  # steps since plain backdrop
     for _ in range(steps):
         parent = cv2.dilate(floor, kernel)  # the most permissive reached neighbour
-        new = ~reached & passable & (parent >= 0) & (light <= parent + tol)
+        d = np.where(plain, 0.0, cv2.erode(dist, kernel) + 1)
+        new = (~reached & passable & (parent >= 0) & (light <= parent + tol)
+               & (darkness >= slope * d - slack))
         if not new.any():
             break
         floor[new] = np.minimum(parent[new], light[new])
+        dist[new] = d[new]
         reached |= new
     return reached
 
@@ -282,6 +292,7 @@ def grabcut_refine(rgb: np.ndarray, flood: Flood, *, iterations: int = 3, band: 
     mask[~fg & flood.shadow_like] = cv2.GC_BGD
     img = np.clip(rgb * 255 + 0.5, 0, 255).astype(np.uint8)[..., ::-1].copy()
     bgd, fgd = np.zeros((1, 65), np.float64), np.zeros((1, 65), np.float64)
+    cv2.setRNGSeed(0)  # GrabCut's k-means draws from OpenCV's global generator: same photo, same matte
     try:
         cv2.grabCut(img, mask, None, bgd, fgd, iterations, cv2.GC_INIT_WITH_MASK)  # type: ignore[call-overload]
     except cv2.error:  # one class has too few pixels for its colour model: keep the flood's answer

@@ -20,6 +20,7 @@ class StudioPhoto:
     photo: Image.Image  # RGB, JPEG-decoded
     alpha: np.ndarray  # float32 H×W in [0, 1]: the cutout's alpha where it was placed
     shadow: np.ndarray  # float32 H×W in [0, 1]: how much the contact shadow darkens the backdrop
+    foreground: np.ndarray  # float32 H×W×3 in [0, 1]: the cutout's own colours where it was placed
     backdrop: str
     seed: int
 
@@ -77,4 +78,5 @@ def studio_photo(cutout: Image.Image, backdrop: str = "white", *, seed: int = 0,
     Image.fromarray(np.clip(img * 255 + 0.5, 0, 255).astype(np.uint8)).save(buf, "JPEG", quality=jpeg_quality)
     photo = Image.open(buf)
     photo.load()
-    return StudioPhoto(photo=photo.convert("RGB"), alpha=alpha.copy(), shadow=dark, backdrop=backdrop, seed=seed)
+    return StudioPhoto(photo=photo.convert("RGB"), alpha=alpha.copy(), shadow=dark, foreground=fg[..., :3].copy(),
+                       backdrop=backdrop, seed=seed)
