@@ -180,8 +180,8 @@ def summarise(per_photo: list[dict[str, float | str]]) -> list[dict[str, float |
 
 # -- quality threshold ----------------------------------------------------------------------------------------------
 NEGATIVE_PHOTOS = {"tune": ["astronaut", "coffee", "chelsea", "camera"],
-                   "report": ["rocket", "motorcycle_left", "hubble_deep_field", "coins", "retina"]}
-TEXTURES = {"tune": ["grass", "gravel"], "report": ["brick", "motorcycle_right"]}
+                   "report": ["cat", "hubble_deep_field", "coins", "retina"]}
+TEXTURES = {"tune": ["grass", "gravel"], "report": ["brick", "rocket"]}
 
 
 def negatives(split: str, cutouts: list[Image.Image], size: int) -> list[tuple[str, float, dict[str, float]]]:

@@ -127,6 +127,7 @@ class Flood:
     fg: np.ndarray  # bool mask of the product
     backdrop_like: np.ndarray  # bool: pixels the backdrop model explains
     shadow_like: np.ndarray  # bool: darker, same chromaticity, smooth (a shadow on the backdrop)
+    deep_shadow: np.ndarray  # bool: shadow-like and clearly darker than the backdrop (not a pale product face)
     edges: np.ndarray  # bool: the barrier the flood may not cross
 
 
@@ -194,7 +195,8 @@ def flood_mask(rgb: np.ndarray, bd: Backdrop, edges: np.ndarray, *, tol: float =
         hole[0] = False
         bg |= hole[labels]
     fg = _clean(~bg)
-    return Flood(fg=fg, backdrop_like=backdrop_like, shadow_like=shadow_like, edges=edges)
+    return Flood(fg=fg, backdrop_like=backdrop_like, shadow_like=shadow_like,
+                 deep_shadow=shadow_like & (darkness > 4 * tol_l), edges=edges)
 
 
 def _grad(a: np.ndarray, sigma: float) -> np.ndarray:
@@ -276,7 +278,8 @@ def _clean(fg: np.ndarray, min_share: float = 0.02) -> np.ndarray:
 
 
 # -- 3. GrabCut -----------------------------------------------------------------------------------------------
-def grabcut_refine(rgb: np.ndarray, flood: Flood, *, iterations: int = 3, band: int = 6) -> np.ndarray:
+def grabcut_refine(rgb: np.ndarray, flood: Flood, *, iterations: int = 3, band: int = 6,
+                   within_hull: bool = True) -> np.ndarray:
     """GrabCut seeded by the flood: sure background far from the product and on shadows, sure foreground in its
     core, 'probable' in a band around the boundary."""
     fg = flood.fg
@@ -287,9 +290,16 @@ def grabcut_refine(rgb: np.ndarray, flood: Flood, *, iterations: int = 3, band: 
     near = cv2.dilate(fg.astype(np.uint8), kernel) > 0
     mask = np.full(fg.shape, cv2.GC_BGD, np.uint8)
     mask[near] = cv2.GC_PR_BGD
+    if within_hull:
+        # Inside the product's convex hull the flood may have leaked into a pale face through a soft outline: let
+        # the graph cut decide there (it keeps a region whose cheapest boundary runs along the product's edges).
+        pts = cv2.findNonZero(fg.astype(np.uint8))
+        hull = np.zeros(fg.shape, np.uint8)
+        cv2.fillConvexPoly(hull, cv2.convexHull(pts), 1)
+        mask[hull > 0] = cv2.GC_PR_BGD
     mask[fg] = cv2.GC_PR_FGD
     mask[core] = cv2.GC_FGD
-    mask[~fg & flood.shadow_like] = cv2.GC_BGD
+    mask[~fg & flood.deep_shadow] = cv2.GC_BGD
     img = np.clip(rgb * 255 + 0.5, 0, 255).astype(np.uint8)[..., ::-1].copy()
     bgd, fgd = np.zeros((1, 65), np.float64), np.zeros((1, 65), np.float64)
     cv2.setRNGSeed(0)  # GrabCut's k-means draws from OpenCV's global generator: same photo, same matte
@@ -402,8 +412,10 @@ def matte_quality(alpha: np.ndarray, trimap: np.ndarray, bd: Backdrop, edges: np
     noise = float(bd.noise[0])
     parts = {
         "backdrop": float(np.clip((bd.border_share - 0.5) / 0.4, 0, 1) * np.clip((6.0 - noise) / 4.0, 0, 1)),
-        "edge_support": float(np.clip((edge_support - 0.3) / 0.5, 0, 1)),
-        "crisp": float(np.clip((0.7 - mushy) / 0.5, 0, 1)),
+        # A clean outline sits on edges almost everywhere; a leak through a pale face leaves a third or more of it
+        # on none. Fur and hair give wide soft bands legitimately: only a band mostly half-transparent is mush.
+        "edge_support": float(np.clip((edge_support - 0.5) / 0.35, 0, 1)),
+        "crisp": float(np.clip((0.8 - mushy) / 0.3, 0, 1)),
         "size": float(np.clip(min(cover / 0.005, (0.95 - cover) / 0.05), 0, 1)),
     }
     raw = {"border_share": bd.border_share, "backdrop_noise": noise, "edge_share": edge_support, "mushy_share": mushy,
