@@ -284,6 +284,10 @@ def main() -> None:
             best_t, acc = choose_threshold(good, bad)
             print(f"   fitted on tune: threshold {best_t:.3f} (balanced accuracy {acc:.3f})")
             results["fitted_threshold"] = best_t
+        fitted = results.get("fitted_threshold")
+        if split == "report" and isinstance(fitted, float):
+            print(f"   at the threshold fitted on tune ({fitted:.3f}): {np.mean([g >= fitted for g in good]):.0%} of "
+                  f"good accepted, {np.mean([b < fitted for b in bad]):.0%} of poor/no-backdrop flagged")
 
     # The 8 real white-backdrop photos: no ground truth, so shown.
     tiles = []

@@ -131,11 +131,13 @@ class Flood:
     edges: np.ndarray  # bool: the barrier the flood may not cross
 
 
-def flood_mask(rgb: np.ndarray, bd: Backdrop, edges: np.ndarray, *, tol: float = 3.0, shadow_floor: float = 0.3, shadow_reach: float = 0.12, shadow_slope: float = 1.0, hole_min: float = 0.0004,
-               hole_rim: float = 0.8) -> Flood:
-    """Background = what a flood from the border reaches through backdrop-like pixels, then through shadow-like
-    pixels for at most ``shadow_reach`` × the image side (a shadow hugs the backdrop; a grey product's face that
-    the flood entered through a gap does not), never across an edge; plus enclosed holes of plain backdrop."""
+def flood_mask(rgb: np.ndarray, bd: Backdrop, edges: np.ndarray, *, tol: float = 3.0, shadow_floor: float = 0.3,
+               shadow_reach: float = 0.12, shadow_slope: float = 1.0, shadow_rim: float = 0.6,
+               hole_min: float = 0.0004, hole_rim: float = 0.8) -> Flood:
+    """Background = what a flood from the border reaches through backdrop-like pixels, then downhill into
+    shadow-like ones (at most ``shadow_reach`` × the image side, deepening ``shadow_slope`` L units per pixel),
+    never across an edge; plus leftover shadow-like regions whose rim is mostly background (``shadow_rim``) and
+    enclosed holes of plain backdrop rimmed by an outline (``hole_rim``)."""
     h, w = rgb.shape[:2]
     lab = _lab(rgb)
     d = lab - bd.lab
@@ -179,6 +181,18 @@ def flood_mask(rgb: np.ndarray, bd: Backdrop, edges: np.ndarray, *, tol: float =
             bg |= inner
             near_bg = cv2.dilate(bg.astype(np.uint8), np.ones((3, 3), np.uint8)) > 0
     kernel = np.ones((3, 3), np.uint8)
+    # A wide pale shadow does not deepen fast enough for the rule above, but it lies on the backdrop: a
+    # shadow-like region left over whose rim is mostly background (not an outline) is a shadow too.
+    rest = passable & ~plain & ~bg
+    n, labels = cv2.connectedComponents(rest.astype(np.uint8), connectivity=8)
+    if n > 1:
+        rim_labels = cv2.dilate(labels.astype(np.float32), kernel).astype(np.int64)
+        rim = ~rest & (rim_labels > 0)
+        rim_n = np.bincount(rim_labels[rim], minlength=n)
+        rim_bg = np.bincount(rim_labels[rim], weights=bg[rim], minlength=n)
+        lying = rim_bg >= shadow_rim * np.maximum(rim_n, 1)
+        lying[0] = False
+        bg |= lying[labels]
     # Holes: enclosed components of plain backdrop whose rim is an outline (a sharp edge most of the way round).
     # A patch of a product that happens to match the backdrop's colour is bounded by shading, not by an edge.
     # (Specks of noise inside a hole are closed first, so that the rim is the hole's outline.)

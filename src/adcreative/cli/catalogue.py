@@ -45,30 +45,30 @@ def products_add(
                        accept_low_quality=accept_low_quality, existing=store.product_ids(),
                        progress=True)
     for note in plan.notes:
-        err_console.print(f"note: {note}", markup=False)
+        err_console.print(f"note: {note}", markup=False, soft_wrap=True)
     if previews is not None:
         written = write_previews(plan, previews)
-        console.print(f"previews: {len(written)} in {previews}", markup=False)
+        console.print(f"previews: {len(written)} in {previews}", markup=False, soft_wrap=True)
     for p in plan.needs_look:
         err_console.print(f"needs a look: {p.product.id} ({p.row}, matte quality "
-                          f"{p.matte.quality if p.matte else 0:.2f})", markup=False)
+                          f"{p.matte.quality if p.matte else 0:.2f})", markup=False, soft_wrap=True)
     if dry_run:
         for p in plan.planned:
             console.print(f"would add {p.product.id}  [{p.product.category}]  {p.product.title}  ({_how(p)})",
-                          markup=False)
+                          markup=False, soft_wrap=True)
         for bad in plan.problems:
-            err_console.print(f"would skip {bad}" if skip_bad else f"problem: {bad}", markup=False)
+            err_console.print(f"would skip {bad}" if skip_bad else f"problem: {bad}", markup=False, soft_wrap=True)
         console.print(f"dry run: {len(plan.planned)} to import, {len(plan.problems)} with problems; "
-                      "nothing written", markup=False)
+                      "nothing written", markup=False, soft_wrap=True)
         if plan.problems and not skip_bad:
             raise InputError(f"{len(plan.problems)} row(s) have problems (listed above): the import would write "
                              "nothing; fix them or pass --skip-bad")
         return
     for product in commit_plan(store, plan, skip_bad=skip_bad):
-        console.print(f"added {product.id}  [{product.category}]  {product.title}", markup=False)
+        console.print(f"added {product.id}  [{product.category}]  {product.title}", markup=False, soft_wrap=True)
     if plan.problems:
         write_report(report, plan.problems)
-        err_console.print(f"skipped {len(plan.problems)} row(s); report: {report}", markup=False)
+        err_console.print(f"skipped {len(plan.problems)} row(s); report: {report}", markup=False, soft_wrap=True)
 
 
 def _how(p: Planned) -> str:
@@ -90,14 +90,14 @@ def products_show(
 
     store = store_from(ctx)
     p = store.get_product(product_id)
-    console.print(f"{p.id}\t{p.category}\t{p.title}", markup=False)
+    console.print(f"{p.id}\t{p.category}\t{p.title}", markup=False, soft_wrap=True)
     for k, v in (("copy", p.copy), ("price", p.price), *sorted(p.attrs.items())):
         if v is not None:
-            console.print(f"  {k}: {v}", markup=False)
+            console.print(f"  {k}: {v}", markup=False, soft_wrap=True)
     if matte:
         path = out or Path(f"{''.join(c if c.isalnum() or c in '-_.' else '_' for c in p.id)}-matte.png")
         save_png(path, product_preview(store, product_id))
-        console.print(f"preview: {path}", markup=False)
+        console.print(f"preview: {path}", markup=False, soft_wrap=True)
 
 
 @app.command("mask")
@@ -110,7 +110,7 @@ def products_mask(
     from adcreative.catalogue.review import set_user_mask
 
     p = set_user_mask(store_from(ctx), product_id, mask)
-    console.print(f"masked {p.id}: cutout replaced from {mask}", markup=False)
+    console.print(f"masked {p.id}: cutout replaced from {mask}", markup=False, soft_wrap=True)
 
 
 @app.command("sample")
@@ -119,11 +119,11 @@ def products_sample(ctx: typer.Context) -> None:
     from adcreative.catalogue.sample import import_sample_catalogue
 
     for p in import_sample_catalogue(store_from(ctx)):
-        console.print(f"added {p.id}  [{p.category}]  {p.title}", markup=False)
+        console.print(f"added {p.id}  [{p.category}]  {p.title}", markup=False, soft_wrap=True)
 
 
 @app.command("list")
 def products_list(ctx: typer.Context) -> None:
     """List the catalogue."""
     for p in store_from(ctx).products():
-        console.print(f"{p.id}\t{p.category}\t{p.title}", markup=False)
+        console.print(f"{p.id}\t{p.category}\t{p.title}", markup=False, soft_wrap=True)
