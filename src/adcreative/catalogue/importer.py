@@ -85,8 +85,9 @@ class ImportRefused(InputError):
         n, good = len(plan.problems), len(plan.planned)
         lines = [f"{n} row{'s' if n != 1 else ''} cannot be imported, so nothing was imported:"]
         lines += [f"  {p}" for p in plan.problems]
-        lines.append(f"fix {'them' if n != 1 else 'it'}, or pass --skip-bad to import the {good} good "
-                     f"row{'s' if good != 1 else ''} and write a report of the rest")
+        fix = f"fix {'them' if n != 1 else 'it'}"
+        lines.append(f"{fix}, or pass --skip-bad to import the {good} good row{'s' if good != 1 else ''} and write "
+                     "a report of the rest" if good else fix)
         super().__init__("\n".join(lines), source=plan.sheet or plan.folder)
 
 
@@ -270,12 +271,14 @@ def plan_import(folder: str | Path, meta: str | Path | None = None, *, titles_fr
         except (ValueError, InputError) as e:  # InputError is a ValueError; both name the problem
             if isinstance(e, _LowQuality):
                 plan.needs_look.append(e.planned)
-            problem = e.problem if isinstance(e, InputError) else str(e)
-            if isinstance(e, InputError) and e.source and Path(e.source).name not in problem:
-                problem = f"{Path(e.source).name}: {problem}"
+            file = image.name if image else _name(fields.get("image"))
+            problem = str(e)
+            if isinstance(e, InputError):  # name the file it is about when that is not the row's image itself
+                source = Path(e.source).name if e.source else None
+                other = source is not None and source != (Path(file).name if file else None)
+                problem = f"{source}: {e.problem}" if other and str(source) not in e.problem else e.problem
             pid = fields.get("id")
-            plan.problems.append(RowProblem(label, str(pid) if isinstance(pid, str | int) else None,
-                                            image.name if image else _name(fields.get("image")), problem))
+            plan.problems.append(RowProblem(label, str(pid) if isinstance(pid, str | int) else None, file, problem))
     if not plan.planned and not plan.problems:
         raise InputError("the sheet lists no products", source=sheet or d)
     return plan
