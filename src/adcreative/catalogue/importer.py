@@ -181,11 +181,8 @@ def _plan_row(folder: Path, row: str, fields: dict[str, Any], image: Path | None
     logo = None
     if (logo_name := sh.text(fields.get("logo"), "logo")) is not None:
         logo = open_image(inside(folder, logo_name, "logo")).convert("RGBA")
-    mask = None
-    if (mask_name := sh.text(fields.get("mask"), "mask")) is not None:
-        mask = inside(folder, mask_name, "mask")
-    else:
-        mask = _mask_beside(image)
+    mask_name = sh.text(fields.get("mask"), "mask")
+    mask = inside(folder, mask_name, "mask") if mask_name is not None else _mask_beside(image)
     attrs: dict[str, Any] = {}
     for k in sh.ATTR_COLUMNS:
         if (v := sh.text(fields.get(k), k)) is not None:

@@ -31,8 +31,10 @@ from PIL import Image
 # Work size of the coarse steps (flood, GrabCut): the long side in pixels. The trimap, alpha and foreground are
 # computed at full resolution.
 COARSE_SIDE = 512
-# Below this quality score a matte needs a look (chosen on data by bench/matting.py --fit-quality).
-QUALITY_THRESHOLD = 0.5
+# Below this quality score a matte needs a look. Chosen on data: `python bench/matting.py --fit-quality` fits 0.897
+# on the tune split (balanced accuracy 0.958 between mattes with IoU ≥ 0.9 and poor mattes or photos without a
+# plain backdrop); on the held-out split it accepts 98% of the good mattes and flags 75% of the rest.
+QUALITY_THRESHOLD = 0.9
 
 
 @dataclass
