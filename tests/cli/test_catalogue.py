@@ -218,12 +218,12 @@ def test_price_must_be_a_finite_non_negative_number(price: object, tmp_path: Pat
     (7, "must be a list of objects or an object of objects, not int"),
     ("x", "not str"),
     ([[1, 2]], "entry 1 is list, not an object"),
-    ([{"id": {"a": 1}, "title": "P"}], "id must be text, not dict"),
-    ([{"id": [1], "title": "P"}], "id must be text, not list"),
-    ([{"id": 5.5, "title": "P"}], "id 5.5 is a fractional number"),
-    ([{"id": True, "title": "P"}], "id must be text, not bool"),
+    ([{"id": {"a": 1}, "title": "P"}], "product id must be text, not dict"),
+    ([{"id": [1], "title": "P"}], "product id must be text, not list"),
+    ([{"id": 5.5, "title": "P"}], "product id 5.5 is a fractional number"),
+    ([{"id": True, "title": "P"}], "product id must be text, not bool"),
     ([{"id": "p", "title": {"x": 1}}], "title must be text, not dict"),
-    ([{"id": "p" * 200, "title": "P"}], "id is 200 characters long (at most 128)"),
+    ([{"id": "p" * 200, "title": "P"}], "product id is 200 characters long, over the limit of 128"),
 ])
 def test_json_metadata_of_the_wrong_shape_is_an_error_not_a_traceback(
         meta: object, needle: str, tmp_path: Path, sample_products: list[Product],

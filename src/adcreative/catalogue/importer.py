@@ -24,6 +24,7 @@ import numpy as np
 from PIL import Image
 
 from adcreative.catalogue import sheet as sh
+from adcreative.core import limits
 from adcreative.core.errors import InputError
 from adcreative.core.imageio import atomic_write_text, load_cutout, open_image
 from adcreative.core.types import Product
@@ -156,7 +157,7 @@ class _LowQuality(ValueError):
 def _plan_row(folder: Path, row: str, fields: dict[str, Any], image: Path | None, opts: _Options,
               taken: dict[str, str]) -> Planned:
     """Check and build one product; raises ValueError/InputError naming the problem."""
-    pid = sh.text(fields.get("id"), "id", max_len=sh.MAX_ID)
+    pid = sh.text(fields.get("id"), "product id", max_len=limits.PRODUCT_ID_MAX)
     if image is None:
         name = sh.text(fields.get("image"), "image")
         if name is None:
@@ -176,7 +177,7 @@ def _plan_row(folder: Path, row: str, fields: dict[str, Any], image: Path | None
             raise ValueError("empty title (give one in the sheet, or pass --titles-from-filenames)")
         title = title_from_filename(image.stem)
     price = sh.price(fields.get("price"))
-    category = sh.text(fields.get("category"), "category", max_len=64) or "default"
+    category = sh.text(fields.get("category"), "category", max_len=limits.CATEGORY_MAX) or "default"
     copy = sh.text(fields.get("copy"), "copy")
     logo = None
     if (logo_name := sh.text(fields.get("logo"), "logo")) is not None:
@@ -239,7 +240,7 @@ def plan_import(folder: str | Path, meta: str | Path | None = None, *, titles_fr
         by_id: dict[str, sh.SheetRow] = {}
         for r in rows:
             try:
-                rid = sh.text(r.fields.get("id"), "id", max_len=sh.MAX_ID)
+                rid = sh.text(r.fields.get("id"), "product id", max_len=limits.PRODUCT_ID_MAX)
             except ValueError as e:
                 plan.problems.append(RowProblem(r.label, None, None, str(e)))
                 continue

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from adcreative.core import limits
 from adcreative.core.errors import InputError
 
 SHEET_EXTS = (".csv", ".xlsx", ".json")
@@ -32,7 +33,6 @@ COLUMNS: dict[str, tuple[str, ...]] = {
     "brand": ("brand",),
 }
 ATTR_COLUMNS = ("badge", "headline", "currency", "brand")
-MAX_ID = 128  # the store's column
 MAX_PRICE = 1e9
 
 
@@ -149,11 +149,7 @@ def text(v: Any, what: str, *, max_len: int | None = None) -> str | None:
             raise ValueError(f"{what} {v!r} is a fractional number, not text")
         v = int(v)
     s = str(v).strip()
-    if any(ord(ch) < 32 or 0xD800 <= ord(ch) <= 0xDFFF for ch in s):
-        raise ValueError(f"{what} {s!r} contains control characters")
-    if max_len is not None and len(s) > max_len:
-        raise ValueError(f"{what} is {len(s)} characters long (at most {max_len})")
-    return s or None
+    return limits.check_text(what, s, max_len, empty=True) or None  # the store's own rule: length, NUL, surrogates
 
 
 def price(v: Any) -> float | None:
