@@ -67,3 +67,45 @@ def test_image_checks_name_the_file_and_problem(tmp_path: Path) -> None:
     m.save(tmp_path / "pair_mask.png")
     im = load_cutout(tmp_path / "pair.jpg", tmp_path / "pair_mask.png")
     assert im.mode == "RGBA" and im.getchannel("A").getbbox() == (10, 10, 50, 50)
+
+
+# -- issue 15 item 4: images that used to be accepted wrongly ------------------------------------------------
+def test_exif_rotation_is_applied_and_the_mask_checked_against_the_displayed_size(tmp_path: Path) -> None:
+    stored = Image.new("RGB", (120, 80), (200, 30, 30))
+    stored.paste((30, 30, 200), (0, 0, 20, 80))  # a blue stripe on the stored image's left
+    exif = Image.Exif()
+    exif[0x0112] = 6  # "rotate 90° clockwise to display": a phone held upright
+    stored.save(tmp_path / "p.jpg", exif=exif.tobytes(), quality=95)
+    im = open_image(tmp_path / "p.jpg")
+    assert im.size == (80, 120)  # displayed upright
+    assert np.asarray(im)[5, 40, 2] > 150  # the stripe is now along the top
+    upright = Image.new("L", (80, 120), 0)
+    upright.paste(255, (10, 10, 70, 110))
+    upright.save(tmp_path / "p_mask.png")
+    cut = load_cutout(tmp_path / "p.jpg", tmp_path / "p_mask.png")
+    assert cut.size == (80, 120) and cut.getchannel("A").getbbox() == (10, 10, 70, 110)
+    Image.new("L", (120, 80), 255).save(tmp_path / "p_mask.png")  # a mask drawn on the sideways pixels
+    with pytest.raises(InputError, match=r"mask is 120×80 but image is 80×120"):
+        load_cutout(tmp_path / "p.jpg", tmp_path / "p_mask.png")
+
+
+def test_sixteen_bit_greyscale_is_scaled_not_clipped(tmp_path: Path) -> None:
+    a = np.zeros((64, 64), np.uint16)
+    a[8:56, 8:56] = 65535
+    a[20:30, 20:30] = 32896  # half transparent in a 16-bit mask
+    Image.fromarray(a).save(tmp_path / "m.png")
+    assert Image.open(tmp_path / "m.png").mode.startswith("I")
+    m = open_image(tmp_path / "m.png")
+    assert m.mode == "L"
+    v = np.asarray(m)
+    assert v[40, 40] == 255 and v[0, 0] == 0 and v[25, 25] == 128  # PIL's own convert("L") gives 255 here
+
+
+@pytest.mark.parametrize("fmt", ["png", "webp"])
+def test_animated_images_are_refused(tmp_path: Path, fmt: str) -> None:
+    frames = [_cutout(64, (200, 30 + 60 * i, 30)) for i in range(3)]
+    frames[0].save(tmp_path / f"a.{fmt}", save_all=True, append_images=frames[1:], duration=100, loop=0)
+    with pytest.raises(InputError, match=rf"a\.{fmt}.*animated image \(3 frames\)"):
+        open_image(tmp_path / f"a.{fmt}")
+    frames[0].save(tmp_path / f"still.{fmt}")  # one frame is fine
+    assert open_image(tmp_path / f"still.{fmt}").size == (64, 64)

@@ -17,3 +17,24 @@ def test_demo_writes_report(tmp_path: Path, capsys: pytest.CaptureFixture[str]) 
     assert f"report: {out / 'index.html'}" in printed.replace("\n", "")
     page = (out / "index.html").read_text()
     assert "Recurrent generation" in page and page.count('class="tile"') >= 3 * 2
+
+
+def test_demo_catalogue_shows_imported_photos_beside_their_cutouts(tmp_path: Path) -> None:
+    from PIL import Image
+
+    from adcreative.catalogue.importer import import_folder
+    from adcreative.core.store import Store
+    from adcreative.pipelines.demo import DemoState, step_catalogue
+    from adcreative.report.html import Report
+    from tests.catalogue.helpers import mug_with_mask
+
+    store = Store(home=tmp_path / "store")
+    import_folder(store, mug_with_mask(tmp_path / "photos"))
+    state = DemoState(store=store, report=Report(tmp_path / "out", "demo"), fast=True, run_id="t")
+    step_catalogue(state)
+    page = state.report.write().read_text()
+    assert "Imported photos and their mattes" in page and "Blue Enamel Mug: photo" in page
+    assert (tmp_path / "out" / "images" / "photo-blue-mug.png").exists()
+    cut = Image.open(tmp_path / "out" / "images" / "matte-blue-mug.png")
+    assert cut.getpixel((2, 2)) != cut.getpixel((14, 2))  # the checkerboard shows where the cutout is transparent
+    assert len(state.products) == 3  # the sample catalogue itself is unchanged

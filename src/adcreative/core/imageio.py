@@ -9,7 +9,7 @@ import tempfile
 from pathlib import Path
 
 import numpy as np
-from PIL import Image, ImageFile, UnidentifiedImageError
+from PIL import Image, ImageFile, ImageOps, UnidentifiedImageError
 
 from adcreative.core.durable import UMASK, fsync_dir
 from adcreative.core.errors import InputError
@@ -34,8 +34,13 @@ def open_image(path: str | Path, *, max_pixels: int = MAX_PIXELS) -> Image.Image
                 raise InputError(f"image is {w}×{h} pixels, over the limit of {max_pixels} pixels", source=p)
             if min(w, h) < MIN_SIDE:
                 raise InputError(f"image is {w}×{h} pixels, under the minimum side of {MIN_SIDE}", source=p)
+            frames = getattr(im, "n_frames", 1)
+            if frames > 1:
+                raise InputError(f"animated image ({frames} frames): export the frame you want as a still image",
+                                 source=p)
             im.load()
-            out = im.copy()
+            # What a viewer shows: the camera's EXIF rotation applied (a phone's portrait JPEG is stored sideways).
+            out = ImageOps.exif_transpose(im)
     except InputError:
         raise
     except UnidentifiedImageError:
@@ -44,7 +49,16 @@ def open_image(path: str | Path, *, max_pixels: int = MAX_PIXELS) -> Image.Image
         raise InputError(f"image too large: {e}", source=p) from None
     except (OSError, SyntaxError, ValueError) as e:
         raise InputError(f"corrupt or truncated image ({e})", source=p) from None
-    return out
+    return _eight_bit(out)
+
+
+def _eight_bit(im: Image.Image) -> Image.Image:
+    """16- and 32-bit greyscale scaled to 8 bits (PIL's own conversion clips everything over 255 to white)."""
+    if im.mode.startswith("I;16") or im.mode == "I":
+        a = np.asarray(im).astype(np.float64)
+        top = 65535.0 if im.mode.startswith("I;16") or a.max() <= 65535 else float(a.max())
+        return Image.fromarray(np.clip(a * (255.0 / top) + 0.5, 0, 255).astype(np.uint8), "L")
+    return im
 
 
 def load_cutout(path: str | Path, mask_path: str | Path | None = None) -> Image.Image:

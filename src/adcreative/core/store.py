@@ -269,6 +269,16 @@ class Store:
                            price=r.price, logo=self.blobs.get_image(r.logo_sha) if r.logo_sha else None,
                            attrs=dict(r.attrs or {}))
 
+    def replace_product_image(self, product_id: str, image: Image.Image, attrs: dict[str, Any]) -> None:
+        """Replace a product's cutout and attrs (a user's own mask over its original photo)."""
+        with self.session() as s:
+            r = s.get(ProductRow, product_id)
+            if r is None:
+                raise InputError(f"no product with id {product_id!r} in the store")
+            r.image_sha = self.blobs.put_image(image.convert("RGBA"))
+            r.attrs = dict(attrs)
+            s.commit()
+
     def product_ids(self) -> list[str]:
         with self.session() as s:
             return list(s.scalars(select(ProductRow.id).order_by(ProductRow.id)))

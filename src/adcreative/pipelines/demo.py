@@ -73,6 +73,33 @@ def step_catalogue(state: DemoState) -> None:
                           {"id": p.id, "title": p.title, "category": p.category, "copy": p.copy, "price": p.price,
                            **p.attrs}))
     sec.galleries.append(("Products", tiles))
+    matted = matted_gallery(state.store, state.report)
+    if matted:
+        sec.galleries.append(("Imported photos and their mattes (photo → cutout on a checkerboard)", matted))
+
+
+def matted_gallery(store: Store, report: Report, limit: int = 24) -> list[Tile]:
+    """Photo and cutout tiles for the store's products that were matted or masked from a photo."""
+    from adcreative.catalogue.matting import QUALITY_THRESHOLD
+    from adcreative.catalogue.review import on_checkerboard, original_photo
+
+    tiles: list[Tile] = []
+    for pid in store.product_ids():
+        if len(tiles) >= 2 * limit:
+            break
+        p = store.get_product(pid)
+        photo = original_photo(store, p)
+        if photo is None:
+            continue
+        info = dict(p.attrs.get("matte", {}))
+        q = info.get("quality")
+        small, full = report.add_image(f"photo-{p.id}", photo)
+        tiles.append(Tile(small, full, f"{p.title}: photo", "photo", "neutral", {"id": p.id, "matte": info}))
+        small, full = report.add_image(f"matte-{p.id}", on_checkerboard(p.image))
+        badge = f"matte {q:.2f}" if isinstance(q, int | float) else str(info.get("method", "cutout"))
+        tone = "neutral" if q is None else "ok" if q >= QUALITY_THRESHOLD else "bad"
+        tiles.append(Tile(small, full, f"{p.title}: cutout", badge, tone, {"id": p.id, "matte": info}))
+    return tiles
 
 
 def step_generate(state: DemoState) -> None:
