@@ -17,3 +17,4 @@ def test_demo_writes_report(tmp_path: Path, capsys: pytest.CaptureFixture[str]) 
     assert f"report: {out / 'index.html'}" in printed.replace("\n", "")
     page = (out / "index.html").read_text()
     assert "Recurrent generation" in page and page.count('class="tile"') >= 3 * 2
+    assert "Which creative for whom, and why" in page and "user 1 sees" in page and "P(" in page

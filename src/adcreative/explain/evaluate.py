@@ -855,3 +855,76 @@ def run_eval(out: str | Path, *, seeds: Sequence[int] = (2, 3, 4, 5, 6), obd: st
         {"config": cfg.__dict__, "tuning": tuning_rows, "simulator": plain(results), "obd": plain(obd_results)},
         indent=1, default=float))
     return report
+
+
+# -------------------------------------------------------------------------------- the demo ----------
+@dataclass
+class UserChoice:
+    creative: str          # the model's pick for this user
+    other: str             # what it is compared with (the other user's pick, or the runner-up)
+    explanation: Any       # pairwise.Explanation of creative vs other for this user
+    truth: str             # the hidden click model's pick for this user
+
+
+@dataclass
+class DemoChoices:
+    users: list[dict[str, Any]]                     # the two users' observed context
+    tastes: list[str]                               # their strongest leanings, in words
+    choices: dict[str, list[UserChoice]]            # product id → one choice per user
+    n_impressions: int
+    n_pairs: int
+
+
+def _leanings(model: Any, user: Mapping[str, Any], k: int = 3) -> str:
+    """The user's strongest departures from the average shopper, in the aspects' words."""
+    from adcreative.explain.pairwise import aspect_of
+
+    d = model.user_weights([user])[0] - model.w_population
+    out = []
+    for j in np.argsort(-np.abs(d)):
+        asp = aspect_of(model.names[j])
+        if asp is None or asp.keys[0] != model.names[j] or abs(d[j]) < 1e-6:
+            continue
+        out.append(asp.likes[0] if d[j] > 0 else asp.likes[1])
+        if len(out) == k:
+            break
+    return "leans to " + ", ".join(out) + " (more than the average shopper)" if out else "no strong leaning"
+
+
+def demo_choices(features: Mapping[str, Mapping[str, Any]], product_of: Mapping[str, str], *, n_log: int = 60_000,
+                 seed: int = 0, cfg: SimConfig | None = None) -> DemoChoices:
+    """For ``adcreative demo``: a hidden click model over the given creatives, a simulated log, the
+    preference model trained on its click pairs, and per product the creative it picks for two users
+    of contrasting (opposite) hidden tastes, each with its explanation and the hidden model's own pick."""
+    cfg = cfg or SimConfig()
+    creatives = [EvalCreative(c, product_of[c], dict(f)) for c, f in features.items()]
+    world = make_world(creatives, seed, fractions=(1.0, 0.0))
+    rng = np.random.default_rng(seed + 5)
+    log = simulate_log(world, "train", n_log, rng)
+    pairs = logged_pairs(world, log, mode="matched", per_click=cfg.per_click, seed=seed)
+    model = fit_preference(pairs, {c.id: c.features for c in creatives}, log.x.shape[1], cfg, seed)
+    # two users of opposite hidden taste whose hidden favourites differ on the most products
+    pool = world.market.users(400, rng)
+    lat2, x2, seg2 = opposite_users(world, pool.latent, rng)
+    t1, t2 = world.market.logits(pool.latent), world.market.logits(lat2)
+    prods = [np.flatnonzero(world.product_of == p) for p in range(len(world.products))]
+    differ = np.array([sum(t1[i, r].argmax() != t2[i, r].argmax() for r in prods if len(r) > 1) for i in range(len(t1))])
+    i = int(np.argmax(differ))
+    users = [user_dicts(pool.x[i:i + 1], pool.segment[i:i + 1])[0], user_dicts(x2[i:i + 1], seg2[i:i + 1])[0]]
+    truths = [t1[i], t2[i]]
+    choices: dict[str, list[UserChoice]] = {}
+    for p, rows in zip(world.products, prods, strict=True):
+        if len(rows) < 2:
+            continue
+        fs = [creatives[r].features for r in rows]
+        utils = [model.utility(u, fs) for u in users]
+        picks = [int(np.argmax(u)) for u in utils]
+        out = []
+        for k, u in enumerate(users):
+            other = picks[1 - k] if picks[1 - k] != picks[k] else int(np.argsort(-utils[k])[1])
+            ex = model.explain(u, fs[picks[k]], fs[other], id_a=creatives[rows[picks[k]]].id,
+                               id_b=creatives[rows[other]].id, user_id=f"{k + 1}")
+            out.append(UserChoice(creatives[rows[picks[k]]].id, creatives[rows[other]].id, ex,
+                                  creatives[rows[int(np.argmax(truths[k][rows]))]].id))
+        choices[p] = out
+    return DemoChoices(users, [_leanings(model, u) for u in users], choices, n_log, len(pairs))

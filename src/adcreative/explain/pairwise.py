@@ -254,8 +254,9 @@ def explain_pair(a: Mapping[str, Any], b: Mapping[str, Any], *, id_a: str = "A",
         if len(chosen) >= max_reasons or (len(chosen) >= min_reasons and sum(x.contribution for x in chosen) >= 0.9 * total):
             break
         chosen.append(r)
-    cited = sum(r.contribution for r in chosen) + sum(r.contribution for r in counter[:2])
-    ex = Explanation(id_a, id_b, p, chosen, counter[:2], "model", given, user,
+    counter = [r for r in counter if abs(r.points) >= 0.005][:2]  # under half a point is not worth a sentence
+    cited = sum(r.contribution for r in chosen) + sum(r.contribution for r in counter)
+    ex = Explanation(id_a, id_b, p, chosen, counter, "model", given, user,
                      unexplained=float(abs(gap - cited) / max(abs(gap), 1e-12)))
     ex.text = render_text(ex, a, b)
     return ex
