@@ -102,3 +102,22 @@ def test_usage_errors_exit_2(tmp_path: Path, sample_products: list, capsys: pyte
     # without a user and with no model folder the command still lists differences
     assert main([*h, "explain", "pair", a, b, "--model", str(tmp_path / "none")]) == 0
     assert "differs from" in capsys.readouterr().out
+
+
+def test_train_with_embeddings_from_a_represent_encoder(tmp_path: Path, sample_products: list,
+                                                        capsys: pytest.CaptureFixture[str]) -> None:
+    from adcreative.represent.encoder import create_encoder
+
+    _, by_ad = _store(tmp_path, sample_products, n_products=1, per_product=3, n_events=600)
+    enc = create_encoder(dim=16, hidden=32, image_size=64, backbone="random", use_text=False)
+    enc.save_pretrained(tmp_path / "enc")
+    h = ["--home", str(tmp_path / "home")]
+    assert main([*h, "explain", "train", "--steps", "50", "--encoder", str(tmp_path / "enc"),
+                 "--embedding-dim", "4"]) == 0
+    cfg = json.loads((tmp_path / "home" / "models" / "preference" / "config.json").read_text())
+    assert (cfg["embedding_in"], cfg["embedding_dim"]) == (16, 4)
+    a, b = by_ad[sample_products[0].id][:2]
+    capsys.readouterr()
+    assert main([*h, "explain", "pair", a, b, "--user", "u1", "--json"]) == 0
+    facts = json.loads(capsys.readouterr().out)
+    assert facts["winner"] in (a, b, None) and 0 <= facts["unexplained_share"]

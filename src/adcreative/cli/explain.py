@@ -93,6 +93,8 @@ def train(
     rank: int = typer.Option(4, "--rank", min=0, help="Rank of the user-specific taste"),
     steps: int = typer.Option(400, "--steps", min=1),
     categorical: str = typer.Option("", "--categorical", help="User fields to treat as categorical (comma list)"),
+    encoder: Path | None = typer.Option(None, "--encoder", help="Represent encoder folder: add creative embeddings"),
+    embedding_dim: int = typer.Option(8, "--embedding-dim", min=1, help="Principal components of the embeddings"),
     seed: int = typer.Option(0, "--seed"),
 ) -> None:
     """Train the user-aware Bradley–Terry preference model from logged clicks and explicit pair labels."""
@@ -100,7 +102,8 @@ def train(
 
     r = train_from_store(store_from(ctx), out or default_model_dir(home_from(ctx)), label_files=pairs_files,
                          use_events=events, per_click=per_click, rank=rank, steps=steps,
-                         categorical=parse_list(categorical), seed=seed, progress=True)
+                         categorical=parse_list(categorical), encoder_dir=encoder, embedding_dim=embedding_dim,
+                         seed=seed, progress=True)
     console.print(f"{r.logged_pairs} logged pairs ({r.clicks} clicks / {r.impressions} impressions) + "
                   f"{r.label_pairs} labelled pairs; user fields: categorical {r.user_cat_fields}, numeric "
                   f"{r.user_num_fields}; final loss {r.final_loss:.4f}")

@@ -228,8 +228,11 @@ def _fit_inputs(model: PreferenceModel, pairs: PairSet) -> None:
         model.e_mean = emb.mean(0)
         _, s, vt = np.linalg.svd(emb - model.e_mean, full_matrices=False)
         # unit variance per component, so the L2 penalty treats them like the explicit features
-        scale = s[: model.embedding_dim] / np.sqrt(max(len(emb) - 1, 1))
-        model.e_components = vt[: model.embedding_dim] / np.where(scale > 1e-9, scale, 1.0)[:, None]
+        k = min(model.embedding_dim, len(s))
+        scale = s[:k] / np.sqrt(max(len(emb) - 1, 1))
+        comps = np.zeros((model.embedding_dim, model.embedding_in))  # fewer creatives than components: zeros
+        comps[:k] = vt[:k] / np.where(scale > 1e-9, scale, 1.0)[:, None]
+        model.e_components = comps
     if model.user_num_fields:
         num = np.array([[float((u or {}).get(f, np.nan) if (u or {}).get(f) is not None else np.nan)
                          for f in model.user_num_fields] for u in pairs.users])

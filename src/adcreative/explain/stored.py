@@ -52,8 +52,10 @@ def infer_user_fields(users: Sequence[Mapping[str, Any]], categorical: Sequence[
     return cat, num
 
 
-def resolve_features(store: Store, refs: Sequence[str]) -> dict[str, dict[str, Any]]:
-    """Explicit features for each reference: a stored creative id (cached in the store) or an image file."""
+def resolve_features(store: Store, refs: Sequence[str], encoder: Any = None) -> dict[str, dict[str, Any]]:
+    """Explicit features for each reference: a stored creative id (cached in the store) or an image file;
+    with ``encoder`` (represent's ``CreativeEncoder``) each dict also carries its learned ``embedding``
+    (cached in the store per encoder fingerprint for stored creatives)."""
     from adcreative.core.imageio import open_image
     from adcreative.represent.features import extract, features_for_creatives
 
@@ -68,7 +70,23 @@ def resolve_features(store: Store, refs: Sequence[str]) -> dict[str, dict[str, A
     out = features_for_creatives(store, stored, show_progress=len(stored) > 20) if stored else {}
     if files:
         out.update(dict(zip(files, extract([open_image(f) for f in files]), strict=True)))
+    if encoder is not None:
+        from adcreative.explain.preference import EMBEDDING_KEY
+        from adcreative.represent.encoder import embed_creatives
+
+        vecs = embed_creatives(store, stored, encoder) if stored else np.zeros((0, encoder.dim))
+        out = {k: dict(v) for k, v in out.items()}
+        for c, v in zip(stored, vecs, strict=True):
+            out[c.id][EMBEDDING_KEY] = v.tolist()
+        for f, v in zip(files, encoder.embed([open_image(f) for f in files]) if files else [], strict=True):
+            out[f][EMBEDDING_KEY] = v.tolist()
     return out
+
+
+def load_encoder(directory: str | Path) -> Any:
+    from adcreative.represent.encoder import ENCODERS
+
+    return ENCODERS.load(directory)
 
 
 @dataclass
@@ -99,8 +117,11 @@ def _encode_users(users: Sequence[Mapping[str, Any]], cat: list[str], num: list[
 
 def train_from_store(store: Store, out: str | Path, *, label_files: Sequence[str | Path] = (), use_events: bool = True,
                      per_click: int = 4, rank: int = 4, steps: int = 400, categorical: Sequence[str] = (),
-                     label_weight: float = 1.0, seed: int = 0, progress: bool = False) -> TrainReport:
-    """Train and save the preference model from logged events and/or CreativePair files."""
+                     label_weight: float = 1.0, encoder_dir: str | Path | None = None, embedding_dim: int = 8,
+                     seed: int = 0, progress: bool = False) -> TrainReport:
+    """Train and save the preference model from logged events and/or CreativePair files; with
+    ``encoder_dir`` (a represent encoder) the creatives' embeddings enter as ``embedding_dim`` principal
+    components, and the encoder's folder is recorded so explanations embed with the same model."""
     from adcreative.explain import create_preference_model
     from adcreative.explain.pairs import read_pairs
     from adcreative.explain.preference import PairSet, PreferenceTrainConfig, train_preference
@@ -130,17 +151,34 @@ def train_from_store(store: Store, out: str | Path, *, label_files: Sequence[str
     if not pairs:
         raise InputError("no training pairs: the store has no clicks with a matching non-clicked impression "
                          "of the same ad, and no --pairs file was given")
-    feats = resolve_features(store, [r for q in pairs for r in (q.image_a, q.image_b)])
+    encoder = load_encoder(encoder_dir) if encoder_dir is not None else None
+    feats = resolve_features(store, [r for q in pairs for r in (q.image_a, q.image_b)], encoder)
     users: list[Mapping[str, Any] | None] = [q.user if isinstance(q.user, dict) else {} for q in pairs]
     cat, num = infer_user_fields([u or {} for u in users], categorical)
-    model = create_preference_model("bradley_terry", user_cat_fields=cat, user_num_fields=num, rank=rank)
+    emb_in = int(encoder.dim) if encoder is not None else 0
+    model = create_preference_model("bradley_terry", user_cat_fields=cat, user_num_fields=num, rank=rank,
+                                    embedding_in=emb_in, embedding_dim=min(embedding_dim, emb_in))
     ps = PairSet(users, [feats[q.image_a] for q in pairs], [feats[q.image_b] for q in pairs],
                  np.array([q.target for q in pairs]),
                  np.array([1.0 if q.source == "logged" else label_weight for q in pairs]))
     losses = train_preference(model, ps, PreferenceTrainConfig(steps=steps, seed=seed), progress=progress)
     d = model.save_pretrained(out, extra={"logged_pairs": len(logged), "label_pairs": len(labels),
-                                          "impressions": n_imp, "clicks": n_clk})
+                                          "impressions": n_imp, "clicks": n_clk,
+                                          "encoder": str(Path(encoder_dir).resolve()) if encoder_dir else None})
     return TrainReport(Path(d), len(logged), len(labels), n_clk, n_imp, cat, num, losses[-1])
+
+
+def _model_encoder(mdir: Path) -> Any:
+    """The encoder a preference model was trained with (recorded in its config), or None."""
+    import json
+
+    cfg = json.loads((mdir / "config.json").read_text())
+    if not cfg.get("embedding_dim"):
+        return None
+    enc = (cfg.get("_extra") or {}).get("encoder")
+    if not enc or not Path(enc).is_dir():
+        raise InputError(f"the preference model uses embeddings of encoder {enc!r}, which is not there", source=mdir)
+    return load_encoder(enc)
 
 
 @dataclass
@@ -161,14 +199,16 @@ def explain_stored_pair(store: Store, a: str, b: str, *, user: str | None = None
 
     if a == b:
         raise InputError("give two different creatives")
-    feats = resolve_features(store, [a, b])
+    mdir = Path(model_dir) if model_dir is not None else None
+    has_model = mdir is not None and (mdir / "config.json").exists()
+    encoder = _model_encoder(mdir) if has_model and mdir is not None else None
+    feats = resolve_features(store, [a, b], encoder)
     ctx: dict[str, Any] | None = dict(user_fields) if user_fields else None
     if user is not None and ctx is None:
         ctx = user_context(store, user)
         if ctx is None:
             raise InputError(f"user {user!r} has no events in the store: give their fields with --user-json")
-    mdir = Path(model_dir) if model_dir is not None else None
-    if mdir is None or not (mdir / "config.json").exists():
+    if not has_model or mdir is None:
         if user is not None or user_fields:
             raise InputError(f"no preference model at {mdir}: train one with `adcreative explain train`")
         ex = explain_pair(feats[a], feats[b], id_a=a, id_b=b)
@@ -180,7 +220,7 @@ def explain_stored_pair(store: Store, a: str, b: str, *, user: str | None = None
     if user is not None:
         shown, clicked = click_history(store, user)
         if clicked:
-            hf = resolve_features(store, list(dict.fromkeys(shown[-200:] + clicked)))
+            hf = resolve_features(store, list(dict.fromkeys(shown[-200:] + clicked)), encoder)
             history = ([hf[c] for c in shown[-200:] if c in hf], [hf[c] for c in clicked if c in hf])
     ex = model.explain(ctx, feats[a], feats[b], id_a=a, id_b=b, user_id=user, history=history)
     ans = PairAnswer(ex, ex.text, user=ctx)
