@@ -73,3 +73,14 @@ def test_demo_choices_for_two_contrasting_users() -> None:
             assert ch.creative.startswith(pid) and ch.other.startswith(pid) and ch.creative != ch.other
             assert ch.explanation.no_preference or ch.explanation.winner == ch.creative
             assert ch.truth.startswith(pid)
+
+
+@pytest.mark.slow
+def test_creative_set_is_cached_by_products(tmp_path, sample_products) -> None:  # type: ignore[no-untyped-def]
+    from adcreative.explain.evaluate import creative_set
+
+    cs = creative_set(sample_products[:1], 2, cache=tmp_path)
+    assert [c.id for c in cs] == [f"{sample_products[0].id}#0", f"{sample_products[0].id}#1"]
+    assert all(c.features["mask_source"] == "given" and c.features["text"] for c in cs)
+    assert len(list(tmp_path.glob("explain-eval-creatives-*.json"))) == 1
+    assert [c.features for c in creative_set(sample_products[:1], 2, cache=tmp_path)] == [c.features for c in cs]

@@ -115,12 +115,15 @@ def evaluate(
     ctx: typer.Context,
     out: Path = typer.Option(Path("explain-eval"), "--out", help="Folder for report.md, results.json and plots"),
     seeds: str = typer.Option("2,3,4,5,6", "--seeds", help="Reporting seeds (never used for tuning)"),
+    products: str = typer.Option("sample,procedural:41", "--products",
+                                 help="Products the evaluation's creatives are made for (sources, comma list)"),
     obd: Path | None = typer.Option(None, "--obd", help="OBD campaign folder (random/, bts/) for the real-data rows"),
     quick: bool = typer.Option(False, "--quick", help="Smaller run (fewer products, users and impressions)"),
 ) -> None:
     """Held-out pairwise accuracy, faithfulness and user sensitivity (simulator, and OBD when given)."""
+    from adcreative.catalogue.sources import products_from_sources
     from adcreative.explain.evaluate import run_eval
 
-    path = run_eval(out, seeds=[int(s) for s in parse_list(seeds)], obd=obd, quick=quick,
-                    cache=home_from(ctx) / "cache", progress=True)
+    path = run_eval(out, products_from_sources(parse_list(products)), seeds=[int(s) for s in parse_list(seeds)],
+                    obd=obd, quick=quick, cache=home_from(ctx) / "cache", progress=True)
     console.print(path.read_text())

@@ -27,19 +27,17 @@ class EvalCreative:
     features: dict[str, Any]
 
 
-def creative_set(n_procedural: int = 41, per_product: int = 8, *, seed: int = 0, cache: str | Path | None = None,
+def creative_set(products: Sequence[Any], per_product: int = 8, *, seed: int = 0, cache: str | Path | None = None,
                  progress: bool = False) -> list[EvalCreative]:
-    """Compositor creatives of the 7 sample products + ``n_procedural`` procedural ones, with explicit features."""
-    key = hashlib.sha1(json.dumps([n_procedural, per_product, seed, "v1"]).encode()).hexdigest()[:10]
+    """Compositor creatives of ``products`` (the CLI passes the 7 sample products + 41 procedural ones) with
+    represent's explicit features, cached under ``cache`` by product ids, count and seed."""
+    key = hashlib.sha1(json.dumps([[p.id for p in products], per_product, seed, "v1"]).encode()).hexdigest()[:10]
     path = Path(cache) / f"explain-eval-creatives-{key}.json" if cache is not None else None
     if path is not None and path.exists():
         return [EvalCreative(**r) for r in json.loads(path.read_text())]
-    from adcreative.catalogue.procedural import procedural_products
-    from adcreative.catalogue.sample import sample_catalogue
     from adcreative.represent.evaluate import creative_set as compositor_set
     from adcreative.represent.features import CreativeInput, FeatureExtractor
 
-    products = sample_catalogue() + procedural_products(n_procedural, seed=seed)
     items = compositor_set(products, per_product, seed=seed, aspects=ASPECT_CYCLE, scale=1.0)
     bar: Any = None
     if progress:
@@ -806,16 +804,18 @@ def plot_accuracy(results: list[dict[str, Any]], obd_results: list[dict[str, Any
     return save_figure(fig, path)
 
 
-def run_eval(out: str | Path, *, seeds: Sequence[int] = (2, 3, 4, 5, 6), obd: str | Path | None = None,
-             quick: bool = False, cache: str | Path | None = None, progress: bool = False) -> Path:
-    """Tune on the tuning seeds, report on ``seeds``; write ``report.md`` and ``results.json``; returns the report."""
+def run_eval(out: str | Path, products: Sequence[Any], *, seeds: Sequence[int] = (2, 3, 4, 5, 6),
+             obd: str | Path | None = None, quick: bool = False, cache: str | Path | None = None,
+             progress: bool = False) -> Path:
+    """Tune on the tuning seeds, report on ``seeds``; write ``report.md``, ``results.json`` and
+    ``accuracy.png``; returns the report. ``products``: the catalogue the creatives are made for."""
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     if any(s in TUNING_SEEDS for s in seeds):
         from adcreative.core.errors import InputError
 
         raise InputError(f"reporting seeds must not include the tuning seeds {list(TUNING_SEEDS)}")
-    creatives = creative_set(cache=cache, progress=progress)
+    creatives = creative_set(products, cache=cache, progress=progress)
     if quick:  # the same cached creatives, fewer products
         keep = sorted({c.product_id for c in creatives})[:24]
         creatives = [c for c in creatives if c.product_id in keep]
