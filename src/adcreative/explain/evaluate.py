@@ -69,6 +69,65 @@ def user_dicts(x: np.ndarray, segment: np.ndarray) -> list[dict[str, Any]]:
 
 
 @dataclass
+class Users:
+    """Simulated users as the evaluation sees them: ``key`` identifies them to the hidden model (latent
+    tastes, or indices into a finite population), ``x``/``segment`` are what a model may observe."""
+
+    key: np.ndarray
+    x: np.ndarray
+    segment: np.ndarray
+
+    def take(self, idx: np.ndarray) -> Users:
+        return Users(self.key[idx], self.x[idx], self.segment[idx])
+
+
+class HiddenTruth:
+    """The simulator's hidden click model through its public interface, for either market shape in
+    ``select.simulator``: users drawn afresh with latent tastes (``users(n, rng)``, ``logits(latent)``), or
+    a finite returning population (``n_users``, ``x``, ``segment``, ``click_prob(u, slot)``), whose users
+    are split in half so test users are never training users. Preferences are compared in the top slot
+    with no exposure history (position and fatigue do not reorder two creatives for one user there)."""
+
+    def __init__(self, market: Any, seed: int) -> None:
+        self.market = market
+        self.population = not hasattr(market, "users")
+        if self.population:
+            perm = np.random.default_rng(seed + 17).permutation(market.n_users)
+            self.parts = {"train": perm[: len(perm) // 2], "test": perm[len(perm) // 2:]}
+
+    def draw(self, n: int, rng: np.random.Generator, part: str = "train") -> Users:
+        if not self.population:
+            u = self.market.users(n, rng)
+            return Users(u.latent, u.x, u.segment)
+        idx = self.parts[part][rng.integers(0, len(self.parts[part]), n)]
+        return Users(idx, self.market.x[idx], self.market.segment[idx])
+
+    def logits(self, users: Users) -> np.ndarray:
+        """``[N, C]`` hidden log-odds of a click (top slot, fresh)."""
+        if not self.population:
+            return self.market.logits(users.key)  # type: ignore[no-any-return]
+        e0 = float(self.market.examination[0])
+        p = np.stack([self.market.click_prob(int(u), 0) for u in users.key]) / e0
+        return np.log(p / np.clip(1.0 - p, 1e-12, None))  # type: ignore[no-any-return]
+
+    def taste(self, users: Users) -> np.ndarray:
+        """The hidden taste vector that decides between creatives (segment + individual where both exist)."""
+        if not self.population:
+            return users.key
+        m = self.market
+        return m.segment_taste[m.segment[users.key]] + m.taste[users.key]  # type: ignore[no-any-return]
+
+    def opposite(self, users: Users, rng: np.random.Generator, pool: int = 20000) -> Users:
+        """For each user, the user (of a fresh pool, or of the test half of the population) whose hidden
+        taste is closest to the opposite of theirs."""
+        cand = self.draw(pool, rng, "test") if not self.population else Users(
+            self.parts["test"], self.market.x[self.parts["test"]], self.market.segment[self.parts["test"]])
+        t, tc = self.taste(users), self.taste(cand)
+        d = ((tc[None, :, :] + t[:, None, :]) ** 2).sum(-1)
+        return cand.take(d.argmin(1))
+
+
+@dataclass
 class SimWorld:
     """One seed's market over the creative set, and its split by product (an ad = a product)."""
 
@@ -78,6 +137,7 @@ class SimWorld:
     products: list[str]
     split: dict[str, np.ndarray]   # "train" / "val" / "test" → product indices
     seed: int
+    truth: HiddenTruth
 
     def rows(self, part: str) -> np.ndarray:
         """Creative rows of the products in ``part``."""
@@ -98,7 +158,7 @@ def make_world(creatives: list[EvalCreative], seed: int, *, fractions: tuple[flo
     perm = np.random.default_rng(seed + 101).permutation(len(products))
     n_tr, n_va = round(fractions[0] * len(products)), round(fractions[1] * len(products))
     split = {"train": np.sort(perm[:n_tr]), "val": np.sort(perm[n_tr:n_tr + n_va]), "test": np.sort(perm[n_tr + n_va:])}
-    return SimWorld(creatives, market, product_of, products, split, seed)
+    return SimWorld(creatives, market, product_of, products, split, seed, HiddenTruth(market, seed))
 
 
 @dataclass
@@ -107,14 +167,13 @@ class SimLog:
 
     x: np.ndarray          # [N, k] observed user features
     segment: np.ndarray    # [N]
-    latent: np.ndarray     # [N, k] hidden tastes (evaluation only)
     product: np.ndarray    # [N] product index
     shown: np.ndarray      # [N] creative row
     click: np.ndarray      # [N] 0/1
 
 
 def simulate_log(world: SimWorld, part: str, n: int, rng: np.random.Generator, chunk: int = 4096) -> SimLog:
-    users = world.market.users(n, rng)
+    users = world.truth.draw(n, rng, "train")
     prods = world.split[part]
     product = prods[rng.integers(0, len(prods), n)]
     by_product = {int(p): np.flatnonzero(world.product_of == p) for p in prods}
@@ -122,9 +181,9 @@ def simulate_log(world: SimWorld, part: str, n: int, rng: np.random.Generator, c
     u = rng.random(n)
     click = np.zeros(n, np.float32)
     for s in range(0, n, chunk):  # the hidden model's [n, C] matrix is only ever held a chunk at a time
-        pr = world.market.click_prob(users.latent[s:s + chunk])
-        click[s:s + chunk] = u[s:s + chunk] < pr[np.arange(len(pr)), shown[s:s + chunk]]
-    return SimLog(users.x, users.segment, users.latent, product, shown, click)
+        z = world.truth.logits(users.take(np.arange(s, min(s + chunk, n))))
+        click[s:s + chunk] = u[s:s + chunk] < 1.0 / (1.0 + np.exp(-z[np.arange(len(z)), shown[s:s + chunk]]))
+    return SimLog(users.x, users.segment, product, shown, click)
 
 
 def user_groups(x: np.ndarray, segment: np.ndarray, n_groups: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
@@ -434,15 +493,6 @@ def faithfulness(explainer: Any, cases: Sequence[tuple[Any, Mapping[str, Any], M
             "faithful_all": n_all_ok / max(n_all, 1), "cited_not_differing": n_bad_cite}
 
 
-def opposite_users(world: SimWorld, latent: np.ndarray, rng: np.random.Generator, pool: int = 20000) -> Any:
-    """For each hidden taste ``t``, the user of a large fresh population whose taste is closest to ``−t``
-    (through the market's own user model, so observed features are drawn as for anyone else)."""
-    cand = world.market.users(pool, rng)
-    d = ((cand.latent[None, :, :] + latent[:, None, :]) ** 2).sum(-1)
-    j = d.argmin(1)
-    return cand.latent[j], cand.x[j], cand.segment[j]
-
-
 def sensitivity(pred: np.ndarray, pred_opp: np.ndarray, truth: np.ndarray, truth_opp: np.ndarray, pi: np.ndarray,
                 pj: np.ndarray, min_gap: float = 0.2) -> dict[str, float]:
     """Does the same pair get different winners for users with opposite tastes, when the truth says so?
@@ -492,9 +542,9 @@ def run_sim_seed(creatives: list[EvalCreative], seed: int, cfg: SimConfig | None
     rows = world.rows("test")
     tf = [creatives[i].features for i in rows]
     trng = np.random.default_rng(seed * 1000 + 11)
-    users = world.market.users(cfg.n_test_users, trng)
+    users = world.truth.draw(cfg.n_test_users, trng, "test")
     udicts = user_dicts(users.x, users.segment)
-    truth = world.market.logits(users.latent)[:, rows]
+    truth = world.truth.logits(users)[:, rows]
     pref = (model.creative_matrix(tf) @ model.user_weights(udicts).T).T
     sel_s = sel.scores(tf, users.segment, users.x)
     stack_s = stacked.utilities(tf, users.segment, users.x)
@@ -521,8 +571,9 @@ def run_sim_seed(creatives: list[EvalCreative], seed: int, cfg: SimConfig | None
             lambda u, a, b: explain_pair(a, b, scorer=stacked.scorer(int(users.segment[u]), users.x[u])), cases),
     }
     # user sensitivity against the hidden truth
-    lat2, x2, seg2 = opposite_users(world, users.latent, trng)
-    truth2 = world.market.logits(lat2)[:, rows]
+    opp = world.truth.opposite(users, trng)
+    x2, seg2 = opp.x, opp.segment
+    truth2 = world.truth.logits(opp)[:, rows]
     pref2 = (model.creative_matrix(tf) @ model.user_weights(user_dicts(x2, seg2)).T).T
     sel2 = sel.scores(tf, seg2, x2)
     out["sensitivity"] = {"preference model": sensitivity(pref, pref2, truth, truth2, pi, pj),
@@ -904,13 +955,13 @@ def demo_choices(features: Mapping[str, Mapping[str, Any]], product_of: Mapping[
     pairs = logged_pairs(world, log, mode="matched", per_click=cfg.per_click, seed=seed)
     model = fit_preference(pairs, {c.id: c.features for c in creatives}, log.x.shape[1], cfg, seed)
     # two users of opposite hidden taste whose hidden favourites differ on the most products
-    pool = world.market.users(400, rng)
-    lat2, x2, seg2 = opposite_users(world, pool.latent, rng)
-    t1, t2 = world.market.logits(pool.latent), world.market.logits(lat2)
+    pool = world.truth.draw(400, rng, "test")
+    opp = world.truth.opposite(pool, rng)
+    t1, t2 = world.truth.logits(pool), world.truth.logits(opp)
     prods = [np.flatnonzero(world.product_of == p) for p in range(len(world.products))]
     differ = np.array([sum(t1[i, r].argmax() != t2[i, r].argmax() for r in prods if len(r) > 1) for i in range(len(t1))])
     i = int(np.argmax(differ))
-    users = [user_dicts(pool.x[i:i + 1], pool.segment[i:i + 1])[0], user_dicts(x2[i:i + 1], seg2[i:i + 1])[0]]
+    users = [user_dicts(pool.x[i:i + 1], pool.segment[i:i + 1])[0], user_dicts(opp.x[i:i + 1], opp.segment[i:i + 1])[0]]
     truths = [t1[i], t2[i]]
     choices: dict[str, list[UserChoice]] = {}
     for p, rows in zip(world.products, prods, strict=True):
