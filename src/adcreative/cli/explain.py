@@ -7,23 +7,11 @@ from pathlib import Path
 
 import typer
 
-from adcreative.cli.common import console, home_from, parse_list, store_from
+from adcreative.cli.common import console, home_from, parse_json_object, parse_list, store_from
 from adcreative.core.errors import InputError
 
 app = typer.Typer(help="Which creative to show this user, and why: preference model, pairs, grounded reasons.",
                   no_args_is_help=True)
-
-
-def _user_json(text: str | None) -> dict[str, object] | None:
-    if text is None:
-        return None
-    try:
-        v = json.loads(text)
-    except json.JSONDecodeError as e:
-        raise InputError(f"--user-json is not valid JSON ({e.msg})") from None
-    if not isinstance(v, dict):
-        raise InputError("--user-json must be a JSON object of user fields")
-    return v
 
 
 @app.command("pair")
@@ -41,7 +29,7 @@ def pair(
     """Which of two stored creatives to show a user, with P(winner beats loser) and 2–4 checked reasons."""
     from adcreative.explain.stored import default_model_dir, explain_stored_pair
 
-    ans = explain_stored_pair(store_from(ctx), a, b, user=user, user_fields=_user_json(user_json),
+    ans = explain_stored_pair(store_from(ctx), a, b, user=user, user_fields=parse_json_object(user_json, "--user-json") if user_json else None,
                               model_dir=model or default_model_dir(home_from(ctx)), llm_url=llm_url,
                               llm_model=llm_model)
     if as_json:

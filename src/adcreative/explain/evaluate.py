@@ -372,14 +372,15 @@ def product_pairs(world: SimWorld, rows: np.ndarray) -> tuple[np.ndarray, np.nda
 
 @dataclass
 class Accuracy:
-    """Pairwise accuracy against the truth with a two-way (users × products) bootstrap interval."""
+    """Pairwise accuracy with its 95 % bootstrap interval and what it was counted over."""
 
     value: float
     lo: float
     hi: float
     n_pairs: int
-    n_users: int
-    n_products: int
+    n_users: int = 0       # simulator: users × products resampled
+    n_products: int = 0
+    n_clicks: int = 0      # logged pairs: held-out clicks resampled
 
     def fmt(self) -> str:
         return f"{self.value:.3f} [{self.lo:.3f}, {self.hi:.3f}]"
@@ -587,21 +588,7 @@ def run_sim_seed(creatives: list[EvalCreative], seed: int, cfg: SimConfig | None
 
 
 # ------------------------------------------------------------------------------------- OBD ----------
-@dataclass
-class PairAccuracy:
-    """Accuracy on logged held-out pairs (the clicked creative should win) with a bootstrap over clicks."""
-
-    value: float
-    lo: float
-    hi: float
-    n_pairs: int
-    n_clicks: int
-
-    def fmt(self) -> str:
-        return f"{self.value:.3f} [{self.lo:.3f}, {self.hi:.3f}]"
-
-
-def _click_bootstrap(correct: np.ndarray, cluster: np.ndarray, n_boot: int = 2000, seed: int = 0) -> PairAccuracy:
+def _click_bootstrap(correct: np.ndarray, cluster: np.ndarray, n_boot: int = 2000, seed: int = 0) -> Accuracy:
     ids, inv = np.unique(cluster, return_inverse=True)
     num = np.bincount(inv, weights=correct, minlength=len(ids))
     den = np.bincount(inv, minlength=len(ids)).astype(np.float64)
@@ -611,7 +598,7 @@ def _click_bootstrap(correct: np.ndarray, cluster: np.ndarray, n_boot: int = 200
         w = np.bincount(rng.integers(0, len(ids), len(ids)), minlength=len(ids))
         boots[b] = (w @ num) / max(float(w @ den), 1.0)
     lo, hi = np.quantile(boots, [0.025, 0.975])
-    return PairAccuracy(float(correct.mean()), float(lo), float(hi), len(correct), len(ids))
+    return Accuracy(float(correct.mean()), float(lo), float(hi), len(correct), n_clicks=len(ids))
 
 
 def evaluate_obd(folder: str | Path, *, folds: int = 5, seed: int = 0, per_click: int = 4, rank: int = 4,
@@ -894,7 +881,7 @@ def run_eval(out: str | Path, products: Sequence[Any], *, seeds: Sequence[int] =
     atomic_write_text(report, "\n".join(md) + "\n")
 
     def plain(v: Any) -> Any:
-        if isinstance(v, Accuracy | PairAccuracy):
+        if isinstance(v, Accuracy):
             return v.__dict__
         if isinstance(v, dict):
             return {k: plain(x) for k, x in v.items()}
