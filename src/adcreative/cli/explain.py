@@ -77,7 +77,7 @@ def train(
     out: Path | None = typer.Option(None, "--out", help="Model folder (default: HOME/models/preference)"),
     pairs_files: list[Path] = typer.Option([], "--pairs", help="CreativePair label files (repeatable)"),
     events: bool = typer.Option(True, "--events/--no-events", help="Learn from the store's impressions and clicks"),
-    per_click: int = typer.Option(4, "--per-click", min=1, help="Matched non-clicked impressions per click"),
+    per_click: int = typer.Option(1, "--per-click", min=1, help="Matched non-clicked impressions per click"),
     rank: int = typer.Option(4, "--rank", min=0, help="Rank of the user-specific taste"),
     steps: int = typer.Option(400, "--steps", min=1),
     categorical: str = typer.Option("", "--categorical", help="User fields to treat as categorical (comma list)"),
@@ -107,11 +107,12 @@ def evaluate(
                                  help="Products the evaluation's creatives are made for (sources, comma list)"),
     obd: Path | None = typer.Option(None, "--obd", help="OBD campaign folder (random/, bts/) for the real-data rows"),
     quick: bool = typer.Option(False, "--quick", help="Smaller run (fewer products, users and impressions)"),
+    tune: bool = typer.Option(True, "--tune/--no-tune", help="Tune on seeds 0-1 first, or use the tuned defaults"),
 ) -> None:
     """Held-out pairwise accuracy, faithfulness and user sensitivity (simulator, and OBD when given)."""
     from adcreative.catalogue.sources import products_from_sources
     from adcreative.explain.evaluate import run_eval
 
     path = run_eval(out, products_from_sources(parse_list(products)), seeds=[int(s) for s in parse_list(seeds)],
-                    obd=obd, quick=quick, cache=home_from(ctx) / "cache", progress=True)
+                    obd=obd, quick=quick, tune_first=tune, cache=home_from(ctx) / "cache", progress=True)
     console.print(path.read_text())

@@ -171,7 +171,7 @@ def step_explain(state: DemoState) -> None:
     who = [f"user {k + 1} (segment {u['segment']}; {t})" for k, (u, t) in enumerate(zip(dc.users, dc.tastes, strict=True))]
     sec = state.report.section(
         "Which creative for whom, and why",
-        f"A user-aware Bradley–Terry preference model (docs/explain.md) trained on {dc.n_pairs:,} matched click pairs "
+        f"A user-aware Bradley–Terry preference model (docs/explain.md) trained on {dc.n_pairs:,} logged pairs "
         f"from {dc.n_impressions:,} simulated impressions (a hidden click model over the creatives' explicit "
         f"features). Two simulated users with opposite hidden tastes: {who[0]}; {who[1]}. For every product, the "
         "creative each one is shown, P(it beats the other user's pick, or the runner-up) and the reasons; each "
