@@ -118,3 +118,28 @@ def check_encoder(registry: Registry[Any], name: str, config: dict[str, Any], tm
     assert json.loads((tmp / name / "config.json").read_text())["_registry"] == {"family": registry.family,
                                                                                  "name": name}
     np.testing.assert_allclose(run(registry.load(tmp / name), images), v, atol=1e-5)
+
+
+# -- preference models -------------------------------------------------------------------------------------------
+def check_preference_model(registry: Registry[Any], name: str, config: dict[str, Any], tmp_path: Path,
+                           fit: Callable[[Any], None] | None = None) -> None:
+    """P(a ≻ b | user) in [0, 1], antisymmetric, ½ for identical creatives; ``scorer(user)`` orders like
+    ``prob``; ``explain`` names the winner ``prob`` picks; save → load through the registry answers the same."""
+    model = registry.create(name, **config)
+    if fit is not None:
+        fit(model)
+    users = [None, {"segment": "a", "age": 30.0}, {"segment": "b", "age": 55.0}]
+    a = {"contrast_de": 45.0, "product_area": 0.3, "brightness": 0.8, "sharpness": 900.0, "has_sale": True}
+    b = {"contrast_de": 12.0, "product_area": 0.1, "brightness": 0.3, "sharpness": 200.0, "has_sale": False}
+    for u in users:
+        p = model.prob(u, a, b)
+        assert 0.0 <= p <= 1.0 and abs(p + model.prob(u, b, a) - 1.0) < 1e-9
+        assert model.prob(u, a, dict(a)) == 0.5
+        s = model.scorer(u)([a, b])
+        assert (s[0] > s[1]) == (p > 0.5) or p == 0.5
+        ex = model.explain(u, a, b, id_a="A", id_b="B")
+        assert ex.no_preference or ex.winner == ("A" if p > 0.5 else "B")
+    model.save_pretrained(tmp_path / name)
+    back = registry.load(tmp_path / name)
+    for u in users:
+        assert abs(back.prob(u, a, b) - model.prob(u, a, b)) < 1e-6

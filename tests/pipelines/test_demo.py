@@ -17,6 +17,7 @@ def test_demo_writes_report(tmp_path: Path, capsys: pytest.CaptureFixture[str]) 
     assert f"report: {out / 'index.html'}" in printed.replace("\n", "")
     page = (out / "index.html").read_text()
     assert "Recurrent generation" in page and page.count('class="tile"') >= 3 * 2
+    assert "Which creative for whom, and why" in page and "user 1 sees" in page and "P(" in page
 
 
 def test_demo_catalogue_shows_imported_photos_beside_their_cutouts(tmp_path: Path) -> None:

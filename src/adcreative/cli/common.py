@@ -43,3 +43,18 @@ def home_from(ctx: typer.Context) -> Path:
 
 def parse_list(value: str) -> list[str]:
     return [v.strip() for v in value.split(",") if v.strip()]
+
+
+def parse_json_object(text: str, option: str) -> dict[str, Any]:
+    """The value of a JSON-object option, or an InputError naming the option."""
+    import json
+
+    from adcreative.core.errors import InputError
+
+    try:
+        v = json.loads(text)
+    except json.JSONDecodeError as e:
+        raise InputError(f"{option} is not valid JSON ({e.msg})") from None
+    if not isinstance(v, dict):
+        raise InputError(f"{option} must be a JSON object")
+    return v
