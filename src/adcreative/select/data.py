@@ -52,11 +52,13 @@ class CreativeTable:
         self._index = {c: i for i, c in enumerate(self.ids)}
 
     def index_of(self, ids: Sequence[str]) -> np.ndarray:
-        missing = [c for c in ids if c not in self._index]
-        if missing:
+        idx = self._index
+        try:
+            return np.fromiter((idx[c] for c in ids), np.int64, len(ids))
+        except (KeyError, TypeError):
+            missing = [c for c in ids if c not in idx]
             raise InputError(f"unknown creative ids: {', '.join(map(str, missing[:10]))}"
-                             + (f" (+{len(missing) - 10} more)" if len(missing) > 10 else ""))
-        return np.array([self._index[c] for c in ids], dtype=np.int64)
+                             + (f" (+{len(missing) - 10} more)" if len(missing) > 10 else "")) from None
 
     def __len__(self) -> int:
         return len(self.ids)
