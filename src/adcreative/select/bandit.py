@@ -6,11 +6,12 @@ the serving bundle, the OBD export and the simulator all go through it. The cont
 * ``Policy(n_features=D, n_context=U, seed=S, ...)`` — ``D`` creative features, ``U`` numeric user-context
   features (a policy may ignore either);
 * ``add_arms(ids, features [C, D])`` registers creatives (new ones start from the policy's prior);
-* ``rank(ids, context=None, scores=None, explore=None) -> Decision`` orders candidates; ``scores`` are a
-  ranking model's (exploit traffic follows them when given); ``Decision.propensity`` is the probability
-  that this policy puts ``order[0]`` first, so logged traffic supports off-policy evaluation;
-* ``update(creative_id, reward, context=None, impressions=1.0)`` learns from one impression (or, with
-  ``impressions=0``, a click that arrives after its impression was counted);
+* ``rank(ids, context=None, scores=None, explore=None, pair=None) -> Decision`` orders candidates;
+  ``scores`` are a ranking model's (exploit traffic follows them when given); ``pair [K, P]`` are
+  user × candidate features (e.g. how often this user saw each candidate); ``Decision.propensity`` is the
+  probability that this policy puts ``order[0]`` first, so logged traffic supports off-policy evaluation;
+* ``update(creative_id, reward, context=None, pair=None, impressions=1.0)`` learns from one impression (or,
+  with ``impressions=0``, a click that arrives after its impression was counted);
 * ``save_pretrained(dir)`` / ``POLICIES.load(dir)`` (``config.json`` + NumPy arrays in ``model.safetensors``;
   loading imports no torch).
 
@@ -28,8 +29,7 @@ Policies here:
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
 from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
@@ -42,13 +42,22 @@ _Z = np.linspace(-6.0, 6.0, 41)
 _W = np.exp(-0.5 * _Z * _Z) / np.sqrt(2 * np.pi) * (_Z[1] - _Z[0])
 
 
-@dataclass
 class Decision:
-    """What a policy decided for one request."""
+    """What a policy decided for one request: ``order`` (positions in the candidate list, best first),
+    ``explored`` (ranked by a posterior draw rather than the greedy scores) and ``propensity``, P(this policy
+    puts ``order[0]`` first | request) — given as a number or as a function computed on first access, so a
+    caller that never logs (the simulator) does not pay for a Monte Carlo estimate."""
 
-    order: np.ndarray      # positions in the candidate list, best first
-    explored: bool         # ranked by a posterior draw (True) or by the greedy scores
-    propensity: float      # P(this policy puts order[0] first | request)
+    __slots__ = ("order", "explored", "_p")
+
+    def __init__(self, order: np.ndarray, explored: bool, propensity: float | Callable[[], float]) -> None:
+        self.order, self.explored, self._p = order, explored, propensity
+
+    @property
+    def propensity(self) -> float:
+        if callable(self._p):
+            self._p = float(self._p())
+        return self._p
 
 
 @runtime_checkable
@@ -61,10 +70,10 @@ class Policy(Protocol):
     def add_arms(self, ids: Sequence[str], features: np.ndarray) -> None: ...
 
     def rank(self, ids: Sequence[str], context: np.ndarray | None = None, scores: np.ndarray | None = None, *,
-             explore: bool | None = None) -> Decision: ...
+             explore: bool | None = None, pair: np.ndarray | None = None) -> Decision: ...
 
     def update(self, creative_id: str, reward: float, context: np.ndarray | None = None, *,
-               impressions: float = 1.0) -> None: ...
+               pair: np.ndarray | None = None, impressions: float = 1.0) -> None: ...
 
     def save_pretrained(self, directory: Any, extra: dict[str, Any] | None = None) -> Any: ...
 
@@ -125,6 +134,7 @@ class BetaVisualTS(ArmPolicy):
                  seed: int = 0) -> None:
         _check_share(exploration_share)
         self.n_features = n_features
+        self.prior_strength = prior_strength
         self.rng = np.random.default_rng(seed)
         self.coef = np.zeros(n_features + 1, np.float64)
         self.coef[0] = float(_logit(np.array(base_ctr)))
@@ -163,7 +173,7 @@ class BetaVisualTS(ArmPolicy):
             self._refresh_prior()
 
     def update(self, creative_id: str, reward: float, context: np.ndarray | None = None, *,
-               impressions: float = 1.0) -> None:
+               pair: np.ndarray | None = None, impressions: float = 1.0) -> None:
         i = self.rows([creative_id])[0]
         self.impressions[i] += impressions
         self.clicks[i] += reward
@@ -193,11 +203,11 @@ class BetaVisualTS(ArmPolicy):
         """Prior pseudo-counts per arm, cached: the request path only adds its own counts."""
         z = (self.features - self.mu) / self.sd
         m = np.clip(_sigmoid(self.coef[0] + z @ self.coef[1:]), 1e-4, 1 - 1e-4)
-        s = float(self.config["prior_strength"])
+        s = float(self.prior_strength)
         self._prior_a, self._prior_b = m * s, (1 - m) * s
 
     def prior_mean(self, rows: np.ndarray) -> np.ndarray:
-        return self._prior_a[rows] / float(self.config["prior_strength"])  # type: ignore[no-any-return]
+        return self._prior_a[rows] / float(self.prior_strength)  # type: ignore[no-any-return]
 
     def posterior(self, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         c = self.clicks[rows]
@@ -221,7 +231,7 @@ class BetaVisualTS(ArmPolicy):
         return self.rng.beta(a, b, size=(n, len(a)))
 
     def rank(self, ids: Sequence[str], context: np.ndarray | None = None, scores: np.ndarray | None = None, *,
-             explore: bool | None = None) -> Decision:
+             explore: bool | None = None, pair: np.ndarray | None = None) -> Decision:
         """Exploit traffic ranks by ``scores`` when given, else by posterior mean; explore traffic
         (``exploration_share`` of requests) ranks by a Thompson draw. The propensity of the top creative
         mixes both: ``(1-ε)·1[greedy top] + ε·P_TS(top)`` (:meth:`p_top`)."""
@@ -261,26 +271,35 @@ class BetaVisualTS(ArmPolicy):
 class HybridLinearTS(ArmPolicy):
     """Contextual Thompson sampling on a hybrid linear model with a feature prior (module doc).
 
-    The posterior over the weights is Gaussian: the Laplace approximation of Bayesian logistic regression
-    (MAP by damped Newton, covariance = inverse Hessian), refitted on the event history every
-    ``refit_every`` events (and at 25, 31, 39, ... early on); between refits requests sample from the last
-    posterior. Per-creative offsets are one-hot columns with their own prior variance ``arm_prior_var``;
-    their prior mean is 0, so a new creative starts exactly at the feature regression.
+    Design row of user context ``x`` (``n_context``), creative ``c`` and pair features ``q`` (``n_pair``)::
+
+        [1, z_c, x ⊗ z_c, q | block of c: (1, x[:arm_context])]
+
+    ``z_c``: PCA (``n_components``) of the standardised creative features, fitted on the creatives present
+    before the first event and shipped in the state. The shared part lets a brand-new creative start at the
+    regression on its features; the creative's own block (offset and, for the first ``arm_context``
+    context values, its own weights) is what its clicks reveal, with prior variance ``arm_prior_var``.
+
+    The posterior is Gaussian: the Laplace approximation of Bayesian logistic regression (MAP by damped
+    Newton, covariance = inverse Hessian), refitted on the last ``window`` events every ``refit_every``
+    events (and at 25, 31, 39, ... early on); between refits requests sample from the last posterior.
     """
 
     registry_name = "hybrid_linear"
 
     @register_to_config
-    def __init__(self, n_features: int, n_context: int = 0, n_components: int = 6, prior_var: float = 1.0,
-                 arm_prior_var: float = 0.05, base_ctr: float = 0.05, exploration_share: float = 1.0,
-                 refit_every: int = 1000, window: int = 50000, arm_ids: list[str] | None = None,
-                 seed: int = 0) -> None:
+    def __init__(self, n_features: int, n_context: int = 0, n_pair: int = 0, n_components: int = 6,
+                 arm_context: int | None = None, prior_var: float = 1.0, arm_prior_var: float = 0.05,
+                 base_ctr: float = 0.05, exploration_share: float = 1.0, refit_every: int = 1000,
+                 window: int = 50000, arm_ids: list[str] | None = None, seed: int = 0) -> None:
         _check_share(exploration_share)
         self.rng = np.random.default_rng(seed)
         self.n_user = n_context
+        self.n_pair = n_pair
         self.k = min(n_components, n_features)
-        self.shared_dim = 1 + self.k + n_context * self.k
-        self.arm_dim = 1 + n_context  # per-creative offset and per-creative user weights (the "disjoint" part)
+        self.arm_ctx = n_context if arm_context is None else min(arm_context, n_context)
+        self.shared_dim = 1 + self.k + n_context * self.k + n_pair
+        self.arm_dim = 1 + self.arm_ctx
         self.mean = np.zeros(n_features)
         self.components = np.eye(n_features)[: self.k]
         self.scale = np.ones(self.k)
@@ -289,16 +308,17 @@ class HybridLinearTS(ArmPolicy):
         self.theta = np.zeros(self.shared_dim)
         self.theta[0] = float(_logit(np.array(base_ctr)))
         self.prec = np.diag(self._prior_prec(0))
-        self.hist_x = np.zeros((0, self.n_user), np.float32)    # event history: user features, arm, reward
+        # event history: user context, pair features of the shown creative, its row, the reward
+        self.hist_x = np.zeros((0, self.n_user), np.float32)
+        self.hist_q = np.zeros((0, self.n_pair), np.float32)
         self.hist_arm = np.zeros(0, np.int64)
         self.hist_r = np.zeros(0, np.float32)
-        self._buf: list[tuple[np.ndarray, int, float]] = []
+        self._buf: list[tuple[np.ndarray, np.ndarray, int, float]] = []
         self._chol: np.ndarray | None = None
         self.n_events = 0
         self.last_refit = 0
         self._init_arms(None)
-        if arm_ids:  # a saved policy: its arms come back with load_state_arrays
-            self._pending_ids = list(arm_ids)
+        self._saved_ids = list(arm_ids or [])  # a saved policy: its arms come back with load_state_arrays
 
     @property
     def n_arms(self) -> int:
@@ -321,7 +341,7 @@ class HybridLinearTS(ArmPolicy):
         self._flush()
         self._save_ids()
         return {"mean": self.mean, "components": self.components, "scale": self.scale, "raw": self.raw,
-                "Z": self.Z, "theta": self.theta, "prec": self.prec, "hist_x": self.hist_x,
+                "Z": self.Z, "theta": self.theta, "prec": self.prec, "hist_x": self.hist_x, "hist_q": self.hist_q,
                 "hist_arm": self.hist_arm, "hist_r": self.hist_r, "n_events": np.array([self.n_events, self.last_refit])}
 
     def load_state_arrays(self, arrays: dict[str, Any]) -> None:
@@ -330,7 +350,7 @@ class HybridLinearTS(ArmPolicy):
         self.n_events, self.last_refit = (int(v) for v in np.asarray(arrays["n_events"])[:2])
         self.hist_arm = self.hist_arm.astype(np.int64)
         self._chol = None
-        self._init_arms(getattr(self, "_pending_ids", None))
+        self._init_arms(self._saved_ids)
         if len(self.ids) != self.n_arms:
             raise ValueError(f"policy state has {self.n_arms} arms, config lists {len(self.ids)}")
 
@@ -350,11 +370,15 @@ class HybridLinearTS(ArmPolicy):
         old = self.n_arms
         self.Z = (self.raw - self.mean) @ self.components.T / self.scale
         pad = (self.n_arms - old) * self.arm_dim  # new creatives: prior mean 0 offset, precision 1/arm_prior_var
-        self.theta = np.concatenate([self.theta, np.zeros(pad)])
-        p = np.zeros((len(self.theta), len(self.theta)))
-        p[: len(self.prec), : len(self.prec)] = self.prec
-        p[-pad:, -pad:] = np.eye(pad) / float(self.config["arm_prior_var"])
-        self.prec = p
+        if self.n_events == 0:
+            self.theta = self._theta0()
+            self.prec = np.diag(self._prior_prec(self.n_arms * self.arm_dim))
+        else:
+            self.theta = np.concatenate([self.theta, np.zeros(pad)])
+            p = np.zeros((len(self.theta), len(self.theta)))
+            p[: len(self.prec), : len(self.prec)] = self.prec
+            p[-pad:, -pad:] = np.eye(pad) / float(self.config["arm_prior_var"])
+            self.prec = p
         self._chol = None
 
     def _fit_projection(self, f: np.ndarray) -> None:
@@ -367,12 +391,6 @@ class HybridLinearTS(ArmPolicy):
         self.components = comp
         self.scale = ((f - self.mean) @ self.components.T).std(0) + 1e-6
 
-    def features(self, x_user: np.ndarray, rows: np.ndarray | None = None) -> np.ndarray:
-        """Design rows for one user and the given creatives (all by default)."""
-        rows = np.arange(self.n_arms) if rows is None else rows
-        x = np.broadcast_to(self._context(x_user), (len(rows), self.n_user))
-        return self._design(x, rows)
-
     def _context(self, x: np.ndarray | None) -> np.ndarray:
         if x is None:
             return np.zeros(self.n_user)
@@ -381,26 +399,42 @@ class HybridLinearTS(ArmPolicy):
             raise InputError(f"context must have {self.n_user} values, got {len(x)}")
         return x
 
-    def _design(self, x: np.ndarray, arms: np.ndarray) -> np.ndarray:
-        """Rows ``[1, z_c, x ⊗ z_c | per-arm block of c: (1, x)]`` (shared part, then the arms' blocks)."""
+    def _pair(self, q: np.ndarray | None, n: int) -> np.ndarray:
+        if q is None or not self.n_pair:
+            return np.zeros((n, self.n_pair))
+        q = np.asarray(q, np.float64).reshape(n, -1)
+        if q.shape[1] != self.n_pair:
+            raise InputError(f"pair features must have {self.n_pair} values per candidate, got {q.shape[1]}")
+        return q
+
+    def features(self, x_user: np.ndarray | None, rows: np.ndarray | None = None,
+                 pair: np.ndarray | None = None) -> np.ndarray:
+        """Design rows for one user and the given creatives (all by default)."""
+        rows = np.arange(self.n_arms) if rows is None else rows
+        x = np.broadcast_to(self._context(x_user), (len(rows), self.n_user))
+        return self._design(x, rows, self._pair(pair, len(rows)))
+
+    def _design(self, x: np.ndarray, arms: np.ndarray, q: np.ndarray) -> np.ndarray:
         z = self.Z[arms]
         n, a = len(z), self.arm_dim
         inter = (x[:, :, None] * z[:, None, :]).reshape(n, -1)
         arm_part = np.zeros((n, self.n_arms * a))
         cols = arms[:, None] * a + np.arange(a)[None, :]
-        arm_part[np.arange(n)[:, None], cols] = np.hstack([np.ones((n, 1)), x])
-        return np.hstack([np.ones((n, 1)), z, inter, arm_part])
+        arm_part[np.arange(n)[:, None], cols] = np.hstack([np.ones((n, 1)), x[:, : self.arm_ctx]])
+        return np.hstack([np.ones((n, 1)), z, inter, q, arm_part])
 
     # -- posterior ---------------------------------------------------------------------------------
     def _flush(self) -> None:
         if self._buf:
             self.hist_x = np.vstack([self.hist_x, np.array([b[0] for b in self._buf], np.float32)])
-            self.hist_arm = np.concatenate([self.hist_arm, np.array([b[1] for b in self._buf], np.int64)])
-            self.hist_r = np.concatenate([self.hist_r, np.array([b[2] for b in self._buf], np.float32)])
+            self.hist_q = np.vstack([self.hist_q, np.array([b[1] for b in self._buf], np.float32)])
+            self.hist_arm = np.concatenate([self.hist_arm, np.array([b[2] for b in self._buf], np.int64)])
+            self.hist_r = np.concatenate([self.hist_r, np.array([b[3] for b in self._buf], np.float32)])
             self._buf = []
             w = int(self.config["window"])
             if len(self.hist_r) > w:
-                self.hist_x, self.hist_arm, self.hist_r = self.hist_x[-w:], self.hist_arm[-w:], self.hist_r[-w:]
+                self.hist_x, self.hist_q = self.hist_x[-w:], self.hist_q[-w:]
+                self.hist_arm, self.hist_r = self.hist_arm[-w:], self.hist_r[-w:]
 
     def refit(self, iters: int = 8) -> None:
         """Laplace posterior of Bayesian logistic regression on the event history (Newton from the
@@ -408,7 +442,7 @@ class HybridLinearTS(ArmPolicy):
         self._flush()
         if not len(self.hist_r):
             return
-        X = self._design(self.hist_x.astype(np.float64), self.hist_arm)
+        X = self._design(self.hist_x.astype(np.float64), self.hist_arm, self.hist_q.astype(np.float64))
         y = self.hist_r.astype(np.float64)
         lam = self._prior_prec(self.n_arms * self.arm_dim)
         t0 = self._theta0()
@@ -447,40 +481,44 @@ class HybridLinearTS(ArmPolicy):
         eps = rng.standard_normal((len(self.theta), n))
         return self.theta[:, None] + solve_triangular(self._chol.T, eps, lower=False, check_finite=False)  # type: ignore[no-any-return]
 
-    def scores(self, x_user: np.ndarray | None, rows: np.ndarray | None = None, *, sample: bool) -> np.ndarray:
+    def scores(self, x_user: np.ndarray | None, rows: np.ndarray | None = None, *, sample: bool,
+               pair: np.ndarray | None = None) -> np.ndarray:
         """Click logits of creatives (all by default) for one user: posterior mean, or one Thompson draw."""
-        ph = self.features(self._context(x_user), rows)
+        ph = self.features(x_user, rows, pair)
         return ph @ (self._sample_thetas(1, self.rng)[:, 0] if sample else self.theta)  # type: ignore[no-any-return]
 
     def rank(self, ids: Sequence[str], context: np.ndarray | None = None, scores: np.ndarray | None = None, *,
-             explore: bool | None = None, propensity: bool = True) -> Decision:
+             explore: bool | None = None, pair: np.ndarray | None = None) -> Decision:
         """Exploit: ``scores`` when given, else the posterior mean; explore (``exploration_share``): one
         Thompson draw. ``P_TS(top)`` is a 64-draw Monte Carlo estimate with a fixed seed (a deterministic
-        function of the posterior); ``propensity=False`` skips it (the simulator has no use for it)."""
+        function of the posterior), computed only when the propensity is read."""
         rows = self.rows(ids)
         eps = float(self.config["exploration_share"])
         explored = bool(self.rng.random() < eps) if explore is None else explore
-        ph = self.features(self._context(context), rows)
+        ph = self.features(context, rows, pair)
         greedy = np.asarray(scores, np.float64) if scores is not None else ph @ self.theta
         s = ph @ self._sample_thetas(1, self.rng)[:, 0] if explored else greedy
         order = np.argsort(-s)
         top = int(order[0])
-        if not propensity:
-            return Decision(order, explored, float("nan"))
-        p_ts = 0.0
-        if eps > 0:
-            draws = ph @ self._sample_thetas(64, np.random.default_rng(0))
-            p_ts = float((draws.argmax(0) == top).mean())
-        return Decision(order, explored, (1 - eps) * float(top == int(np.argmax(greedy))) + eps * p_ts)
+
+        def prop() -> float:
+            p_ts = 0.0
+            if eps > 0:
+                draws = ph @ self._sample_thetas(64, np.random.default_rng(0))
+                p_ts = float((draws.argmax(0) == top).mean())
+            return (1 - eps) * float(top == int(np.argmax(greedy))) + eps * p_ts
+
+        return Decision(order, explored, prop)
 
     def update(self, creative_id: str, reward: float, context: np.ndarray | None = None, *,
-               impressions: float = 1.0) -> None:
+               pair: np.ndarray | None = None, impressions: float = 1.0) -> None:
         """One impression and its reward. A click reported on its own (``impressions=0``) cannot be joined
         to its impression's context here: it is left to the offline refit on joined logs."""
         if impressions <= 0:
             return
         row = int(self.rows([creative_id])[0])
-        self._buf.append((self._context(context).astype(np.float32), row, float(reward)))
+        self._buf.append((self._context(context).astype(np.float32), self._pair(pair, 1)[0].astype(np.float32),
+                          row, float(reward)))
         self.n_events += 1
         # refit on a geometric schedule early on (25, 31, 39, ...), then every ``refit_every`` events
         gap = min(int(self.config["refit_every"]), max(25, self.last_refit // 4))
@@ -511,10 +549,10 @@ class UniformPolicy(ArmPolicy):
         self._append_ids(ids)
 
     def rank(self, ids: Sequence[str], context: np.ndarray | None = None, scores: np.ndarray | None = None, *,
-             explore: bool | None = None) -> Decision:
+             explore: bool | None = None, pair: np.ndarray | None = None) -> Decision:
         self.rows(ids)
         return Decision(self.rng.permutation(len(ids)), True, 1.0 / len(ids))
 
     def update(self, creative_id: str, reward: float, context: np.ndarray | None = None, *,
-               impressions: float = 1.0) -> None:
+               pair: np.ndarray | None = None, impressions: float = 1.0) -> None:
         self.rows([creative_id])
