@@ -60,19 +60,19 @@ def simulate(
     from adcreative.core.imageio import atomic_write_text, open_image
     from adcreative.select.simulator import image_features, quick_creatives, run_campaign
 
-    masks = None
+    masks: list[Image.Image | None] | None = None
     if from_store:
+        from adcreative.generate.provenance import placement_mask
+
         store = store_from(ctx)
-        crs = store.creatives()
-        # generate → inspect → select: when creatives have verdicts, only auditor-acceptable ones compete
-        verdicts = {c.id: store.latest_verdict(c.id) for c in crs}
-        if any(v is not None for v in verdicts.values()):
-            kept = [c for c in crs if (v := verdicts[c.id]) is None or v.label == "available"]
-            console.print(f"{len(kept)} of {len(crs)} creatives are available (or not yet inspected)")
-            crs = kept
+        # generate → inspect → select: only creatives an auditor accepted compete; unaudited ones never do
+        crs = store.available_creatives()
+        console.print(f"{len(crs)} of {len(store.creatives())} creatives are available (audited and accepted)")
         if len(crs) < 2:
-            raise InputError("the store has fewer than 2 usable creatives: run `adcreative generate` first")
+            raise InputError("the store has fewer than 2 available creatives: run `adcreative generate "
+                             "--until-available K` (or `adcreative inspect run` on what is stored) first")
         ims = [store.creative_image(c) for c in crs]
+        masks = [placement_mask(store, c) for c in crs]
     elif images is not None:
         files = sorted(p for p in images.iterdir() if p.suffix.lower() in (".png", ".jpg", ".jpeg"))
         if len(files) < 2:
@@ -82,7 +82,8 @@ def simulate(
         files = sorted(products.glob("*.png"))
         if not files:
             raise InputError("no PNG cutouts", source=products)
-        ims, masks = quick_creatives([Image.open(p) for p in files], n_creatives, seed=seed)
+        ims, quick_masks = quick_creatives([Image.open(p) for p in files], n_creatives, seed=seed)
+        masks = list(quick_masks)
     else:
         raise InputError("give creatives: --products DIR, --images DIR or --from-store")
     feats = image_features(ims, masks)

@@ -140,12 +140,14 @@ def step_represent(state: DemoState) -> None:
 
 def step_select(state: DemoState) -> None:
     """A simulated campaign over the delivered creatives: our selector vs uniform random and the best fixed."""
+    from adcreative.generate.provenance import placement_mask
     from adcreative.select.simulator import demo_campaign
 
     cs = [c for v in state.creatives.values() for c in v]
     images = [state.store.creative_image(c) for c in cs]
     n = 4000 if state.fast else 20000
-    res, png = demo_campaign(images, state.report.out / "images", n_impressions=n, seed=0)
+    res, png = demo_campaign(images, state.report.out / "images", n_impressions=n, seed=0,
+                             masks=[placement_mask(state.store, c) for c in cs])
     sec = state.report.section(
         "Simulated campaign",
         f"A synthetic market (users with latent tastes, a hidden click model over the creatives' visual "

@@ -25,7 +25,7 @@ import threading
 import time
 from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from fastapi import Depends, FastAPI, Header, HTTPException, Request
 from fastapi.exceptions import RequestValidationError
@@ -35,6 +35,9 @@ from pydantic import BaseModel, Field
 from adcreative.core.errors import InputError
 from adcreative.select.bundle import Bundle, manifest_mtime
 from adcreative.select.selector import MAX_CANDIDATES, RankRequest, Selector
+
+if TYPE_CHECKING:
+    from adcreative.core.store import Store
 
 log = logging.getLogger("adcreative.select.service")
 
@@ -151,7 +154,7 @@ class EventsOut(BaseModel):
 
 # ---------------------------------------------------------------------------------- the app -----------
 class ServiceState:
-    def __init__(self, model_dir: Path, events: EventLog, api_keys: set[str], store: Any, reload_interval: float) -> None:
+    def __init__(self, model_dir: Path, events: EventLog, api_keys: set[str], store: Store | None, reload_interval: float) -> None:
         self.model_dir = model_dir
         self.events = events
         self.api_keys = api_keys
@@ -187,7 +190,7 @@ class ServiceState:
 
 
 def create_app(model_dir: str | Path, *, events_path: str | Path | None = None, api_keys: Sequence[str] = (),
-               store: Any = None, reload_interval: float = 1.0) -> FastAPI:
+               store: Store | None = None, reload_interval: float = 1.0) -> FastAPI:
     """Build the service. ``api_keys`` guard the write endpoints (empty = writes refused)."""
     model_dir = Path(model_dir)
     state = ServiceState(model_dir, EventLog(events_path or model_dir / "events.jsonl"), set(api_keys), store,
@@ -280,7 +283,7 @@ def create_app(model_dir: str | Path, *, events_path: str | Path | None = None, 
 
 
 def serve(model_dir: str | Path, *, host: str = "127.0.0.1", port: int = 8000, events_path: str | Path | None = None,
-          api_keys: Sequence[str] = (), store: Any = None, reload_interval: float = 1.0, log_level: str = "warning") -> None:
+          api_keys: Sequence[str] = (), store: Store | None = None, reload_interval: float = 1.0, log_level: str = "warning") -> None:
     import uvicorn
 
     try:
