@@ -85,8 +85,9 @@ def main() -> None:
     import torch
 
     torch.set_num_threads(args.threads)
-    from adcreative.inspect.base import load_inspector
     from adcreative.tune.cli import load_products
+
+    from adcreative.inspect.base import load_inspector
     from adcreative.tune.compositor_policy import CompositorTuner
 
     products = load_products(args.products, None)

@@ -20,6 +20,7 @@ import typer
 from adcreative.cli import catalogue as catalogue_cli
 from adcreative.cli import console as console_cli
 from adcreative.cli import dataset as dataset_cli
+from adcreative.cli import db as db_cli
 from adcreative.cli import explain as explain_cli
 from adcreative.cli import generate as generate_cli
 from adcreative.cli import inspect as inspect_cli
@@ -50,6 +51,7 @@ def _root(
 app.add_typer(catalogue_cli.app, name="products")
 app.add_typer(generate_cli.creatives_app, name="creatives")
 app.add_typer(dataset_cli.app, name="dataset")
+app.add_typer(db_cli.app, name="db")
 app.command("generate")(generate_cli.generate)
 # Stage sub-apps: each import is light (heavy imports live inside the commands).
 app.add_typer(inspect_cli.app, name="inspect")
@@ -83,7 +85,9 @@ def main(argv: list[str] | None = None) -> int:
         command.main(args=list(sys.argv[1:] if argv is None else argv), prog_name="adcreative",
                      standalone_mode=False)
     except InputError as e:
-        err_console.print(f"[bold red]error:[/] {e}")
+        from rich.markup import escape
+
+        err_console.print(f"[bold red]error:[/] {escape(str(e))}", soft_wrap=True)  # one line, brackets as typed
         return 2
     except click.exceptions.Exit as e:
         return int(e.exit_code)

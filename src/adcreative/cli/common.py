@@ -9,6 +9,7 @@ import typer
 from rich.console import Console
 
 if TYPE_CHECKING:
+    from adcreative.config import Settings
     from adcreative.core.store import Store
 
 console = Console(stderr=False, highlight=False)
@@ -21,19 +22,23 @@ def store_from(ctx: typer.Context) -> Store:
     obj: dict[str, Any] = root.obj if isinstance(root.obj, dict) else {}
     root.obj = obj
     if "store" not in obj:
-        from adcreative.config import get_settings
         from adcreative.core.store import Store
 
-        obj["store"] = Store(get_settings(obj.get("home")))
+        obj["store"] = Store(settings_from(ctx))
     return obj["store"]  # type: ignore[no-any-return]
 
 
-def home_from(ctx: typer.Context) -> Path:
+def settings_from(ctx: typer.Context) -> Settings:
+    """The settings for this invocation: ``--home`` (or ``ADCREATIVE_HOME``) and the environment."""
     from adcreative.config import get_settings
 
     root = ctx.find_root()
     obj = root.obj if isinstance(root.obj, dict) else {}
-    return Path(get_settings(obj.get("home")).home)
+    return get_settings(obj.get("home"))
+
+
+def home_from(ctx: typer.Context) -> Path:
+    return Path(settings_from(ctx).home)
 
 
 def parse_list(value: str) -> list[str]:

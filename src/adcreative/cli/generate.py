@@ -26,6 +26,9 @@ def generate(
     max_attempts: int = typer.Option(20, "--max-attempts", help="Attempt budget per product (with --until-available)"),
     threshold: float = typer.Option(0.5, "--threshold", help="P(available) needed to deliver (with --until-available)"),
     inspector: Path | None = typer.Option(None, "--inspector", help="Inspector folder (default: shipped RFNet)"),
+    run_id: str | None = typer.Option(
+        None, "--run-id", help="Recurrent run to start or resume (default: derived from the generator, aspects, "
+        "seed and inspector, so rerunning the same command after a crash resumes it)"),
     gen_config: str | None = typer.Option(
         None, "--gen-config", help="Generator constructor args as JSON, inline or a .json file (e.g. for "
         "diffusers-inpaint: {\"base\": DIR, \"controlnet\": DIR, \"lora\": FILE, \"steps\": 30})"),
@@ -50,8 +53,11 @@ def generate(
 
     results = recurrent_for_products(store, gen, ids, k=until_available, max_attempts=max_attempts,
                                      aspects=parse_list(aspect), seed=seed, threshold=threshold, inspector=inspector,
-                                     on_result=lambda r: console.print(format_attempts(r)))
+                                     run_id=run_id, on_result=lambda r: console.print(format_attempts(r)))
     console.print(format_results(results))
+    if results:
+        reused = sum(r.reused for r in results)
+        console.print(f"run {results[0].run_id}" + (f" (resumed: {reused} attempts were already stored)" if reused else ""))
     if any(not r.complete for r in results):
         console.print("[yellow]budget spent before K available for: "
                       + ", ".join(r.product_id for r in results if not r.complete) + "[/]")

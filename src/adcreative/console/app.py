@@ -1,7 +1,8 @@
 """The review console: a FastAPI app over the store.
 
 ``GET /`` the review page; ``GET /api/queue`` creatives without a human label, least certain first;
-``POST /api/labels`` a reviewer's verdict (committed before the 200); ``GET /images/{creative_id}.png``.
+``POST /api/labels`` a reviewer's verdict (committed before the 200); ``GET /images/{creative_id}.png``;
+``GET /masks/{creative_id}.png`` where the product's own pixels are (the placement mask stored at generation).
 Writes need the ``X-API-Key`` header when the console was started with a key.
 """
 
@@ -56,7 +57,7 @@ def create_app(store: Store, *, api_key: str | None = None) -> FastAPI:
         for c, v in store.review_queue(limit):
             p = store.get_product(c.product_id)
             out.append({"creative_id": c.id, "product_id": c.product_id, "title": p.title, "aspect": c.aspect,
-                        "image": f"/images/{c.id}.png", "verdict": None if v is None else
+                        "image": f"/images/{c.id}.png", "mask": f"/masks/{c.id}.png", "verdict": None if v is None else
                         {"label": v.label, "p_available": round(v.p_available, 4), "model_id": v.model_id,
                          "probs": {k: round(x, 4) for k, x in v.probs.items()}}})
         return out
@@ -78,5 +79,21 @@ def create_app(store: Store, *, api_key: str | None = None) -> FastAPI:
         except InputError as e:
             raise HTTPException(404, str(e)) from None
         return Response(store.blobs.get_bytes(c.image_sha), media_type="image/png")
+
+    @app.get("/masks/{creative_id}.png")
+    def mask(creative_id: str) -> Response:
+        from adcreative.core.imageio import png_bytes
+        from adcreative.generate.provenance import placement_mask
+
+        try:
+            c = store.get_creative(creative_id)
+            if c.mask_sha is not None:
+                return Response(store.blobs.get_bytes(c.mask_sha), media_type="image/png")
+            m = placement_mask(store, c)  # a creative stored before masks were kept: rebuilt from its layout
+        except InputError as e:
+            raise HTTPException(404, str(e)) from None
+        if m is None:
+            raise HTTPException(404, f"creative {creative_id!r} records no product placement")
+        return Response(png_bytes(m), media_type="image/png")
 
     return app

@@ -7,6 +7,7 @@ from pathlib import Path
 
 from PIL import Image
 
+from adcreative.core.errors import InputError
 from adcreative.core.imageio import atomic_write, png_bytes, sha256
 
 
@@ -16,6 +17,10 @@ class BlobStore:
 
     def path(self, sha: str) -> Path:
         return self.root / sha[:2] / f"{sha}.png"
+
+    @staticmethod
+    def sha(data: bytes) -> str:
+        return sha256(data)
 
     def put_bytes(self, data: bytes) -> str:
         sha = sha256(data)
@@ -28,7 +33,11 @@ class BlobStore:
         return self.put_bytes(png_bytes(im))
 
     def get_bytes(self, sha: str) -> bytes:
-        return self.path(sha).read_bytes()
+        try:
+            return self.path(sha).read_bytes()
+        except FileNotFoundError:
+            raise InputError(f"image blob {sha[:12]}… is missing from {self.root} (the database names an image "
+                             "this home does not hold: was the home's folder moved away from its rows?)") from None
 
     def get_image(self, sha: str) -> Image.Image:
         with Image.open(io.BytesIO(self.get_bytes(sha))) as im:
@@ -37,3 +46,6 @@ class BlobStore:
 
     def exists(self, sha: str) -> bool:
         return self.path(sha).exists()
+
+    def delete(self, sha: str) -> None:
+        self.path(sha).unlink(missing_ok=True)

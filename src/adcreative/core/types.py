@@ -114,6 +114,8 @@ class Creative:
     intended_label: str | None = None  # for synthesised defects; None for ordinary generation
     run_id: str | None = None
     created_at: _dt.datetime = field(default_factory=utcnow)
+    mask_sha: str | None = None  # the placement mask's blob (L, 255 = the product's own pixels)
+    attempt_key: str | None = None  # "{run_id}/{product_id}/{seed}" for an attempt of a resumable run
 
     def manifest(self) -> dict[str, Any]:
         d = asdict(self)

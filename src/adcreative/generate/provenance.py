@@ -1,17 +1,22 @@
-"""Generate and store: run a generator for a product, store each image with its provenance manifest,
-and regenerate a stored creative bit for bit."""
+"""Generate and store: run a generator for a product, store each image with its provenance manifest and
+its placement mask, read the mask back, and regenerate a stored creative bit for bit."""
 
 from __future__ import annotations
 
 import uuid
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+from PIL import Image
 
 from adcreative.core.errors import InputError
 from adcreative.core.imageio import png_bytes, sha256
-from adcreative.core.store import Store
 from adcreative.core.types import ASPECTS, Creative, Product
 from adcreative.generate.base import GeneratedImage, Generator, create_generator
+
+if TYPE_CHECKING:
+    from adcreative.core.store import Store
 
 
 def build_generator(name: str = "compositor", *, policy: str | Path | None = None, **cfg: Any) -> Generator:
@@ -46,15 +51,19 @@ def parse_generator_config(text: str | None) -> dict[str, Any]:
 
 
 def to_creative(gi: GeneratedImage, product: Product, *, defect: str | None = None, severity: float = 0.5,
-                run_id: str | None = None, data: bytes | None = None) -> tuple[Creative, bytes]:
-    """The Creative row for a generated image, and its PNG bytes (encoded here unless given)."""
+                run_id: str | None = None, data: bytes | None = None,
+                attempt_key: str | None = None) -> tuple[Creative, bytes, bytes]:
+    """The Creative row for a generated image, its PNG bytes (encoded here unless given) and its placement
+    mask's PNG bytes (L, 255 = the product's own pixels), which every consumer reads back from the store."""
     data = data if data is not None else png_bytes(gi.image)
+    mask = png_bytes(gi.mask.convert("L"))
     params = {"generator_config": gi.config, "defect": defect, "severity": severity, "render": gi.params}
     c = Creative(id=uuid.uuid4().hex[:16], product_id=product.id, image_sha=sha256(data), generator=gi.generator,
                  generator_version=gi.generator_version, seed=gi.seed, aspect=gi.aspect, width=gi.image.width,
                  height=gi.image.height, params=params, layout={k: b.as_list() for k, b in gi.layout.items()},
-                 intended_label=gi.label if defect else None, run_id=run_id)
-    return c, data
+                 intended_label=gi.label if defect else None, run_id=run_id, mask_sha=sha256(mask),
+                 attempt_key=attempt_key)
+    return c, data, mask
 
 
 def generate_and_store(store: Store, generator: Generator, product: Product, *, n: int, aspects: list[str],
@@ -69,9 +78,42 @@ def generate_and_store(store: Store, generator: Generator, product: Product, *, 
     out = []
     for aspect in aspects:
         for gi in generator(product, seed=seed, aspect=aspect, n=n, defect=defect, severity=severity):
-            c, data = to_creative(gi, product, defect=defect, severity=severity, run_id=run_id)
-            out.append(store.add_creative(c, data=data))
+            c, data, mask = to_creative(gi, product, defect=defect, severity=severity, run_id=run_id)
+            out.append(store.add_creative(c, data=data, mask=mask))
     return out
+
+
+def placement_mask(store: Store, creative: Creative, product: Product | None = None) -> Image.Image | None:
+    """Where the product's own pixels are in a stored creative (L, 255 = product): the mask stored at
+    generation; for a creative stored before masks were kept, rebuilt from its layout (:func:`layout_mask`)."""
+    mask = store.creative_mask(creative)
+    if mask is not None:
+        return mask
+    return layout_mask(creative, product or store.get_product(creative.product_id))
+
+
+def layout_mask(creative: Creative, product: Product) -> Image.Image | None:
+    """The legacy rebuild, for creatives without a stored mask: the cutout (cropped to its alpha) scaled
+    into ``params.render.product_box`` (which may reach past the canvas when the product is truncated), or
+    into the layout's ``product`` box, kept where it is opaque. None when the creative records no box."""
+    params = creative.params or {}
+    render: dict[str, Any] = params["render"] if isinstance(params.get("render"), dict) else {}
+    box = render.get("product_box") or params.get("product_box") or (creative.layout or {}).get("product")
+    if not box:
+        return None
+    x0, y0, x1, y1 = (int(v) for v in box)
+    if x1 <= x0 or y1 <= y0:
+        return None
+    alpha = product.image.getchannel("A")
+    bbox = alpha.point(lambda v: 255 if v > 8 else 0).getbbox()
+    if bbox:
+        alpha = alpha.crop(bbox)
+    alpha = alpha.resize((x1 - x0, y1 - y0), Image.Resampling.BILINEAR).point(lambda v: 255 if v >= 250 else 0)
+    mask = Image.new("L", (creative.width, creative.height), 0)
+    mask.paste(alpha, (x0, y0))
+    if not np.asarray(mask).any():
+        return None
+    return mask
 
 
 def regenerate(store: Store, creative: Creative) -> tuple[bytes, str]:

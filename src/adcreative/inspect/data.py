@@ -12,7 +12,7 @@ import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
@@ -25,6 +25,9 @@ from adcreative.core.types import CLASSES, Creative, Product
 from adcreative.inspect.datasets.formats import Sample, read_dataset, split_for
 from adcreative.inspect.model import SPATIAL_KEYS
 from adcreative.inspect.preprocess import InspectItem, check_item, preprocess_item
+
+if TYPE_CHECKING:
+    from adcreative.core.store import Store
 
 ENCODING_VERSION = "6"  # 4: + the product view's last-block maps; 5: + colour affinity; 6: aux maps pooled
 
@@ -67,66 +70,23 @@ def load_sample(s: Sample, _cutouts: dict[Path, Image.Image] | None = None) -> I
     return item
 
 
-def creative_mask(creative: Creative, product: Product) -> Image.Image | None:
-    """The product's placement in a stored creative, rebuilt from its provenance: the cutout (cropped to
-    its alpha) is pasted unaltered, scaled into ``params.render.product_box`` (which may reach past the
-    canvas when the product is truncated), or into the layout's ``product`` box."""
-    render = (creative.params or {}).get("render") or {}
-    box = render.get("product_box") or (creative.layout or {}).get("product")
-    if not box:
-        return None
-    x0, y0, x1, y1 = (int(v) for v in box)
-    if x1 <= x0 or y1 <= y0:
-        return None
-    alpha = product.image.getchannel("A")
-    bbox = alpha.point(lambda v: 255 if v > 8 else 0).getbbox()
-    if bbox:
-        alpha = alpha.crop(bbox)
-    alpha = alpha.resize((x1 - x0, y1 - y0), Image.Resampling.BILINEAR).point(lambda v: 255 if v >= 250 else 0)
-    mask = Image.new("L", (creative.width, creative.height), 0)
-    mask.paste(alpha, (x0, y0))
-    if not np.asarray(mask).any():
-        return None
-    return mask
-
-
-def regenerated_mask(creative: Creative, product: Product) -> Image.Image | None:
-    """The exact placement mask, by re-running the (cheap, deterministic) compositor from the manifest."""
-    if creative.generator != "compositor":
-        return None  # a diffusion model is too slow to re-run just for its mask
-    try:
-        from adcreative.core.imageio import png_bytes, sha256
-        from adcreative.generate.base import create_generator
-
-        gen = create_generator(creative.generator, **dict(creative.params.get("generator_config", {})))
-        if gen.version != creative.generator_version:
-            return None
-        gi = gen(product, seed=creative.seed, aspect=creative.aspect, n=1, defect=creative.params.get("defect"),
-                 severity=float(creative.params.get("severity", 0.5)))[0]
-    except (ValueError, KeyError, TypeError):
-        return None
-    if sha256(png_bytes(gi.image)) != creative.image_sha:
-        return None  # not the same image: do not trust its mask
-    return gi.mask
-
-
-def creative_item(store: Any, creative: Creative, product: Product | None = None,
+def creative_item(store: Store, creative: Creative, product: Product | None = None,
                   label: str | None = None, mask: Image.Image | None = None) -> InspectItem:
-    """An item for a creative in the store: its image, its product's cutout and title, its placement mask
-    (given; else regenerated; else rebuilt from the layout; else the model falls back to saliency)."""
+    """An item for a creative in the store: its image, its product's cutout and title, and its placement
+    mask (given; else the one stored at generation; else, for a legacy row, rebuilt from the layout; else
+    none, and the model falls back to saliency)."""
+    from adcreative.generate.provenance import placement_mask
+
     product = product or store.get_product(creative.product_id)
     image = store.creative_image(creative).convert("RGB")
-    found = mask if mask is not None and mask.size == image.size else None
-    if found is None:
-        found = regenerated_mask(creative, product)
-    if found is None or found.size != image.size:
-        found = creative_mask(creative, product)
-    mask = found if found is not None and found.size == image.size else None
-    return InspectItem(image=image, title=product.title, mask=mask, product=product.image, label=label,
-                       product_id=product.id, id=creative.id, source=f"creative {creative.id}")
+    if mask is None or mask.size != image.size:
+        mask = placement_mask(store, creative, product)
+    return InspectItem(image=image, title=product.title, mask=mask if mask is not None and mask.size == image.size
+                       else None, product=product.image, label=label, product_id=product.id, id=creative.id,
+                       source=f"creative {creative.id}")
 
 
-def latest_labels(store: Any) -> dict[str, str]:
+def latest_labels(store: Store) -> dict[str, str]:
     """Human labels, the latest per creative wins."""
     out: dict[str, str] = {}
     for lab in store.labels():  # ordered oldest first
@@ -134,7 +94,7 @@ def latest_labels(store: Any) -> dict[str, str]:
     return out
 
 
-def store_samples(store: Any) -> list[tuple[Creative, str, str]]:
+def store_samples(store: Store) -> list[tuple[Creative, str, str]]:
     """(creative, label, split) for every human-labelled creative; splits by hashing the product id."""
     labels = latest_labels(store)
     out = []
@@ -376,7 +336,7 @@ def encode_samples(samples: Sequence[Sample], cfg: dict[str, Any], *, cache_dir:
     return enc
 
 
-def encode_store_labels(store: Any, cfg: dict[str, Any], *, progress: bool = True) -> EncodedSet:
+def encode_store_labels(store: Store, cfg: dict[str, Any], *, progress: bool = True) -> EncodedSet:
     """Encode the human-labelled creatives of a store (the RF1M-style feedback dataset)."""
     rows = store_samples(store)
     if not rows:
@@ -393,7 +353,7 @@ def encode_store_labels(store: Any, cfg: dict[str, Any], *, progress: bool = Tru
                         desc="encoding labels")
 
 
-def load_training_data(data: str | Path | None, store: Any | None, cfg: dict[str, Any], *,
+def load_training_data(data: str | Path | None, store: Store | None, cfg: dict[str, Any], *,
                        use_store_labels: bool = False, cache: bool = True,
                        progress: bool = True) -> EncodedSet:
     """A dataset folder (ours or RF1M's), the store's human labels, or both concatenated."""

@@ -8,7 +8,7 @@ import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
@@ -17,6 +17,9 @@ import torch.nn.functional as F
 from adcreative.core.errors import InputError
 from adcreative.core.types import CLASSES
 from adcreative.inspect.data import EncodedSet
+
+if TYPE_CHECKING:
+    from adcreative.core.store import Store
 
 
 @dataclass
@@ -149,7 +152,7 @@ def describe_counts(enc: EncodedSet) -> str:
     return ", ".join(f"{CLASSES[i]}={int(c[i])}" for i in range(len(CLASSES)))
 
 
-def train_inspector(net: Any, data: str | Path | None, out: str | Path, cfg: TrainConfig, *, store: Any = None,
+def train_inspector(net: Any, data: str | Path | None, out: str | Path, cfg: TrainConfig, *, store: Store | None = None,
                     cache: bool = True, log: Callable[[str], None] = print) -> dict[str, Any]:
     """Encode the data (a dataset folder and/or the store's human labels), train ``net`` on its train split
     with early stopping on val, evaluate on test when there is one, save to ``out``; returns the saved extras."""

@@ -36,6 +36,6 @@ def generate_products(store: Store, generator: Generator, product_ids: Sequence[
     out = []
     for prod, items in zip(products, generated, strict=True):
         for data, gi in items:
-            c, data = to_creative(gi, prod, data=data)
-            out.append(store.add_creative(c, data=data))
+            c, data, mask = to_creative(gi, prod, data=data)
+            out.append(store.add_creative(c, data=data, mask=mask))
     return out

@@ -1,20 +1,31 @@
 """Recurrent generation: generate → inspect → regenerate until K creatives are judged available
 (P(available) ≥ threshold) or the attempt budget is spent. Every attempt is stored with its verdict,
-so rejected creatives stay auditable (and can be labelled to retrain RFNet)."""
+so rejected creatives stay auditable (and can be labelled to retrain RFNet).
+
+Runs are resumable. Attempt ``i`` of a product is seed ``seed + i`` with aspect ``aspects[i % len]``, stored
+under the key ``{run_id}/{product_id}/{seed + i}`` together with its verdict in one transaction. A rerun of
+the same run (same ``run_id``; by default it is derived from the generator, its config, the aspects, the
+seed and the inspector, so rerunning the same command is the same run) takes the attempts already stored
+instead of making them again, and continues where the crash stopped it: the result is the one an
+uninterrupted run would have given, and no seed is generated twice."""
 
 from __future__ import annotations
 
+import hashlib
+import json
 import time
-import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 
 from adcreative.core.errors import InputError
 from adcreative.core.types import ASPECTS, CLASSES, Creative, Product, Verdict
+
+if TYPE_CHECKING:
+    from adcreative.core.store import Store
 
 
 class Scorer(Protocol):
@@ -28,7 +39,8 @@ class Attempt:
     creative: Creative
     verdict: Verdict
     accepted: bool
-    seconds: float  # generation + inspection time attributed to this attempt
+    seconds: float  # generation + inspection time attributed to this attempt (0 when taken from the store)
+    reused: bool = False  # stored by an earlier (interrupted) invocation of the same run
 
     @property
     def p_available(self) -> float:
@@ -65,6 +77,11 @@ class RecurrentResult:
         return [a for a in self.attempts if not a.accepted]
 
     @property
+    def reused(self) -> int:
+        """Attempts an earlier invocation of this run had stored (taken, not made again)."""
+        return sum(a.reused for a in self.attempts)
+
+    @property
     def n_available(self) -> int:
         return sum(a.accepted for a in self.attempts)
 
@@ -89,11 +106,24 @@ class RecurrentResult:
                 "attempts": len(self.attempts), "available_rate": round(self.available_rate, 4),
                 "attempts_per_available": round(self.attempts_per_available, 3),
                 "seconds_per_available": round(self.seconds_per_available, 3), "complete": self.complete,
-                "run_id": self.run_id}
+                "run_id": self.run_id, "reused": self.reused}
+
+
+def default_run_id(generator: Any, aspects: Sequence[str], seed: int, model_id: str) -> str:
+    """The run id of a recurrent run when none is given: what defines its attempts (generator, version and
+    config, aspects, first seed, inspector), hashed. K, the budget and the threshold only say when to stop,
+    so a rerun with a larger budget continues the same run."""
+    ident = {"generator": generator.name, "version": generator.version, "config": generator.config,
+             "aspects": list(aspects), "seed": seed, "model": model_id}
+    return "rec-" + hashlib.sha256(json.dumps(ident, sort_keys=True, default=str).encode()).hexdigest()[:12]
+
+
+def attempt_key(run_id: str, product_id: str, seed: int) -> str:
+    return f"{run_id}/{product_id}/{seed}"
 
 
 def recurrent_generate(
-    store: Any,
+    store: Store,
     generator: Any,
     inspector: Scorer,
     product: Product,
@@ -109,7 +139,9 @@ def recurrent_generate(
 ) -> RecurrentResult:
     """Generate for ``product`` until ``k`` attempts have P(available) ≥ ``threshold`` or ``max_attempts``
     were made. Attempt ``i`` uses seed ``seed + i`` and aspect ``aspects[i % len(aspects)]``; attempts are
-    generated and scored ``batch`` at a time (the inspector is faster on batches) and all are stored."""
+    generated and scored ``batch`` at a time (the inspector is faster on batches) and all are stored, each
+    with its verdict. Attempts of ``run_id`` already in the store are taken, not made again (see the module
+    docstring); ``run_id`` None → :func:`default_run_id`."""
     from adcreative.generate.provenance import to_creative
 
     if k < 1:
@@ -123,35 +155,76 @@ def recurrent_generate(
         raise InputError(f"unknown aspect ratio {bad[0]!r}; choose from {', '.join(ASPECTS)}")
     if not 0.0 < threshold <= 1.0:
         raise InputError(f"threshold must be in (0, 1], got {threshold}")
-    res = RecurrentResult(product.id, k, max_attempts, threshold, run_id=run_id or f"rec-{uuid.uuid4().hex[:10]}")
+    res = RecurrentResult(product.id, k, max_attempts, threshold,
+                          run_id=run_id or default_run_id(generator, aspects, seed, model_id))
+    stored = _stored_attempts(store, res.run_id, product.id)
     t_start = time.perf_counter()
     i = 0
     while res.n_available < k and i < max_attempts:
+        if seed + i in stored:
+            res.attempts.append(_resume(store, inspector, product, stored[seed + i], aspects[i % len(aspects)],
+                                        model_id, threshold))
+            i += 1
+            continue
         t0 = time.perf_counter()
         # never more than the budget, nor more than the images still missing: no attempt is wasted
-        # on a surplus, so attempts per available image stays an unbiased cost figure
+        # on a surplus, so attempts per available image stays an unbiased cost figure; and never past
+        # an attempt already stored
         n = min(batch, max_attempts - i, k - res.n_available)
-        gis = []
-        for j in range(i, i + n):
-            gis.append(generator(product, seed=seed + j, aspect=aspects[j % len(aspects)], n=1)[0])
-        creatives = []
-        items = []
-        blobs = []
-        for gi in gis:
-            c, data = to_creative(gi, product, run_id=res.run_id)
-            creatives.append(c)
-            blobs.append(data)
-            items.append(creative_item_from(gi, product, c))
-        probs = inspector.predict_proba(items)
+        n = next((j for j in range(n) if seed + i + j in stored), n)
+        gis = [generator(product, seed=seed + j, aspect=aspects[j % len(aspects)], n=1)[0] for j in range(i, i + n)]
+        made = [to_creative(gi, product, run_id=res.run_id, attempt_key=attempt_key(res.run_id, product.id, gi.seed))
+                for gi in gis]
+        probs = inspector.predict_proba([creative_item_from(gi, product, c) for gi, (c, _, _) in zip(gis, made,
+                                                                                                  strict=True)])
         dt = (time.perf_counter() - t0) / n
-        for c, data, p in zip(creatives, blobs, probs, strict=True):
-            store.add_creative(c, data=data)
+        for (c, data, mask), p in zip(made, probs, strict=True):
             v = Verdict(c.id, model_id, {cls: float(x) for cls, x in zip(CLASSES, p, strict=True)})
-            store.add_verdicts([v])
-            res.attempts.append(Attempt(c, v, bool(p[0] >= threshold), dt))
+            res.attempts.append(_store_attempt(store, c, data, mask, v, threshold, dt))
         i += n
     res.seconds = time.perf_counter() - t_start
     return res
+
+
+def _stored_attempts(store: Store, run_id: str, product_id: str) -> dict[int, Creative]:
+    """The attempts of this run and product already in the store, by seed."""
+    return {c.seed: c for c in store.creatives(product_id=product_id, run_id=run_id)
+            if c.attempt_key == attempt_key(run_id, product_id, c.seed)}
+
+
+def _store_attempt(store: Store, c: Creative, data: bytes, mask: bytes, v: Verdict, threshold: float,
+                   seconds: float) -> Attempt:
+    """Commit the creative with its verdict (one transaction). Another writer that stored this attempt
+    first wins: its creative and verdict are taken instead."""
+    from adcreative.core.store import AttemptExists
+
+    try:
+        store.add_creative(c, data=data, mask=mask, verdict=v)
+    except AttemptExists:
+        assert c.attempt_key is not None
+        other = store.creative_by_attempt(c.attempt_key)
+        ov = store.latest_verdict(other.id) if other is not None else None
+        if other is None or ov is None:
+            raise
+        return Attempt(other, ov, ov.p_available >= threshold, 0.0, reused=True)
+    return Attempt(c, v, v.p_available >= threshold, seconds)
+
+
+def _resume(store: Store, inspector: Scorer, product: Product, c: Creative, aspect: str, model_id: str,
+            threshold: float) -> Attempt:
+    """A stored attempt, taken as it is; scored now only when it has no verdict from this inspector (a store
+    written before creatives and verdicts were committed together, or another ``--inspector``)."""
+    if c.aspect != aspect:
+        raise InputError(f"run {c.run_id}: the attempt with seed {c.seed} was made at {c.aspect}, this run asks "
+                         f"for {aspect}; pass the run's own options or another --run-id")
+    v = store.latest_verdict(c.id)
+    if v is None or v.model_id != model_id:
+        from adcreative.inspect.data import creative_item
+
+        p = inspector.predict_proba([creative_item(store, c, product)])[0]
+        v = Verdict(c.id, model_id, {cls: float(x) for cls, x in zip(CLASSES, p, strict=True)})
+        store.add_verdicts([v])
+    return Attempt(c, v, v.p_available >= threshold, 0.0, reused=True)
 
 
 def creative_item_from(gi: Any, product: Product, creative: Creative) -> Any:
@@ -186,22 +259,24 @@ def format_attempts(result: RecurrentResult) -> str:
     for a in result.attempts:
         status = "delivered" if a in result.delivered else "surplus" if a.accepted else f"rejected ({a.defect})"
         lines.append(f"{a.creative.id}\t{result.product_id}\t{a.creative.aspect}\tseed={a.creative.seed}\t"
-                     f"p_avail={a.p_available:.3f}\t{status}")
+                     f"p_avail={a.p_available:.3f}\t{status}{' (stored earlier)' if a.reused else ''}")
     return "\n".join(lines)
 
 
-def recurrent_for_products(store: Any, generator: Any, product_ids: Sequence[str], *, k: int, max_attempts: int,
+def recurrent_for_products(store: Store, generator: Any, product_ids: Sequence[str], *, k: int, max_attempts: int,
                            aspects: Sequence[str] = ("1:1",), seed: int = 0, threshold: float = 0.5,
-                           inspector: str | Path | None = None,
+                           inspector: str | Path | None = None, run_id: str | None = None,
                            on_result: Callable[[RecurrentResult], None] | None = None) -> list[RecurrentResult]:
-    """Recurrent generation for each product with the inspector at ``inspector`` (None: the shipped RFNet)."""
+    """Recurrent generation for each product with the inspector at ``inspector`` (None: the shipped RFNet),
+    as one run (``run_id``, default :func:`default_run_id`): rerunning it resumes it."""
     from adcreative.inspect.base import load_scorer
 
     scorer, mid = load_scorer(inspector, onnx=False)
+    run_id = run_id or default_run_id(generator, aspects, seed, mid)
     results = []
     for pid in product_ids:
         r = recurrent_generate(store, generator, scorer, store.get_product(pid), k=k, max_attempts=max_attempts,
-                               aspects=aspects, seed=seed, threshold=threshold, model_id=mid)
+                               aspects=aspects, seed=seed, threshold=threshold, model_id=mid, run_id=run_id)
         if on_result is not None:
             on_result(r)
         results.append(r)

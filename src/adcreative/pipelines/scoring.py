@@ -5,13 +5,16 @@ from __future__ import annotations
 
 from collections import Counter
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 from adcreative.core.errors import InputError
 from adcreative.core.types import CLASSES, Product, Verdict
 
+if TYPE_CHECKING:
+    from adcreative.core.store import Store
 
-def score_store(store: Any, *, model: str | Path | None = None, product: str | None = None,
+
+def score_store(store: Store, *, model: str | Path | None = None, product: str | None = None,
                 run_id: str | None = None, rescore: bool = False, batch_size: int = 64, onnx: bool = False,
                 progress: bool = True) -> tuple[str, Counter[str]]:
     """Score the selected creatives; returns the model id the verdicts were written under and the count of
@@ -25,7 +28,8 @@ def score_store(store: Any, *, model: str | Path | None = None, product: str | N
         raise InputError(f"--batch-size must be at least 1, got {batch_size}")
     creatives = store.creatives(product_id=product, run_id=run_id)
     if not rescore:
-        creatives = [c for c in creatives if store.latest_verdict(c.id) is None]
+        judged = store.latest_verdicts([c.id for c in creatives])
+        creatives = [c for c in creatives if c.id not in judged]
     counts: Counter[str] = Counter()
     if not creatives:
         return "", counts

@@ -77,17 +77,15 @@ def provenance_attributes(creatives: Sequence[Creative], products: dict[str, Pro
 
 def store_creatives(store: Store, *, encoder: str | Path | None = None, embed_dims: int = 16,
                     show_progress: bool = False) -> SimCreatives:
-    """The store's usable creatives (judged available, or not inspected) with represent's features, cached in
-    the store; embeddings too when an ``encoder`` folder is given."""
+    """The store's available creatives (audited and accepted) with represent's features, cached in the store;
+    embeddings too when an ``encoder`` folder is given."""
     from adcreative.select.features import store_features
 
-    crs = store.creatives()
-    verdicts = {c.id: store.latest_verdict(c.id) for c in crs}
-    # generate → inspect → select: when creatives have verdicts, only auditor-acceptable ones compete
-    if any(v is not None for v in verdicts.values()):
-        crs = [c for c in crs if (v := verdicts[c.id]) is None or v.label == "available"]
+    # generate → inspect → select: only creatives an auditor accepted compete; unaudited ones never do
+    crs = store.available_creatives()
     if len(crs) < 2:
-        raise InputError("the store has fewer than 2 usable creatives: run `adcreative generate` first")
+        raise InputError("the store has fewer than 2 available creatives: run `adcreative generate "
+                         "--until-available K` (or `adcreative inspect run` on what is stored) first")
     enc = None
     if encoder is not None:
         from adcreative.represent.encoder import ENCODERS

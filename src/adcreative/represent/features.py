@@ -33,7 +33,7 @@ if TYPE_CHECKING:
 
 # Bump when any feature's definition changes: the store cache is keyed by (name, version).
 FEATURES_NAME = "explicit"
-FEATURES_VERSION = "1"
+FEATURES_VERSION = "2"  # 2: the stored placement mask (was rebuilt from the layout)
 
 # Work on images at most this large: features are then comparable across canvas sizes and cheap.
 ANALYSIS_SIDE = 512
@@ -556,32 +556,17 @@ def to_vector(features: Mapping[str, Any]) -> np.ndarray:
 
 # -- the store-cached path --------------------------------------------------------------------------
 def creative_mask(store: Store, creative: Creative) -> np.ndarray | None:
-    """The product mask of a stored creative, rebuilt from the product cutout and where the generator put
-    it: the compositor records the full placement (``params["product_box"]``, which may extend past the
-    canvas for a truncated product) and the visible box (``layout["product"]``). None when unknown."""
-    params = creative.params or {}
-    render: dict[str, Any] = params["render"] if isinstance(params.get("render"), dict) else {}
-    box = render.get("product_box") or params.get("product_box") or (creative.layout or {}).get("product")
-    if box is None:
-        return None
+    """The product mask of a stored creative as booleans: the placement mask stored at generation (rebuilt
+    from the layout for a creative stored before masks were kept). None when unknown."""
+    from adcreative.generate.provenance import placement_mask
+
     try:
-        prod = store.get_product(creative.product_id)
-    except InputError:
+        m = placement_mask(store, creative)
+    except InputError:  # its product is gone from the store
         return None
-    b = Box.from_list(box)
-    if b.w <= 0 or b.h <= 0:
+    if m is None or m.size != (creative.width, creative.height):
         return None
-    alpha = np.asarray(prod.image.getchannel("A"))
-    ys, xs = np.nonzero(alpha > 8)  # the generator scales the cutout's visible extent into the box
-    if len(xs):
-        alpha = alpha[ys.min(): ys.max() + 1, xs.min(): xs.max() + 1]
-    a = np.asarray(Image.fromarray(alpha).resize((b.w, b.h), Image.Resampling.BILINEAR))
-    m = np.zeros((creative.height, creative.width), dtype=np.uint8)
-    x0, y0 = max(0, b.x0), max(0, b.y0)
-    x1, y1 = min(creative.width, b.x1), min(creative.height, b.y1)
-    if x1 > x0 and y1 > y0:
-        m[y0:y1, x0:x1] = a[y0 - b.y0: y1 - b.y0, x0 - b.x0: x1 - b.x0]
-    return m > 127
+    return np.asarray(m) > 127
 
 
 def features_for_creatives(store: Store, creatives: Sequence[Creative], *, refresh: bool = False,

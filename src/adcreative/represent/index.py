@@ -16,12 +16,15 @@ import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from adcreative.core.errors import InputError
 from adcreative.core.imageio import atomic_write, atomic_write_text
+
+if TYPE_CHECKING:
+    from adcreative.core.store import Store
 
 INDEX_FILE = "index.faiss"
 IDS_FILE = "ids.json"
@@ -285,7 +288,7 @@ class KnnQuality:
         return out
 
 
-def outcomes_from_store(store: Any, creative_ids: Sequence[str] | None = None) -> dict[str, Outcome]:
+def outcomes_from_store(store: Store, creative_ids: Sequence[str] | None = None) -> dict[str, Outcome]:
     """Labelled outcomes in the store: the latest human label (else the latest inspector verdict's
     P(available)), and impression/click counts from the event log."""
     out: dict[str, Outcome] = {}
@@ -294,12 +297,9 @@ def outcomes_from_store(store: Any, creative_ids: Sequence[str] | None = None) -
         if wanted is None or lab.creative_id in wanted:
             out.setdefault(lab.creative_id, Outcome()).available = 1.0 if lab.label == "available" else 0.0
     ids = list(wanted) if wanted is not None else [c.id for c in store.creatives()]
-    for cid in ids:
-        if cid in out and out[cid].available is not None:
-            continue
-        v = store.latest_verdict(cid)
-        if v is not None:
-            out.setdefault(cid, Outcome()).available = v.p_available
+    verdicts = store.latest_verdicts([cid for cid in ids if cid not in out or out[cid].available is None])
+    for cid, v in verdicts.items():
+        out.setdefault(cid, Outcome()).available = v.p_available
     for e in store.events():
         if wanted is not None and e.creative_id not in wanted:
             continue

@@ -11,10 +11,13 @@ from collections import Counter
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from adcreative.core.errors import InputError
 from adcreative.core.types import CLASSES
+
+if TYPE_CHECKING:
+    from adcreative.core.store import Store
 
 SPLITS = ("train", "val", "test")
 
@@ -106,7 +109,7 @@ def summarize(samples: list[Sample]) -> dict[str, dict[str, int]]:
     return {k: dict(v) for k, v in c.items()}
 
 
-def export_labels(store: Any, out: str | Path) -> int:
+def export_labels(store: Store, out: str | Path) -> int:
     """Human labels from the store as an RF1M-style folder (``label.txt`` + images + product cutouts),
     which ``read_dataset`` and ``inspect train`` read. Written to a temporary folder and renamed into place,
     so a crash never leaves half a dataset. Returns the number of labelled creatives."""

@@ -1,0 +1,102 @@
+"""Where a home's tables live, and the engine that reaches them.
+
+A *home* (``--home DIR`` / ``ADCREATIVE_HOME``) is one store: its rows and its image blobs (``DIR/blobs/``)
+belong together, because rows name blobs by their sha256.
+
+- SQLite (the default): the rows are in ``DIR/adcreative.db``.
+- PostgreSQL (``ADCREATIVE_DATABASE_URL=postgresql+psycopg://…``): the database is shared, and each home
+  gets **its own schema** in it, named once at random and recorded in ``DIR/store.json``. Two homes on one
+  database therefore never see each other's rows (whose blobs they do not have); a fresh home starts
+  empty; moving the folder keeps its schema. To share a store between machines, share the home folder.
+- Any other explicit URL (e.g. ``sqlite:////srv/x.db``) is used as given: it is the store, so use it with
+  one home.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import secrets
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Engine, create_engine, event
+
+from adcreative.config import Settings
+from adcreative.core.errors import InputError
+
+STORE_FILE = "store.json"  # in the home: which PostgreSQL schema holds this home's rows
+_SCHEMA = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
+
+
+@dataclass(frozen=True)
+class Location:
+    url: str
+    schema: str | None  # PostgreSQL schema of this home; None for SQLite
+
+    @property
+    def dialect(self) -> str:
+        return self.url.split(":", 1)[0].split("+", 1)[0]
+
+    def describe(self) -> str:
+        """The URL without its password (for messages and ``db current``), plus the schema."""
+        shown = re.sub(r"(://[^:/@]+):[^@]*@", r"\1:***@", self.url)
+        return f"{shown} (schema {self.schema})" if self.schema else shown
+
+
+def location(settings: Settings) -> Location:
+    """The database URL and, on PostgreSQL, the schema of ``settings.home`` (created on first use)."""
+    url = settings.resolved_database_url()
+    if not url.startswith("postgresql"):
+        return Location(url, None)
+    return Location(url, home_schema(Path(settings.home)))
+
+
+def home_schema(home: Path) -> str:
+    """The home's PostgreSQL schema, from ``home/store.json``; a fresh home gets a new random one."""
+    path = home / STORE_FILE
+    if not path.exists():
+        home.mkdir(parents=True, exist_ok=True)
+        tmp = home / f".{STORE_FILE}.{os.getpid()}.{secrets.token_hex(4)}"
+        tmp.write_text(json.dumps({"postgresql_schema": f"adcreative_{secrets.token_hex(8)}"}) + "\n")
+        try:
+            os.link(tmp, path)  # atomic and exclusive: two processes opening a fresh home agree on one schema
+        except FileExistsError:
+            pass
+        finally:
+            tmp.unlink()
+    try:
+        schema = json.loads(path.read_text())["postgresql_schema"]
+    except (ValueError, KeyError, TypeError):
+        raise InputError("not a store file (expected {\"postgresql_schema\": NAME})", source=path) from None
+    if not isinstance(schema, str) or not _SCHEMA.match(schema):
+        raise InputError(f"schema name {schema!r} is not a plain lower-case identifier", source=path)
+    return schema
+
+
+def make_engine(loc: Location, *, migrating: bool = False) -> Engine:
+    """An engine on ``loc``: SQLite with WAL, full sync and foreign keys; PostgreSQL with the home's schema
+    first on the search path. ``migrating``: every transaction is explicit (SQLite: ``BEGIN IMMEDIATE``),
+    so a schema change or a fresh store's creation commits whole or not at all."""
+    connect_args: dict[str, Any] = {}
+    if loc.schema is not None:
+        connect_args["options"] = f"-c search_path={loc.schema}"
+    engine = create_engine(loc.url, connect_args=connect_args)
+    if loc.dialect == "sqlite":
+        @event.listens_for(engine, "connect")
+        def _sqlite_pragmas(conn: Any, _rec: Any) -> None:  # durability + concurrent readers
+            cur = conn.cursor()
+            cur.execute("PRAGMA journal_mode=WAL")
+            cur.execute("PRAGMA synchronous=FULL")
+            cur.execute("PRAGMA foreign_keys=ON")
+            cur.close()
+            if migrating:
+                conn.isolation_level = None  # pysqlite would not BEGIN before DDL; we do it below
+
+        if migrating:
+            @event.listens_for(engine, "begin")
+            def _begin(conn: Any) -> None:
+                conn.exec_driver_sql("BEGIN IMMEDIATE")  # the write lock up front: concurrent creators queue
+    return engine
