@@ -37,9 +37,9 @@ import numpy as np
 from adcreative.core.errors import InputError
 from adcreative.core.modeling import ConfigMixin, register_to_config
 
-# propensity quadrature: a fixed standard-normal grid and its weights, built once
-_Z = np.linspace(-6.0, 6.0, 41)
-_W = np.exp(-0.5 * _Z * _Z) / np.sqrt(2 * np.pi) * (_Z[1] - _Z[0])
+# Propensity quadrature: Gauss–Hermite nodes and weights for E[f(Z)], Z ~ N(0, 1), built once.
+_GH_X, _GH_W = np.polynomial.hermite_e.hermegauss(16)
+_GH_W = _GH_W / _GH_W.sum()
 
 
 class Decision:
@@ -249,9 +249,10 @@ class BetaVisualTS(ArmPolicy):
     def p_top(a: np.ndarray, b: np.ndarray, top: int) -> float:
         """P(a Thompson draw of ``top`` beats every other), for the logged propensity.
 
-        Deterministic quadrature over ``top``'s draw with moment-matched normal posteriors,
-        ``∫ φ_top(x) Π_j Φ_j(x) dx``, vectorised over rivals on a fixed 41-point grid; rivals that cannot
-        beat the grid's lowest point (most of them) are skipped. No Monte Carlo noise in 1/propensity."""
+        ``E_x[Π_j Φ((x − m_j) / s_j)]`` over ``top``'s draw ``x`` with moment-matched normal posteriors: 16-node
+        Gauss–Hermite quadrature (exact for polynomials of degree 31; the 41-point rectangle rule it replaced
+        cost 2.5x more), vectorised over rivals. Deterministic (no Monte Carlo noise in 1/propensity); rivals
+        that cannot reach the lowest node are skipped."""
         from scipy.special import ndtr
 
         if len(a) == 1:
@@ -259,13 +260,13 @@ class BetaVisualTS(ArmPolicy):
         s = a + b
         mean = a / s
         sd = np.sqrt(a * b / (s * s * (s + 1))) + 1e-12
-        x = mean[top] + sd[top] * _Z
-        rival = mean + 8.0 * sd > x[0]
+        x = mean[top] + sd[top] * _GH_X
+        rival = mean + 9.0 * sd > x[0]
         rival[top] = False
         if not rival.any():
             return 1.0
         cdf = ndtr((x[:, None] - mean[rival]) / sd[rival])
-        return float(min(max(float(_W @ np.prod(cdf, axis=1)), 0.0), 1.0))
+        return float(min(max(float(_GH_W @ np.prod(cdf, axis=1)), 0.0), 1.0))
 
 
 class HybridLinearTS(ArmPolicy):

@@ -9,6 +9,7 @@ The ad CTR model — served separately — gives the request's ad-level pCTR for
 
 from __future__ import annotations
 
+import math
 import threading
 import uuid
 from dataclasses import dataclass, field
@@ -19,7 +20,6 @@ import numpy as np
 from adcreative.core.errors import InputError
 from adcreative.select.bundle import Bundle
 from adcreative.select.data import hash_bucket, hash_user
-from adcreative.select.scoring import sigmoid
 
 MAX_CANDIDATES = 1000
 
@@ -118,13 +118,13 @@ class Selector:
             order, explored, prop = d.order, d.explored, d.propensity
         else:
             order, explored, prop = np.argsort(-scores), False, 1.0
-        ad_logit = b.ad_scorer.logits(ucat[None, :], unum[None, : self._n_ad_num], self._ad_bucket,
-                                      np.array([req.position]))
+        ad_logit = float(b.ad_scorer.logits(ucat[None, :], unum[None, : self._n_ad_num], self._ad_bucket,
+                                            np.array([req.position]))[0])
         cands = req.candidates
         return Ranking(request_id=req.request_id or uuid.uuid4().hex, ad_id=req.ad_id,
                        ranked=[cands[i] for i in order.tolist()], scores=scores[order].tolist(),
-                       explored=bool(explored), propensity=float(prop), ad_pctr=float(sigmoid(ad_logit)[0]),
-                       model_version=b.version)
+                       explored=bool(explored), propensity=float(prop),
+                       ad_pctr=1.0 / (1.0 + math.exp(-min(max(ad_logit, -30.0), 30.0))), model_version=b.version)
 
     def observe(self, kind: str, creative_id: str, context: np.ndarray | None = None) -> None:
         """Feed one logged impression or click to the policy (ignored for creatives it does not know)."""

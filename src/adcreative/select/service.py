@@ -38,10 +38,11 @@ from collections.abc import AsyncIterator, Iterable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
+import orjson
 from fastapi import Depends, FastAPI, Header, HTTPException, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
-from pydantic import BaseModel, Field
+from fastapi.responses import JSONResponse, Response
+from pydantic import BaseModel, Field, ValidationError
 
 from adcreative.core.errors import InputError
 from adcreative.select.bundle import Bundle, manifest_mtime
@@ -242,10 +243,10 @@ def sync_store(events_path: str | Path, store: Store, *, chunk: int = 5000) -> i
             with contextlib.suppress(json.JSONDecodeError):
                 batch.append(json.loads(line))
             if len(batch) >= chunk:
-                n += store.add_events(_events(batch)) or 0
+                n += len(store.add_events(_events(batch)))
                 batch = []
         if batch:
-            n += store.add_events(_events(batch)) or 0
+            n += len(store.add_events(_events(batch)))
     atomic_write_text(ck, str(pos))
     return n
 
@@ -374,6 +375,7 @@ def create_app(model_dir: str | Path, *, events_path: str | Path | None = None, 
     app = FastAPI(title="adcreative selection", version="1", lifespan=lifespan,
                   description="Per-user creative selection: list-wise ranking with Thompson exploration.")
     app.state.svc = state
+    _document(app, SelectIn)
 
     @app.exception_handler(RequestValidationError)
     async def _validation(_: Request, exc: RequestValidationError) -> JSONResponse:
@@ -400,18 +402,31 @@ def create_app(model_dir: str | Path, *, events_path: str | Path | None = None, 
                 "events_logged": await asyncio.to_thread(state.events.refresh), "worker_pid": os.getpid(),
                 "reloads": state.reloads, "uptime_s": round(time.time() - state.started, 1)}
 
-    @app.post("/v1/select", response_model=SelectOut)
-    async def select(body: SelectIn) -> Any:
+    def problems(exc: ValidationError) -> list[str]:
+        return [f"body.{'.'.join(str(p) for p in e.get('loc', ()))}: {e.get('msg')}" for e in exc.errors()]
+
+    # The hot path reads the body itself: pydantic validates the JSON bytes in one pass (no json.loads, no
+    # second validation of a dict), the request schema is still SelectIn (documented below), and orjson writes
+    # the answer. Together about half the per-request CPU of a body-model route.
+    @app.post("/v1/select", response_model=SelectOut, openapi_extra={"requestBody": {
+        "required": True, "content": {"application/json": {"schema": {"$ref": "#/components/schemas/SelectIn"}}}}})
+    async def select(request: Request) -> Any:
         t0 = time.perf_counter()
+        try:
+            body = SelectIn.model_validate_json(await request.body())
+        except ValidationError as e:
+            return JSONResponse(status_code=422, content={"error": "invalid request", "problems": problems(e)})
         sel = state.selector  # take one reference: a concurrent reload cannot change it under us
         if sel is None:
             raise HTTPException(503, "no model loaded")
         try:
-            r = sel.rank(RankRequest(**body.model_dump()))
+            r = sel.rank(RankRequest(user_id=body.user_id, ad_id=body.ad_id, candidates=body.candidates, user=body.user,
+                                     position=body.position, pair=body.pair, request_id=body.request_id,
+                                     explore=body.explore))
         except LookupError as e:
             raise HTTPException(404, str(e.args[0])) from e
-        # the Ranking already has SelectOut's shape; skipping response re-validation saves ~1 ms per request
-        return JSONResponse(r.__dict__, headers={"Server-Timing": f"rank;dur={(time.perf_counter() - t0) * 1000:.3f}"})
+        return Response(orjson.dumps(r.__dict__), media_type="application/json",
+                        headers={"Server-Timing": f"rank;dur={(time.perf_counter() - t0) * 1000:.3f}"})
 
     @app.post("/v1/events", response_model=EventsOut, dependencies=[Depends(require_key)])
     def events(body: EventsIn) -> EventsOut:
@@ -433,6 +448,24 @@ def create_app(model_dir: str | Path, *, events_path: str | Path | None = None, 
         return {"reloaded": changed, "model_version": sel.bundle.version if sel else None, "worker_pid": os.getpid()}
 
     return app
+
+
+def _document(app: FastAPI, *models: type[BaseModel]) -> None:
+    """Put request models that routes read themselves into the OpenAPI components (routes ``$ref`` them)."""
+    base = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            schema = base()
+            comps = schema.setdefault("components", {}).setdefault("schemas", {})
+            for m in models:
+                js = m.model_json_schema(ref_template="#/components/schemas/{model}")
+                comps.update(js.pop("$defs", {}))
+                comps[m.__name__] = js
+            app.openapi_schema = schema
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
 
 
 def app_from_env() -> FastAPI:
