@@ -65,7 +65,7 @@ def test_obd_bad_folders(tmp_path: Path) -> None:
     root = write_campaign(tmp_path / "c", "kids", 4, 20, 1)
     ctx = root / "random" / "item_context.csv"
     ctx.write_text("\n".join(ctx.read_text().splitlines()[:-1]) + "\n")  # drop the last item
-    with pytest.raises(InputError, match="4 user-item affinity columns but item_context.csv lists 3 items"):
+    with pytest.raises(InputError, match=r"4 user-item affinity columns but item_context\.csv lists 3 items"):
         load_obd(root, "random")
     (root / "bts" / "other.csv").write_text("a\n1\n")
     with pytest.raises(InputError, match="more than one log CSV"):
@@ -137,9 +137,8 @@ def test_obd_report_and_conservative_bundle(tmp_path: Path) -> None:
     for ad 'men' and says why."""
     pytest.importorskip("torch")
     from adcreative.select.bundle import Bundle
-    from adcreative.select.selector import RankRequest, Selector
-
     from adcreative.select.obd import evaluate_obd
+    from adcreative.select.selector import RankRequest, Selector
 
     r = evaluate_obd(OBD, seeds=[0], folds=2, inner_folds=2, n_boot=200, save_to=tmp_path / "b")
     rows = {(p, e): x for (p, e), x in r.per_seed[0].rows.items()}

@@ -10,7 +10,14 @@ import pytest
 from PIL import Image, ImageDraw
 
 from adcreative.core.errors import InputError
-from adcreative.select.simulator import History, MarketConfig, SyntheticMarket, quick_creatives, run_campaign, uniform_log
+from adcreative.select.simulator import (
+    History,
+    MarketConfig,
+    SyntheticMarket,
+    quick_creatives,
+    run_campaign,
+    uniform_log,
+)
 from tests.paths import SHARED as SHARED_DATA
 
 

@@ -48,7 +48,7 @@ class Decision:
     puts ``order[0]`` first | request) — given as a number or as a function computed on first access, so a
     caller that never logs (the simulator) does not pay for a Monte Carlo estimate."""
 
-    __slots__ = ("order", "explored", "_p")
+    __slots__ = ("_p", "explored", "order")
 
     def __init__(self, order: np.ndarray, explored: bool, propensity: float | Callable[[], float]) -> None:
         self.order, self.explored, self._p = order, explored, propensity

@@ -19,7 +19,7 @@ CTR against their true mean CTR in the market (how well new creatives are *ranke
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -120,6 +120,8 @@ def cold_start_auc(descriptions: Mapping[str, np.ndarray], attributes: np.ndarra
             a, s = predict_logits(res, te_log, te_table)
             p = sigmoid(a + s[np.arange(len(te_log)), te_log.shown])
             rep.click_auc[name].append(auc(te_log.click, p))
-            # a creative's predicted mean CTR over the held-out log's users and slots
-            rep.rank_auc[name].append(_pair_auc(sigmoid(a[:, None] + s).mean(0), true_ctr))
+            # a creative's predicted mean CTR over the held-out log's users and slots, for a user who has not
+            # seen it (no exposure history: the true CTRs it is compared with have none either)
+            a0, s0 = predict_logits(res, replace(te_log, pair=np.zeros_like(te_log.pair)), te_table)
+            rep.rank_auc[name].append(_pair_auc(sigmoid(a0[:, None] + s0).mean(0), true_ctr))
     return rep
