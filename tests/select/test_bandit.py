@@ -91,6 +91,9 @@ def test_hybrid_thompson_learns_contextual_preferences(tmp_path: Path) -> None:
     ps = 1 / (1 + np.exp(-(-2.0 + 1.5 * (xs @ w) @ feats.T / np.sqrt(5))))
     assert clicks / n > 1.5 * ps.mean()
     assert clicks / n > 0.75 * ps.max(1).mean()
+    # the block-wise posterior code agrees with the dense design
+    x = np.array([0.3, -1.0])
+    np.testing.assert_allclose(b.features(x) @ b.theta, b.scores(x, sample=False), atol=1e-10)
     # state round trip keeps the posterior
     b.save_pretrained(tmp_path / "h")
     b2 = HybridLinearTS.from_pretrained(tmp_path / "h")

@@ -410,19 +410,33 @@ class HybridLinearTS(ArmPolicy):
 
     def features(self, x_user: np.ndarray | None, rows: np.ndarray | None = None,
                  pair: np.ndarray | None = None) -> np.ndarray:
-        """Design rows for one user and the given creatives (all by default)."""
+        """Dense design rows for one user and the given creatives (all by default): ``[shared | every arm's
+        block]``, the creative's own block filled. For inspection; the posterior code never builds it."""
         rows = np.arange(self.n_arms) if rows is None else rows
         x = np.broadcast_to(self._context(x_user), (len(rows), self.n_user))
-        return self._design(x, rows, self._pair(pair, len(rows)))
+        xs, ab = self._shared(x, rows, self._pair(pair, len(rows))), self._arm_values(x)
+        arm_part = np.zeros((len(rows), self.n_arms * self.arm_dim))
+        cols = rows[:, None] * self.arm_dim + np.arange(self.arm_dim)[None, :]
+        arm_part[np.arange(len(rows))[:, None], cols] = ab
+        return np.hstack([xs, arm_part])
 
-    def _design(self, x: np.ndarray, arms: np.ndarray, q: np.ndarray) -> np.ndarray:
+    def _shared(self, x: np.ndarray, arms: np.ndarray, q: np.ndarray) -> np.ndarray:
+        """The shared columns ``[1, z_c, x ⊗ z_c, q]`` of events or candidates."""
         z = self.Z[arms]
-        n, a = len(z), self.arm_dim
-        inter = (x[:, :, None] * z[:, None, :]).reshape(n, -1)
-        arm_part = np.zeros((n, self.n_arms * a))
-        cols = arms[:, None] * a + np.arange(a)[None, :]
-        arm_part[np.arange(n)[:, None], cols] = np.hstack([np.ones((n, 1)), x[:, : self.arm_ctx]])
-        return np.hstack([np.ones((n, 1)), z, inter, q, arm_part])
+        inter = (x[:, :, None] * z[:, None, :]).reshape(len(z), -1)
+        return np.hstack([np.ones((len(z), 1)), z, inter, q])
+
+    def _arm_values(self, x: np.ndarray) -> np.ndarray:
+        """The values in the shown creative's own block: ``(1, x[:arm_context])``."""
+        return np.hstack([np.ones((len(x), 1)), x[:, : self.arm_ctx]])
+
+    def _logits(self, theta: np.ndarray, xs: np.ndarray, ab: np.ndarray, arms: np.ndarray) -> np.ndarray:
+        """Logits for ``theta [dim]`` or draws ``[dim, n]``: shared part plus each row's own arm block."""
+        d = self.shared_dim
+        blocks = theta[d:].reshape(self.n_arms, self.arm_dim, *theta.shape[1:])   # [C, a(, n)]
+        own = np.einsum("ka,ka...->k...", ab, blocks[arms]) if ab.shape[0] == len(arms) else \
+            np.einsum("a,ka...->k...", ab[0], blocks[arms])
+        return xs @ theta[:d] + own  # type: ignore[no-any-return]
 
     # -- posterior ---------------------------------------------------------------------------------
     def _flush(self) -> None:
@@ -438,26 +452,48 @@ class HybridLinearTS(ArmPolicy):
                 self.hist_arm, self.hist_r = self.hist_arm[-w:], self.hist_r[-w:]
 
     def refit(self, iters: int = 8) -> None:
-        """Laplace posterior of Bayesian logistic regression on the event history (Newton from the
-        current mean; the prior is centred on the base rate, zero elsewhere)."""
+        """Laplace posterior of Bayesian logistic regression on the event history (damped Newton from the
+        current mean; the prior is centred on the base rate, zero elsewhere). The Hessian is assembled by
+        blocks — shared × shared, shared × each arm's block, each arm's block alone — since an event touches
+        one arm's block only: far cheaper than the dense design when there are many creatives."""
         self._flush()
         if not len(self.hist_r):
             return
-        X = self._design(self.hist_x.astype(np.float64), self.hist_arm, self.hist_q.astype(np.float64))
+        x = self.hist_x.astype(np.float64)
+        arms = self.hist_arm
+        xs, ab = self._shared(x, arms, self.hist_q.astype(np.float64)), self._arm_values(x)
         y = self.hist_r.astype(np.float64)
         lam = self._prior_prec(self.n_arms * self.arm_dim)
         t0 = self._theta0()
         th = self.theta.copy()
+        by_arm = [np.nonzero(arms == c)[0] for c in range(self.n_arms)]
 
         def objective(t: np.ndarray) -> float:  # penalised log-likelihood
-            z = X @ t
+            z = self._logits(t, xs, ab, arms)
             return float(y @ z - np.logaddexp(0.0, z).sum() - 0.5 * (lam * (t - t0) ** 2).sum())
+
+        def grad_hess(t: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+            p = 1.0 / (1.0 + np.exp(-np.clip(self._logits(t, xs, ab, arms), -30, 30)))
+            r, w = y - p, p * (1 - p)
+            d, a = self.shared_dim, self.arm_dim
+            g = np.empty(len(t))
+            g[:d] = xs.T @ r
+            H = np.zeros((len(t), len(t)))
+            H[:d, :d] = (xs.T * w) @ xs
+            for c, idx in enumerate(by_arm):
+                sl = slice(d + c * a, d + (c + 1) * a)
+                g[sl] = ab[idx].T @ r[idx]
+                if len(idx):
+                    wa = ab[idx] * w[idx, None]
+                    H[:d, sl] = xs[idx].T @ wa
+                    H[sl, sl] = ab[idx].T @ wa
+            H[d:, :d] = H[:d, d:].T
+            H[np.diag_indices_from(H)] += lam
+            return g - lam * (t - t0), H
 
         f = objective(th)
         for _ in range(iters):
-            p = 1.0 / (1.0 + np.exp(-np.clip(X @ th, -30, 30)))
-            g = X.T @ (y - p) - lam * (th - t0)
-            H = (X.T * (p * (1 - p))) @ X + np.diag(lam)
+            g, H = grad_hess(th)
             step = np.linalg.solve(H, g)
             # damped Newton: halve the step until the objective improves (plain Newton can overshoot)
             for _ in range(20):
@@ -468,9 +504,8 @@ class HybridLinearTS(ArmPolicy):
             th, f = th + step, f_new
             if np.abs(step).max() < 1e-5:
                 break
-        p = 1.0 / (1.0 + np.exp(-np.clip(X @ th, -30, 30)))
         self.theta = th
-        self.prec = (X.T * (p * (1 - p))) @ X + np.diag(lam)
+        self.prec = grad_hess(th)[1]
         self._chol = None
 
     def _sample_thetas(self, n: int, rng: np.random.Generator) -> np.ndarray:
@@ -482,11 +517,18 @@ class HybridLinearTS(ArmPolicy):
         eps = rng.standard_normal((len(self.theta), n))
         return self.theta[:, None] + solve_triangular(self._chol.T, eps, lower=False, check_finite=False)  # type: ignore[no-any-return]
 
+    def _candidates(self, x_user: np.ndarray | None, rows: np.ndarray, pair: np.ndarray | None
+                    ) -> tuple[np.ndarray, np.ndarray]:
+        x = self._context(x_user)[None, :]
+        return self._shared(np.broadcast_to(x, (len(rows), self.n_user)), rows, self._pair(pair, len(rows))), \
+            self._arm_values(x)
+
     def scores(self, x_user: np.ndarray | None, rows: np.ndarray | None = None, *, sample: bool,
                pair: np.ndarray | None = None) -> np.ndarray:
         """Click logits of creatives (all by default) for one user: posterior mean, or one Thompson draw."""
-        ph = self.features(x_user, rows, pair)
-        return ph @ (self._sample_thetas(1, self.rng)[:, 0] if sample else self.theta)  # type: ignore[no-any-return]
+        rows = np.arange(self.n_arms) if rows is None else rows
+        xs, ab = self._candidates(x_user, rows, pair)
+        return self._logits(self._sample_thetas(1, self.rng)[:, 0] if sample else self.theta, xs, ab, rows)
 
     def rank(self, ids: Sequence[str], context: np.ndarray | None = None, scores: np.ndarray | None = None, *,
              explore: bool | None = None, pair: np.ndarray | None = None) -> Decision:
@@ -496,16 +538,16 @@ class HybridLinearTS(ArmPolicy):
         rows = self.rows(ids)
         eps = float(self.config["exploration_share"])
         explored = bool(self.rng.random() < eps) if explore is None else explore
-        ph = self.features(context, rows, pair)
-        greedy = np.asarray(scores, np.float64) if scores is not None else ph @ self.theta
-        s = ph @ self._sample_thetas(1, self.rng)[:, 0] if explored else greedy
+        xs, ab = self._candidates(context, rows, pair)
+        greedy = np.asarray(scores, np.float64) if scores is not None else self._logits(self.theta, xs, ab, rows)
+        s = self._logits(self._sample_thetas(1, self.rng)[:, 0], xs, ab, rows) if explored else greedy
         order = np.argsort(-s)
         top = int(order[0])
 
         def prop() -> float:
             p_ts = 0.0
             if eps > 0:
-                draws = ph @ self._sample_thetas(64, np.random.default_rng(0))
+                draws = self._logits(self._sample_thetas(64, np.random.default_rng(0)), xs, ab, rows)
                 p_ts = float((draws.argmax(0) == top).mean())
             return (1 - eps) * float(top == int(np.argmax(greedy))) + eps * p_ts
 

@@ -52,8 +52,8 @@ from adcreative.core.errors import InputError
 from adcreative.select import POLICIES
 
 # The tuned configuration of "ours" (chosen on tuning seeds 0-4 only; docs/select.md lists the grid).
-OURS: dict[str, Any] = {"name": "hybrid_linear", "n_components": 6, "arm_prior_var": 0.05, "exploration_share": 0.3,
-                        "refit_every": 1000, "window": 20000}
+OURS: dict[str, Any] = {"name": "hybrid_linear", "n_components": 6, "arm_context": 4, "arm_prior_var": 0.05,
+                        "exploration_share": 0.3, "refit_every": 2000, "window": 20000}
 TUNING_SEEDS = (0, 1, 2, 3, 4)
 REPORTING_SEEDS = (10, 11, 12, 13, 14)
 
@@ -434,10 +434,8 @@ def _run_campaign(features: np.ndarray, attributes: np.ndarray | None, n_impress
         "oracle": lambda: Oracle(market),
         "best_fixed": lambda: Fixed(market.best_fixed()),
         "ours": lambda: Registered(ours_cfg["name"], feats, market.n_context, seed, label=f"ours: {ours_cfg['name']}",
-                                   n_pair=1, arm_context=cfg.n_segments,
-                                   **{k: v for k, v in ours_cfg.items() if k != "name"}),
-        "ours_listwise": lambda: Listwise(market, feats, seed, retrain_every=retrain_every,
-                                          **{"n_pair": 1, "arm_context": cfg.n_segments, **ours_cfg}),
+                                   **{"n_pair": 1, **{k: v for k, v in ours_cfg.items() if k != "name"}}),
+        "ours_listwise": lambda: Listwise(market, feats, seed, retrain_every=retrain_every, **{"n_pair": 1, **ours_cfg}),
         "vw": lambda: VW(feats, seed),
         "vw_squarecb": lambda: VW(feats, seed, extra="--squarecb"),
     }
