@@ -58,7 +58,7 @@ def test_hidden_model_has_position_bias_segments_fatigue_and_novelty() -> None:
     assert ctx[m.segment[7]] == 1 and ctx[cfg.n_segments + 2] == 1 and len(ctx) == m.n_context
     h = History.fresh(m)
     h.record(7, 3)
-    assert h.pair(7)[3, 0] == pytest.approx(np.log(2)) and h.shown[3] == 1
+    assert h.pair(7)[3, 0] == 1 and h.pair(7)[4, 0] == 0 and h.shown[3] == 1
 
 
 def test_short_campaign_ours_beats_uniform_and_writes_png(tmp_path: Path) -> None:
@@ -134,10 +134,11 @@ def test_cli_simulate_from_store_keeps_only_available_creatives(tmp_path: Path,
         store.add_creative(Creative(id=f"c{j}", product_id="p1", image_sha="", generator="test",
                                     generator_version="0", seed=j, aspect="1:1", width=96, height=96), im)
     store.add_verdicts([Verdict("c0", "rfnet-test", {"available": 0.1, "unsuitable": 0.9}),
-                        Verdict("c1", "rfnet-test", {"available": 0.8, "unsuitable": 0.2})])
+                        *(Verdict(f"c{j}", "rfnet-test", {"available": 0.8, "unsuitable": 0.2}) for j in (1, 2, 3))])
+    # c4 was never inspected: unaudited creatives never compete
     assert main(["--home", str(tmp_path / "h"), "select", "simulate", "--from-store", "--n", "400",
                  "--policies", "ours,uniform"]) == 0
     out = capsys.readouterr().out
-    assert "4 creatives" in out
+    assert "3 creatives" in out
     # the features were computed once and cached in the store for the next run
-    assert set(store.get_features(FEATURES_NAME, [f"c{j}" for j in range(5)])) == {"c1", "c2", "c3", "c4"}
+    assert set(store.get_features(FEATURES_NAME, [f"c{j}" for j in range(5)])) == {"c1", "c2", "c3"}

@@ -107,7 +107,6 @@ def rank(
 ) -> None:
     """Rank candidates for one user with a saved bundle (the service's in-process path)."""
     from adcreative.core.errors import InputError
-    from adcreative.select.bundle import Bundle
     from adcreative.select.selector import RankRequest, Selector
 
     try:
@@ -116,8 +115,8 @@ def rank(
         raise InputError(f"--user is not JSON: {e}") from e
     if not isinstance(fields, dict):
         raise InputError("--user must be a JSON object")
-    r = Selector(Bundle.load(model)).rank(RankRequest(user_id=user_id, ad_id=ad, candidates=parse_list(candidates),
-                                                      user=fields, position=position))
+    r = Selector.load(model).rank(RankRequest(user_id=user_id, ad_id=ad, candidates=parse_list(candidates),
+                                              user=fields, position=position))
     console.print(json.dumps(r.__dict__, indent=1))
 
 

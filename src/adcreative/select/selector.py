@@ -13,6 +13,7 @@ import math
 import threading
 import uuid
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -63,6 +64,11 @@ class Selector:
         if self._n_context not in (0, len(self._num_fields)):
             raise InputError(f"the policy takes {self._n_context} context values but the model has "
                              f"{len(self._num_fields)} numeric user fields", source=bundle.directory)
+
+    @classmethod
+    def load(cls, directory: str | Path) -> Selector:
+        """A selector over the bundle in ``directory`` (its current version)."""
+        return cls(Bundle.load(directory))
 
     def _validate(self, req: RankRequest) -> np.ndarray:
         if req.ad_id != self.bundle.ad_id:

@@ -55,6 +55,7 @@ from adcreative.select import POLICIES
 OURS: dict[str, Any] = {"name": "hybrid_linear", "n_components": 6, "arm_context": 4, "arm_prior_var": 0.05,
                         "exploration_share": 0.3, "refit_every": 2000, "window": 20000}
 TUNING_SEEDS = (0, 1, 2, 3, 4)
+MAX_EXPOSURES = 20.0  # the exposure count policies see is capped (beyond it, one more changes nothing)
 REPORTING_SEEDS = (10, 11, 12, 13, 14)
 
 
@@ -178,8 +179,9 @@ class History:
         return cls(np.zeros((market.n_users, market.n_creatives), np.float64), np.zeros(market.n_creatives))
 
     def pair(self, u: int) -> np.ndarray:
-        """``[C, 1]``: log1p of this user's exposures to each creative (the policies' pair feature)."""
-        return np.log1p(self.seen[u])[:, None]
+        """``[C, 1]``: how often this user has seen each creative (the policies' pair feature: the frequency
+        count an ad server keeps for frequency capping), capped at ``MAX_EXPOSURES``."""
+        return np.minimum(self.seen[u], MAX_EXPOSURES)[:, None]
 
     def record(self, u: int, arm: int) -> None:
         self.seen[u, arm] += 1
@@ -491,7 +493,7 @@ def sim_user_fields(k: int) -> tuple[list[str], list[str]]:
 def market_log(market: SyntheticMarket, users: np.ndarray, positions: np.ndarray, shown: np.ndarray,
                click: np.ndarray, propensity: np.ndarray, n_creatives: int, *, shown_pair: np.ndarray | None = None,
                candidates: np.ndarray | None = None) -> Any:
-    """An :class:`ImpressionLog` of simulated impressions. Pair feature: log1p of the user's earlier exposures
+    """An :class:`ImpressionLog` of simulated impressions. Pair feature: the user's earlier exposures
     (known for the shown creative only in an online log: ``shown_pair``; other candidates get 0)."""
     from adcreative.select.data import AD_BUCKETS, ImpressionLog, hash_bucket
 
@@ -521,7 +523,7 @@ def uniform_log(market: SyntheticMarket, n: int, seed: int, arms: np.ndarray | N
     before = np.zeros(n, np.float32)
     for i in range(n):
         u, p, a = int(stream.user[i]), int(stream.position[i]), int(shown[i])
-        before[i] = np.log1p(hist.seen[u, a])
+        before[i] = min(hist.seen[u, a], MAX_EXPOSURES)
         click[i] = stream.uniform[i] < market.click_prob(u, p, hist.seen[u], hist.shown)[a]
         hist.record(u, a)
     cand = np.tile(np.arange(len(arms), dtype=np.int64), (n, 1))
