@@ -1,7 +1,11 @@
 """Inspection throughput on CPU: images per second at batch 1 and 32, RFNet and the image-only baseline
-side by side, for torch (eager) and the ONNX export (onnxruntime).
+side by side, for torch (eager) and the ONNX export (onnxruntime); then ``inspect run``'s store path per
+creative: read from a store, item built, scored — with the placement mask stored at generation (now), rebuilt
+from the layout (legacy rows) and re-rendered by the compositor (what ``inspect run`` did before masks were
+stored), side by side.
 
     PYTHONPATH=src python bench/inspect.py [--model DIR] [--threads 1] [--reps 3]   (median of the repeats)
+    PYTHONPATH=src python bench/inspect.py --only store                             (the store path alone)
 
 "model" columns time the network on prepared tensors; "end-to-end" adds preprocessing from PIL images
 (letterbox, edges, masks, cached title embeddings). Inputs are compositor creatives of the sample catalogue.
@@ -55,12 +59,98 @@ def rate(fn: Any, n_images: int, reps: int) -> float:
     return n_images / statistics.median(times)
 
 
+def seconds(fn: Any, reps: int) -> float:
+    """Seconds of the median repeat, after one warm-up call."""
+    fn()
+    times = []
+    for _ in range(reps):
+        t0 = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t0)
+    return statistics.median(times)
+
+
+def rerendered_item(store: Any, creative: Any, product: Any) -> Any:
+    """``creative_item`` as ``inspect run`` built it before masks were stored (inspect.data.regenerated_mask at
+    b0a1a10): re-run the compositor from the manifest, check the bytes, take its mask."""
+    from adcreative.core.imageio import png_bytes, sha256
+    from adcreative.generate.base import create_generator
+    from adcreative.inspect.preprocess import InspectItem
+
+    gen = create_generator(creative.generator, **dict(creative.params.get("generator_config", {})))
+    gi = gen(product, seed=creative.seed, aspect=creative.aspect, n=1, defect=creative.params.get("defect"),
+             severity=float(creative.params.get("severity", 0.5)))[0]
+    mask = gi.mask if sha256(png_bytes(gi.image)) == creative.image_sha else None
+    image = store.creative_image(creative).convert("RGB")
+    return InspectItem(image=image, title=product.title, mask=mask, product=product.image, product_id=product.id,
+                       id=creative.id)
+
+
+def store_path(model: Any, n: int, reps: int) -> None:
+    """Per-creative time of ``inspect run`` on a store of ``n`` compositor creatives (512 px), batch 32."""
+    from adcreative.catalogue.sample import sample_catalogue
+    from adcreative.core.store import Store
+    from adcreative.generate.compositor.generator import Compositor
+    from adcreative.generate.provenance import generate_and_store, layout_mask
+    from adcreative.inspect.data import creative_item
+    from adcreative.inspect.preprocess import InspectItem
+
+    store = Store(home=tempfile.mkdtemp(prefix="bench-inspect-store-"))
+    products = sample_catalogue()
+    store.add_products(products)
+    gen = Compositor(scale=1.0)
+    aspects = ["1:1", "4:5", "16:9", "9:16"]
+    for i in range(n):
+        generate_and_store(store, gen, products[i % len(products)], n=1, aspects=[aspects[i % 4]], seed=i)
+    cs = store.creatives()
+    prods = {p.id: store.get_product(p.id) for p in products}
+
+    def stored() -> list[Any]:
+        return [creative_item(store, c, prods[c.product_id]) for c in store.creatives()]
+
+    def layout() -> list[Any]:
+        out = []
+        for c in store.creatives():
+            p = prods[c.product_id]
+            out.append(InspectItem(store.creative_image(c).convert("RGB"), p.title, layout_mask(c, p), p.image,
+                                   product_id=p.id, id=c.id))
+        return out
+
+    def rerendered() -> list[Any]:
+        return [rerendered_item(store, c, prods[c.product_id]) for c in store.creatives()]
+
+    rows = []
+    for name, build in (("stored mask (now)", stored), ("layout rebuild (legacy rows)", layout),
+                        ("re-render (before)", rerendered)):
+        items = build()
+        assert all(it.mask is not None for it in items), name
+        t_build = seconds(build, reps) / len(cs)
+        with torch.no_grad():
+            t_score = seconds(lambda x=items: model.predict_proba(x, batch_size=32), reps) / len(cs)
+        rows.append((name, t_build, t_score))
+    exact = [np.asarray(a.mask) for a in stored()]
+    same = all(np.array_equal(a, np.asarray(b.mask)) for a, b in zip(exact, rerendered(), strict=True))
+    print(f"inspect run, store path: {len(cs)} creatives read from a store, item built, scored at batch 32 "
+          f"(torch, ms per creative; stored mask == re-rendered mask: {same})")
+    head = f"{'placement mask':<30}{'build item':>12}{'score':>9}{'total':>9}"
+    print(head)
+    print("-" * len(head))
+    for name, b, sc in rows:
+        print(f"{name:<30}{1000 * b:>12.1f}{1000 * sc:>9.1f}{1000 * (b + sc):>9.1f}")
+    before, now = rows[2], rows[0]
+    print(f"item build, re-render / stored: {before[1] / now[1]:.1f}×; "
+          f"per creative end to end: {1000 * (before[1] + before[2]):.1f} ms → {1000 * (now[1] + now[2]):.1f} ms "
+          f"({(before[1] + before[2]) / (now[1] + now[2]):.2f}×)")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--model", type=Path, default=None, help="RFNet folder (default: the shipped model)")
     ap.add_argument("--image-only", type=Path, default=None, help="Trained image-only folder (optional)")
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--reps", type=int, default=3)
+    ap.add_argument("--only", choices=["throughput", "store"], default=None, help="one of the two tables")
+    ap.add_argument("--store-n", type=int, default=32, help="creatives in the store-path measurement")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
 
@@ -69,6 +159,11 @@ def main() -> None:
     from adcreative.inspect.model import image_only
 
     rfnet = load_inspector(args.model)
+    if args.only != "throughput":
+        store_path(rfnet, args.store_n, args.reps)
+        if args.only == "store":
+            return
+        print()
     if args.image_only is not None:
         base = load_inspector(args.image_only)
     else:

@@ -85,12 +85,11 @@ def main() -> None:
     import torch
 
     torch.set_num_threads(args.threads)
-    from adcreative.tune.cli import load_products
-
+    from adcreative.catalogue.sources import products_from_sources
     from adcreative.inspect.base import load_inspector
     from adcreative.tune.compositor_policy import CompositorTuner
 
-    products = load_products(args.products, None)
+    products = products_from_sources([args.products])
     inspector = load_inspector(args.rfnet)
     policy = args.policy
     tune_s = 0.0

@@ -13,3 +13,12 @@ EXTRAS=${EXTRAS:-all,dev,scale}
 if [[ ",${EXTRAS}," == *",all,"* || ",${EXTRAS}," == *",represent,"* ]]; then
   "$PY" -m pip install -q --no-deps "rapidocr-onnxruntime==1.4.4"
 fi
+# The console's browser tests drive Debian's chromium through Python playwright (never `playwright install`,
+# whose download fails offline). As root (CI on a clean machine) install it; otherwise say how.
+if [[ ",${EXTRAS}," == *",dev,"* ]] && ! command -v chromium >/dev/null 2>&1; then
+  if [[ $(id -u) -eq 0 ]] && command -v apt-get >/dev/null 2>&1; then
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
+  else
+    echo "note: chromium is not installed; the browser tests will skip (sudo apt-get install chromium)" >&2
+  fi
+fi

@@ -1,7 +1,8 @@
 """Shared fixtures: real classes at tiny sizes, seeded, on CPU.
 
 The store tests run twice in CI (``scripts/test.sh``): on SQLite with the whole suite, which lists every test
-that used a database (``--list-store-tests FILE``), then those tests again on PostgreSQL
+that used a database (``--list-store-tests FILE``; a test that only runs on PostgreSQL is marked
+``@pytest.mark.postgres``), then those tests again on PostgreSQL
 (``ADCREATIVE_TEST_POSTGRES=URL`` of a server where databases may be created: each test module gets a fresh
 database, dropped afterwards; every home in it is its own schema, see ``adcreative.core.database``).
 """
@@ -28,6 +29,8 @@ os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
 
 PG_SERVER = os.environ.get("ADCREATIVE_TEST_POSTGRES")
+if not PG_SERVER:
+    os.environ.pop("ADCREATIVE_DATABASE_URL", None)  # tests make their own stores, never the user's database
 _used_store: set[str] = set()  # test ids that opened a database connection
 _current: list[str] = [""]
 
@@ -47,6 +50,8 @@ def pytest_configure(config: pytest.Config) -> None:
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None) -> object:
     _current[0] = item.nodeid  # fixtures set up for this test count as this test's use
+    if item.get_closest_marker("postgres") is not None:
+        _used_store.add(item.nodeid)
     return (yield)
 
 

@@ -31,9 +31,11 @@ def _expect_refused(tmp_path: Path, folder: Path, capsys: pytest.CaptureFixture[
     for n in needles:
         assert n in err, (n, err)
     assert Store(home=tmp_path / "home").product_ids() == []  # nothing written
+    assert not list((tmp_path / "home" / "blobs").rglob("*.png"))  # not even an orphan blob
 
 
-@pytest.mark.parametrize("case", ["not_image", "truncated", "rgb_no_mask", "huge", "empty_title", "duplicate_id"])
+@pytest.mark.parametrize("case", ["not_image", "truncated", "rgb_no_mask", "huge", "empty_title", "duplicate_id",
+                                  "long_id", "nul_title"])
 def test_bad_catalogue_refused_whole(case: str, tmp_path: Path, catalogue: Path,
                                      capsys: pytest.CaptureFixture[str]) -> None:
     folder = tmp_path / "bad"
@@ -60,6 +62,13 @@ def test_bad_catalogue_refused_whole(case: str, tmp_path: Path, catalogue: Path,
     elif case == "empty_title":
         meta[1]["title"] = "  "
         needles = ["empty title", meta[1]["id"]]
+    elif case == "long_id":  # longer than the column: was a traceback and an orphan blob on PostgreSQL
+        (folder / f"{meta[2]['id']}.png").rename(folder / f"{'x' * 129}.png")
+        meta[2]["id"] = "x" * 129
+        needles = ["product id is 129 characters long, over the limit of 128"]
+    elif case == "nul_title":  # PostgreSQL cannot hold a NUL in text: was a traceback there
+        meta[2]["title"] = "Citrus\x00Can"
+        needles = ["title contains a NUL character"]
     else:
         meta.append(dict(meta[0]))
         needles = ["duplicate product id", meta[0]["id"]]

@@ -7,6 +7,8 @@ CI runs this module on SQLite and on PostgreSQL (see tests/conftest.py)."""
 from __future__ import annotations
 
 import datetime as _dt
+import json
+import os
 import threading
 from pathlib import Path
 from typing import Any
@@ -19,7 +21,7 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
 from adcreative.cli import main
 from adcreative.config import get_settings
 from adcreative.core import migrations
-from adcreative.core.database import location, make_engine
+from adcreative.core.database import Location, location, make_engine
 from adcreative.core.imageio import png_bytes
 from adcreative.core.migrations import StoreSchemaError
 from adcreative.core.store import Base, Store
@@ -131,14 +133,14 @@ def _rows(engine, table: str) -> list[dict[str, Any]]:  # type: ignore[no-untype
         return [dict(r._mapping) for r in c.execute(select(t).order_by(*t.primary_key.columns))]
 
 
-def _write_legacy_store(home: Path) -> dict[str, Any]:
+def _write_legacy_store(home: Path, engine: Any = None) -> dict[str, Any]:
     """A store as main wrote it: rows in every table (duplicate events included), blobs for its images, and
     no mask for the compositor creatives. Returns what the test checks afterwards."""
     from adcreative.catalogue.sample import sample_catalogue
     from adcreative.core.blobs import BlobStore
     from adcreative.generate.compositor.generator import Compositor
 
-    engine = _engine(home)
+    engine = engine if engine is not None else _engine(home)
     LegacyBase.metadata.create_all(engine)
     blobs = BlobStore(home / "blobs")
     products = sample_catalogue()[:2]
@@ -285,3 +287,38 @@ def test_concurrent_opens_of_a_fresh_home_create_it_once(tmp_path: Path) -> None
         t.join()
     assert errors == []
     assert migrations.current(get_settings(home)).up_to_date
+
+
+@pytest.mark.postgres
+def test_postgresql_store_from_before_schemas_per_home_is_adopted_by_its_home(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """main kept every home's rows in the database's ``public`` schema: the home holding its images adopts it
+    with ``db upgrade`` (every row kept); a new home starts empty in a schema of its own meanwhile, and a home
+    without those images cannot take it."""
+    from adcreative.core.blobs import BlobStore
+
+    url = os.environ.get("ADCREATIVE_DATABASE_URL", "")
+    if not url.startswith("postgresql"):
+        pytest.skip("PostgreSQL only (on SQLite each home has its own database file); CI runs it there")
+    public = make_engine(Location(url, "public"))
+    old = tmp_path / "old"
+    legacy = _write_legacy_store(old, public)
+    assert not (old / "store.json").exists()
+
+    fresh = Store(home=tmp_path / "new")  # no images yet: never adopts, starts empty in its own schema
+    assert fresh.product_ids() == [] and fresh.location.schema != "public"
+    with pytest.raises(StoreSchemaError, match="predates schema migrations: run `adcreative db upgrade`"):
+        Store(home=old)
+    wrong = tmp_path / "wrong"
+    BlobStore(wrong / "blobs").put_bytes(b"not this store's image")
+    capsys.readouterr()
+    assert main(["--home", str(wrong), "db", "upgrade"]) == 2
+    assert "its images are not in" in capsys.readouterr().err
+
+    assert main(["--home", str(old), "db", "upgrade"]) == 0
+    assert json.loads((old / "store.json").read_text()) == {"postgresql_schema": "public"}
+    assert {t: _rows(public, t) for t in TABLES} == legacy["rows"]
+    public.dispose()
+    assert Store(home=old).product_ids() == sorted(p["id"] for p in legacy["rows"]["products"])
+    # adopted: an old home without store.json is now a home like any other (its own, empty schema)
+    assert Store(home=wrong).product_ids() == []

@@ -122,9 +122,14 @@ def test_bad_creatives_verdicts_labels_events_are_refused_whole(store: Store) ->
     with pytest.raises(InputError, match="probs\\['available'\\] must be a finite"):
         store.add_creative(_creative(), img, verdict=Verdict("c1", "m", {"available": math.nan}))
     # the database refuses (unknown product): nothing stays behind either
-    with pytest.raises(InputError, match="not in the store"):
+    with pytest.raises(InputError, match="its product 'no-such-product' is not in the store"):
         store.add_creative(_creative("c2", "no-such-product"), img)
-    assert store.creatives() == [] and _blobs(store) == before
+    store.add_creative(_creative("taken"), Image.new("RGB", (40, 30), (1, 1, 1)))
+    before = _blobs(store)
+    with pytest.raises(InputError, match="creative id 'taken' is already in the store"):
+        store.add_creative(_creative("taken"), img, mask=Image.new("L", (40, 30), 7))
+    store.add_verdicts([_verdict("taken")])
+    assert [c.id for c in store.creatives()] == ["taken"] and _blobs(store) == before
     store.add_creative(_creative(), img)
     for bad, msg in [(Label("c1", "available", "r" * 129), "reviewer is 129"),
                      (Label("c1", "available", "bob", note="\ud800"), "note contains a lone surrogate")]:

@@ -90,3 +90,99 @@ def test_generate_until_available_cli(home: Path, tiny_model: Path) -> None:
                  "--inspector", str(tiny_model)])
     assert code == 2
     assert len(store.creatives(product_id=pid)) - before == 2
+    for bad in ("a/b", "r" * 65):  # run ids are part of the attempt key: no "/", within the column
+        assert main(["--home", str(home), "generate", "--product", pid, "--until-available", "1",
+                     "--inspector", str(tiny_model), "--run-id", bad]) == 2
+    # the same command again is the same run: it takes what is stored and makes nothing new
+    code = main(["--home", str(home), "generate", "--product", pid, "--until-available", "2", "--max-attempts", "4",
+                 "--threshold", "0.000001", "--inspector", str(tiny_model), "--aspect", "1:1"])
+    assert code == 0 and len(store.creatives(product_id=pid)) - before == 2
+
+
+def test_rerun_resumes_the_run_and_gives_the_uninterrupted_result(tmp_path: Path, tiny_model: Path) -> None:
+    """A run stopped early (here: a smaller budget) and run again continues from the attempts in the store:
+    none is made twice, and the result is the one an uninterrupted run gives."""
+    from adcreative.catalogue.sample import sample_catalogue
+    from adcreative.core.store import Store
+    from adcreative.generate.provenance import build_generator, to_creative
+    from adcreative.inspect.base import load_inspector
+    from adcreative.pipelines.recurrent import attempt_key, default_run_id, recurrent_generate
+
+    net = load_inspector(tiny_model)
+    gen = build_generator("compositor", scale=0.25)
+    product = sample_catalogue()[0]
+    kw = {"k": 2, "aspects": ["1:1", "4:5"], "seed": 5, "threshold": 1.0, "batch": 3, "model_id": "tiny"}
+    whole = Store(home=tmp_path / "whole")
+    whole.add_products([product])
+    ref = recurrent_generate(whole, gen, net, product, max_attempts=7, **kw)  # type: ignore[arg-type]
+
+    store = Store(home=tmp_path / "resumed")
+    store.add_products([product])
+    first = recurrent_generate(store, gen, net, product, max_attempts=4, **kw)  # type: ignore[arg-type]
+    # what a crash between two commits left before they were one transaction: an attempt without verdict
+    run = default_run_id(gen, kw["aspects"], 5, "tiny")  # type: ignore[arg-type]
+    assert first.run_id == run
+    gi = gen(product, seed=5 + 4, aspect="1:1")[0]
+    c, data, mask = to_creative(gi, product, run_id=run, attempt_key=attempt_key(run, product.id, 9))
+    store.add_creative(c, data=data, mask=mask)
+    again = recurrent_generate(store, gen, net, product, max_attempts=7, **kw)  # type: ignore[arg-type]
+    assert again.reused == 5 and len(again.attempts) == 7
+    assert [a.creative.id for a in again.attempts[:4]] == [a.creative.id for a in first.attempts]
+    assert again.attempts[4].creative.id == c.id  # taken and scored now, not generated again
+    assert [(a.creative.seed, a.creative.aspect, a.creative.image_sha, a.creative.mask_sha) for a in again.attempts] == [
+        (a.creative.seed, a.creative.aspect, a.creative.image_sha, a.creative.mask_sha) for a in ref.attempts]
+    np.testing.assert_allclose([a.p_available for a in again.attempts], [a.p_available for a in ref.attempts],
+                               atol=1e-5)
+    stored = store.creatives(run_id=run)
+    assert sorted(x.seed for x in stored) == list(range(5, 12))
+    assert set(store.latest_verdicts([x.id for x in stored])) == {x.id for x in stored}
+    # another run (other options) is another run id; the same id with other aspects is refused
+    with pytest.raises(Exception, match="was made at 4:5"):
+        recurrent_generate(store, gen, net, product, max_attempts=7, run_id=run,
+                           **{**kw, "aspects": ["1:1", "9:16"]})  # type: ignore[arg-type]
+
+
+@pytest.mark.slow
+def test_kill_9_then_rerun_finishes_the_run_without_regenerating(tmp_path: Path, tiny_model: Path) -> None:
+    """``generate --until-available`` killed with SIGKILL mid-run, then the same command again: it takes the
+    finished seeds from the store, makes only the rest, and no creative is ever without its verdict."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from sqlalchemy import func, select
+
+    from adcreative.catalogue.sample import sample_catalogue
+    from adcreative.core.store import Store, VerdictRow
+    from tests.paths import REPO
+
+    home = tmp_path / "home"
+    store = Store(home=home)
+    pid = sample_catalogue()[0].id
+    store.add_products(sample_catalogue()[:1])
+    budget = 24
+    cmd = [sys.executable, "-m", "adcreative", "--home", str(home), "generate", "--product", pid,
+           "--until-available", "1", "--max-attempts", str(budget), "--threshold", "1.0", "--aspect", "1:1,9:16",
+           "--inspector", str(tiny_model), "--gen-config", '{"scale": 0.25}']
+    env = {**os.environ, "PYTHONPATH": str(REPO / "src"), "OMP_NUM_THREADS": "1"}
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 180
+    while time.time() < deadline and proc.poll() is None and len(store.creatives(product_id=pid)) < 3:
+        time.sleep(0.01)
+    os.kill(proc.pid, signal.SIGKILL)
+    assert proc.wait() == -signal.SIGKILL
+    made = {c.seed: c.id for c in store.creatives(product_id=pid)}
+    assert 3 <= len(made) < budget, "the kill should land mid-run"
+    assert set(store.latest_verdicts(list(made.values()))) == set(made.values())  # no unaudited creative
+
+    out = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600)
+    assert out.returncode == 0, out.stderr
+    assert f"resumed: {len(made)} attempts were already stored" in out.stdout
+    after = {c.seed: c.id for c in store.creatives(product_id=pid)}
+    assert sorted(after) == list(range(budget))  # the run finished: every seed once
+    assert all(after[s] == cid for s, cid in made.items())  # the finished seeds were not regenerated
+    with store.session() as s:
+        per_creative = dict(s.execute(select(VerdictRow.creative_id, func.count()).group_by(VerdictRow.creative_id)).all())
+    assert per_creative == {cid: 1 for cid in after.values()}  # every creative has exactly its one verdict

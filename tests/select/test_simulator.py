@@ -120,8 +120,9 @@ def test_campaign_on_real_product_cutouts() -> None:
 
 def test_cli_simulate_from_store_keeps_only_available_creatives(tmp_path: Path,
                                                                 capsys: pytest.CaptureFixture[str]) -> None:
-    """generate → inspect → represent → select: creatives in the store, one judged unsuitable, a campaign over
-    the rest described by represent's (cached) features."""
+    """generate → inspect → represent → select: creatives in the store, one judged unsuitable and one never judged
+    (what a crash between its commit and its verdict's used to leave): a campaign over the ones judged available,
+    described by represent's (cached) features."""
     from adcreative.cli import main
     from adcreative.core.store import Store
     from adcreative.core.types import Creative, Product, Verdict
@@ -133,12 +134,11 @@ def test_cli_simulate_from_store_keeps_only_available_creatives(tmp_path: Path,
     for j, im in enumerate(ims):
         store.add_creative(Creative(id=f"c{j}", product_id="p1", image_sha="", generator="test",
                                     generator_version="0", seed=j, aspect="1:1", width=96, height=96), im)
-    store.add_verdicts([Verdict("c0", "rfnet-test", {"available": 0.1, "unsuitable": 0.9}),
-                        *(Verdict(f"c{j}", "rfnet-test", {"available": 0.8, "unsuitable": 0.2}) for j in (1, 2, 3))])
-    # c4 was never inspected: unaudited creatives never compete
+    store.add_verdicts([Verdict("c0", "rfnet-test", {"available": 0.1, "unsuitable": 0.9})]
+                       + [Verdict(f"c{j}", "rfnet-test", {"available": 0.8, "unsuitable": 0.2}) for j in (1, 2, 3)])
     assert main(["--home", str(tmp_path / "h"), "select", "simulate", "--from-store", "--n", "400",
                  "--policies", "ours,uniform"]) == 0
     out = capsys.readouterr().out
-    assert "3 creatives" in out
+    assert "3 of 5 creatives are available" in out and "3 creatives" in out
     # the features were computed once and cached in the store for the next run
     assert set(store.get_features(FEATURES_NAME, [f"c{j}" for j in range(5)])) == {"c1", "c2", "c3"}

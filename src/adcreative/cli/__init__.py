@@ -14,8 +14,8 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-import click
 import typer
+from rich.markup import escape
 
 from adcreative.cli import catalogue as catalogue_cli
 from adcreative.cli import console as console_cli
@@ -78,23 +78,50 @@ def demo(
     typer.echo(f"report: {report}")
 
 
+def _click_exception_class() -> type[Exception]:
+    """The ClickException class the installed typer raises. typer >= 0.2x vendors click (``typer._click``), so
+    ``click.ClickException`` never matches; take the class from typer's public ``BadParameter`` instead, which
+    covers a typer on plain click as well."""
+    return next(c for c in typer.BadParameter.__mro__ if c.__name__ == "ClickException")
+
+
+_ClickException = _click_exception_class()
+
+
+def usage_line(e: Exception) -> str:
+    """A typer/click usage error as one line: what is wrong, and where the help for it is."""
+    msg = " ".join(e.format_message().split())  # type: ignore[attr-defined]
+    ctx = getattr(e, "ctx", None)
+    if ctx is not None and getattr(e, "exit_code", 1) == 2:
+        msg += f" (see '{ctx.command_path} --help')"
+    return msg
+
+
+def _error(text: str) -> None:
+    # escaped: a path or value with [brackets] is text, not rich markup; soft_wrap keeps it one line
+    err_console.print(f"[bold red]error:[/] {escape(text)}", soft_wrap=True)
+
+
 def main(argv: list[str] | None = None) -> int:
-    """Entry point; returns the exit code instead of exiting, so tests can call it in-process."""
+    """Entry point; returns the exit code instead of exiting, so tests can call it in-process.
+
+    Usage errors and :class:`InputError` print one line on stderr and return 2; never a traceback."""
     command = typer.main.get_command(app)
     try:
         command.main(args=list(sys.argv[1:] if argv is None else argv), prog_name="adcreative",
                      standalone_mode=False)
     except InputError as e:
-        from rich.markup import escape
-
-        err_console.print(f"[bold red]error:[/] {escape(str(e))}", soft_wrap=True)  # one line, brackets as typed
+        _error(str(e))
         return 2
-    except click.exceptions.Exit as e:
+    except typer.Exit as e:
         return int(e.exit_code)
-    except click.ClickException as e:
-        e.show()
-        return int(e.exit_code)
-    except click.exceptions.Abort:
+    except typer.Abort:
         err_console.print("aborted")
         return 130
+    except _ClickException as e:
+        if type(e).__name__ == "NoArgsIsHelpError":  # a bare group: its help is the answer
+            e.show()  # type: ignore[attr-defined]
+        else:
+            _error(usage_line(e))
+        return int(getattr(e, "exit_code", 2))
     return 0

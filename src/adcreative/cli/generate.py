@@ -37,10 +37,14 @@ def generate(
     ray_address: str | None = typer.Option(None, "--ray-address", help="Existing Ray cluster address"),
 ) -> None:
     """Generate creatives for a product and store them with their provenance."""
+    from adcreative.core.errors import ConfigError
     from adcreative.generate.provenance import build_generator, parse_generator_config
 
-    store = store_from(ctx)
-    gen = build_generator(generator, policy=policy, **parse_generator_config(gen_config))
+    try:
+        gen = build_generator(generator, policy=policy, **parse_generator_config(gen_config))
+    except ConfigError as e:
+        raise ConfigError(f"{e}; pass them as JSON with --gen-config") from None
+    store = store_from(ctx)  # after the arguments are checked: a usage error creates no store
     ids = store.product_ids() if product == "all" else parse_list(product)
     if until_available is None:
         from adcreative.pipelines.generation import generate_products

@@ -46,6 +46,3 @@ class BlobStore:
 
     def exists(self, sha: str) -> bool:
         return self.path(sha).exists()
-
-    def delete(self, sha: str) -> None:
-        self.path(sha).unlink(missing_ok=True)

@@ -10,6 +10,12 @@ belong together, because rows name blobs by their sha256.
   empty; moving the folder keeps its schema. To share a store between machines, share the home folder.
 - Any other explicit URL (e.g. ``sqlite:////srv/x.db``) is used as given: it is the store, so use it with
   one home.
+
+Before schemas per home, every home's rows went to the database's ``public`` schema. Such a store is
+*adopted* by the home that holds its images: a home with images but no ``store.json`` on a database whose
+``public`` schema holds a store without a revision opens as that (legacy) store, and ``adcreative db upgrade``
+checks the home holds its images, upgrades it and records ``public`` in ``store.json``. From then on other
+homes get schemas of their own. A new home (no images yet) never adopts: it starts empty in its own schema.
 """
 
 from __future__ import annotations
@@ -22,7 +28,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Engine, create_engine, event, inspect
 
 from adcreative.config import Settings
 from adcreative.core.errors import InputError
@@ -31,10 +37,14 @@ STORE_FILE = "store.json"  # in the home: which PostgreSQL schema holds this hom
 _SCHEMA = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
 
 
+LEGACY_SCHEMA = "public"  # where every home's rows went before schemas per home
+
+
 @dataclass(frozen=True)
 class Location:
     url: str
     schema: str | None  # PostgreSQL schema of this home; None for SQLite
+    adopting: bool = False  # the legacy store in ``public``, which ``db upgrade`` will record as this home's
 
     @property
     def dialect(self) -> str:
@@ -51,16 +61,31 @@ def location(settings: Settings) -> Location:
     url = settings.resolved_database_url()
     if not url.startswith("postgresql"):
         return Location(url, None)
-    return Location(url, home_schema(Path(settings.home)))
+    home = Path(settings.home)
+    if not (home / STORE_FILE).exists() and (home / "blobs").is_dir() and _unadopted_legacy_store(url):
+        return Location(url, LEGACY_SCHEMA, adopting=True)
+    return Location(url, home_schema(home))
 
 
-def home_schema(home: Path) -> str:
-    """The home's PostgreSQL schema, from ``home/store.json``; a fresh home gets a new random one."""
+def _unadopted_legacy_store(url: str) -> bool:
+    """Whether ``public`` holds a store written before schemas per home that no home has upgraded yet."""
+    engine = create_engine(url)
+    try:
+        with engine.connect() as conn:
+            names = set(inspect(conn).get_table_names(schema=LEGACY_SCHEMA))
+    finally:
+        engine.dispose()
+    return {"products", "creatives"} <= names and "alembic_version" not in names
+
+
+def home_schema(home: Path, new: str | None = None) -> str:
+    """The home's PostgreSQL schema, from ``home/store.json``; a home without one records ``new`` (default: a
+    new random name) first."""
     path = home / STORE_FILE
     if not path.exists():
         home.mkdir(parents=True, exist_ok=True)
         tmp = home / f".{STORE_FILE}.{os.getpid()}.{secrets.token_hex(4)}"
-        tmp.write_text(json.dumps({"postgresql_schema": f"adcreative_{secrets.token_hex(8)}"}) + "\n")
+        tmp.write_text(json.dumps({"postgresql_schema": new or f"adcreative_{secrets.token_hex(8)}"}) + "\n")
         try:
             os.link(tmp, path)  # atomic and exclusive: two processes opening a fresh home agree on one schema
         except FileExistsError:

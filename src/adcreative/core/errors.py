@@ -12,3 +12,12 @@ class InputError(ValueError):
         self.problem = problem
         self.source = str(source) if source is not None else None
         super().__init__(f"{self.source}: {problem}" if self.source else problem)
+
+
+class ConfigError(InputError):
+    """A model's constructor arguments are wrong: a required one is missing, an unknown one was given, or the
+    constructor refused a value. Raised by ``Registry.create``; the CLI says which option carries them."""
+
+
+class NotFoundError(InputError):
+    """The input names something the store does not have (a product or creative id): a 404 to a service."""

@@ -11,14 +11,13 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageFile, UnidentifiedImageError
 
+from adcreative.core.durable import UMASK, fsync_dir
 from adcreative.core.errors import InputError
 
 # Cutouts larger than this are refused before decoding (a 20000×20000 RGBA image is 1.6 GB in memory).
 MAX_PIXELS = 6000 * 6000
 MIN_SIDE = 32
 ImageFile.LOAD_TRUNCATED_IMAGES = False
-_UMASK = os.umask(0)
-os.umask(_UMASK)
 
 
 def open_image(path: str | Path, *, max_pixels: int = MAX_PIXELS) -> Image.Image:
@@ -89,12 +88,13 @@ def atomic_write(path: str | Path, data: bytes) -> None:
     p.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=p.parent, prefix=f".{p.name}.", suffix=".tmp")
     try:
-        os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp makes 0600 files; a report or model should be readable like any other
+        os.chmod(tmp, 0o666 & ~UMASK)  # mkstemp makes 0600 files; a report or model should be readable like any other
         with os.fdopen(fd, "wb") as f:
             f.write(data)
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, p)
+        fsync_dir(p.parent)  # the rename itself must survive a power cut, not only the bytes
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise

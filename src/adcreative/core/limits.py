@@ -15,6 +15,7 @@ import math
 from typing import Any
 
 from adcreative.core.errors import InputError
+from adcreative.core.web import clean_text
 
 SHA_LEN = 64  # sha256 hex of a blob
 PRODUCT_ID_MAX = 128
@@ -45,13 +46,10 @@ def check_text(field: str, value: str, max_len: int | None = None, *, empty: boo
         raise InputError(f"{field} is empty")
     if max_len is not None and len(value) > max_len:
         raise InputError(f"{field} is {len(value)} characters long, over the limit of {max_len}")
-    if "\x00" in value:
-        raise InputError(f"{field} contains a NUL character")
     try:
-        value.encode("utf-8")
-    except UnicodeEncodeError:
-        raise InputError(f"{field} contains a lone surrogate (not valid Unicode text)") from None
-    return value
+        return clean_text(value)
+    except ValueError as e:
+        raise InputError(f"{field} {e}") from None
 
 
 def check_number(field: str, value: float | None) -> float | None:

@@ -13,7 +13,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, ClassVar, TypeVar
 
-from adcreative.core.imageio import atomic_write, atomic_write_text
+from adcreative.core.durable import atomic_dir
 
 CONFIG_NAME = "config.json"
 WEIGHTS_NAME = "model.safetensors"
@@ -52,6 +52,8 @@ class ConfigMixin:
     # ``Registry.load`` dispatches on it. An instance made by ``Registry.create``/``load`` records its own entry.
     registry_family: ClassVar[str | None] = None
     registry_name: ClassVar[str | None] = None
+    # files in a model folder computed from its weights (an ONNX export): a new save removes them
+    stale_on_save: ClassVar[tuple[str, ...]] = ()
 
     def state_arrays(self) -> dict[str, Any]:
         sd = self.state_dict()  # type: ignore[attr-defined]
@@ -66,8 +68,11 @@ class ConfigMixin:
             raise ValueError(f"weights missing from checkpoint: {missing[:5]}")
 
     def save_pretrained(self, directory: str | Path, extra: dict[str, Any] | None = None) -> Path:
+        """Write ``config.json`` + ``model.safetensors`` as one unit: both are built in a temporary folder
+        beside ``directory``, fsync'd and swapped in with one rename, so a crash never leaves a config of one
+        save beside the weights of another. Other files already in ``directory`` are kept, except
+        ``stale_on_save`` (files derived from the old weights)."""
         d = Path(directory)
-        d.mkdir(parents=True, exist_ok=True)
         arrays = self.state_arrays()
         meta = {"class": f"{type(self).__module__}.{type(self).__qualname__}"}
         if arrays and _is_torch(next(iter(arrays.values()))):
@@ -78,12 +83,13 @@ class ConfigMixin:
             from safetensors.numpy import save as np_save
 
             blob = np_save(arrays, metadata=meta)
-        atomic_write(d / WEIGHTS_NAME, blob)
         cfg = {"_class": meta["class"], **self.config, **({"_extra": extra} if extra else {})}
         family, name = getattr(self, "registry_entry", None) or (self.registry_family, self.registry_name)
         if family is not None:
             cfg["_registry"] = {"family": family, "name": name}
-        atomic_write_text(d / self.config_name, json.dumps(cfg, indent=2, sort_keys=True))
+        with atomic_dir(d, drop=self.stale_on_save) as tmp:
+            (tmp / WEIGHTS_NAME).write_bytes(blob)
+            (tmp / self.config_name).write_text(json.dumps(cfg, indent=2, sort_keys=True))
         return d
 
     @classmethod

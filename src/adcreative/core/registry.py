@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import contextlib
 import importlib
+import inspect
 import json
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Generic, TypeVar
 
-from adcreative.core.errors import InputError
+from adcreative.core.errors import ConfigError, InputError
 
 T = TypeVar("T")
 
@@ -66,8 +67,28 @@ class Registry(Generic[T]):
         return entry
 
     def create(self, name: str, **cfg: Any) -> T:
-        """A fresh model of entry ``name`` built from its config; it remembers its registry name."""
-        obj = self.get(name)(**cfg)
+        """A fresh model of entry ``name`` built from its config; it remembers its registry name.
+
+        Arguments are checked against the constructor's signature first, and a constructor that refuses a
+        value (``TypeError``/``ValueError``/``OSError``) is reported as a :class:`ConfigError` naming the
+        entry: the config comes from users (``--gen-config``, config.json), so a wrong one is their error."""
+        factory = self.get(name)
+        what = f"{self.family} {name!r}"
+        try:
+            sig = inspect.signature(factory)
+        except (TypeError, ValueError):  # builtins without a signature: let the call itself decide
+            sig = None
+        if sig is not None:
+            try:
+                sig.bind(**cfg)
+            except TypeError as e:
+                raise ConfigError(f"{what}: {e} ({_describe(sig)})") from None
+        try:
+            obj = factory(**cfg)
+        except InputError:
+            raise
+        except (TypeError, ValueError, OSError) as e:
+            raise ConfigError(f"{what} refused its arguments: {type(e).__name__}: {e}") from e
         _tag(obj, self.family, name)
         return obj
 
@@ -127,6 +148,14 @@ class Registry(Generic[T]):
         obj = cls.from_pretrained(d, **overrides)  # type: ignore[attr-defined]
         _tag(obj, self.family, name)
         return obj  # type: ignore[no-any-return]
+
+
+def _describe(sig: inspect.Signature) -> str:
+    """``required: base, controlnet; optional: steps, ...``: what a constructor takes, for error messages."""
+    params = [p for p in sig.parameters.values() if p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)]
+    required = [p.name for p in params if p.default is p.empty]
+    optional = [p.name for p in params if p.default is not p.empty]
+    return "; ".join(f"{k}: {', '.join(v)}" for k, v in (("required", required), ("optional", optional)) if v) or "none"
 
 
 def _tag(obj: Any, family: str, name: str) -> None:

@@ -3,7 +3,10 @@ with images (and creatives' placement masks) in a content-addressed folder. SQLi
 URL; which database and schema a home uses is :mod:`adcreative.core.database`'s rule.
 
 Every write validates first (lengths from :mod:`adcreative.core.limits`, no NUL or lone surrogates, finite
-numbers) and commits in one transaction, so bad input leaves no row and no orphan blob behind. The schema is
+numbers, ids free, referenced rows present) and only then writes blobs and commits the rows in one
+transaction, so bad input leaves no row and no orphan blob behind. (A database failure after that, e.g. a
+concurrent writer taking the same id, can leave an unreferenced blob: harmless, as blobs are content-addressed
+and shared, which is also why a failed write never deletes one.) The schema is
 versioned by Alembic (:mod:`adcreative.core.migrations`): opening a store whose schema is not this code's
 fails with one line naming ``adcreative db upgrade``.
 """
@@ -35,7 +38,7 @@ from adcreative.config import Settings, get_settings
 from adcreative.core import limits as L
 from adcreative.core.blobs import BlobStore
 from adcreative.core.database import location, make_engine
-from adcreative.core.errors import InputError
+from adcreative.core.errors import InputError, NotFoundError
 from adcreative.core.imageio import png_bytes
 from adcreative.core.types import Creative, Event, Label, Product, Verdict, utcnow
 
@@ -171,11 +174,9 @@ def check_creative(c: Creative) -> None:
     L.check_text("creative generator", c.generator, L.GENERATOR_MAX)
     L.check_text("creative generator_version", c.generator_version, L.GENERATOR_VERSION_MAX)
     L.check_text("creative aspect", c.aspect, L.ASPECT_MAX)
-    for name in ("intended_label", "run_id", "attempt_key"):
-        v = getattr(c, name)
-        if v is not None:
-            L.check_text(f"creative {name}", v, {"intended_label": L.LABEL_MAX, "run_id": L.RUN_ID_MAX,
-                                                   "attempt_key": L.ATTEMPT_KEY_MAX}[name])
+    for name, limit in (("intended_label", L.LABEL_MAX), ("run_id", L.RUN_ID_MAX), ("attempt_key", L.ATTEMPT_KEY_MAX)):
+        if (v := getattr(c, name)) is not None:
+            L.check_text(f"creative {name}", v, limit)
     for name in ("seed", "width", "height"):
         _check_int(f"creative {name}", getattr(c, name))
     L.check_json("creative params", c.params)
@@ -215,15 +216,11 @@ class Store:
         self.blobs = BlobStore(self.home / "blobs")
         self.location = location(self.settings)
         self.engine = make_engine(self.location)
-        creator = make_engine(self.location, migrating=True)
         try:
-            migrations.ensure(self.engine, creator, Base.metadata, where=self.location.describe(),
-                              schema=self.location.schema)
+            migrations.ensure(self.location, self.engine, Base.metadata)  # fresh → created; other revision → refused
         except BaseException:
             self.engine.dispose()
             raise
-        finally:
-            creator.dispose()
         self._session = sessionmaker(self.engine, expire_on_commit=False)
 
     def session(self) -> Session:
@@ -231,28 +228,6 @@ class Store:
 
     def close(self) -> None:
         self.engine.dispose()
-
-    def _put_blobs(self, payloads: Sequence[bytes]) -> tuple[list[str], list[str]]:
-        """Write blobs; returns their shas and the ones this call created (removed again if the rows fail)."""
-        shas, new = [], []
-        for data in payloads:
-            sha = self.blobs.sha(data)
-            if not self.blobs.exists(sha):
-                new.append(sha)
-            shas.append(self.blobs.put_bytes(data))
-        return shas, new
-
-    def _drop_unreferenced(self, shas: Sequence[str]) -> None:
-        """After a failed commit: delete the blobs it wrote unless some committed row names them."""
-        if not shas:
-            return
-        with self.session() as s:
-            used = set(s.scalars(select(ProductRow.image_sha).where(ProductRow.image_sha.in_(shas))))
-            used |= set(s.scalars(select(ProductRow.logo_sha).where(ProductRow.logo_sha.in_(shas))))
-            used |= set(s.scalars(select(CreativeRow.image_sha).where(CreativeRow.image_sha.in_(shas))))
-            used |= set(s.scalars(select(CreativeRow.mask_sha).where(CreativeRow.mask_sha.in_(shas))))
-        for sha in set(shas) - used:
-            self.blobs.delete(sha)
 
     # -- products ---------------------------------------------------------------------------------
     def add_products(self, products: Sequence[Product]) -> None:
@@ -267,31 +242,22 @@ class Store:
             existing = set(s.scalars(select(ProductRow.id).where(ProductRow.id.in_(ids))))
         if existing:
             raise InputError(f"product id(s) already in the store: {', '.join(sorted(existing))}")
-        new: list[str] = []
         try:
             with self.session() as s:
                 for p in products:
-                    (image_sha,), made = self._put_blobs([png_bytes(p.image)])
-                    new += made
-                    logo_sha = None
-                    if p.logo is not None:
-                        (logo_sha,), made = self._put_blobs([png_bytes(p.logo)])
-                        new += made
+                    image_sha = self.blobs.put_image(p.image)
+                    logo_sha = self.blobs.put_image(p.logo) if p.logo is not None else None
                     s.add(ProductRow(id=p.id, title=p.title.strip(), category=p.category, image_sha=image_sha,
                                      logo_sha=logo_sha, copy=p.copy, price=p.price, attrs=p.attrs))
                 s.commit()
         except IntegrityError:
-            self._drop_unreferenced(new)
             raise InputError(f"product id(s) already in the store: {', '.join(ids)} (added concurrently)") from None
-        except BaseException:
-            self._drop_unreferenced(new)
-            raise
 
     def get_product(self, product_id: str) -> Product:
         with self.session() as s:
             r = s.get(ProductRow, product_id)
             if r is None:
-                raise InputError(f"no product with id {product_id!r} in the store")
+                raise NotFoundError(f"no product with id {product_id!r} in the store")
             return Product(id=r.id, title=r.title, category=r.category,
                            image=self.blobs.get_image(r.image_sha).convert("RGBA"), copy=r.copy,
                            price=r.price, logo=self.blobs.get_image(r.logo_sha) if r.logo_sha else None,
@@ -323,15 +289,15 @@ class Store:
         data = data if data is not None else png_bytes(image)  # type: ignore[arg-type]
         if creative.image_sha and creative.image_sha != self.blobs.sha(data):
             raise ValueError(f"creative {creative.id}: image bytes do not match image_sha")
-        payloads = [data]
+        mask_data = None
         if mask is not None:
             mask_data = mask if isinstance(mask, bytes) else png_bytes(mask.convert("L"))
             if creative.mask_sha and creative.mask_sha != self.blobs.sha(mask_data):
                 raise ValueError(f"creative {creative.id}: mask bytes do not match mask_sha")
-            payloads.append(mask_data)
-        shas, new = self._put_blobs(payloads)
-        creative.image_sha = shas[0]
-        creative.mask_sha = shas[1] if mask is not None else creative.mask_sha
+        self._check_creative_is_new(creative)
+        creative.image_sha = self.blobs.put_bytes(data)
+        if mask_data is not None:
+            creative.mask_sha = self.blobs.put_bytes(mask_data)
         try:
             with self.session() as s:
                 s.add(CreativeRow(**{k: v for k, v in creative.__dict__.items()}))
@@ -339,22 +305,27 @@ class Store:
                     s.flush()  # the creative row first: the verdict's foreign key names it
                     s.add(_verdict_row(verdict))
                 s.commit()
-        except IntegrityError as e:
-            self._drop_unreferenced(new)
-            if creative.attempt_key is not None and self.creative_by_attempt(creative.attempt_key) is not None:
-                raise AttemptExists(f"attempt {creative.attempt_key} is already stored") from None
-            raise InputError(f"creative {creative.id} cannot be stored: its id is taken or its product "
-                             f"{creative.product_id!r} is not in the store ({type(e.orig).__name__})") from None
-        except BaseException:
-            self._drop_unreferenced(new)
+        except IntegrityError:  # a concurrent writer got there between the check and the commit
+            self._check_creative_is_new(creative)
             raise
         return creative
+
+    def _check_creative_is_new(self, creative: Creative) -> None:
+        """Its product is stored, its id and attempt key are not (checked before any blob is written)."""
+        with self.session() as s:
+            if s.get(ProductRow, creative.product_id) is None:
+                raise InputError(f"creative {creative.id}: its product {creative.product_id!r} is not in the store")
+            if creative.attempt_key is not None and s.scalars(
+                    select(CreativeRow.id).where(CreativeRow.attempt_key == creative.attempt_key)).first():
+                raise AttemptExists(f"attempt {creative.attempt_key} is already stored")
+            if s.get(CreativeRow, creative.id) is not None:
+                raise InputError(f"creative id {creative.id!r} is already in the store")
 
     def get_creative(self, creative_id: str) -> Creative:
         with self.session() as s:
             r = s.get(CreativeRow, creative_id)
             if r is None:
-                raise InputError(f"no creative with id {creative_id!r} in the store")
+                raise NotFoundError(f"no creative with id {creative_id!r} in the store")
             return _creative_from_row(r)
 
     def creative_by_attempt(self, attempt_key: str) -> Creative | None:
@@ -430,7 +401,7 @@ class Store:
         L.check_text("label note", label.note, empty=True)
         with self.session() as s:
             if s.get(CreativeRow, label.creative_id) is None:
-                raise InputError(f"no creative with id {label.creative_id!r} in the store")
+                raise NotFoundError(f"no creative with id {label.creative_id!r} in the store")
             s.add(LabelRow(creative_id=label.creative_id, label=label.label, reviewer=label.reviewer,
                            note=label.note, created_at=label.created_at))
             s.commit()
@@ -485,9 +456,8 @@ class Store:
         inserted: set[tuple[str, str, str]] = set()
         stmt = insert(EventRow).on_conflict_do_nothing(index_elements=list(EVENT_KEY)).returning(
             EventRow.kind, EventRow.request_id, EventRow.creative_id)
-        with self.session() as s:
-            for i in range(0, len(rows), 1000):  # under SQLite's bound-parameter limit
-                inserted.update((r[0], r[1], r[2]) for r in s.execute(stmt.values(rows[i:i + 1000])))
+        with self.session() as s:  # one statement compiled once; SQLAlchemy batches the rows ("insertmanyvalues")
+            inserted.update((r[0], r[1], r[2]) for r in s.execute(stmt, rows))
             s.commit()
         return [e for k, e in todo.items() if k in inserted]
 

@@ -72,6 +72,7 @@ class RFNet(ConfigMixin, nn.Module):
 
     registry_family = "inspector"
     registry_name = "rfnet"
+    stale_on_save = ("model.onnx",)  # inspect.export.ONNX_NAME: an export of the old weights
 
     prod_pool: Tensor
 

@@ -119,7 +119,16 @@ def default_run_id(generator: Any, aspects: Sequence[str], seed: int, model_id: 
 
 
 def attempt_key(run_id: str, product_id: str, seed: int) -> str:
+    """The store's key of one attempt (unique): run ids have no "/", so no two (run, product) pairs share one."""
     return f"{run_id}/{product_id}/{seed}"
+
+
+def check_run_id(run_id: str) -> None:
+    from adcreative.core.limits import RUN_ID_MAX, check_text
+
+    check_text("--run-id", run_id, RUN_ID_MAX)
+    if "/" in run_id:
+        raise InputError(f"--run-id must not contain '/', got {run_id!r}")
 
 
 def recurrent_generate(
@@ -155,6 +164,8 @@ def recurrent_generate(
         raise InputError(f"unknown aspect ratio {bad[0]!r}; choose from {', '.join(ASPECTS)}")
     if not 0.0 < threshold <= 1.0:
         raise InputError(f"threshold must be in (0, 1], got {threshold}")
+    if run_id is not None:
+        check_run_id(run_id)
     res = RecurrentResult(product.id, k, max_attempts, threshold,
                           run_id=run_id or default_run_id(generator, aspects, seed, model_id))
     stored = _stored_attempts(store, res.run_id, product.id)
@@ -271,6 +282,8 @@ def recurrent_for_products(store: Store, generator: Any, product_ids: Sequence[s
     as one run (``run_id``, default :func:`default_run_id`): rerunning it resumes it."""
     from adcreative.inspect.base import load_scorer
 
+    if run_id is not None:
+        check_run_id(run_id)  # before the model is loaded
     scorer, mid = load_scorer(inspector, onnx=False)
     run_id = run_id or default_run_id(generator, aspects, seed, mid)
     results = []

@@ -38,10 +38,12 @@ class SimCreatives:
     feature_names: list[str]
     attributes: np.ndarray | None   # [C, m] what the hidden click model reads (None: the features)
     groups: list[str]               # product id per creative
+    notes: list[str] = field(default_factory=list)
 
     def subset(self, idx: np.ndarray) -> SimCreatives:
         return SimCreatives([self.ids[i] for i in idx], self.features[idx], self.feature_names,
-                            None if self.attributes is None else self.attributes[idx], [self.groups[i] for i in idx])
+                            None if self.attributes is None else self.attributes[idx], [self.groups[i] for i in idx],
+                            self.notes)
 
     def columns(self, embedding: bool) -> np.ndarray:
         """The explicit (``embedding=False``) or embedding columns of the features."""
@@ -94,7 +96,8 @@ def store_creatives(store: Store, *, encoder: str | Path | None = None, embed_di
     x, names = store_features(store, crs, encoder=enc, embed_dims=embed_dims, show_progress=show_progress)
     products = {pid: store.get_product(pid) for pid in {c.product_id for c in crs}}
     return SimCreatives([c.id for c in crs], x, names, provenance_attributes(crs, products),
-                        [c.product_id for c in crs])
+                        [c.product_id for c in crs],
+                        [f"{len(crs)} of {len(store.creatives())} creatives are available (audited and accepted)"])
 
 
 def image_creatives(folder: Path, *, ocr: bool = True) -> SimCreatives:
@@ -166,7 +169,7 @@ class SimulationReport:
 
     def to_markdown(self) -> str:
         if len(self.results) == 1:
-            return self.results[0].to_markdown()
+            return self.results[0].to_markdown() + "".join(f"\n- {n}" for n in self.notes)
         ratios = self.ratios()
         order = sorted(ratios, key=lambda k: -float(np.median(ratios[k])))
         lines = [f"Simulated campaigns: N = {self.n_impressions} impressions, {self.n_creatives} creatives per seed; "
@@ -197,8 +200,8 @@ def simulate(sim: SimCreatives, *, n: int = 20000, seeds: Sequence[int] = (0,), 
         results.append(run_campaign(s.features, n, seed, attributes=s.attributes, policies=policies or
                                     ("oracle", "ours", "uniform", "best_fixed", "vw_squarecb"), png=out, ours=ours,
                                     progress=progress))
-    notes = ["hidden click model reads " + ("the compositor's provenance; policies see represent's features"
-                                             if sim.attributes is not None else "the measured features themselves")]
+    notes = [*sim.notes, "hidden click model reads " + ("the compositor's provenance; policies see represent's features"
+                                                        if sim.attributes is not None else "the measured features themselves")]
     return SimulationReport(list(seeds), n, results[0].n_creatives, results, notes)
 
 
@@ -224,7 +227,11 @@ def cold_start(sim: SimCreatives, *, seeds: Sequence[int] = (0, 1, 2, 3, 4), n_t
 
 
 def simulate_source(src: Source, **kw: Any) -> SimulationReport:
-    """``adcreative select simulate``: load the creatives, run the campaigns."""
+    """``adcreative select simulate``: check the policy names, load the creatives, run the campaigns."""
+    from adcreative.select.simulator import check_policies
+
+    if kw.get("policies"):
+        check_policies(kw["policies"])  # before any image work
     sim = src.load(show_progress=bool(kw.get("progress")))
     return simulate(sim, **kw)
 

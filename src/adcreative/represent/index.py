@@ -20,8 +20,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from adcreative.core.durable import atomic_dir
 from adcreative.core.errors import InputError
-from adcreative.core.imageio import atomic_write, atomic_write_text
 
 if TYPE_CHECKING:
     from adcreative.core.store import Store
@@ -154,14 +154,14 @@ class Index:
         import faiss
 
         d = Path(directory)
-        d.mkdir(parents=True, exist_ok=True)
         if self.index is None:
             raise InputError("cannot save an empty IVF index (add vectors first)")
-        atomic_write(d / INDEX_FILE, faiss.serialize_index(self.index).tobytes())
-        atomic_write_text(d / IDS_FILE, json.dumps(self.ids))
         meta = {"dim": self.dim, "kind": self.kind, "nlist": self.nlist, "nprobe": self.nprobe, "hnsw_m": self.hnsw_m,
                 "ef_search": self.ef_search, "threshold": self.threshold, "count": len(self), "metric": "cosine"}
-        atomic_write_text(d / META_FILE, json.dumps(meta, indent=2))  # last: its presence marks a complete save
+        with atomic_dir(d) as tmp:  # the three files appear together: never ids of one save beside vectors of another
+            (tmp / INDEX_FILE).write_bytes(faiss.serialize_index(self.index).tobytes())
+            (tmp / IDS_FILE).write_text(json.dumps(self.ids))
+            (tmp / META_FILE).write_text(json.dumps(meta, indent=2))
         return d
 
     @classmethod
@@ -311,7 +311,7 @@ def outcomes_from_store(store: Store, creative_ids: Sequence[str] | None = None)
     return out
 
 
-def index_store(store: Any, creatives: Sequence[Any], encoder: Any, *, kind: str = "flat", calibrate: bool = True,
+def index_store(store: Store, creatives: Sequence[Any], encoder: Any, *, kind: str = "flat", calibrate: bool = True,
                 min_precision: float = 0.99) -> tuple[Index, Calibration | None]:
     """An index of stored creatives' embeddings; with ``calibrate``, its near-duplicate threshold set on
     crops/recompressions/jitters of the indexed creatives vs other creatives of the same product."""
@@ -330,7 +330,7 @@ def index_store(store: Any, creatives: Sequence[Any], encoder: Any, *, kind: str
     return idx, cal
 
 
-def search_store(store: Any, idx: Index, encoder: Any, *, creative: str | None = None, image: Any = None,
+def search_store(store: Store, idx: Index, encoder: Any, *, creative: str | None = None, image: Any = None,
                  text: str = "", k: int = 10) -> tuple[list[tuple[str, float, bool]], dict[str, float]]:
     """The ``k`` nearest indexed creatives of a stored creative or an image (id, similarity, near-duplicate)
     and the kNN quality estimate (P(available), CTR) of the query."""

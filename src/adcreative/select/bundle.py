@@ -32,8 +32,9 @@ from typing import Any
 
 import numpy as np
 
+from adcreative.core.durable import atomic_dir
 from adcreative.core.errors import InputError
-from adcreative.core.imageio import atomic_write, atomic_write_text
+from adcreative.core.imageio import atomic_write_text
 from adcreative.select import POLICIES, SELECT_MODELS
 from adcreative.select.bandit import Policy
 from adcreative.select.data import CreativeTable
@@ -55,14 +56,15 @@ def save_bundle(directory: str | Path, ad_model: Any, creative_model: Any, creat
 
     d = Path(directory)
     version = _dt.datetime.now(_dt.UTC).strftime("%Y%m%dT%H%M%S%f") + "-" + uuid.uuid4().hex[:6]
-    vdir = d / "versions" / version
-    ad_model.save_pretrained(vdir / "ad_ctr")
-    creative_model.save_pretrained(vdir / "creative_ranker")
-    atomic_write(vdir / "creatives.safetensors", save({"features": np.ascontiguousarray(creatives.features)}))
-    atomic_write_text(vdir / "creatives.json", json.dumps(
-        {"ids": creatives.ids, "feature_names": creatives.feature_names, "ad_id": ad_id}, indent=1))
-    if policy is not None:
-        policy.save_pretrained(vdir / "policy")
+    # the version folder appears whole (fsync'd, one rename) before the manifest can point at it
+    with atomic_dir(d / "versions" / version) as vdir:
+        ad_model.save_pretrained(vdir / "ad_ctr")
+        creative_model.save_pretrained(vdir / "creative_ranker")
+        (vdir / "creatives.safetensors").write_bytes(save({"features": np.ascontiguousarray(creatives.features)}))
+        (vdir / "creatives.json").write_text(json.dumps(
+            {"ids": creatives.ids, "feature_names": creatives.feature_names, "ad_id": ad_id}, indent=1))
+        if policy is not None:
+            policy.save_pretrained(vdir / "policy")
     manifest = {"current": f"versions/{version}", "version": version, "ad_id": ad_id, "serves": serves,
                 "decision": decision, "created": _dt.datetime.now(_dt.UTC).isoformat(), **(meta or {})}
     atomic_write_text(d / MANIFEST, json.dumps(manifest, indent=2))

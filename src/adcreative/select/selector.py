@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 
 from adcreative.core.errors import InputError
+from adcreative.core.web import check_number
 from adcreative.select.bundle import Bundle
 from adcreative.select.data import hash_bucket, hash_user
 
@@ -89,11 +90,8 @@ class Selector:
     def _user_numeric(self, user: dict[str, Any]) -> np.ndarray:
         unum = np.zeros(len(self._num_fields), np.float32)
         for j, f in enumerate(self._num_fields):
-            v = user.get(f, 0.0)
-            try:
-                unum[j] = float(v)
-            except (TypeError, ValueError) as e:
-                raise InputError(f"user field {f!r} must be numeric, got {v!r}") from e
+            # finite and bounded: "inf" or 1e39 in a numeric field would overflow float32 scores
+            unum[j] = check_number(user.get(f, 0.0), f"user field {f!r}")
         return unum
 
     def rank(self, req: RankRequest) -> Ranking:
@@ -110,7 +108,7 @@ class Selector:
                     vals = req.pair[c]
                     if len(vals) != sc.pair_dim:
                         raise InputError(f"pair features of {c!r}: expected {sc.pair_dim} values, got {len(vals)}")
-                    pair[i] = vals
+                    pair[i] = [check_number(x, f"pair features of {c!r}") for x in vals]
         scores = sc.score(ucat, rows, unum, pair)
         pol = b.policy
         if pol is not None:

@@ -36,7 +36,7 @@ import time
 from collections import deque
 from collections.abc import AsyncIterator, Iterable, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 import orjson
 from fastapi import Depends, FastAPI, Header, HTTPException, Request
@@ -44,7 +44,9 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, Field, ValidationError
 
+from adcreative.core import limits
 from adcreative.core.errors import InputError
+from adcreative.core.web import BodyLimit, Clean, JsonObject, Number, Scalar
 from adcreative.select.bundle import Bundle, manifest_mtime
 from adcreative.select.selector import MAX_CANDIDATES, RankRequest, Selector
 
@@ -252,17 +254,25 @@ def sync_store(events_path: str | Path, store: Store, *, chunk: int = 5000) -> i
 
 
 # ---------------------------------------------------------------------------------- API models --------
-Scalar = str | int | float | bool | None
+# Lengths are the store's column lengths (core.limits), so what is accepted here can be mirrored into the
+# store; numbers are finite and bounded.
+RequestId = Annotated[str, Field(min_length=1, max_length=limits.REQUEST_ID_MAX), Clean]
+UserId = Annotated[str, Field(min_length=1, max_length=limits.USER_ID_MAX), Clean]
+AdId = Annotated[str, Field(min_length=1, max_length=limits.AD_ID_MAX), Clean]
+CreativeId = Annotated[str, Field(min_length=1, max_length=limits.CREATIVE_ID_MAX), Clean]
+MAX_BODY_BYTES = 16 << 20    # a full events batch (10,000 events with small contexts) fits
 
 
 class SelectIn(BaseModel):
-    request_id: str | None = Field(None, max_length=128)
-    user_id: str = Field(..., min_length=1, max_length=128)
-    user: dict[str, Scalar] = Field(default_factory=dict, description="user fields (hashed categoricals, numerics)")
-    ad_id: str = Field(..., min_length=1, max_length=128)
-    candidates: list[str] = Field(..., min_length=1, max_length=MAX_CANDIDATES, description="creative ids")
+    request_id: RequestId | None = None
+    user_id: UserId
+    user: dict[Annotated[str, Field(max_length=64), Clean], Scalar] = Field(default_factory=dict, max_length=256,
+                                         description="user fields (hashed categoricals, numerics)")
+    ad_id: AdId
+    candidates: list[CreativeId] = Field(..., min_length=1, max_length=MAX_CANDIDATES, description="creative ids")
     position: int = Field(0, ge=0, le=64, description="slot position, 0-based")
-    pair: dict[str, list[float]] | None = Field(None, description="optional per-candidate user×creative features")
+    pair: dict[CreativeId, list[Number]] | None = Field(
+        None, max_length=MAX_CANDIDATES, description="optional per-candidate user×creative features")
     explore: bool | None = Field(None, description="force (true/false) the exploration decision; null = policy")
 
 
@@ -279,13 +289,13 @@ class SelectOut(BaseModel):
 
 class EventIn(BaseModel):
     kind: Literal["impression", "click"]
-    request_id: str = Field(..., min_length=1, max_length=128)
-    user_id: str = Field(..., min_length=1, max_length=128)
-    ad_id: str = Field(..., min_length=1, max_length=128)
-    creative_id: str = Field(..., min_length=1, max_length=128)
+    request_id: RequestId
+    user_id: UserId
+    ad_id: AdId
+    creative_id: CreativeId
     position: int = Field(0, ge=0, le=64)
-    propensity: float | None = Field(None, gt=0.0, le=1.0)
-    context: dict[str, Any] = Field(default_factory=dict)
+    propensity: float | None = Field(None, gt=0.0, le=1.0, allow_inf_nan=False)
+    context: JsonObject = Field(default_factory=dict)
     ts: _dt.datetime | None = None
 
 
@@ -375,6 +385,7 @@ def create_app(model_dir: str | Path, *, events_path: str | Path | None = None, 
     app = FastAPI(title="adcreative selection", version="1", lifespan=lifespan,
                   description="Per-user creative selection: list-wise ranking with Thompson exploration.")
     app.state.svc = state
+    app.add_middleware(BodyLimit, max_bytes=MAX_BODY_BYTES)
     _document(app, SelectIn)
 
     @app.exception_handler(RequestValidationError)

@@ -401,6 +401,19 @@ def _one_blas_thread() -> Any:
     return threadpool_limits(1)
 
 
+REFERENCES = ("oracle", "best_fixed", "ours", "ours_listwise", "vw", "vw_squarecb")
+
+
+def check_policies(policies: Sequence[str]) -> None:
+    """Unknown policy names are an :class:`InputError`, raised before any campaign work starts. Names are the
+    references and peers above or any entry of the ``POLICIES`` registry."""
+    known = [*REFERENCES, *POLICIES.names()]
+    unknown = [p for p in policies if p not in known]
+    if unknown or not policies:
+        raise InputError(f"unknown policy {', '.join(map(repr, unknown)) or '(none given)'}; choose from "
+                         f"{', '.join(known)}")
+
+
 def run_campaign(features: np.ndarray, n_impressions: int = 5000, seed: int = 0, *,
                  attributes: np.ndarray | None = None,
                  policies: Sequence[str] = ("oracle", "ours", "uniform", "best_fixed"),
@@ -415,6 +428,7 @@ def run_campaign(features: np.ndarray, n_impressions: int = 5000, seed: int = 0,
     """
     if n_impressions < 1:
         raise InputError(f"n_impressions must be >= 1, got {n_impressions}")
+    check_policies(policies)
     # small matrices: multi-threaded BLAS only thrashes (20-40x slower on a shared 2-core machine)
     with _one_blas_thread():
         return _run_campaign(features, attributes, n_impressions, seed, policies=policies, png=png,
@@ -442,9 +456,8 @@ def _run_campaign(features: np.ndarray, attributes: np.ndarray | None, n_impress
         "vw_squarecb": lambda: VW(feats, seed, extra="--squarecb"),
     }
     res = CampaignResult(n_impressions, market.n_creatives, seed, {}, {}, {})
+    assert set(makers) == set(REFERENCES)
     for key in policies:
-        if key not in makers and key not in POLICIES.names():
-            raise InputError(f"unknown policy {key!r}; choose from {', '.join([*makers, *POLICIES.names()])}")
         try:
             pol = makers[key]() if key in makers else Registered(key, feats, market.n_context, seed)
         except ImportError as e:

@@ -10,8 +10,9 @@ each later one a change. The store's revision is kept in its ``alembic_version``
 - ``adcreative db upgrade`` (:func:`upgrade`) brings a store to the head, a legacy store by stamping the
   baseline first; each upgrade runs in one transaction (SQLite and PostgreSQL both have transactional DDL).
 
-To change the schema: change the models in :mod:`adcreative.core.store` and add ``versions/000N_what.py``
-(template: ``script.py.mako``; SQLite needs ``op.batch_alter_table`` to drop or alter a column). The test
+To change the schema: change the models in :mod:`adcreative.core.store`, add ``versions/000N_what.py``
+(template: ``script.py.mako``; SQLite needs ``op.batch_alter_table`` to drop or alter a column) and set
+:data:`HEAD` to it. The test
 ``tests/core/test_migrations.py::test_models_match_migrations`` fails until the two agree.
 """
 
@@ -31,6 +32,7 @@ if TYPE_CHECKING:
     from alembic.script import ScriptDirectory
 
     from adcreative.config import Settings
+    from adcreative.core.database import Location
 
 HERE = Path(__file__).resolve().parent
 HEAD = "0004"  # the newest revision in versions/ (a test checks); opening a store at HEAD needs no Alembic import
@@ -114,35 +116,41 @@ def refusal(st: Status) -> StoreSchemaError:
                             f"needs {st.head}: run `adcreative db upgrade`")
 
 
-def ensure(engine: Engine, migrating_engine: Engine, metadata: MetaData, *, where: str,
-           schema: str | None = None) -> None:
-    """Open check: a store at the head passes (one query); a fresh one is created at the head; anything
-    else is refused with :func:`refusal`. ``migrating_engine`` runs the creation in one transaction."""
+def ensure(loc: Location, engine: Engine, metadata: MetaData) -> None:
+    """Open check: a store at the head passes (one query, no Alembic import); a fresh one is created at the
+    head (tables from ``metadata``, stamped) in one transaction; anything else is refused (:func:`refusal`)."""
+    from adcreative.core.database import make_engine
+
     with engine.connect() as conn:
         if revision(conn) == HEAD:
             return
-        st = status(conn, where)
+        st = status(conn, loc.describe())
     if not st.fresh:
         raise refusal(st)
-    with migrating_engine.begin() as conn:
-        _lock(conn, schema)
-        st = status(conn, where)  # again, under the lock: another process may have just created it
-        if st.fresh:
-            from alembic.runtime.migration import MigrationContext
+    creator = make_engine(loc, migrating=True)
+    try:
+        with creator.begin() as conn:
+            _lock(conn, loc.schema)
+            st = status(conn, loc.describe())  # again, under the lock: another process may have just made it
+            if st.fresh:
+                from alembic.runtime.migration import MigrationContext
 
-            metadata.create_all(conn)
-            MigrationContext.configure(conn).stamp(script(), "head")
-        elif not st.up_to_date:
-            raise refusal(st)
+                metadata.create_all(conn)
+                MigrationContext.configure(conn).stamp(script(), "head")
+            elif not st.up_to_date:
+                raise refusal(st)
+    finally:
+        creator.dispose()
 
 
 def upgrade(settings: Settings) -> tuple[Status, Status]:
     """``adcreative db upgrade``: the store of ``settings`` brought to the head; (before, after)."""
     from alembic import command
 
-    from adcreative.core.database import location, make_engine
+    from adcreative.core.database import home_schema, location, make_engine
 
-    Path(settings.home).mkdir(parents=True, exist_ok=True)
+    home = Path(settings.home)
+    home.mkdir(parents=True, exist_ok=True)
     loc = location(settings)
     engine = make_engine(loc, migrating=True)
     try:
@@ -151,6 +159,8 @@ def upgrade(settings: Settings) -> tuple[Status, Status]:
             before = status(conn, loc.describe())
             if before.current is not None and not known(before.current):
                 raise refusal(before)
+            if loc.adopting:
+                _check_images_here(conn, home, before.where)
             if not before.up_to_date:
                 cfg = config(conn)
                 if before.legacy:
@@ -163,7 +173,23 @@ def upgrade(settings: Settings) -> tuple[Status, Status]:
             after = status(conn, loc.describe())
     finally:
         engine.dispose()
+    if loc.adopting and loc.schema is not None:
+        home_schema(home, loc.schema)  # committed: from now on this home's rows are the legacy schema's
     return before, after
+
+
+def _check_images_here(conn: Connection, home: Path, where: str) -> None:
+    """Before a home adopts the legacy store: it must hold the store's images (some home on this database
+    wrote them; only that one may take its rows)."""
+    from adcreative.core.blobs import BlobStore
+
+    blobs = BlobStore(home / "blobs")
+    shas = [r[0] for r in conn.execute(text("SELECT image_sha FROM products ORDER BY id LIMIT 20"))]
+    missing = [s for s in shas if not blobs.exists(s)]
+    if missing:
+        raise StoreSchemaError(f"store {where} was written before homes had their own schemas, and its images "
+                               f"are not in {blobs.root} (e.g. {missing[0][:12]}…): run `adcreative --home DIR db "
+                               "upgrade` with the home that wrote it")
 
 
 def current(settings: Settings) -> Status:

@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# The tests as CI runs them: the whole suite on SQLite, then every test that used a store's database again on
+# a real PostgreSQL (a fresh database per test module, dropped afterwards; see tests/conftest.py).
+#   bash scripts/test.sh                                 # both (PostgreSQL installed and started as root)
+#   ADCREATIVE_TEST_POSTGRES=URL bash scripts/test.sh    # the second pass on that server (may create databases)
+#   SKIP_POSTGRES=1 bash scripts/test.sh                 # SQLite only
+# Extra arguments go to the SQLite pass (e.g. -x); the PostgreSQL pass takes the store tests it ran.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PY=${PYTHON:-python3}
+unset ADCREATIVE_DATABASE_URL  # tests make their own stores; never one from the environment
+list=$(mktemp)
+trap 'rm -f "$list"' EXIT
+t0=$SECONDS
+"$PY" -m pytest -q --list-store-tests="$list" "$@"
+echo "SQLite: $((SECONDS - t0)) s; $(wc -l <"$list") tests used a store"
+if [[ ${SKIP_POSTGRES:-0} == 1 || ! -s $list ]]; then
+  echo "PostgreSQL pass skipped"
+  exit 0
+fi
+started=0
+if [[ -z ${ADCREATIVE_TEST_POSTGRES:-} ]]; then
+  pg_lsclusters -h 2>/dev/null | grep -q online || started=1
+  ADCREATIVE_TEST_POSTGRES=$(bash scripts/postgres.sh)
+fi
+t1=$SECONDS
+rc=0
+ADCREATIVE_TEST_POSTGRES=$ADCREATIVE_TEST_POSTGRES "$PY" -m pytest -q "@$list" || rc=$?
+echo "PostgreSQL: $((SECONDS - t1)) s for the $(wc -l <"$list") store tests"
+[[ $started == 1 ]] && bash scripts/postgres.sh stop
+exit $rc

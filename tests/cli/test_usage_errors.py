@@ -1,0 +1,224 @@
+"""Every command's usage errors are one line on stderr and exit code 2, never a traceback.
+
+The commands are found by walking the Typer app, so a command added later is covered without editing this file.
+Registry names of every family (generator, inspector, encoder, selection model, bandit, simulator policy) that
+are unknown, or constructor arguments that are wrong, are one-line errors too.
+"""
+
+from __future__ import annotations
+
+import json
+import types
+import typing
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import typer
+
+from adcreative.cli import app, main
+from adcreative.core.errors import ConfigError, InputError
+
+
+def _leaves(cmd: Any, path: list[str]) -> Iterator[tuple[list[str], Any]]:
+    subs = getattr(cmd, "commands", None)
+    if subs:
+        for name, sub in sorted(subs.items()):
+            yield from _leaves(sub, [*path, name])
+    else:
+        yield path, cmd
+
+
+LEAVES = list(_leaves(typer.main.get_command(app), []))
+IDS = [" ".join(p) for p, _ in LEAVES]
+
+
+def _annotation(param: Any) -> Any:
+    """The parameter's Python type with ``| None`` removed (``int | None`` → ``int``)."""
+    ann = param.type_descriptor.annotation
+    if isinstance(ann, types.UnionType) or typing.get_origin(ann) is typing.Union:
+        args = [a for a in typing.get_args(ann) if a is not type(None)]
+        ann = args[0] if len(args) == 1 else ann
+    return ann
+
+
+def _is_argument(param: Any) -> bool:
+    return type(param).__name__ == "TyperArgument"
+
+
+def _run(argv: list[str], tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> tuple[int, str]:
+    capsys.readouterr()
+    code = main(["--home", str(tmp_path / "home"), *argv])
+    out = capsys.readouterr()
+    return code, out.err
+
+
+def _one_line_usage_error(code: int, err: str, argv: list[str]) -> str:
+    lines = err.strip().splitlines()
+    assert code == 2, f"{argv}: exit {code}, stderr:\n{err}"
+    assert len(lines) == 1, f"{argv}: {len(lines)} lines on stderr:\n{err}"
+    assert lines[0].startswith("error: ") and "Traceback" not in err, err
+    return lines[0]
+
+
+def test_the_walk_finds_every_command() -> None:
+    names = set(IDS)
+    assert len(WITH_REQUIRED) >= 15 and len(FIXED_ARITY) == len(LEAVES)
+    assert {"generate", "serve", "console", "demo", "products add", "inspect train", "select rank",
+            "represent embed", "tune rfft", "dataset synth", "explain pair"} <= names
+    assert len(LEAVES) >= 25
+
+
+@pytest.mark.parametrize("path", [p for p, _ in LEAVES], ids=IDS)
+def test_unknown_option(path: list[str], tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    argv = [*path, "--no-such-option"]
+    line = _one_line_usage_error(*_run(argv, tmp_path, capsys), argv)
+    assert "--no-such-option" in line and f"adcreative {' '.join(path)} --help" in line
+
+
+# bare, a command without required parameters would run: only those with some are called bare
+WITH_REQUIRED = [(p, c) for p, c in LEAVES if any(q.required for q in c.params)]
+
+
+@pytest.mark.parametrize(("path", "cmd"), WITH_REQUIRED, ids=[" ".join(p) for p, _ in WITH_REQUIRED])
+def test_missing_required(path: list[str], cmd: Any, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    line = _one_line_usage_error(*_run(path, tmp_path, capsys), path)
+    assert "Missing" in line
+
+
+FIXED_ARITY = [(p, c) for p, c in LEAVES if not any(_is_argument(q) and q.nargs == -1 for q in c.params)]
+
+
+@pytest.mark.parametrize(("path", "cmd"), FIXED_ARITY, ids=[" ".join(p) for p, _ in FIXED_ARITY])
+def test_extra_argument(path: list[str], cmd: Any, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    args = [p for p in cmd.params if _is_argument(p)]
+    # one positional more than it takes: the error comes while parsing, before the command can run
+    argv = [*path, *["x"] * (len(args) + 1)]
+    line = _one_line_usage_error(*_run(argv, tmp_path, capsys), argv)
+    assert "Missing" in line or "unexpected extra argument" in line
+
+
+def _numeric_options() -> list[tuple[list[str], str, Any]]:
+    out = []
+    for path, cmd in LEAVES:
+        for p in cmd.params:
+            if not _is_argument(p) and not p.is_flag and _annotation(p) in (int, float):
+                out.append((path, p.opts[0], p))
+    return out
+
+
+NUMERIC = _numeric_options()
+
+
+def test_there_are_numeric_options() -> None:
+    assert len(NUMERIC) > 40 and any(o == "--n" for _, o, _ in NUMERIC)
+
+
+@pytest.mark.parametrize(("path", "opt", "param"), NUMERIC, ids=[f"{' '.join(p)} {o}" for p, o, _ in NUMERIC])
+def test_non_numeric_value(path: list[str], opt: str, param: Any, tmp_path: Path,
+                           capsys: pytest.CaptureFixture[str]) -> None:
+    # options given on the command line are checked first, so this fails before any missing option
+    argv = [*path, opt, "abc"]
+    line = _one_line_usage_error(*_run(argv, tmp_path, capsys), argv)
+    assert f"Invalid value for '{opt}'" in line
+    if getattr(param, "min", None) is not None:
+        below = param.min - 1
+        argv = [*path, opt, str(int(below) if _annotation(param) is int else below)]
+        line = _one_line_usage_error(*_run(argv, tmp_path, capsys), argv)
+        assert opt in line
+
+
+def test_unknown_command_and_bare_groups(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    line = _one_line_usage_error(*_run(["nosuch"], tmp_path, capsys), ["nosuch"])
+    assert "No such command 'nosuch'" in line and "adcreative --help" in line
+    line = _one_line_usage_error(*_run(["select", "nosuch"], tmp_path, capsys), ["select", "nosuch"])
+    assert "adcreative select --help" in line
+    # a bare group prints its help (exit 2, as click does), never a traceback
+    capsys.readouterr()
+    code = main(["select"])
+    out = capsys.readouterr()
+    assert code == 2 and "Traceback" not in out.err and "simulate" in out.out + out.err
+
+
+# ------------------------------------------------------------------------------ registry names ------------
+def _saved_folder(tmp_path: Path, name: str, cfg: dict[str, Any]) -> Path:
+    d = tmp_path / name
+    d.mkdir()
+    (d / "config.json").write_text(json.dumps(cfg))
+    (d / "model.safetensors").write_bytes(b"")
+    return d
+
+
+def test_unknown_generator_and_missing_generator_config(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    argv = ["generate", "--product", "x", "--generator", "foo"]
+    line = _one_line_usage_error(*_run(argv, tmp_path, capsys), argv)
+    assert "unknown generator 'foo'" in line and "compositor" in line
+    argv = ["generate", "--product", "x", "--generator", "diffusers-inpaint"]
+    line = _one_line_usage_error(*_run(argv, tmp_path, capsys), argv)
+    assert "'base'" in line and "--gen-config" in line and "required: base, controlnet" in line
+    argv = ["generate", "--product", "x", "--gen-config", '{"scale": 1, "nosuch": 2}']
+    line = _one_line_usage_error(*_run(argv, tmp_path, capsys), argv)
+    assert "unexpected keyword argument 'nosuch'" in line
+    argv = ["generate", "--product", "x", "--gen-config", "[1, 2]"]
+    assert "JSON object" in _one_line_usage_error(*_run(argv, tmp_path, capsys), argv)
+    assert not (tmp_path / "home").exists()  # a usage error wrote no store
+
+
+def test_unknown_inspector(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    argv = ["inspect", "train", "--model", "foo", "--out", str(tmp_path / "m")]
+    line = _one_line_usage_error(*_run(argv, tmp_path, capsys), argv)
+    assert "unknown inspector 'foo'" in line and "rfnet" in line
+    # a saved folder that names an unknown inspector, or another family's model
+    bad = _saved_folder(tmp_path, "insp", {"_registry": {"family": "inspector", "name": "foo"}})
+    argv = ["inspect", "eval", "--model", str(bad), "--data", str(tmp_path)]
+    assert "names no registered inspector" in _one_line_usage_error(*_run(argv, tmp_path, capsys), argv)
+    enc = _saved_folder(tmp_path, "enc", {"_registry": {"family": "encoder", "name": "moco-effnet-minilm"}})
+    argv = ["inspect", "eval", "--model", str(enc), "--data", str(tmp_path)]
+    assert "not a 'inspector' one" in _one_line_usage_error(*_run(argv, tmp_path, capsys), argv)
+
+
+def test_unknown_encoder(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    bad = _saved_folder(tmp_path, "enc", {"_registry": {"family": "encoder", "name": "foo"}})
+    argv = ["represent", "embed", "--model", str(bad)]
+    line = _one_line_usage_error(*_run(argv, tmp_path, capsys), argv)
+    assert "names no registered encoder" in line and "moco-effnet-minilm" in line
+
+
+def test_unknown_simulator_policy(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    argv = ["select", "simulate", "--policies", "ours,foo", "--images", str(tmp_path)]
+    line = _one_line_usage_error(*_run(argv, tmp_path, capsys), argv)
+    assert "unknown policy 'foo'" in line and "oracle" in line
+
+
+def test_unknown_selection_bundle(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    for argv in (["serve", "--model", str(tmp_path)],
+                 ["select", "rank", "--model", str(tmp_path), "--ad", "a", "--candidates", "x"]):
+        assert "not a selection bundle" in _one_line_usage_error(*_run(argv, tmp_path, capsys), argv)
+
+
+@pytest.mark.parametrize("family", ["generator", "inspector", "encoder", "selection model", "bandit"])
+def test_every_registry_refuses_unknown_names_and_wrong_arguments(family: str, tmp_path: Path) -> None:
+    from adcreative.generate.base import GENERATORS
+    from adcreative.inspect.base import INSPECTORS
+    from adcreative.represent.encoder import ENCODERS
+    from adcreative.select import BANDITS, SELECT_MODELS
+
+    reg: Any = {r.family: r for r in (GENERATORS, INSPECTORS, ENCODERS, SELECT_MODELS, BANDITS)}[family]
+    with pytest.raises(InputError, match=f"unknown {family} 'nosuch'; registered: "):
+        reg.create("nosuch")
+    name = reg.names()[0]
+    with pytest.raises(ConfigError, match=f"{family} '{name}'.*(unexpected keyword argument 'nosuch'|missing a required argument)"):
+        reg.create(name, nosuch=1)
+    bad = _saved_folder(tmp_path, "m", {"_registry": {"family": family, "name": "nosuch"}})
+    with pytest.raises(InputError, match=f"names no registered {family}"):
+        reg.load(bad)
+
+
+def test_a_constructor_that_refuses_a_value_is_a_config_error() -> None:
+    from adcreative.select import create_bandit
+
+    with pytest.raises(ConfigError, match="bandit 'beta_visual'"):
+        create_bandit("beta_visual")  # n_features is required
+    with pytest.raises(ConfigError, match="refused its arguments"):
+        create_bandit("beta_visual", n_features="many")
