@@ -46,7 +46,7 @@ from pydantic import BaseModel, Field, ValidationError
 
 from adcreative.core import limits
 from adcreative.core.errors import InputError
-from adcreative.core.web import BodyLimit, Clean, JsonObject, Number, Scalar
+from adcreative.core.web import BodyLimit, Clean, JsonObject, NotBlank, Number, Scalar
 from adcreative.select.bundle import Bundle, manifest_mtime
 from adcreative.select.selector import MAX_CANDIDATES, RankRequest, Selector
 
@@ -194,8 +194,11 @@ class EventLog:
             return self.count
 
     def close(self) -> None:
+        """Close the log (again is a no-op: an app's lifespan may end more than once in tests)."""
         with self._lock:
-            os.close(self._fd)
+            if self._fd >= 0:
+                os.close(self._fd)
+                self._fd = -1
             self._rd.close()
 
     @staticmethod
@@ -256,10 +259,10 @@ def sync_store(events_path: str | Path, store: Store, *, chunk: int = 5000) -> i
 # ---------------------------------------------------------------------------------- API models --------
 # Lengths are the store's column lengths (core.limits), so what is accepted here can be mirrored into the
 # store; numbers are finite and bounded.
-RequestId = Annotated[str, Field(min_length=1, max_length=limits.REQUEST_ID_MAX), Clean]
-UserId = Annotated[str, Field(min_length=1, max_length=limits.USER_ID_MAX), Clean]
-AdId = Annotated[str, Field(min_length=1, max_length=limits.AD_ID_MAX), Clean]
-CreativeId = Annotated[str, Field(min_length=1, max_length=limits.CREATIVE_ID_MAX), Clean]
+RequestId = Annotated[str, Field(min_length=1, max_length=limits.REQUEST_ID_MAX), Clean, NotBlank]
+UserId = Annotated[str, Field(min_length=1, max_length=limits.USER_ID_MAX), Clean, NotBlank]
+AdId = Annotated[str, Field(min_length=1, max_length=limits.AD_ID_MAX), Clean, NotBlank]
+CreativeId = Annotated[str, Field(min_length=1, max_length=limits.CREATIVE_ID_MAX), Clean, NotBlank]
 MAX_BODY_BYTES = 16 << 20    # a full events batch (10,000 events with small contexts) fits
 
 
