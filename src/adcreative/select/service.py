@@ -419,6 +419,19 @@ def create_app(model_dir: str | Path, *, events_path: str | Path | None = None, 
     def problems(exc: ValidationError) -> list[str]:
         return [f"body.{'.'.join(str(p) for p in e.get('loc', ()))}: {e.get('msg')}" for e in exc.errors()]
 
+    def refusal(raw: bytes, exc: ValidationError) -> list[str]:
+        """The problems with a refused body. What the strict JSON parser refuses outright (a lone surrogate
+        escape) is parsed again by the standard library, so the answer names the field."""
+        if not any(e.get("type") == "json_invalid" for e in exc.errors()):
+            return problems(exc)
+        try:
+            SelectIn.model_validate(json.loads(raw))
+        except ValidationError as again:
+            return problems(again)
+        except ValueError:
+            pass
+        return problems(exc)
+
     # The hot path reads the body itself: pydantic validates the JSON bytes in one pass (no json.loads, no
     # second validation of a dict), the request schema is still SelectIn (documented below), and orjson writes
     # the answer. Together about half the per-request CPU of a body-model route.
@@ -426,10 +439,11 @@ def create_app(model_dir: str | Path, *, events_path: str | Path | None = None, 
         "required": True, "content": {"application/json": {"schema": {"$ref": "#/components/schemas/SelectIn"}}}}})
     async def select(request: Request) -> Any:
         t0 = time.perf_counter()
+        raw = await request.body()
         try:
-            body = SelectIn.model_validate_json(await request.body())
+            body = SelectIn.model_validate_json(raw)
         except ValidationError as e:
-            return JSONResponse(status_code=422, content={"error": "invalid request", "problems": problems(e)})
+            return JSONResponse(status_code=422, content={"error": "invalid request", "problems": refusal(raw, e)})
         sel = state.selector  # take one reference: a concurrent reload cannot change it under us
         if sel is None:
             raise HTTPException(503, "no model loaded")
