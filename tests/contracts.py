@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pytest
 from PIL import Image, ImageDraw
 
 from adcreative.core.imageio import png_bytes
@@ -143,3 +144,55 @@ def check_preference_model(registry: Registry[Any], name: str, config: dict[str,
     back = registry.load(tmp_path / name)
     for u in users:
         assert abs(back.prob(u, a, b) - model.prob(u, a, b)) < 1e-6
+
+
+# -- selection policies ----------------------------------------------------------------------------------------
+def check_policy(registry: Registry[Any], name: str, tmp: Path, **config: Any) -> None:
+    """Built from ``n_features``/``n_context``; ranks any candidate subset (a permutation, a propensity in
+    (0, 1]); learns from updates; new creatives join; save → load through the registry → identical decisions."""
+    rng = np.random.default_rng(0)
+    pol = registry.create(name, n_features=3, n_context=2, seed=0, **config)
+    ids = [f"c{j}" for j in range(6)]
+    pol.add_arms(ids, rng.standard_normal((6, 3)))
+    for i in range(60):
+        x = rng.standard_normal(2)
+        d = pol.rank(ids, x)
+        assert sorted(d.order.tolist()) == list(range(6)) and isinstance(d.explored, bool)
+        assert 0.0 < d.propensity <= 1.0, d.propensity
+        pol.update(ids[int(d.order[0])], float(i % 7 == 0), x)
+    pol.update("c1", 1.0, impressions=0.0)                       # a click reported on its own
+    sub = ["c4", "c0", "c2"]
+    scores = np.array([0.1, 0.9, 0.5])
+    d = pol.rank(sub, rng.standard_normal(2), scores, explore=False)
+    assert sorted(d.order.tolist()) == [0, 1, 2]
+    pol.add_arms(["new"], np.ones((1, 3)))                       # a creative added while serving
+    d_new = pol.rank([*sub, "new"], np.zeros(2))
+    assert sorted(d_new.order.tolist()) == [0, 1, 2, 3]
+    pol.save_pretrained(tmp / name)
+    saved = json.loads((tmp / name / "config.json").read_text())
+    assert saved["_registry"] == {"family": registry.family, "name": name}
+    again = registry.load(tmp / name)
+    assert type(again) is type(pol) and again.ids == pol.ids
+    x = np.array([0.3, -1.0])
+    a, b = pol.rank([*sub, "new"], x, explore=False), again.rank([*sub, "new"], x, explore=False)
+    if name != "uniform":  # a uniform policy has no deterministic ranking to compare
+        assert a.order.tolist() == b.order.tolist()
+    assert a.propensity == pytest.approx(b.propensity)
+
+
+# -- selection models ------------------------------------------------------------------------------------------
+def check_selection_model(registry: Registry[Any], name: str, config: dict[str, Any], inputs: tuple[Any, ...],
+                          head_extra: tuple[Any, ...], tmp: Path) -> None:
+    """``forward_head(forward_features(*inputs), *head_extra)`` is ``forward(*inputs, *head_extra)``;
+    save → load through the registry → identical logits."""
+    import torch
+
+    model = registry.create(name, **config).eval()
+    with torch.no_grad():
+        out = model(*inputs, *head_extra)
+        assert torch.allclose(model.forward_head(model.forward_features(*inputs), *head_extra), out)
+    model.save_pretrained(tmp / name)
+    assert json.loads((tmp / name / "config.json").read_text())["_registry"] == {"family": registry.family, "name": name}
+    again = registry.load(tmp / name)
+    with torch.no_grad():
+        assert torch.equal(again(*inputs, *head_extra), out)

@@ -31,7 +31,7 @@ def test_visual_prior_transfers_to_new_creatives() -> None:
     assert m[0] > 2 * m[1]                       # looks like past winners → optimistic prior
     assert m[0] == pytest.approx(1 / (1 + np.exp(1.0)), rel=0.35)  # ≈ sigmoid(-3 + 2)
     # own evidence overrides the prior once it outweighs the prior strength
-    b.update("bright", impressions=5000, clicks=50)
+    b.update("bright", 50.0, impressions=5000)
     assert b.posterior_mean(["bright"])[0] < 0.02
 
 
@@ -43,7 +43,8 @@ def test_exploration_share_and_propensity() -> None:
         scores = np.arange(8, dtype=float)             # the model's greedy pick is c7
         flags, props = [], []
         for _ in range(300):
-            order, explored, p = b.rank(ids, scores)
+            d = b.rank(ids, scores=scores)
+            order, explored, p = d.order, d.explored, d.propensity
             flags.append(explored)
             props.append(p)
             if not explored:
@@ -53,7 +54,7 @@ def test_exploration_share_and_propensity() -> None:
     # exploit-only traffic logs propensity 1 for the greedy choice
     b = _beta_with_history()
     b.config["exploration_share"] = 0.0
-    assert b.rank(ids, np.arange(8.0))[2] == 1.0
+    assert b.rank(ids, scores=np.arange(8.0)).propensity == 1.0
     with pytest.raises(InputError):
         BetaVisualTS(n_features=2, exploration_share=1.5)
 
@@ -70,34 +71,55 @@ def test_beta_state_round_trip(tmp_path: Path) -> None:
 
 
 def test_hybrid_thompson_learns_contextual_preferences(tmp_path: Path) -> None:
-    """Two user types prefer different creatives; the bandit's choices beat uniform clearly."""
+    """Two user types prefer different creatives; the policy's choices beat uniform clearly."""
     rng = np.random.default_rng(0)
     feats = rng.standard_normal((6, 5))
     w = rng.standard_normal((2, 5))
-    b = HybridLinearTS(n_user=2, n_creative=5, n_components=4, seed=0)
-    b.set_creatives(feats)
+    ids = [f"c{j}" for j in range(6)]
+    b = HybridLinearTS(n_features=5, n_context=2, n_components=4, seed=0)
+    b.add_arms(ids, feats)
     clicks, n = 0.0, 2000
     for _ in range(n):
         x = rng.standard_normal(2)
         p = 1 / (1 + np.exp(-(-2.0 + 1.5 * (x @ w) @ feats.T / np.sqrt(5))))
-        a, _ = b.choose(x)
+        a = int(b.rank(ids, x).order[0])
         c = float(rng.random() < p[a])
         clicks += c
-        b.update(x, a, c)
+        b.update(ids[a], c, x)
     # expected CTR of uniform / oracle on the same user distribution
     xs = rng.standard_normal((4000, 2))
     ps = 1 / (1 + np.exp(-(-2.0 + 1.5 * (xs @ w) @ feats.T / np.sqrt(5))))
     assert clicks / n > 1.5 * ps.mean()
     assert clicks / n > 0.75 * ps.max(1).mean()
+    # the block-wise posterior code agrees with the dense design
+    x = np.array([0.3, -1.0])
+    np.testing.assert_allclose(b.features(x) @ b.theta, b.scores(x, sample=False), atol=1e-10)
     # state round trip keeps the posterior
     b.save_pretrained(tmp_path / "h")
     b2 = HybridLinearTS.from_pretrained(tmp_path / "h")
     x = np.array([0.3, -1.0])
     np.testing.assert_allclose(b2.scores(x, sample=False), b.scores(x, sample=False))
-    # a new creative gets the visual-regression prior (shared part), no own evidence
-    b2.set_creatives(np.vstack([feats, feats[:1] + 0.01]))
+    # a new creative gets the feature-regression prior (shared part), no own evidence
+    b2.add_arms(["new"], feats[:1] + 0.01)
     s = b2.scores(x, sample=False)
     assert len(s) == 7 and abs(s[6] - (b2.features(x, np.array([6]))[0, : b2.shared_dim] @ b2.theta[: b2.shared_dim])) < 1e-9
+
+
+def test_hybrid_uses_pair_features_and_its_propensity_is_a_probability() -> None:
+    """A pair feature (the user's exposures to each creative) that lowers clicks is learned as a negative weight."""
+    rng = np.random.default_rng(1)
+    ids = [f"c{j}" for j in range(4)]
+    b = HybridLinearTS(n_features=2, n_context=1, n_pair=1, seed=1, exploration_share=0.5)
+    b.add_arms(ids, rng.standard_normal((4, 2)))
+    for _ in range(1500):
+        seen = rng.integers(0, 4, 4).astype(float)[:, None]
+        d = b.rank(ids, np.zeros(1), pair=seen)
+        a = int(d.order[0])
+        b.update(ids[a], float(rng.random() < 0.3 * np.exp(-seen[a, 0])), np.zeros(1), pair=seen[a])
+    b.refit()
+    assert b.theta[b.shared_dim - 1] < -0.5          # the pair column's weight
+    props = [b.rank(ids, np.zeros(1), pair=np.zeros((4, 1))).propensity for _ in range(20)]
+    assert all(0.0 < p <= 1.0 for p in props)
 
 
 def test_propensity_quadrature_matches_monte_carlo() -> None:
@@ -112,10 +134,10 @@ def test_propensity_quadrature_matches_monte_carlo() -> None:
 
 
 def test_registry_factories() -> None:
-    from adcreative.select import BANDITS, create_bandit
+    from adcreative.select import POLICIES, create_policy
 
-    assert BANDITS.names() == ["beta_visual", "hybrid_linear"]
-    b = create_bandit("beta_visual", n_features=3)
+    assert {"beta_visual", "hybrid_linear", "uniform"} <= set(POLICIES.names())
+    b = create_policy("beta_visual", n_features=3)
     assert isinstance(b, BetaVisualTS) and b.config["n_features"] == 3
-    with pytest.raises(InputError, match="unknown bandit"):
-        create_bandit("nope")
+    with pytest.raises(InputError, match="unknown policy"):
+        create_policy("nope")

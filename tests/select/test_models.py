@@ -75,8 +75,10 @@ def test_models_save_load_and_numpy_scorer_parity(tmp_path: Path) -> None:
                       cfg=TrainConfig(epochs=2, seed=1, n_creative_buckets=8))
     res.ad_model.save_pretrained(tmp_path / "ad")
     res.creative_model.save_pretrained(tmp_path / "cr")
-    ad2 = AdCTRModel.from_pretrained(tmp_path / "ad")
-    cr2 = CreativeListwiseModel.from_pretrained(tmp_path / "cr")
+    from adcreative.select import SELECT_MODELS
+
+    ad2, cr2 = SELECT_MODELS.load(tmp_path / "ad"), SELECT_MODELS.load(tmp_path / "cr")
+    assert isinstance(ad2, AdCTRModel) and isinstance(cr2, CreativeListwiseModel)
     assert cr2.config == res.creative_model.config
     a_ref, s_ref = predict_logits(res, log, table)
     from adcreative.select.models import TrainResult

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -91,10 +92,86 @@ def test_events_need_api_key_and_are_logged(bundle_dir: Path, tmp_path: Path) ->
         r = c.post("/v1/events", json={"events": [{**_ev(1), "propensity": 1.5}]}, headers={"X-API-Key": KEY})
         assert r.status_code == 422 and "propensity" in r.text
         r = c.post("/v1/events", json={"events": [_ev(1), _ev(1, "click")]}, headers={"X-API-Key": KEY})
-        assert r.status_code == 200 and r.json() == {"accepted": 2, "total_logged": 2}
-        assert c.get("/health").json()["events_logged"] == 2
-    assert [e["kind"] for e in EventLog.read(tmp_path / "ev.jsonl")] == ["impression", "click"]
-    assert [e.kind for e in store.events()] == ["impression", "click"]
+        assert r.status_code == 200 and r.json() == {"accepted": 2, "duplicates": 0, "total_logged": 2}
+        # a client retrying a batch it got no answer for (same request_id, kind, creative_id) duplicates nothing
+        r = c.post("/v1/events", json={"events": [_ev(1, "click"), _ev(2), _ev(1)]}, headers={"X-API-Key": KEY})
+        assert r.status_code == 200 and r.json() == {"accepted": 1, "duplicates": 2, "total_logged": 3}
+        assert c.get("/health").json()["events_logged"] == 3
+    assert [(e["kind"], e["request_id"]) for e in EventLog.read(tmp_path / "ev.jsonl")] == [
+        ("impression", "r1"), ("click", "r1"), ("impression", "r2")]
+    assert [(e.kind, e.request_id) for e in store.events()] == [("impression", "r1"), ("click", "r1"), ("impression", "r2")]
+
+
+def _append_batches(path: str, worker: int, n_batches: int, q: object) -> None:
+    """One writer process: batches of 4 events with a 2 KB payload (a torn or interleaved write would corrupt
+    lines); every other batch is a retry of the previous one, and every worker also writes the shared keys."""
+    log = EventLog(path)
+    totals = []
+    for b in range(n_batches):
+        i = b - (b % 2)  # b and b+1 write the same events: a retry
+        batch = [{**_ev(0), "request_id": f"w{worker}-{i}-{j}", "context": {"pad": "x" * 2048}} for j in range(3)]
+        batch.append({**_ev(0), "request_id": f"shared-{i}"})        # also written by every other worker
+        totals.append(log.append(batch)[1])
+    log.close()
+    q.put(totals)  # type: ignore[attr-defined]
+
+
+def test_event_log_shared_by_processes_loses_interleaves_and_duplicates_nothing(tmp_path: Path) -> None:
+    import multiprocessing as mp
+
+    path = tmp_path / "ev.jsonl"
+    ctx = mp.get_context("spawn")
+    q = ctx.Queue()
+    procs = [ctx.Process(target=_append_batches, args=(str(path), w, 60, q)) for w in range(4)]
+    for p in procs:
+        p.start()
+    totals = [q.get(timeout=120) for _ in procs]
+    for p in procs:
+        p.join(timeout=60)
+        assert p.exitcode == 0
+    lines = path.read_bytes().splitlines()
+    recs = [json.loads(line) for line in lines]                      # every line whole: nothing interleaved
+    keys = [(r["request_id"], r["kind"], r["creative_id"]) for r in recs]
+    assert len(keys) == len(set(keys))                               # no retry and no shared key twice
+    expected = {f"w{w}-{i}-{j}" for w in range(4) for i in range(0, 60, 2) for j in range(3)} | {
+        f"shared-{i}" for i in range(0, 60, 2)}
+    assert {k[0] for k in keys} == expected                          # nothing lost
+    assert all(t == sorted(t) for t in totals) and max(max(t) for t in totals) == len(recs)
+    # a reader opened now counts the same, and sees nothing new to feed a policy
+    log = EventLog(path)
+    assert log.count == len(recs) and log.drain() == []
+    log.close()
+
+
+def test_store_converges_to_the_log_after_a_restart(tmp_path: Path) -> None:
+    """Events logged but not mirrored (a crash between the log's fsync and the store write) reach the store at the
+    next start; replaying again adds nothing."""
+    from adcreative.core.store import Store
+    from adcreative.select.service import sync_store
+
+    store = Store(home=tmp_path / "store")
+    path = tmp_path / "ev.jsonl"
+    app = create_app(bundle_dir_for_store(tmp_path), events_path=path, api_keys=[KEY], store=store, reload_interval=0)
+    with TestClient(app) as c:
+        assert c.post("/v1/events", json={"events": [_ev(1), _ev(2)]}, headers={"X-API-Key": KEY}).status_code == 200
+    log = EventLog(path)  # the crash: these reach the log only
+    now = "2025-01-01T00:00:00+00:00"
+    log.append([{**_ev(i), "position": 0, "propensity": None, "context": {}, "ts": now} for i in (2, 3, 4)])
+    log.close()
+    assert len(store.events()) == 2
+    assert sync_store(path, store) == 2                               # r3, r4 (r1, r2 were there)
+    assert sorted(e.request_id for e in store.events()) == ["r1", "r2", "r3", "r4"]
+    assert sync_store(path, store) == 0 and len(store.events()) == 4
+
+
+_BUNDLE: list[Path] = []
+
+
+def bundle_dir_for_store(tmp_path: Path) -> Path:
+    if not _BUNDLE:
+        feats = np.random.default_rng(0).standard_normal((12, 16)).astype(np.float32)
+        _BUNDLE.append(build_bundle(tmp_path / "b-store", feats, n_logged=600, epochs=1))
+    return _BUNDLE[0]
 
 
 def test_hot_reload_swaps_model_without_failed_requests(bundle_dir: Path, tmp_path: Path) -> None:
@@ -131,11 +208,19 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def _start(bundle: Path, events: Path, port: int) -> subprocess.Popen:
+def _start(bundle: Path, events: Path, port: int, workers: int = 1, reload_interval: float = 0) -> subprocess.Popen:
+    """A real ``adcreative serve`` in its own process group (so a SIGKILL reaches every worker, like a crash)."""
     env = {**os.environ, "PYTHONPATH": str(ROOT / "src"), "OMP_NUM_THREADS": "1"}
     return subprocess.Popen([sys.executable, "-m", "adcreative", "serve", "--model", str(bundle), "--port", str(port),
-                             "--events", str(events), "--api-keys", KEY, "--reload-interval", "0"],
-                            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                             "--events", str(events), "--api-keys", KEY, "--reload-interval", str(reload_interval),
+                             "--workers", str(workers)],
+                            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+
+
+def _kill(proc: subprocess.Popen) -> None:
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
 
 
 def _wait_up(port: int, proc: subprocess.Popen, timeout: float = 90.0) -> None:
@@ -186,8 +271,7 @@ def test_no_acknowledged_event_is_lost_when_the_server_is_killed(bundle_dir: Pat
         t0 = time.time()
         while len(acked) < 60 and time.time() - t0 < 30:
             time.sleep(0.05)
-        proc.send_signal(signal.SIGKILL)     # no graceful shutdown: only fsync'd data survives
-        proc.wait()
+        _kill(proc)     # no graceful shutdown: only fsync'd data survives
         time.sleep(0.3)
         stop.set()
         for t in threads:
@@ -204,5 +288,63 @@ def test_no_acknowledged_event_is_lost_when_the_server_is_killed(bundle_dir: Pat
         # the log stays valid JSON lines (a torn tail from the kill was repaired at startup)
         assert all(json.loads(line) for line in events.read_text().splitlines())
     finally:
-        proc.kill()
-        proc.wait()
+        _kill(proc)
+
+
+@pytest.mark.slow
+def test_workers_share_the_model_folder_and_the_event_log(bundle_dir: Path, tmp_path: Path) -> None:
+    """``serve --workers 2``: concurrent clients with retries lose, interleave and duplicate no event; selects never
+    fail; a new bundle version is picked up by every worker."""
+    import shutil
+
+    import httpx
+
+    d = tmp_path / "bundle"
+    shutil.copytree(bundle_dir, d)
+    events = tmp_path / "events.jsonl"
+    port = _free_port()
+    proc = _start(d, events, port, workers=2, reload_interval=0.2)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        _wait_up(port, proc)
+        acked: set[str] = set()
+        codes: list[int] = []
+        lock = threading.Lock()
+
+        def writer(w: int) -> None:
+            with httpx.Client(timeout=10) as c:
+                for i in range(40):
+                    batch = [{**_ev(i), "request_id": f"w{w}-{i}-{j}", "context": {"pad": "y" * 1500}} for j in range(3)]
+                    for _ in range(2):  # the client retries every batch once: the retry must add nothing
+                        r = c.post(f"{base}/v1/events", json={"events": batch}, headers={"X-API-Key": KEY})
+                        assert r.status_code == 200, r.text
+                    with lock:
+                        acked.update(e["request_id"] for e in batch)
+
+        def selector() -> None:
+            with httpx.Client(timeout=10) as c:
+                for _ in range(60):
+                    codes.append(c.post(f"{base}/v1/select", json=_req()).status_code)
+
+        threads = [threading.Thread(target=writer, args=(w,)) for w in range(4)] + [threading.Thread(target=selector)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert set(codes) == {200}
+        recs = [json.loads(line) for line in events.read_bytes().splitlines()]
+        assert sorted(r["request_id"] for r in recs) == sorted(acked) and len(recs) == 4 * 40 * 3
+        # a new version: every worker reloads (each /health on a fresh connection may land on either worker)
+        old = httpx.get(f"{base}/health").json()["model_version"]
+        feats = np.random.default_rng(2).standard_normal((12, 16)).astype(np.float32)
+        new = build_bundle(d, feats, n_logged=600, epochs=1, seed=9) and Bundle.load(d).version
+        assert new != old
+        seen: dict[int, str] = {}
+        deadline = time.time() + 60
+        while time.time() < deadline and not (len(seen) >= 2 and set(seen.values()) == {new}):
+            h = httpx.get(f"{base}/health", headers={"Connection": "close"}).json()
+            seen[h["worker_pid"]] = h["model_version"]
+            assert h["events_logged"] == len(recs)
+        assert len(seen) >= 2 and set(seen.values()) == {new}, seen
+    finally:
+        _kill(proc)

@@ -1,4 +1,5 @@
-"""Simulator: image features on known images, the market, a short campaign and its artefacts."""
+"""Simulator: the hidden market's parts (segments, position bias, fatigue, novelty), a short campaign and its
+artefacts, bundles built from the market."""
 
 from __future__ import annotations
 
@@ -10,15 +11,87 @@ from PIL import Image, ImageDraw
 
 from adcreative.core.errors import InputError
 from adcreative.select.simulator import (
-    FEATURE_NAMES,
+    History,
+    MarketConfig,
     SyntheticMarket,
-    image_features,
     quick_creatives,
     run_campaign,
+    uniform_log,
 )
 from tests.paths import SHARED as SHARED_DATA
 
-SHARED = SHARED_DATA
+
+def _attrs(c: int = 8, m: int = 6, seed: int = 0) -> np.ndarray:
+    return np.random.default_rng(seed).standard_normal((c, m))
+
+
+def test_market_is_seeded_and_rejects_bad_attributes() -> None:
+    a, b = SyntheticMarket(_attrs(), seed=3, n_users=50), SyntheticMarket(_attrs(), seed=3, n_users=50)
+    np.testing.assert_array_equal(a.click_prob(4, 1), b.click_prob(4, 1))
+    assert not np.allclose(SyntheticMarket(_attrs(), seed=4, n_users=50).click_prob(4, 1), a.click_prob(4, 1))
+    for bad in (_attrs()[:1], np.full((3, 2), np.nan)):
+        with pytest.raises(InputError):
+            SyntheticMarket(bad)
+
+
+def test_hidden_model_has_position_bias_segments_fatigue_and_novelty() -> None:
+    cfg = MarketConfig(position_bold=0.0, novelty=0.0)
+    m = SyntheticMarket(_attrs(12), seed=1, n_users=400, config=cfg)
+    # position bias: the same user and creatives, examined less in lower slots
+    p0, p2 = m.click_prob(7, 0), m.click_prob(7, 2)
+    np.testing.assert_allclose(p2 / p0, cfg.examination[2] / cfg.examination[0])
+    # segments have different favourite creatives (taste differs by segment)
+    fav = {int(s): np.bincount(np.argmax(np.array([m.click_prob(u, 0) for u in np.where(m.segment == s)[0]]), 1),
+                               minlength=12).argmax() for s in np.unique(m.segment)}
+    assert len(set(fav.values())) > 1
+    # fatigue: each earlier exposure of this user lowers the creative's click probability
+    seen = np.zeros(12)
+    seen[3] = 2
+    assert m.click_prob(7, 0, seen)[3] < m.click_prob(7, 0)[3] and m.click_prob(7, 0, seen)[4] == m.click_prob(7, 0)[4]
+    # novelty wears off with a creative's impressions
+    mn = SyntheticMarket(_attrs(12), seed=1, n_users=400, config=MarketConfig(novelty=0.5))
+    shown = np.zeros(12)
+    shown[5] = 5000
+    assert mn.click_prob(7, 0, shown=shown)[5] < mn.click_prob(7, 0, shown=np.zeros(12))[5]
+    # the observable context: segment and slot one-hot, then the noisy taste
+    ctx = m.context(7, 2)
+    assert ctx[m.segment[7]] == 1 and ctx[cfg.n_segments + 2] == 1 and len(ctx) == m.n_context
+    h = History.fresh(m)
+    h.record(7, 3)
+    assert h.pair(7)[3, 0] == 1 and h.pair(7)[4, 0] == 0 and h.shown[3] == 1
+
+
+def test_short_campaign_ours_beats_uniform_and_writes_png(tmp_path: Path) -> None:
+    attrs = _attrs(10, 8)
+    feats = np.hstack([attrs + 0.3 * np.random.default_rng(1).standard_normal(attrs.shape), np.ones((10, 1))])
+    pols = ["oracle", "ours", "uniform", "best_fixed"]
+    try:
+        import vowpalwabbit  # noqa: F401
+
+        pols.append("vw")
+    except ImportError:
+        pass
+    res = run_campaign(feats, 3000, seed=0, attributes=attrs, policies=pols, png=tmp_path / "c.png")
+    ours = res.ctr("ours: hybrid_linear")
+    assert res.ctr("oracle") >= max(res.ctr(k) for k in res.clicks)
+    assert ours > 1.3 * res.ctr("uniform")
+    assert (tmp_path / "c.png").stat().st_size > 5000
+    assert "N = 3000" in res.to_markdown() and "<table>" in res.to_html("c.png")
+    assert len(res.curves["oracle"]) == 3000
+    with pytest.raises(InputError, match="unknown policy"):
+        run_campaign(feats, 10, policies=["nope"])
+    with pytest.raises(InputError, match="attribute rows"):
+        run_campaign(feats, 10, attributes=attrs[:3])
+
+
+def test_uniform_log_follows_the_market() -> None:
+    m = SyntheticMarket(_attrs(6), seed=2, n_users=300)
+    log = uniform_log(m, 3000, seed=5, arms=np.array([1, 3, 5]))
+    assert log.candidates.shape == (3000, 3) and set(np.unique(log.shown)) == {0, 1, 2}
+    np.testing.assert_allclose(log.propensity, 1 / 3, rtol=1e-6)
+    # clicks agree with the hidden model's mean (within noise)
+    expected = m.expected_ctr()[[1, 3, 5]].mean()
+    assert abs(float(log.click.mean()) - expected) < 0.05
 
 
 def _cutouts() -> list[Image.Image]:
@@ -31,81 +104,32 @@ def _cutouts() -> list[Image.Image]:
     return out
 
 
-def test_image_features_measure_known_content() -> None:
-    white = Image.new("RGB", (64, 64), (255, 255, 255))
-    black = Image.new("RGB", (64, 64), (0, 0, 0))
-    red = Image.new("RGB", (64, 64), (255, 0, 0))
-    box = Image.new("RGB", (100, 100), (255, 255, 255))
-    ImageDraw.Draw(box).rectangle((10, 10, 59, 89), fill=(0, 0, 255))   # a 50×80 product left of centre
-    f = image_features([white, black, red, box])
-    col = {n: i for i, n in enumerate(FEATURE_NAMES)}
-    assert f[0, col["brightness"]] == pytest.approx(1.0, abs=1e-3) and f[1, col["brightness"]] == pytest.approx(0.0)
-    assert f[2, col["colourfulness"]] > 0.3 > f[0, col["colourfulness"]]
-    assert f[2, col["hue_0"]] == pytest.approx(1.0)                       # red → first hue bin
-    assert f[3, col["product_area"]] == pytest.approx(0.4, abs=0.03)
-    assert f[3, col["product_cx"]] == pytest.approx(0.35, abs=0.03)
-    # an explicit mask wins over the border heuristic
-    mask = Image.new("L", (100, 100), 0)
-    ImageDraw.Draw(mask).rectangle((0, 0, 99, 24), fill=255)
-    assert image_features([box], [mask])[0, col["product_area"]] == pytest.approx(0.25, abs=0.02)
-    with pytest.raises(InputError):
-        image_features([])
-
-
-def test_market_is_seeded_and_rejects_bad_features() -> None:
-    f = np.random.default_rng(0).standard_normal((6, 4))
-    a, b = SyntheticMarket(f, seed=3), SyntheticMarket(f, seed=3)
-    np.testing.assert_array_equal(a.logits(np.ones((2, 4))), b.logits(np.ones((2, 4))))
-    with pytest.raises(InputError):
-        SyntheticMarket(f[:1])
-    with pytest.raises(InputError):
-        SyntheticMarket(np.full((3, 2), np.nan))
-
-
-def test_short_campaign_ours_beats_uniform_and_writes_png(tmp_path: Path) -> None:
-    ims, masks = quick_creatives(_cutouts(), 8, seed=0, size=96)
-    feats = image_features(ims, masks)
-    pols = ["oracle", "ours", "uniform", "best_fixed"]
-    try:
-        import vowpalwabbit  # noqa: F401
-
-        pols.append("vw")
-    except ImportError:
-        pass
-    res = run_campaign(feats, 2500, seed=0, policies=pols, png=tmp_path / "c.png")
-    ours = res.ctr("ours: hybrid Thompson (visual prior)")
-    assert res.ctr("oracle") >= max(res.ctr(k) for k in res.clicks)
-    assert ours > 1.5 * res.ctr("uniform random")
-    assert ours > res.ctr("best fixed creative")
-    assert (tmp_path / "c.png").stat().st_size > 5000
-    assert "N = 2500" in res.to_markdown() and "<table>" in res.to_html("c.png")
-    assert len(res.curves["oracle"]) == 2500
-    with pytest.raises(InputError):
-        run_campaign(feats, 10, policies=["nope"])
-
-
 @pytest.mark.shared
 def test_campaign_on_real_product_cutouts() -> None:
-    folder = SHARED / "products"
+    folder = SHARED_DATA / "products"
     if not folder.is_dir():
         pytest.skip(f"real product cutouts not available ({folder} is absent)")
-    cuts = [Image.open(p) for p in sorted(folder.glob("*.png"))]
-    ims, masks = quick_creatives(cuts, 10, seed=1, size=128)
-    res = run_campaign(image_features(ims, masks), 1500, seed=1, policies=["ours", "uniform"])
-    assert res.ctr("ours: hybrid Thompson (visual prior)") > res.ctr("uniform random")
+    from adcreative.select.features import image_features
+
+    ims, masks = quick_creatives([Image.open(p) for p in sorted(folder.glob("*.png"))], 8, seed=1, size=128)
+    feats, names = image_features(ims, masks, ocr=False)
+    assert "product_area" in names and feats.shape == (8, len(names))
+    res = run_campaign(feats, 1500, seed=1, policies=["ours", "uniform"])
+    assert res.ctr("ours: hybrid_linear") > res.ctr("uniform")
 
 
 def test_cli_simulate_from_store_keeps_only_available_creatives(tmp_path: Path,
                                                                 capsys: pytest.CaptureFixture[str]) -> None:
-    """generate → inspect → select: creatives in the store, one judged unsuitable and one never judged (what a
-    crash between its commit and its verdict's used to leave): a campaign over the ones judged available."""
+    """generate → inspect → represent → select: creatives in the store, one judged unsuitable and one never judged
+    (what a crash between its commit and its verdict's used to leave): a campaign over the ones judged available,
+    described by represent's (cached) features."""
     from adcreative.cli import main
     from adcreative.core.store import Store
     from adcreative.core.types import Creative, Product, Verdict
+    from adcreative.represent.features import FEATURES_NAME
 
     store = Store(home=tmp_path / "h")
-    cut = _cutouts()[0]
-    store.add_products([Product(id="p1", title="Red box", category="toys", image=cut)])
+    store.add_products([Product(id="p1", title="Red box", category="toys", image=_cutouts()[0])])
     ims, _ = quick_creatives(_cutouts(), 5, seed=2, size=96)
     for j, im in enumerate(ims):
         store.add_creative(Creative(id=f"c{j}", product_id="p1", image_sha="", generator="test",
@@ -116,3 +140,5 @@ def test_cli_simulate_from_store_keeps_only_available_creatives(tmp_path: Path,
                  "--policies", "ours,uniform"]) == 0
     out = capsys.readouterr().out
     assert "3 of 5 creatives are available" in out and "3 creatives" in out
+    # the features were computed once and cached in the store for the next run
+    assert set(store.get_features(FEATURES_NAME, [f"c{j}" for j in range(5)])) == {"c1", "c2", "c3"}

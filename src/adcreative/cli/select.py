@@ -6,95 +6,94 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import typer
 
-from adcreative.cli.common import console, parse_list, store_from
+from adcreative.cli.common import console, home_from, parse_list, store_from
 
 app = typer.Typer(help="Creative selection: train/evaluate on OBD, simulate campaigns, rank.", no_args_is_help=True)
 
 
 @app.command("obd")
 def obd(
-    data: Path = typer.Option(Path("../shared/data/obd/men"), "--data", help="OBD campaign folder (random/, bts/)"),
-    out: Path | None = typer.Option(None, "--out", help="Save a servable bundle trained on all random rows here"),
-    folds: int = typer.Option(5, "--folds", min=2),
-    epochs: int = typer.Option(4, "--epochs", min=1),
-    epsilon: float = typer.Option(0.05, "--epsilon", min=0.0, max=1.0, help="exploration share of the ε policies"),
-    vw: bool = typer.Option(True, "--vw/--no-vw", help="Train Vowpal Wabbit cb_explore_adf as the peer"),
-    report: Path | None = typer.Option(None, "--report", help="Also write the table as Markdown here"),
-    seed: int = typer.Option(0, "--seed"),
+    data: Path = typer.Option(Path("../shared/data/obd/men"), "--data",
+                              help="OBD campaign folder: random/ and bts/, each with <campaign>.csv + item_context.csv"),
+    out: Path | None = typer.Option(None, "--out", help="Save a servable bundle (it follows the deployment gate)"),
+    seeds: str = typer.Option("0,1,2,3,4", "--seeds", help="comma-separated seeds (folds and initialisation)"),
+    folds: int = typer.Option(5, "--folds", min=2, help="outer cross-fitting folds"),
+    inner_folds: int = typer.Option(3, "--inner-folds", min=2, help="CV folds for hyperparameters, inside each split"),
+    report: Path | None = typer.Option(None, "--report", help="Also write the report as Markdown here"),
 ) -> None:
-    """Cross-fitted OPE (IPS/SNIPS/DR, bootstrap 95% CI) of the learned policy vs logged random and BTS."""
-    from adcreative.core.imageio import atomic_write_text
+    """Nested-CV off-policy evaluation (IPS/SNIPS/DR, exact-or-bootstrap 95% intervals, ESS) of the learned
+    policy and baselines vs the logged random and BTS policies, and the deployment decision."""
     from adcreative.select.obd import evaluate_obd
 
-    r = evaluate_obd(data, folds=folds, epochs=epochs, epsilon=epsilon, with_vw=vw, save_to=out, seed=seed,
-                     progress=True)
-    md = r.to_markdown()
-    console.print(md)
-    if report is not None:
-        atomic_write_text(report, md + "\n")
-    if out is not None:
-        console.print(f"bundle: {out}")
+    r = evaluate_obd(data, seeds=[int(s) for s in parse_list(seeds)], folds=folds, inner_folds=inner_folds,
+                     save_to=out, progress=True)
+    _emit(r.to_markdown(), report)
+
+
+def _source(ctx: typer.Context, from_store: bool, images: Path | None, products: Path | None, n_creatives: int,
+            encoder: Path | None, ocr: bool) -> Any:
+    from adcreative.pipelines.simulation import Source
+
+    return Source(store=store_from(ctx) if from_store else None, images=images, cutouts=products,
+                  n_quick=n_creatives, encoder=encoder, ocr=ocr)
 
 
 @app.command("simulate")
 def simulate(
     ctx: typer.Context,
     n: int = typer.Option(20000, "--n", min=1, help="impressions per policy"),
-    seed: int = typer.Option(0, "--seed"),
-    policies: str = typer.Option("oracle,ours,uniform,best_fixed,vw", "--policies",
-                                 help="oracle, ours, ours_listwise, uniform, best_fixed, vw, vw_squarecb"),
+    seeds: str = typer.Option("0", "--seeds", "--seed", help="comma-separated seeds: one hidden market each"),
+    policies: str = typer.Option("oracle,ours,uniform,best_fixed,vw_squarecb", "--policies",
+                                 help="oracle, best_fixed, ours, ours_listwise, vw, vw_squarecb, or any registered "
+                                      "policy (beta_visual, hybrid_linear, uniform, ...)"),
     products: Path | None = typer.Option(None, "--products", help="Folder of RGBA cutouts → quick creatives"),
     images: Path | None = typer.Option(None, "--images", help="Folder of creative images (PNG/JPG)"),
-    from_store: bool = typer.Option(False, "--from-store", help="Use the creatives in the store"),
-    n_creatives: int = typer.Option(16, "--creatives", min=2, help="creatives to make with --products"),
+    from_store: bool = typer.Option(False, "--from-store", help="Use the (available) creatives in the store"),
+    n_creatives: int = typer.Option(16, "--creatives", min=2,
+                                    help="creatives per campaign (drawn per seed from the store's), or to make with --products"),
+    encoder: Path | None = typer.Option(None, "--encoder", help="Represent encoder folder: add its embeddings"),
+    ocr: bool = typer.Option(True, "--ocr/--no-ocr", help="Read the copy on --images (slow)"),
     png: Path | None = typer.Option(None, "--png", help="Write the cumulative-CTR curves here"),
     report: Path | None = typer.Option(None, "--report", help="Also write the table as Markdown here"),
 ) -> None:
-    """Run a simulated campaign (see docs/select.md) and print cumulative CTR per policy."""
-    from PIL import Image
+    """Run simulated campaigns on represent's features of the creatives (see docs/select.md)."""
+    from adcreative.pipelines.simulation import simulate_source
 
-    from adcreative.core.errors import InputError
-    from adcreative.core.imageio import atomic_write_text, open_image
-    from adcreative.select.simulator import check_policies, image_features, quick_creatives, run_campaign
+    res = simulate_source(_source(ctx, from_store, images, products, n_creatives, encoder, ocr), n=n,
+                          seeds=[int(s) for s in parse_list(seeds)], policies=parse_list(policies),
+                          n_creatives=n_creatives if products is None else None, png=png, progress=True)
+    _emit(res.to_markdown(), report)
+    if png is not None:
+        console.print(f"curves: {png}")
 
-    check_policies(parse_list(policies))  # before any image work
-    masks: list[Image.Image | None] | None = None
-    if from_store:
-        from adcreative.generate.provenance import placement_mask
 
-        store = store_from(ctx)
-        # generate → inspect → select: only creatives an auditor accepted compete; unaudited ones never do
-        crs = store.available_creatives()
-        console.print(f"{len(crs)} of {len(store.creatives())} creatives are available (audited and accepted)")
-        if len(crs) < 2:
-            raise InputError("the store has fewer than 2 available creatives: run `adcreative generate "
-                             "--until-available K` (or `adcreative inspect run` on what is stored) first")
-        ims = [store.creative_image(c) for c in crs]
-        masks = [placement_mask(store, c) for c in crs]
-    elif images is not None:
-        files = sorted(p for p in images.iterdir() if p.suffix.lower() in (".png", ".jpg", ".jpeg"))
-        if len(files) < 2:
-            raise InputError("needs at least 2 images", source=images)
-        ims = [open_image(p) for p in files]
-    elif products is not None:
-        files = sorted(products.glob("*.png"))
-        if not files:
-            raise InputError("no PNG cutouts", source=products)
-        ims, quick_masks = quick_creatives([Image.open(p) for p in files], n_creatives, seed=seed)
-        masks = list(quick_masks)
-    else:
-        raise InputError("give creatives: --products DIR, --images DIR or --from-store")
-    feats = image_features(ims, masks)
-    res = run_campaign(feats, n, seed, policies=parse_list(policies), png=png, progress=True)
-    md = res.to_markdown()
+@app.command("coldstart")
+def coldstart(
+    ctx: typer.Context,
+    seeds: str = typer.Option("0,1,2,3,4", "--seeds", help="comma-separated seeds"),
+    n: int = typer.Option(20000, "--n", min=100, help="logged impressions for training, and again for testing"),
+    encoder: Path | None = typer.Option(None, "--encoder", help="Represent encoder folder: add its embeddings"),
+    epochs: int = typer.Option(4, "--epochs", min=1),
+    report: Path | None = typer.Option(None, "--report", help="Also write the table as Markdown here"),
+) -> None:
+    """Cold-start click AUC on creatives of held-out products, with and without represent's features."""
+    from adcreative.pipelines.simulation import cold_start_source
+
+    res = cold_start_source(_source(ctx, True, None, None, 0, encoder, True), seeds=[int(s) for s in parse_list(seeds)],
+                            n_train=n, n_test=n, epochs=epochs, progress=True)
+    _emit(res.to_markdown(), report)
+
+
+def _emit(md: str, report: Path | None) -> None:
+    from adcreative.core.imageio import atomic_write_text
+
     console.print(md)
     if report is not None:
         atomic_write_text(report, md + "\n")
-    if png is not None:
-        console.print(f"curves: {png}")
 
 
 @app.command("rank")
@@ -108,7 +107,6 @@ def rank(
 ) -> None:
     """Rank candidates for one user with a saved bundle (the service's in-process path)."""
     from adcreative.core.errors import InputError
-    from adcreative.select.bundle import Bundle
     from adcreative.select.selector import RankRequest, Selector
 
     try:
@@ -117,8 +115,8 @@ def rank(
         raise InputError(f"--user is not JSON: {e}") from e
     if not isinstance(fields, dict):
         raise InputError("--user must be a JSON object")
-    r = Selector(Bundle.load(model)).rank(RankRequest(user_id=user_id, ad_id=ad, candidates=parse_list(candidates),
-                                                      user=fields, position=position))
+    r = Selector.load(model).rank(RankRequest(user_id=user_id, ad_id=ad, candidates=parse_list(candidates),
+                                              user=fields, position=position))
     console.print(json.dumps(r.__dict__, indent=1))
 
 
@@ -132,10 +130,13 @@ def serve(
                                  help="comma-separated keys for write endpoints"),
     mirror_store: bool = typer.Option(False, "--mirror-store", help="Also write events into the store"),
     reload_interval: float = typer.Option(1.0, "--reload-interval", help="seconds between model-dir checks; 0 = off"),
+    workers: int = typer.Option(1, "--workers", min=1, max=64,
+                                help="worker processes sharing the model folder and the event log"),
 ) -> None:
     """Serve creative selection over HTTP (FastAPI; OpenAPI at /docs)."""
     from adcreative.select.service import serve as run
 
-    console.print(f"serving {model} on http://{host}:{port}  (OpenAPI: /docs)")
+    console.print(f"serving {model} on http://{host}:{port} with {workers} worker(s)  (OpenAPI: /docs)")
     run(model, host=host, port=port, events_path=events, api_keys=parse_list(api_keys),
-        store=store_from(ctx) if mirror_store else None, reload_interval=reload_interval)
+        store=store_from(ctx) if mirror_store else None, store_home=home_from(ctx) if mirror_store else None,
+        reload_interval=reload_interval, workers=workers)

@@ -112,8 +112,9 @@ class Registry(Generic[T]):
                     return name
         return None
 
-    def load(self, directory: str | Path, **overrides: Any) -> T:
-        """A saved model folder of this family, loaded by the entry its config.json records."""
+    def entry_of(self, directory: str | Path) -> tuple[str, dict[str, Any]]:
+        """The entry name a saved folder of this family records, and its config (nothing is built), for
+        callers that serve the saved weights another way (e.g. a NumPy forward pass without torch)."""
         d = Path(directory)
         p = d / "config.json"
         if not p.is_file():
@@ -133,10 +134,17 @@ class Registry(Generic[T]):
         if not name or name not in self._entries:
             raise InputError(f"config.json names no registered {self.family} (saw {reg.get('name') or saved_class!r}; "
                              f"registered: {', '.join(self.names())})", source=p)
+        return name, cfg
+
+    def load(self, directory: str | Path, **overrides: Any) -> T:
+        """A saved model folder of this family, loaded by the entry its config.json records."""
+        d = Path(directory)
+        name, cfg = self.entry_of(d)
         cls = self.model_class(name)
+        saved_class = cfg.get("_class")
         if saved_class and saved_class != class_path(cls):
             raise InputError(f"config.json says class {saved_class}, but {self.family} {name!r} is "
-                             f"{class_path(cls)}", source=p)
+                             f"{class_path(cls)}", source=d / "config.json")
         obj = cls.from_pretrained(d, **overrides)  # type: ignore[attr-defined]
         _tag(obj, self.family, name)
         return obj  # type: ignore[no-any-return]

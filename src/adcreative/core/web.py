@@ -36,8 +36,17 @@ def clean_text(value: str) -> str:
     return value
 
 
+def not_blank(value: str) -> str:
+    """``value`` unchanged, or ValueError when it is only whitespace (the store refuses such ids)."""
+    if not value.strip():
+        raise ValueError("is blank")
+    return value
+
+
 # ``Annotated[str, Field(max_length=N), Clean]``: a request string of at most N characters, storable anywhere
 Clean = AfterValidator(clean_text)
+# ... and for ids, which must also say something: ``Annotated[str, Field(...), Clean, NotBlank]``
+NotBlank = AfterValidator(not_blank)
 Number = Annotated[float, Field(allow_inf_nan=False, ge=-MAX_ABS_NUMBER, le=MAX_ABS_NUMBER)]
 Integer = Annotated[int, Field(ge=-int(MAX_ABS_NUMBER), le=int(MAX_ABS_NUMBER))]
 # a user field's value: hashed categoricals are strings, numeric fields numbers

@@ -182,19 +182,23 @@ def step_represent(state: DemoState) -> None:
 
 
 def step_select(state: DemoState) -> None:
-    """A simulated campaign over the delivered creatives: our selector vs uniform random and the best fixed."""
-    from adcreative.generate.provenance import placement_mask
+    """A simulated campaign over the delivered creatives, described by represent's features: our selector vs
+    uniform random and the best fixed creative."""
+    from adcreative.pipelines.simulation import provenance_attributes
+    from adcreative.select.features import explicit_matrix, store_features
     from adcreative.select.simulator import demo_campaign
 
     cs = [c for v in state.creatives.values() for c in v]
-    images = [state.store.creative_image(c) for c in cs]
+    feats = state.extra.get("features")
+    x = explicit_matrix([feats[c.id] for c in cs])[0] if feats else store_features(state.store, cs)[0]
+    attrs = provenance_attributes(cs, {p.id: p for p in state.products})
     n = 4000 if state.fast else 20000
-    res, png = demo_campaign(images, state.report.out / "images", n_impressions=n, seed=0,
-                             masks=[placement_mask(state.store, c) for c in cs])
+    res, png = demo_campaign(x, state.report.out / "images", attributes=attrs, n_impressions=n, seed=0)
     sec = state.report.section(
         "Simulated campaign",
-        f"A synthetic market (users with latent tastes, a hidden click model over the creatives' visual "
-        f"features) shown {n} impressions; every policy sees the same users and the same click draws.")
+        f"A synthetic market (user segments with different tastes, position bias, fatigue; a hidden click model "
+        f"over what the generator drew) shown {n} impressions; policies see only represent's features of the "
+        "creatives, and every policy sees the same users and the same click draws.")
     sec.tables.append(("Cumulative CTR", ["policy", "clicks", "CTR", "vs oracle", "vs uniform random"],
                        [[r["policy"], r["clicks"], round(r["ctr"], 4), f"{r['vs_oracle']:.1%}",
                          f"{r['vs_uniform']:.2f}×"] for r in res.table()]))

@@ -1,8 +1,11 @@
-"""Creative selection: joint ad/creative ranking models, visual-prior bandits, off-policy evaluation,
+"""Creative selection: joint ad/creative ranking models, selection policies, off-policy evaluation,
 a market simulator and the HTTP service. See docs/select.md.
 
-Registries (lazy, so importing this package imports neither torch nor FastAPI):
-``SELECT_MODELS`` (``ad_ctr``, ``creative_listwise``) and ``BANDITS`` (``beta_visual``, ``hybrid_linear``).
+Registries (lazy, so importing this package imports neither torch nor FastAPI); every caller goes
+through them — training (``models.train_joint``), the OBD export, the serving bundle and the simulator:
+
+* ``SELECT_MODELS`` (family ``selection model``): ``ad_ctr``, ``creative_listwise``;
+* ``POLICIES`` (family ``policy``): ``beta_visual``, ``hybrid_linear``, ``uniform``.
 """
 
 from __future__ import annotations
@@ -15,9 +18,10 @@ SELECT_MODELS: Registry[Any] = Registry("selection model")
 SELECT_MODELS.register("ad_ctr", "adcreative.select.models:AdCTRModel")
 SELECT_MODELS.register("creative_listwise", "adcreative.select.models:CreativeListwiseModel")
 
-BANDITS: Registry[Any] = Registry("bandit")
-BANDITS.register("beta_visual", "adcreative.select.bandit:BetaVisualTS")
-BANDITS.register("hybrid_linear", "adcreative.select.bandit:HybridLinearTS")
+POLICIES: Registry[Any] = Registry("policy")
+POLICIES.register("beta_visual", "adcreative.select.bandit:BetaVisualTS")
+POLICIES.register("hybrid_linear", "adcreative.select.bandit:HybridLinearTS")
+POLICIES.register("uniform", "adcreative.select.bandit:UniformPolicy")
 
 
 def create_select_model(name: str, **cfg: Any) -> Any:
@@ -25,6 +29,7 @@ def create_select_model(name: str, **cfg: Any) -> Any:
     return SELECT_MODELS.create(name, **cfg)
 
 
-def create_bandit(name: str, **cfg: Any) -> Any:
-    """``create_bandit("beta_visual", n_features=16, exploration_share=0.1)``."""
-    return BANDITS.create(name, **cfg)
+def create_policy(name: str, **cfg: Any) -> Any:
+    """``create_policy("beta_visual", n_features=16, exploration_share=0.1)``: every policy takes
+    ``n_features`` (creative features) and ``n_context`` (numeric user context), see ``select.bandit``."""
+    return POLICIES.create(name, **cfg)

@@ -1,4 +1,4 @@
-"""A served selection bundle: the two models (served separately), the creative table and the bandit state.
+"""A served selection bundle: the two models (served separately), the creative table and the selection policy.
 
 Layout (one folder, versions side by side so a running service never reads a half-written model)::
 
@@ -8,7 +8,14 @@ Layout (one folder, versions side by side so a running service never reads a hal
       versions/<v>/creative_ranker/  config.json + model.safetensors   (CreativeListwiseModel)
       versions/<v>/creatives.json    ids, feature names, ad id
       versions/<v>/creatives.safetensors   "features": [C, D] float32
-      versions/<v>/bandit/           config.json + model.safetensors   (BetaVisualTS, optional)
+      versions/<v>/policy/           config.json + model.safetensors   (a registered policy, optional)
+
+Every folder is loaded through its family's registry (``SELECT_MODELS``, ``POLICIES``): the policy by what
+its ``config.json`` records, the two models by their registry entry into the NumPy serving path.
+
+``MANIFEST.json`` also says what the bundle serves: ``"serves": "model"`` (the list-wise model ranks
+exploit traffic, the policy explores) or ``"policy"`` (the conservative policy ranks everything — the
+deployment gate refused the learned model), with the gate's ``decision`` beside it.
 
 The service watches ``MANIFEST.json``'s mtime: a new version appears only once all its files are on disk.
 """
@@ -28,7 +35,8 @@ import numpy as np
 from adcreative.core.durable import atomic_dir
 from adcreative.core.errors import InputError
 from adcreative.core.imageio import atomic_write_text
-from adcreative.select.bandit import BetaVisualTS
+from adcreative.select import POLICIES, SELECT_MODELS
+from adcreative.select.bandit import Policy
 from adcreative.select.data import CreativeTable
 from adcreative.select.scoring import AdScorer, CreativeScorer
 
@@ -36,9 +44,14 @@ MANIFEST = "MANIFEST.json"
 
 
 def save_bundle(directory: str | Path, ad_model: Any, creative_model: Any, creatives: CreativeTable, *,
-                ad_id: str = "ad", bandit: BetaVisualTS | None = None, meta: dict[str, Any] | None = None,
-                keep: int = 3) -> Path:
-    """Write a new version of the bundle and point ``MANIFEST.json`` at it; keeps the last ``keep`` versions."""
+                ad_id: str = "ad", policy: Policy | None = None, serves: str = "model",
+                decision: dict[str, Any] | None = None, meta: dict[str, Any] | None = None, keep: int = 3) -> Path:
+    """Write a new version of the bundle and point ``MANIFEST.json`` at it; keeps the last ``keep`` versions.
+    ``serves="policy"`` needs a ``policy``: it ranks all traffic and the model only gives the ad pCTR."""
+    if serves not in ("model", "policy"):
+        raise InputError(f"serves must be 'model' or 'policy', got {serves!r}")
+    if serves == "policy" and policy is None:
+        raise InputError("a bundle that serves its policy needs one")
     from safetensors.numpy import save
 
     d = Path(directory)
@@ -50,10 +63,10 @@ def save_bundle(directory: str | Path, ad_model: Any, creative_model: Any, creat
         (vdir / "creatives.safetensors").write_bytes(save({"features": np.ascontiguousarray(creatives.features)}))
         (vdir / "creatives.json").write_text(json.dumps(
             {"ids": creatives.ids, "feature_names": creatives.feature_names, "ad_id": ad_id}, indent=1))
-        if bandit is not None:
-            bandit.save_pretrained(vdir / "bandit")
-    manifest = {"current": f"versions/{version}", "version": version, "ad_id": ad_id,
-                "created": _dt.datetime.now(_dt.UTC).isoformat(), **(meta or {})}
+        if policy is not None:
+            policy.save_pretrained(vdir / "policy")
+    manifest = {"current": f"versions/{version}", "version": version, "ad_id": ad_id, "serves": serves,
+                "decision": decision, "created": _dt.datetime.now(_dt.UTC).isoformat(), **(meta or {})}
     atomic_write_text(d / MANIFEST, json.dumps(manifest, indent=2))
     versions = sorted(p for p in (d / "versions").iterdir() if p.is_dir())
     for old in versions[:-keep]:
@@ -71,7 +84,8 @@ class Bundle:
     creatives: CreativeTable
     creative_scorer: CreativeScorer
     ad_scorer: AdScorer
-    bandit: BetaVisualTS | None
+    policy: Policy | None
+    serves_model: bool          # False: the conservative policy ranks every request (manifest "serves")
     manifest: dict[str, Any]
 
     @classmethod
@@ -88,10 +102,19 @@ class Bundle:
         meta = json.loads((vdir / "creatives.json").read_text())
         feats = load_file(str(vdir / "creatives.safetensors"))["features"]
         table = CreativeTable(list(meta["ids"]), feats, meta.get("feature_names"))
-        bandit = BetaVisualTS.from_pretrained(vdir / "bandit") if (vdir / "bandit").exists() else None
+        # the NumPy serving path mirrors these two entries: check the folders hold them
+        for sub, want in (("creative_ranker", "creative_listwise"), ("ad_ctr", "ad_ctr")):
+            name, _ = SELECT_MODELS.entry_of(vdir / sub)
+            if name != want:
+                raise InputError(f"{sub}/ holds selection model {name!r}; the service serves {want!r} there", source=vdir)
+        policy = POLICIES.load(vdir / "policy") if (vdir / "policy").exists() else None
+        serves = str(manifest.get("serves", "model"))
+        if serves == "policy" and policy is None:
+            raise InputError("MANIFEST says the policy serves, but the bundle has no policy/", source=d)
         return cls(directory=d, version=str(manifest["version"]), ad_id=str(meta.get("ad_id", "ad")),
                    creatives=table, creative_scorer=CreativeScorer.load(vdir / "creative_ranker", table),
-                   ad_scorer=AdScorer(vdir / "ad_ctr"), bandit=bandit, manifest=manifest)
+                   ad_scorer=AdScorer(vdir / "ad_ctr"), policy=policy, serves_model=serves == "model",
+                   manifest=manifest)
 
 
 def manifest_mtime(directory: str | Path) -> float:

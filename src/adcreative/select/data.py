@@ -52,11 +52,13 @@ class CreativeTable:
         self._index = {c: i for i, c in enumerate(self.ids)}
 
     def index_of(self, ids: Sequence[str]) -> np.ndarray:
-        missing = [c for c in ids if c not in self._index]
-        if missing:
+        idx = self._index
+        try:
+            return np.fromiter((idx[c] for c in ids), np.int64, len(ids))
+        except (KeyError, TypeError):
+            missing = [c for c in ids if c not in idx]
             raise InputError(f"unknown creative ids: {', '.join(map(str, missing[:10]))}"
-                             + (f" (+{len(missing) - 10} more)" if len(missing) > 10 else ""))
-        return np.array([self._index[c] for c in ids], dtype=np.int64)
+                             + (f" (+{len(missing) - 10} more)" if len(missing) > 10 else "")) from None
 
     def __len__(self) -> int:
         return len(self.ids)
@@ -114,15 +116,21 @@ OBD_USER_FIELDS = ["user_feature_0", "user_feature_1", "user_feature_2", "user_f
 class OBDData:
     """One OBD campaign under one logging policy, mapped onto the selection arrays.
 
-    The campaign is one ad; its items are the candidate creatives (item_context features as creative
-    features); user_feature_0..3 are hashed user categoricals; user-item affinities are pair features;
-    position is the context.
+    The campaign is one ad (its name, e.g. ``men``, comes from the log file's name); its items are the
+    candidate creatives (item_context features as creative features); user_feature_0..3 are hashed user
+    categoricals; user-item affinities are pair features; position is the context.
     """
 
     log: ImpressionLog
     creatives: CreativeTable
     policy: str
     n_buckets: int
+    campaign: str
+    raw_user: list[list[str]]     # the unhashed user_feature_0..3 of each row (baselines one-hot them)
+
+    @property
+    def n_items(self) -> int:
+        return len(self.creatives)
 
 
 def _read_csv(path: Path) -> list[dict[str, str]]:
@@ -152,23 +160,41 @@ def obd_creative_table(item_context: Path) -> CreativeTable:
                 off += len(vocab[c])
     except (KeyError, ValueError) as e:
         raise InputError(f"not an OBD item_context.csv ({e})", source=item_context) from e
+    if [int(r["item_id"]) for r in rows] != list(range(len(rows))):
+        raise InputError("item_id must run 0..n-1 without gaps", source=item_context)
     return CreativeTable([f"item_{int(r['item_id'])}" for r in rows], feats, names)
 
 
-def load_obd(folder: str | Path, policy: str = "random", *, n_buckets: int = 64) -> OBDData:
-    """Load ``folder/<policy>/men.csv`` (+ item_context.csv) of an OBD campaign sample."""
+def obd_log_file(folder: str | Path, policy: str) -> Path:
+    """The one log CSV of ``folder/<policy>/`` (besides item_context.csv); its name is the campaign's."""
     base = Path(folder) / policy
-    logs = sorted(p for p in base.glob("*.csv") if p.name != "item_context.csv") if base.exists() else []
+    logs = sorted(p for p in base.glob("*.csv") if p.name != "item_context.csv") if base.is_dir() else []
     if not logs:
         raise InputError(f"no OBD log CSV for policy {policy!r}", source=base)
-    preferred = base / f"{Path(folder).name}.csv"
-    csv_path = preferred if preferred in logs else logs[0]
-    creatives = obd_creative_table(base / "item_context.csv")
+    if len(logs) > 1:
+        raise InputError(f"more than one log CSV for policy {policy!r} ({', '.join(p.name for p in logs)}): "
+                         "one campaign per folder", source=base)
+    return logs[0]
+
+
+def load_obd(folder: str | Path, policy: str = "random", *, n_buckets: int = 64) -> OBDData:
+    """Load ``folder/<policy>/<campaign>.csv`` + ``item_context.csv`` of an OBD campaign (any campaign: the
+    name comes from the CSV's file name, the item count from item_context.csv, checked against the log's
+    affinity columns and item ids)."""
+    csv_path = obd_log_file(folder, policy)
+    campaign = csv_path.stem
+    creatives = obd_creative_table(Path(folder) / policy / "item_context.csv")
     rows = _read_csv(csv_path)
     n, k = len(rows), len(creatives)
+    n_aff = sum(1 for c in rows[0] if c.startswith("user-item_affinity_"))
+    if n_aff != k:
+        raise InputError(f"the log has {n_aff} user-item affinity columns but item_context.csv lists {k} items",
+                         source=csv_path)
     try:
         item = np.array([int(r["item_id"]) for r in rows], np.int64)
-        user_cat = np.array([[hash_bucket(f, r[f], n_buckets) for f in OBD_USER_FIELDS] for r in rows], np.int64)
+        raw_user = [[r[f] for f in OBD_USER_FIELDS] for r in rows]
+        user_cat = np.array([[hash_bucket(f, v, n_buckets) for f, v in zip(OBD_USER_FIELDS, u, strict=True)]
+                             for u in raw_user], np.int64)
         aff = np.array([[float(r[f"user-item_affinity_{j}"]) for j in range(k)] for r in rows], np.float32)
         pos = np.array([int(r["position"]) - 1 for r in rows], np.int64)
         click = np.array([float(r["click"]) for r in rows], np.float32)
@@ -177,15 +203,20 @@ def load_obd(folder: str | Path, policy: str = "random", *, n_buckets: int = 64)
         raise InputError(f"not an OBD log ({e})", source=csv_path) from e
     if item.min() < 0 or item.max() >= k:
         raise InputError(f"item_id outside 0..{k - 1}", source=csv_path)
-    # pseudo-user for GAUC: OBD has no user id, the 4 hashed user features identify a user segment
-    keys = {t: i for i, t in enumerate(sorted({tuple(u) for u in user_cat.tolist()}))}
-    group = np.array([keys[tuple(u)] for u in user_cat.tolist()], np.int64)
+    if pos.min() < 0:
+        raise InputError("position must start at 1", source=csv_path)
+    if not ((prop > 0) & (prop <= 1)).all():
+        raise InputError("propensity_score must be in (0, 1]", source=csv_path)
+    # pseudo-user for GAUC: OBD has no user id, the 4 user features identify a user segment
+    keys = {t: i for i, t in enumerate(sorted({tuple(u) for u in raw_user}))}
+    group = np.array([keys[tuple(u)] for u in raw_user], np.int64)
     # log1p tames the rare large affinities (max 15) without losing the zero/non-zero split
     pair = np.log1p(np.maximum(aff, 0.0))[:, :, None]
     log = ImpressionLog(
         user_cat=user_cat, user_num=np.zeros((n, 0), np.float32),
-        ad=np.full(n, hash_bucket("ad", Path(folder).name, AD_BUCKETS), np.int64), context=pos,
+        ad=np.full(n, hash_bucket("ad", campaign, AD_BUCKETS), np.int64), context=pos,
         candidates=np.tile(np.arange(k, dtype=np.int64), (n, 1)), pair=pair, shown=item, click=click,
         propensity=prop, group=group, ad_id=np.zeros(n, np.int64),
     )
-    return OBDData(log=log, creatives=creatives, policy=policy, n_buckets=n_buckets)
+    return OBDData(log=log, creatives=creatives, policy=policy, n_buckets=n_buckets, campaign=campaign,
+                   raw_user=raw_user)

@@ -202,13 +202,17 @@ def train_joint(log: ImpressionLog, creatives: CreativeTable, user_cat_fields: l
     if init is not None:
         ad_model, cr_model = init.ad_model, init.creative_model
     else:
-        ad_model = AdCTRModel(user_cat_fields=list(user_cat_fields), user_num_fields=list(user_num_fields or []),
-                                   n_buckets=n_buckets, n_ad_buckets=cfg.n_ad_buckets, n_contexts=cfg.n_contexts,
-                                   dim=cfg.dim, hidden=cfg.hidden)
-        cr_model = CreativeListwiseModel(user_cat_fields=list(user_cat_fields), creative_dim=creatives.features.shape[1],
-                                         user_num_fields=list(user_num_fields or []), pair_dim=log.pair.shape[2],
-                                         n_buckets=n_buckets, n_creative_buckets=cfg.n_creative_buckets,
-                                         dim=cfg.dim, hidden=cfg.hidden)
+        from adcreative.select import SELECT_MODELS
+
+        ad_model = SELECT_MODELS.create("ad_ctr", user_cat_fields=list(user_cat_fields),
+                                        user_num_fields=list(user_num_fields or []), n_buckets=n_buckets,
+                                        n_ad_buckets=cfg.n_ad_buckets, n_contexts=cfg.n_contexts, dim=cfg.dim,
+                                        hidden=cfg.hidden)
+        cr_model = SELECT_MODELS.create("creative_listwise", user_cat_fields=list(user_cat_fields),
+                                        creative_dim=creatives.features.shape[1],
+                                        user_num_fields=list(user_num_fields or []), pair_dim=log.pair.shape[2],
+                                        n_buckets=n_buckets, n_creative_buckets=cfg.n_creative_buckets,
+                                        dim=cfg.dim, hidden=cfg.hidden)
         # start the click logit near the base rate so the BCE does not spend epochs finding it
         base = float(np.clip(log.click.mean(), 1e-4, 0.5))
         with torch.no_grad():

@@ -1,16 +1,19 @@
 """``Selector.rank(request) -> Ranking``: the in-process serving path (NumPy only, no torch, no web).
 
-The list-wise creative model scores the candidates; the bundle's :class:`BetaVisualTS` sends its
-``exploration_share`` of requests to a Thompson-sampled order instead and reports the chosen creative's
-propensity, so logged traffic supports off-policy evaluation later. The ad CTR model — served separately
-— gives the request's ad-level pCTR for the upstream ad auction.
+The list-wise creative model scores the candidates; the bundle's policy (any registered one, see
+``select.bandit``) sends its ``exploration_share`` of requests to a posterior-sampled order instead and
+reports the chosen creative's propensity, so logged traffic supports off-policy evaluation later. When the
+deployment gate refused the learned model (``Bundle.serves_model`` False) the policy ranks every request.
+The ad CTR model — served separately — gives the request's ad-level pCTR for the upstream ad auction.
 """
 
 from __future__ import annotations
 
+import math
 import threading
 import uuid
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -18,8 +21,7 @@ import numpy as np
 from adcreative.core.errors import InputError
 from adcreative.core.web import check_number
 from adcreative.select.bundle import Bundle
-from adcreative.select.data import hash_user
-from adcreative.select.scoring import sigmoid
+from adcreative.select.data import hash_bucket, hash_user
 
 MAX_CANDIDATES = 1000
 
@@ -53,33 +55,51 @@ class Selector:
 
     def __init__(self, bundle: Bundle) -> None:
         self.bundle = bundle
-        self.lock = threading.Lock()   # the bandit's counts are updated by event writers in other threads
+        self.lock = threading.Lock()   # the policy's counts are updated by the event feed in another thread
         sc = bundle.creative_scorer
         self._num_fields = sc.user_num_fields
+        self._n_ad_num = len(bundle.ad_scorer.user_num_fields)
+        self._ad_bucket = np.array([hash_bucket("ad", bundle.ad_id, bundle.ad_scorer.n_ad_buckets)])
+        pol = bundle.policy
+        self._n_context = int(pol.config.get("n_context", 0)) if pol is not None else 0
+        if self._n_context not in (0, len(self._num_fields)):
+            raise InputError(f"the policy takes {self._n_context} context values but the model has "
+                             f"{len(self._num_fields)} numeric user fields", source=bundle.directory)
+
+    @classmethod
+    def load(cls, directory: str | Path) -> Selector:
+        """A selector over the bundle in ``directory`` (its current version)."""
+        return cls(Bundle.load(directory))
 
     def _validate(self, req: RankRequest) -> np.ndarray:
         if req.ad_id != self.bundle.ad_id:
             raise LookupError(f"unknown ad {req.ad_id!r}: this model serves ad {self.bundle.ad_id!r}")
-        if not req.candidates:
+        cands = req.candidates
+        if not cands:
             raise InputError("candidates is empty: give at least one creative id")
-        if len(req.candidates) > MAX_CANDIDATES:
-            raise InputError(f"{len(req.candidates)} candidates; at most {MAX_CANDIDATES} per request")
-        if len(set(req.candidates)) != len(req.candidates):
-            dup = sorted({c for c in req.candidates if req.candidates.count(c) > 1})
+        if len(cands) > MAX_CANDIDATES:
+            raise InputError(f"{len(cands)} candidates; at most {MAX_CANDIDATES} per request")
+        if len(set(cands)) != len(cands):
+            seen: set[str] = set()
+            dup = sorted({c for c in cands if c in seen or seen.add(c)})  # type: ignore[func-returns-value]
             raise InputError(f"duplicate candidate ids: {', '.join(dup[:10])}")
         if req.position < 0:
             raise InputError(f"position must be >= 0, got {req.position}")
-        return self.bundle.creatives.index_of(req.candidates)
+        return self.bundle.creatives.index_of(cands)
+
+    def _user_numeric(self, user: dict[str, Any]) -> np.ndarray:
+        unum = np.zeros(len(self._num_fields), np.float32)
+        for j, f in enumerate(self._num_fields):
+            # finite and bounded: "inf" or 1e39 in a numeric field would overflow float32 scores
+            unum[j] = check_number(user.get(f, 0.0), f"user field {f!r}")
+        return unum
 
     def rank(self, req: RankRequest) -> Ranking:
         b = self.bundle
         rows = self._validate(req)
         sc = b.creative_scorer
         ucat = hash_user(req.user, sc.user_cat_fields, sc.n_buckets)
-        unum = np.zeros(len(self._num_fields), np.float32)
-        for j, f in enumerate(self._num_fields):
-            # finite and bounded: "inf" or 1e39 in a numeric field would overflow float32 scores
-            unum[j] = check_number(req.user.get(f, 0.0), f"user field {f!r}")
+        unum = self._user_numeric(req.user)
         pair = None
         if sc.pair_dim:
             pair = np.zeros((len(rows), sc.pair_dim), np.float32)
@@ -90,29 +110,34 @@ class Selector:
                         raise InputError(f"pair features of {c!r}: expected {sc.pair_dim} values, got {len(vals)}")
                     pair[i] = [check_number(x, f"pair features of {c!r}") for x in vals]
         scores = sc.score(ucat, rows, unum, pair)
-        if b.bandit is not None:
+        pol = b.policy
+        if pol is not None:
+            ctx = unum if self._n_context else None
             with self.lock:
-                if any(c not in b.bandit._index for c in req.candidates):  # new creatives: visual prior
-                    b.bandit.add_arms(req.candidates, b.creatives.features[rows])
-                order, explored, prop = b.bandit.rank(req.candidates, scores, explore=req.explore)
+                try:
+                    d = pol.rank(req.candidates, ctx, scores if b.serves_model else None, explore=req.explore)
+                except InputError:  # creatives the policy has not seen: they start from its feature prior
+                    pol.add_arms(req.candidates, b.creatives.features[rows])
+                    d = pol.rank(req.candidates, ctx, scores if b.serves_model else None, explore=req.explore)
+            order, explored, prop = d.order, d.explored, d.propensity
         else:
             order, explored, prop = np.argsort(-scores), False, 1.0
-        ad_logit = b.ad_scorer.logits(ucat[None, :], unum[None, : len(b.ad_scorer.user_num_fields)],
-                                      np.array([self._ad_bucket()]), np.array([req.position]))
+        ad_logit = float(b.ad_scorer.logits(ucat[None, :], unum[None, : self._n_ad_num], self._ad_bucket,
+                                            np.array([req.position]))[0])
+        cands = req.candidates
         return Ranking(request_id=req.request_id or uuid.uuid4().hex, ad_id=req.ad_id,
-                       ranked=[req.candidates[i] for i in order], scores=[float(scores[i]) for i in order],
-                       explored=bool(explored), propensity=float(prop), ad_pctr=float(sigmoid(ad_logit)[0]),
-                       model_version=b.version)
+                       ranked=[cands[i] for i in order.tolist()], scores=scores[order].tolist(),
+                       explored=bool(explored), propensity=float(prop),
+                       ad_pctr=1.0 / (1.0 + math.exp(-min(max(ad_logit, -30.0), 30.0))), model_version=b.version)
 
-    def _ad_bucket(self) -> int:
-        from adcreative.select.data import hash_bucket
-
-        return hash_bucket("ad", self.bundle.ad_id, self.bundle.ad_scorer.n_ad_buckets)
-
-    def observe(self, kind: str, creative_id: str) -> None:
-        """Feed an impression/click to the bandit (ignored for creatives it does not know)."""
-        bd = self.bundle.bandit
-        if bd is None or creative_id not in bd._index:
+    def observe(self, kind: str, creative_id: str, context: np.ndarray | None = None) -> None:
+        """Feed one logged impression or click to the policy (ignored for creatives it does not know)."""
+        pol = self.bundle.policy
+        if pol is None:
             return
         with self.lock:
-            bd.update(creative_id, 1.0 if kind == "impression" else 0.0, 1.0 if kind == "click" else 0.0)
+            try:
+                pol.update(creative_id, 1.0 if kind == "click" else 0.0, context,
+                           impressions=1.0 if kind == "impression" else 0.0)
+            except InputError:
+                return

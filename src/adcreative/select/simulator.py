@@ -1,38 +1,47 @@
-"""A synthetic ad market for the whole loop: generate → inspect → select online → log → retrain.
+"""A synthetic ad market for the whole loop: creatives → represent's features → select online → log → retrain.
 
-The market (:class:`SyntheticMarket`)
---------------------------------------
-* **Creatives** are given as a feature matrix ``F [C, D]`` — the features of generated ad images.
-  :func:`image_features` computes one from PIL images with real image statistics (brightness, contrast,
-  colourfulness, saturation, a saturation-weighted hue histogram, edge density, product area and
-  position), so the simulator runs on the compositor's output before the represent stage lands; the
-  represent stage's explicit features or embeddings plug in the same way.
-* **Users** have a latent taste ``t ∈ R^k`` (``k = taste_dim``, standard normal). The selector observes
-  a noisy view ``x = t + user_noise·ε`` and a categorical segment (the sign pattern of the first two
-  observed coordinates); the latent taste stays hidden.
-* **Hidden click model**: each creative has an appeal vector ``a_c = tanh(P · standardise(F_c))``
-  (``P`` a hidden random projection), a hidden quality ``ε_c ~ N(0, hidden_quality²)`` that no feature
-  reveals, and ::
+The market (:class:`SyntheticMarket`) decides clicks with a hidden model that is deliberately *outside* the
+family of every policy we run (a logistic model linear in features × context), so the simulator can show
+what happens when our model is wrong:
 
-      logit P(click | user, creative) = base_logit + taste_scale · tᵀ M a_c + appeal_scale · qᵀ a_c + ε_c
+* **Creatives** carry hidden *attributes* ``A [C, m]`` that drive clicks — for creatives made by the
+  compositor, what the generator decided (background kind, light, palette, product scale and placement,
+  layout template, copy, badge, price: :func:`adcreative.pipelines.simulation.provenance_attributes`).
+  Policies never see them: they see the creative's *features* (represent's explicit features and
+  embeddings, measured from the pixels), which recover the attributes only in part.
+* **Appeal with interactions**: ``h_c = tanh(A_c W + (A_c U) ⊙ (A_c V))`` (``k`` dims; the product term makes
+  pairs of attributes matter together, e.g. a dark background *and* a small product).
+* **User segments with different tastes**: each user belongs to one of ``n_segments`` segments with its own
+  taste vector ``τ_s``, plus an individual taste ``t_u``. Policies see the segment and a noisy view
+  ``x_u = t_u + user_noise·ε`` of the individual taste.
+* **Position bias**: the request's slot ``p`` (seen by policies, not chosen by them) is examined with
+  probability ``examination[p]``, and lower slots favour bold creatives (``position_bold · p · b_c``); the
+  click probability is ``examination[p] · σ(attractiveness)`` — a product, not a logit sum.
+* **Novelty and fatigue**: users come back (a finite population); each earlier exposure of this user to
+  this creative lowers its logit by ``fatigue``; a creative's logit gets ``novelty · exp(-I_c / novelty_scale)``
+  on top, which wears off with its impressions ``I_c``. Policies see the user's exposure count per candidate
+  as a pair feature (frequency information an ad server has).
 
-  with hidden ``M`` (k×k) and ``q``. So some creatives are better for everyone (``q``, ``ε_c``), and
-  which one is best depends on the user (``M``): a per-user selector can beat the best fixed creative.
-* **Oracle**: knows ``t`` and the hidden model and shows the argmax; **best fixed creative**: the one
-  with the highest expected CTR over the user population (known to the simulator, not learned);
-  **uniform random**; **VW**: Vowpal Wabbit ``--cb_explore_adf`` on the same observed features;
-  **ours**: :class:`HybridLinearTS` (contextual Thompson sampling with the visual prior), and the
-  list-wise model retrained every ``retrain_every`` impressions on the log with the bandit exploring.
+::
 
-All policies see the same users and the same click randomness (common random numbers), so differences
-in cumulative CTR come from the policies only.
+    attractiveness(u, c, p) = base + taste_scale·(τ_s + t_u)·h_c + appeal_scale·w·h_c + q_c
+                              + position_bold·p·b_c − fatigue·seen(u, c) + novelty·exp(−I_c / novelty_scale)
+    P(click) = examination[p] · σ(attractiveness)
+
+``q_c`` is hidden quality no feature reveals. The **oracle** knows all of it (including each user's exposure
+history) and shows the argmax; **best fixed** is the creative with the highest expected CTR over the
+population; **uniform** shows a random creative; **VW** is Vowpal Wabbit ``--cb_explore_adf`` on the same
+observations as ours; **ours** is a registered policy (:data:`OURS`: contextual Thompson sampling,
+``hybrid_linear``) and ``ours_listwise`` the joint list-wise model retrained on the log with ours exploring.
+Any other policy of the ``POLICIES`` registry runs by its name. All policies see the same users, slots and
+click randomness (common random numbers); each run has its own exposure history.
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -40,198 +49,234 @@ import numpy as np
 from PIL import Image
 
 from adcreative.core.errors import InputError
-from adcreative.select.bandit import HybridLinearTS
+from adcreative.select import POLICIES
 
-FEATURE_NAMES: list[str] = [
-    "brightness", "contrast", "colourfulness", "saturation",
-    *[f"hue_{i}" for i in range(8)],
-    "edge_density", "product_area", "product_cx", "product_cy",
-]
+# The tuned configuration of "ours" (chosen on tuning seeds 0-4 only; docs/select.md lists the grid).
+OURS: dict[str, Any] = {"name": "hybrid_linear", "n_components": 6, "arm_context": 4, "arm_prior_var": 0.05,
+                        "exploration_share": 0.3, "refit_every": 2000, "window": 20000}
+TUNING_SEEDS = (0, 1, 2, 3, 4)
+MAX_EXPOSURES = 20.0  # the exposure count policies see is capped (beyond it, one more changes nothing)
+REPORTING_SEEDS = (10, 11, 12, 13, 14)
 
 
-# --------------------------------------------------------------------------- image features ----------
-def image_features(images: Sequence[Image.Image], masks: Sequence[Image.Image | None] | None = None,
-                   *, size: int = 128) -> np.ndarray:
-    """Explicit visual features ``[N, 16]`` (see :data:`FEATURE_NAMES`) of ad images.
+@dataclass
+class MarketConfig:
+    """The hidden market's constants (fixed before any policy was tuned; see the module docstring)."""
 
-    ``masks`` (L, 255 = product) give the product area and position; without one the product is the
-    set of pixels far from the border's median colour (a generated ad's background touches the border).
-    """
-    if not images:
-        raise InputError("image_features needs at least one image")
-    out = np.zeros((len(images), len(FEATURE_NAMES)), np.float32)
-    for i, im in enumerate(images):
-        if not isinstance(im, Image.Image):
-            raise InputError(f"image {i} is a {type(im).__name__}, not a PIL image")
-        rgb = np.asarray(im.convert("RGB").resize((size, size), Image.Resampling.BILINEAR), np.float32) / 255.0
-        hsv = np.asarray(im.convert("RGB").resize((size, size)).convert("HSV"), np.float32) / 255.0
-        luma = rgb @ np.array([0.299, 0.587, 0.114], np.float32)
-        r, g, b = rgb[..., 0], rgb[..., 1], rgb[..., 2]
-        rg, yb = r - g, 0.5 * (r + g) - b
-        colourful = float(np.sqrt(rg.std() ** 2 + yb.std() ** 2) + 0.3 * np.sqrt(rg.mean() ** 2 + yb.mean() ** 2))
-        sat = hsv[..., 1]
-        counts = np.bincount(np.minimum((hsv[..., 0] * 8).astype(int), 7).ravel(), weights=sat.ravel(), minlength=8)
-        hist = counts.astype(np.float64) / max(float(counts.sum()), 1e-6)
-        gy, gx = np.gradient(luma)
-        edges = float((np.hypot(gx, gy) > 0.08).mean())
-        m = masks[i] if masks is not None else None
-        if m is not None:
-            fg = np.asarray(m.convert("L").resize((size, size), Image.Resampling.NEAREST)) > 127
-        else:
-            border = np.concatenate([rgb[0], rgb[-1], rgb[:, 0], rgb[:, -1]])
-            fg = np.linalg.norm(rgb - np.median(border, axis=0), axis=-1) > 0.2
-        area = float(fg.mean())
-        ys, xs = np.nonzero(fg)
-        cx, cy = (float(xs.mean()) / size, float(ys.mean()) / size) if len(xs) else (0.5, 0.5)
-        out[i] = [luma.mean(), luma.std(), colourful, sat.mean(), *hist, edges, area, cx, cy]
-    return out
+    n_segments: int = 4
+    taste_dim: int = 4
+    segment_spread: float = 1.0     # how different the segments' tastes are
+    individual_spread: float = 0.7  # individual taste around the segment's
+    user_noise: float = 0.3         # noise on the observed individual taste
+    base_logit: float = -2.2
+    taste_scale: float = 0.7
+    appeal_scale: float = 0.4
+    interaction_scale: float = 0.7  # weight of the attribute-pair products in the appeal
+    hidden_quality: float = 0.25
+    examination: tuple[float, ...] = (1.0, 0.65, 0.4)
+    position_bold: float = 0.3
+    fatigue: float = 0.35
+    novelty: float = 0.4
+    novelty_scale: float = 300.0    # impressions over which a creative's novelty wears off (1/e)
+    users_per_impression: float = 0.2  # population size as a share of the campaign's impressions
 
 
 # ------------------------------------------------------------------------------- the market ----------
 @dataclass
-class SimUsers:
-    latent: np.ndarray    # [N, k] hidden tastes
-    x: np.ndarray         # [N, k] observed noisy tastes
-    segment: np.ndarray   # [N] observed categorical
+class Stream:
+    """The requests of one campaign: who comes, in which slot, and the click randomness (shared by all runs)."""
+
+    user: np.ndarray       # [N] index into the population
+    position: np.ndarray   # [N] slot
+    uniform: np.ndarray    # [N] U(0, 1) click draws
 
 
 class SyntheticMarket:
-    """Users with latent tastes, creatives described by image features, a hidden click model."""
+    """Users with segments and tastes, creatives with hidden attributes, the hidden click model above."""
 
-    def __init__(self, creative_features: np.ndarray, *, seed: int = 0, taste_dim: int = 4,
-                 base_logit: float = -3.6, taste_scale: float = 0.7, appeal_scale: float = 0.4,
-                 hidden_quality: float = 0.25, user_noise: float = 0.3) -> None:
-        f = np.asarray(creative_features, np.float64)
-        if f.ndim != 2 or len(f) < 2:
-            raise InputError(f"creative_features must be [n_creatives >= 2, D], got {f.shape}")
-        if not np.isfinite(f).all():
-            raise InputError("creative_features contain NaN or inf")
-        self.features = f
-        self.n_creatives, self.k = len(f), taste_dim
+    def __init__(self, attributes: np.ndarray, *, seed: int = 0, n_users: int = 10000,
+                 config: MarketConfig | None = None) -> None:
+        a = np.asarray(attributes, np.float64)
+        if a.ndim != 2 or len(a) < 2:
+            raise InputError(f"creative attributes must be [n_creatives >= 2, m], got {a.shape}")
+        if not np.isfinite(a).all():
+            raise InputError("creative attributes contain NaN or inf")
+        if n_users < 1:
+            raise InputError(f"n_users must be >= 1, got {n_users}")
+        self.cfg = cfg = config or MarketConfig()
+        self.n_creatives, self.k, self.n_users = len(a), cfg.taste_dim, n_users
         rng = np.random.default_rng(seed)
-        z = (f - f.mean(0)) / (f.std(0) + 1e-6)
-        P = rng.standard_normal((f.shape[1], taste_dim)) / np.sqrt(f.shape[1])
-        self.appeal = np.tanh(z @ P * 1.5)                       # [C, k]
-        self.M = rng.standard_normal((taste_dim, taste_dim)) / np.sqrt(taste_dim)
-        self.q = rng.standard_normal(taste_dim) / np.sqrt(taste_dim)
-        self.quality = rng.standard_normal(self.n_creatives) * hidden_quality
-        self.base_logit, self.taste_scale, self.appeal_scale = base_logit, taste_scale, appeal_scale
-        self.user_noise = user_noise
+        z = (a - a.mean(0)) / (a.std(0) + 1e-6)
+        m = z.shape[1]
+        W, U, V = (rng.standard_normal((m, self.k)) / np.sqrt(m) for _ in range(3))
+        self.appeal = np.tanh(1.5 * (z @ W) + cfg.interaction_scale * (z @ U) * (z @ V) * 1.5)   # [C, k]
+        self.bold = np.tanh(z @ (rng.standard_normal(m) / np.sqrt(m)) * 1.5)                 # [C]
+        self.w = rng.standard_normal(self.k) / np.sqrt(self.k)
+        self.quality = rng.standard_normal(self.n_creatives) * cfg.hidden_quality
+        self.segment_taste = rng.standard_normal((cfg.n_segments, self.k)) * cfg.segment_spread
+        # the population: segment, individual taste, and the noisy taste policies observe
+        self.segment = rng.integers(0, cfg.n_segments, n_users)
+        self.taste = rng.standard_normal((n_users, self.k)) * cfg.individual_spread
+        self.x = self.taste + cfg.user_noise * rng.standard_normal((n_users, self.k))
+        full = self.segment_taste[self.segment] + self.taste                                  # [U, k]
+        self._static = (cfg.base_logit + cfg.taste_scale * full @ self.appeal.T
+                        + (cfg.appeal_scale * self.appeal @ self.w + self.quality)[None, :])  # [U, C]
+        self.examination = np.asarray(cfg.examination, np.float64)
 
-    def users(self, n: int, rng: np.random.Generator) -> SimUsers:
-        t = rng.standard_normal((n, self.k))
-        x = t + self.user_noise * rng.standard_normal((n, self.k))
-        seg = (x[:, 0] > 0).astype(np.int64) * 2 + (x[:, 1] > 0).astype(np.int64)
-        return SimUsers(t, x, seg)
+    @property
+    def n_positions(self) -> int:
+        return len(self.examination)
 
-    def logits(self, latent: np.ndarray) -> np.ndarray:
-        """``[N, C]`` click logits for users with latent tastes ``[N, k]``."""
-        lt = np.atleast_2d(latent)
-        return (self.base_logit + self.taste_scale * (lt @ self.M) @ self.appeal.T
-                + self.appeal_scale * (self.appeal @ self.q)[None, :] + self.quality[None, :])
+    @property
+    def n_context(self) -> int:
+        """Length of :meth:`context`: segment one-hot, slot one-hot, observed taste."""
+        return self.cfg.n_segments + self.n_positions + self.k
 
-    def click_prob(self, latent: np.ndarray) -> np.ndarray:
-        return 1.0 / (1.0 + np.exp(-self.logits(latent)))  # type: ignore[no-any-return]
+    def stream(self, n: int, seed: int) -> Stream:
+        rng = np.random.default_rng(seed)
+        return Stream(rng.integers(0, self.n_users, n), rng.integers(0, self.n_positions, n), rng.random(n))
 
-    def best_fixed(self, n: int = 20000, seed: int = 12345) -> int:
-        """Creative with the highest expected CTR over the population (Monte Carlo)."""
-        return int(np.argmax(self.click_prob(self.users(n, np.random.default_rng(seed)).latent).mean(0)))
+    def context(self, u: int, p: int) -> np.ndarray:
+        """What a policy sees of a request (segment and slot one-hot first: ``arm_context`` can pick them)."""
+        v = np.zeros(self.n_context)
+        v[self.segment[u]] = 1.0
+        v[self.cfg.n_segments + p] = 1.0
+        v[self.cfg.n_segments + self.n_positions:] = self.x[u]
+        return v
+
+    def click_prob(self, u: int, p: int, seen: np.ndarray | None = None, shown: np.ndarray | None = None
+                   ) -> np.ndarray:
+        """``[C]`` click probabilities for user ``u`` in slot ``p`` given this user's exposure counts ``seen [C]``
+        and the creatives' impressions so far ``shown [C]`` (``None``: a fresh market)."""
+        cfg = self.cfg
+        z = self._static[u] + cfg.position_bold * p * self.bold
+        if seen is not None:
+            z = z - cfg.fatigue * seen
+        if cfg.novelty:
+            z = z + cfg.novelty * (np.exp(-shown / cfg.novelty_scale) if shown is not None else 1.0)
+        return self.examination[p] / (1.0 + np.exp(-z))  # type: ignore[no-any-return]
+
+    def expected_ctr(self) -> np.ndarray:
+        """``[C]`` expected CTR of each creative shown to everyone (no history, novelty worn off)."""
+        cfg = self.cfg
+        z = self._static[:, None, :] + cfg.position_bold * np.arange(self.n_positions)[None, :, None] * self.bold
+        return (self.examination[None, :, None] / (1 + np.exp(-z))).mean((0, 1))  # type: ignore[no-any-return]
+
+    def best_fixed(self) -> int:
+        """The creative with the highest expected CTR over the population and slots."""
+        return int(np.argmax(self.expected_ctr()))
 
 
-# ---------------------------------------------------------------------------------- policies ----------
-class Policy:
+@dataclass
+class History:
+    """One run's exposure state (each policy run changes the market it sees)."""
+
+    seen: np.ndarray     # [U, C] exposures of each user to each creative
+    shown: np.ndarray    # [C] impressions of each creative
+
+    @classmethod
+    def fresh(cls, market: SyntheticMarket) -> History:
+        return cls(np.zeros((market.n_users, market.n_creatives), np.float64), np.zeros(market.n_creatives))
+
+    def pair(self, u: int) -> np.ndarray:
+        """``[C, 1]``: how often this user has seen each creative (the policies' pair feature: the frequency
+        count an ad server keeps for frequency capping), capped at ``MAX_EXPOSURES``."""
+        return np.minimum(self.seen[u], MAX_EXPOSURES)[:, None]
+
+    def record(self, u: int, arm: int) -> None:
+        self.seen[u, arm] += 1
+        self.shown[arm] += 1
+
+
+# ---------------------------------------------------------------------------------- choosers ----------
+class Chooser:
+    """One policy in a simulated campaign: picks an arm for request ``i`` and learns from the outcome."""
+
     name = "policy"
 
-    def choose(self, i: int, users: SimUsers) -> tuple[int, float]:
-        """The arm shown to user ``i`` and its propensity."""
-        raise NotImplementedError  # abstract
+    def choose(self, i: int, u: int, p: int, ctx: np.ndarray, pair: np.ndarray, hist: History) -> int:
+        raise NotImplementedError  # every chooser below implements it
 
-    def update(self, i: int, users: SimUsers, arm: int, click: float, propensity: float) -> None:
+    def learn(self, i: int, u: int, p: int, ctx: np.ndarray, pair: np.ndarray, arm: int, click: float) -> None:
+        return None
+
+    def close(self) -> None:
         return None
 
 
-class OraclePolicy(Policy):
+class Oracle(Chooser):
     name = "oracle"
 
     def __init__(self, market: SyntheticMarket) -> None:
         self.market = market
 
-    def choose(self, i: int, users: SimUsers) -> tuple[int, float]:
-        return int(np.argmax(self.market.logits(users.latent[i])[0])), 1.0
+    def choose(self, i: int, u: int, p: int, ctx: np.ndarray, pair: np.ndarray, hist: History) -> int:
+        return int(np.argmax(self.market.click_prob(u, p, hist.seen[u], hist.shown)))
 
 
-class UniformPolicy(Policy):
-    name = "uniform random"
-
-    def __init__(self, n: int, seed: int) -> None:
-        self.n, self.rng = n, np.random.default_rng(seed)
-
-    def choose(self, i: int, users: SimUsers) -> tuple[int, float]:
-        return int(self.rng.integers(self.n)), 1.0 / self.n
-
-
-class FixedPolicy(Policy):
+class Fixed(Chooser):
     name = "best fixed creative"
 
     def __init__(self, arm: int) -> None:
         self.arm = arm
 
-    def choose(self, i: int, users: SimUsers) -> tuple[int, float]:
-        return self.arm, 1.0
+    def choose(self, i: int, u: int, p: int, ctx: np.ndarray, pair: np.ndarray, hist: History) -> int:
+        return self.arm
 
 
-class ThompsonPolicy(Policy):
-    """Ours, online: :class:`HybridLinearTS` on observed user features × visual creative features."""
+class Registered(Chooser):
+    """Any policy of the ``POLICIES`` registry, through the policy contract (``rank`` / ``update``)."""
 
-    name = "ours: hybrid Thompson (visual prior)"
+    def __init__(self, name: str, features: np.ndarray, n_context: int, seed: int, label: str | None = None,
+                 **cfg: Any) -> None:
+        self.policy = POLICIES.create(name, n_features=features.shape[1], n_context=n_context, seed=seed, **cfg)
+        self.ids = [f"c{j}" for j in range(len(features))]
+        self.policy.add_arms(self.ids, features)
+        self.name = label or name
 
-    def __init__(self, features: np.ndarray, n_user: int, seed: int, exploration_share: float = 1.0) -> None:
-        self.bandit = HybridLinearTS(n_user=n_user, n_creative=features.shape[1], seed=seed,
-                                     exploration_share=exploration_share)
-        self.bandit.set_creatives(features)
+    def choose(self, i: int, u: int, p: int, ctx: np.ndarray, pair: np.ndarray, hist: History) -> int:
+        return int(self.policy.rank(self.ids, ctx, pair=pair).order[0])
 
-    def choose(self, i: int, users: SimUsers) -> tuple[int, float]:
-        arm, _ = self.bandit.choose(users.x[i])
-        return arm, float("nan")
-
-    def update(self, i: int, users: SimUsers, arm: int, click: float, propensity: float) -> None:
-        self.bandit.update(users.x[i], arm, click)
+    def learn(self, i: int, u: int, p: int, ctx: np.ndarray, pair: np.ndarray, arm: int, click: float) -> None:
+        self.policy.update(self.ids[arm], click, ctx, pair=pair[arm])
 
 
-class ListwisePolicy(ThompsonPolicy):
-    """Ours, the production shape: the joint ad/list-wise model retrained on the log every
-    ``retrain_every`` impressions ranks exploit traffic; the hybrid bandit explores ``exploration_share``."""
+class Listwise(Registered):
+    """Ours in the production shape: the joint ad/list-wise model, retrained on the log every
+    ``retrain_every`` impressions, ranks exploit traffic; the registered policy explores ``exploration_share``."""
 
-    name = "ours: list-wise model + Thompson exploration"
-
-    def __init__(self, features: np.ndarray, n_user: int, seed: int, retrain_every: int = 2000,
-                 exploration_share: float = 0.2, epochs: int = 4) -> None:
-        super().__init__(features, n_user, seed, exploration_share=1.0)
+    def __init__(self, market: SyntheticMarket, features: np.ndarray, seed: int, retrain_every: int = 2000,
+                 exploration_share: float = 0.3, epochs: int = 4, **cfg: Any) -> None:
+        super().__init__(cfg.pop("name"), features, market.n_context, seed, label="ours: list-wise model + exploration",
+                         **{**cfg, "exploration_share": 1.0})
         from adcreative.select.data import CreativeTable
 
         z = (features - features.mean(0)) / (features.std(0) + 1e-6)
-        self.table = CreativeTable([f"c{j}" for j in range(len(features))], z.astype(np.float32))
+        self.market = market
+        self.table = CreativeTable(self.ids, z.astype(np.float32))
         self.retrain_every, self.share, self.epochs, self.seed = retrain_every, exploration_share, epochs, seed
         self.rng = np.random.default_rng(seed + 7)
-        self.rows: list[tuple[int, int, float, float]] = []   # (user index, arm, click, propensity)
+        self.rows: list[tuple[int, int, int, float, float]] = []   # (user, slot, arm, click, exposures before)
         self.scorer: Any = None
         self.trained: Any = None
         self.retrains = 0
         self.train_seconds = 0.0
 
-    def choose(self, i: int, users: SimUsers) -> tuple[int, float]:
+    def choose(self, i: int, u: int, p: int, ctx: np.ndarray, pair: np.ndarray, hist: History) -> int:
         if self.scorer is None or self.rng.random() < self.share:
-            return super().choose(i, users)
-        s = self.scorer.score(np.array([users.segment[i]]), np.arange(len(self.table)), users.x[i].astype(np.float32))
-        return int(np.argmax(s)), float("nan")
+            return super().choose(i, u, p, ctx, pair, hist)
+        m = self.market
+        s = self.scorer.score(np.array([m.segment[u]]), np.arange(len(self.ids)), m.x[u].astype(np.float32),
+                              pair.astype(np.float32))
+        return int(np.argmax(s))
 
-    def update(self, i: int, users: SimUsers, arm: int, click: float, propensity: float) -> None:
-        super().update(i, users, arm, click, propensity)
-        self.rows.append((i, arm, click, propensity))
+    def learn(self, i: int, u: int, p: int, ctx: np.ndarray, pair: np.ndarray, arm: int, click: float) -> None:
+        super().learn(i, u, p, ctx, pair, arm, click)
+        self.rows.append((u, p, arm, click, float(pair[arm, 0])))
         if len(self.rows) % self.retrain_every == 0:
-            self._retrain(users)
+            self._retrain()
 
-    def _retrain(self, users: SimUsers) -> None:
+    def _retrain(self) -> None:
         import torch
 
         from adcreative.select.models import TrainConfig, train_joint
@@ -239,20 +284,20 @@ class ListwisePolicy(ThompsonPolicy):
 
         t0 = time.perf_counter()
         torch.set_num_threads(1)
-        idx = np.array([r[0] for r in self.rows])
-        c = len(self.table)
-        log = market_log(users, idx, np.array([r[1] for r in self.rows]), np.array([r[2] for r in self.rows]),
-                         np.full(len(idx), 1.0 / c), c)
+        r = np.array(self.rows)
+        log = market_log(self.market, r[:, 0].astype(int), r[:, 1].astype(int), r[:, 2].astype(int), r[:, 3],
+                         np.ones(len(r)), len(self.ids), shown_pair=r[:, 4])
         cfg = TrainConfig(epochs=self.epochs, seed=self.seed + self.retrains, n_creative_buckets=0, batch_size=512)
-        cat, num = sim_user_fields(users.x.shape[1])
-        self.trained = train_joint(log, self.table, cat, user_num_fields=num, n_buckets=4, cfg=cfg, init=self.trained)
+        cat, num = sim_user_fields(self.market.k)
+        self.trained = train_joint(log, self.table, cat, user_num_fields=num, n_buckets=self.market.cfg.n_segments,
+                                   cfg=cfg, init=self.trained)
         self.scorer = CreativeScorer.from_model(self.trained.creative_model, self.table)
         self.retrains += 1
         self.train_seconds += time.perf_counter() - t0
 
 
-class VWPolicy(Policy):
-    """Vowpal Wabbit ``--cb_explore_adf`` (the peer), on the same observed user and creative features."""
+class VW(Chooser):
+    """Vowpal Wabbit ``--cb_explore_adf`` (the peer), on the same observations as ours."""
 
     def __init__(self, features: np.ndarray, seed: int, epsilon: float = 0.05, extra: str = "") -> None:
         import vowpalwabbit
@@ -263,20 +308,21 @@ class VWPolicy(Policy):
         self.actions = [f"|c id{j} " + " ".join(f"f{d}:{v:.4f}" for d, v in enumerate(row)) for j, row in enumerate(z)]
         self.rng = np.random.default_rng(seed + 11)
 
-    def _ex(self, x: np.ndarray, seg: int, label: tuple[int, float, float] | None = None) -> list[str]:
-        shared = f"shared |u seg{seg} " + " ".join(f"x{d}:{v:.4f}" for d, v in enumerate(x))
-        acts = [(f"0:{label[1]}:{label[2]} " if label is not None and label[0] == j else "") + a
+    def _ex(self, ctx: np.ndarray, pair: np.ndarray, label: tuple[int, float, float] | None = None) -> list[str]:
+        shared = "shared |u " + " ".join(f"x{d}:{v:.4f}" for d, v in enumerate(ctx) if v)
+        acts = [(f"0:{label[1]}:{label[2]} " if label is not None and label[0] == j else "") + a + f" seen:{pair[j, 0]:.3f}"
                 for j, a in enumerate(self.actions)]
         return [shared, *acts]
 
-    def choose(self, i: int, users: SimUsers) -> tuple[int, float]:
-        pmf = np.asarray(self.vw.predict(self._ex(users.x[i], int(users.segment[i]))), np.float64)
+    def choose(self, i: int, u: int, p: int, ctx: np.ndarray, pair: np.ndarray, hist: History) -> int:
+        pmf = np.asarray(self.vw.predict(self._ex(ctx, pair)), np.float64)
         pmf = pmf / pmf.sum()
         arm = int(self.rng.choice(len(pmf), p=pmf))
-        return arm, float(pmf[arm])
+        self._last = float(pmf[arm])
+        return arm
 
-    def update(self, i: int, users: SimUsers, arm: int, click: float, propensity: float) -> None:
-        self.vw.learn(self._ex(users.x[i], int(users.segment[i]), (arm, -click, propensity)))
+    def learn(self, i: int, u: int, p: int, ctx: np.ndarray, pair: np.ndarray, arm: int, click: float) -> None:
+        self.vw.learn(self._ex(ctx, pair, (arm, -click, self._last)))
 
     def close(self) -> None:
         self.vw.finish()
@@ -298,7 +344,7 @@ class CampaignResult:
 
     def table(self) -> list[dict[str, Any]]:
         oracle = self.ctr("oracle") if "oracle" in self.clicks else float("nan")
-        uni = self.ctr("uniform random") if "uniform random" in self.clicks else float("nan")
+        uni = self.ctr("uniform") if "uniform" in self.clicks else float("nan")
         return [{"policy": k, "clicks": v, "ctr": v / self.n_impressions, "vs_oracle": v / self.n_impressions / oracle,
                  "vs_uniform": v / self.n_impressions / uni, "seconds": self.seconds.get(k, 0.0)}
                 for k, v in sorted(self.clicks.items(), key=lambda kv: -kv[1])]
@@ -313,16 +359,17 @@ class CampaignResult:
         return "\n".join(lines)
 
     def to_html(self, png_name: str | None = None) -> str:
-        rows = "".join(f"<tr><td>{r['policy']}</td><td>{r['clicks']}</td><td>{r['ctr']:.4f}</td>"
+        from html import escape
+
+        rows = "".join(f"<tr><td>{escape(r['policy'])}</td><td>{r['clicks']}</td><td>{r['ctr']:.4f}</td>"
                        f"<td>{r['vs_oracle']:.1%}</td><td>{r['vs_uniform']:.2f}×</td></tr>" for r in self.table())
-        img = f'<img src="{png_name}" alt="cumulative CTR" style="max-width:720px">' if png_name else ""
+        img = f'<img src="{escape(png_name)}" alt="cumulative CTR" style="max-width:720px">' if png_name else ""
         return (f"<h2>Simulated campaign</h2><p>N = {self.n_impressions} impressions over {self.n_creatives} "
                 f"creatives (seed {self.seed}).</p><table><tr><th>policy</th><th>clicks</th><th>CTR</th>"
                 f"<th>vs oracle</th><th>vs uniform</th></tr>{rows}</table>{img}")
 
     def plot(self, path: str | Path) -> Path:
         """Cumulative CTR curves as a PNG (atomically written)."""
-
         import matplotlib
 
         matplotlib.use("Agg")
@@ -354,97 +401,188 @@ def _one_blas_thread() -> Any:
     return threadpool_limits(1)
 
 
-POLICY_NAMES = ("oracle", "ours", "ours_listwise", "uniform", "best_fixed", "vw", "vw_squarecb")
+REFERENCES = ("oracle", "best_fixed", "ours", "ours_listwise", "vw", "vw_squarecb")
 
 
 def check_policies(policies: Sequence[str]) -> None:
-    """Unknown policy names are an :class:`InputError`, raised before any campaign work starts."""
-    unknown = [p for p in policies if p not in POLICY_NAMES]
+    """Unknown policy names are an :class:`InputError`, raised before any campaign work starts. Names are the
+    references and peers above or any entry of the ``POLICIES`` registry."""
+    known = [*REFERENCES, *POLICIES.names()]
+    unknown = [p for p in policies if p not in known]
     if unknown or not policies:
         raise InputError(f"unknown policy {', '.join(map(repr, unknown)) or '(none given)'}; choose from "
-                         f"{', '.join(POLICY_NAMES)}")
+                         f"{', '.join(known)}")
 
 
-def run_campaign(creative_features: np.ndarray, n_impressions: int = 5000, seed: int = 0, *,
+def run_campaign(features: np.ndarray, n_impressions: int = 5000, seed: int = 0, *,
+                 attributes: np.ndarray | None = None,
                  policies: Sequence[str] = ("oracle", "ours", "uniform", "best_fixed"),
-                 png: str | Path | None = None, market_kwargs: dict[str, Any] | None = None,
-                 retrain_every: int = 2000, exploration_share: float = 0.3, progress: bool = False) -> CampaignResult:
-    """Run a simulated campaign over ``n_impressions`` with each policy on the same user stream.
+                 png: str | Path | None = None, market: MarketConfig | None = None,
+                 ours: dict[str, Any] | None = None, retrain_every: int = 2000, progress: bool = False) -> CampaignResult:
+    """Run a simulated campaign of ``n_impressions`` with each policy on the same request stream.
 
-    ``policies`` from: ``oracle``, ``ours`` (hybrid Thompson), ``ours_listwise`` (list-wise model retrained
-    every ``retrain_every`` + Thompson exploration), ``uniform``, ``best_fixed``, ``vw`` (ε-greedy),
-    ``vw_squarecb`` (VW's SquareCB exploration, its strongest setting we tried).
-    ``exploration_share``: fraction of our requests ranked by a posterior sample (the rest by its mean).
+    ``features [C, D]``: what policies see of each creative; ``attributes [C, m]``: what the hidden click
+    model reads (default: the features themselves). ``policies`` from: ``oracle``, ``best_fixed`` (references),
+    ``ours`` (:data:`OURS`, or ``ours=`` a config with a registry ``name``), ``ours_listwise``, ``vw``,
+    ``vw_squarecb`` (peers), or the name of any registered policy (``POLICIES``, e.g. ``uniform``).
     """
     if n_impressions < 1:
         raise InputError(f"n_impressions must be >= 1, got {n_impressions}")
     check_policies(policies)
     # small matrices: multi-threaded BLAS only thrashes (20-40x slower on a shared 2-core machine)
     with _one_blas_thread():
-        return _run_campaign(creative_features, n_impressions, seed, policies=policies, png=png,
-                             market_kwargs=market_kwargs, retrain_every=retrain_every,
-                             exploration_share=exploration_share, progress=progress)
+        return _run_campaign(features, attributes, n_impressions, seed, policies=policies, png=png,
+                             market_cfg=market, ours=ours, retrain_every=retrain_every, progress=progress)
 
 
-def _run_campaign(creative_features: np.ndarray, n_impressions: int, seed: int, *, policies: Sequence[str],
-                  png: str | Path | None, market_kwargs: dict[str, Any] | None, retrain_every: int,
-                  exploration_share: float, progress: bool) -> CampaignResult:
-    market = SyntheticMarket(creative_features, seed=seed, **(market_kwargs or {}))
-    rng = np.random.default_rng(seed + 1)
-    users = market.users(n_impressions, rng)
-    u = rng.random(n_impressions)                                    # common random numbers for clicks
-    probs = market.click_prob(users.latent)                          # [N, C] hidden
-    feats = np.asarray(creative_features, np.float64)
+def _run_campaign(features: np.ndarray, attributes: np.ndarray | None, n_impressions: int, seed: int, *,
+                  policies: Sequence[str], png: str | Path | None, market_cfg: MarketConfig | None,
+                  ours: dict[str, Any] | None, retrain_every: int, progress: bool) -> CampaignResult:
+    feats = np.asarray(features, np.float64)
+    attrs = feats if attributes is None else np.asarray(attributes, np.float64)
+    if len(attrs) != len(feats):
+        raise InputError(f"{len(attrs)} attribute rows for {len(feats)} creatives")
+    cfg = market_cfg or MarketConfig()
+    market = SyntheticMarket(attrs, seed=seed, n_users=max(1, int(n_impressions * cfg.users_per_impression)), config=cfg)
+    stream = market.stream(n_impressions, seed + 1)
+    ours_cfg = dict(ours or OURS)
     makers: dict[str, Any] = {
-        "oracle": lambda: OraclePolicy(market),
-        "ours": lambda: ThompsonPolicy(feats, market.k, seed, exploration_share=exploration_share),
-        "ours_listwise": lambda: ListwisePolicy(feats, market.k, seed, retrain_every=retrain_every,
-                                                exploration_share=exploration_share),
-        "uniform": lambda: UniformPolicy(market.n_creatives, seed),
-        "best_fixed": lambda: FixedPolicy(market.best_fixed()),
-        "vw": lambda: VWPolicy(feats, seed),
-        "vw_squarecb": lambda: VWPolicy(feats, seed, extra="--squarecb"),
+        "oracle": lambda: Oracle(market),
+        "best_fixed": lambda: Fixed(market.best_fixed()),
+        "ours": lambda: Registered(ours_cfg["name"], feats, market.n_context, seed, label=f"ours: {ours_cfg['name']}",
+                                   **{"n_pair": 1, **{k: v for k, v in ours_cfg.items() if k != "name"}}),
+        "ours_listwise": lambda: Listwise(market, feats, seed, retrain_every=retrain_every, **{"n_pair": 1, **ours_cfg}),
+        "vw": lambda: VW(feats, seed),
+        "vw_squarecb": lambda: VW(feats, seed, extra="--squarecb"),
     }
     res = CampaignResult(n_impressions, market.n_creatives, seed, {}, {}, {})
-    assert set(makers) == set(POLICY_NAMES)
+    assert set(makers) == set(REFERENCES)
     for key in policies:
         try:
-            pol = makers[key]()
+            pol = makers[key]() if key in makers else Registered(key, feats, market.n_context, seed)
         except ImportError as e:
             res.notes.append(f"{key} skipped: {e}")
             continue
         t0 = time.perf_counter()
         clicks = np.zeros(n_impressions)
+        hist = History.fresh(market)
         it: Any = range(n_impressions)
         if progress:
             from tqdm import tqdm
 
             it = tqdm(it, desc=pol.name, leave=False)
         for i in it:
-            arm, prop = pol.choose(i, users)
-            c = float(u[i] < probs[i, arm])
+            u, p = int(stream.user[i]), int(stream.position[i])
+            ctx, pair = market.context(u, p), hist.pair(u)
+            arm = pol.choose(i, u, p, ctx, pair, hist)
+            c = float(stream.uniform[i] < market.click_prob(u, p, hist.seen[u], hist.shown)[arm])
             clicks[i] = c
-            pol.update(i, users, arm, c, prop)
-        if isinstance(pol, VWPolicy):
-            pol.close()
+            pol.learn(i, u, p, ctx, pair, arm, c)
+            hist.record(u, arm)
+        pol.close()
         res.seconds[pol.name] = time.perf_counter() - t0
         res.clicks[pol.name] = int(clicks.sum())
         res.curves[pol.name] = np.cumsum(clicks) / np.arange(1, n_impressions + 1)
-        if isinstance(pol, ListwisePolicy):
+        if isinstance(pol, Listwise):
             res.notes.append(f"{pol.name}: {pol.retrains} retrains, {pol.train_seconds:.1f} s training")
-    res.notes.append("expected CTR (hidden model): oracle "
-                     f"{probs.max(1).mean():.4f}, uniform {probs.mean():.4f}, best fixed "
-                     f"{probs[:, market.best_fixed()].mean():.4f}")
+    ctr = market.expected_ctr()
+    res.notes.append(f"market: {market.n_users} users, {cfg.n_segments} segments; expected CTR without history: "
+                     f"uniform {ctr.mean():.4f}, best fixed {ctr.max():.4f}")
     if png is not None:
         res.plot(png)
     return res
 
 
+def market_config_dict(cfg: MarketConfig | None = None) -> dict[str, Any]:
+    return asdict(cfg or MarketConfig())
+
+
+# ------------------------------------------------------------------ logs and bundles from the market ----
+def sim_user_fields(k: int) -> tuple[list[str], list[str]]:
+    """(categorical, numeric) user field names the simulator's users expose to the models."""
+    return ["segment"], [f"x{j}" for j in range(k)]
+
+
+def market_log(market: SyntheticMarket, users: np.ndarray, positions: np.ndarray, shown: np.ndarray,
+               click: np.ndarray, propensity: np.ndarray, n_creatives: int, *, shown_pair: np.ndarray | None = None,
+               candidates: np.ndarray | None = None) -> Any:
+    """An :class:`ImpressionLog` of simulated impressions. Pair feature: the user's earlier exposures
+    (known for the shown creative only in an online log: ``shown_pair``; other candidates get 0)."""
+    from adcreative.select.data import AD_BUCKETS, ImpressionLog, hash_bucket
+
+    n = len(users)
+    cand = np.tile(np.arange(n_creatives, dtype=np.int64), (n, 1)) if candidates is None else candidates
+    pair = np.zeros((n, cand.shape[1], 1), np.float32)
+    if shown_pair is not None:
+        pair[np.arange(n), shown, 0] = shown_pair
+    return ImpressionLog(
+        user_cat=market.segment[users][:, None].astype(np.int64), user_num=market.x[users].astype(np.float32),
+        ad=np.full(n, hash_bucket("ad", "sim", AD_BUCKETS), np.int64), context=positions.astype(np.int64),
+        candidates=cand, pair=pair, shown=shown.astype(np.int64), click=np.asarray(click, np.float32),
+        propensity=np.asarray(propensity, np.float32), group=users.astype(np.int64), ad_id=np.zeros(n, np.int64))
+
+
+def uniform_log(market: SyntheticMarket, n: int, seed: int, arms: np.ndarray | None = None) -> Any:
+    """``n`` impressions logged by a uniformly random policy over ``arms`` (all creatives by default), with
+    the market's history (fatigue, novelty) evolving as they are shown. Candidates index a creative table
+    whose rows are ``arms`` in that order."""
+    arms = np.arange(market.n_creatives) if arms is None else np.asarray(arms)
+    stream = market.stream(n, seed)
+    rng = np.random.default_rng(seed + 5)
+    hist = History.fresh(market)
+    pos = rng.integers(0, len(arms), n)
+    shown = arms[pos]
+    click = np.zeros(n, np.float32)
+    before = np.zeros(n, np.float32)
+    for i in range(n):
+        u, p, a = int(stream.user[i]), int(stream.position[i]), int(shown[i])
+        before[i] = min(hist.seen[u, a], MAX_EXPOSURES)
+        click[i] = stream.uniform[i] < market.click_prob(u, p, hist.seen[u], hist.shown)[a]
+        hist.record(u, a)
+    cand = np.tile(np.arange(len(arms), dtype=np.int64), (n, 1))
+    return market_log(market, stream.user, stream.position, pos, click, np.full(n, 1.0 / len(arms)), len(arms),
+                      shown_pair=before, candidates=cand)
+
+
+def build_bundle(directory: str | Path, features: np.ndarray, *, attributes: np.ndarray | None = None,
+                 n_logged: int = 20000, seed: int = 0, epochs: int = 3, exploration_share: float = 0.1,
+                 ids: Sequence[str] | None = None, market: MarketConfig | None = None) -> Path:
+    """Log ``n_logged`` uniformly-randomised impressions in the market, train the joint model on them and
+    save a servable bundle (ad id ``"sim"``) with a ``beta_visual`` policy whose prior is fitted on the log."""
+    import torch
+
+    from adcreative.select.bundle import save_bundle
+    from adcreative.select.data import CreativeTable
+    from adcreative.select.models import TrainConfig, train_joint
+
+    torch.set_num_threads(1)
+    f = np.asarray(features, np.float32)
+    cfg = market or MarketConfig()
+    mk = SyntheticMarket(f if attributes is None else attributes, seed=seed,
+                         n_users=max(1, int(n_logged * cfg.users_per_impression)), config=cfg)
+    log = uniform_log(mk, n_logged, seed + 3)
+    table = CreativeTable(list(ids) if ids is not None else [f"sim_{j}" for j in range(len(f))],
+                          (f - f.mean(0)) / (f.std(0) + 1e-6))
+    cat, num = sim_user_fields(mk.k)
+    res = train_joint(log, table, cat, user_num_fields=num, n_buckets=cfg.n_segments,
+                      cfg=TrainConfig(epochs=epochs, seed=seed, n_creative_buckets=0, batch_size=512,
+                                      n_contexts=mk.n_positions))
+    policy = POLICIES.create("beta_visual", n_features=f.shape[1], base_ctr=float(max(log.click.mean(), 1e-3)),
+                             exploration_share=exploration_share, seed=seed)
+    policy.add_arms(table.ids, f)
+    np.add.at(policy.impressions, log.shown, 1.0)
+    np.add.at(policy.clicks, log.shown, log.click)
+    policy.fit_prior()
+    return save_bundle(directory, res.ad_model, res.creative_model, table, ad_id="sim", policy=policy,
+                       meta={"source": "simulator", "rows": n_logged})
+
+
+# ----------------------------------------------------------------------- creatives for the simulator ----
 def quick_creatives(cutouts: Sequence[Image.Image], n: int, seed: int = 0, size: int = 256
                     ) -> tuple[list[Image.Image], list[Image.Image]]:
     """``n`` simple ad images (+ product masks) from RGBA cutouts: varied background colour/gradient,
     product scale and position. A stand-in for the compositor when only the simulator is needed
-    (benchmarks, tests); the real loop feeds the generator's creatives through :func:`image_features`."""
+    (tests, the service benchmark); the real loop feeds stored creatives' represent features."""
     if not cutouts:
         raise InputError("quick_creatives needs at least one RGBA cutout")
     rng = np.random.default_rng(seed)
@@ -469,68 +607,11 @@ def quick_creatives(cutouts: Sequence[Image.Image], n: int, seed: int = 0, size:
     return images, masks
 
 
-# ------------------------------------------------------------------ logs and bundles from the market ----
-def sim_user_fields(k: int) -> tuple[list[str], list[str]]:
-    """(categorical, numeric) user field names the simulator's users expose to the models."""
-    return ["segment"], [f"x{j}" for j in range(k)]
-
-
-def market_log(users: SimUsers, idx: np.ndarray, shown: np.ndarray, click: np.ndarray, propensity: np.ndarray,
-               n_creatives: int) -> Any:
-    """An :class:`ImpressionLog` of simulated impressions (every creative is a candidate)."""
-    from adcreative.select.data import AD_BUCKETS, ImpressionLog, hash_bucket
-
-    n = len(idx)
-    return ImpressionLog(
-        user_cat=users.segment[idx][:, None].astype(np.int64), user_num=users.x[idx].astype(np.float32),
-        ad=np.full(n, hash_bucket("ad", "sim", AD_BUCKETS), np.int64), context=np.zeros(n, np.int64),
-        candidates=np.tile(np.arange(n_creatives, dtype=np.int64), (n, 1)),
-        pair=np.zeros((n, n_creatives, 0), np.float32), shown=shown.astype(np.int64),
-        click=click.astype(np.float32), propensity=propensity.astype(np.float32), group=idx.astype(np.int64),
-        ad_id=np.zeros(n, np.int64))
-
-
-def build_bundle(directory: str | Path, creative_features: np.ndarray, *, n_logged: int = 20000, seed: int = 0,
-                 epochs: int = 3, exploration_share: float = 0.1, ids: Sequence[str] | None = None,
-                 market_kwargs: dict[str, Any] | None = None) -> Path:
-    """Log ``n_logged`` uniformly-randomised impressions in the market, train the joint model on them and
-    save a servable bundle (ad id ``"sim"``) with a Beta bandit whose prior is fitted on the same log."""
-    import torch
-
-    from adcreative.select.bandit import BetaVisualTS
-    from adcreative.select.bundle import save_bundle
-    from adcreative.select.data import CreativeTable
-    from adcreative.select.models import TrainConfig, train_joint
-
-    torch.set_num_threads(1)
-    market = SyntheticMarket(creative_features, seed=seed, **(market_kwargs or {}))
-    rng = np.random.default_rng(seed + 3)
-    users = market.users(n_logged, rng)
-    c = market.n_creatives
-    shown = rng.integers(0, c, n_logged)
-    click = (rng.random(n_logged) < market.click_prob(users.latent)[np.arange(n_logged), shown]).astype(np.float32)
-    log = market_log(users, np.arange(n_logged), shown, click, np.full(n_logged, 1.0 / c), c)
-    f = np.asarray(creative_features, np.float32)
-    table = CreativeTable(list(ids) if ids is not None else [f"sim_{j}" for j in range(c)],
-                          (f - f.mean(0)) / (f.std(0) + 1e-6))
-    cat, num = sim_user_fields(market.k)
-    res = train_joint(log, table, cat, user_num_fields=num, n_buckets=4,
-                      cfg=TrainConfig(epochs=epochs, seed=seed, n_creative_buckets=0, batch_size=512))
-    bandit = BetaVisualTS(n_features=f.shape[1], base_ctr=float(max(click.mean(), 1e-3)),
-                          exploration_share=exploration_share, seed=seed)
-    bandit.add_arms(table.ids, f)
-    np.add.at(bandit.impressions, shown, 1.0)
-    np.add.at(bandit.clicks, shown, click)
-    bandit.fit_prior()
-    return save_bundle(directory, res.ad_model, res.creative_model, table, ad_id="sim", bandit=bandit,
-                       meta={"source": "simulator", "rows": n_logged})
-
-
-def demo_campaign(images: Sequence[Image.Image], out_dir: str | Path, *, n_impressions: int = 5000, seed: int = 0,
-                  masks: Sequence[Image.Image | None] | None = None) -> tuple[CampaignResult, Path]:
-    """For ``adcreative demo``: features of the generated creatives → a short simulated campaign (ours vs
-    oracle, uniform random, best fixed creative) → ``out_dir/campaign.png``. Seconds on one core."""
-    res = run_campaign(image_features(images, masks), n_impressions, seed,
+def demo_campaign(features: np.ndarray, out_dir: str | Path, *, attributes: np.ndarray | None = None,
+                  n_impressions: int = 5000, seed: int = 0) -> tuple[CampaignResult, Path]:
+    """For ``adcreative demo``: the delivered creatives' represent features → a short simulated campaign (ours
+    vs oracle, uniform random, best fixed creative) → ``out_dir/campaign.png``."""
+    res = run_campaign(features, n_impressions, seed, attributes=attributes,
                        policies=("oracle", "ours", "uniform", "best_fixed"))
     png = res.plot(Path(out_dir) / "campaign.png")
     return res, png
