@@ -77,7 +77,7 @@ def test_the_human_band_heads_the_queue(reviewed_store: Store) -> None:
     c = reviewed_store.creatives()[0]  # the surest (P 0.95): last in the queue until the decision sends it to a human
     reviewed_store.add_verdicts([Verdict(c.id, "rfnet-test", {"available": 0.95, "unsuitable": 0.05}, band="human",
                                          ood=7.5)])
-    client = TestClient(create_app(reviewed_store))
+    client = TestClient(create_app(reviewed_store), base_url=BASE)
     q = client.get("/api/queue").json()
     assert q[0]["creative_id"] == c.id and q[0]["verdict"]["band"] == "human" and q[0]["verdict"]["ood"] == 7.5
     b = client.get("/api/bands").json()

@@ -184,7 +184,7 @@ def _write_legacy_store(home: Path, engine: Any = None) -> dict[str, Any]:
 def test_head_constant_is_the_newest_revision() -> None:
     assert migrations.head() == migrations.HEAD
     assert [r.revision for r in reversed(list(migrations.script().walk_revisions()))] == ["0001", "0002", "0003",
-                                                                                            "0004"]
+                                                                                            "0004", "0005"]
 
 
 def test_models_match_migrations(tmp_path: Path) -> None:
@@ -221,7 +221,7 @@ def test_legacy_store_upgrades_without_losing_a_row(tmp_path: Path, capsys: pyte
     assert main(["--home", str(home), "db", "upgrade"]) == 0
     assert "upgraded legacy" in capsys.readouterr().out
     assert main(["--home", str(home), "db", "upgrade"]) == 0
-    assert "already at revision 0004" in capsys.readouterr().out
+    assert "already at revision 0005" in capsys.readouterr().out
 
     engine = _engine(home)
     assert {t: _rows(engine, t) for t in TABLES} == legacy["rows"]  # every row, every value
@@ -255,7 +255,7 @@ def test_older_and_newer_schemas_are_refused_with_the_command_to_run(tmp_path: P
     with engine.begin() as c:
         command.stamp(migrations.config(c), "0001")
         command.upgrade(migrations.config(c), "0002")  # a store left at an older revision
-    with pytest.raises(StoreSchemaError, match="is at schema revision 0002, this adcreative needs 0004: run "
+    with pytest.raises(StoreSchemaError, match="is at schema revision 0002, this adcreative needs 0005: run "
                                                "`adcreative db upgrade`"):
         Store(home=home)
     with engine.begin() as c:

@@ -196,13 +196,6 @@ def create_app(store: Store, *, api_key: str | None = None,
     def health() -> dict[str, Any]:
         return {"status": "ok", "labels": len(store.labels())}
 
-    @app.get("/api/bands")
-    def bands() -> dict[str, int]:
-        """Creatives per band of their latest verdict, and how many still await a human label."""
-        counts = store.verdict_bands()
-        counts["awaiting_review"] = len(store.review_queue(100000))
-        return counts
-
     @app.get("/api/queue")
     def queue(limit: int = 24) -> list[dict[str, Any]]:
         if not 1 <= limit <= 500:
