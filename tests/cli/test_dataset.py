@@ -61,6 +61,12 @@ def test_dataset_synth_same_for_any_workers_and_per_product(tmp_path: Path, cata
     for f in (tmp_path / "cat1").iterdir():
         if f.suffix == ".png" and f.stem != only:
             f.unlink()
+    meta = tmp_path / "cat1" / "products.json"
+    if meta.exists():  # the sheet must name only the images that are there (the import is all or nothing)
+        entries = json.loads(meta.read_text())
+        kept = ({k: v for k, v in entries.items() if k == only} if isinstance(entries, dict)
+                else [e for e in entries if e.get("id") == only])
+        meta.write_text(json.dumps(kept))
     assert main(["dataset", "synth", "--products", str(tmp_path / "cat1"), "--per-class", "1", "--scale", "0.25",
                  "--out", str(solo)]) == 0
     rs = rows(solo)

@@ -197,14 +197,14 @@ def test_unknown_selection_bundle(tmp_path: Path, capsys: pytest.CaptureFixture[
         assert "not a selection bundle" in _one_line_usage_error(*_run(argv, tmp_path, capsys), argv)
 
 
-@pytest.mark.parametrize("family", ["generator", "inspector", "encoder", "selection model", "bandit"])
+@pytest.mark.parametrize("family", ["generator", "inspector", "encoder", "selection model", "policy"])
 def test_every_registry_refuses_unknown_names_and_wrong_arguments(family: str, tmp_path: Path) -> None:
     from adcreative.generate.base import GENERATORS
     from adcreative.inspect.base import INSPECTORS
     from adcreative.represent.encoder import ENCODERS
-    from adcreative.select import BANDITS, SELECT_MODELS
+    from adcreative.select import POLICIES, SELECT_MODELS
 
-    reg: Any = {r.family: r for r in (GENERATORS, INSPECTORS, ENCODERS, SELECT_MODELS, BANDITS)}[family]
+    reg: Any = {r.family: r for r in (GENERATORS, INSPECTORS, ENCODERS, SELECT_MODELS, POLICIES)}[family]
     with pytest.raises(InputError, match=f"unknown {family} 'nosuch'; registered: "):
         reg.create("nosuch")
     name = reg.names()[0]
@@ -216,9 +216,9 @@ def test_every_registry_refuses_unknown_names_and_wrong_arguments(family: str, t
 
 
 def test_a_constructor_that_refuses_a_value_is_a_config_error() -> None:
-    from adcreative.select import create_bandit
+    from adcreative.select import create_policy
 
-    with pytest.raises(ConfigError, match="bandit 'beta_visual'"):
-        create_bandit("beta_visual")  # n_features is required
+    with pytest.raises(ConfigError, match="policy 'beta_visual'"):
+        create_policy("beta_visual")  # n_features is required
     with pytest.raises(ConfigError, match="refused its arguments"):
-        create_bandit("beta_visual", n_features="many")
+        create_policy("beta_visual", n_features="many")
