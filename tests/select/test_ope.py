@@ -83,3 +83,26 @@ def test_on_policy_ctr_interval() -> None:
     e = on_policy_ctr(c, n_boot=500)
     assert e.value == pytest.approx(0.05)
     assert e.lo < 0.05 < e.hi and e.hi - e.lo < 0.04
+
+
+def test_interval_never_degenerate_with_zero_clicks() -> None:
+    """No click on the rows the target policy matches (the OBD 'women' case): the point estimates are 0 but the
+    interval is the exact binomial one at the effective sample size, never [0, 0]; ESS is reported."""
+    rng = np.random.default_rng(3)
+    n, k = 10000, 50
+    shown = rng.integers(0, k, n)
+    top = rng.integers(0, k, n)
+    match = top == shown
+    click = ((rng.random(n) < 0.02) & ~match).astype(float)    # clicks only where the policy does not match
+    est = off_policy(click, match.astype(float), np.full(n, 1 / k), np.zeros(n), np.zeros(n), n_boot=200)
+    m = int(match.sum())
+    for name in ("IPS", "SNIPS", "DR"):
+        e = est[name]
+        assert e.value == 0 and e.lo <= 0
+        assert e.ess == pytest.approx(m)                         # equal weights on the matched rows: ESS = their count
+        assert e.hi > 0.5 / m                                    # not collapsed
+    # SNIPS: the exact Clopper-Pearson upper bound for 0 successes in m trials, 1 - 0.025^(1/m)
+    assert est["SNIPS"].hi == pytest.approx(1 - 0.025 ** (1 / m), rel=1e-6)
+    # logged traffic without a click: exact interval [0, 1 - 0.025^(1/n)]
+    e = on_policy_ctr(np.zeros(500), n_boot=200)
+    assert e.value == 0 and e.lo == 0 and e.hi == pytest.approx(1 - 0.025 ** (1 / 500), rel=1e-6)

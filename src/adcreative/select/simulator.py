@@ -51,9 +51,11 @@ from PIL import Image
 from adcreative.core.errors import InputError
 from adcreative.select import POLICIES
 
-# The tuned configuration of "ours" (chosen on tuning seeds 0-4 only; docs/select.md lists the grid).
-OURS: dict[str, Any] = {"name": "hybrid_linear", "n_components": 6, "arm_context": 4, "arm_prior_var": 0.05,
-                        "exploration_share": 0.3, "refit_every": 2000, "window": 20000}
+# The tuned configuration of "ours": the best median share of the oracle on the tuning seeds 0-4 only
+# (N = 50,000, 40 creatives; grid and figures in docs/select.md): per-arm block over the whole context,
+# Thompson sampling on every request, 10 shared components, arm prior variance 0.25, a 50k-event window.
+OURS: dict[str, Any] = {"name": "hybrid_linear", "n_components": 10, "arm_context": 11, "arm_prior_var": 0.25,
+                        "exploration_share": 1.0, "refit_every": 2000, "window": 50000}
 TUNING_SEEDS = (0, 1, 2, 3, 4)
 MAX_EXPOSURES = 20.0  # the exposure count policies see is capped (beyond it, one more changes nothing)
 REPORTING_SEEDS = (10, 11, 12, 13, 14)
