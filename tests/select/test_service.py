@@ -314,7 +314,9 @@ def test_workers_share_the_model_folder_and_the_event_log(bundle_dir: Path, tmp_
         def writer(w: int) -> None:
             with httpx.Client(timeout=10) as c:
                 for i in range(40):
-                    batch = [{**_ev(i), "request_id": f"w{w}-{i}-{j}", "context": {"pad": "y" * 1500}} for j in range(3)]
+                    # ~6 KB per batch (more than PIPE_BUF), each string and context within the service's limits
+                    pad = {"pad": "y" * 1000, "pad2": "z" * 1000}
+                    batch = [{**_ev(i), "request_id": f"w{w}-{i}-{j}", "context": pad} for j in range(3)]
                     for _ in range(2):  # the client retries every batch once: the retry must add nothing
                         r = c.post(f"{base}/v1/events", json={"events": batch}, headers={"X-API-Key": KEY})
                         assert r.status_code == 200, r.text

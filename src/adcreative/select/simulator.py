@@ -59,6 +59,7 @@ OURS: dict[str, Any] = {"name": "hybrid_linear", "n_components": 10, "arm_contex
 TUNING_SEEDS = (0, 1, 2, 3, 4)
 MAX_EXPOSURES = 20.0  # the exposure count policies see is capped (beyond it, one more changes nothing)
 REPORTING_SEEDS = (10, 11, 12, 13, 14)
+LISTWISE_EXPLORATION = 0.3  # share of traffic ``ours_listwise`` leaves to its bandit (not tuned)
 
 
 @dataclass
@@ -453,7 +454,9 @@ def _run_campaign(features: np.ndarray, attributes: np.ndarray | None, n_impress
         "best_fixed": lambda: Fixed(market.best_fixed()),
         "ours": lambda: Registered(ours_cfg["name"], feats, market.n_context, seed, label=f"ours: {ours_cfg['name']}",
                                    **{"n_pair": 1, **{k: v for k, v in ours_cfg.items() if k != "name"}}),
-        "ours_listwise": lambda: Listwise(market, feats, seed, retrain_every=retrain_every, **{"n_pair": 1, **ours_cfg}),
+        # the list-wise model ranks the exploit traffic; ours' own share (1.0 when tuned) would leave it none
+        "ours_listwise": lambda: Listwise(market, feats, seed, retrain_every=retrain_every,
+                                          **{"n_pair": 1, **ours_cfg, "exploration_share": LISTWISE_EXPLORATION}),
         "vw": lambda: VW(feats, seed),
         "vw_squarecb": lambda: VW(feats, seed, extra="--squarecb"),
     }
