@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 from adcreative.explain.evaluate import (
+    STACKED,
     EvalCreative,
     SimConfig,
     demo_choices,
@@ -62,6 +63,10 @@ def test_one_simulator_seed_end_to_end() -> None:
     assert r["faithfulness"]["preference model"]["faithful_reasons"] >= 0.95
     assert r["faithfulness"]["preference model"]["cited_not_differing"] == 0
     assert r["sensitivity"]["preference model"]["truth_flips"] > 0
+    # stacked on the serving model's logit (an aspect of its own): still additive, so every swap is exact
+    assert r["faithfulness"][STACKED]["faithful_reasons"] >= 0.95
+    assert r["faithfulness"][STACKED]["cited_not_differing"] == 0
+    assert acc[STACKED].value > acc["coin flip"].value + 0.05
 
 
 def test_demo_choices_for_two_contrasting_users() -> None:

@@ -17,7 +17,8 @@ BASE = {"aspect_ratio": 1.0, "bg_L": 70.0, "bg_a": 0.0, "bg_b": 5.0, "bg_share":
         "contrast_de": 20.0, "luminance_contrast": 1.5, "product_area": 0.2, "product_cx": 0.5, "product_cy": 0.55,
         "text_area": 0.1, "n_words": 8, "n_text_boxes": 3, "has_sale": False, "percent_off": 0, "has_new": False,
         "has_free_shipping": False, "has_price": True, "min_price": 24.9, "n_faces": 0, "face_area": 0.0,
-        "logo_found": False, "logo_score": 0.0, "colorfulness": 30.0, "brightness": 0.6, "sharpness": 300.0}
+        "logo_found": False, "logo_score": 0.0, "colorfulness": 30.0, "brightness": 0.6, "sharpness": 300.0,
+        "selection_logit": 0.5}  # the serving model's logit: an aspect when a model is stacked on it
 WEIGHTS = {"contrast_de": 0.02, "product_area": 2.0, "has_sale": 0.3, "colorfulness": 0.001}
 
 

@@ -102,3 +102,34 @@ def test_embeddings_enter_as_principal_components() -> None:
     assert m.prob(None, feats[hi], feats[lo]) > 0.9  # type: ignore[attr-defined]
     with pytest.raises(InputError, match="embeddings"):
         m.prob(None, BASE, BASE)  # type: ignore[attr-defined]
+
+
+def test_an_anchored_serving_logit_is_trusted_then_corrected(tmp_path: Path) -> None:
+    """Stacked on a serving model: its logit enters unshrunk (weight starting at 1) and the explicit features
+    learn what it misses; a creative without the logit is refused, never read as 0."""
+    train, _ = _planted(1500, seed=2)
+    # a serving model that knows the contrast part of the planted utility but not the users' brightness taste
+    for fs in (train.a, train.b):
+        for i, f in enumerate(fs):
+            fs[i] = {**f, "selection_logit": 0.05 * f["contrast_de"]}
+    model = create_preference_model("bradley_terry", user_cat_fields=["segment"], user_num_fields=["age"],
+                                    n_buckets=8, rank=2, anchor="selection_logit")
+    train_preference(model, train, PreferenceTrainConfig(steps=300, l2=1e-1, seed=0))  # type: ignore[arg-type]
+    j = model.names.index("selection_logit")  # type: ignore[attr-defined]
+    assert model.c_std[j] == 1.0 and model.c_mean[j] == 0.0  # type: ignore[attr-defined]
+    assert 0.6 < model.w[j] < 1.6, model.w[j]  # type: ignore[attr-defined]  # trusted, not shrunk away by l2
+    bright = {**BASE, "brightness": 0.85, "selection_logit": 1.0}
+    dark = {**BASE, "brightness": 0.25, "selection_logit": 1.0}
+    assert model.prob({"segment": "bright", "age": 40.0}, bright, dark) > 0.7  # type: ignore[attr-defined]
+    assert model.prob({"segment": "dark", "age": 40.0}, bright, dark) < 0.3  # type: ignore[attr-defined]
+    with pytest.raises(InputError, match="selection_logit"):
+        model.prob({"segment": "dark"}, BASE, dark)  # type: ignore[attr-defined]
+    model.save_pretrained(tmp_path / "m")  # type: ignore[attr-defined]
+    again = load_preference_model(tmp_path / "m")
+    assert again.anchor == "selection_logit"
+    u = {"segment": "bright", "age": 30.0}
+    assert again.prob(u, bright, dark) == pytest.approx(model.prob(u, bright, dark), abs=1e-6)  # type: ignore[attr-defined]
+    # the serving model's opinion is an aspect like the others: quoted with both values, its swap exact
+    ex = model.explain(u, {**bright, "selection_logit": 2.0}, dark)  # type: ignore[attr-defined]
+    r = next(r for r in [*ex.reasons, *ex.counter] if r.aspect == "serving model")
+    assert "2.00" in r.sentence and "1.00" in r.sentence and r.check.passed

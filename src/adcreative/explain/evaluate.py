@@ -28,6 +28,7 @@ from typing import Any
 import numpy as np
 
 from adcreative.core.imageio import atomic_write_text
+from adcreative.explain.pairwise import SELECTION_LOGIT as SEL_KEY
 
 ASPECT_CYCLE = ("1:1", "4:5", "16:9", "9:16")
 
@@ -287,13 +288,18 @@ class SelectionModel:
         return lambda feats: self.scores(feats, np.array([segment]), np.asarray(x)[None, :])[0]
 
 
-SEL_KEY = "selection_logit"
+
+
+def with_logits(feats: Sequence[Mapping[str, Any]], logits: Sequence[float] | np.ndarray) -> list[Mapping[str, Any]]:
+    """Feature dicts carrying the serving model's logit for one user (the stacked model's extra aspect)."""
+    return [{**f, SEL_KEY: float(v)} for f, v in zip(feats, logits, strict=True)]
 
 
 @dataclass
 class Stacked:
-    """Bradley–Terry on top of the selection model: its creative logit for (user, creative) is one more
-    input beside the explicit features (weighted per user like them). Evaluation-only comparison."""
+    """The preference model stacked on the selection model: the serving model's logit for (user, creative)
+    is one more input beside the explicit features. With ``anchor`` (the default) it enters unshrunk with
+    its weight starting at 1, so the model learns corrections to the serving model."""
 
     model: Any
     selection: SelectionModel
@@ -305,18 +311,32 @@ class Stacked:
         z_sel = (sel - self.model.c_mean[-1]) / self.model.c_std[-1]
         return (phi[:, :-1] @ wu[:, :-1].T).T + z_sel * wu[:, -1:]  # type: ignore[no-any-return]
 
+    def with_logits(self, segment: int, x: np.ndarray, feats: Sequence[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
+        """The creatives as the stacked model sees them for this user: features + the serving model's logit."""
+        return with_logits(feats, self.selection.scorer(segment, x)(feats))
+
     def scorer(self, segment: int, x: np.ndarray) -> Any:
-        """Explicit features → utility, the selection logit recomputed from the (possibly swapped) features."""
+        """Feature dicts → utility. A dict that carries ``selection_logit`` is scored as it is (the logit is
+        its own aspect: swapping another aspect leaves it alone, so the utility is additive over aspects and
+        every reason's swap is exact); one without gets the serving model's logit of its features."""
         sel = self.selection.scorer(segment, x)
         inner = self.model.scorer(user_dicts(np.asarray(x)[None, :], np.array([segment]))[0])
-        return lambda feats: inner([{**f, SEL_KEY: float(v)} for f, v in zip(feats, sel(feats), strict=True)])
+
+        def score(feats: Sequence[Mapping[str, Any]]) -> np.ndarray:
+            missing = [i for i, f in enumerate(feats) if f.get(SEL_KEY) is None]
+            filled = [dict(f) for f in feats]
+            if missing:
+                for i, v in zip(missing, sel([feats[i] for i in missing]), strict=True):
+                    filled[i][SEL_KEY] = float(v)
+            return inner(filled)  # type: ignore[no-any-return]
+
+        return score
 
 
-def fit_stacked(pairs: Sequence[Any], feats: Mapping[str, Mapping[str, Any]], selection: SelectionModel, k: int,
-                cfg: Any, seed: int) -> Stacked:
-    from adcreative.explain import create_preference_model
-    from adcreative.explain.preference import PairSet, PreferenceTrainConfig, train_preference
-    from adcreative.represent.features import NUMERIC_FEATURES
+def logit_pair_set(pairs: Sequence[Any], feats: Mapping[str, Mapping[str, Any]], selection: SelectionModel,
+                   k: int) -> Any:
+    """A :class:`PairSet` whose creatives carry the serving model's logit for each pair's user."""
+    from adcreative.explain.preference import PairSet
 
     ids = sorted({i for q in pairs for i in (q.image_a, q.image_b)})
     pos = {c: j for j, c in enumerate(ids)}
@@ -324,14 +344,23 @@ def fit_stacked(pairs: Sequence[Any], feats: Mapping[str, Mapping[str, Any]], se
     x = np.array([[q.user[f"x{j}"] for j in range(k)] for q in pairs], np.float64)
     rows = np.array([[pos[q.image_a], pos[q.image_b]] for q in pairs])
     s = selection.scores([feats[c] for c in ids], seg, x, rows=rows)                     # [P, 2]
+    users: list[Mapping[str, Any] | None] = [q.user for q in pairs]
+    return PairSet(users, with_logits([feats[q.image_a] for q in pairs], s[:, 0]),
+                   with_logits([feats[q.image_b] for q in pairs], s[:, 1]), np.array([q.target for q in pairs]),
+                   np.ones(len(pairs)))
+
+
+def fit_stacked(pairs: Sequence[Any], feats: Mapping[str, Mapping[str, Any]], selection: SelectionModel, k: int,
+                cfg: Any, seed: int) -> Stacked:
+    from adcreative.explain import create_preference_model
+    from adcreative.explain.preference import PreferenceTrainConfig, train_preference
+    from adcreative.represent.features import NUMERIC_FEATURES
+
     model = create_preference_model("bradley_terry", creative_features=[*NUMERIC_FEATURES, SEL_KEY],
                                     user_cat_fields=USER_CAT, user_num_fields=[f"x{j}" for j in range(k)],
-                                    n_buckets=16, rank=cfg.rank)
-    users: list[Mapping[str, Any] | None] = [q.user for q in pairs]
-    train_preference(model, PairSet(users, [{**feats[q.image_a], SEL_KEY: float(v)} for q, v in zip(pairs, s[:, 0], strict=True)],
-                                    [{**feats[q.image_b], SEL_KEY: float(v)} for q, v in zip(pairs, s[:, 1], strict=True)],
-                                    np.array([q.target for q in pairs]), np.ones(len(pairs))),
-                     PreferenceTrainConfig(l2=cfg.l2, l2_user=cfg.l2_user, steps=cfg.steps, seed=seed))
+                                    n_buckets=16, rank=cfg.rank, anchor=SEL_KEY if cfg.stack_anchor else None)
+    train_preference(model, logit_pair_set(pairs, feats, selection, k),
+                     PreferenceTrainConfig(l2=cfg.stack_l2, l2_user=cfg.l2_user, steps=cfg.steps, seed=seed))
     return Stacked(model, selection)
 
 
@@ -424,6 +453,9 @@ def pairwise_accuracy(pred: np.ndarray, truth: np.ndarray, pi: np.ndarray, pj: n
     return Accuracy(value, float(lo), float(hi), int(keep.sum()), num.shape[0], num.shape[1])
 
 
+STACKED = "preference model on the serving model's logit (stacked)"
+
+
 @dataclass
 class SimConfig:
     """One simulator run. The pair and model defaults are the choice tuned on seeds 0–1 (docs/explain.md)."""
@@ -440,6 +472,8 @@ class SimConfig:
     selection_epochs: int = 4
     n_test_users: int = 300
     n_explain: int = 600        # (user, pair) cases explained for the faithfulness rate
+    stack_anchor: bool = True   # stacked: the serving model's logit unshrunk, weight starting at 1 (False: as before)
+    stack_l2: float = 1e-3      # stacked: shrinkage of the other weights (chosen by :func:`tune_stacked`)
 
 
 def fit_preference(pairs: Sequence[Any], feats: Mapping[str, Mapping[str, Any]], k: int, cfg: SimConfig,
@@ -454,10 +488,10 @@ def fit_preference(pairs: Sequence[Any], feats: Mapping[str, Mapping[str, Any]],
     return model
 
 
-def validation_loss(model: Any, pairs: Sequence[Any], feats: Mapping[str, Mapping[str, Any]]) -> float:
+def validation_loss(model: Any, pairs: Sequence[Any], feats: Mapping[str, Mapping[str, Any]], ps: Any = None) -> float:
     """Mean cross-entropy of the model's P(a ≻ b) against the logged pairs' soft targets (observable on
-    validation products; no hidden truth used for tuning)."""
-    ps = pair_set(pairs, feats)
+    validation products; no hidden truth used for tuning). ``ps``: the pairs already as a PairSet."""
+    ps = ps if ps is not None else pair_set(pairs, feats)
     z = model.pair_logits(model.user_matrix(ps.users), model.creative_matrix(ps.a), model.creative_matrix(ps.b))
     p = np.clip(1.0 / (1.0 + np.exp(-z)), 1e-6, 1 - 1e-6)
     return float(-np.mean(ps.target * np.log(p) + (1 - ps.target) * np.log(1 - p)))
@@ -568,7 +602,7 @@ def run_sim_seed(creatives: list[EvalCreative], seed: int, cfg: SimConfig | None
     coin = trng.random(truth.shape)
     pi, pj, pp = product_pairs(world, rows)
     scores = {"preference model (Bradley–Terry)": pref, "selection model scores": sel_s,
-              "Bradley–Terry on top of the selection model": stack_s,
+              STACKED: stack_s,
               f"best single feature ({'+' if fsign > 0 else '−'}{fname})": single, "coin flip": coin}
     out["accuracy"] = {name: pairwise_accuracy(s, truth, pi, pj, pp, seed=seed) for name, s in scores.items()}
     out["accuracy_clear"] = {name: pairwise_accuracy(s, truth, pi, pj, pp, min_gap=0.2, seed=seed)
@@ -582,8 +616,10 @@ def run_sim_seed(creatives: list[EvalCreative], seed: int, cfg: SimConfig | None
             lambda u, a, b: explain_pair(a, b, scorer=model.scorer(udicts[u])), cases),
         "selection model": faithfulness(
             lambda u, a, b: explain_pair(a, b, scorer=sel.scorer(int(users.segment[u]), users.x[u])), cases),
-        "Bradley–Terry on top of the selection model": faithfulness(
-            lambda u, a, b: explain_pair(a, b, scorer=stacked.scorer(int(users.segment[u]), users.x[u])), cases),
+        STACKED: faithfulness(
+            lambda u, a, b: explain_pair(a, b, scorer=stacked.scorer(int(users.segment[u]), users.x[u])),
+            [(u, sa, sb) for u, a, b in cases
+             for sa, sb in [stacked.with_logits(int(users.segment[u]), users.x[u], [a, b])]]),
     }
     # user sensitivity against the hidden truth
     opp = world.truth.opposite(users, trng)
@@ -593,7 +629,7 @@ def run_sim_seed(creatives: list[EvalCreative], seed: int, cfg: SimConfig | None
     sel2 = sel.scores(tf, seg2, x2)
     out["sensitivity"] = {"preference model": sensitivity(pref, pref2, truth, truth2, pi, pj),
                           "selection model": sensitivity(sel_s, sel2, truth, truth2, pi, pj),
-                          "Bradley–Terry on top of the selection model": sensitivity(
+                          STACKED: sensitivity(
                               stack_s, stacked.utilities(tf, seg2, x2), truth, truth2, pi, pj)}
     out["best_feature"] = {"name": fname, "sign": fsign, "train_accuracy": facc}
     out["n_test_products"] = len(world.split["test"])
@@ -737,6 +773,52 @@ def tune(creatives: list[EvalCreative], base: SimConfig, seeds: Sequence[int] = 
         cfg = replace(base, **g)
         losses = [run_sim_seed(creatives, s, cfg, tuning=True)["val_loss"] for s in seeds]
         rows.append({**g, "val_loss": float(np.mean(losses)), "per_seed": losses})
+    best = min(rows, key=lambda r: r["val_loss"])
+    return replace(base, **{k: v for k, v in best.items() if k not in ("val_loss", "per_seed")}), rows
+
+
+# the stacked model's search space: as before (no anchor), the anchor with three shrinkages, and more pairs
+STACK_GRID: tuple[dict[str, Any], ...] = (
+    {"stack_anchor": False, "stack_l2": 1e-3},
+    *({"stack_anchor": True, "stack_l2": l2} for l2 in (1e-3, 1e-2, 1e-1)),
+    {"stack_anchor": True, "stack_l2": 1e-2, "pairs": "matched", "per_click": 4},
+    {"stack_anchor": True, "stack_l2": 1e-2, "pairs": "clusters", "n_groups": 16, "min_impressions": 10},
+)
+
+
+def tune_stacked(creatives: list[EvalCreative], base: SimConfig, seeds: Sequence[int] = TUNING_SEEDS,
+                 grid: Sequence[dict[str, Any]] = STACK_GRID, progress: bool = False) -> tuple[SimConfig, list[dict[str, Any]]]:
+    """Pick the stacked model's settings by the validation loss on the validation products' logged click
+    pairs (their creatives carrying the serving model's logit), averaged over the tuning seeds. The log,
+    the pairs of each pair rule and the selection model are built once per seed and shared by the grid."""
+    from dataclasses import replace
+
+    losses: dict[int, list[float]] = {i: [] for i in range(len(grid))}
+    it: Any = seeds
+    if progress:
+        from tqdm import tqdm
+
+        it = tqdm(seeds, desc="tuning the stacked model", leave=False)
+    for seed in it:
+        world = make_world(creatives, seed)
+        rng = np.random.default_rng(seed * 1000 + 7)
+        log = simulate_log(world, "train", base.n_log, rng)
+        k = log.x.shape[1]
+        feats = {c.id: c.features for c in creatives}
+        vlog = simulate_log(world, "val", base.n_log * len(world.split["val"]) // max(len(world.split["train"]), 1), rng)
+        vpairs = logged_pairs(world, vlog, mode="matched", per_click=1, seed=seed)
+        sel = train_selection(world, log, epochs=base.selection_epochs, seed=seed)
+        vps = logit_pair_set(vpairs, feats, sel, k)
+        cache: dict[tuple[Any, ...], list[Any]] = {}
+        for i, g in enumerate(grid):
+            cfg = replace(base, **g)
+            key = (cfg.pairs, cfg.per_click, cfg.n_groups, cfg.min_impressions)
+            if key not in cache:
+                cache[key] = logged_pairs(world, log, mode=cfg.pairs, per_click=cfg.per_click, n_groups=cfg.n_groups,
+                                          min_impressions=cfg.min_impressions, seed=seed)
+            stacked = fit_stacked(cache[key], feats, sel, k, cfg, seed)
+            losses[i].append(validation_loss(stacked.model, vpairs, feats, ps=vps))
+    rows = [{**g, "val_loss": float(np.mean(losses[i])), "per_seed": losses[i]} for i, g in enumerate(grid)]
     best = min(rows, key=lambda r: r["val_loss"])
     return replace(base, **{k: v for k, v in best.items() if k not in ("val_loss", "per_seed")}), rows
 

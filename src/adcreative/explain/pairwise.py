@@ -30,6 +30,7 @@ from typing import Any
 
 import numpy as np
 
+SELECTION_LOGIT = "selection_logit"  # feature key of the serving model's logit (user-specific, see Aspect below)
 Scorer = Callable[[Sequence[Mapping[str, Any]]], np.ndarray]
 Interest = Callable[["Aspect"], "str | None"]
 
@@ -136,6 +137,11 @@ ASPECTS: tuple[Aspect, ...] = (
            else 40.0 * abs(np.log(_v(a, "sharpness") / _v(b, "sharpness"))) / np.log(1.5)),
     Aspect("format", ("aspect_ratio",), "it is wider", "it is taller", _num("aspect_ratio", ".2f", "width/height "), 0.05,
            ("wide formats", "tall formats")),
+    # the serving (selection) model's logit for this user, when a preference model is stacked on it: one more
+    # additive input, so its share of the utility is swapped and checked like any other aspect
+    Aspect("serving model", (SELECTION_LOGIT,), "the serving model scores it higher for this user",
+           "the serving model scores it lower for this user", _num(SELECTION_LOGIT, ".2f", "serving-model logit "),
+           0.01, ("what the serving model scores high", "what the serving model scores low")),
 )
 ASPECT_BY_NAME = {a.name: a for a in ASPECTS}
 

@@ -9,6 +9,10 @@ Each creative ``c`` has a utility for user ``u``::
   ``embedding_dim`` principal components of the creative's learned embedding.
 * ``e(u)``: the user context: categorical fields hashed into one-hot buckets (the selection models'
   :func:`~adcreative.select.data.hash_bucket`), numeric fields standardised.
+* ``anchor`` (optional): a feature that enters on its own scale, unshrunk, with its weight starting at 1 — the
+  serving (selection) model's logit for this user and creative (``selection_logit``). The model then learns
+  what the serving model gets wrong, additively, and the serving model's opinion is one more aspect of the
+  explanation ("the serving model scores it higher for this user"), swapped and checked like the others.
 * ``w`` is what every shopper likes; ``Bᵀ A e(u)`` (rank ``rank``) is how this user's taste bends it, so
   ``w_u`` is the user's own weight on every feature: the "user's interest" the explanations quote.
 
@@ -61,8 +65,11 @@ class PreferenceModel(ConfigMixin):
     def __init__(self, creative_features: list[str] | None = None, log_features: list[str] | None = None,
                  user_cat_fields: list[str] | None = None, user_num_fields: list[str] | None = None,
                  n_buckets: int = 8, rank: int = 4, embedding_in: int = 0, embedding_dim: int = 0,
-                 tie_margin: float = 0.02) -> None:
+                 tie_margin: float = 0.02, anchor: str | None = None) -> None:
         self.creative_features = list(creative_features if creative_features is not None else NUMERIC_FEATURES)
+        self.anchor = anchor
+        if anchor is not None and anchor not in self.creative_features:
+            self.creative_features.append(anchor)
         self.log_features = set(log_features if log_features is not None else LOG_FEATURES)
         self.user_cat_fields = list(user_cat_fields or [])
         self.user_num_fields = list(user_num_fields or [])
@@ -107,6 +114,11 @@ class PreferenceModel(ConfigMixin):
 
     def raw_creative(self, feats: Sequence[Mapping[str, Any]]) -> np.ndarray:
         """Explicit features before standardisation ``[N, D]`` (log1p applied)."""
+        if self.anchor is not None:
+            for i, f in enumerate(feats):
+                if f.get(self.anchor) is None:  # a missing logit must not read as 0
+                    raise InputError(f"this preference model is stacked on the serving model: creative {i} has no "
+                                     f"{self.anchor!r} (the serving model's logit for the user)")
         return explicit_matrix(feats, self.creative_features, self.log_features)
 
     def creative_matrix(self, feats: Sequence[Mapping[str, Any]]) -> np.ndarray:
@@ -223,6 +235,9 @@ def _fit_inputs(model: PreferenceModel, pairs: PairSet) -> None:
     model.c_mean = raw.mean(0)
     sd = raw.std(0)
     model.c_std = np.where(sd > 1e-9, sd, 1.0)
+    if model.anchor is not None:  # the serving model's logit enters on its own scale (weight 1 = trust it as is)
+        j = model.creative_features.index(model.anchor)
+        model.c_mean[j], model.c_std[j] = 0.0, 1.0
     if model.embedding_dim:
         emb = np.array([np.asarray(f[EMBEDDING_KEY], np.float64).ravel() for f in feats])
         model.e_mean = emb.mean(0)
@@ -257,7 +272,12 @@ def train_preference(model: PreferenceModel, pairs: PairSet, cfg: PreferenceTrai
     wt = torch.from_numpy((pairs.weight / max(pairs.weight.mean(), 1e-12)).astype(np.float32))
     dt, et = torch.from_numpy(d), torch.from_numpy(e)
     g = torch.Generator().manual_seed(cfg.seed)
-    w = torch.zeros(d.shape[1], requires_grad=True)
+    w0 = torch.zeros(d.shape[1])
+    free = torch.zeros(d.shape[1])  # 1 where w is not shrunk: the anchor starts at 1 (the serving model as is)
+    if model.anchor is not None:
+        j = model.creative_features.index(model.anchor)
+        w0[j], free[j] = 1.0, 1.0
+    w = w0.clone().requires_grad_()
     # small random factors: at exactly zero the bilinear term has no gradient
     A = (0.01 * torch.randn(model.rank, e.shape[1], generator=g)).requires_grad_()
     B = (0.01 * torch.randn(model.rank, d.shape[1], generator=g)).requires_grad_()
@@ -274,7 +294,7 @@ def train_preference(model: PreferenceModel, pairs: PairSet, cfg: PreferenceTrai
         db, eb = dt[idx], et[idx]
         logit = db @ w + ((eb @ A.T) * (db @ B.T)).sum(1)
         bce = torch.nn.functional.binary_cross_entropy_with_logits(logit, y[idx], weight=wt[idx])
-        loss = bce + cfg.l2 * (w * w).sum() + cfg.l2_user * ((A * A).sum() + (B * B).sum())
+        loss = bce + cfg.l2 * ((1 - free) * w * w).sum() + cfg.l2_user * ((A * A).sum() + (B * B).sum())
         opt.zero_grad()
         loss.backward()
         opt.step()
