@@ -1015,6 +1015,8 @@ class DemoChoices:
     choices: dict[str, list[UserChoice]]            # product id → one choice per user
     n_impressions: int
     n_pairs: int
+    stacked: bool = False                           # the preference model stacked on the serving model's logit
+    agree: int = 0                                  # choices the hidden click model agrees with
 
 
 def _leanings(model: Any, user: Mapping[str, Any], k: int = 3) -> str:
@@ -1025,7 +1027,7 @@ def _leanings(model: Any, user: Mapping[str, Any], k: int = 3) -> str:
     out = []
     for j in np.argsort(-np.abs(d)):
         asp = aspect_of(model.names[j])
-        if asp is None or asp.keys[0] != model.names[j] or abs(d[j]) < 1e-6:
+        if asp is None or asp.keys[0] != model.names[j] or model.names[j] == model.anchor or abs(d[j]) < 1e-6:
             continue
         out.append(asp.likes[0] if d[j] > 0 else asp.likes[1])
         if len(out) == k:
@@ -1034,10 +1036,11 @@ def _leanings(model: Any, user: Mapping[str, Any], k: int = 3) -> str:
 
 
 def demo_choices(features: Mapping[str, Mapping[str, Any]], product_of: Mapping[str, str], *, n_log: int = 60_000,
-                 seed: int = 0, cfg: SimConfig | None = None) -> DemoChoices:
+                 seed: int = 0, cfg: SimConfig | None = None, stacked: bool = True) -> DemoChoices:
     """For ``adcreative demo``: a hidden click model over the given creatives, a simulated log, the
-    preference model trained on its click pairs, and per product the creative it picks for two users
-    of contrasting (opposite) hidden tastes, each with its explanation and the hidden model's own pick."""
+    preference model trained on its pairs (``stacked``: on the serving model's logit too, the selection
+    model trained on the same log), and per product the creative it picks for two users of contrasting
+    (opposite) hidden tastes, each with its explanation and the hidden model's own pick."""
     cfg = cfg or SimConfig()
     creatives = [EvalCreative(c, product_of[c], dict(f)) for c, f in features.items()]
     world = make_world(creatives, seed, fractions=(1.0, 0.0))
@@ -1045,7 +1048,10 @@ def demo_choices(features: Mapping[str, Mapping[str, Any]], product_of: Mapping[
     log = simulate_log(world, "train", n_log, rng)
     pairs = logged_pairs(world, log, mode=cfg.pairs, per_click=cfg.per_click, n_groups=cfg.n_groups,
                          min_impressions=cfg.min_impressions, seed=seed)
-    model = fit_preference(pairs, {c.id: c.features for c in creatives}, log.x.shape[1], cfg, seed)
+    fdict = {c.id: c.features for c in creatives}
+    stack = (fit_stacked(pairs, fdict, train_selection(world, log, epochs=cfg.selection_epochs, seed=seed),
+                         log.x.shape[1], cfg, seed) if stacked else None)
+    model = stack.model if stack is not None else fit_preference(pairs, fdict, log.x.shape[1], cfg, seed)
     # two users of opposite hidden taste whose hidden favourites differ on the most products
     pool = world.truth.draw(400, rng, "test")
     opp = world.truth.opposite(pool, rng)
@@ -1059,15 +1065,20 @@ def demo_choices(features: Mapping[str, Mapping[str, Any]], product_of: Mapping[
     for p, rows in zip(world.products, prods, strict=True):
         if len(rows) < 2:
             continue
-        fs = [creatives[r].features for r in rows]
-        utils = [model.utility(u, fs) for u in users]
+        plain = [creatives[r].features for r in rows]
+        # stacked: each user sees the creatives with the serving model's logit for them (one more aspect)
+        fss = [stack.with_logits(int(u["segment"]), np.array([u[f"x{j}"] for j in range(log.x.shape[1])]), plain)
+               if stack is not None else plain for u in users]
+        utils = [model.utility(u, fs) for u, fs in zip(users, fss, strict=True)]
         picks = [int(np.argmax(u)) for u in utils]
         out = []
         for k, u in enumerate(users):
+            fs = fss[k]
             other = picks[1 - k] if picks[1 - k] != picks[k] else int(np.argsort(-utils[k])[1])
             ex = model.explain(u, fs[picks[k]], fs[other], id_a=creatives[rows[picks[k]]].id,
                                id_b=creatives[rows[other]].id, user_id=f"{k + 1}")
             out.append(UserChoice(creatives[rows[picks[k]]].id, creatives[rows[other]].id, ex,
                                   creatives[rows[int(np.argmax(truths[k][rows]))]].id))
         choices[p] = out
-    return DemoChoices(users, [_leanings(model, u) for u in users], choices, n_log, len(pairs))
+    agree = sum(ch.truth == ch.creative for cs in choices.values() for ch in cs)
+    return DemoChoices(users, [_leanings(model, u) for u in users], choices, n_log, len(pairs), stack is not None, agree)

@@ -220,12 +220,15 @@ def step_explain(state: DemoState) -> None:
     who = [f"user {k + 1} (segment {u['segment']}; {t})" for k, (u, t) in enumerate(zip(dc.users, dc.tastes, strict=True))]
     sec = state.report.section(
         "Which creative for whom, and why",
-        f"A user-aware Bradley–Terry preference model (docs/explain.md) trained on {dc.n_pairs:,} logged pairs "
+        "A user-aware Bradley–Terry preference model (docs/explain.md)"
+        + (" stacked on the serving (selection) model's logit, which enters as one more aspect of the explanation,"
+           if dc.stacked else "")
+        + f" trained on {dc.n_pairs:,} logged pairs "
         f"from {dc.n_impressions:,} simulated impressions (a hidden click model over the creatives' explicit "
         f"features). Two simulated users with opposite hidden tastes: {who[0]}; {who[1]}. For every product, the "
         "creative each one is shown, P(it beats the other user's pick, or the runner-up) and the reasons; each "
         "reason's amount is checked by swapping that aspect between the two creatives. The hidden model's own pick "
-        "is shown for comparison.")
+        f"is shown for comparison: it agrees with {dc.agree} of the {2 * len(dc.choices)} choices.")
     by_id = {c.id: c for cs in state.creatives.values() for c in cs}
     rows = []
     for pid, (c1, c2) in dc.choices.items():
