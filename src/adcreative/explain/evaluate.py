@@ -461,8 +461,8 @@ class SimConfig:
     """One simulator run. The pair and model defaults are the choice tuned on seeds 0–1 (docs/explain.md)."""
 
     n_log: int = 200_000        # logged impressions over the training products
-    pairs: str = "clusters"     # how pairs come from the log: "clusters" (minimum evidence) or "matched" clicks
-    per_click: int = 1          # matched: non-clicked neighbours per click
+    pairs: str = "matched"      # how pairs come from the log: "clusters" (minimum evidence) or "matched" clicks
+    per_click: int = 4          # matched: non-clicked neighbours per click
     n_groups: int = 32          # clusters: "similar users" k-means groups
     min_impressions: int = 20   # clusters: the minimum-evidence rule, impressions per side in a cluster
     rank: int = 4
@@ -472,8 +472,9 @@ class SimConfig:
     selection_epochs: int = 4
     n_test_users: int = 300
     n_explain: int = 600        # (user, pair) cases explained for the faithfulness rate
-    stack_anchor: bool = True   # stacked: the serving model's logit unshrunk, weight starting at 1 (False: as before)
-    stack_l2: float = 1e-3      # stacked: shrinkage of the other weights (chosen by :func:`tune_stacked`)
+    # stacked (chosen by :func:`tune_stacked` on seeds 0–1, with pairs = matched × 4 above):
+    stack_anchor: bool = True   # the serving model's logit unshrunk, its weight starting at 1 (False: shrunk as the rest)
+    stack_l2: float = 1e-2      # shrinkage of the other weights
 
 
 def fit_preference(pairs: Sequence[Any], feats: Mapping[str, Mapping[str, Any]], k: int, cfg: SimConfig,
@@ -828,7 +829,7 @@ def _median_range(vals: Sequence[float]) -> str:
 
 
 def sim_markdown(results: list[dict[str, Any]], cfg: SimConfig, tuning_rows: list[dict[str, Any]],
-                 creatives: list[EvalCreative]) -> str:
+                 creatives: list[EvalCreative], stack_rows: Sequence[dict[str, Any]] = ()) -> str:
     """The simulator tables: accuracy (all and clear pairs), faithfulness, user sensitivity, tuning."""
     seeds = [r["seed"] for r in results]
     r0 = results[0]
@@ -847,7 +848,9 @@ def sim_markdown(results: list[dict[str, Any]], cfg: SimConfig, tuning_rows: lis
         f"Settings (validation loss on the validation products' logged click pairs): pairs = {cfg.pairs}"
         + (f", {cfg.per_click} matched non-clicks per click" if cfg.pairs == "matched" else
            f", {cfg.n_groups} user clusters, ≥ {cfg.min_impressions} impressions a side")
-        + f", rank {cfg.rank}, l2_user {cfg.l2_user:g}.",
+        + f", rank {cfg.rank}, l2_user {cfg.l2_user:g}; stacked: serving-model logit "
+        + ("anchored (unshrunk, weight from 1)" if cfg.stack_anchor else "shrunk like the rest")
+        + f", l2 {cfg.stack_l2:g} on the other weights.",
         "",
     ]
     for key, title in (("accuracy", "all test cases"), ("accuracy_clear", "clear cases (hidden logit gap > 0.2)")):
@@ -881,6 +884,15 @@ def sim_markdown(results: list[dict[str, Any]], cfg: SimConfig, tuning_rows: lis
         lines.append(f"| {name} | {int(np.median([s['cases'] for s in ss])):,} | "
                      f"{_median_range([s['truth_flip_rate'] for s in ss])} | {_median_range([s['flips_reproduced'] for s in ss])} | "
                      f"{_median_range([s['flips_detected'] for s in ss])} | {_median_range([s['false_flips'] for s in ss])} |")
+    if stack_rows:
+        lines += ["", f"### Tuning the stacked model (seeds {list(TUNING_SEEDS)}, validation products only)", "",
+                  "| serving logit | l2 on the rest | pairs | validation loss |", "|---|---|---|---|"]
+        for t in sorted(stack_rows, key=lambda t: t["val_loss"]):
+            how = t.get("pairs", "as tuned above")
+            how += f" × {t['per_click']}" if how == "matched" else (
+                f" {t['n_groups']} × ≥{t['min_impressions']}" if how == "clusters" else "")
+            lines.append(f"| {'anchored' if t['stack_anchor'] else 'shrunk'} | {t['stack_l2']:g} | {how} | "
+                         f"{t['val_loss']:.4f} |")
     if not tuning_rows:
         lines += ["", f"Settings: `SimConfig`'s defaults, chosen by an earlier tuning run on seeds {list(TUNING_SEEDS)} "
                   "(`adcreative explain eval` without `--no-tune` repeats it)."]
@@ -963,6 +975,9 @@ def run_eval(out: str | Path, products: Sequence[Any], *, seeds: Sequence[int] =
     base = SimConfig(n_log=40_000, n_test_users=80, n_explain=150, steps=150, selection_epochs=2) if quick else SimConfig()
     grid = GRID[:3] if quick else GRID
     cfg, tuning_rows = tune(creatives, base, grid=grid, progress=progress) if tune_first else (base, [])
+    stack_rows: list[dict[str, Any]] = []
+    if tune_first:
+        cfg, stack_rows = tune_stacked(creatives, cfg, grid=STACK_GRID[:2] if quick else STACK_GRID, progress=progress)
     results = []
     it: Any = seeds
     if progress:
@@ -972,7 +987,7 @@ def run_eval(out: str | Path, products: Sequence[Any], *, seeds: Sequence[int] =
     for s in it:
         results.append(run_sim_seed(creatives, s, cfg))
     md = ["# Explain: held-out evaluation", "", "![pairwise accuracy](accuracy.png)", "",
-          sim_markdown(results, cfg, tuning_rows, creatives)]
+          sim_markdown(results, cfg, tuning_rows, creatives, stack_rows)]
     obd_results: list[dict[str, Any]] = []
     if obd is not None:
         for s in (list(seeds)[:2] if quick else seeds):
@@ -994,7 +1009,7 @@ def run_eval(out: str | Path, products: Sequence[Any], *, seeds: Sequence[int] =
         return v
 
     atomic_write_text(out / "results.json", json.dumps(
-        {"config": cfg.__dict__, "tuning": tuning_rows, "simulator": plain(results), "obd": plain(obd_results)},
+        {"config": cfg.__dict__, "tuning": tuning_rows, "tuning_stacked": stack_rows, "simulator": plain(results), "obd": plain(obd_results)},
         indent=1, default=float))
     return report
 
