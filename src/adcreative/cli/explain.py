@@ -77,7 +77,7 @@ def train(
     out: Path | None = typer.Option(None, "--out", help="Model folder (default: HOME/models/preference)"),
     pairs_files: list[Path] = typer.Option([], "--pairs", help="CreativePair label files (repeatable)"),
     events: bool = typer.Option(True, "--events/--no-events", help="Learn from the store's impressions and clicks"),
-    per_click: int = typer.Option(1, "--per-click", min=1, help="Matched non-clicked impressions per click"),
+    per_click: int = typer.Option(4, "--per-click", min=1, help="Matched non-clicked impressions per click (4: tuned, docs/explain.md)"),
     rank: int = typer.Option(4, "--rank", min=0, help="Rank of the user-specific taste"),
     steps: int = typer.Option(400, "--steps", min=1),
     categorical: str = typer.Option("", "--categorical", help="User fields to treat as categorical (comma list)"),

@@ -116,7 +116,7 @@ def _encode_users(users: Sequence[Mapping[str, Any]], cat: list[str], num: list[
 
 
 def train_from_store(store: Store, out: str | Path, *, label_files: Sequence[str | Path] = (), use_events: bool = True,
-                     per_click: int = 1, rank: int = 4, steps: int = 400, categorical: Sequence[str] = (),
+                     per_click: int = 4, rank: int = 4, steps: int = 400, categorical: Sequence[str] = (),
                      label_weight: float = 1.0, encoder_dir: str | Path | None = None, embedding_dim: int = 8,
                      seed: int = 0, progress: bool = False) -> TrainReport:
     """Train and save the preference model from logged events and/or CreativePair files; with
