@@ -325,9 +325,12 @@ def interest_for(model: PreferenceModel, user: Mapping[str, Any] | None,
         j = col[k]
         u, pop = float(wu[j]), float(model.w_population[j])
         likes = asp.likes[0] if u > 0 else asp.likes[1]
-        unit = "per unit of" if k == model.anchor else "per s.d. of"  # the anchor is not standardised
-        text = (f"shoppers like this user lean to {likes} (weight {u:+.2f} {unit} {k}; "
-                f"average shopper {pop:+.2f})")
+        if k == model.anchor:  # not a taste: how far the model follows the serving model for this user
+            text = (f"for shoppers like this user the serving model's logit counts ×{u:.2f} "
+                    f"(average shopper ×{pop:.2f})")
+        else:
+            text = (f"shoppers like this user lean to {likes} (weight {u:+.2f} per s.d. of {k}; "
+                    f"average shopper {pop:+.2f})")
         if history is not None and history[1]:
             shown, clicked = history
             mc = float(np.mean([float(f.get(k, 0) or 0) for f in clicked]))
