@@ -884,25 +884,26 @@ def sim_markdown(results: list[dict[str, Any]], cfg: SimConfig, tuning_rows: lis
         lines.append(f"| {name} | {int(np.median([s['cases'] for s in ss])):,} | "
                      f"{_median_range([s['truth_flip_rate'] for s in ss])} | {_median_range([s['flips_reproduced'] for s in ss])} | "
                      f"{_median_range([s['flips_detected'] for s in ss])} | {_median_range([s['false_flips'] for s in ss])} |")
+    stack_lines: list[str] = []
     if stack_rows:
-        lines += ["", f"### Tuning the stacked model (seeds {list(TUNING_SEEDS)}, validation products only)", "",
+        stack_lines += ["", f"### Tuning the stacked model (seeds {list(TUNING_SEEDS)}, validation products only)", "",
                   "| serving logit | l2 on the rest | pairs | validation loss |", "|---|---|---|---|"]
         for t in sorted(stack_rows, key=lambda t: t["val_loss"]):
             how = t.get("pairs", "as tuned above")
             how += f" × {t['per_click']}" if how == "matched" else (
                 f" {t['n_groups']} × ≥{t['min_impressions']}" if how == "clusters" else "")
-            lines.append(f"| {'anchored' if t['stack_anchor'] else 'shrunk'} | {t['stack_l2']:g} | {how} | "
-                         f"{t['val_loss']:.4f} |")
+            stack_lines.append(f"| {'anchored' if t['stack_anchor'] else 'shrunk'} | {t['stack_l2']:g} | {how} | "
+                               f"{t['val_loss']:.4f} |")
     if not tuning_rows:
         lines += ["", f"Settings: `SimConfig`'s defaults, chosen by an earlier tuning run on seeds {list(TUNING_SEEDS)} "
                   "(`adcreative explain eval` without `--no-tune` repeats it)."]
-        return "\n".join(lines)
+        return "\n".join(lines + stack_lines)
     lines += ["", f"### Tuning (seeds {list(TUNING_SEEDS)}, validation products only)", "",
               "| pairs | per click / clusters | rank | l2_user | validation loss |", "|---|---|---|---|---|"]
     for t in sorted(tuning_rows, key=lambda t: t["val_loss"]):
         how = str(t.get("per_click", "")) if t["pairs"] == "matched" else f"{t['n_groups']} × ≥{t['min_impressions']}"
         lines.append(f"| {t['pairs']} | {how} | {t['rank']} | {t['l2_user']:g} | {t['val_loss']:.4f} |")
-    return "\n".join(lines)
+    return "\n".join(lines + stack_lines)
 
 
 def obd_markdown(results: list[dict[str, Any]]) -> str:
