@@ -101,6 +101,17 @@ def test_leave_one_renderer_out_table(two_family_data: Path, tmp_path: Path) -> 
     md = (out / "loro.md").read_text()
     assert md.index("| held-out renderer: photo") < md.index("| in-distribution") and "linear probe" in md
     assert (out / "loro_ap.png").stat().st_size > 1000
+    # another process's seed merges into one table (medians over seeds 0, 1, 2); a seed twice is refused
+    out2, merged = tmp_path / "loro-s2", tmp_path / "merged"
+    assert main(["inspect", "baselines", "--data", str(two_family_data), "--loro", "--epochs", "1", "--seeds", "2",
+                 "--out", str(out2), "--max-train", "40", *TINY_ARGS]) == 0
+    assert main(["inspect", "baselines", "--data", str(two_family_data), "--loro", "--merge", f"{out},{out2}",
+                 "--out", str(merged)]) == 0
+    res = json.loads((merged / "loro.json").read_text())
+    assert res["seeds"] == [0, 1, 2] and len(res["results"]) == 4 * 3 * 3
+    assert "[" in (merged / "loro.md").read_text()  # median [range] cells
+    assert main(["inspect", "baselines", "--data", str(two_family_data), "--loro", "--merge", f"{out},{out}",
+                 "--out", str(tmp_path / "twice")]) == 2
     # one family only: a clear error
     one = tmp_path / "one"
     one.mkdir()
@@ -121,6 +132,15 @@ def test_train_calibrate_and_eval_by_renderer(two_family_data: Path, tmp_path: P
     cfg = json.loads((m / "config.json").read_text())
     assert cfg["decision"]["target_accept"] == 0.99 and cfg["temperature"] > 0
     assert "calibration" in cfg["_extra"]
+    # fine-tuning a saved model keeps its architecture and refits its calibration on the new validation split
+    ft = tmp_path / "ft"
+    assert main(["inspect", "train", "--init", str(m), "--data", str(two_family_data), "--out", str(ft),
+                 "--epochs", "1", "--lr", "5e-4", "--threads", "1"]) == 0
+    ft_cfg = json.loads((ft / "config.json").read_text())
+    assert ft_cfg["_extra"]["init"] == str(m) and ft_cfg["_extra"]["train"]["lr"] == 5e-4
+    assert {k: ft_cfg[k] for k in ("image_size", "dim", "tokens", "local_width")} == \
+        {k: cfg[k] for k in ("image_size", "dim", "tokens", "local_width")}
+    assert ft_cfg["decision"] is not None and ft_cfg["temperature"] > 0
     m2 = tmp_path / "m2"
     assert main(["inspect", "calibrate", "--data", str(two_family_data), "--model", str(m), "--out", str(m2),
                  "--target-accept", "0.95", "--threads", "1"]) == 0

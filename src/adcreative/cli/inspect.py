@@ -76,6 +76,8 @@ def train(
     out: Path = typer.Option(..., "--out", help="Model folder to write"),
     store_labels: bool = typer.Option(False, "--store-labels", help="Also train on human labels in the store"),
     model: str = typer.Option("rfnet", "--model", help="Inspector family: rfnet | image-only"),
+    init: str | None = typer.Option(None, "--init", help="Fine-tune a saved inspector (a folder, or 'default' for "
+                                    "the shipped RFNet) instead of a fresh one; its architecture options win"),
     epochs: int = typer.Option(20, "--epochs"),
     batch_size: int = typer.Option(64, "--batch-size"),
     lr: float = typer.Option(2e-3, "--lr"),
@@ -102,13 +104,20 @@ def train(
     threads: int | None = typer.Option(None, "--threads", help="torch threads (default: torch's choice)"),
 ) -> None:
     """Train an inspector (seeded; class-weighted; early stopping on validation macro-F1 + AP), then calibrate it
-    and fit its three-way decision on validation."""
-    from adcreative.inspect.base import create_inspector
+    and fit its three-way decision on validation. With --init, fine-tune a saved one (its calibration is refitted)."""
+    from adcreative.inspect.base import create_inspector, load_inspector
     from adcreative.inspect.train import train_inspector
 
     _threads(threads)
     cfg = _train_config(epochs, batch_size, lr, patience, seed, class_weighting, modality_dropout, target_accept,
                         target_reject, ood_quantile)
+    if init is not None:
+        net = load_inspector(None if init == "default" else Path(init))
+        net.set_calibration(1.0, None)  # refitted on the new validation split after training
+        train_inspector(net, data, out, cfg, store=store_from(ctx) if store_labels else None, cache=cache,
+                        log=console.print, extra={"init": init})
+        console.print(f"model: {out}")
+        return
     try:
         net = create_inspector(model, image_size=image_size, aux_size=aux_size, dim=dim, layers=layers,
                                use_product=not no_product, use_mask=not no_mask, use_structure=not no_structure,
@@ -181,6 +190,9 @@ def baselines(
     aux_size: int = typer.Option(112, "--aux-size"),
     finetune_head: bool = typer.Option(False, "--finetune-head", help="Also train the trunk's last 1×1 conv"),
     threads: int | None = typer.Option(None, "--threads"),
+    merge: str = typer.Option("", "--merge", help="With --loro and --out: train nothing, merge the reports in "
+                              "these comma-separated folders (the same setup run on different seeds, e.g. one "
+                              "process per seed) into one table in --out"),
 ) -> None:
     """The paper's Tables 1–2 (image-only and RFNet minus each auxiliary input, on the same split), or with
     --loro the leave-one-renderer-out table: RFNet, image-only and a linear probe per held-out family."""
@@ -188,6 +200,15 @@ def baselines(
     from adcreative.core.imageio import atomic_write_text
     from adcreative.inspect.model import RFNet
 
+    if merge:
+        if not loro or out is None:
+            raise InputError("--merge needs --loro and --out")
+        from adcreative.inspect.loro import merge_into
+
+        report, paths = merge_into([Path(d) for d in parse_list(merge)], out)
+        typer.echo(format_loro(report))
+        console.print(f"table: {paths['md']}  results: {paths['json']}")
+        return
     _threads(threads)
     try:
         base = RFNet(dim=dim, image_size=image_size, aux_size=aux_size, finetune_head=finetune_head, tokens=tokens,
@@ -199,14 +220,13 @@ def baselines(
                          target_reject, ood_quantile)
     if loro:
         from adcreative.inspect.evaluate import run_loro_folder
-        from adcreative.inspect.loro import format_decision_table, format_report, write_report
+        from adcreative.inspect.loro import write_report
 
         report = run_loro_folder(data, base, tcfg, seeds=_seeds(seeds) if seeds else [seed],
                                  models=parse_list(models), families=parse_list(families) or None,
                                  real=parse_list(real_products), max_train=max_train, max_val=max_val,
                                  save_dir=save, log=console.print, checkpoint=out)
-        typer.echo(format_report(report))
-        typer.echo("\n" + format_decision_table(report))
+        typer.echo(format_loro(report))
         if out is not None:
             paths = write_report(report, out)
             console.print(f"table: {paths['md']}  results: {paths['json']}  figures: {paths['ap_png']}, "
@@ -223,6 +243,12 @@ def baselines(
     if out is not None:
         atomic_write_text(out.with_suffix(".md"), "```\n" + table + "\n```\n")
         atomic_write_text(out.with_suffix(".json"), json.dumps([r.__dict__ for r in rows], indent=2))
+
+
+def format_loro(report: Any) -> str:
+    from adcreative.inspect.loro import format_decision_table, format_report
+
+    return format_report(report) + "\n\n" + format_decision_table(report)
 
 
 @app.command("calibrate")

@@ -167,6 +167,41 @@ class LoroReport:
         return {"config": self.config, "seeds": self.seeds, "folds": self.folds,
                 "results": [r.__dict__ for r in self.results]}
 
+    @classmethod
+    def from_json(cls, d: dict[str, Any]) -> LoroReport:
+        return cls(results=[Result(**r) for r in d["results"]], folds=list(d["folds"]), seeds=list(d["seeds"]),
+                   config=dict(d.get("config", {})))
+
+
+def merge_reports(reports: Sequence[LoroReport]) -> LoroReport:
+    """One report from runs of the same setup on different seeds (e.g. one process per seed). Refused when
+    their configs differ or a (fold, model, seed) appears twice: the medians would mix two setups."""
+    if not reports:
+        raise InputError("no reports to merge")
+    first = reports[0]
+    for r in reports[1:]:
+        if r.config != first.config:
+            raise InputError("the reports were made with different configs; merge only seeds of one setup")
+    out = LoroReport(folds=list(dict.fromkeys(f for r in reports for f in r.folds)), config=first.config)
+    seen: set[tuple[str, str, int]] = set()
+    for rep in reports:
+        for res in rep.results:
+            key = (res.fold, res.model, res.seed)
+            if key in seen:
+                raise InputError(f"{res.model} on {res.fold} with seed {res.seed} is in two reports")
+            seen.add(key)
+            out.results.append(res)
+    out.seeds = sorted({s for r in reports for s in r.seeds})
+    return out
+
+
+def read_report(path: Path) -> LoroReport:
+    """A report written by :func:`write_report` (its folder or its ``loro.json``)."""
+    path = path / "loro.json" if path.is_dir() else path
+    if not path.exists():
+        raise InputError("no leave-one-renderer-out report (loro.json) here", source=path)
+    return LoroReport.from_json(json.loads(path.read_text()))
+
 
 def _evaluate_rfnet(model: Any, test: EncodedSet) -> dict[str, Any]:
     from adcreative.inspect.evaluate import judged_metrics
@@ -439,3 +474,19 @@ def write_report(report: LoroReport, out: Path) -> dict[str, Path]:
             md += [f"![reliability, {fold}]({rel.as_posix()})", ""]
     atomic_write_text(paths["md"], "\n".join(md))
     return paths
+
+
+def merge_into(folders: Sequence[Path], out: Path) -> tuple[LoroReport, dict[str, Path]]:
+    """Merge the reports in ``folders`` (see :func:`merge_reports`) and write the result to ``out``; the
+    per-fold figures (PR curves, confusion, reliability) are those of the first folder's seed, copied along."""
+    import shutil
+
+    from adcreative.inspect.evaluate import slug
+
+    report = merge_reports([read_report(f) for f in folders])
+    out.mkdir(parents=True, exist_ok=True)
+    for fold in report.folds:
+        src = folders[0] / slug(fold)
+        if src.is_dir() and src.resolve() != (out / slug(fold)).resolve():
+            shutil.copytree(src, out / slug(fold), dirs_exist_ok=True)
+    return report, write_report(report, out)

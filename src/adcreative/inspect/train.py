@@ -198,9 +198,11 @@ def describe_counts(enc: EncodedSet) -> str:
 
 
 def train_inspector(net: Any, data: str | Path | None, out: str | Path, cfg: TrainConfig, *, store: Store | None = None,
-                    cache: bool = True, log: Callable[[str], None] = print) -> dict[str, Any]:
+                    cache: bool = True, log: Callable[[str], None] = print,
+                    extra: dict[str, Any] | None = None) -> dict[str, Any]:
     """Encode the data (a dataset folder and/or the store's human labels), train ``net`` on its train split
-    with early stopping on val, evaluate on test when there is one, save to ``out``; returns the saved extras."""
+    with early stopping on val, evaluate on test when there is one, save to ``out`` (with ``extra`` among the
+    saved extras, e.g. what it was fine-tuned from); returns the saved extras."""
     from adcreative.inspect.data import encoding_config, load_training_data
     from adcreative.inspect.evaluate import evaluate_model
     from adcreative.inspect.metrics import format_metrics
@@ -218,8 +220,8 @@ def train_inspector(net: Any, data: str | Path | None, out: str | Path, cfg: Tra
     res = train_model(net, tr, va, cfg, desc=f"train {name}")
     log(f"best epoch {res.best_epoch} of {len(res.history)} ({res.seconds:.0f}s): "
         + ", ".join(f"{k}={v:.4f}" for k, v in res.best.items() if k != "epoch"))
-    extra: dict[str, Any] = {"train": res.config, "history": res.history, "best_epoch": res.best_epoch,
-                             "data": str(data) if data else None, "store_labels": store is not None}
+    extra = {**(extra or {}), "train": res.config, "history": res.history, "best_epoch": res.best_epoch,
+             "data": str(data) if data else None, "store_labels": store is not None}
     if va is not None and len(va):
         cal = calibrate_model(net, tr, va, cfg)
         d = cal["decision"]
