@@ -118,3 +118,78 @@ def test_dataset_synth_mixes_renderer_families(tmp_path: Path, catalogue: Path) 
     assert main(["dataset", "synth", "--products", str(catalogue), "--renderers", "compositor,nope",
                  "--out", str(tmp_path / "bad")]) == 2
     assert not (tmp_path / "bad").exists()
+
+
+def _files(d: Path) -> dict[str, bytes]:
+    """Every file of a dataset folder by relative path, to compare two runs byte for byte."""
+    return {str(f.relative_to(d)): f.read_bytes() for f in sorted(d.rglob("*")) if f.is_file()}
+
+
+def test_dataset_synth_resumes_a_torn_journal(tmp_path: Path, catalogue: Path,
+                                              capsys: pytest.CaptureFixture[str]) -> None:
+    """A journal whose last line was cut by a kill: the line is dropped and its sample redone, the others are not
+    rendered again, and the finished folder is byte for byte an uninterrupted run's; other options are refused."""
+    base = ["dataset", "synth", "--products", str(catalogue), "--per-class", "1", "--scale", "0.25"]
+    full, part = tmp_path / "full", tmp_path / "part"
+    assert main([*base, "--out", str(full)]) == 0
+    assert not (full / "manifest.partial.jsonl").exists() and (full / "synth.json").exists()
+    lines = (full / "manifest.jsonl").read_text().splitlines()
+    assert len(lines) == 3 * 6
+    shutil.copytree(full, part)  # the same run killed after five samples and half a line
+    (part / "manifest.jsonl").unlink()
+    (part / "manifest.partial.jsonl").write_text("\n".join(lines[:5]) + "\n" + lines[5][: len(lines[5]) // 2])
+    for line in lines[5:]:
+        (part / json.loads(line)["image"]).unlink()
+    kept = {json.loads(line)["image"]: (part / json.loads(line)["image"]).stat().st_mtime_ns for line in lines[:5]}
+
+    capsys.readouterr()
+    assert main([*base, "--out", str(part), "--seed", "1"]) == 2  # not the run the journal belongs to
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "seed" in err and "other options" in err
+    assert (part / "manifest.partial.jsonl").read_text().endswith(lines[5][: len(lines[5]) // 2])  # untouched
+
+    assert main([*base, "--out", str(part)]) == 0
+    assert not (part / "manifest.partial.jsonl").exists()
+    assert _files(part) == _files(full)
+    assert all((part / rel).stat().st_mtime_ns == t for rel, t in kept.items())  # recorded samples not redrawn
+    assert main([*base, "--out", str(part)]) == 0  # a finished run: nothing to render, the same folder
+    assert _files(part) == _files(full)
+
+
+@pytest.mark.slow
+def test_dataset_synth_killed_and_resumed(tmp_path: Path, catalogue: Path) -> None:
+    """SIGKILL a real `dataset synth --workers 2` run (its process group, as a session's end does) once some
+    samples are journalled; the journal holds only whole lines of samples whose files exist, and re-running the
+    command finishes the same dataset as an uninterrupted run, byte for byte."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    base = ["dataset", "synth", "--products", str(catalogue), "--per-class", "1", "--scale", "0.25"]
+    full, part = tmp_path / "full", tmp_path / "part"
+    assert main([*base, "--out", str(full)]) == 0
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2] / "src")}
+    proc = subprocess.Popen([sys.executable, "-m", "adcreative", *base, "--out", str(part), "--workers", "2"],
+                            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    journal = part / "manifest.partial.jsonl"
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and proc.poll() is None:
+        if journal.exists() and journal.read_text().count("\n") >= 4:
+            break
+        time.sleep(0.02)
+    assert proc.poll() is None, "the run ended before it could be killed"
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    assert not (part / "manifest.jsonl").exists()
+    recorded = [json.loads(line) for line in journal.read_text().splitlines()]
+    assert 4 <= len(recorded) < 3 * 6 + 3
+    for r in recorded:
+        if "id" in r:
+            assert (part / r["image"]).read_bytes() == (full / r["image"]).read_bytes()
+    assert main([*base, "--out", str(part), "--workers", "2"]) == 0
+    assert not journal.exists()
+    got, want = _files(part), _files(full)
+    assert sorted(got) == sorted(want)  # no stray temporary file of a write the kill cut short
+    assert [k for k in want if got[k] != want[k]] == []

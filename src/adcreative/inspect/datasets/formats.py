@@ -52,17 +52,30 @@ def split_for(product_id: str, *, val: float = 0.15, test: float = 0.15, salt: s
     return "test" if h < test else "val" if h < test + val else "train"
 
 
+def sample_line(directory: Path, s: Sample) -> str:
+    """One manifest line (no newline) for ``s``, paths relative to ``directory``."""
+    d = asdict(s)
+    for k in ("image", "mask", "product"):
+        if d[k] is not None:
+            d[k] = str(Path(d[k]).resolve().relative_to(directory.resolve()))
+    return json.dumps(d, sort_keys=True)
+
+
+def sample_from_record(directory: Path, r: dict[str, Any]) -> Sample:
+    """The sample a parsed manifest line describes, paths made absolute under ``directory``."""
+    return Sample(**{**r, "image": directory / r["image"], "mask": directory / r["mask"] if r.get("mask") else None,
+                     "product": directory / r["product"] if r.get("product") else None})
+
+
 def write_manifest(directory: Path, samples: Iterable[Sample]) -> Path:
     """Write manifest.jsonl atomically, paths relative to ``directory``."""
+    return write_manifest_lines(directory, [sample_line(directory, s) for s in samples])
+
+
+def write_manifest_lines(directory: Path, lines: list[str]) -> Path:
+    """Write manifest.jsonl atomically from lines made by :func:`sample_line`."""
     from adcreative.core.imageio import atomic_write_text
 
-    lines = []
-    for s in samples:
-        d = asdict(s)
-        for k in ("image", "mask", "product"):
-            if d[k] is not None:
-                d[k] = str(Path(d[k]).resolve().relative_to(directory.resolve()))
-        lines.append(json.dumps(d, sort_keys=True))
     p = directory / "manifest.jsonl"
     atomic_write_text(p, "\n".join(lines) + "\n")
     return p
@@ -92,9 +105,7 @@ def _read_manifest(d: Path) -> list[Sample]:
         if not line.strip():
             continue
         try:
-            r = json.loads(line)
-            s = Sample(**{**r, "image": d / r["image"], "mask": d / r["mask"] if r.get("mask") else None,
-                          "product": d / r["product"] if r.get("product") else None})
+            s = sample_from_record(d, json.loads(line))
         except (json.JSONDecodeError, TypeError, KeyError) as e:
             raise InputError(f"line {n}: malformed sample ({e})", source=d / "manifest.jsonl") from None
         if s.label not in CLASSES:

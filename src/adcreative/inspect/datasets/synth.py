@@ -17,14 +17,22 @@ cropped or low-resolution product) is written as that sample's own product cutou
 source it was made from. Where a renderer damaged the product in the image itself (a hole, a faded part), half
 the samples carry the placement mask (where the product was put) and half the visible mask, since a renderer the
 model has never seen may report either.
+
+A run is durable and resumable: ``synth.json`` records its options before anything is rendered, every finished
+sample is appended to ``manifest.partial.jsonl`` (after its files are written; one line each, fsynced, written by
+the parent process only) together with a line per finished (product, renderer) job, and re-running the same
+command on the same folder renders only what is missing. A sample's draws depend on its product, family and the
+dataset seed alone, so the resumed dataset is byte for byte the one an uninterrupted run writes. When every job
+is done, ``manifest.jsonl`` is written in the canonical order and the journal removed.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import os
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -32,16 +40,26 @@ import numpy as np
 from PIL import Image, ImageOps
 from tqdm import tqdm
 
+from adcreative.core.durable import fsync_dir
 from adcreative.core.errors import InputError
 from adcreative.core.imageio import atomic_write_text, save_png
 from adcreative.core.types import CLASSES, Product
 from adcreative.generate.base import GeneratedImage, Generator, create_generator
 from adcreative.generate.measure import agrees
 from adcreative.inspect.datasets.degrade import degrade
-from adcreative.inspect.datasets.formats import SPLITS, Sample, summarize, write_manifest
+from adcreative.inspect.datasets.formats import (
+    SPLITS,
+    Sample,
+    sample_from_record,
+    sample_line,
+    summarize,
+    write_manifest_lines,
+)
 
 RENDERERS = ("compositor", "photoset", "softfocus")  # the scene-renderer families `dataset synth` can mix
 MAX_REDRAWS = 8
+HEADER = "synth.json"  # the run's options, written before anything is rendered
+JOURNAL = "manifest.partial.jsonl"  # finished samples and jobs of an unfinished run
 
 
 def colourway(product: Product, k: int) -> Product:
@@ -109,9 +127,23 @@ def product_seed(seed: int, product_id: str, renderer: str = "compositor") -> in
     return int(hashlib.sha256(key.encode()).hexdigest()[:8], 16)
 
 
+def _sample_id(product_id: str, renderer: str, label: str, i: int) -> str:
+    return f"{_safe(product_id)}-{renderer}-{label}-{i:04d}"
+
+
+def _job_sample_ids(product_id: str, renderer: str, per_class: int) -> list[str]:
+    """Every sample id one (product, renderer) job can write, in the order it draws them."""
+    return [_sample_id(product_id, renderer, label, i) for label in CLASSES for i in range(per_class)]
+
+
 def _render_product(gen: Generator, renderer: str, p: Product, out: Path, split: str, per_class: int,
-                    aspects: list[str], seed: int, degrade_rate: float, mirror_rate: float) -> list[Sample]:
-    """Every class's images of one product in one renderer family, written under ``out``; returns the samples."""
+                    aspects: list[str], seed: int, degrade_rate: float, mirror_rate: float, *,
+                    skip: frozenset[str] = frozenset(),
+                    on_slot: Callable[[Sample | None], None] | None = None) -> list[Sample]:
+    """Every class's images of one product in one renderer family, written under ``out``; returns the samples.
+    Ids in ``skip`` (already recorded) are not rendered, but their draws are still taken from the product's
+    generator, so the others come out as in a full run. ``on_slot`` hears of each sample once its files are
+    written (None for one dropped as ambiguous)."""
     src = _source_id(p)
     prod_rel = Path("products") / f"{_safe(p.id)}.png"
     flip_rel = Path("products") / f"{_safe(p.id)}~m.png"
@@ -126,12 +158,16 @@ def _render_product(gen: Generator, renderer: str, p: Product, out: Path, split:
             flip = bool(rng.random() < mirror_rate)
             use_placement = bool(rng.random() < 0.5)
             noise_seed = int(rng.integers(2**31))
+            sid = _sample_id(p.id, renderer, label, i)
+            if sid in skip:
+                continue
             gi, redraws = _draw(gen, flipped if flip else p, s, aspect, label, severity)
             final = label if gi.params.get("agrees") else str(gi.params.get("label", label))
             if final != label and not agrees(final, list(gi.params.get("defects", [])),
                                              list(gi.params.get("doubtful", []))):
+                if on_slot is not None:
+                    on_slot(None)
                 continue  # neither what was asked nor plainly anything else (say, a defect in its doubt band)
-            sid = f"{_safe(p.id)}-{renderer}-{label}-{i:04d}"
             image, ops = degrade(gi.image, noise_seed, rate=degrade_rate)
             mask = gi.placement if (gi.placement is not None and use_placement) else gi.mask
             save_png(out / "images" / f"{sid}.png", image)
@@ -155,6 +191,8 @@ def _render_product(gen: Generator, renderer: str, p: Product, out: Path, split:
                                   label=final, split=split, severity=round(severity, 4), aspect=aspect, seed=gi.seed,
                                   generator=f"{gi.generator}@{gi.generator_version}", params=params,
                                   renderer=renderer, product_source=product_source(p)))
+            if on_slot is not None:
+                on_slot(samples[-1])
     return samples
 
 
@@ -168,8 +206,8 @@ def _worker_init(configs: dict[str, dict]) -> None:
 
 
 def _worker_render(args: tuple) -> list[Sample]:
-    renderer = args[0]
-    return _render_product(_WORKER_GENS[renderer], *args)
+    *job, skip = args
+    return _render_product(_WORKER_GENS[job[0]], *job, skip=skip)
 
 
 def synth_dataset(products: list[Product], out: str | Path, *, per_class: int = 20, aspects: list[str] | None = None,
@@ -180,14 +218,13 @@ def synth_dataset(products: list[Product], out: str | Path, *, per_class: int = 
     """Write the dataset folder (see docs/dataset.md); returns counts per split and class. ``renderers`` are
     generator names (see ``RENDERERS``); ``generator`` overrides the first one's instance. ``workers`` > 1 renders
     (product, renderer) pairs in that many processes; the dataset is the same for any number of workers.
-    ``colourway_sources`` limits colourways to products from those sources (``product_source``; all if None)."""
+    ``colourway_sources`` limits colourways to products from those sources (``product_source``; all if None).
+    An unfinished run in ``out`` with the same options is resumed; one with other options is refused."""
     out = Path(out)
     renderers = list(dict.fromkeys(renderers))
     unknown = [r for r in renderers if r not in RENDERERS]
     if unknown or not renderers:
         raise InputError(f"unknown renderer {', '.join(unknown) or '(none)'}; choose from {', '.join(RENDERERS)}")
-    for sub in ("images", "masks", "products"):
-        (out / sub).mkdir(parents=True, exist_ok=True)
     aspects = aspects or ["1:1", "4:5", "16:9", "9:16"]
     gens: dict[str, Generator] = {r: create_generator(r, scale=scale) for r in renderers}
     if generator is not None:
@@ -197,37 +234,140 @@ def synth_dataset(products: list[Product], out: str | Path, *, per_class: int = 
     for p in products:
         if colourway_sources is None or product_source(p) in colourway_sources:
             all_products += [colourway(p, k) for k in range(1, colourways + 1)]
+    jobs = [(r, p, out, split_of[_source_id(p)], per_class, aspects, seed, degrade_rate, mirror_rate)
+            for p in all_products for r in renderers]
+    header = _header(products, gens, per_class=per_class, aspects=aspects, seed=seed, colourways=colourways,
+                     colourway_sources=colourway_sources, splits=splits, degrade_rate=degrade_rate,
+                     mirror_rate=mirror_rate)
+    recorded, done = _resume(out, header, jobs)
     for p in all_products:  # cutouts first, so no two workers write the same file
         save_png(out / "products" / f"{_safe(p.id)}.png", p.image)
         if mirror_rate > 0:
             save_png(out / "products" / f"{_safe(p.id)}~m.png", mirrored(p).image)
-    jobs = [(r, p, out, split_of[_source_id(p)], per_class, aspects, seed, degrade_rate, mirror_rate)
-            for p in all_products for r in renderers]
-    per_job: list[list[Sample]] = []
-    total = len(jobs) * len(CLASSES) * per_class
-    with tqdm(total=total, desc="synth", unit="img") as bar:
-        if workers <= 1:
-            for job in jobs:
-                per_job.append(_render_product(gens[job[0]], *job))
-                bar.update(len(per_job[-1]))
+    slots = len(CLASSES) * per_class
+    pending = []
+    already = 0
+    for job in jobs:
+        if _job_key(job) in done:
+            already += slots
         else:
+            have = frozenset(i for i in _job_sample_ids(job[1].id, job[0], per_class) if i in recorded)
+            already += len(have)
+            pending.append((job, have))
+    with open(out / JOURNAL, "a", encoding="utf-8") as journal, \
+            tqdm(total=len(jobs) * slots, initial=already, desc="synth", unit="img") as bar:
+
+        def record(lines: list[str]) -> None:  # whole lines, on disk before anything counts as done
+            journal.write("".join(line + "\n" for line in lines))
+            journal.flush()
+            os.fsync(journal.fileno())
+
+        def finished(job: tuple, got: list[Sample], live: bool) -> None:
+            lines = [sample_line(out, s) for s in got]
+            recorded.update((s.id, line) for s, line in zip(got, lines, strict=True))
+            record(([] if live else lines) + [json.dumps({"done": _job_key(job)})])
+
+        def on_slot(s: Sample | None) -> None:
+            if s is not None:
+                record([sample_line(out, s)])
+            bar.update(1)
+
+        if workers <= 1:
+            for job, have in pending:
+                finished(job, _render_product(gens[job[0]], *job, skip=have, on_slot=on_slot), live=True)
+        elif pending:
             import multiprocessing as mp
             from concurrent.futures import ProcessPoolExecutor
 
             # spawn, not fork: the parent may hold threads (torch, tqdm's monitor) that a fork would copy mid-lock
             with ProcessPoolExecutor(workers, mp_context=mp.get_context("spawn"), initializer=_worker_init,
                                      initargs=({r: dict(g.config) for r, g in gens.items()},)) as pool:
-                for got in pool.map(_worker_render, jobs, chunksize=1):
-                    per_job.append(got)
-                    bar.update(len(got))
-    samples = [s for group in per_job for s in group]
-    write_manifest(out, samples)
+                # only this process writes the journal: results come back through the pool, so lines never mix
+                for (job, have), got in zip(pending, pool.map(_worker_render, [(*j, h) for j, h in pending],
+                                                              chunksize=1), strict=True):
+                    finished(job, got, live=False)
+                    bar.update(slots - len(have))
+    lines = [recorded[i] for job in jobs for i in _job_sample_ids(job[1].id, job[0], per_class) if i in recorded]
+    write_manifest_lines(out, lines)
+    samples = [sample_from_record(out, json.loads(line)) for line in lines]
     summary = summarize(samples)
     expected = Counter(job[0] for job in jobs)
-    dropped = {r: expected[r] * len(CLASSES) * per_class - sum(s.renderer == r for s in samples) for r in renderers}
+    dropped = {r: expected[r] * slots - sum(s.renderer == r for s in samples) for r in renderers}
     atomic_write_text(out / "README.md", _readme(samples, products, split_of, gens, seed, colourways, per_class,
                                                  degrade_rate, mirror_rate, dropped))
+    (out / JOURNAL).unlink(missing_ok=True)
+    fsync_dir(out)
     return summary
+
+
+def _job_key(job: tuple) -> str:
+    return f"{job[0]}:{job[1].id}"
+
+
+def _header(products: list[Product], gens: dict[str, Generator], **options: Any) -> dict[str, Any]:
+    """What makes a run's samples what they are (not ``workers``): checked when a run resumes."""
+    h = hashlib.sha256()
+    for p in products:
+        im = p.image
+        h.update(json.dumps([p.id, p.title, p.category, im.mode, im.size]).encode())
+        h.update(im.tobytes())
+    options["colourway_sources"] = sorted(options["colourway_sources"]) if options["colourway_sources"] else None
+    options["splits"] = dict(sorted((options["splits"] or {}).items()))
+    return {**options, "renderers": {r: {"version": g.version, "config": g.config} for r, g in gens.items()},
+            "products": {"n": len(products), "sha256": h.hexdigest()}}
+
+
+def _resume(out: Path, header: dict[str, Any], jobs: list[tuple]) -> tuple[dict[str, str], set[str]]:
+    """Start a run in ``out`` or pick up the one there: the manifest lines already recorded (by sample id) and
+    the jobs finished. A run with other options is refused; a finished run counts as all done."""
+    header = json.loads(json.dumps(header))  # as it reads back from disk (tuples become lists)
+    journal, manifest = out / JOURNAL, out / "manifest.jsonl"
+    if (out / HEADER).exists():
+        old = json.loads((out / HEADER).read_text())
+        if old != header:
+            key = next(k for k in sorted({*old, *header}) if old.get(k) != header.get(k))
+            raise InputError(f"holds a run made with other options ({key}: {json.dumps(old.get(key))} there, "
+                             f"{json.dumps(header.get(key))} now); rerun it with the same options or choose another "
+                             "--out", source=out)
+        if journal.exists():
+            for sub in ("images", "masks", "products"):  # half-written files of a killed run's atomic writes
+                for tmp in (out / sub).glob(".*.tmp"):
+                    tmp.unlink(missing_ok=True)
+            return _read_journal(journal)
+        if manifest.exists():  # finished before: nothing to render, the manifest and README are rewritten
+            return ({json.loads(line)["id"]: line for line in manifest.read_text().splitlines() if line.strip()},
+                    {_job_key(j) for j in jobs})
+    for sub in ("images", "masks", "products"):
+        (out / sub).mkdir(parents=True, exist_ok=True)
+    manifest.unlink(missing_ok=True)  # an older dataset's manifest must not pass for this run's
+    journal.unlink(missing_ok=True)
+    atomic_write_text(out / HEADER, json.dumps(header, indent=1, sort_keys=True) + "\n")
+    return {}, set()
+
+
+def _read_journal(path: Path) -> tuple[dict[str, str], set[str]]:
+    """Samples (id → manifest line) and finished jobs recorded in a journal. A last line cut short by a kill is
+    dropped, and cut off the file so that new lines start on a line of their own."""
+    data = path.read_bytes()
+    whole = data[: data.rfind(b"\n") + 1]
+    if len(whole) < len(data):
+        with open(path, "r+b") as f:
+            f.truncate(len(whole))
+            f.flush()
+            os.fsync(f.fileno())
+    samples: dict[str, str] = {}
+    done: set[str] = set()
+    for n, line in enumerate(whole.decode("utf-8").splitlines(), 1):
+        try:
+            r = json.loads(line)
+        except json.JSONDecodeError:
+            raise InputError(f"line {n} is not JSON: the journal is damaged; remove the folder and start again",
+                             source=path) from None
+        if "done" in r:
+            done.add(r["done"])
+        else:
+            samples[r["id"]] = line
+    return samples, done
 
 
 def agreement(samples: Sequence[Sample]) -> dict[str, dict[str, Any]]:
