@@ -330,7 +330,7 @@ def _resume(out: Path, header: dict[str, Any], jobs: list[tuple]) -> tuple[dict[
                              f"{json.dumps(header.get(key))} now); rerun it with the same options or choose another "
                              "--out", source=out)
         if journal.exists():
-            for sub in ("images", "masks", "products"):  # half-written files of a killed run's atomic writes
+            for sub in (".", "images", "masks", "products"):  # half-written files of a killed run's atomic writes
                 for tmp in (out / sub).glob(".*.tmp"):
                     tmp.unlink(missing_ok=True)
             return _read_journal(journal)
