@@ -6,7 +6,8 @@ the serving bundle, the OBD export and the simulator all go through it. The cont
 * ``Policy(n_features=D, n_context=U, seed=S, ...)`` — ``D`` creative features, ``U`` numeric user-context
   features (a policy may ignore either);
 * ``add_arms(ids, features [C, D])`` registers creatives (new ones start from the policy's prior);
-* ``rank(ids, context=None, scores=None, explore=None, pair=None) -> Decision`` orders candidates;
+* ``rank(ids, context=None, scores=None, explore=None, pair=None, rows=None) -> Decision`` orders candidates
+  (``rows``: the policy's rows of ``ids`` when the caller resolved them already, see :meth:`ArmPolicy.rows`);
   ``scores`` are a ranking model's (exploit traffic follows them when given); ``pair [K, P]`` are
   user × candidate features (e.g. how often this user saw each candidate); ``Decision.propensity`` is the
   probability that this policy puts ``order[0]`` first, so logged traffic supports off-policy evaluation;
@@ -40,6 +41,16 @@ from adcreative.core.modeling import ConfigMixin, register_to_config
 # Propensity quadrature: Gauss–Hermite nodes and weights for E[f(Z)], Z ~ N(0, 1), built once.
 _GH_X, _GH_W = np.polynomial.hermite_e.hermegauss(16)
 _GH_W = _GH_W / _GH_W.sum()
+_ndtr: Callable[..., np.ndarray] | None = None  # scipy.special.ndtr, imported on first use (scipy is heavy)
+
+
+def _get_ndtr() -> Callable[..., np.ndarray]:
+    global _ndtr
+    if _ndtr is None:
+        from scipy.special import ndtr
+
+        _ndtr = ndtr
+    return _ndtr
 
 
 class Decision:
@@ -70,7 +81,8 @@ class Policy(Protocol):
     def add_arms(self, ids: Sequence[str], features: np.ndarray) -> None: ...
 
     def rank(self, ids: Sequence[str], context: np.ndarray | None = None, scores: np.ndarray | None = None, *,
-             explore: bool | None = None, pair: np.ndarray | None = None) -> Decision: ...
+             explore: bool | None = None, pair: np.ndarray | None = None, rows: np.ndarray | None = None
+             ) -> Decision: ...
 
     def update(self, creative_id: str, reward: float, context: np.ndarray | None = None, *,
                pair: np.ndarray | None = None, impressions: float = 1.0) -> None: ...
@@ -114,7 +126,7 @@ class ArmPolicy(ConfigMixin):
     def rows(self, ids: Sequence[str]) -> np.ndarray:
         idx = self._index
         try:
-            return np.fromiter((idx[c] for c in ids), np.int64, len(ids))
+            return np.fromiter(map(idx.__getitem__, ids), np.int64, len(ids))  # map: no generator frame per id
         except KeyError:
             missing = [c for c in ids if c not in idx]
             raise InputError(f"policy has no arm for creative ids: {', '.join(missing[:10])}") from None
@@ -177,6 +189,7 @@ class BetaVisualTS(ArmPolicy):
         i = self.rows([creative_id])[0]
         self.impressions[i] += impressions
         self.clicks[i] += reward
+        self._refresh_moments(i)
 
     # -- feature prior ----------------------------------------------------------------------------
     def fit_prior(self) -> None:
@@ -205,6 +218,23 @@ class BetaVisualTS(ArmPolicy):
         m = np.clip(_sigmoid(self.coef[0] + z @ self.coef[1:]), 1e-4, 1 - 1e-4)
         s = float(self.prior_strength)
         self._prior_a, self._prior_b = m * s, (1 - m) * s
+        self._refresh_moments(slice(None))
+
+    def _refresh_moments(self, rows: Any) -> None:
+        """Posterior moments per arm, cached for the request path (``rows``: all after a prior or arm change,
+        one arm after :meth:`update`). Counts changed in place must be followed by :meth:`fit_prior`."""
+        n = len(self.ids)
+        if not hasattr(self, "_mean") or len(self._mean) != n:
+            self._a, self._b, self._mean, self._sd, self._sd_q, self._reach, self._low = (np.empty(n) for _ in range(7))
+            rows = slice(None)
+        a, b = self.posterior(rows)
+        self._a[rows], self._b[rows] = a, b
+        s = a + b
+        self._mean[rows] = a / s
+        self._sd[rows] = sd = np.sqrt(a * b / (s * s * (s + 1)))
+        self._sd_q[rows] = sd = sd + 1e-12                         # p_top's sd: never zero
+        self._reach[rows] = self._mean[rows] + 9.0 * sd             # a rival's 9-sd upper bound
+        self._low[rows] = np.minimum(a, b)                          # _draw's normal-approximation test
 
     def prior_mean(self, rows: np.ndarray) -> np.ndarray:
         return self._prior_a[rows] / float(self.prior_strength)  # type: ignore[no-any-return]
@@ -230,20 +260,44 @@ class BetaVisualTS(ArmPolicy):
             return np.clip(mean + sd * self.rng.standard_normal((n, len(a))), 0.0, 1.0)  # type: ignore[no-any-return]
         return self.rng.beta(a, b, size=(n, len(a)))
 
+    def _draw_rows(self, rows: np.ndarray) -> np.ndarray:
+        """One Thompson draw per row, as :meth:`_draw` but from the cached moments (same numbers)."""
+        if self._low[rows].min() >= 10.0:
+            return np.clip(self._mean[rows] + self._sd[rows] * self.rng.standard_normal((1, len(rows))),  # type: ignore[no-any-return]
+                           0.0, 1.0)[0]
+        return self._draw(self._a[rows], self._b[rows], 1)[0]
+
     def rank(self, ids: Sequence[str], context: np.ndarray | None = None, scores: np.ndarray | None = None, *,
-             explore: bool | None = None, pair: np.ndarray | None = None) -> Decision:
+             explore: bool | None = None, pair: np.ndarray | None = None, rows: np.ndarray | None = None
+             ) -> Decision:
         """Exploit traffic ranks by ``scores`` when given, else by posterior mean; explore traffic
         (``exploration_share`` of requests) ranks by a Thompson draw. The propensity of the top creative
         mixes both: ``(1-ε)·1[greedy top] + ε·P_TS(top)`` (:meth:`p_top`)."""
         eps = float(self.config["exploration_share"])
         explored = bool(self.rng.random() < eps) if explore is None else explore
-        a, b = self.posterior(self.rows(ids))
-        greedy = np.asarray(scores, np.float64) if scores is not None else a / (a + b)
-        order = np.argsort(-self._draw(a, b, 1)[0]) if explored else np.argsort(-greedy)
+        rows = self.rows(ids) if rows is None else rows
+        greedy = np.asarray(scores, np.float64) if scores is not None else self._mean[rows]
+        order = np.argsort(-self._draw_rows(rows)) if explored else np.argsort(-greedy)
         top = int(order[0])
         g = top if not explored else int(np.argmax(greedy))
-        p = (1 - eps) * float(top == g) + (eps * self.p_top(a, b, top) if eps > 0 else 0.0)
+        p = (1 - eps) * float(top == g) + (eps * self._p_top_rows(rows, top) if eps > 0 else 0.0)
         return Decision(order, explored, p)
+
+    def _p_top_rows(self, rows: np.ndarray, top: int) -> float:
+        """:meth:`p_top` for the candidates at policy ``rows`` from the cached moments: rivals are pruned
+        before anything is gathered, and the quadrature runs in one [16, R] buffer."""
+        if len(rows) == 1:
+            return 1.0
+        r_top = rows[top]
+        x = self._mean[r_top] + self._sd_q[r_top] * _GH_X
+        rival = rows[self._reach[rows] > x[0]]
+        rival = rival[rival != r_top]
+        if not len(rival):
+            return 1.0
+        z = np.subtract.outer(x, self._mean[rival])
+        z /= self._sd_q[rival]
+        cdf = _get_ndtr()(z, out=z)
+        return float(min(max(float(_GH_W @ np.multiply.reduce(cdf, axis=1)), 0.0), 1.0))
 
     @staticmethod
     def p_top(a: np.ndarray, b: np.ndarray, top: int) -> float:
@@ -253,8 +307,6 @@ class BetaVisualTS(ArmPolicy):
         Gauss–Hermite quadrature (exact for polynomials of degree 31; the 41-point rectangle rule it replaced
         cost 2.5x more), vectorised over rivals. Deterministic (no Monte Carlo noise in 1/propensity); rivals
         that cannot reach the lowest node are skipped."""
-        from scipy.special import ndtr
-
         if len(a) == 1:
             return 1.0
         s = a + b
@@ -265,7 +317,7 @@ class BetaVisualTS(ArmPolicy):
         rival[top] = False
         if not rival.any():
             return 1.0
-        cdf = ndtr((x[:, None] - mean[rival]) / sd[rival])
+        cdf = _get_ndtr()((x[:, None] - mean[rival]) / sd[rival])
         return float(min(max(float(_GH_W @ np.prod(cdf, axis=1)), 0.0), 1.0))
 
 
@@ -531,11 +583,12 @@ class HybridLinearTS(ArmPolicy):
         return self._logits(self._sample_thetas(1, self.rng)[:, 0] if sample else self.theta, xs, ab, rows)
 
     def rank(self, ids: Sequence[str], context: np.ndarray | None = None, scores: np.ndarray | None = None, *,
-             explore: bool | None = None, pair: np.ndarray | None = None) -> Decision:
+             explore: bool | None = None, pair: np.ndarray | None = None, rows: np.ndarray | None = None
+             ) -> Decision:
         """Exploit: ``scores`` when given, else the posterior mean; explore (``exploration_share``): one
         Thompson draw. ``P_TS(top)`` is a 64-draw Monte Carlo estimate with a fixed seed (a deterministic
         function of the posterior), computed only when the propensity is read."""
-        rows = self.rows(ids)
+        rows = self.rows(ids) if rows is None else rows
         eps = float(self.config["exploration_share"])
         explored = bool(self.rng.random() < eps) if explore is None else explore
         xs, ab = self._candidates(context, rows, pair)
@@ -592,8 +645,10 @@ class UniformPolicy(ArmPolicy):
         self._append_ids(ids)
 
     def rank(self, ids: Sequence[str], context: np.ndarray | None = None, scores: np.ndarray | None = None, *,
-             explore: bool | None = None, pair: np.ndarray | None = None) -> Decision:
-        self.rows(ids)
+             explore: bool | None = None, pair: np.ndarray | None = None, rows: np.ndarray | None = None
+             ) -> Decision:
+        if rows is None:
+            self.rows(ids)
         return Decision(self.rng.permutation(len(ids)), True, 1.0 / len(ids))
 
     def update(self, creative_id: str, reward: float, context: np.ndarray | None = None, *,

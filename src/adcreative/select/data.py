@@ -54,7 +54,7 @@ class CreativeTable:
     def index_of(self, ids: Sequence[str]) -> np.ndarray:
         idx = self._index
         try:
-            return np.fromiter((idx[c] for c in ids), np.int64, len(ids))
+            return np.fromiter(map(idx.__getitem__, ids), np.int64, len(ids))  # map: no generator frame per id
         except (KeyError, TypeError):
             missing = [c for c in ids if c not in idx]
             raise InputError(f"unknown creative ids: {', '.join(map(str, missing[:10]))}"

@@ -65,6 +65,14 @@ class Selector:
         if self._n_context not in (0, len(self._num_fields)):
             raise InputError(f"the policy takes {self._n_context} context values but the model has "
                              f"{len(self._num_fields)} numeric user fields", source=bundle.directory)
+        self._policy_rows = self._map_policy_rows()
+
+    def _map_policy_rows(self) -> np.ndarray:
+        """The policy's row of each creative-table row (-1: an arm the policy lacks), so a request resolves
+        its ids once (``CreativeTable.index_of``) and the policy gets its rows by one gather."""
+        pol, ids = self.bundle.policy, self.bundle.creatives.ids
+        known = {c: i for i, c in enumerate(pol.ids)} if pol is not None else {}
+        return np.fromiter((known.get(c, -1) for c in ids), np.int64, len(ids))
 
     @classmethod
     def load(cls, directory: str | Path) -> Selector:
@@ -101,7 +109,7 @@ class Selector:
         ucat = hash_user(req.user, sc.user_cat_fields, sc.n_buckets)
         unum = self._user_numeric(req.user)
         pair = None
-        if sc.pair_dim:
+        if sc.pair_dim and req.pair:  # no pair features given: the model's zero input adds nothing
             pair = np.zeros((len(rows), sc.pair_dim), np.float32)
             for i, c in enumerate(req.candidates):
                 if req.pair and c in req.pair:
@@ -114,11 +122,13 @@ class Selector:
         if pol is not None:
             ctx = unum if self._n_context else None
             with self.lock:
-                try:
-                    d = pol.rank(req.candidates, ctx, scores if b.serves_model else None, explore=req.explore)
-                except InputError:  # creatives the policy has not seen: they start from its feature prior
+                prows = self._policy_rows[rows]
+                if prows.min() < 0:  # creatives the policy has not seen: they start from its feature prior
                     pol.add_arms(req.candidates, b.creatives.features[rows])
-                    d = pol.rank(req.candidates, ctx, scores if b.serves_model else None, explore=req.explore)
+                    self._policy_rows = self._map_policy_rows()
+                    prows = self._policy_rows[rows]
+                d = pol.rank(req.candidates, ctx, scores if b.serves_model else None, explore=req.explore,
+                             rows=prows)
             order, explored, prop = d.order, d.explored, d.propensity
         else:
             order, explored, prop = np.argsort(-scores), False, 1.0
