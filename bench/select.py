@@ -86,10 +86,11 @@ def in_process(bundle_dir: Path, n: int, k: int) -> dict[str, tuple[float, float
         prepared.append((r, rows, u, x, sc.score(u, rows, x)))
     out = {"Selector.rank: all of it": timed(sel.rank, reqs),
            "  list-wise model scores (NumPy)": timed(lambda p: sc.score(p[2], p[1], p[3]), prepared),
-           "  policy: order + propensity (exploit)": timed(lambda p: pol.rank(p[0].candidates, None, p[4], explore=False),
-                                                           prepared),
-           "  ad pCTR (NumPy)": timed(lambda p: b.ad_scorer.logits(p[2][None, :], p[3][None, :], sel._ad_bucket,
-                                                                   np.array([0])), prepared)}
+           "  policy: order + propensity (exploit)": timed(
+               lambda p: pol.rank(p[0].candidates, None, p[4], explore=False, rows=sel._policy_rows[p[1]]), prepared),
+           "  policy: order + propensity (explore)": timed(
+               lambda p: pol.rank(p[0].candidates, None, p[4], explore=True, rows=sel._policy_rows[p[1]]), prepared),
+           "  ad pCTR (NumPy)": timed(lambda p: b.ad_scorer.logit(p[2], p[3], sel._ad_bucket, 0), prepared)}
     model = SELECT_MODELS.load(b.directory / b.manifest["current"] / "creative_ranker")
     feats = torch.from_numpy(b.creatives.features)
 

@@ -218,16 +218,14 @@ class BetaVisualTS(ArmPolicy):
         m = np.clip(_sigmoid(self.coef[0] + z @ self.coef[1:]), 1e-4, 1 - 1e-4)
         s = float(self.prior_strength)
         self._prior_a, self._prior_b = m * s, (1 - m) * s
+        n = len(self.ids)
+        self._a, self._b, self._mean, self._sd, self._sd_q, self._reach, self._low = (np.empty(n) for _ in range(7))
         self._refresh_moments(slice(None))
 
-    def _refresh_moments(self, rows: Any) -> None:
+    def _refresh_moments(self, rows: int | slice) -> None:
         """Posterior moments per arm, cached for the request path (``rows``: all after a prior or arm change,
         one arm after :meth:`update`). Counts changed in place must be followed by :meth:`fit_prior`."""
-        n = len(self.ids)
-        if not hasattr(self, "_mean") or len(self._mean) != n:
-            self._a, self._b, self._mean, self._sd, self._sd_q, self._reach, self._low = (np.empty(n) for _ in range(7))
-            rows = slice(None)
-        a, b = self.posterior(rows)
+        a, b = self.posterior(rows)  # type: ignore[arg-type]
         self._a[rows], self._b[rows] = a, b
         s = a + b
         self._mean[rows] = a / s

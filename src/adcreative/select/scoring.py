@@ -34,10 +34,15 @@ def _load_np(directory: Path) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
 
 def _user_np(w: dict[str, np.ndarray], cat: np.ndarray, num: np.ndarray, n_buckets: int) -> np.ndarray:
     """UserTower in NumPy for a batch ``cat [B, F]``, ``num [B, N]``."""
-    f = cat.shape[1]
-    parts = [w["user.emb.weight"][cat + np.arange(f) * n_buckets].reshape(len(cat), -1)] if f else []
-    x = np.concatenate([*parts, num.astype(np.float32)], axis=1)
-    return np.maximum(x @ w["user.fc.weight"].T + w["user.fc.bias"], 0.0)  # type: ignore[no-any-return]
+    (n, f), emb = cat.shape, w["user.emb.weight"]
+    # one [B, F·E + N] input filled in place (no per-part arrays): this runs twice per served request
+    x = np.empty((n, f * emb.shape[1] + num.shape[1]), np.float32)
+    if f:
+        x[:, : f * emb.shape[1]] = emb[cat + np.arange(f) * n_buckets].reshape(n, -1)
+    x[:, f * emb.shape[1]:] = num
+    h = x @ w["user.fc.weight"].T
+    h += w["user.fc.bias"]
+    return np.maximum(h, 0.0, out=h)
 
 
 class CreativeScorer:
@@ -130,6 +135,14 @@ class AdScorer:
         ctx = np.minimum(np.maximum(context, 0), self.n_contexts - 1)
         h = np.maximum(u @ self._W_u + self._ad_part[ad % self.n_ad_buckets] + self._ctx_part[ctx], 0.0)
         return h @ self.w["out.weight"][0] + float(self.w["out.bias"][0])  # type: ignore[no-any-return]
+
+    def logit(self, user_cat: np.ndarray, user_num: np.ndarray, ad: int, position: int) -> float:
+        """:meth:`logits` for one request (``user_cat [F]``, ``user_num [N]``), the same arithmetic in place:
+        the serving path calls it once per request."""
+        h = _user_np(self.w, user_cat[None, :], user_num[None, :], self.n_buckets) @ self._W_u
+        h += self._ad_part[ad % self.n_ad_buckets]
+        h += self._ctx_part[min(max(position, 0), self.n_contexts - 1)]
+        return float((np.maximum(h, 0.0, out=h) @ self.w["out.weight"][0])[0]) + float(self.w["out.bias"][0])
 
 
 def sigmoid(x: np.ndarray) -> np.ndarray:

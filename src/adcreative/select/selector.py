@@ -59,7 +59,7 @@ class Selector:
         sc = bundle.creative_scorer
         self._num_fields = sc.user_num_fields
         self._n_ad_num = len(bundle.ad_scorer.user_num_fields)
-        self._ad_bucket = np.array([hash_bucket("ad", bundle.ad_id, bundle.ad_scorer.n_ad_buckets)])
+        self._ad_bucket = hash_bucket("ad", bundle.ad_id, bundle.ad_scorer.n_ad_buckets)
         pol = bundle.policy
         self._n_context = int(pol.config.get("n_context", 0)) if pol is not None else 0
         if self._n_context not in (0, len(self._num_fields)):
@@ -132,8 +132,7 @@ class Selector:
             order, explored, prop = d.order, d.explored, d.propensity
         else:
             order, explored, prop = np.argsort(-scores), False, 1.0
-        ad_logit = float(b.ad_scorer.logits(ucat[None, :], unum[None, : self._n_ad_num], self._ad_bucket,
-                                            np.array([req.position]))[0])
+        ad_logit = b.ad_scorer.logit(ucat, unum[: self._n_ad_num], self._ad_bucket, req.position)
         cands = req.candidates
         return Ranking(request_id=req.request_id or uuid.uuid4().hex, ad_id=req.ad_id,
                        ranked=[cands[i] for i in order.tolist()], scores=scores[order].tolist(),
