@@ -87,8 +87,16 @@ def bundle_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
                         exploration_share=0.3)
 
 
-def test_selector_rank_matches_the_straightforward_path(bundle_dir: Path) -> None:
-    fast, ref = Selector.load(bundle_dir), Bundle.load(bundle_dir)
+@pytest.mark.parametrize("policy_knows", ["all", "half"])
+def test_selector_rank_matches_the_straightforward_path(bundle_dir: Path, policy_knows: str) -> None:
+    """``half``: the policy starts with half the creatives; the rest join it (feature prior) when requested."""
+    fast_b, ref = Bundle.load(bundle_dir), Bundle.load(bundle_dir)
+    if policy_knows == "half":
+        n = len(ref.creatives) // 2
+        for bb in (fast_b, ref):
+            bb.policy = BetaVisualTS(n_features=ref.creatives.features.shape[1], exploration_share=0.3, seed=4)
+            bb.policy.add_arms(ref.creatives.ids[:n], ref.creatives.features[:n])
+    fast = Selector(fast_b)
     assert ref.policy is not None and isinstance(ref.policy, BetaVisualTS)
     sc = ref.creative_scorer
     rng = np.random.default_rng(7)
@@ -104,6 +112,8 @@ def test_selector_rank_matches_the_straightforward_path(bundle_dir: Path) -> Non
                           position=int(rng.integers(3)), explore=(None, True, False)[i % 3 if i % 5 else 0])
         got = fast.rank(req)
         scores, ad_logit = ref_scores(ref, req)
+        if not set(cands) <= set(ref.policy.ids):  # what the selector did before: add unseen arms on demand
+            ref.policy.add_arms(cands, ref.creatives.features[ref.creatives.index_of(cands)])
         order, explored, prop = ref_policy_rank(ref.policy, cands, scores if ref.serves_model else None, req.explore)
         assert got.ranked == [cands[j] for j in order]
         assert got.explored == explored
