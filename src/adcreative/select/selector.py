@@ -65,14 +65,16 @@ class Selector:
         if self._n_context not in (0, len(self._num_fields)):
             raise InputError(f"the policy takes {self._n_context} context values but the model has "
                              f"{len(self._num_fields)} numeric user fields", source=bundle.directory)
-        self._policy_rows = self._map_policy_rows()
+        self._map_policy_rows()
 
-    def _map_policy_rows(self) -> np.ndarray:
+    def _map_policy_rows(self) -> None:
         """The policy's row of each creative-table row (-1: an arm the policy lacks), so a request resolves
-        its ids once (``CreativeTable.index_of``) and the policy gets its rows by one gather."""
+        its ids once (``CreativeTable.index_of``) and the policy gets its rows by one gather. Arms are only
+        ever appended, so once the policy knows every creative no request needs to check."""
         pol, ids = self.bundle.policy, self.bundle.creatives.ids
         known = {c: i for i, c in enumerate(pol.ids)} if pol is not None else {}
-        return np.fromiter((known.get(c, -1) for c in ids), np.int64, len(ids))
+        self._policy_rows = np.fromiter((known.get(c, -1) for c in ids), np.int64, len(ids))
+        self._policy_complete = bool(len(ids) == 0 or self._policy_rows.min() >= 0)
 
     @classmethod
     def load(cls, directory: str | Path) -> Selector:
@@ -123,9 +125,9 @@ class Selector:
             ctx = unum if self._n_context else None
             with self.lock:
                 prows = self._policy_rows[rows]
-                if prows.min() < 0:  # creatives the policy has not seen: they start from its feature prior
+                if not self._policy_complete and prows.min() < 0:  # unseen creatives: feature prior
                     pol.add_arms(req.candidates, b.creatives.features[rows])
-                    self._policy_rows = self._map_policy_rows()
+                    self._map_policy_rows()
                     prows = self._policy_rows[rows]
                 d = pol.rank(req.candidates, ctx, scores if b.serves_model else None, explore=req.explore,
                              rows=prows)
@@ -135,7 +137,7 @@ class Selector:
         ad_logit = b.ad_scorer.logit(ucat, unum[: self._n_ad_num], self._ad_bucket, req.position)
         cands = req.candidates
         return Ranking(request_id=req.request_id or uuid.uuid4().hex, ad_id=req.ad_id,
-                       ranked=[cands[i] for i in order.tolist()], scores=scores[order].tolist(),
+                       ranked=list(map(cands.__getitem__, order.tolist())), scores=scores[order].tolist(),
                        explored=bool(explored), propensity=float(prop),
                        ad_pctr=1.0 / (1.0 + math.exp(-min(max(ad_logit, -30.0), 30.0))), model_version=b.version)
 
