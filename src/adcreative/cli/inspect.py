@@ -12,6 +12,7 @@ import typer
 
 from adcreative.cli.common import console, err_console, store_from
 from adcreative.core.errors import InputError
+from adcreative.core.types import BANDS
 
 app = typer.Typer(help="RFNet: train, evaluate and run the multimodal auditor of generated ad images.",
                   no_args_is_help=True)
@@ -300,7 +301,7 @@ def run(
         return
     console.print(f"scored {sum(counts.values())} creatives with {mid}: "
                   + ", ".join(f"{k}={v}" for k, v in sorted(counts.items())))
-    console.print("decision: " + ", ".join(f"{b}={bands.get(b, 0)}" for b in ("accept", "human", "reject"))
+    console.print("decision: " + ", ".join(f"{b}={bands.get(b, 0)}" for b in BANDS)
                   + ("  (human band first in `adcreative console`)" if bands.get("human") else ""))
 
 

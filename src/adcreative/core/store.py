@@ -40,7 +40,7 @@ from adcreative.core.blobs import BlobStore
 from adcreative.core.database import location, make_engine
 from adcreative.core.errors import InputError, NotFoundError
 from adcreative.core.imageio import png_bytes
-from adcreative.core.types import Creative, Event, Label, Product, Verdict, utcnow
+from adcreative.core.types import BANDS, Creative, Event, Label, Product, Verdict, utcnow
 
 INT_MIN, INT_MAX = -(2**31), 2**31 - 1  # an Integer column on PostgreSQL
 
@@ -193,7 +193,7 @@ def check_verdict(v: Verdict) -> None:
     for k, x in v.probs.items():
         L.check_text("verdict class", k, L.LABEL_MAX)
         L.check_number(f"verdict probs[{k!r}]", x)
-    if v.band is not None and v.band not in ("accept", "human", "reject"):
+    if v.band is not None and v.band not in BANDS:
         raise InputError(f"verdict band must be accept, human or reject, got {v.band!r}")
     if v.ood is not None:
         L.check_number("verdict ood", v.ood)

@@ -22,6 +22,9 @@ CLASSES: tuple[str, ...] = (
 )
 DEFECTS: tuple[str, ...] = CLASSES[1:]
 
+# the inspector's three-way decision: ship it, a reviewer decides, regenerate (a Verdict's band)
+BANDS: tuple[str, ...] = ("accept", "human", "reject")
+
 # Canvas sizes per aspect ratio at the default 512 short side... long side 512 keeps CPU work bounded.
 ASPECTS: dict[str, tuple[int, int]] = {
     "1:1": (512, 512),

@@ -19,7 +19,8 @@ from typing import Any
 
 import numpy as np
 
-BANDS = ("accept", "human", "reject")
+from adcreative.core.types import BANDS
+
 NEVER = 2.0  # a P(available) threshold no probability reaches: the band is empty
 
 

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 from adcreative.core.errors import InputError
-from adcreative.core.types import ASPECTS, CLASSES, Creative, Product, Verdict
+from adcreative.core.types import ASPECTS, BANDS, CLASSES, Creative, Product, Verdict
 
 if TYPE_CHECKING:
     from adcreative.core.store import Store
@@ -91,8 +91,6 @@ class RecurrentResult:
         return [a for a in self.attempts if a.band == "human"]
 
     def band_counts(self) -> dict[str, int]:
-        from adcreative.inspect.decision import BANDS
-
         return {b: sum(a.band == b for a in self.attempts) for b in BANDS}
 
     @property
