@@ -144,7 +144,7 @@ def create_app(store: Store, *, api_key: str | None = None,
 
     def band_counts() -> dict[str, int]:
         counts = store.verdict_bands()
-        counts["awaiting_review"] = len(store.review_queue(100000))
+        counts["awaiting_review"] = store.awaiting_review()
         return counts
 
     @app.get("/", response_class=HTMLResponse)

@@ -29,6 +29,7 @@ from sqlalchemy import (
     Integer,
     String,
     Text,
+    func,
     select,
 )
 from sqlalchemy.exc import IntegrityError
@@ -453,13 +454,15 @@ class Store:
         """How many creatives' latest verdicts fall in each band (``none`` for a verdict without one)."""
         from collections import Counter
 
-        want = None if creative_ids is None else set(creative_ids)
+        latest = self.latest_verdicts(None if creative_ids is None else list(creative_ids))
+        return dict(Counter(v.band or "none" for v in latest.values()))
+
+    def awaiting_review(self) -> int:
+        """How many creatives have no human label yet (the review queue's length), in one query."""
         with self.session() as s:
-            latest: dict[str, str] = {}
-            for v in s.scalars(select(VerdictRow).order_by(VerdictRow.id)):
-                if want is None or v.creative_id in want:
-                    latest[v.creative_id] = v.band or "none"
-        return dict(Counter(latest.values()))
+            labelled = select(LabelRow.creative_id)
+            return int(s.scalar(select(func.count()).select_from(CreativeRow)
+                                .where(CreativeRow.id.not_in(labelled))) or 0)
 
     # -- events -----------------------------------------------------------------------------------
     def add_events(self, events: Iterable[Event]) -> list[Event]:
