@@ -5,7 +5,7 @@ Registries (lazy, so importing this package imports neither torch nor FastAPI); 
 through them — training (``models.train_joint``), the OBD export, the serving bundle and the simulator:
 
 * ``SELECT_MODELS`` (family ``selection model``): ``ad_ctr``, ``creative_listwise``;
-* ``POLICIES`` (family ``policy``): ``beta_visual``, ``hybrid_linear``, ``uniform``.
+* ``POLICIES`` (family ``policy``): ``beta_visual``, ``hybrid_linear``, ``hybrid_online``, ``uniform``.
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ SELECT_MODELS.register("creative_listwise", "adcreative.select.models:CreativeLi
 POLICIES: Registry[Any] = Registry("policy")
 POLICIES.register("beta_visual", "adcreative.select.bandit:BetaVisualTS")
 POLICIES.register("hybrid_linear", "adcreative.select.bandit:HybridLinearTS")
+POLICIES.register("hybrid_online", "adcreative.select.bandit:OnlineHybridTS")
 POLICIES.register("uniform", "adcreative.select.bandit:UniformPolicy")
 
 
