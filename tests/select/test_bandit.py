@@ -145,8 +145,8 @@ def test_registry_factories() -> None:
 
 def test_online_hybrid_learns_from_every_impression_and_round_trips(tmp_path: Path) -> None:
     """``hybrid_online``: the contextual task above beats uniform clearly; between refits each update moves the
-    posterior (Σ stays the inverse of the precision); save → ``POLICIES.load`` keeps the posterior and the
-    next update agrees."""
+    posterior (Σ stays the inverse of the precision); the empirical-Bayes prior is learned; save →
+    ``POLICIES.load`` keeps the posterior and the prior, and the next update agrees."""
     from adcreative.select import POLICIES
     from adcreative.select.bandit import OnlineHybridTS
 
@@ -155,7 +155,7 @@ def test_online_hybrid_learns_from_every_impression_and_round_trips(tmp_path: Pa
     w = rng.standard_normal((2, 5))
     ids = [f"c{j}" for j in range(6)]
     b = POLICIES.create("hybrid_online", n_features=5, n_context=2, n_components=4, refit_every=800,
-                        chol_every=20, seed=0)
+                        chol_every=20, empirical_prior=True, sample_scale=0.5, seed=0)
     assert isinstance(b, OnlineHybridTS)
     b.add_arms(ids, feats)
 
@@ -174,6 +174,11 @@ def test_online_hybrid_learns_from_every_impression_and_round_trips(tmp_path: Pa
     assert clicks / n > 0.75 * ps.max(1).mean()
     assert b.last_refit < b.n_events                 # the last events were learned online, between refits
     assert b._cov is not None
+    # the empirical-Bayes prior of a creative's block has moved off the isotropic start and stays a covariance
+    psi = b.arm_prior_cov
+    assert not np.allclose(psi, np.eye(b.arm_dim) * b.config["arm_prior_var"])
+    np.testing.assert_allclose(psi, psi.T)
+    assert np.linalg.eigvalsh(psi).min() > 0
     np.testing.assert_allclose(b._cov @ b.prec, np.eye(len(b.theta)), atol=1e-6)
     before = b.theta.copy()
     x = np.array([0.3, -1.0])
@@ -185,6 +190,7 @@ def test_online_hybrid_learns_from_every_impression_and_round_trips(tmp_path: Pa
     b2 = POLICIES.load(tmp_path / "o")
     assert isinstance(b2, OnlineHybridTS) and b2.config["chol_every"] == 20 and b2.ids == ids
     np.testing.assert_allclose(b2.scores(x, sample=False), b.scores(x, sample=False))
+    np.testing.assert_allclose(b2.arm_prior_cov, psi)
     b.update("c4", 0.0, x)
     b2.update("c4", 0.0, x)
     np.testing.assert_allclose(b2.theta, b.theta, atol=1e-9)

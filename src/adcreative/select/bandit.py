@@ -382,6 +382,17 @@ class HybridLinearTS(ArmPolicy):
             p[self.shared_dim:] = 1.0 / float(self.config["arm_prior_var"])
         return p
 
+    def _arm_prec(self) -> np.ndarray:
+        """``[arm_dim, arm_dim]`` prior precision of one creative's own block (isotropic here)."""
+        return np.eye(self.arm_dim) / float(self.config["arm_prior_var"])
+
+    def _prior_matrix(self) -> np.ndarray:
+        """The whole prior precision: diagonal on the shared part, :meth:`_arm_prec` on every creative's block."""
+        d = self.shared_dim
+        lam = np.diag(self._prior_prec(self.n_arms * self.arm_dim))
+        lam[d:, d:] = np.kron(np.eye(self.n_arms), self._arm_prec())
+        return lam  # type: ignore[no-any-return]
+
     def _theta0(self) -> np.ndarray:
         t = np.zeros(self.shared_dim + self.n_arms * self.arm_dim)
         t[0] = float(_logit(np.array(float(self.config["base_ctr"]))))
@@ -423,12 +434,12 @@ class HybridLinearTS(ArmPolicy):
         pad = (self.n_arms - old) * self.arm_dim  # new creatives: prior mean 0 offset, precision 1/arm_prior_var
         if self.n_events == 0:
             self.theta = self._theta0()
-            self.prec = np.diag(self._prior_prec(self.n_arms * self.arm_dim))
+            self.prec = self._prior_matrix()
         else:
             self.theta = np.concatenate([self.theta, np.zeros(pad)])
             p = np.zeros((len(self.theta), len(self.theta)))
             p[: len(self.prec), : len(self.prec)] = self.prec
-            p[-pad:, -pad:] = np.eye(pad) / float(self.config["arm_prior_var"])
+            p[-pad:, -pad:] = np.kron(np.eye(self.n_arms - old), self._arm_prec())
             self.prec = p
         self._chol = None
 
@@ -513,14 +524,14 @@ class HybridLinearTS(ArmPolicy):
         arms = self.hist_arm
         xs, ab = self._shared(x, arms, self.hist_q.astype(np.float64)), self._arm_values(x)
         y = self.hist_r.astype(np.float64)
-        lam = self._prior_prec(self.n_arms * self.arm_dim)
+        lam = self._prior_matrix()
         t0 = self._theta0()
         th = self.theta.copy()
         by_arm = [np.nonzero(arms == c)[0] for c in range(self.n_arms)]
 
         def objective(t: np.ndarray) -> float:  # penalised log-likelihood
             z = self._logits(t, xs, ab, arms)
-            return float(y @ z - np.logaddexp(0.0, z).sum() - 0.5 * (lam * (t - t0) ** 2).sum())
+            return float(y @ z - np.logaddexp(0.0, z).sum() - 0.5 * (t - t0) @ lam @ (t - t0))
 
         def grad_hess(t: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
             p = 1.0 / (1.0 + np.exp(-np.clip(self._logits(t, xs, ab, arms), -30, 30)))
@@ -538,8 +549,8 @@ class HybridLinearTS(ArmPolicy):
                     H[:d, sl] = xs[idx].T @ wa
                     H[sl, sl] = ab[idx].T @ wa
             H[d:, :d] = H[:d, d:].T
-            H[np.diag_indices_from(H)] += lam
-            return g - lam * (t - t0), H
+            H += lam
+            return g - lam @ (t - t0), H
 
         f = objective(th)
         for _ in range(iters):
@@ -644,25 +655,55 @@ class OnlineHybridTS(HybridLinearTS):
                  arm_context: int | None = None, prior_var: float = 1.0, arm_prior_var: float = 0.05,
                  base_ctr: float = 0.05, exploration_share: float = 1.0, refit_every: int = 5000,
                  window: int = 50000, chol_every: int = 50, sample_scale: float = 1.0,
+                 empirical_prior: bool = False, prior_shrink: float = 0.2,
                  arm_ids: list[str] | None = None, seed: int = 0) -> None:
         if chol_every < 1:
             raise InputError(f"chol_every must be >= 1, got {chol_every}")
         if sample_scale < 0:
             raise InputError(f"sample_scale must be >= 0, got {sample_scale}")
+        if not 0.0 < prior_shrink <= 1.0:
+            raise InputError(f"prior_shrink must be in (0, 1], got {prior_shrink}")
         super().__init__(n_features, n_context, n_pair, n_components, arm_context, prior_var, arm_prior_var,
                          base_ctr, exploration_share, refit_every, window, arm_ids, seed)
+        # the prior covariance of a creative's own block: isotropic until the empirical-Bayes step learns it
+        self.arm_prior_cov = np.eye(self.arm_dim) * float(arm_prior_var)
         self._cov: np.ndarray | None = None  # Σ = prec⁻¹, built when first needed after a refit or new arms
         self._stale = 0                      # online steps since the sampling factor was refreshed
 
+    def state_arrays(self) -> dict[str, Any]:
+        return {**super().state_arrays(), "arm_prior_cov": self.arm_prior_cov}
+
     def load_state_arrays(self, arrays: dict[str, Any]) -> None:
         super().load_state_arrays(arrays)
+        self.arm_prior_cov = np.asarray(self.arm_prior_cov, np.float64)
         self._cov = None
+
+    def _arm_prec(self) -> np.ndarray:
+        return np.linalg.inv(self.arm_prior_cov)  # type: ignore[no-any-return]
+
+    def _update_arm_prior(self) -> None:
+        """One EM step of the hierarchical prior ``block_c ~ N(0, Ψ)``: ``Ψ ← mean_c(E[b_c b_cᵀ])`` under the
+        current posterior (mean and covariance of every creative's block), shrunk by ``prior_shrink`` towards
+        its average variance so that 40 creatives can estimate it. The blocks' common directions (e.g. a
+        creative that suits one segment suits the matching tastes) then make a new creative's few
+        impressions inform its whole block."""
+        d, a, c = self.shared_dim, self.arm_dim, self.n_arms
+        cov = np.linalg.inv(self.prec) if self._cov is None else self._cov
+        blocks = self.theta[d:].reshape(c, a)
+        idx = d + np.arange(c)[:, None] * a + np.arange(a)[None, :]
+        second = (blocks.T @ blocks + cov[idx[:, :, None], idx[:, None, :]].sum(0)) / c
+        rho = float(self.config["prior_shrink"])
+        psi = (1 - rho) * second + rho * np.eye(a) * np.trace(second) / a
+        self.arm_prior_cov = (psi + psi.T) / 2
 
     def add_arms(self, ids: Sequence[str], features: np.ndarray) -> None:
         super().add_arms(ids, features)
         self._cov = None
 
     def refit(self, iters: int = 8) -> None:
+        """With ``empirical_prior``, the prior is re-estimated from the current posterior first (EM step)."""
+        if self.config["empirical_prior"] and self.n_arms and self.n_events:
+            self._update_arm_prior()
         super().refit(iters)
         self._cov, self._stale = None, 0
 
