@@ -173,13 +173,12 @@ def test_online_hybrid_learns_from_every_impression_and_round_trips(tmp_path: Pa
     assert clicks / n > 1.5 * ps.mean()
     assert clicks / n > 0.75 * ps.max(1).mean()
     assert b.last_refit < b.n_events                 # the last events were learned online, between refits
-    assert b._cov is not None
     # the empirical-Bayes prior of a creative's block has moved off the isotropic start and stays a covariance
     psi = b.arm_prior_cov
     assert not np.allclose(psi, np.eye(b.arm_dim) * b.config["arm_prior_var"])
     np.testing.assert_allclose(psi, psi.T)
     assert np.linalg.eigvalsh(psi).min() > 0
-    np.testing.assert_allclose(b._cov @ b.prec, np.eye(len(b.theta)), atol=1e-6)
+    np.testing.assert_allclose(b.covariance() @ b.prec, np.eye(len(b.theta)), atol=1e-6)
     before = b.theta.copy()
     x = np.array([0.3, -1.0])
     b.update("c2", 1.0, x)

@@ -643,9 +643,11 @@ class OnlineHybridTS(HybridLinearTS):
 
     (Sherman–Morrison, ``O(dim²)``; ``d`` touches the shared block and one creative's block only). So a new
     creative's block moves after its first clicks instead of after the next refit, which is where the
-    batch-refitted policy loses most against the oracle: the learning phase. The Cholesky factor that
-    Thompson draws use is refreshed every ``chol_every`` events; ``sample_scale`` scales the draws'
-    spread around the posterior mean (1: plain Thompson sampling; below 1: less exploration).
+    batch-refitted policy loses most against the oracle: the learning phase. The rank-one terms are applied
+    to Σ, and the Cholesky factor that Thompson draws use is refreshed, every ``chol_every`` events;
+    ``sample_scale`` scales the draws' spread around the posterior mean (1: plain Thompson sampling; below
+    1: less exploration). With ``empirical_prior`` the prior covariance of a creative's own block is learned
+    from all creatives (a hierarchical model, :meth:`_update_arm_prior`).
     """
 
     registry_name = "hybrid_online"
@@ -667,8 +669,13 @@ class OnlineHybridTS(HybridLinearTS):
                          base_ctr, exploration_share, refit_every, window, arm_ids, seed)
         # the prior covariance of a creative's own block: isotropic until the empirical-Bayes step learns it
         self.arm_prior_cov = np.eye(self.arm_dim) * float(arm_prior_var)
-        self._cov: np.ndarray | None = None  # Σ = prec⁻¹, built when first needed after a refit or new arms
-        self._stale = 0                      # online steps since the sampling factor was refreshed
+        # Σ = prec⁻¹ as of the last flush (built when first needed after a refit or new arms), minus the
+        # rank-one terms Σ_i c_i u_i u_iᵀ of the online steps since: applied together every ``chol_every``
+        # steps (one matrix product instead of a dense outer product per impression)
+        self._cov: np.ndarray | None = None
+        self._u = np.zeros((0, 0))
+        self._c = np.zeros(0)
+        self._stale = 0
 
     def state_arrays(self) -> dict[str, Any]:
         return {**super().state_arrays(), "arm_prior_cov": self.arm_prior_cov}
@@ -676,7 +683,7 @@ class OnlineHybridTS(HybridLinearTS):
     def load_state_arrays(self, arrays: dict[str, Any]) -> None:
         super().load_state_arrays(arrays)
         self.arm_prior_cov = np.asarray(self.arm_prior_cov, np.float64)
-        self._cov = None
+        self._cov, self._stale = None, 0
 
     def _arm_prec(self) -> np.ndarray:
         return np.linalg.inv(self.arm_prior_cov)  # type: ignore[no-any-return]
@@ -688,7 +695,7 @@ class OnlineHybridTS(HybridLinearTS):
         creative that suits one segment suits the matching tastes) then make a new creative's few
         impressions inform its whole block."""
         d, a, c = self.shared_dim, self.arm_dim, self.n_arms
-        cov = np.linalg.inv(self.prec) if self._cov is None else self._cov
+        cov = self.covariance()
         blocks = self.theta[d:].reshape(c, a)
         idx = d + np.arange(c)[:, None] * a + np.arange(a)[None, :]
         second = (blocks.T @ blocks + cov[idx[:, :, None], idx[:, None, :]].sum(0)) / c
@@ -698,7 +705,7 @@ class OnlineHybridTS(HybridLinearTS):
 
     def add_arms(self, ids: Sequence[str], features: np.ndarray) -> None:
         super().add_arms(ids, features)
-        self._cov = None
+        self._cov, self._stale = None, 0
 
     def refit(self, iters: int = 8) -> None:
         """With ``empirical_prior``, the prior is re-estimated from the current posterior first (EM step)."""
@@ -732,15 +739,32 @@ class OnlineHybridTS(HybridLinearTS):
         p = float(_sigmoid(np.array(v @ self.theta[idx])))
         w = p * (1.0 - p)
         if self._cov is None:
-            self._cov = np.linalg.inv(self.prec)
-        s = self._cov[:, idx] @ v                     # Σd
+            self._cov, self._stale = np.linalg.inv(self.prec), 0
+        if not self._stale:
+            self._u = np.zeros((len(self.theta), int(self.config["chol_every"])))
+            self._c = np.zeros(int(self.config["chol_every"]))
+        k = self._stale
+        s = self._cov[:, idx] @ v                     # Σd with the pending rank-one terms
+        if k:
+            s -= self._u[:, :k] @ (self._c[:k] * (v @ self._u[idx, :k]))
         denom = 1.0 + w * float(v @ s[idx])
         self.theta = self.theta + s * ((y - p) / denom)
-        self._cov -= np.outer(s, s * (w / denom))
+        self._u[:, k], self._c[k] = s, w / denom
         self.prec[np.ix_(idx, idx)] += w * np.outer(v, v)
-        self._stale += 1
+        self._stale = k + 1
         if self._stale >= int(self.config["chol_every"]):
-            self._chol, self._stale = None, 0
+            self.covariance()
+            self._chol = None
+
+    def covariance(self) -> np.ndarray:
+        """The posterior covariance Σ = prec⁻¹ (pending online steps applied)."""
+        if self._cov is None:
+            self._cov, self._stale = np.linalg.inv(self.prec), 0
+        elif self._stale:
+            k = self._stale
+            self._cov -= (self._u[:, :k] * self._c[:k]) @ self._u[:, :k].T
+            self._stale = 0
+        return self._cov
 
 
 class UniformPolicy(ArmPolicy):
