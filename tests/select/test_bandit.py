@@ -136,7 +136,7 @@ def test_propensity_quadrature_matches_monte_carlo() -> None:
 def test_registry_factories() -> None:
     from adcreative.select import POLICIES, create_policy
 
-    assert {"beta_visual", "hybrid_linear", "uniform"} <= set(POLICIES.names())
+    assert {"beta_visual", "hybrid_linear", "hybrid_online", "uniform"} <= set(POLICIES.names())
     b = create_policy("beta_visual", n_features=3)
     assert isinstance(b, BetaVisualTS) and b.config["n_features"] == 3
     with pytest.raises(InputError, match="unknown policy"):

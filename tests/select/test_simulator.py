@@ -11,6 +11,7 @@ from PIL import Image, ImageDraw
 
 from adcreative.core.errors import InputError
 from adcreative.select.simulator import (
+    OURS,
     History,
     MarketConfig,
     SyntheticMarket,
@@ -72,7 +73,7 @@ def test_short_campaign_ours_beats_uniform_and_writes_png(tmp_path: Path) -> Non
     except ImportError:
         pass
     res = run_campaign(feats, 3000, seed=0, attributes=attrs, policies=pols, png=tmp_path / "c.png")
-    ours = res.ctr("ours: hybrid_linear")
+    ours = res.ctr(f"ours: {OURS['name']}")
     assert res.ctr("oracle") >= max(res.ctr(k) for k in res.clicks)
     assert ours > 1.3 * res.ctr("uniform")
     assert (tmp_path / "c.png").stat().st_size > 5000
@@ -115,7 +116,7 @@ def test_campaign_on_real_product_cutouts() -> None:
     feats, names = image_features(ims, masks, ocr=False)
     assert "product_area" in names and feats.shape == (8, len(names))
     res = run_campaign(feats, 1500, seed=1, policies=["ours", "uniform"])
-    assert res.ctr("ours: hybrid_linear") > res.ctr("uniform")
+    assert res.ctr(f"ours: {OURS['name']}") > res.ctr("uniform")
 
 
 def test_cli_simulate_from_store_keeps_only_available_creatives(tmp_path: Path,

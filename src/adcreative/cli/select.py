@@ -49,7 +49,7 @@ def simulate(
     seeds: str = typer.Option("0", "--seeds", "--seed", help="comma-separated seeds: one hidden market each"),
     policies: str = typer.Option("oracle,ours,uniform,best_fixed,vw_squarecb", "--policies",
                                  help="oracle, best_fixed, ours, ours_listwise, vw, vw_squarecb, or any registered "
-                                      "policy (beta_visual, hybrid_linear, uniform, ...)"),
+                                      "policy (beta_visual, hybrid_linear, hybrid_online, uniform, ...)"),
     products: Path | None = typer.Option(None, "--products", help="Folder of RGBA cutouts → quick creatives"),
     images: Path | None = typer.Option(None, "--images", help="Folder of creative images (PNG/JPG)"),
     from_store: bool = typer.Option(False, "--from-store", help="Use the (available) creatives in the store"),
