@@ -595,8 +595,9 @@ class HybridLinearTS(ArmPolicy):
              explore: bool | None = None, pair: np.ndarray | None = None, rows: np.ndarray | None = None
              ) -> Decision:
         """Exploit: ``scores`` when given, else the posterior mean; explore (``exploration_share``): one
-        Thompson draw. ``P_TS(top)`` is a 64-draw Monte Carlo estimate with a fixed seed (a deterministic
-        function of the posterior), computed only when the propensity is read."""
+        Thompson draw. ``P_TS(top)`` is a Monte Carlo estimate over 64 draws with a fixed seed (a deterministic
+        function of the posterior) plus the draw that ranked this request, computed only when the propensity
+        is read: never 0 for the creative actually shown (a logged propensity of 0 breaks IPS)."""
         rows = self.rows(ids) if rows is None else rows
         eps = float(self.config["exploration_share"])
         explored = bool(self.rng.random() < eps) if explore is None else explore
@@ -610,7 +611,8 @@ class HybridLinearTS(ArmPolicy):
             p_ts = 0.0
             if eps > 0:
                 draws = self._logits(self._sample_thetas(64, np.random.default_rng(0)), xs, ab, rows)
-                p_ts = float((draws.argmax(0) == top).mean())
+                e = int(explored)  # an explored request's own draw is one more sample in which top won
+                p_ts = (float((draws.argmax(0) == top).sum()) + e) / (64 + e)
             return (1 - eps) * float(top == int(np.argmax(greedy))) + eps * p_ts
 
         return Decision(order, explored, prop)
