@@ -25,6 +25,8 @@ Policies here:
 * :class:`HybridLinearTS` — contextual Thompson sampling on Li et al.'s (2010) hybrid model,
   ``logit = θ·[1, z_c, x ⊗ z_c] + per-creative (1, x)`` with ``z_c`` the PCA of standardised creative
   features, Laplace posterior of Bayesian logistic regression.
+* :class:`OnlineHybridTS` — the same model learning from every impression (online Laplace steps between
+  refits) with an empirical-Bayes (hierarchical) prior on each creative's own block: ours in the simulator.
 * :class:`UniformPolicy` — a uniformly random order (hold-out traffic; the simulator's floor).
 """
 
