@@ -56,6 +56,39 @@ def test_rfnet_adapter_scores_like_rfnet_and_passes_gradients(tiny_rfnet_dir: Pa
     assert all(p.grad is None for p in net.parameters())
 
 
+def test_adapter_measures_the_cues_as_rfnet_does(tmp_path: Path) -> None:
+    """A model with the cue token: the adapter measures the cues of the image it is given (a constant of the
+    pixels, no gradient) exactly as RFNet's preprocessing does, so the two judge alike."""
+    import random
+
+    from adcreative.generate.diffusers_inpaint import paste_back, place_product
+    from adcreative.inspect.model import RFNet
+    from adcreative.inspect.preprocess import InspectItem
+    from adcreative.tune.reward import load_rfnet_reward
+
+    torch.manual_seed(0)
+    net = RFNet(image_size=64, aux_size=16, dim=32, heads=2, layers=1, use_text=False, use_cues=True)
+    net.fit_cues(torch.rand(40, net.cue_mean.numel()))
+    net.save_pretrained(tmp_path / "m")
+    reward = load_rfnet_reward(str(tmp_path / "m"))
+    prod = product(colour=(40, 90, 200))
+    big = prod.image.resize((480, 800))  # larger than the cues' cutout side: both paths shrink it alike
+    prod = Product(id=prod.id, title=prod.title, category=prod.category, image=big)
+    pl = place_product(prod.image, (96, 80), 0.7, rng=random.Random(2))
+    img = paste_back(Image.fromarray((np.random.default_rng(2).random((80, 96, 3)) * 255).astype(np.uint8)), pl)
+    item = InspectItem(image=img, title=prod.title, mask=pl.paste_mask, product=prod.image)
+    want_in = reward.rfnet.prepare([item])
+    aux = {k: v[None] for k, v in reward.auxiliaries(prod, pl).items()}
+    x = torch.from_numpy(np.asarray(img, np.float32) / 255).permute(2, 0, 1)[None].requires_grad_(True)
+    assert torch.equal(reward.cues(x, aux), want_in["cues"])
+    with torch.no_grad():
+        want = reward.rfnet(want_in)
+    got = reward(x, aux)
+    assert torch.allclose(torch.softmax(got, -1), torch.softmax(want, -1), atol=1e-3)
+    got[0, 0].backward()
+    assert x.grad is not None and float(x.grad.abs().sum()) > 0
+
+
 def test_adapter_reproduces_rfnets_own_inputs(tiny_rfnet_dir: Path) -> None:
     """The adapter rounds where PIL and OpenCV do (straight through), so the maps RFNet is given are the
     maps it would compute itself, not a resampled approximation."""

@@ -63,7 +63,9 @@ def _seeds(value: str) -> list[int]:
     return seeds
 
 
-_DROPOUT_HELP = ("Training: drop each input (image, view, mid, structure, affinity, product, text) with this "
+_CUES_HELP = ("RFNet also reads the measured cues (truncation, size, outline contrast, the product's colours "
+              "outside it, what lies under its base), estimated from image, mask and cutout")
+_DROPOUT_HELP = ("Training: drop each input (image, view, mid, structure, affinity, product, text, cues) with this "
                  "probability")
 _ACCEPT_HELP = "Precision of auto-accepted images the decision's threshold must reach on validation"
 _REJECT_HELP = "Precision of auto-rejected images (truly defective) the reject threshold must reach on validation"
@@ -93,6 +95,7 @@ def train(
     no_mask: bool = typer.Option(False, "--no-mask", help="Ablation: drop the mask/saliency map"),
     no_structure: bool = typer.Option(False, "--no-structure", help="Ablation: drop the structure map"),
     no_text: bool = typer.Option(False, "--no-text", help="Ablation: drop the title"),
+    cues: bool = typer.Option(False, "--cues/--no-cues", help=_CUES_HELP),
     finetune_head: bool = typer.Option(False, "--finetune-head", help="Also train the trunk's last 1×1 conv"),
     tokens: str = typer.Option("head", "--tokens", help="Deep maps of the tokens: head (1280-ch head conv) or "
                                "block (the 320-ch last block: 4× cheaper to train)"),
@@ -122,7 +125,7 @@ def train(
     try:
         net = create_inspector(model, image_size=image_size, aux_size=aux_size, dim=dim, layers=layers,
                                use_product=not no_product, use_mask=not no_mask, use_structure=not no_structure,
-                               use_text=not no_text, finetune_head=finetune_head, tokens=tokens,
+                               use_text=not no_text, use_cues=cues, finetune_head=finetune_head, tokens=tokens,
                                local_width=local_width)
     except ValueError as e:
         raise InputError(str(e)) from None
@@ -173,6 +176,7 @@ def baselines(
     tokens: str = typer.Option("head", "--tokens", help="Deep maps of the tokens: head (1280-ch head conv) or "
                                "block (the 320-ch last block: 4× cheaper to train)"),
     local_width: int = typer.Option(64, "--local-width", help="Channels of the local stage's first conv"),
+    cues: bool = typer.Option(False, "--cues/--no-cues", help=_CUES_HELP),
     epochs: int = typer.Option(20, "--epochs"),
     batch_size: int = typer.Option(64, "--batch-size"),
     lr: float = typer.Option(2e-3, "--lr"),
@@ -213,7 +217,7 @@ def baselines(
     _threads(threads)
     try:
         base = RFNet(dim=dim, image_size=image_size, aux_size=aux_size, finetune_head=finetune_head, tokens=tokens,
-                     local_width=local_width).config
+                     local_width=local_width, use_cues=cues).config
     except ValueError as e:
         raise InputError(str(e)) from None
     base = {k: v for k, v in base.items() if k not in ("temperature", "decision")}

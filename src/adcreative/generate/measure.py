@@ -260,7 +260,7 @@ def measure(image: np.ndarray, visible: np.ndarray, rep: SceneReport) -> dict[st
     out_u = (V | soft_w).astype(np.uint8)
     outer = cv2.dilate(out_u, k3, iterations=2 + band).astype(bool) & ~cv2.dilate(out_u, k3, iterations=2).astype(bool)
     outer &= ~_near_border(outer.shape, (wx0, wy0), (W, H))
-    m["edge_low_frac"], m["edge_de"] = _sector_contrast(img, V, inner, outer)
+    m["edge_low_frac"], m["edge_de"] = sector_contrast(img, V, inner, outer)
     if inner.any() and outer.any():
         m["rim_de"] = round(float(np.linalg.norm(np.median(lab(img[inner]), axis=0)
                                                  - np.median(lab(img[outer]), axis=0))), 3)
@@ -320,7 +320,7 @@ def _near_border(shape: tuple[int, ...], origin: tuple[int, int], canvas: tuple[
     return np.asarray((xs <= 1) | (xs >= canvas[0] - 2) | (ys <= 1) | (ys >= canvas[1] - 2))
 
 
-def _sector_contrast(img: np.ndarray, V: np.ndarray, inner: np.ndarray, outer: np.ndarray
+def sector_contrast(img: np.ndarray, V: np.ndarray, inner: np.ndarray, outer: np.ndarray
                      ) -> tuple[float, float | None]:
     """(share of the product's rim, by inner-band area, whose sector ΔE is under LOW_DE; weighted median ΔE)."""
     ys, xs = np.nonzero(V)

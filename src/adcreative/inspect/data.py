@@ -29,8 +29,8 @@ from adcreative.inspect.preprocess import InspectItem, check_item, preprocess_it
 if TYPE_CHECKING:
     from adcreative.core.store import Store
 
-ENCODING_VERSION = "7"  # 4: + the product view's last-block maps; 5: + colour affinity; 6: aux maps pooled;
-# 7: product maps and titles as shared tables, renderer families
+ENCODING_VERSION = "8"  # 4: + the product view's last-block maps; 5: + colour affinity; 6: aux maps pooled;
+# 7: product maps and titles as shared tables, renderer families; 8: + the measured cues
 
 
 # -- items -----------------------------------------------------------------------------------------------
@@ -108,7 +108,8 @@ def store_samples(store: Store) -> list[tuple[Creative, str, str]]:
 # -- encodings -------------------------------------------------------------------------------------------
 # per-row tensors; ``product``/``text``/``text_valid`` are tables shared by rows (every image of a product shares its
 # cutout's maps, every image of a title its token embeddings), reached through ``product_idx``/``text_idx``
-TENSOR_FIELDS = ("image", "image_mid", "local_mid", "aux", "local_aux", "labels", "local", "product_idx", "text_idx")
+TENSOR_FIELDS = ("image", "image_mid", "local_mid", "aux", "local_aux", "labels", "local", "product_idx", "text_idx",
+                 "cues")
 TABLE_FIELDS = ("product", "text", "text_valid")
 
 
@@ -125,6 +126,7 @@ class EncodedSet:
     local: Tensor  # (N, 320, g, g) float16 (or 1280): the trunk's last-block maps of the product view
     product_idx: Tensor  # (N,) int64: row of ``product``
     text_idx: Tensor  # (N,) int64: row of ``text``/``text_valid``
+    cues: Tensor  # (N, N_CUES) float32: the measured cues (inspect.cues)
     product: Tensor  # (P, 320, g, g) float16 (or 1280): maps of the distinct product canvases
     text: Tensor  # (U, T, 384) float16: token embeddings of the distinct titles
     text_valid: Tensor  # (U, T) bool
@@ -183,7 +185,8 @@ class EncodedSet:
         b = {"image": self.image[idx].float(), "image_mid": self.image_mid[idx].float(),
              "local_mid": self.local_mid[idx].float(), "local_aux": self.local_aux[idx].float(),
              "product": self.product[self.product_idx[idx]].float(), "aux": self.aux[idx].float(),
-             "text": self.text[t, :L].float(), "text_valid": valid[:, :L], "local": self.local[idx].float()}
+             "text": self.text[t, :L].float(), "text_valid": valid[:, :L], "local": self.local[idx].float(),
+             "cues": self.cues[idx].float()}
         if flip is not None and bool(flip.any()):
             for k in SPATIAL_KEYS:
                 b[k][flip] = b[k][flip].flip(-1)
@@ -342,7 +345,8 @@ def encode_items(
         f = f.half()
         b = len(buf)
         row: dict[str, Tensor] = {"image": f[:b], "image_mid": mid[:b].half(), "local_mid": mid[b:2 * b].half(),
-                                  "local": f[b:2 * b], "local_aux": pooled("local_aux", arr), "aux": pooled("aux", arr)}
+                                  "local": f[b:2 * b], "local_aux": pooled("local_aux", arr), "aux": pooled("aux", arr),
+                                  "cues": torch.from_numpy(np.stack([a["cues"] for a in arr]))}
         rows = []
         own: dict[int, int] = {}
         for j, i in enumerate(todo):
@@ -411,7 +415,9 @@ def encode_samples(samples: Sequence[Sample], cfg: dict[str, Any], *, cache_dir:
     key = None
     path = None
     if cache_dir is not None:
-        h = hashlib.sha256(json.dumps([ENCODING_VERSION, cfg], sort_keys=True).encode())
+        from adcreative.inspect.cues import CUES_VERSION
+
+        h = hashlib.sha256(json.dumps([ENCODING_VERSION, CUES_VERSION, cfg], sort_keys=True).encode())
         for s in samples:
             st = s.image.stat() if s.image.exists() else None
             h.update(f"{s.id}|{s.image}|{st.st_size if st else -1}|{st.st_mtime_ns if st else -1}|{s.label}|"

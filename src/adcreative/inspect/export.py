@@ -23,7 +23,7 @@ from adcreative.inspect.decision import Judgements, decision_of
 from adcreative.inspect.preprocess import InspectItem, prepare_arrays
 
 ONNX_NAME = "model.onnx"
-INPUTS = ("image", "product", "aux", "local", "local_aux", "text", "text_valid")
+INPUTS = ("image", "product", "aux", "local", "local_aux", "text", "text_valid", "cues")
 
 
 def _wrapper(model: Any) -> Any:
@@ -35,8 +35,8 @@ def _wrapper(model: Any) -> Any:
             self.m = m
 
         def forward(self, image: torch.Tensor, product: torch.Tensor, aux: torch.Tensor, local: torch.Tensor,
-                    local_aux: torch.Tensor, text: torch.Tensor,
-                    text_valid: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+                    local_aux: torch.Tensor, text: torch.Tensor, text_valid: torch.Tensor,
+                    cues: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
             mid, fin = self.m._trunk(image)
             local_mid, local_fin = self.m._trunk(local) if self.m.use_mask else (mid, fin)
             enc = {"image": fin, "image_mid": mid, "aux": aux, "local_mid": local_mid, "local_aux": local_aux,
@@ -45,6 +45,8 @@ def _wrapper(model: Any) -> Any:
                 enc["product"] = self.m._trunk(product)[1]
             if self.m.use_text:
                 enc["text"], enc["text_valid"] = text, text_valid
+            if self.m.use_cues:
+                enc["cues"] = cues
             z, f = self.m.outputs(enc)
             return torch.softmax(z, -1), self.m.ood_score(f)
 
@@ -54,6 +56,7 @@ def _wrapper(model: Any) -> Any:
 def example_inputs(model: Any, batch: int = 2) -> tuple[Any, ...]:
     import torch
 
+    from adcreative.inspect.cues import N_CUES
     from adcreative.inspect.model import AUX_CHANNELS
 
     S, A, T = model.image_size, model.aux_size, model.max_text_tokens
@@ -62,7 +65,8 @@ def example_inputs(model: Any, batch: int = 2) -> tuple[Any, ...]:
     valid[:, T // 2:] = False
     return (torch.randn(batch, 3, S, S, generator=g), torch.randn(batch, 3, S, S, generator=g),
             torch.rand(batch, AUX_CHANNELS, A, A, generator=g), torch.randn(batch, 3, S, S, generator=g),
-            torch.rand(batch, AUX_CHANNELS, A, A, generator=g), torch.randn(batch, T, 384, generator=g), valid)
+            torch.rand(batch, AUX_CHANNELS, A, A, generator=g), torch.randn(batch, T, 384, generator=g), valid,
+            torch.rand(batch, N_CUES, generator=g))
 
 
 def export_onnx(model: Any, directory: str | Path, *, opset: int = 17) -> Path:

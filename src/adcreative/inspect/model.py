@@ -15,8 +15,13 @@ image to the cutout's palette, and the title.
   and values, then self-attention over all modality tokens plus a [CLS] token, then a classifier over
   the six RF1M classes.
 
-Ablation flags (``use_product``, ``use_mask``, ``use_structure``, ``use_text``) remove an input entirely;
-with all four off the model is the image-only baseline (same trunk, same fusion depth). Training may also drop
+* With ``use_cues`` the measured cues (:mod:`adcreative.inspect.cues`: the labeller's measurements — truncation,
+  size in the canvas, contrast across the outline, the product's colours growing out of it, what lies under its
+  base — estimated from image, mask and cutout) join the fusion as one more token. They mean the same whichever
+  renderer drew the image, where the trunk's maps carry the renderer's fingerprints too.
+
+Ablation flags (``use_product``, ``use_mask``, ``use_structure``, ``use_text``, ``use_cues``) remove an input
+entirely; with all of them off the model is the image-only baseline (same trunk, same fusion depth). Training may also drop
 modalities per sample (``forward_features(enc, drop=...)``, see :data:`DROPPABLE`), so no single input carries
 the verdict alone.
 
@@ -55,6 +60,7 @@ from adcreative.core.backbones import (
 from adcreative.core.errors import InputError
 from adcreative.core.modeling import ConfigMixin, register_to_config
 from adcreative.core.types import CLASSES
+from adcreative.inspect.cues import N_CUES
 from adcreative.inspect.decision import Decision, Judgements
 from adcreative.inspect.preprocess import InspectItem, prepare_arrays
 
@@ -65,7 +71,8 @@ SPATIAL_KEYS = ("image", "image_mid", "aux", "local_mid", "local_aux", "local", 
 # affinity speak there — the geometry, whatever renderer drew it), the structure and colour-affinity channels, the
 # product cutout's tokens and the title's. The mask is not dropped: without it there is no product view, and at
 # inference a missing mask is replaced by saliency, not by nothing.
-DROPPABLE = ("image", "view", "mid", "structure", "affinity", "product", "text")
+DROPPABLE = ("image", "view", "mid", "structure", "affinity", "product", "text", "cues")
+CUE_CLIP = 6.0  # standardised cues are clipped here: an absurd measurement must not dominate the token
 MATCH_CUES = 2  # cos(cutout, product view) of pooled ImageNet features; colour affinity inside the mask
 
 
@@ -100,6 +107,8 @@ class RFNet(ConfigMixin, nn.Module):
     match_mean: Tensor
     match_prec: Tensor
     ood_scale: Tensor
+    cue_mean: Tensor
+    cue_std: Tensor
 
     @register_to_config
     def __init__(
@@ -118,6 +127,7 @@ class RFNet(ConfigMixin, nn.Module):
         use_mask: bool = True,
         use_structure: bool = True,
         use_text: bool = True,
+        use_cues: bool = False,
         finetune_head: bool = False,
         tokens: str = "head",
         local_width: int = 64,
@@ -146,6 +156,7 @@ class RFNet(ConfigMixin, nn.Module):
         self.image_size, self.aux_size = image_size, aux_size
         self.use_product, self.use_mask, self.use_structure, self.use_text = (
             use_product, use_mask, use_structure, use_text)
+        self.use_cues = use_cues
         self.text_encoder_name, self.max_text_tokens = text_encoder, max_text_tokens
         self.finetune_head = finetune_head
         # the deep maps the tokens are made of: the trunk's 1280-channel head conv (as in ImageNet training), or the
@@ -216,6 +227,13 @@ class RFNet(ConfigMixin, nn.Module):
             self.text_pos = nn.Parameter(torch.randn(1, max_text_tokens, dim) * 0.02)
         if use_text and use_product:
             self.cross = CrossAttention(dim, heads, attn_dropout)
+        # the measured cues (inspect.cues: the labeller's measurements estimated from image, mask and cutout) as
+        # one token, standardised by the training set's statistics (fitted once, saved with the weights)
+        self.register_buffer("cue_mean", torch.zeros(N_CUES))
+        self.register_buffer("cue_std", torch.ones(N_CUES))
+        if use_cues:
+            self.cue_proj = nn.Sequential(nn.Linear(N_CUES, 2 * dim), nn.GELU(), nn.Linear(2 * dim, dim))
+            self.cue_emb = nn.Parameter(torch.randn(1, 1, dim) * 0.02)
         # dropout inside the fusion is off by default: on a CPU its random masks cost ~15% of a training step
         layer = nn.TransformerEncoderLayer(dim, heads, 2 * dim, attn_dropout, activation="gelu", batch_first=True,
                                            norm_first=True)
@@ -235,7 +253,8 @@ class RFNet(ConfigMixin, nn.Module):
     @property
     def modalities(self) -> list[str]:
         return ["image"] + [m for m, on in (("product", self.use_product), ("mask", self.use_mask),
-                                             ("structure", self.use_structure), ("text", self.use_text)) if on]
+                                             ("structure", self.use_structure), ("text", self.use_text),
+                                             ("cues", self.use_cues)) if on]
 
     def trainable_parameters(self) -> list[nn.Parameter]:
         return [p for n, p in self.named_parameters() if not n.startswith("backbone.") and p.requires_grad]
@@ -256,7 +275,7 @@ class RFNet(ConfigMixin, nn.Module):
     def check_inputs(self, inputs: dict[str, Tensor]) -> None:
         """Refuse missing modalities and wrong shapes with a message naming them."""
         S, A = self.image_size, self.aux_size
-        want = {"image": (3, S, S), "aux": (AUX_CHANNELS, A, A), "local": (3, S, S),
+        want: dict[str, tuple[int, ...]] = {"image": (3, S, S), "aux": (AUX_CHANNELS, A, A), "local": (3, S, S),
                 "local_aux": (AUX_CHANNELS, A, A)}
         if self.use_product:
             want["product"] = (3, S, S)
@@ -271,6 +290,12 @@ class RFNet(ConfigMixin, nn.Module):
                 raise InputError("missing modality 'text' (this model reads the title)")
             if inputs["text"].dim() != 3 or inputs["text"].shape[-1] != TEXT_DIM:
                 raise InputError(f"text has shape {tuple(inputs['text'].shape)}, expected (B, T, {TEXT_DIM})")
+        if self.use_cues:
+            if "cues" not in inputs:
+                raise InputError("missing modality 'cues' (this model reads the measured cues)")
+            if inputs["cues"].dim() != 2 or inputs["cues"].shape[-1] != N_CUES:
+                raise InputError(f"cues has shape {tuple(inputs['cues'].shape)}, expected (B, {N_CUES})")
+            want["cues"] = (N_CUES,)
         b = {inputs[k].shape[0] for k in want}
         if len(b) != 1:
             raise InputError(f"modalities disagree on batch size: {sorted(b)}")
@@ -299,6 +324,8 @@ class RFNet(ConfigMixin, nn.Module):
         enc["aux"], enc["local_aux"] = inputs["aux"], inputs["local_aux"]
         if self.use_text:
             enc["text"], enc["text_valid"] = inputs["text"], inputs["text_valid"]
+        if self.use_cues:
+            enc["cues"] = inputs["cues"]
         return enc
 
     def _product_maps(self, product: Tensor, trunk: Any) -> Tensor:
@@ -383,6 +410,10 @@ class RFNet(ConfigMixin, nn.Module):
                 prod = self.cross(prod, txt, txt_valid)  # product queries, text keys/values
             tokens.append(prod)
             valid.append(torch.ones(B, prod.shape[1], dtype=torch.bool, device=img.device))
+        if self.use_cues:
+            c = ((enc["cues"].float() - self.cue_mean) / self.cue_std).clamp(-CUE_CLIP, CUE_CLIP)
+            tokens.append(keep("cues", self.cue_proj(c)).unsqueeze(1) + self.cue_emb)
+            valid.append(torch.ones(B, 1, dtype=torch.bool, device=img.device))
         if txt is not None and txt_valid is not None:
             tokens.append(txt)
             valid.append(txt_valid)
@@ -470,6 +501,18 @@ class RFNet(ConfigMixin, nn.Module):
         return self.ood_parts(features).max(1).values
 
     @torch.no_grad()
+    @torch.no_grad()
+    def fit_cues(self, cues: Tensor) -> None:
+        """Standardise the measured cues by these (training) rows' mean and spread; a constant cue keeps scale 1."""
+        x = cues.float()
+        self.cue_mean.copy_(x.mean(0))
+        sd = x.std(0)
+        self.cue_std.copy_(torch.where(sd > 1e-6, sd, torch.ones_like(sd)))
+
+    @property
+    def cues_fitted(self) -> bool:
+        return bool((self.cue_mean != 0).any() or (self.cue_std != 1).any())
+
     def fit_ood(self, features: Tensor, labels: Tensor, val_features: Tensor | None = None) -> None:
         """Fit the class means and shared covariances (Ledoit–Wolf shrinkage towards a scaled identity, so a few
         hundred samples of a 64-d feature still give a well-conditioned precision) of training features and
@@ -536,8 +579,10 @@ class RFNet(ConfigMixin, nn.Module):
         except RuntimeError as e:  # shape mismatch: a checkpoint of another config
             raise ValueError(f"checkpoint does not fit this config (different ablation flags or sizes?): "
                              f"{str(e).splitlines()[-1].strip()}") from None
-        # a model saved before the OOD buffers existed loads with them unfitted (every score 0)
-        missing = [k for k in missing if not k.startswith(("backbone.", "ood_", "match_"))]
+        # a model saved before the OOD buffers (or the cue statistics, unused without use_cues) existed loads with
+        # them unfitted (every OOD score 0)
+        missing = [k for k in missing if not k.startswith(("backbone.", "ood_", "match_"))
+                   and (self.use_cues or not k.startswith("cue_"))]
         if unexpected:
             raise ValueError(f"unexpected weights in checkpoint (different ablation flags?): {unexpected[:5]}")
         if missing:
@@ -558,4 +603,5 @@ def _copy(m: nn.Module) -> nn.Module:
 
 def image_only(**cfg: Any) -> RFNet:
     """The image-only baseline: RFNet with every auxiliary input removed (same trunk and fusion)."""
-    return RFNet(**{**cfg, "use_product": False, "use_mask": False, "use_structure": False, "use_text": False})
+    return RFNet(**{**cfg, "use_product": False, "use_mask": False, "use_structure": False, "use_text": False,
+                        "use_cues": False})

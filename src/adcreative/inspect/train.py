@@ -39,7 +39,7 @@ class TrainConfig:
     # each input of ``drop_modalities`` (names of model.DROPPABLE) is removed from a training sample with this
     # probability, independently: the verdict cannot rest on any single input
     modality_dropout: float = 0.0
-    drop_modalities: tuple[str, ...] = ("image", "view", "mid", "structure", "affinity", "product", "text")
+    drop_modalities: tuple[str, ...] = ("image", "view", "mid", "structure", "affinity", "product", "text", "cues")
     # the three-way decision fitted on validation after training
     target_accept: float = 0.99
     target_reject: float = 0.95
@@ -76,6 +76,8 @@ def train_model(model: Any, train: EncodedSet, val: EncodedSet | None, cfg: Trai
         val = model.head_maps(_labelled(val))
     if len(train) == 0:
         raise InputError("no labelled training samples")
+    if getattr(model, "use_cues", False) and not model.cues_fitted:  # a fine-tuned model keeps its statistics
+        model.fit_cues(train.cues)
     torch.manual_seed(cfg.seed)
     gen = torch.Generator().manual_seed(cfg.seed)
     params = model.trainable_parameters()
@@ -104,7 +106,9 @@ def train_model(model: Any, train: EncodedSet, val: EncodedSet | None, cfg: Trai
             batch = train.batch(idx, flip=flip)
             drop = None
             if cfg.modality_dropout > 0:
-                drop = {m: torch.rand(len(idx), generator=gen) < cfg.modality_dropout for m in cfg.drop_modalities}
+                # (no draw for the cue token of a model without one: its random stream stays what it was)
+                drop = {m: torch.rand(len(idx), generator=gen) < cfg.modality_dropout for m in cfg.drop_modalities
+                        if m != "cues" or getattr(model, "use_cues", False)}
             logits = model.forward_head(model.forward_features(batch, drop=drop))
             loss = F.cross_entropy(logits, train.labels[idx], weight=weights, label_smoothing=cfg.label_smoothing)
             opt.zero_grad(set_to_none=True)

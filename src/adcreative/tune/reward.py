@@ -92,6 +92,9 @@ class RFNetReward(nn.Module):
             "local_mask": torch.from_numpy(np.stack([letterbox_gray(_crop(mask, box, 0.0), net.aux_size),
                                                      letterbox_gray(_crop(ones, box, 0.0), net.aux_size)])),
         }
+        if net.use_cues:  # the inputs of the measured cues besides the image: the mask and the cutout
+            out["cue_mask"] = torch.from_numpy(mask)
+            out["cutout"] = torch.from_numpy(_cutout_canvas(product.image))
         if net.use_text:
             text, valid = title_tokens([product.title], encoder=net.text_encoder_name, max_tokens=net.max_text_tokens)
             T = net.max_text_tokens  # pad to a fixed length so examples of different titles stack
@@ -206,7 +209,19 @@ class RFNetReward(nn.Module):
                 enc["product"] = trunk_forward(net.backbone, x["product"])[1]
         if net.use_text:
             enc["text"], enc["text_valid"] = x["text"], x["text_valid"]
+        if net.use_cues:
+            enc["cues"] = self.cues(images, aux)
         return net.logits(enc)  # type: ignore[no-any-return]
+
+    @torch.no_grad()
+    def cues(self, images: Tensor, aux: dict[str, Tensor]) -> Tensor:
+        """The measured cues of the 8-bit images (B, N_CUES). They are measurements, not differentiable: the
+        reward's gradient reaches the pixels through the other inputs, and the cue token is a constant of them."""
+        from adcreative.inspect.cues import observe
+
+        px = (_quantize(images.detach()) * 255.0).round().to(torch.uint8).permute(0, 2, 3, 1).cpu().numpy()
+        masks, cutouts = aux["cue_mask"].cpu().numpy(), aux["cutout"].cpu().numpy()
+        return torch.from_numpy(np.stack([observe(px[i], masks[i], cutouts[i]) for i in range(len(px))])).to(images.device)
 
 
 def _quantize(x: Tensor) -> Tensor:
@@ -214,6 +229,17 @@ def _quantize(x: Tensor) -> Tensor:
     the forward value is the rounded one, the gradient passes unchanged."""
     q = torch.floor(x.clamp(0.0, 1.0) * 255.0 + 0.5) / 255.0
     return x + (q - x).detach()
+
+
+def _cutout_canvas(cutout: Any) -> np.ndarray:
+    """(CUTOUT_SIDE, CUTOUT_SIDE, 4) uint8: the cutout as the cues compare it (``fit_cutout``), in the corner of a
+    transparent square so examples stack (the cues crop to its alpha's box, so the padding changes nothing)."""
+    from adcreative.inspect.cues import CUTOUT_SIDE, fit_cutout
+
+    fitted = fit_cutout(np.asarray(cutout.convert("RGBA")))
+    out = np.zeros((CUTOUT_SIDE, CUTOUT_SIDE, 4), np.uint8)
+    out[: fitted.shape[0], : fitted.shape[1]] = fitted
+    return out
 
 
 def _pad_palette(palette: np.ndarray) -> Tensor:
