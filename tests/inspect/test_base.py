@@ -15,15 +15,16 @@ def test_default_model_ships_and_loads() -> None:
         pytest.fail(f"the default RFNet is missing from {d}")
     assert (d / "model.safetensors").stat().st_size < 8_000_000
     net = default_inspector()
-    assert net.modalities == ["image", "product", "mask", "structure", "text"]
+    assert net.modalities == ["image", "product", "mask", "structure", "text", "cues"]
+    assert net.cues_fitted, "the cue statistics of the training split ship with the weights"
 
 
 def test_default_model_starves_no_sample_product() -> None:
     """A default that auto-rejects a whole clean product would starve recurrent generation of it (as a retrained
     candidate did with herbal-shampoo). Under the three-way decision an image the model is unsure of goes to a
     human instead, so: no sample product has every clean render auto-rejected, and clean renders do reach the
-    auto-accept band. (The shipped default fine-tuned on three renderer families gives herbal-shampoo P(available)
-    < 0.5 on all 8 renders but sends 7 of them to a human; docs/inspect.md, issue 13.)"""
+    auto-accept band. (The shipped default, trained on three renderer families with the measured cues, gives
+    herbal-shampoo P(available) ≥ 0.5 on 2 of 8 renders and sends 4 of them to a human; docs/inspect.md, issue 13.)"""
     from adcreative.catalogue.sample import sample_catalogue
     from adcreative.generate.compositor.generator import Compositor
     from adcreative.inspect import default_inspector
