@@ -195,3 +195,56 @@ def test_dataset_synth_killed_and_resumed(tmp_path: Path, catalogue: Path) -> No
     got, want = _files(part), _files(full)
     assert sorted(got) == sorted(want)  # no stray temporary file of a write the kill cut short
     assert [k for k in want if got[k] != want[k]] == []
+
+
+def _children(pid: int) -> list[int]:
+    """Live (not zombie) processes whose parent is ``pid``, from /proc."""
+    out = []
+    for d in Path("/proc").iterdir():
+        if d.name.isdigit():
+            try:
+                stat = (d / "stat").read_text()
+            except OSError:
+                continue
+            fields = stat[stat.rindex(")") + 2 :].split()
+            if int(fields[1]) == pid and fields[0] != "Z":
+                out.append(int(d.name))
+    return out
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="needs Linux /proc to find the workers")
+def test_dataset_synth_workers_die_with_their_parent(tmp_path: Path, catalogue: Path) -> None:
+    """SIGTERM to the parent of a `--workers 2` run alone (not its process group): its workers die with it instead
+    of rendering the queued jobs for minutes with nobody to record them."""
+    import contextlib
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2] / "src")}
+    proc = subprocess.Popen([sys.executable, "-m", "adcreative", "dataset", "synth", "--products", str(catalogue),
+                             "--per-class", "2", "--scale", "0.25", "--out", str(tmp_path / "d"), "--workers", "2"],
+                            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    try:
+        deadline = time.monotonic() + 120
+        workers: list[int] = []
+        while time.monotonic() < deadline and proc.poll() is None and len(workers) < 2:
+            workers = _children(proc.pid)
+            time.sleep(0.05)
+        assert proc.poll() is None and len(workers) >= 2, "the run ended before its workers could be seen"
+        time.sleep(1.0)  # let the workers reach their initializer
+        os.kill(proc.pid, signal.SIGTERM)
+        proc.wait()
+        deadline = time.monotonic() + 15
+        alive = workers
+        while alive and time.monotonic() < deadline:
+            alive = [w for w in workers if Path(f"/proc/{w}").exists()
+                     and Path(f"/proc/{w}/stat").read_text().split(") ")[-1][:1] != "Z"]
+            time.sleep(0.1)
+        assert not alive, f"workers {alive} outlived their parent"
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)
