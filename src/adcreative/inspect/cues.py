@@ -69,6 +69,7 @@ def observe(rgb: np.ndarray, mask: np.ndarray, cutout: np.ndarray) -> np.ndarray
     s = min(1.0, WORK_SIDE / max(H, W))
     w, h = max(8, round(W * s)), max(8, round(H * s))
     img = _resize(rgb, (w, h)) if s < 1 else np.ascontiguousarray(rgb)
+    gray = cv2.cvtColor(img, cv2.COLOR_RGB2GRAY).astype(np.float32)
     m = _resize(np.asarray(mask, np.float32), (w, h)) >= 0.5
     if m.sum() < 16:
         return out  # no product to measure: every cue 0, has_product 0
@@ -117,7 +118,7 @@ def observe(rgb: np.ndarray, mask: np.ndarray, cutout: np.ndarray) -> np.ndarray
         res = np.abs(y - x @ coef).max(axis=1)
         cue["off_colour"] = float((res > 40).mean())
         cue["residual"] = float(np.median(res)) / 255.0
-        g_img = cv2.Laplacian(cv2.cvtColor(img, cv2.COLOR_RGB2GRAY).astype(np.float32), cv2.CV_32F)
+        g_img = cv2.Laplacian(gray, cv2.CV_32F)
         g_ref = cv2.Laplacian(cv2.cvtColor(ref_rgb.astype(np.uint8), cv2.COLOR_RGB2GRAY).astype(np.float32),
                               cv2.CV_32F)
         cue["detail_ratio"] = float(np.log((np.abs(g_img[core]).mean() + 1.0) / (np.abs(g_ref[core]).mean() + 1.0)))
@@ -166,7 +167,6 @@ def observe(rgb: np.ndarray, mask: np.ndarray, cutout: np.ndarray) -> np.ndarray
     fx0, fx1 = int(foot.min()), int(foot.max()) + 1
     depth = max(3, round(0.3 * bh))
     if y1 + 2 < h:
-        gray = cv2.cvtColor(img, cv2.COLOR_RGB2GRAY).astype(np.float32)
         strip = gray[y1 : min(h, y1 + depth), fx0:fx1]
         prof = strip.mean(axis=1)
         k = int(np.argmin(prof))

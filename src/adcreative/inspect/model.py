@@ -229,9 +229,9 @@ class RFNet(ConfigMixin, nn.Module):
             self.cross = CrossAttention(dim, heads, attn_dropout)
         # the measured cues (inspect.cues: the labeller's measurements estimated from image, mask and cutout) as
         # one token, standardised by the training set's statistics (fitted once, saved with the weights)
-        self.register_buffer("cue_mean", torch.zeros(N_CUES))
-        self.register_buffer("cue_std", torch.ones(N_CUES))
         if use_cues:
+            self.register_buffer("cue_mean", torch.zeros(N_CUES))
+            self.register_buffer("cue_std", torch.ones(N_CUES))
             self.cue_proj = nn.Sequential(nn.Linear(N_CUES, 2 * dim), nn.GELU(), nn.Linear(2 * dim, dim))
             self.cue_emb = nn.Parameter(torch.randn(1, 1, dim) * 0.02)
         # dropout inside the fusion is off by default: on a CPU its random masks cost ~15% of a training step
@@ -579,10 +579,8 @@ class RFNet(ConfigMixin, nn.Module):
         except RuntimeError as e:  # shape mismatch: a checkpoint of another config
             raise ValueError(f"checkpoint does not fit this config (different ablation flags or sizes?): "
                              f"{str(e).splitlines()[-1].strip()}") from None
-        # a model saved before the OOD buffers (or the cue statistics, unused without use_cues) existed loads with
-        # them unfitted (every OOD score 0)
-        missing = [k for k in missing if not k.startswith(("backbone.", "ood_", "match_"))
-                   and (self.use_cues or not k.startswith("cue_"))]
+        # a model saved before the OOD buffers existed loads with them unfitted (every score 0)
+        missing = [k for k in missing if not k.startswith(("backbone.", "ood_", "match_"))]
         if unexpected:
             raise ValueError(f"unexpected weights in checkpoint (different ablation flags?): {unexpected[:5]}")
         if missing:
