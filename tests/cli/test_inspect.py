@@ -129,6 +129,7 @@ def test_train_calibrate_and_eval_by_renderer(two_family_data: Path, tmp_path: P
     m = tmp_path / "m"
     assert main(["inspect", "train", "--data", str(two_family_data), "--out", str(m), "--epochs", "2",
                  "--modality-dropout", "0.2", "--layers", "1", *TINY_ARGS]) == 0
+    cached = set((two_family_data / ".cache").glob("rfnet-enc-*"))
     cfg = json.loads((m / "config.json").read_text())
     assert cfg["decision"]["target_accept"] == 0.99 and cfg["temperature"] > 0
     assert "calibration" in cfg["_extra"]
@@ -147,6 +148,8 @@ def test_train_calibrate_and_eval_by_renderer(two_family_data: Path, tmp_path: P
     assert json.loads((m2 / "config.json").read_text())["decision"]["target_accept"] == 0.95
     ev = tmp_path / "ev"
     assert main(["inspect", "eval", "--data", str(two_family_data), "--model", str(m2), "--out", str(ev)]) == 0
+    # calibrate and eval read their splits from the encodings training cached, rather than encoding them again
+    assert set((two_family_data / ".cache").glob("rfnet-enc-*")) == cached
     metrics = json.loads((ev / "metrics.json").read_text())
     assert set(metrics["by_renderer"]) == {"photo", "studio"} and "decision" in metrics
     assert (ev / "reliability.png").exists() and (ev / "renderer-photo" / "reliability.png").exists()

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -407,6 +407,19 @@ def renderer_family(s: Sample) -> str:
     return str(r)
 
 
+def _cache_file(samples: Sequence[Sample], cfg: dict[str, Any], cache_dir: Path) -> tuple[str, Path]:
+    """The cache key of these samples' encodings and the file that holds them."""
+    from adcreative.inspect.cues import CUES_VERSION
+
+    h = hashlib.sha256(json.dumps([ENCODING_VERSION, CUES_VERSION, cfg], sort_keys=True).encode())
+    for s in samples:
+        st = s.image.stat() if s.image.exists() else None
+        h.update(f"{s.id}|{s.image}|{st.st_size if st else -1}|{st.st_mtime_ns if st else -1}|{s.label}|"
+                 f"{s.split}|{s.title}|{renderer_family(s)}".encode())
+    key = h.hexdigest()
+    return key, cache_dir / f"rfnet-enc-{key[:16]}.safetensors"
+
+
 def encode_samples(samples: Sequence[Sample], cfg: dict[str, Any], *, cache_dir: Path | None = None,
                    progress: bool = True, batch_size: int = 32, mmap: bool = False) -> EncodedSet:
     """Encode dataset samples, reusing a cache file keyed by the encoding config and the sample files (with
@@ -415,15 +428,7 @@ def encode_samples(samples: Sequence[Sample], cfg: dict[str, Any], *, cache_dir:
     key = None
     path = None
     if cache_dir is not None:
-        from adcreative.inspect.cues import CUES_VERSION
-
-        h = hashlib.sha256(json.dumps([ENCODING_VERSION, CUES_VERSION, cfg], sort_keys=True).encode())
-        for s in samples:
-            st = s.image.stat() if s.image.exists() else None
-            h.update(f"{s.id}|{s.image}|{st.st_size if st else -1}|{st.st_mtime_ns if st else -1}|{s.label}|"
-                     f"{s.split}|{s.title}|{renderer_family(s)}".encode())
-        key = h.hexdigest()
-        path = cache_dir / f"rfnet-enc-{key[:16]}.safetensors"
+        key, path = _cache_file(samples, cfg, cache_dir)
         hit = EncodedSet.load(path, key, mmap=mmap)
         if hit is not None:
             return hit
@@ -440,6 +445,26 @@ def encode_samples(samples: Sequence[Sample], cfg: dict[str, Any], *, cache_dir:
             assert hit is not None
             return hit
     return enc
+
+
+def encode_splits(data: Path, splits: Collection[str] | None, cfg: dict[str, Any], *, cache: bool = True,
+                  progress: bool = True) -> EncodedSet:
+    """The samples of the dataset folder ``data`` in ``splits`` (every split when None), encoded. When the whole
+    dataset's encodings are cached already (training leaves them), they are read from that file, memory-mapped,
+    and subset: encoding a split of a large set again took as long as training on it."""
+    samples = read_dataset(data)
+    keep = [i for i, s in enumerate(samples) if splits is None or s.split in splits]
+    if not keep:
+        raise InputError(f"no samples in split{'s' if splits and len(splits) > 1 else ''} "
+                         f"{', '.join(sorted(splits or []))}", source=data)
+    if cache and len(keep) < len(samples):
+        check_splits(samples)
+        key, path = _cache_file(samples, cfg, data / ".cache")
+        whole = EncodedSet.load(path, key, mmap=True)
+        if whole is not None:
+            return whole.subset(keep)
+    return encode_samples([samples[i] for i in keep], cfg, cache_dir=(data / ".cache") if cache else None,
+                          progress=progress)
 
 
 def encode_store_labels(store: Store, cfg: dict[str, Any], *, progress: bool = True) -> EncodedSet:

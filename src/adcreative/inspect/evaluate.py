@@ -184,16 +184,11 @@ def evaluate_folder(model: str | Path | None, data: Path, *, split: str = "test"
     """Evaluate a saved inspector (None: the shipped default) on one split (or ``all``) of a dataset folder,
     overall and per renderer family (``by_renderer`` when the data has several); writes PR curves, confusion
     matrix, reliability diagram and metrics.json to ``out`` (default: beside the model)."""
-    from adcreative.core.errors import InputError
     from adcreative.inspect.base import load_inspector
-    from adcreative.inspect.data import encode_samples, encoding_config
-    from adcreative.inspect.datasets.formats import read_dataset
+    from adcreative.inspect.data import encode_splits, encoding_config
 
     net = load_inspector(model)
-    samples = read_dataset(data, split=None if split == "all" else split)
-    if not samples:
-        raise InputError(f"no samples in split {split!r}", source=data)
-    enc = encode_samples(samples, encoding_config(net.config), cache_dir=(data / ".cache") if cache else None)
+    enc = encode_splits(data, None if split == "all" else [split], encoding_config(net.config), cache=cache)
     out = out or (data / "eval" if model is None else Path(model) / f"eval-{data.name}-{split}")
     families = sorted(set(enc.renderers))
     by = {}
@@ -220,15 +215,14 @@ def calibrate_folder(model: str | Path | None, data: Path, out: Path, *, target_
 
     from adcreative.core.errors import InputError
     from adcreative.inspect.base import default_model_dir, load_inspector
-    from adcreative.inspect.data import encode_samples, encoding_config
+    from adcreative.inspect.data import encode_splits, encoding_config
     from adcreative.inspect.datasets.formats import read_dataset
     from adcreative.inspect.train import TrainConfig, calibrate_model
 
     net = load_inspector(model)
-    samples = [s for s in read_dataset(data) if s.split in ("train", "val")]
-    if not any(s.split == "val" for s in samples):
+    if not any(s.split == "val" for s in read_dataset(data)):
         raise InputError("calibration needs a 'val' split", source=data)
-    enc = encode_samples(samples, encoding_config(net.config), cache_dir=(data / ".cache") if cache else None)
+    enc = encode_splits(data, ("train", "val"), encoding_config(net.config), cache=cache)
     tr, va = enc.split("train"), enc.split("val")
     cfg = TrainConfig(target_accept=target_accept, target_reject=target_reject, ood_quantile=ood_quantile)
     cal = calibrate_model(net, tr if len(tr) else va, va, cfg)
