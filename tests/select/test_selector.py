@@ -43,11 +43,13 @@ def ref_policy_rank(pol: BetaVisualTS, ids: list[str], scores: np.ndarray | None
     a, b = pol.posterior(pol.rows(ids))
     greedy = np.asarray(scores, np.float64) if scores is not None else a / (a + b)
     if explored:
-        if min(a.min(), b.min()) >= 10.0:
-            s = a + b
-            draw = np.clip(a / s + np.sqrt(a * b / (s * s * (s + 1))) * pol.rng.standard_normal((1, len(a))), 0, 1)[0]
-        else:
-            draw = pol.rng.beta(a, b, size=(1, len(a)))[0]
+        # each arm's own draw: the moment-matched normal, or the exact Beta for an arm with under 10
+        # pseudo-counts on a side (normals for all first, then Betas for the young arms)
+        s = a + b
+        draw = a / s + np.sqrt(a * b / (s * s * (s + 1))) * pol.rng.standard_normal(len(a))
+        young = np.minimum(a, b) < 10.0
+        if young.any():
+            draw[young] = pol.rng.beta(a[young], b[young])
         order = np.argsort(-draw)
     else:
         order = np.argsort(-greedy)
@@ -133,17 +135,22 @@ def test_selector_rank_matches_the_straightforward_path(bundle_dir: Path, policy
 
 @pytest.mark.parametrize("share", [0.0, 0.3, 1.0])
 def test_beta_visual_rank_matches_reference_with_updates_and_new_arms(share: float) -> None:
-    """Both draw paths (exact Beta for thin posteriors, moment-matched normal once counts are large),
+    """Both draw paths (exact Beta for thin posteriors, moment-matched normal once counts are large; mixed
+    within one request while some arms are young),
     greedy by scores and by posterior mean, arms added mid-stream, ids or resolved rows."""
     rng = np.random.default_rng(3)
-    feats = rng.standard_normal((30, 4))
-    ids = [f"c{j}" for j in range(30)]
+    feats = rng.standard_normal((35, 4))
+    ids = [f"c{j}" for j in range(35)]
     pols = [BetaVisualTS(n_features=4, exploration_share=share, seed=11) for _ in range(2)]
     for p in pols:
         p.add_arms(ids[:20], feats[:20])
     fast, ref = pols
+    n_mixed = 0
     for i in range(300):
         if i == 100:
+            for p in pols:
+                p.add_arms(ids[:30], feats[:30])
+        if i == 250:  # young arms join old ones: one request mixes Beta and normal draws
             for p in pols:
                 p.add_arms(ids, feats)
         if i == 200:  # heavy history: every posterior ≥ 10 pseudo-counts a side → the normal draw path
@@ -158,9 +165,12 @@ def test_beta_visual_rank_matches_reference_with_updates_and_new_arms(share: flo
         explore = (None, True, False)[i % 3]
         d = fast.rank(cands, scores=scores, explore=explore, rows=fast.rows(cands) if i % 4 else None)
         order, explored, prop = ref_policy_rank(ref, cands, scores, explore)
+        low = np.minimum(*ref.posterior(ref.rows(cands)))
+        n_mixed += bool(explored and low.min() < 10.0 <= low.max())
         assert d.order.tolist() == order.tolist() and d.explored == explored
         assert d.propensity == pytest.approx(prop, rel=1e-9, abs=1e-300)
         r = float(rng.random() < 0.1)
         for p in pols:
             p.update(cands[int(order[0])], r)
     np.testing.assert_array_equal(fast.clicks, ref.clicks)
+    assert share == 0.0 or n_mixed > 0
