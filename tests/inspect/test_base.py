@@ -23,8 +23,9 @@ def test_default_model_starves_no_sample_product() -> None:
     """A default that auto-rejects a whole clean product would starve recurrent generation of it (as a retrained
     candidate did with herbal-shampoo). Under the three-way decision an image the model is unsure of goes to a
     human instead, so: no sample product has every clean render auto-rejected, and clean renders do reach the
-    auto-accept band. (The shipped default, trained on three renderer families with the measured cues, gives
-    herbal-shampoo P(available) ≥ 0.5 on 2 of 8 renders and sends 4 of them to a human; docs/inspect.md, issue 13.)"""
+    auto-accept band. (The shipped default G, trained on the full three-family set with the measured cues, gives
+    herbal-shampoo P(available) ≥ 0.5 on 1 of 8 renders and sends 7 of them to a human; over the 56 renders it
+    auto-accepts 1 and auto-rejects 4, none of them every render of a product; docs/inspect.md, issue 13.)"""
     from adcreative.catalogue.sample import sample_catalogue
     from adcreative.generate.compositor.generator import Compositor
     from adcreative.inspect import default_inspector
