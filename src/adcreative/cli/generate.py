@@ -26,6 +26,9 @@ def generate(
     max_attempts: int = typer.Option(20, "--max-attempts", help="Attempt budget per product (with --until-available)"),
     threshold: float | None = typer.Option(None, "--threshold", help="Replace the inspector's three-way decision "
                                            "by a two-way one: deliver when P(available) ≥ this (no human band)"),
+    adapt_prior: bool = typer.Option(
+        False, "--adapt-prior", help="With --until-available: move the accept threshold to each product's "
+        "estimated share of available attempts (label shift; the 0.99 precision target is kept at that share)"),
     inspector: Path | None = typer.Option(None, "--inspector", help="Inspector folder (default: shipped RFNet)"),
     run_id: str | None = typer.Option(
         None, "--run-id", help="Recurrent run to start or resume (default: derived from the generator, aspects, "
@@ -59,7 +62,8 @@ def generate(
 
     results = recurrent_for_products(store, gen, ids, k=until_available, max_attempts=max_attempts,
                                      aspects=parse_list(aspect), seed=seed, threshold=threshold, inspector=inspector,
-                                     run_id=run_id, on_result=lambda r: console.print(format_attempts(r)))
+                                     run_id=run_id, on_result=lambda r: console.print(format_attempts(r)),
+                                     adapt_prior=adapt_prior)
     console.print(format_results(results))
     if results:
         reused = sum(r.reused for r in results)

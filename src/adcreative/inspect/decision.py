@@ -7,6 +7,15 @@ truly be defective. Each threshold is the loosest one at which the precision hol
 too* (the running minimum of the precision curve), so one lucky stretch of the curve does not set it. An image
 whose out-of-distribution score is above ``ood`` (a quantile of the validation images' scores) goes to a human
 whatever its P(available): the model has not seen its like, so neither verdict is trusted.
+
+**Label shift.** The probabilities are calibrated to validation, where a share ``prior`` of images is available
+(about 20 % on the shipped data); a batch of generated ads is often mostly good. The decision keeps histograms of
+validation P(available) for available and for defective images, so :meth:`Decision.for_prior` can re-choose the
+accept threshold for the precision target at another available share (precision at threshold t is
+``π·TPR(t) / (π·TPR(t) + (1-π)·FPR(t))``, TPR and FPR read off the histograms), and :func:`estimate_prior` gives
+that share for an unlabelled batch (Saerens et al. 2002, EM, with a Beta pseudo-count prior at validation's share
+so a handful of images cannot swing it). Only the accept threshold moves: a wrong estimate can move images
+between *accept* and *human*, never into *reject*.
 NumPy only; saved in the model's config (``RFNet(decision=...)``).
 """
 
@@ -14,7 +23,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -22,6 +31,7 @@ import numpy as np
 from adcreative.core.types import BANDS
 
 NEVER = 2.0  # a P(available) threshold no probability reaches: the band is empty
+PRIOR_BINS = 1000  # validation P(available) histogram bins kept for label-shift thresholds
 
 
 @dataclass(frozen=True)
@@ -35,9 +45,16 @@ class Decision:
     target_accept: float = 0.99
     target_reject: float = 0.95
     ood_quantile: float = 0.99
+    prior: float | None = None                   # validation share of available images
+    class_prior: tuple[float, ...] | None = None  # validation share of each class (available first)
+    val_available: tuple[int, ...] | None = None  # validation P(available) histogram (PRIOR_BINS on [0, 1]), available
+    val_defective: tuple[int, ...] | None = None  # the same for defective images
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        d = asdict(self)
+        for k in ("val_available", "val_defective", "class_prior"):
+            d[k] = list(d[k]) if d[k] is not None else None
+        return d
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> Decision:
@@ -45,7 +62,39 @@ class Decision:
         unknown = set(d) - known
         if unknown:
             raise ValueError(f"unknown decision fields: {sorted(unknown)}")
+        d = {**d, **{k: tuple(int(x) for x in d[k]) for k in ("val_available", "val_defective") if d.get(k)}}
+        if d.get("class_prior"):
+            d["class_prior"] = tuple(float(x) for x in d["class_prior"])
         return cls(**d)
+
+    @property
+    def adaptable(self) -> bool:
+        """Whether :meth:`for_prior` can move the accept threshold (validation histograms were saved)."""
+        return self.prior is not None and self.val_available is not None and self.val_defective is not None
+
+    def for_prior(self, prior: float) -> Decision:
+        """This decision at a deployment where a share ``prior`` of images is available: the accept threshold is
+        the loosest histogram edge where precision, re-weighted to ``prior``, meets ``target_accept`` at that edge
+        and every stricter one (never looser than the reject threshold). Reject and OOD thresholds are kept."""
+        if not self.adaptable:
+            raise ValueError("this decision has no validation histograms (calibrate the model again)")
+        if not 0.0 <= prior <= 1.0 or prior != prior:
+            raise ValueError(f"prior must be in [0, 1], got {prior}")
+        pos = np.asarray(self.val_available, np.float64)
+        neg = np.asarray(self.val_defective, np.float64)
+        tpr = np.cumsum(pos[::-1])[::-1] / max(pos.sum(), 1.0)  # share of available images with p ≥ edge[i]
+        fpr = np.cumsum(neg[::-1])[::-1] / max(neg.sum(), 1.0)
+        edges = np.linspace(0.0, 1.0, len(pos) + 1)[:-1]
+        tp, fp = prior * tpr, (1.0 - prior) * fpr
+        with np.errstate(invalid="ignore", divide="ignore"):
+            prec = np.where(tp + fp > 0, tp / (tp + fp), 1.0)
+        # at this edge and every stricter one (edges no validation image reaches hold vacuously)
+        ok = np.minimum.accumulate(prec[::-1])[::-1] >= self.target_accept
+        bad = np.flatnonzero(~ok)
+        first = int(bad[-1]) + 1 if len(bad) else 0
+        accept = NEVER if first >= len(edges) else float(edges[first])
+        accept = max(accept, float(np.nextafter(self.reject, np.inf)))
+        return replace(self, accept=accept)
 
     def bands(self, p_available: np.ndarray, ood: np.ndarray | None = None) -> list[str]:
         """The band of each image."""
@@ -112,7 +161,7 @@ def reject_threshold(p: np.ndarray, negative: np.ndarray, target: float) -> floa
 
 def choose_decision(p_available: np.ndarray, is_available: np.ndarray, *, ood: np.ndarray | None = None,
                     target_accept: float = 0.99, target_reject: float = 0.95,
-                    ood_quantile: float = 0.99) -> Decision:
+                    ood_quantile: float = 0.99, class_prior: Sequence[float] | None = None) -> Decision:
     """Thresholds from validation scores: P(available), whether each image truly is available, and (optionally)
     OOD scores of these in-distribution images, whose ``ood_quantile`` becomes the OOD threshold."""
     for name, v in (("target_accept", target_accept), ("target_reject", target_reject),
@@ -125,8 +174,72 @@ def choose_decision(p_available: np.ndarray, is_available: np.ndarray, *, ood: n
     if rej >= acc:  # never both: a score meeting both targets cannot exist, so only ties land here
         rej = float(np.nextafter(acc, -np.inf))
     thr = None if ood is None or len(ood) == 0 else float(np.quantile(np.asarray(ood, np.float64), ood_quantile))
+    p = np.clip(np.asarray(p_available, np.float64), 0.0, 1.0)
+    hist = [tuple(int(c) for c in np.histogram(p[m], bins=PRIOR_BINS, range=(0.0, 1.0))[0]) for m in (pos, ~pos)]
     return Decision(accept=acc, reject=rej, ood=thr, target_accept=target_accept, target_reject=target_reject,
-                    ood_quantile=ood_quantile)
+                    ood_quantile=ood_quantile, prior=float(pos.mean()) if len(pos) else None,
+                    class_prior=tuple(float(x) for x in class_prior) if class_prior is not None else None,
+                    val_available=hist[0], val_defective=hist[1])
+
+
+def adapted_decision(decision: Decision, p_available: np.ndarray, ood: np.ndarray | None = None, *,
+                     pseudo: float = 8.0) -> tuple[Decision, float]:
+    """``decision`` re-thresholded for the available share estimated on a batch (its out-of-distribution images
+    left out of the estimate: their probabilities are not the calibrated kind), and that share. ``p_available``
+    may be the whole class-probability matrix ``[N, K]``: with the validation class shares saved, the estimate
+    then uses every class (:func:`estimate_class_prior`)."""
+    if not decision.adaptable or decision.prior is None:
+        raise ValueError("this decision has no validation histograms (calibrate the model again)")
+    p = np.asarray(p_available, np.float64)
+    keep = np.isfinite(p).all(axis=1) if p.ndim == 2 else np.isfinite(p)
+    if ood is not None and decision.ood is not None:
+        keep &= np.asarray(ood, np.float64) <= decision.ood
+    if not keep.any():
+        return decision, decision.prior
+    if p.ndim == 2 and decision.class_prior is not None and p.shape[1] == len(decision.class_prior):
+        pi = float(estimate_class_prior(p[keep], np.asarray(decision.class_prior), pseudo=pseudo)[0])
+    else:
+        pi = estimate_prior(p[keep, 0] if p.ndim == 2 else p[keep], decision.prior, pseudo=pseudo)
+    return decision.for_prior(pi), pi
+
+
+def estimate_class_prior(probs: np.ndarray, prior: np.ndarray, *, pseudo: float = 8.0, iters: int = 300,
+                         tol: float = 1e-6) -> np.ndarray:
+    """:func:`estimate_prior` over all classes (``probs [N, K]`` calibrated to class shares ``prior``): a batch
+    short of some defect kinds moves their probability mass where it belongs, which the two-class version cannot
+    see. Dirichlet pseudo-counts ``pseudo · prior``."""
+    P = np.clip(np.asarray(probs, np.float64), 1e-12, None)
+    prior = np.asarray(prior, np.float64)
+    if prior.ndim != 1 or len(prior) != P.shape[1] or (prior <= 0).any():
+        raise ValueError("class prior must be positive, one value per class")
+    prior = prior / prior.sum()
+    pi = prior.copy()
+    for _ in range(iters):
+        Q = P * (pi / prior)
+        Q /= Q.sum(axis=1, keepdims=True)
+        new = (Q.sum(axis=0) + pseudo * prior) / (len(P) + pseudo)
+        if np.abs(new - pi).max() < tol:
+            return new  # type: ignore[no-any-return]
+        pi = new
+    return pi
+
+
+def estimate_prior(p_available: np.ndarray, prior: float, *, pseudo: float = 8.0, iters: int = 200,
+                   tol: float = 1e-6) -> float:
+    """The share of available images in an unlabelled batch whose P(available) is calibrated to ``prior``:
+    Saerens-EM (each image's probability re-weighted to the current estimate, the estimate set to their mean),
+    MAP with ``pseudo`` pseudo-images at ``prior`` so that a small batch stays near it."""
+    p = np.clip(np.asarray(p_available, np.float64), 1e-9, 1 - 1e-9)
+    if not 0.0 < prior < 1.0:
+        raise ValueError(f"prior must be in (0, 1), got {prior}")
+    pi = prior
+    for _ in range(iters):
+        a, b = pi / prior * p, (1.0 - pi) / (1.0 - prior) * (1.0 - p)
+        new = (float((a / (a + b)).sum()) + pseudo * prior) / (len(p) + pseudo)
+        if abs(new - pi) < tol:
+            return new
+        pi = new
+    return pi
 
 
 def decision_metrics(bands: Sequence[str], is_available: np.ndarray) -> dict[str, Any]:

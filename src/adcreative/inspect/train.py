@@ -172,7 +172,8 @@ def calibrate_model(model: Any, train: EncodedSet, val: EncodedSet, cfg: TrainCo
     t = fit_temperature(logits, y)
     p_avail = torch.softmax(torch.from_numpy(logits) / t, -1).numpy()[:, 0]
     decision = choose_decision(p_avail, y == 0, ood=ood, target_accept=cfg.target_accept,
-                               target_reject=cfg.target_reject, ood_quantile=cfg.ood_quantile)
+                               target_reject=cfg.target_reject, ood_quantile=cfg.ood_quantile,
+                               class_prior=(np.bincount(y, minlength=logits.shape[1]) / len(y)).tolist())
     model.set_calibration(t, decision)
     return {**calibration_metrics(logits, y, t), "decision": decision.to_dict()}
 

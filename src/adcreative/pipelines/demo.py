@@ -114,9 +114,16 @@ def step_generate(state: DemoState) -> None:
     k = 2 if state.fast else 4
     budget = 6 * k
     d = scorer.decision
+    adapt = d is not None and d.adaptable
     rule = (f"auto-accepts at calibrated P(available) ≥ {d.accept:.3f} (precision target {d.target_accept}), "
             f"auto-rejects at ≤ {d.reject:.3f} and sends the rest, and any image unlike its training data, to a "
             "human" if d is not None else "accepts at P(available) ≥ 0.5")
+    if adapt:
+        assert d is not None and d.prior is not None
+        rule += (f". That accept threshold holds at validation's share of available images ({d.prior:.0%}); as a "
+                 "product's attempts come in, the share of them that is available is estimated (label shift, EM "
+                 "with 8 pseudo-images at validation's share) and the accept threshold moves to keep the "
+                 "precision target at that share (the reject threshold never moves)")
     sec = state.report.section(
         "Recurrent generation",
         f"Compositor {gen.version} generates, RFNet ({mid}) judges each attempt: it {rule}. Regeneration stops at "
@@ -131,7 +138,7 @@ def step_generate(state: DemoState) -> None:
     n_delivered = 0
     for p in state.products:
         r = recurrent_generate(state.store, gen, scorer, p, k=k, max_attempts=budget, aspects=ASPECTS, seed=1000,
-                               model_id=mid, run_id=state.run_id)
+                               model_id=mid, run_id=state.run_id, adapt_prior=adapt)
         pool = [a.creative for a in r.delivered]
         if len(pool) < k:  # the demo has no reviewer: the campaign takes stand-ins from the human band
             waiting = sorted(r.to_human, key=lambda a: -a.p_available)[:k - len(pool)]
@@ -152,13 +159,14 @@ def step_generate(state: DemoState) -> None:
                               f"({b['human']} to a human, {b['reject']} rejected)", tiles))
         rows.append([p.id, f"{len(r.delivered)}/{k}", len(r.attempts), b["accept"], b["human"], b["reject"],
                      round(r.available_rate, 3), round(r.attempts_per_available, 2),
-                     round(r.seconds_per_available, 2)])
+                     round(r.seconds_per_available, 2), "–" if r.prior is None else f"{r.prior:.2f}",
+                     round(r.threshold, 3)])
         n_att += len(r.attempts)
         n_av += r.n_available
         secs += r.seconds
     rows.append(["total", f"{n_delivered}/{k * len(state.products)}", n_att,
                  bands["accept"], bands["human"], bands["reject"], round(n_av / max(1, n_att), 3),
-                 round(n_att / max(1, n_av), 2), round(secs / max(1, n_av), 2)])
+                 round(n_att / max(1, n_av), 2), round(secs / max(1, n_av), 2), "", ""])
     state.extra["bands"] = bands
     n_wait = len(state.extra.get("awaiting_review", []))
     if n_wait:
@@ -167,7 +175,8 @@ def step_generate(state: DemoState) -> None:
                      "approved them: the demo has no reviewer.")
     sec.tables.insert(0, ("Bands, available rate, attempts and seconds per available image",
                           ["product", "delivered", "attempts", "accepted", "to a human", "rejected", "available rate",
-                           "attempts / available", "seconds / available"], rows))
+                           "attempts / available", "seconds / available", "est. available share",
+                           "accept threshold (last batch)"], rows))
 
 
 def step_represent(state: DemoState) -> None:

@@ -20,6 +20,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
+import numpy as np
+
 from adcreative.core.errors import InputError
 from adcreative.core.types import ASPECTS, BANDS, CLASSES, Creative, Product, Verdict
 
@@ -65,6 +67,7 @@ class RecurrentResult:
     attempts: list[Attempt] = field(default_factory=list)
     seconds: float = 0.0
     run_id: str = ""
+    prior: float | None = None   # with adapt_prior: the product's estimated available share, last batch
 
     @property
     def delivered(self) -> list[Attempt]:
@@ -118,7 +121,9 @@ class RecurrentResult:
                 "attempts": len(self.attempts), "available_rate": round(self.available_rate, 4),
                 "attempts_per_available": round(self.attempts_per_available, 3),
                 "seconds_per_available": round(self.seconds_per_available, 3), "complete": self.complete,
-                "bands": self.band_counts(), "run_id": self.run_id, "reused": self.reused}
+                "bands": self.band_counts(), "run_id": self.run_id, "reused": self.reused,
+                "threshold": round(self.threshold, 4),
+                "prior": round(self.prior, 4) if self.prior is not None else None}
 
 
 def default_run_id(generator: Any, aspects: Sequence[str], seed: int, model_id: str) -> str:
@@ -157,13 +162,17 @@ def recurrent_generate(
     batch: int = 4,
     model_id: str = "rfnet",
     run_id: str | None = None,
+    adapt_prior: bool = False,
 ) -> RecurrentResult:
     """Generate for ``product`` until ``k`` attempts are auto-accepted or ``max_attempts`` were made. Attempt
     ``i`` uses seed ``seed + i`` and aspect ``aspects[i % len(aspects)]``; attempts are generated and scored
     ``batch`` at a time (the inspector is faster on batches) and all are stored with their band. ``threshold``
     None uses the inspector's three-way decision; a number replaces it by a two-way one (accept when
-    P(available) ≥ threshold, no human band). Attempts of ``run_id`` already in
-    the store are taken, not made again (see the module docstring); ``run_id`` None → :func:`default_run_id`."""
+    P(available) ≥ threshold, no human band). With ``adapt_prior`` the accept threshold follows the share of
+    available images estimated on the product's attempts so far (``inspect.decision.adapted_decision``: label
+    shift, accept side only); each batch is banded with the estimate that includes it. Attempts of ``run_id``
+    already in the store are taken, not made again (see the module docstring); ``run_id`` None →
+    :func:`default_run_id`."""
     from adcreative.generate.provenance import to_creative
 
     if k < 1:
@@ -181,6 +190,11 @@ def recurrent_generate(
         check_run_id(run_id)
     decision = getattr(inspector, "decision", None)
     shown = threshold if threshold is not None else decision.accept if decision is not None else 0.5
+    if adapt_prior and (threshold is not None or decision is None or not decision.adaptable):
+        raise InputError("--adapt-prior needs the inspector's three-way decision with its validation histograms "
+                         "(no --threshold; a model calibrated by this version of `inspect calibrate`)")
+    seen_p: list[list[float]] = []    # this product's class probabilities and OOD scores so far (adapt_prior)
+    seen_ood: list[float] = []
     res = RecurrentResult(product.id, k, max_attempts, shown,
                           run_id=run_id or default_run_id(generator, aspects, seed, model_id))
     stored = _stored_attempts(store, res.run_id, product.id)
@@ -190,6 +204,8 @@ def recurrent_generate(
         if seed + i in stored:
             res.attempts.append(_resume(store, inspector, product, stored[seed + i], aspects[i % len(aspects)],
                                         model_id, threshold))
+            seen_p.append([res.attempts[-1].verdict.probs.get(c, 0.0) for c in CLASSES])
+            seen_ood.append(res.attempts[-1].verdict.ood if res.attempts[-1].verdict.ood is not None else 0.0)
             i += 1
             continue
         t0 = time.perf_counter()
@@ -203,8 +219,16 @@ def recurrent_generate(
                 for gi in gis]
         judged = inspector.judge([creative_item_from(gi, product, c) for gi, (c, _, _) in zip(gis, made, strict=True)])
         dt = (time.perf_counter() - t0) / n
-        for (c, data, mask), p, ood, band in zip(made, judged.probs, judged.ood, _bands(judged, threshold),
-                                                 strict=True):
+        bands = _bands(judged, threshold)
+        if adapt_prior and decision is not None:  # (checked above: adapt_prior implies a decision)
+            from adcreative.inspect.decision import adapted_decision
+
+            seen_p.extend(np.asarray(judged.probs, np.float64).tolist())
+            seen_ood.extend(float(x) for x in judged.ood)
+            adapted, res.prior = adapted_decision(decision, np.asarray(seen_p), np.asarray(seen_ood))
+            bands = adapted.bands(judged.probs[:, 0], judged.ood)
+            res.threshold = adapted.accept
+        for (c, data, mask), p, ood, band in zip(made, judged.probs, judged.ood, bands, strict=True):
             v = Verdict(c.id, model_id, {cls: float(x) for cls, x in zip(CLASSES, p, strict=True)}, band=band,
                         ood=float(ood))
             res.attempts.append(_store_attempt(store, c, data, mask, v, dt))
@@ -307,7 +331,8 @@ def format_attempts(result: RecurrentResult) -> str:
 def recurrent_for_products(store: Store, generator: Any, product_ids: Sequence[str], *, k: int, max_attempts: int,
                            aspects: Sequence[str] = ("1:1",), seed: int = 0, threshold: float | None = None,
                            inspector: str | Path | None = None, run_id: str | None = None,
-                           on_result: Callable[[RecurrentResult], None] | None = None) -> list[RecurrentResult]:
+                           on_result: Callable[[RecurrentResult], None] | None = None,
+                           adapt_prior: bool = False) -> list[RecurrentResult]:
     """Recurrent generation for each product with the inspector at ``inspector`` (None: the shipped RFNet),
     as one run (``run_id``, default :func:`default_run_id`): rerunning it resumes it."""
     from adcreative.inspect.base import load_scorer
@@ -319,7 +344,8 @@ def recurrent_for_products(store: Store, generator: Any, product_ids: Sequence[s
     results = []
     for pid in product_ids:
         r = recurrent_generate(store, generator, scorer, store.get_product(pid), k=k, max_attempts=max_attempts,
-                               aspects=aspects, seed=seed, threshold=threshold, model_id=mid, run_id=run_id)
+                               aspects=aspects, seed=seed, threshold=threshold, model_id=mid, run_id=run_id,
+                               adapt_prior=adapt_prior)
         if on_result is not None:
             on_result(r)
         results.append(r)
