@@ -128,9 +128,13 @@ def test_train_calibrate_and_eval_by_renderer(two_family_data: Path, tmp_path: P
 
     m = tmp_path / "m"
     assert main(["inspect", "train", "--data", str(two_family_data), "--out", str(m), "--epochs", "2",
-                 "--modality-dropout", "0.2", "--layers", "1", *TINY_ARGS]) == 0
+                 "--modality-dropout", "0.2", "--layers", "1", "--adversary", "both", "--adversary-weight", "0.3",
+                 *TINY_ARGS]) == 0
     cached = set((two_family_data / ".cache").glob("rfnet-enc-*"))
     cfg = json.loads((m / "config.json").read_text())
+    # the adversary trained (its accuracy is in the history) but is no part of the saved model
+    assert cfg["_extra"]["train"]["adversary"] == "both" and "adv_renderer_acc" in cfg["_extra"]["history"][0]
+    assert "adversary" not in {k for k in cfg if not k.startswith("_")}
     assert cfg["decision"]["target_accept"] == 0.99 and cfg["temperature"] > 0
     assert "calibration" in cfg["_extra"]
     # fine-tuning a saved model keeps its architecture and refits its calibration on the new validation split
@@ -155,3 +159,5 @@ def test_train_calibrate_and_eval_by_renderer(two_family_data: Path, tmp_path: P
     assert (ev / "reliability.png").exists() and (ev / "renderer-photo" / "reliability.png").exists()
     assert main(["inspect", "calibrate", "--data", str(two_family_data), "--model", str(m), "--out", str(m2),
                  "--target-accept", "1.5"]) == 2
+    assert main(["inspect", "train", "--data", str(two_family_data), "--out", str(tmp_path / "bad"),
+                 "--adversary", "camera"]) == 2 and not (tmp_path / "bad").exists()

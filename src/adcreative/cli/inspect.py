@@ -29,8 +29,9 @@ def _threads(n: int | None) -> None:
 
 def _train_config(epochs: int, batch_size: int, lr: float, patience: int, seed: int, class_weighting: bool,
                   modality_dropout: float = 0.0, target_accept: float = 0.99, target_reject: float = 0.95,
-                  ood_quantile: float = 0.99) -> Any:
-    from adcreative.inspect.train import TrainConfig
+                  ood_quantile: float = 0.99, adversary: str = "none", adversary_weight: float = 0.1,
+                  adversary_mode: str = "reverse") -> Any:
+    from adcreative.inspect.train import ADVERSARIES, ADVERSARY_MODES, TrainConfig
 
     if epochs < 1:
         raise InputError(f"--epochs must be at least 1, got {epochs}")
@@ -38,10 +39,17 @@ def _train_config(epochs: int, batch_size: int, lr: float, patience: int, seed: 
         raise InputError(f"--batch-size must be at least 1, got {batch_size}")
     if not 0.0 <= modality_dropout < 1.0:
         raise InputError(f"--modality-dropout must be in [0, 1), got {modality_dropout}")
+    if adversary not in ADVERSARIES:
+        raise InputError(f"--adversary must be one of {', '.join(ADVERSARIES)}, got {adversary!r}")
+    if adversary_mode not in ADVERSARY_MODES:
+        raise InputError(f"--adversary-mode must be one of {', '.join(ADVERSARY_MODES)}, got {adversary_mode!r}")
+    if adversary_weight < 0:
+        raise InputError(f"--adversary-weight must be at least 0, got {adversary_weight}")
     _check_targets(target_accept, target_reject, ood_quantile)
     return TrainConfig(epochs=epochs, batch_size=batch_size, lr=lr, patience=patience, seed=seed,
                        class_weighting=class_weighting, modality_dropout=modality_dropout,
-                       target_accept=target_accept, target_reject=target_reject, ood_quantile=ood_quantile)
+                       target_accept=target_accept, target_reject=target_reject, ood_quantile=ood_quantile,
+                       adversary=adversary, adversary_weight=adversary_weight, adversary_mode=adversary_mode)
 
 
 def _check_targets(target_accept: float, target_reject: float, ood_quantile: float) -> None:
@@ -67,6 +75,12 @@ _CUES_HELP = ("RFNet also reads the measured cues (truncation, size, outline con
               "outside it, what lies under its base), estimated from image, mask and cutout")
 _DROPOUT_HELP = ("Training: drop each input (image, view, mid, structure, affinity, product, text, cues) with this "
                  "probability")
+_ADV_HELP = ("Training only: a domain-adversarial head on the pooled features predicts the image's renderer family, "
+             "its product, or both, and its reversed gradient pushes the features to carry neither: none | renderer "
+             "| product | both")
+_ADV_WEIGHT_HELP = "Weight of the adversary's reversed gradient (ramped up 2/(1+e^(-10p))-1 over training)"
+_ADV_MODE_HELP = ("reverse: DANN's gradient reversal; confusion: the features are pushed to make the adversary's "
+                  "prediction uniform")
 _ACCEPT_HELP = "Precision of auto-accepted images the decision's threshold must reach on validation"
 _REJECT_HELP = "Precision of auto-rejected images (truly defective) the reject threshold must reach on validation"
 _OOD_HELP = "Quantile of validation OOD scores above which an image goes to a human"
@@ -101,6 +115,9 @@ def train(
                                "block (the 320-ch last block: 4× cheaper to train)"),
     local_width: int = typer.Option(64, "--local-width", help="Channels of the local stage's first conv"),
     modality_dropout: float = typer.Option(0.0, "--modality-dropout", help=_DROPOUT_HELP),
+    adversary: str = typer.Option("none", "--adversary", help=_ADV_HELP),
+    adversary_weight: float = typer.Option(0.1, "--adversary-weight", help=_ADV_WEIGHT_HELP),
+    adversary_mode: str = typer.Option("reverse", "--adversary-mode", help=_ADV_MODE_HELP),
     target_accept: float = typer.Option(0.99, "--target-accept", help=_ACCEPT_HELP),
     target_reject: float = typer.Option(0.95, "--target-reject", help=_REJECT_HELP),
     ood_quantile: float = typer.Option(0.99, "--ood-quantile", help=_OOD_HELP),
@@ -114,7 +131,7 @@ def train(
 
     _threads(threads)
     cfg = _train_config(epochs, batch_size, lr, patience, seed, class_weighting, modality_dropout, target_accept,
-                        target_reject, ood_quantile)
+                        target_reject, ood_quantile, adversary, adversary_weight, adversary_mode)
     if init is not None:
         net = load_inspector(None if init == "default" else Path(init))
         net.set_calibration(1.0, None)  # refitted on the new validation split after training
@@ -183,6 +200,9 @@ def baselines(
     patience: int = typer.Option(5, "--patience"),
     seed: int = typer.Option(0, "--seed"),
     modality_dropout: float = typer.Option(0.0, "--modality-dropout", help=_DROPOUT_HELP),
+    adversary: str = typer.Option("none", "--adversary", help=_ADV_HELP),
+    adversary_weight: float = typer.Option(0.1, "--adversary-weight", help=_ADV_WEIGHT_HELP),
+    adversary_mode: str = typer.Option("reverse", "--adversary-mode", help=_ADV_MODE_HELP),
     target_accept: float = typer.Option(0.99, "--target-accept", help=_ACCEPT_HELP),
     target_reject: float = typer.Option(0.95, "--target-reject", help=_REJECT_HELP),
     ood_quantile: float = typer.Option(0.99, "--ood-quantile", help=_OOD_HELP),
@@ -222,7 +242,7 @@ def baselines(
         raise InputError(str(e)) from None
     base = {k: v for k, v in base.items() if k not in ("temperature", "decision")}
     tcfg = _train_config(epochs, batch_size, lr, patience, seed, True, modality_dropout, target_accept,
-                         target_reject, ood_quantile)
+                         target_reject, ood_quantile, adversary, adversary_weight, adversary_mode)
     if loro:
         from adcreative.inspect.evaluate import run_loro_folder
         from adcreative.inspect.loro import write_report

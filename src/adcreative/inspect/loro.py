@@ -308,6 +308,7 @@ def run_loro(enc: EncodedSet, folds: Sequence[Fold], base_config: dict[str, Any]
                     m = _evaluate_rfnet(model, te)
                 m["best_epoch"] = res.best_epoch
                 m["val"] = res.best  # what early stopping (and any choice between variants) saw
+                m["history"] = res.history  # per epoch (with an adversary: how well it still reads its target)
                 if save_dir is not None:
                     model.save_pretrained(save_dir / slug(fold.name) / f"{slug(name)}-s{seed}",
                                           extra={"fold": fold.name, "seed": seed, "test": _brief(m)})

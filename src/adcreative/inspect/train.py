@@ -1,6 +1,7 @@
 """Training RFNet on cached encodings: class-weighted cross-entropy, AdamW with a cosine schedule, modality
-dropout, validation every epoch, early stopping on validation macro-F1 + AP(available) (ties → lower loss),
-seeded; then calibration on validation (temperature, out-of-distribution model, decision thresholds)."""
+dropout, an optional domain-adversarial head (renderer family and/or product), validation every epoch, early
+stopping on validation macro-F1 + AP(available) (ties → lower loss), seeded; then calibration on validation
+(temperature, out-of-distribution model, decision thresholds)."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import torch
 import torch.nn.functional as F
+from torch import Tensor, nn
 
 from adcreative.core.errors import InputError
 from adcreative.core.types import CLASSES
@@ -44,6 +46,21 @@ class TrainConfig:
     target_accept: float = 0.99
     target_reject: float = 0.95
     ood_quantile: float = 0.99
+    # domain-adversarial training (DANN, Ganin & Lempitsky 2015): a head on the pooled features predicts the
+    # training image's renderer family and/or product through a gradient reversal layer, so the features are
+    # pushed to carry neither; the reversal's weight ramps up as adversary_weight · (2 / (1 + e^(-10p)) - 1)
+    # over training progress p. The head exists only during training (nothing of it is saved).
+    adversary: str = "none"  # none | renderer | product | both
+    adversary_weight: float = 0.1
+    # reverse: DANN's reversed cross-entropy (the features may also *flip* the target to fool the head, which keeps
+    # it readable); confusion: the features are pushed to make the head's prediction uniform (Tzeng et al. 2015)
+    # while the head itself learns on detached features
+    adversary_mode: str = "reverse"
+    adversary_hidden: int = 128
+
+
+ADVERSARIES = ("none", "renderer", "product", "both")
+ADVERSARY_MODES = ("reverse", "confusion")
 
 
 @dataclass
@@ -61,6 +78,68 @@ def class_weights(counts: np.ndarray) -> torch.Tensor:
     w = np.where(c > 0, 1.0 / np.maximum(c, 1), 0.0)
     w = w / w[c > 0].mean()
     return torch.tensor(w, dtype=torch.float32)
+
+
+class _GradReverse(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx: Any, x: Tensor, weight: float) -> Tensor:
+        ctx.weight = weight
+        return x.view_as(x)
+
+    @staticmethod
+    def backward(ctx: Any, grad: Tensor) -> tuple[Tensor, None]:
+        return -ctx.weight * grad, None
+
+
+def grad_reverse(x: Tensor, weight: float) -> Tensor:
+    """Identity forward; the gradient flowing back is multiplied by ``-weight``."""
+    return _GradReverse.apply(x, weight)  # type: ignore[no-any-return]
+
+
+def adversary_ramp(progress: float) -> float:
+    """DANN's schedule 2 / (1 + e^(-10p)) - 1: 0 at the start of training, ~1 from p ≈ 0.5."""
+    return 2.0 / (1.0 + math.exp(-10.0 * progress)) - 1.0
+
+
+class DomainAdversary(nn.Module):
+    """Per target (``renderer``, ``product``) a small MLP from the pooled features to that target's classes, read
+    through a gradient reversal layer. Training only."""
+
+    def __init__(self, dim: int, n_classes: dict[str, int], hidden: int = 128) -> None:
+        super().__init__()
+        self.heads = nn.ModuleDict({k: nn.Sequential(nn.Linear(dim, hidden), nn.ReLU(), nn.Linear(hidden, n))
+                                    for k, n in n_classes.items()})
+
+    def forward(self, features: Tensor, weight: float) -> dict[str, Tensor]:
+        r = grad_reverse(features, weight)
+        return {k: h(r) for k, h in self.heads.items()}
+
+    def confusion(self, features: Tensor) -> dict[str, Tensor]:
+        """Per target, the cross-entropy of the heads' prediction against the uniform distribution, with the
+        heads' weights held fixed (its gradient reaches only the features)."""
+        from torch.func import functional_call
+
+        out = {}
+        for k, h in self.heads.items():
+            z = functional_call(h, {n: p.detach() for n, p in h.named_parameters()}, (features,))
+            out[k] = -F.log_softmax(z, -1).mean(-1).mean()
+        return out
+
+
+def adversary_targets(enc: EncodedSet, adversary: str) -> dict[str, Tensor]:
+    """Integer targets per row of ``enc`` for each adversary target: renderer family and/or product id."""
+    if adversary not in ADVERSARIES:
+        raise InputError(f"unknown adversary {adversary!r}; choose from {', '.join(ADVERSARIES)}")
+    names = {"none": (), "renderer": ("renderer",), "product": ("product",), "both": ("renderer", "product")}
+    out = {}
+    for name in names[adversary]:
+        values = enc.renderers if name == "renderer" else enc.product_ids
+        kinds = sorted(set(values))
+        if len(kinds) < 2:
+            raise InputError(f"adversary {name!r} needs at least two {name}s in training, got {kinds}")
+        index = {v: i for i, v in enumerate(kinds)}
+        out[name] = torch.tensor([index[v] for v in values], dtype=torch.long)
+    return out
 
 
 def train_model(model: Any, train: EncodedSet, val: EncodedSet | None, cfg: TrainConfig | None = None, *,
@@ -81,7 +160,16 @@ def train_model(model: Any, train: EncodedSet, val: EncodedSet | None, cfg: Trai
     torch.manual_seed(cfg.seed)
     gen = torch.Generator().manual_seed(cfg.seed)
     params = model.trainable_parameters()
-    opt = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
+    targets = adversary_targets(train, cfg.adversary)
+    if cfg.adversary_mode not in ADVERSARY_MODES:
+        raise InputError(f"unknown adversary mode {cfg.adversary_mode!r}; choose from {', '.join(ADVERSARY_MODES)}")
+    adversary = None
+    groups: list[dict[str, Any]] = [{"params": params}]
+    if targets:
+        adversary = DomainAdversary(int(model.config["dim"]), {k: int(t.max()) + 1 for k, t in targets.items()},
+                                    cfg.adversary_hidden)
+        groups.append({"params": list(adversary.parameters())})
+    opt = torch.optim.AdamW(groups, lr=cfg.lr, weight_decay=cfg.weight_decay)
     n_batches = math.ceil(len(train) / cfg.batch_size)
     if cfg.max_batches_per_epoch:
         n_batches = min(n_batches, cfg.max_batches_per_epoch)
@@ -100,6 +188,8 @@ def train_model(model: Any, train: EncodedSet, val: EncodedSet | None, cfg: Trai
         model.train()
         perm = torch.randperm(len(train), generator=gen)
         losses = []
+        adv_losses: dict[str, list[float]] = {k: [] for k in targets}
+        adv_hits: dict[str, list[float]] = {k: [] for k in targets}
         for b in range(n_batches):
             idx = perm[b * cfg.batch_size:(b + 1) * cfg.batch_size]
             flip = (torch.rand(len(idx), generator=gen) < 0.5) if cfg.flip else None
@@ -109,15 +199,32 @@ def train_model(model: Any, train: EncodedSet, val: EncodedSet | None, cfg: Trai
                 # (no draw for the cue token of a model without one: its random stream stays what it was)
                 drop = {m: torch.rand(len(idx), generator=gen) < cfg.modality_dropout for m in cfg.drop_modalities
                         if m != "cues" or getattr(model, "use_cues", False)}
-            logits = model.forward_head(model.forward_features(batch, drop=drop))
+            feats = model.forward_features(batch, drop=drop)
+            logits = model.forward_head(feats)
             loss = F.cross_entropy(logits, train.labels[idx], weight=weights, label_smoothing=cfg.label_smoothing)
+            total_loss = loss
+            if adversary is not None:
+                lam = cfg.adversary_weight * adversary_ramp((epoch * n_batches + b) / total)
+                reverse = cfg.adversary_mode == "reverse"
+                for k, z in adversary(feats if reverse else feats.detach(), lam if reverse else 0.0).items():
+                    adv = F.cross_entropy(z, targets[k][idx])
+                    total_loss = total_loss + adv
+                    adv_losses[k].append(float(adv.detach()))
+                    adv_hits[k].append(float((z.argmax(-1) == targets[k][idx]).float().mean()))
+                if not reverse:
+                    total_loss = total_loss + lam * sum(adversary.confusion(feats).values())
             opt.zero_grad(set_to_none=True)
-            loss.backward()
+            total_loss.backward()
             torch.nn.utils.clip_grad_norm_(params, 1.0)
+            if adversary is not None:
+                torch.nn.utils.clip_grad_norm_(adversary.parameters(), 1.0)
             opt.step()
             sched.step()
             losses.append(float(loss.detach()))
         row = {"epoch": epoch, "train_loss": float(np.mean(losses))}
+        for k in targets:  # how well the adversary still reads the target from the features (chance = 1/classes)
+            row[f"adv_{k}_loss"] = float(np.mean(adv_losses[k]))
+            row[f"adv_{k}_acc"] = float(np.mean(adv_hits[k]))
         if val is not None and len(val):
             probs = predict_encoded(model, val)
             m = compute_metrics(val.labels.numpy(), probs)
