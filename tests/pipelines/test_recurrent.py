@@ -232,7 +232,7 @@ def _item(gen, product, seed: int):  # type: ignore[no-untyped-def]
     return InspectItem(image=gi.image.convert("RGB"), title=product.title, mask=gi.mask, product=product.image)
 
 
-def test_adapt_prior_bands_each_batch_at_the_estimated_share(home: Path) -> None:
+def test_adapt_prior_bands_each_batch_at_the_estimated_share(tmp_path: Path) -> None:
     """``adapt_prior``: the product's attempts so far give an estimated available share (EM over all classes), the
     accept threshold is re-chosen for it from the validation histograms, and the batch is banded with it; the
     reject threshold does not move. Without validation histograms, or with a fixed --threshold, it is refused."""
@@ -243,10 +243,12 @@ def test_adapt_prior_bands_each_batch_at_the_estimated_share(home: Path) -> None
     from adcreative.generate.provenance import build_generator
     from adcreative.inspect.decision import PRIOR_BINS, Decision, adapted_decision
     from adcreative.inspect.model import RFNet
+    from adcreative.catalogue.sample import sample_catalogue
     from adcreative.pipelines.recurrent import recurrent_generate
 
-    store = Store(home=home)
-    product = store.get_product(store.product_ids()[1])
+    store = Store(home=tmp_path)  # its own store: the human-band attempts it makes stay out of others' queues
+    store.add_products(sample_catalogue()[1:2])
+    product = store.get_product(store.product_ids()[0])
     gen = build_generator("compositor", scale=0.25)
     torch.manual_seed(0)
     net = RFNet(**TINY).eval()
