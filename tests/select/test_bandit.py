@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -195,3 +196,47 @@ def test_online_hybrid_learns_from_every_impression_and_round_trips(tmp_path: Pa
     np.testing.assert_allclose(b2.theta, b.theta, atol=1e-9)
     with pytest.raises(InputError):
         OnlineHybridTS(n_features=2, chol_every=0)
+
+
+def test_online_hybrid_optimistic_draws_low_rank_prior_and_em_iterations() -> None:
+    """``optimistic``: an explored score is never below the creative's posterior mean (plain Thompson draws
+    are, half the time); ``prior_rank``: the learned prior of a creative's block has ``rank`` directions above
+    the shrinkage floor, the rest exactly at it; ``em_iters`` > 1 moves the prior further per refit."""
+    from adcreative.select import POLICIES
+
+    rng = np.random.default_rng(1)
+    feats = rng.standard_normal((8, 4))
+    ids = [f"c{j}" for j in range(8)]
+    events = [(rng.standard_normal(3), int(rng.integers(0, 8))) for _ in range(600)]
+    tastes = rng.standard_normal((8, 3)) * 1.5
+
+    def fitted(**cfg: Any) -> Any:
+        b = POLICIES.create("hybrid_online", n_features=4, n_context=3, n_components=2, refit_every=10**6,
+                            empirical_prior=True, prior_shrink=0.1, seed=0, **cfg)
+        b.add_arms(ids, feats)
+        r = np.random.default_rng(2)
+        for x, a in events:
+            b.update(ids[a], float(r.random() < 1 / (1 + np.exp(1.0 - x @ tastes[a]))), x)
+        b.refit()
+        return b
+
+    x = np.array([0.5, -0.2, 1.0])
+    plain, opt = fitted(), fitted(optimistic=True)
+    mean = opt.scores(x, sample=False)
+    np.testing.assert_allclose(mean, plain.scores(x, sample=False))
+    draws_opt = np.array([opt.scores(x, sample=True) for _ in range(50)])
+    draws_plain = np.array([plain.scores(x, sample=True) for _ in range(50)])
+    assert (draws_opt >= mean - 1e-12).all() and (draws_opt > mean + 1e-6).any()
+    assert (draws_plain < mean - 1e-6).mean() > 0.3
+    low = fitted(prior_rank=1)
+    ev = np.linalg.eigvalsh(low.arm_prior_cov)       # arm block (1, x): 4 values; rank 1 + floor
+    floor = ev[:-1]
+    np.testing.assert_allclose(floor, floor[0], rtol=1e-9)
+    assert ev[-1] > 2 * floor[0]
+    assert np.ptp(np.linalg.eigvalsh(plain.arm_prior_cov)[:-1]) > 1e-4   # full rank: no common floor
+    em3 = fitted(em_iters=3)
+    assert not np.allclose(em3.arm_prior_cov, plain.arm_prior_cov, rtol=1e-3)
+    with pytest.raises(InputError, match="em_iters"):
+        POLICIES.create("hybrid_online", n_features=2, em_iters=0)
+    with pytest.raises(InputError, match="prior_rank"):
+        POLICIES.create("hybrid_online", n_features=2, prior_rank=0)

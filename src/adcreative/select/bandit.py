@@ -519,6 +519,10 @@ class HybridLinearTS(ArmPolicy):
             np.einsum("a,ka...->k...", ab[0], blocks[arms])
         return xs @ theta[:d] + own  # type: ignore[no-any-return]
 
+    def _draw_logits(self, draws: np.ndarray, xs: np.ndarray, ab: np.ndarray, rows: np.ndarray) -> np.ndarray:
+        """The scores an explored request ranks by, from posterior draws ``[dim]`` or ``[dim, n]``."""
+        return self._logits(draws, xs, ab, rows)
+
     # -- posterior ---------------------------------------------------------------------------------
     def _flush(self) -> None:
         if self._buf:
@@ -606,10 +610,13 @@ class HybridLinearTS(ArmPolicy):
 
     def scores(self, x_user: np.ndarray | None, rows: np.ndarray | None = None, *, sample: bool,
                pair: np.ndarray | None = None) -> np.ndarray:
-        """Click logits of creatives (all by default) for one user: posterior mean, or one Thompson draw."""
+        """Click logits of creatives (all by default) for one user: posterior mean, or what an explored request
+        ranks by (one Thompson draw)."""
         rows = np.arange(self.n_arms) if rows is None else rows
         xs, ab = self._candidates(x_user, rows, pair)
-        return self._logits(self._sample_thetas(1, self.rng)[:, 0] if sample else self.theta, xs, ab, rows)
+        if sample:
+            return self._draw_logits(self._sample_thetas(1, self.rng)[:, 0], xs, ab, rows)
+        return self._logits(self.theta, xs, ab, rows)
 
     def rank(self, ids: Sequence[str], context: np.ndarray | None = None, scores: np.ndarray | None = None, *,
              explore: bool | None = None, pair: np.ndarray | None = None, rows: np.ndarray | None = None
@@ -623,14 +630,14 @@ class HybridLinearTS(ArmPolicy):
         explored = bool(self.rng.random() < eps) if explore is None else explore
         xs, ab = self._candidates(context, rows, pair)
         greedy = np.asarray(scores, np.float64) if scores is not None else self._logits(self.theta, xs, ab, rows)
-        s = self._logits(self._sample_thetas(1, self.rng)[:, 0], xs, ab, rows) if explored else greedy
+        s = self._draw_logits(self._sample_thetas(1, self.rng)[:, 0], xs, ab, rows) if explored else greedy
         order = np.argsort(-s)
         top = int(order[0])
 
         def prop() -> float:
             p_ts = 0.0
             if eps > 0:
-                draws = self._logits(self._sample_thetas(64, np.random.default_rng(0)), xs, ab, rows)
+                draws = self._draw_logits(self._sample_thetas(64, np.random.default_rng(0)), xs, ab, rows)
                 e = int(explored)  # an explored request's own draw is one more sample in which top won
                 p_ts = (float((draws.argmax(0) == top).sum()) + e) / (64 + e)
             return (1 - eps) * float(top == int(np.argmax(greedy))) + eps * p_ts
@@ -669,7 +676,9 @@ class OnlineHybridTS(HybridLinearTS):
     to Σ, and the Cholesky factor that Thompson draws use is refreshed, every ``chol_every`` events;
     ``sample_scale`` scales the draws' spread around the posterior mean (1: plain Thompson sampling; below
     1: less exploration). With ``empirical_prior`` the prior covariance of a creative's own block is learned
-    from all creatives (a hierarchical model, :meth:`_update_arm_prior`).
+    from all creatives (a hierarchical model, :meth:`_update_arm_prior`), ``em_iters`` EM steps per refit,
+    of rank ``prior_rank`` (None: full) above a shrinkage floor. ``optimistic``: explored requests rank by
+    ``max(draw, posterior mean)`` per creative (:meth:`_draw_logits`).
     """
 
     registry_name = "hybrid_online"
@@ -679,8 +688,13 @@ class OnlineHybridTS(HybridLinearTS):
                  arm_context: int | None = None, prior_var: float = 1.0, arm_prior_var: float = 0.05,
                  base_ctr: float = 0.05, exploration_share: float = 1.0, refit_every: int = 5000,
                  window: int = 50000, chol_every: int = 50, sample_scale: float = 1.0,
-                 empirical_prior: bool = False, prior_shrink: float = 0.2,
+                 empirical_prior: bool = False, prior_shrink: float = 0.2, prior_rank: int | None = None,
+                 em_iters: int = 1, optimistic: bool = False,
                  arm_ids: list[str] | None = None, seed: int = 0) -> None:
+        if em_iters < 1:
+            raise InputError(f"em_iters must be >= 1, got {em_iters}")
+        if prior_rank is not None and prior_rank < 1:
+            raise InputError(f"prior_rank must be >= 1 (or None: full rank), got {prior_rank}")
         if chol_every < 1:
             raise InputError(f"chol_every must be >= 1, got {chol_every}")
         if sample_scale < 0:
@@ -721,6 +735,13 @@ class OnlineHybridTS(HybridLinearTS):
         blocks = self.theta[d:].reshape(c, a)
         idx = d + np.arange(c)[:, None] * a + np.arange(a)[None, :]
         second = (blocks.T @ blocks + cov[idx[:, :, None], idx[:, None, :]].sum(0)) / c
+        rank = self.config["prior_rank"]
+        if rank is not None and rank < a:
+            # reduced rank: the blocks vary along ``rank`` shared directions of the context; the others keep
+            # only the shrinkage floor below (fewer free values per creative to learn)
+            val, vec = np.linalg.eigh(second)
+            top = vec[:, -rank:]
+            second = (top * val[-rank:]) @ top.T
         rho = float(self.config["prior_shrink"])
         psi = (1 - rho) * second + rho * np.eye(a) * np.trace(second) / a
         self.arm_prior_cov = (psi + psi.T) / 2
@@ -731,16 +752,27 @@ class OnlineHybridTS(HybridLinearTS):
 
     def refit(self, iters: int = 8) -> None:
         """With ``empirical_prior``, the prior is re-estimated from the current posterior first (EM step)."""
-        if self.config["empirical_prior"] and self.n_arms and self.n_events:
-            self._update_arm_prior()
-        super().refit(iters)
-        self._cov, self._stale = None, 0
+        for _ in range(int(self.config["em_iters"]) if self.config["empirical_prior"] else 1):
+            if self.config["empirical_prior"] and self.n_arms and self.n_events:
+                self._update_arm_prior()
+            super().refit(iters)
+            self._cov, self._stale = None, 0
 
     def _sample_thetas(self, n: int, rng: np.random.Generator) -> np.ndarray:
         scale = float(self.config["sample_scale"])
         if scale == 1.0:
             return super()._sample_thetas(n, rng)
         return self.theta[:, None] + scale * (super()._sample_thetas(n, rng) - self.theta[:, None])  # type: ignore[no-any-return]
+
+    def _draw_logits(self, draws: np.ndarray, xs: np.ndarray, ab: np.ndarray, rows: np.ndarray) -> np.ndarray:
+        """With ``optimistic``, a draw below a creative's posterior mean counts as the mean (optimistic
+        Bayesian sampling, May et al. 2012): uncertainty can only lift a creative, so a good creative is not
+        pushed down by an unlucky draw while the others are still being learned."""
+        s = self._logits(draws, xs, ab, rows)
+        if not self.config["optimistic"]:
+            return s
+        mean = self._logits(self.theta, xs, ab, rows)
+        return np.maximum(s, mean if s.ndim == 1 else mean[:, None])  # type: ignore[no-any-return]
 
     def update(self, creative_id: str, reward: float, context: np.ndarray | None = None, *,
                pair: np.ndarray | None = None, impressions: float = 1.0) -> None:
