@@ -238,12 +238,12 @@ def test_adapt_prior_bands_each_batch_at_the_estimated_share(tmp_path: Path) -> 
     reject threshold does not move. Without validation histograms, or with a fixed --threshold, it is refused."""
     from dataclasses import replace
 
+    from adcreative.catalogue.sample import sample_catalogue
     from adcreative.core.errors import InputError
     from adcreative.core.store import Store
     from adcreative.generate.provenance import build_generator
     from adcreative.inspect.decision import PRIOR_BINS, Decision, adapted_decision
     from adcreative.inspect.model import RFNet
-    from adcreative.catalogue.sample import sample_catalogue
     from adcreative.pipelines.recurrent import recurrent_generate
 
     store = Store(home=tmp_path)  # its own store: the human-band attempts it makes stay out of others' queues

@@ -13,8 +13,8 @@ whatever its P(available): the model has not seen its like, so neither verdict i
 validation P(available) for available and for defective images, so :meth:`Decision.for_prior` can re-choose the
 accept threshold for the precision target at another available share (precision at threshold t is
 ``π·TPR(t) / (π·TPR(t) + (1-π)·FPR(t))``, TPR and FPR read off the histograms), and :func:`estimate_prior` gives
-that share for an unlabelled batch (Saerens et al. 2002, EM, with a Beta pseudo-count prior at validation's share
-so a handful of images cannot swing it). Only the accept threshold moves: a wrong estimate can move images
+that share for an unlabelled batch (Saerens et al. 2002, EM over all classes, with Dirichlet pseudo-counts at
+validation's shares so a handful of images cannot swing it). Only the accept threshold moves: a wrong estimate can move images
 between *accept* and *human*, never into *reject*.
 NumPy only; saved in the model's config (``RFNet(decision=...)``).
 """
@@ -205,9 +205,11 @@ def adapted_decision(decision: Decision, p_available: np.ndarray, ood: np.ndarra
 
 def estimate_class_prior(probs: np.ndarray, prior: np.ndarray, *, pseudo: float = 8.0, iters: int = 300,
                          tol: float = 1e-6) -> np.ndarray:
-    """:func:`estimate_prior` over all classes (``probs [N, K]`` calibrated to class shares ``prior``): a batch
-    short of some defect kinds moves their probability mass where it belongs, which the two-class version cannot
-    see. Dirichlet pseudo-counts ``pseudo · prior``."""
+    """Class shares of an unlabelled batch whose probabilities ``probs [N, K]`` are calibrated to class shares
+    ``prior`` (Saerens-EM: each image's probabilities re-weighted to the current estimate, the estimate set to
+    their mean; MAP with Dirichlet pseudo-counts ``pseudo · prior``, so a small batch stays near ``prior``). A
+    batch short of some defect kinds moves their probability mass where it belongs, which a two-class estimate
+    cannot see."""
     P = np.clip(np.asarray(probs, np.float64), 1e-12, None)
     prior = np.asarray(prior, np.float64)
     if prior.ndim != 1 or len(prior) != P.shape[1] or (prior <= 0).any():
@@ -224,22 +226,14 @@ def estimate_class_prior(probs: np.ndarray, prior: np.ndarray, *, pseudo: float 
     return pi
 
 
-def estimate_prior(p_available: np.ndarray, prior: float, *, pseudo: float = 8.0, iters: int = 200,
-                   tol: float = 1e-6) -> float:
+def estimate_prior(p_available: np.ndarray, prior: float, *, pseudo: float = 8.0) -> float:
     """The share of available images in an unlabelled batch whose P(available) is calibrated to ``prior``:
-    Saerens-EM (each image's probability re-weighted to the current estimate, the estimate set to their mean),
-    MAP with ``pseudo`` pseudo-images at ``prior`` so that a small batch stays near it."""
-    p = np.clip(np.asarray(p_available, np.float64), 1e-9, 1 - 1e-9)
+    :func:`estimate_class_prior` with two classes (available, defective)."""
     if not 0.0 < prior < 1.0:
         raise ValueError(f"prior must be in (0, 1), got {prior}")
-    pi = prior
-    for _ in range(iters):
-        a, b = pi / prior * p, (1.0 - pi) / (1.0 - prior) * (1.0 - p)
-        new = (float((a / (a + b)).sum()) + pseudo * prior) / (len(p) + pseudo)
-        if abs(new - pi) < tol:
-            return new
-        pi = new
-    return pi
+    p = np.clip(np.asarray(p_available, np.float64), 0.0, 1.0)
+    return float(estimate_class_prior(np.stack([p, 1.0 - p], axis=1), np.array([prior, 1.0 - prior]),
+                                      pseudo=pseudo)[0])
 
 
 def decision_metrics(bands: Sequence[str], is_available: np.ndarray) -> dict[str, Any]:

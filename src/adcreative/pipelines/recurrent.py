@@ -219,7 +219,6 @@ def recurrent_generate(
                 for gi in gis]
         judged = inspector.judge([creative_item_from(gi, product, c) for gi, (c, _, _) in zip(gis, made, strict=True)])
         dt = (time.perf_counter() - t0) / n
-        bands = _bands(judged, threshold)
         if adapt_prior and decision is not None:  # (checked above: adapt_prior implies a decision)
             from adcreative.inspect.decision import adapted_decision
 
@@ -228,6 +227,8 @@ def recurrent_generate(
             adapted, res.prior = adapted_decision(decision, np.asarray(seen_p), np.asarray(seen_ood))
             bands = adapted.bands(judged.probs[:, 0], judged.ood)
             res.threshold = adapted.accept
+        else:
+            bands = _bands(judged, threshold)
         for (c, data, mask), p, ood, band in zip(made, judged.probs, judged.ood, bands, strict=True):
             v = Verdict(c.id, model_id, {cls: float(x) for cls, x in zip(CLASSES, p, strict=True)}, band=band,
                         ood=float(ood))
