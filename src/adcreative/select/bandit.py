@@ -752,11 +752,12 @@ class OnlineHybridTS(HybridLinearTS):
 
     def refit(self, iters: int = 8) -> None:
         """With ``empirical_prior``, the prior is re-estimated from the current posterior first (EM step)."""
-        for _ in range(int(self.config["em_iters"]) if self.config["empirical_prior"] else 1):
-            if self.config["empirical_prior"] and self.n_arms and self.n_events:
+        em = bool(self.config["empirical_prior"] and self.n_arms and self.n_events)
+        for _ in range(int(self.config["em_iters"]) if em else 1):
+            if em:
                 self._update_arm_prior()
             super().refit(iters)
-            self._cov, self._stale = None, 0
+            self._cov, self._stale = None, 0  # the next EM step reads the refitted posterior's covariance
 
     def _sample_thetas(self, n: int, rng: np.random.Generator) -> np.ndarray:
         scale = float(self.config["sample_scale"])
