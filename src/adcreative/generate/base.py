@@ -47,7 +47,7 @@ class Generator(Protocol):
 
 
 class SceneRenderer:
-    """The ``__call__`` of the scene-renderer families (compositor, photoset, softfocus): checks the request and
+    """The ``__call__`` of the scene-renderer families (compositor, photoset, softfocus, perspective): checks the request and
     renders ``n`` images with seeds ``seed + i`` through ``generate_one``."""
 
     def __call__(self, product: Product, *, seed: int, aspect: str = "1:1", n: int = 1,
@@ -86,6 +86,7 @@ GENERATORS: Registry[Generator] = Registry("generator")
 GENERATORS.register("compositor", "adcreative.generate.compositor.generator:Compositor")
 GENERATORS.register("photoset", "adcreative.generate.photoset:PhotoSet")
 GENERATORS.register("softfocus", "adcreative.generate.softfocus:SoftFocus")
+GENERATORS.register("perspective", "adcreative.generate.perspective:Perspective")
 GENERATORS.register("diffusers-inpaint", "adcreative.generate.diffusers_inpaint:DiffusersInpaintGenerator")
 
 

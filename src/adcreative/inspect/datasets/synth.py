@@ -56,7 +56,7 @@ from adcreative.inspect.datasets.formats import (
     write_manifest_lines,
 )
 
-RENDERERS = ("compositor", "photoset", "softfocus")  # the scene-renderer families `dataset synth` can mix
+RENDERERS = ("compositor", "photoset", "softfocus", "perspective")  # the scene-renderer families `dataset synth` can mix
 MAX_REDRAWS = 8
 HEADER = "synth.json"  # the run's options, written before anything is rendered
 JOURNAL = "manifest.partial.jsonl"  # finished samples and jobs of an unfinished run
