@@ -1,4 +1,4 @@
-"""The scene-renderer families (compositor, photoset, softfocus) under one contract and one labeller."""
+"""The scene-renderer families (compositor, photoset, softfocus, perspective) under one contract and one labeller."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from adcreative.generate import GENERATORS, create_generator
 from adcreative.generate.cutout import OPAQUE, crop_rgba, fit
 from adcreative.inspect.datasets.synth import RENDERERS, _draw
 
-NEW = ("photoset", "softfocus")
+NEW = ("photoset", "softfocus", "perspective")
 
 
 def _products(sample_products: list[Product]) -> list[Product]:

@@ -180,7 +180,9 @@ def _surface(kind: str, a: np.ndarray, b: np.ndarray, base: np.ndarray, fp: np.n
     elif kind == "marble":
         turb = _fbm(a * 0.04, b * 0.04, seed, 4)
         veins = np.abs(np.sin((a * 0.05 + b * 0.03 + 6.0 * turb) * np.pi))
-        lum = 1.0 - 0.35 * np.exp(-veins / 0.06) * fade(0.4) - 0.06 * _fbm(a * 0.2, b * 0.2, seed + 5, 2)
+        fine = np.abs(np.sin((a * 0.11 - b * 0.07 + 9.0 * _fbm(a * 0.07, b * 0.07, seed + 3, 3)) * np.pi))
+        lum = (1.0 - 0.22 * np.exp(-veins / 0.1) * fade(0.5) - 0.1 * np.exp(-fine / 0.05) * fade(0.3)
+               - 0.06 * _fbm(a * 0.2, b * 0.2, seed + 5, 2))
     elif kind == "linen":
         weave = 0.05 * np.sin(a * 2 * np.pi / 0.35) * np.sin(b * 2 * np.pi / 0.35)
         slub = 0.06 * (_noise(a * 0.8, b * 0.05, seed) - 0.5)
@@ -423,7 +425,7 @@ def _albedo(sc: _Scene, fr: _Frame) -> np.ndarray:
         elif m.kind == "book":  # covers on top and spine, cream pages on the sides
             col = np.repeat(m.colour[None], len(a), 0)
             pages = np.abs(nrm[:, 0]) > 0.5
-            col[pages] = np.array([236, 228, 206], np.float32) * (1 - 0.06 * (np.sin(p[pages, 1] * 9) > 0))
+            col[pages] = np.array([236, 228, 206], np.float32) * (1 - 0.06 * (np.sin(p[pages, 1] * 9) > 0))[:, None]
         elif m.kind == "foliage":
             g = _noise(a * 0.8, b * 0.8, m.seed)
             col = m.colour[None] * (0.7 + 0.5 * g[:, None])
@@ -737,7 +739,7 @@ def _pixelate(ref: np.ndarray, s: float) -> np.ndarray:
 def _motion(rng: np.random.Generator, ref: np.ndarray, s: float) -> np.ndarray:
     """The product streaked by camera shake: a line kernel over its premultiplied pixels."""
     h, w = ref.shape[:2]
-    n = max(3, int((0.03 + 0.08 * s) * max(h, w))) | 1
+    n = max(3, int((0.025 + 0.055 * s) * max(h, w))) | 1
     kern = np.zeros((n, n), np.float32)
     ang = float(rng.uniform(0, np.pi))
     c = n // 2
@@ -835,7 +837,7 @@ class Perspective(SceneRenderer):
             r = 1.95 + 2.0 * s
         elif kind == "speck-front":
             r = 1 / (1.95 + 2.0 * s)
-            ph *= float(rng.uniform(0.45, 0.7))
+            ph *= float(rng.uniform(0.35, 0.6))
         grow = 0
         if kind == "pedestal":
             grow = int(ph * (0.22 + 0.3 * s))
@@ -863,8 +865,8 @@ class Perspective(SceneRenderer):
             vc = lo + (hi - lo) * float(rng.uniform(0.0, 0.25))
             g = ph_i * float(rng.uniform(0.08, 0.2))
         elif kind == "speck-front":
-            vc = hi - (hi - lo) * float(rng.uniform(0.0, 0.2))
-            g = max(ph_i * 1.5, (vc - free.y0) * float(rng.uniform(0.45, 0.8)))
+            vc = lo + (hi - lo) * float(rng.uniform(0.35, 0.7))
+            g = max(ph_i * 1.2, (vc - free.y0) * float(rng.uniform(0.3, 0.55)))
         else:
             vc = lo + (hi - lo) * float(rng.uniform(0.15, 0.9))
             g = ph_i * float(rng.uniform(0.3, 1.3))
@@ -883,8 +885,9 @@ class Perspective(SceneRenderer):
             over = 0.06 + 0.35 * s
             ucx = (-pw * over + pw / 2) if rng.random() < 0.5 else (W + pw * over - pw / 2)
         else:
-            span = max(0.0, free.w - pw)
-            ucx = free.x0 + pw / 2 + span * float(rng.uniform(0.1, 0.9))
+            inset = 0.3 * pw if kind in ("own-colours", "low-key", "fog") else 0.0  # the room reaches past both sides
+            span = max(0.0, free.w - pw - 2 * inset)
+            ucx = free.x0 + inset + pw / 2 + span * float(rng.uniform(0.1, 0.9))
         x0 = round(ucx - pw / 2)
         ufoot = x0 + (f0 + f1) / 2
         cam = _Camera(f=f, cx=W / 2 + float(rng.uniform(-0.08, 0.08)) * W, yh=vc - g,
@@ -896,7 +899,7 @@ class Perspective(SceneRenderer):
             options: tuple[str, ...] = ("table", "plinth", "shelf")
         elif kind == "on-wall":
             options = ("floor",)
-        elif kind in ("sink", "edge-cut"):
+        elif kind in ("sink", "edge-cut", "own-colours", "low-key", "fog"):  # wide surfaces
             options = ("floor", "table")
         elif kind == "giant-back":
             options = ("floor", "table")
@@ -1015,8 +1018,10 @@ class Perspective(SceneRenderer):
         pool = [pk for pk, (pcm, _, cue) in PROPS.items() if (cue or kind not in ("giant-back", "speck-front"))
                 and 10 <= pcm * k <= 0.9 * (vc - free.y0) and pcm <= 3.5 * cm * r]
         rng.shuffle(pool)
+        if kind == "speck-front":  # props blown up to the foreground's scale: the small ones fit
+            pool.sort(key=lambda q: -PROPS[q][0])
         tries = 0
-        while pool and len(props) < want_props and tries < 12:
+        while pool and len(props) < want_props and tries < 20:
             tries += 1
             pk = pool[-1]
             pcm, phw, cue = PROPS[pk]
@@ -1031,6 +1036,7 @@ class Perspective(SceneRenderer):
                 on_top = float(np.hypot(pos[0] - B[0], pos[2] - B[2])) < (top[1] - top[0]) / 2 - phw  # type: ignore[index]
             pos[1] = ys if (on_top or sup == "floor") else 0.0
             if sup in ("table", "shelf") and not on_top:
+                pool.insert(0, pool.pop())
                 continue
             front = pos - phw * cam.fwd
             ends = cam.project(np.stack([front - phw * cam.right, front + phw * cam.right,
@@ -1038,6 +1044,7 @@ class Perspective(SceneRenderer):
             pb = (float(ends[:, 0].min()), float(ends[2, 1]), float(ends[:, 0].max()), float(ends[3, 1]))
             if pb[0] < 1 or pb[2] > W - 1 or pb[1] < 1 or pb[3] > H - 1 or any(
                     pb[0] < t_[2] and t_[0] < pb[2] and pb[1] < t_[3] and t_[1] < pb[3] for t_ in taken):
+                pool.insert(0, pool.pop())  # try another prop next
                 continue
             pool.pop()
             label = 10 + len(props)
@@ -1103,7 +1110,9 @@ class Perspective(SceneRenderer):
         objects = fr.label.copy()
         if glossy and kind == "clean" and rng.random() < 0.6:
             plate = _reflect(plate, ref, x0, y0, base_off, ph_i, support_top)
-        plate = self._atmosphere(rng, kind, plate, fr, depth, rim_main, s, x0, y0, pw, ph_i)
+        inner = inner_band(a_ref, max(ph_i, pw))
+        rim_median = np.median(lab(ref[..., :3][inner if inner.any() else a_ref].astype(np.float32)), axis=0)
+        plate = self._atmosphere(rng, kind, plate, fr, depth, rim_median, s, x0, y0, pw, ph_i)
         if kind not in ("own-colours", "low-key", "fog") and rng.random() < self.dof_rate:
             plate = _depth_of_field(plate, fr.t, depth, float(rng.uniform(2.0, 6.0)) * min(W, H) / 512)
 
@@ -1136,7 +1145,7 @@ class Perspective(SceneRenderer):
             cv2.ellipse(ring, (int(x0 + pw / 2), int(vc)), (max(2, int(pw * 0.52)), max(1, ph_i // 45)), 0, 0, 360,
                         1.0, -1)
             ring = cv2.GaussianBlur(ring, (0, 0), max(1.0, ph_i / 70))
-            back = np.clip(plate * (1 - 0.4 * ring)[..., None] + 0.5, 0, 255).astype(np.uint8)
+            back = np.clip(plate * (1 - 0.2 * ring)[..., None] + 0.5, 0, 255).astype(np.uint8)
             canvas[hide] = back[hide]
             visible &= ~hide
             objects[hide & (objects == 0)] = 1
@@ -1183,9 +1192,9 @@ class Perspective(SceneRenderer):
             return plate
         H, W = plate.shape[:2]
         d = rng.normal(0, 1, 3)
-        target = _rgb(rim_main + d / (np.linalg.norm(d) + 1e-6) * (6.5 - 5.0 * s))
+        target = _rgb(rim_main + d / (np.linalg.norm(d) + 1e-6) * (5.0 - 4.0 * s))
         if kind == "fog":
-            near = 0.8 + 0.17 * s
+            near = 0.88 + 0.1 * s
             rho = -np.log(1 - near) / depth
             phi = (1 - np.exp(-rho * fr.t)).astype(np.float32)[..., None]
             return np.asarray(plate * (1 - phi) + target * phi, np.float32)
@@ -1196,7 +1205,7 @@ class Perspective(SceneRenderer):
         ring[max(0, y0) : min(H, y0 + ph), max(0, x0) : min(W, x0 + pw)] = False
         ref_l = float(np.median(lum[ring])) if ring.any() else float(lum.mean())
         rel = lum / max(ref_l, 1.0)
-        out = target * (1 + 0.22 * (rel - 1))[..., None]
+        out = target * (1 + 0.12 * np.clip(rel - 1, -1, 1))[..., None]
         if kind == "low-key":  # a vignette closing in around the set
             yy, xx = np.mgrid[0:H, 0:W].astype(np.float32)
             rad = np.hypot((xx - (x0 + pw / 2)) / W, (yy - (y0 + ph / 2)) / H)
@@ -1256,8 +1265,11 @@ class Perspective(SceneRenderer):
             big[pad : pad + hh, pad : pad + ww] = part
             M = cv2.getRotationMatrix2D((pad + ww / 2, pad + hh), -ang, 1.0)
             rot = cv2.warpAffine(big, M, (big.shape[1], big.shape[0]), flags=cv2.INTER_LINEAR)
-            px = x0 + pw / 2 + side * 0.28 * pw
-            py = y0 + top_off + 0.35 * hh + 0.1 * ph
+            shoulder = a[top_off : top_off + max(2, int(0.3 * (base_off - top_off)))]
+            ys_, xs_ = np.nonzero(shoulder)
+            j = int(np.argmax(xs_ * side)) if len(xs_) else 0  # the outermost opaque pixel on that side, up top
+            px = x0 + (float(xs_[j]) - side * 0.06 * pw if len(xs_) else pw / 2)
+            py = y0 + top_off + (float(ys_[j]) if len(ys_) else 0.0) + 0.12 * hh
             ox, oy = int(round(px - (pad + ww / 2))), int(round(py - (pad + hh)))
             _stamp(cov, (rot[..., 3] >= 128).astype(np.float32), ox, oy)
             _stamp(rgb, rot[..., :3] * 0.95, ox, oy)
@@ -1271,7 +1283,7 @@ class Perspective(SceneRenderer):
             pts = cam.project(ring)[:, :2]
             puddle = np.zeros((H, W), np.uint8)
             cv2.fillPoly(puddle, [np.round(pts).astype(np.int32)], 1)
-            mean = colbase[cnt > 0].mean(axis=0) if (cnt > 0).any() else body
+            mean = _body(ref[max(0, base_off - band) : base_off + 1])
             drips = np.zeros((H, W), np.uint8)
             for _ in range(int(rng.integers(3, 7))):
                 dx = x0 + float(rng.uniform(f0 + 2, max(f0 + 3, f1 - 2)))
@@ -1282,8 +1294,5 @@ class Perspective(SceneRenderer):
                 cv2.circle(drips, (int(dx), top + ln), max(1, int(wd * 0.7)), 1, -1)
             m = np.maximum(puddle, drips).astype(np.float32)
             cov = cv2.GaussianBlur(m, (0, 0), 0.7)
-            yy = np.arange(H, dtype=np.float32)[:, None]
-            gloss = 1.0 + 0.12 * np.exp(-(((yy - vc) / max(2.0, ph * 0.02)) ** 2))
-            rgb[:] = mean
-            rgb *= (0.9 * gloss)[..., None]
+            rgb[:] = mean * 0.95
         return cov, rgb
