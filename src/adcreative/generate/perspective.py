@@ -223,7 +223,7 @@ class _Camera:
         c, s = np.cos(self.yaw), np.sin(self.yaw)
         return np.stack([c * du + s, dv, -s * du + c], axis=-1)
 
-    def point(self, u: float, v: float, depth: float) -> np.ndarray:
+    def point(self, u: np.ndarray | float, v: np.ndarray | float, depth: float) -> np.ndarray:
         return self.origin + depth * self.ray(u, v)
 
     def project(self, p: np.ndarray) -> np.ndarray:
@@ -331,11 +331,32 @@ class _Frame:
     solid: np.ndarray  # index of the solid hit (-1: floor or wall)
 
 
+def _corners(s: _Solid) -> np.ndarray:
+    """The eight corners of a solid's world bounding box."""
+    if s.shape == "box":
+        lo, hi = np.array(s.geo[:3]), np.array(s.geo[3:])
+    elif s.shape == "cyl":
+        cx, cz, r, y0, y1 = s.geo
+        lo, hi = np.array([cx - r, y0, cz - r]), np.array([cx + r, y1, cz + r])
+    else:
+        lo, hi = np.array(s.geo[:3]) - s.geo[3], np.array(s.geo[:3]) + s.geo[3]
+    return np.array([[(lo, hi)[i][0], (lo, hi)[j][1], (lo, hi)[k][2]] for i in (0, 1) for j in (0, 1) for k in (0, 1)])
+
+
+def _screen_rect(cam: _Camera, pts: np.ndarray, W: int, H: int) -> tuple[slice, slice]:
+    """Rows and columns of the canvas that world points can cover (all of it when one is behind the camera)."""
+    q = cam.project(pts)
+    if (q[:, 2] < 1.0).any():
+        return slice(0, H), slice(0, W)
+    x0, x1 = int(np.clip(np.floor(q[:, 0].min()) - 2, 0, W)), int(np.clip(np.ceil(q[:, 0].max()) + 3, 0, W))
+    y0, y1 = int(np.clip(np.floor(q[:, 1].min()) - 2, 0, H)), int(np.clip(np.ceil(q[:, 1].max()) + 3, 0, H))
+    return slice(y0, max(y0, y1)), slice(x0, max(x0, x1))
+
+
 def _cast(sc: _Scene, W: int, H: int) -> _Frame:
     yy, xx = np.mgrid[0:H, 0:W].astype(np.float64)
     d = sc.cam.ray(xx + 0.5, yy + 0.5)
     o = sc.cam.origin
-    t = np.full((H, W), np.inf)
     n = np.zeros((H, W, 3))
     mat = np.full((H, W), sc.wall_mat, np.int32)
     label = np.zeros((H, W), np.int32)
@@ -348,30 +369,40 @@ def _cast(sc: _Scene, W: int, H: int) -> _Frame:
     t = np.where(fl, tf, t)
     n[fl] = (0.0, 1.0, 0.0)
     mat[fl] = sc.floor_mat
-    for i, s in enumerate(sc.solids):
-        ts, ns = _HITS[s.shape](o, d, s.geo)
-        near = ts < t
-        t = np.where(near, ts, t)
-        n[near] = ns[near]
-        mat[near] = s.mat
-        label[near] = s.label
-        solid[near] = i
+    for i, s in enumerate(sc.solids):  # each solid only where it can be on screen
+        r = _screen_rect(sc.cam, _corners(s), W, H)
+        if r[0].start == r[0].stop or r[1].start == r[1].stop:
+            continue
+        ts, ns = _HITS[s.shape](o, d[r], s.geo)
+        near = ts < t[r]
+        t[r] = np.where(near, ts, t[r])
+        n[r][near] = ns[near]
+        mat[r][near] = s.mat
+        label[r][near] = s.label
+        solid[r][near] = i
     t = np.where(np.isfinite(t), t, 1e6)
     return _Frame(t, o + t[..., None] * d, n, mat, label, solid)
 
 
 def _lit(sc: _Scene, fr: _Frame) -> np.ndarray:
     """Direct light reaching each pixel's surface (0..1): Lambert n·l times visibility of the light past the
-    solids (shadow rays), softened a little for a penumbra."""
+    solids (shadow rays, cast only where a solid's shadow can fall), softened a little for a penumbra."""
+    H, W = fr.t.shape
     L = sc.light
     ndl = np.clip((fr.n * L).sum(-1), 0, 1)
     vis = np.ones_like(ndl)
     origin = fr.p + fr.n * 0.05
-    d = np.broadcast_to(L, origin.shape)
     for i, s in enumerate(sc.solids):
-        ts, _ = _HITS[s.shape](origin, d, s.geo)
-        blocked = np.isfinite(ts) & (fr.solid != i)
-        vis[blocked] = 0.0
+        c = _corners(s)
+        reach = c[:, 1] / max(L[1], 1e-3)  # along the light down to the floor, or to the wall behind
+        if L[2] < -1e-3:
+            reach = np.minimum(reach, (sc.wall_z - c[:, 2]) / -L[2])
+        r = _screen_rect(sc.cam, np.concatenate([c, c - np.maximum(reach, 0)[:, None] * L[None]]), W, H)
+        if r[0].start == r[0].stop or r[1].start == r[1].stop:
+            continue
+        org = origin[r]
+        ts, _ = _HITS[s.shape](org, np.broadcast_to(L, org.shape), s.geo)
+        vis[r][np.isfinite(ts) & (fr.solid[r] != i)] = 0.0
     vis = cv2.GaussianBlur(vis.astype(np.float32), (0, 0), 1.2)
     return np.asarray(ndl * vis, np.float32)
 
@@ -601,7 +632,8 @@ def _tag(canvas: Image.Image, rng: np.random.Generator, product: Product, room: 
         r = max(1, h // 9)
         draw.ellipse([x0 + notch * 0.6 - r, y0 + h / 2 - r, x0 + notch * 0.6 + r, y0 + h / 2 + r],
                      fill=(250, 250, 250))
-    tx = x0 + (notch if not use_badge else notch // 2) + (w - (notch if not use_badge else notch) - tw) / 2
+    left, right = (notch // 2, w - notch // 2) if use_badge else (notch, w)  # the text centred on the body
+    tx = x0 + left + (right - left - tw) / 2
     draw.text((tx, y0 + (h - fs * 1.15) / 2), text, font=fnt, fill=(20, 20, 20) if dark_text else (255, 255, 255))
     return {"badge" if use_badge else "price": Box(x0, y0, x0 + w, y0 + h)}
 
@@ -649,7 +681,7 @@ def _penumbra(caster: np.ndarray, Hm: np.ndarray, vc: int, W: int, H: int, ph: i
 def _contact(fx0: float, fx1: float, vc: float, ph: int, W: int, H: int) -> np.ndarray:
     """The dark line where the base meets the support (ambient occlusion)."""
     c = np.zeros((H, W), np.float32)
-    cv2.ellipse(c, (int(round((fx0 + fx1) / 2)), int(round(vc))), (max(2, int((fx1 - fx0) * 0.52)),
+    cv2.ellipse(c, (round((fx0 + fx1) / 2), round(vc)), (max(2, int((fx1 - fx0) * 0.52)),
                                                                      max(1, int(ph * 0.018))), 0, 0, 360, 1.0, -1)
     return np.asarray(np.clip(cv2.GaussianBlur(c, (0, 0), max(1.0, ph * 0.012)) * 1.3, 0, 1), np.float32)
 
@@ -696,7 +728,7 @@ def _holes(rng: np.random.Generator, ref: np.ndarray, s: float, x0: int, y0: int
             break
         cy, cx = ok[int(rng.integers(len(ok)))]
         rr = r * float(rng.uniform(0.8, 1.2))
-        cv2.circle(holes, (int(cx), int(cy)), int(round(rr)), 1, -1)
+        cv2.circle(holes, (int(cx), int(cy)), round(rr), 1, -1)
         dist[(np.arange(a.shape[0])[:, None] - cy) ** 2 + (np.arange(a.shape[1])[None] - cx) ** 2 < (2.2 * rr) ** 2] = 0
     out = np.zeros((H, W), bool)
     _stamp(out, (holes > 0) & (a > 0), x0, y0)
@@ -745,7 +777,7 @@ def _motion(rng: np.random.Generator, ref: np.ndarray, s: float) -> np.ndarray:
     c = n // 2
     for i in range(n):
         d = i - c
-        kern[int(round(c + d * np.sin(ang))), int(round(c + d * np.cos(ang)))] = 1
+        kern[round(c + d * np.sin(ang)), round(c + d * np.cos(ang))] = 1
     kern /= kern.sum()
     a = ref[..., 3:4].astype(np.float32) / 255
     pre = np.concatenate([ref[..., :3].astype(np.float32) * a, a * 255], axis=-1)
@@ -899,14 +931,12 @@ class Perspective(SceneRenderer):
             options: tuple[str, ...] = ("table", "plinth", "shelf")
         elif kind == "on-wall":
             options = ("floor",)
-        elif kind in ("sink", "edge-cut", "own-colours", "low-key", "fog"):  # wide surfaces
-            options = ("floor", "table")
-        elif kind == "giant-back":
+        elif kind in ("sink", "edge-cut", "own-colours", "low-key", "fog") or kind == "giant-back":  # wide surfaces
             options = ("floor", "table")
         elif big:
             options = ("floor", "floor", "plinth", "podium")
         else:
-            options = SUPPORTS + ("table",)
+            options = (*SUPPORTS, "table")
         sup = options[int(rng.integers(len(options)))]
         wcm, hcm = pw / k, ph_i / k  # the product's size in the scene's units
         dcm = min(wcm, hcm) * 0.6
@@ -919,8 +949,8 @@ class Perspective(SceneRenderer):
         el = float(rng.uniform(0.6, 1.05))
         az = float(rng.uniform(0.3, 1.2))
         wall = WALLS[int(rng.integers(len(WALLS)))] if sup != "shelf" else ("plain", "panelled")[int(rng.integers(2))]
-        back = 1.0 if (wall == "window" or rng.random() < 0.5) and kind != "on-wall" else -1.0
-        Lc = np.array([light_side * np.cos(el) * np.cos(az), np.sin(el), back * np.cos(el) * np.sin(az)])
+        behind = 1.0 if (wall == "window" or rng.random() < 0.5) and kind != "on-wall" else -1.0
+        Lc = np.array([light_side * np.cos(el) * np.cos(az), np.sin(el), behind * np.cos(el) * np.sin(az)])
         Lw = Lc[0] * cam.right + np.array([0, Lc[1], 0]) + Lc[2] * cam.fwd
         Lw /= np.linalg.norm(Lw)
 
@@ -1050,7 +1080,7 @@ class Perspective(SceneRenderer):
             label = 10 + len(props)
             solids += _prop_solids(rng, pk, pos, cam.right, label, mats, rim_main, rim)
             taken.append(pb)
-            props.append(Prop(tuple(int(round(v)) for v in pb), pcm, pk, cue))  # type: ignore[arg-type]
+            props.append(Prop(tuple(round(v) for v in pb), pcm, pk, cue))  # type: ignore[arg-type]
 
         sc = _Scene(cam, solids, mats, floor_mat, wall_mat, float(wall_z), Lw, ambient, window)
         fr = _cast(sc, W, H)
@@ -1065,7 +1095,7 @@ class Perspective(SceneRenderer):
         extra = np.zeros((H, W), np.float32)
         extra_rgb = np.zeros((H, W, 3), np.float32)
         if kind in ("pedestal", "reflection-twin", "extrude", "fused-part", "melt"):
-            extra, extra_rgb = self._grow(rng, kind, ref, x0, y0, base_off, top_off, f0, f1, int(round(vc)), body, cam,
+            extra, extra_rgb = self._grow(rng, kind, ref, x0, y0, base_off, top_off, f0, f1, round(vc), body, cam,
                                           B, k, s, W, H)
         if kind == "pedestal":
             caster = np.maximum(caster, extra)
@@ -1084,18 +1114,16 @@ class Perspective(SceneRenderer):
             shadow_at = None
         else:
             Hm = _shadow_map(cam, depth, ys, Ls, root - B, (x0, min(y0, int(vc) - 4), x0 + pw, int(vc)))
-            sh = _penumbra(caster, Hm, int(round(vc)), W, H, ph_i)
-            if kind != "wrong-light" and kind != "float" and kind != "sink" and kind != "pedestal":
-                sh = np.maximum(sh, _contact(x0 + f0, x0 + f1, vc, ph_i, W, H))
-            elif kind == "pedestal":
+            sh = _penumbra(caster, Hm, round(vc), W, H, ph_i)
+            if (kind != "wrong-light" and kind != "float" and kind != "sink" and kind != "pedestal") or kind == "pedestal":
                 sh = np.maximum(sh, _contact(x0 + f0, x0 + f1, vc, ph_i, W, H))
             direct *= 1 - 0.92 * sh * support_top
             albedo *= (1 - 0.35 * _contact(x0 + f0, x0 + f1, vc, ph_i, W, H) * support_top
                        * (kind not in ("float", "wrong-light")))[..., None]
         plate = _shade(sc, fr, albedo, direct)
         if kind == "on-wall":  # pressed against the wall: a tight drop shadow on it
-            dx = int(round(-np.sign(Lc[0]) * 0.05 * ph_i)) or 2
-            dy = int(round(0.04 * ph_i)) + 1
+            dx = round(-np.sign(Lc[0]) * 0.05 * ph_i) or 2
+            dy = round(0.04 * ph_i) + 1
             drop = cv2.warpAffine(caster, np.array([[1, 0, dx], [0, 1, dy]], np.float32), (W, H))
             drop = cv2.GaussianBlur(drop, (0, 0), max(1.0, 0.02 * ph_i))
             plate *= (1 - 0.45 * drop * (fr.mat == wall_mat))[..., None]
@@ -1144,7 +1172,7 @@ class Perspective(SceneRenderer):
             ring = np.zeros((H, W), np.float32)
             cv2.ellipse(ring, (int(x0 + pw / 2), int(vc)), (max(2, int(pw * 0.52)), max(1, ph_i // 45)), 0, 0, 360,
                         1.0, -1)
-            ring = cv2.GaussianBlur(ring, (0, 0), max(1.0, ph_i / 70))
+            ring = np.asarray(cv2.GaussianBlur(ring, (0, 0), max(1.0, ph_i / 70)), np.float32)
             back = np.clip(plate * (1 - 0.2 * ring)[..., None] + 0.5, 0, 255).astype(np.uint8)
             canvas[hide] = back[hide]
             visible &= ~hide
@@ -1159,7 +1187,7 @@ class Perspective(SceneRenderer):
         out = np.asarray(img)
 
         # -- the labeller -------------------------------------------------------------------------------
-        vci = int(round(vc))
+        vci = round(vc)
         sx = [0.0, float(W)]
         if top is not None:
             ends = cam.project(np.array([[top[0], ys, B[2]], [top[1], ys, B[2]]]))
@@ -1248,7 +1276,7 @@ class Perspective(SceneRenderer):
             n = max(3, int((0.1 + 0.22 * s) * max(ph, pw)))
             mask = (ref[..., 3] >= 128).astype(np.float32)
             for i in range(n, 0, -1):
-                ox, oy = int(round(x0 + v[0] * i)), int(round(y0 + v[1] * i))
+                ox, oy = round(x0 + v[0] * i), round(y0 + v[1] * i)
                 tone = 0.92 - 0.14 * i / n
                 layer = np.zeros((H, W), np.float32)
                 _stamp(layer, mask, ox, oy)
@@ -1270,7 +1298,7 @@ class Perspective(SceneRenderer):
             j = int(np.argmax(xs_ * side)) if len(xs_) else 0  # the outermost opaque pixel on that side, up top
             px = x0 + (float(xs_[j]) - side * 0.06 * pw if len(xs_) else pw / 2)
             py = y0 + top_off + (float(ys_[j]) if len(ys_) else 0.0) + 0.12 * hh
-            ox, oy = int(round(px - (pad + ww / 2))), int(round(py - (pad + hh)))
+            ox, oy = round(px - (pad + ww / 2)), round(py - (pad + hh))
             _stamp(cov, (rot[..., 3] >= 128).astype(np.float32), ox, oy)
             _stamp(rgb, rot[..., :3] * 0.95, ox, oy)
         else:  # melt: drips running off the base into a puddle on the support
@@ -1278,8 +1306,8 @@ class Perspective(SceneRenderer):
             R = fw * 0.5 * (0.55 + 0.4 * s)
             side = 1.0 if rng.random() < 0.5 else -1.0
             centre = B + (-0.45 * R) * cam.fwd + side * 0.3 * fw * 0.5 * cam.right
-            ang = np.linspace(0, 2 * np.pi, 48, endpoint=False)
-            ring = centre[None] + R * (np.cos(ang)[:, None] * cam.right[None] + np.sin(ang)[:, None] * cam.fwd[None])
+            around = np.linspace(0, 2 * np.pi, 48, endpoint=False)
+            ring = centre[None] + R * (np.cos(around)[:, None] * cam.right[None] + np.sin(around)[:, None] * cam.fwd[None])
             pts = cam.project(ring)[:, :2]
             puddle = np.zeros((H, W), np.uint8)
             cv2.fillPoly(puddle, [np.round(pts).astype(np.int32)], 1)
@@ -1293,6 +1321,6 @@ class Perspective(SceneRenderer):
                 cv2.rectangle(drips, (int(dx - wd / 2), top), (int(dx + wd / 2), top + ln), 1, -1)
                 cv2.circle(drips, (int(dx), top + ln), max(1, int(wd * 0.7)), 1, -1)
             m = np.maximum(puddle, drips).astype(np.float32)
-            cov = cv2.GaussianBlur(m, (0, 0), 0.7)
+            cov = np.asarray(cv2.GaussianBlur(m, (0, 0), 0.7), np.float32)
             rgb[:] = mean * 0.95
         return cov, rgb
