@@ -99,11 +99,11 @@ def _standoff(c: np.ndarray, rim_main: np.ndarray, rim: np.ndarray) -> float:
 def _pick(rng: np.random.Generator, options: tuple[tuple[int, int, int], ...], rim_main: np.ndarray,
           rim: np.ndarray, need: float = 34.0) -> np.ndarray:
     """A colour from ``options`` (tried in a random order) standing at least ``need`` ΔE off the product's
-    outline, else the one standing furthest off."""
+    outline both lit and in shade, else the one standing furthest off."""
     best, best_d = np.asarray(options[0], np.float32), -1.0
     for i in rng.permutation(len(options)):
         c = np.asarray(options[int(i)], np.float32) * float(rng.uniform(0.94, 1.04))
-        d = _standoff(c, rim_main, rim)
+        d = min(_standoff(c, rim_main, rim), _standoff(c * 0.65, rim_main, rim))
         if d >= need:
             return c
         if d > best_d:
@@ -1003,8 +1003,7 @@ class Perspective(SceneRenderer):
             solids.append(_Solid("cyl", (B[0], B[2], rad, 0.0, ys), pmat, 1))
             top = (B[0] - rad, B[0] + rad, B[2] - rad, B[2] + rad)
         elif sup == "shelf":
-            smat = material(("planks", "marble", "plain")[int(rng.integers(3))] if True else "plain",
-                            _pick(rng, _SOLID_COLOURS, rim_main, rim))
+            smat = material(("planks", "plain")[int(rng.integers(2))], _pick(rng, _SOLID_COLOURS, rim_main, rim))
             half = wcm * float(rng.uniform(1.5, 4.0)) + 20
             top = (B[0] - half, B[0] + half, B[2] - max(dcm, 6.0) * 0.9, wall_z)
             solids.append(_Solid("box", (top[0], ys - 2.5, top[2], top[1], ys, wall_z), smat, 1))
@@ -1032,7 +1031,7 @@ class Perspective(SceneRenderer):
             wxc = B[0] + light_side * float(rng.uniform(0.2, 0.8)) * max(60.0, depth * 0.6)
             ww = max(40.0, depth * float(rng.uniform(0.3, 0.6)))
             window = (wxc - ww / 2, wxc + ww / 2, max(ys + 20, cam.height - ww * 0.4), max(ys + 20, cam.height - ww * 0.4) + ww * 1.1)
-        ambient = 0.42 if kind != "low-key" else 0.2
+        ambient = 0.5 if kind != "low-key" else 0.2
 
         # -- props at the product's depth ---------------------------------------------------------------
         box = (x0, round(vc - lift - base_off - grow), x0 + pw, round(vc - lift - base_off - grow) + ph_i)
