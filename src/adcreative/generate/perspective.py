@@ -1081,6 +1081,37 @@ class Perspective(SceneRenderer):
             taken.append(pb)
             props.append(Prop(tuple(round(v) for v in pb), pcm, pk, cue))  # type: ignore[arg-type]
 
+        # props further back, smaller with depth as the camera sees them; at another depth than the product they
+        # set no scale for a depth-blind comparison, so they are reported as not being scale cues
+        n_back = int(rng.choice([0, 1, 2], p=[0.45, 0.35, 0.2])) if kind not in ("on-wall", "fog") else 0
+        back_pool = [pk for pk in ("plant", "vase", "books", "candle", "mug", "ball") if PROPS[pk][0] * k > 6]
+        for _ in range(3 * n_back):
+            if n_back <= 0 or not back_pool:
+                break
+            pk = back_pool[int(rng.integers(len(back_pool)))]
+            pcm, phw, _ = PROPS[pk]
+            far = depth * float(rng.uniform(0.35, 1.2)) + phw + dcm
+            pos = B + far * cam.fwd + float(rng.uniform(-0.6, 0.6)) * far * cam.right
+            if pos[2] + phw > wall_z - 1:
+                continue
+            on_top = top is not None and top[0] + phw < pos[0] < top[1] - phw and top[2] + phw < pos[2] < top[3] - phw
+            if sup == "podium" and on_top:
+                on_top = float(np.hypot(pos[0] - B[0], pos[2] - B[2])) < (top[1] - top[0]) / 2 - phw  # type: ignore[index]
+            if sup in ("table", "shelf") and not on_top:
+                continue
+            pos[1] = ys if on_top else 0.0
+            front = pos - phw * cam.fwd
+            ends = cam.project(np.stack([front - phw * cam.right, front + phw * cam.right,
+                                         front + np.array([0, pcm, 0]), front]))
+            pb = (float(ends[:, 0].min()), float(ends[2, 1]), float(ends[:, 0].max()), float(ends[3, 1]))
+            if pb[0] < 1 or pb[2] > W - 1 or pb[1] < 1 or pb[3] > H - 1 or any(
+                    pb[0] < t_[2] and t_[0] < pb[2] and pb[1] < t_[3] and t_[1] < pb[3] for t_ in taken):
+                continue
+            solids += _prop_solids(rng, pk, pos, cam.right, 10 + len(props), mats, rim_main, rim)
+            taken.append(pb)
+            props.append(Prop(tuple(round(v) for v in pb), pcm, pk + "@back", False))  # type: ignore[arg-type]
+            n_back -= 1
+
         sc = _Scene(cam, solids, mats, floor_mat, wall_mat, float(wall_z), Lw, ambient, window)
         fr = _cast(sc, W, H)
         albedo = _albedo(sc, fr)
