@@ -20,7 +20,7 @@ No drawing code is shared with the compositor, ``photoset`` or ``softfocus``.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import cv2
@@ -508,9 +508,9 @@ def _prop_solids(rng: np.random.Generator, kind: str, base: np.ndarray, right: n
     if kind == "mug":
         m = mat("plain", ((244, 242, 236), (40, 44, 52), (200, 110, 90), (110, 150, 186), (230, 196, 90)), 0.35)
         side = float(np.sign(right[0]) or 1.0) * (1 if rng.random() < 0.5 else -1)
+        hx = x + side * 4.8  # the handle, a small block on one side
         return [_Solid("cyl", (x, z, 4.1, y, y + 9.5), m, label),
-                _Solid("box", (x + side * 4.0 - 0.8 + side * 0.8, y + 2.0, z - 0.6, x + side * 4.0 + 0.8 + side * 0.8 + 0.6,
-                               y + 7.5, z + 0.6), m, label)]
+                _Solid("box", (hx - 0.8, y + 2.0, z - 0.6, hx + 1.4, y + 7.5, z + 0.6), m, label)]
     if kind == "can":
         mats.append(_Material("label", _pick(rng, ((200, 30, 40), (30, 90, 170), (240, 200, 40), (40, 140, 80)),
                                               rim_main, rim, 28.0), 0.5, np.array([y, 0, 0], np.float32)))
@@ -788,19 +788,6 @@ def _motion(rng: np.random.Generator, ref: np.ndarray, s: float) -> np.ndarray:
 
 
 # -- the renderer -----------------------------------------------------------------------------------------------
-@dataclass
-class _Plan:
-    """Where things are: the product's screen box and contact, and the support under it."""
-
-    support: str
-    ys: float  # height of the support's top (cm)
-    base: np.ndarray  # world point under the product's foot centre
-    depth: float  # camera depth of the product
-    k: float  # pixels per cm at the product's depth (the scene's scale)
-    top: tuple[float, float, float, float] | None = None  # the support top's x0, x1, z0, z1 (world), if finite
-    extras: dict[str, Any] = field(default_factory=dict)
-
-
 class Perspective(SceneRenderer):
     """Renderer family ``perspective``: ray-cast 3D rooms seen through a pinhole camera (see the module
     docstring)."""
@@ -1121,7 +1108,6 @@ class Perspective(SceneRenderer):
         support_top = (fr.n[..., 1] > 0.9) & (np.abs(fr.p[..., 1] - ys) < 0.5)
         caster = np.zeros((H, W), np.float32)
         _stamp(caster, ref[..., 3].astype(np.float32) / 255.0, x0, y0)
-        cover = np.zeros((H, W), np.float32)  # the product's pixels and what grows out of it (set below)
         extra = np.zeros((H, W), np.float32)
         extra_rgb = np.zeros((H, W, 3), np.float32)
         if kind in ("pedestal", "reflection-twin", "extrude", "fused-part", "melt"):
@@ -1187,7 +1173,6 @@ class Perspective(SceneRenderer):
         elif kind == "motion-blur":
             shown = _motion(rng, ref, s)
         visible = paste(canvas, shown, x0, y0)
-        cover[:] = 0
         placement = None
         if kind == "holes":
             placement = visible.copy()
