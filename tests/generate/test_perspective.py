@@ -113,7 +113,8 @@ def test_the_cast_shadow_is_the_silhouette_projected_along_the_light() -> None:
     assert abs(b[0] / b[2] - 256) > abs(a[0] / a[2] - 256)
 
 
-@pytest.mark.parametrize("size", [(6, 9), (600, 24), (24, 600)], ids=["tiny", "very-wide", "very-tall"])
+@pytest.mark.parametrize("size", [(6, 9), (600, 24), (24, 600), (900, 12)],
+                         ids=["tiny", "very-wide", "very-tall", "sliver"])
 def test_odd_products_render_every_class(size: tuple[int, int]) -> None:
     im = Image.new("RGBA", size, (0, 0, 0, 0))
     ImageDraw.Draw(im).rectangle((0, 0, size[0] - 1, size[1] - 1), fill=(40, 120, 200, 255))

@@ -865,6 +865,8 @@ class Perspective(SceneRenderer):
                 ph, grow = ph * f_, int(grow * f_)
         ph = max(6.0, ph)
         pw = max(6, round(ph * asp))
+        if kind != "edge-cut":  # a sliver wider than 6 px tall cannot fit: squeezed to the frame
+            pw = min(pw, max(6, int(0.95 * free.w)))
         ph_i = max(6, round(ph))
         ref = fit(cut, pw, ph_i)
         a_ref = ref[..., 3] >= OPAQUE
