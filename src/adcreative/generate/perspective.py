@@ -552,6 +552,30 @@ def _prop_solids(rng: np.random.Generator, kind: str, base: np.ndarray, right: n
     return [_Solid("sphere", (x, y + 6.0, z, 6.0), m, label)]
 
 
+def _stands_on(top: tuple[float, float, float, float] | None, round_top: bool, pos: np.ndarray, centre: np.ndarray,
+               half: float) -> bool:
+    """Whether a prop ``half`` cm wide at ``pos`` fits on the support's top (a disc round ``centre`` when round)."""
+    if top is None or not (top[0] + half < pos[0] < top[1] - half and top[2] + half < pos[2] < top[3] - half):
+        return False
+    return not round_top or float(np.hypot(pos[0] - centre[0], pos[2] - centre[2])) < (top[1] - top[0]) / 2 - half
+
+
+def _prop_box(cam: _Camera, pos: np.ndarray, half: float, cm: float) -> tuple[float, float, float, float]:
+    """A prop's screen box: its width at its front, its height from the front of its base up to its real height
+    (what a viewer reads as its size; the top face seen from above is not height)."""
+    front = pos - half * cam.fwd
+    ends = cam.project(np.stack([front - half * cam.right, front + half * cam.right, front + np.array([0, cm, 0]),
+                                 front]))
+    return float(ends[:, 0].min()), float(ends[2, 1]), float(ends[:, 0].max()), float(ends[3, 1])
+
+
+def _free(pb: tuple[float, float, float, float], taken: list[tuple[float, float, float, float]], W: int, H: int
+          ) -> bool:
+    """Inside the canvas and over nothing already placed (the product, the copy, other props)."""
+    return pb[0] >= 1 and pb[2] <= W - 1 and pb[1] >= 1 and pb[3] <= H - 1 and not any(
+        pb[0] < t_[2] and t_[0] < pb[2] and pb[1] < t_[3] and t_[1] < pb[3] for t_ in taken)
+
+
 # -- copy ------------------------------------------------------------------------------------------------------
 def _typeset(canvas: Image.Image, rng: np.random.Generator, zone: Box, product: Product) -> dict[str, Box]:
     """Headline (wrapped, largest size that fits) over an accent rule, then the tagline, left-aligned or centred."""
@@ -1049,19 +1073,13 @@ class Perspective(SceneRenderer):
             lat = wcm / 2 + phw + wcm * float(rng.uniform(0.08, 0.5)) + 1.5
             ahead = depth * float(rng.uniform(-0.05, 0.05))
             pos = B + side * lat * cam.right + ahead * cam.fwd
-            on_top = top is not None and top[0] + phw < pos[0] < top[1] - phw and top[2] + phw < pos[2] < top[3] - phw
-            if sup == "podium" and on_top:
-                on_top = float(np.hypot(pos[0] - B[0], pos[2] - B[2])) < (top[1] - top[0]) / 2 - phw  # type: ignore[index]
-            pos[1] = ys if (on_top or sup == "floor") else 0.0
+            on_top = _stands_on(top, sup == "podium", pos, B, phw)
+            pos[1] = ys if on_top else 0.0  # on the support, else on the floor (the floor's ys is 0)
             if sup in ("table", "shelf") and not on_top:
                 pool.insert(0, pool.pop())
                 continue
-            front = pos - phw * cam.fwd
-            ends = cam.project(np.stack([front - phw * cam.right, front + phw * cam.right,
-                                         front + np.array([0, pcm, 0]), front]))
-            pb = (float(ends[:, 0].min()), float(ends[2, 1]), float(ends[:, 0].max()), float(ends[3, 1]))
-            if pb[0] < 1 or pb[2] > W - 1 or pb[1] < 1 or pb[3] > H - 1 or any(
-                    pb[0] < t_[2] and t_[0] < pb[2] and pb[1] < t_[3] and t_[1] < pb[3] for t_ in taken):
+            pb = _prop_box(cam, pos, phw, pcm)
+            if not _free(pb, taken, W, H):
                 pool.insert(0, pool.pop())  # try another prop next
                 continue
             pool.pop()
@@ -1083,18 +1101,12 @@ class Perspective(SceneRenderer):
             pos = B + far * cam.fwd + float(rng.uniform(-0.6, 0.6)) * far * cam.right
             if pos[2] + phw > wall_z - 1:
                 continue
-            on_top = top is not None and top[0] + phw < pos[0] < top[1] - phw and top[2] + phw < pos[2] < top[3] - phw
-            if sup == "podium" and on_top:
-                on_top = float(np.hypot(pos[0] - B[0], pos[2] - B[2])) < (top[1] - top[0]) / 2 - phw  # type: ignore[index]
+            on_top = _stands_on(top, sup == "podium", pos, B, phw)
             if sup in ("table", "shelf") and not on_top:
                 continue
             pos[1] = ys if on_top else 0.0
-            front = pos - phw * cam.fwd
-            ends = cam.project(np.stack([front - phw * cam.right, front + phw * cam.right,
-                                         front + np.array([0, pcm, 0]), front]))
-            pb = (float(ends[:, 0].min()), float(ends[2, 1]), float(ends[:, 0].max()), float(ends[3, 1]))
-            if pb[0] < 1 or pb[2] > W - 1 or pb[1] < 1 or pb[3] > H - 1 or any(
-                    pb[0] < t_[2] and t_[0] < pb[2] and pb[1] < t_[3] and t_[1] < pb[3] for t_ in taken):
+            pb = _prop_box(cam, pos, phw, pcm)
+            if not _free(pb, taken, W, H):
                 continue
             solids += _prop_solids(rng, pk, pos, cam.right, 10 + len(props), mats, rim_main, rim)
             taken.append(pb)
