@@ -63,12 +63,12 @@ def main() -> None:
             rows.append((family, gen.version, aspect, f"{w}×{h}", statistics.median(rates),
                          statistics.median(enc_rates), statistics.median(cpus)))
     print(f"1 thread, {args.n} creatives × {args.repeats} repeats per canvas and family (median)")
-    print(f"{'family':<12} {'aspect':<7} {'canvas':<9} {'creatives/s':>12} {'incl. PNG/s':>12} {'CPU s each':>11} "
+    print(f"{'family':<16} {'aspect':<7} {'canvas':<9} {'creatives/s':>12} {'incl. PNG/s':>12} {'CPU s each':>11} "
           f"{'× first':>8} {'target':>7}")
     first = {aspect: rate for fam, _, aspect, _, rate, _, _ in rows if fam == rows[0][0]}
     for family, version, aspect, size, rate, enc, cpu in rows:
         flag = "" if family != "compositor" or aspect != "1:1" else ("ok" if rate >= 10 else "BELOW")
-        print(f"{family + ' ' + version:<12} {aspect:<7} {size:<9} {rate:>12.1f} {enc:>12.1f} {cpu:>11.3f} "
+        print(f"{family + ' ' + version:<16} {aspect:<7} {size:<9} {rate:>12.1f} {enc:>12.1f} {cpu:>11.3f} "
               f"{rate / first[aspect]:>8.2f} {flag:>7}")
 
 
