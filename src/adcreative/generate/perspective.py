@@ -250,7 +250,7 @@ class _Material:
     kind: str  # a surface texture, "paint", "panelled", "window", "label", "book", "foliage", "plain"
     colour: np.ndarray
     gloss: float = 0.0
-    colour2: np.ndarray | None = None
+    base_y: float = 0.0  # where a printed can stands (its label is laid out from there)
     seed: int = 0
 
 
@@ -449,7 +449,7 @@ def _albedo(sc: _Scene, fr: _Frame) -> np.ndarray:
             col[inside & mull] = np.array([248, 248, 246], np.float32)
         elif m.kind == "label":  # a can: metal rims, a printed band
             col = np.repeat(m.colour[None], len(a), 0)
-            y = p[:, 1] - float(m.colour2[0] if m.colour2 is not None else 0)
+            y = p[:, 1] - m.base_y
             rim = (y < 1.0) | (y > 11.2)
             col[rim] = (200, 202, 206)
             col[(np.abs(y - 6.5) < 1.1) & ~rim] = (250, 248, 240)
@@ -513,7 +513,7 @@ def _prop_solids(rng: np.random.Generator, kind: str, base: np.ndarray, right: n
                 _Solid("box", (hx - 0.8, y + 2.0, z - 0.6, hx + 1.4, y + 7.5, z + 0.6), m, label)]
     if kind == "can":
         mats.append(_Material("label", _pick(rng, ((200, 30, 40), (30, 90, 170), (240, 200, 40), (40, 140, 80)),
-                                              rim_main, rim, 28.0), 0.5, np.array([y, 0, 0], np.float32)))
+                                              rim_main, rim, 28.0), 0.5, y))
         return [_Solid("cyl", (x, z, 3.3, y, y + 12.2), len(mats) - 1, label)]
     if kind == "books":
         out, top = [], y
