@@ -240,3 +240,96 @@ def test_online_hybrid_optimistic_draws_low_rank_prior_and_em_iterations() -> No
         POLICIES.create("hybrid_online", n_features=2, em_iters=0)
     with pytest.raises(InputError, match="prior_rank"):
         POLICIES.create("hybrid_online", n_features=2, prior_rank=0)
+
+
+def test_feature_conditioned_block_prior_recovers_a_linear_map_and_starts_new_creatives_there(tmp_path: Path) -> None:
+    """``block_mean="features"``: with the creatives' blocks known precisely and linear in their features, the EM
+    step recovers the map; a creative added later (no impressions) starts at ``[1, f] R``; the map is saved."""
+    from adcreative.select import POLICIES
+    from adcreative.select.bandit import OnlineHybridTS
+
+    rng = np.random.default_rng(3)
+    c, dim = 60, 3
+    feats = rng.standard_normal((c, dim))
+    b = POLICIES.create("hybrid_online", n_features=dim, n_context=2, n_components=2, empirical_prior=True,
+                        block_mean="features", block_mean_ridge=1e-3, seed=0)
+    assert isinstance(b, OnlineHybridTS)
+    b.add_arms([f"c{j}" for j in range(c)], feats)
+    true_map = rng.standard_normal((1 + dim, b.arm_dim))
+    phi = np.hstack([np.ones((c, 1)), (feats - feats.mean(0)) / feats.std(0)])
+    b.theta[b.shared_dim:] = (phi @ true_map + 0.01 * rng.standard_normal((c, b.arm_dim))).ravel()
+    b.prec = np.eye(len(b.theta)) * 1e6                # blocks known to ±0.001
+    b._cov = None
+    b._update_arm_prior()
+    np.testing.assert_allclose(b.block_map, true_map, atol=0.02)
+    # the residual spread (0.01) is what the prior covariance now describes, not the map's spread (~1)
+    assert np.trace(b.arm_prior_cov) / b.arm_dim < 0.01
+    # "constant": only the blocks' mean (the context's main effects)
+    b.config["block_mean"] = "constant"
+    b._update_arm_prior()
+    np.testing.assert_allclose(b.block_map[0], phi.mean(0) @ true_map, atol=0.02)
+    assert not b.block_map[1:].any()
+    # a creative added after events starts from the map its features give
+    b.config["block_mean"] = "features"
+    x = np.array([0.2, -0.4])
+    for j in range(30):
+        b.update(f"c{j % c}", float(j % 3 == 0), x)
+    b.add_arms(["new"], np.array([[1.5, -0.5, 0.0]]))
+    row = b.rows(["new"])[0]
+    new_phi = b._design()[row]
+    own = b.theta[b.shared_dim + row * b.arm_dim: b.shared_dim + (row + 1) * b.arm_dim]
+    np.testing.assert_allclose(own, new_phi @ b.block_map, atol=1e-6)
+    assert np.abs(own).max() > 0.1
+    b.save_pretrained(tmp_path / "m")
+    b2 = POLICIES.load(tmp_path / "m")
+    np.testing.assert_allclose(b2.block_map, b.block_map)
+    np.testing.assert_allclose(b2.scores(x, sample=False), b.scores(x, sample=False))
+    for bad in ({"block_mean": "linear"}, {"block_mean_ridge": 0.0}, {"block_kernel": 1.0}, {"kernel_scale": 0.0}):
+        with pytest.raises(InputError):
+            POLICIES.create("hybrid_online", n_features=2, **bad)
+
+
+def test_block_kernel_links_look_alike_creatives_and_the_policy_still_learns() -> None:
+    """``block_kernel``: the prior covariance of two creatives' blocks is ``K[c, c'] Ψ`` with K larger for
+    look-alikes, so one creative's click moves its look-alike's block more than a distant creative's; with the
+    feature-conditioned mean too, the policy still learns the contextual task of the tests above."""
+    from adcreative.select import POLICIES
+
+    feats = np.array([[0.0, 0.0], [0.05, 0.0], [3.0, 3.0], [-3.0, 2.0]])
+    ids = ["a", "a_twin", "far", "other"]
+    b = POLICIES.create("hybrid_online", n_features=2, n_context=1, n_components=1, empirical_prior=True,
+                        block_kernel=0.8, seed=0)
+    b.add_arms(ids, feats)
+    k = b._kernel()
+    np.testing.assert_allclose(np.diag(k), 1.0)
+    assert k[0, 1] > 0.75 and k[0, 2] < 0.3 * k[0, 1]
+    d, a = b.shared_dim, b.arm_dim
+    cov = np.linalg.inv(b.prec)[d:, d:]
+    np.testing.assert_allclose(cov, np.kron(k, b.arm_prior_cov), atol=1e-9)
+    before = b.theta.copy()
+    b._online_step(np.array([1.0]), np.zeros(0), 0, 1.0)
+    moved = np.abs(b.theta - before)[d:].reshape(4, a).max(1)
+    assert moved[1] > 0.7 * moved[0] and moved[1] > 2.5 * moved[2]
+
+    rng = np.random.default_rng(0)
+    feats = rng.standard_normal((6, 5))
+    w = rng.standard_normal((2, 5))
+    ids = [f"c{j}" for j in range(6)]
+    b = POLICIES.create("hybrid_online", n_features=5, n_context=2, n_components=4, refit_every=800,
+                        empirical_prior=True, block_mean="features", block_kernel=0.5, sample_scale=0.5, seed=0)
+    b.add_arms(ids, feats)
+
+    def ctr(x: np.ndarray) -> np.ndarray:
+        return 1 / (1 + np.exp(-(-2.0 + 1.5 * (x @ w) @ feats.T / np.sqrt(5))))  # type: ignore[no-any-return]
+
+    clicks, n = 0.0, 2000
+    for _ in range(n):
+        x = rng.standard_normal(2)
+        arm = int(b.rank(ids, x).order[0])
+        c = float(rng.random() < ctr(x)[arm])
+        clicks += c
+        b.update(ids[arm], c, x)
+    ps = ctr(rng.standard_normal((4000, 2)))
+    assert clicks / n > 1.5 * ps.mean()
+    assert clicks / n > 0.75 * ps.max(1).mean()
+    np.testing.assert_allclose(b.covariance() @ b.prec, np.eye(len(b.theta)), atol=1e-6)

@@ -60,6 +60,7 @@ OURS: dict[str, Any] = {"name": "hybrid_online", "n_components": 10, "arm_contex
                         "prior_var": 0.3, "exploration_share": 1.0, "refit_every": 5000, "window": 50000,
                         "chol_every": 50, "empirical_prior": True, "prior_shrink": 0.05, "em_iters": 3,
                         "sample_scale": 0.7}
+OURS_C: dict[str, Any] = dict(OURS)  # round c's configuration by name (docs/select.md's round c tables)
 TUNING_SEEDS = (0, 1, 2, 3, 4)
 MAX_EXPOSURES = 20.0  # the exposure count policies see is capped (beyond it, one more changes nothing)
 REPORTING_SEEDS = (20, 21, 22, 23, 24)  # fresh this round; 10-14 were reported (so looked at) before
