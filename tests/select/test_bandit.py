@@ -144,20 +144,17 @@ def test_registry_factories() -> None:
         create_policy("nope")
 
 
-def test_online_hybrid_learns_from_every_impression_and_round_trips(tmp_path: Path) -> None:
-    """``hybrid_online``: the contextual task above beats uniform clearly; between refits each update moves the
-    posterior (Σ stays the inverse of the precision); the empirical-Bayes prior is learned; save →
-    ``POLICIES.load`` keeps the posterior and the prior, and the next update agrees."""
+def _online_contextual_task(**cfg: Any) -> tuple[Any, list[str]]:
+    """``hybrid_online`` (+ ``cfg``) plays 2,000 rounds of a contextual task (two user dimensions, six creatives whose
+    click rates depend on user × creative features); its clicks must beat uniform clearly and come near the oracle."""
     from adcreative.select import POLICIES
-    from adcreative.select.bandit import OnlineHybridTS
 
     rng = np.random.default_rng(0)
     feats = rng.standard_normal((6, 5))
     w = rng.standard_normal((2, 5))
     ids = [f"c{j}" for j in range(6)]
     b = POLICIES.create("hybrid_online", n_features=5, n_context=2, n_components=4, refit_every=800,
-                        chol_every=20, empirical_prior=True, sample_scale=0.5, seed=0)
-    assert isinstance(b, OnlineHybridTS)
+                        empirical_prior=True, sample_scale=0.5, seed=0, **cfg)
     b.add_arms(ids, feats)
 
     def ctr(x: np.ndarray) -> np.ndarray:
@@ -173,6 +170,18 @@ def test_online_hybrid_learns_from_every_impression_and_round_trips(tmp_path: Pa
     ps = ctr(rng.standard_normal((4000, 2)))
     assert clicks / n > 1.5 * ps.mean()
     assert clicks / n > 0.75 * ps.max(1).mean()
+    return b, ids
+
+
+def test_online_hybrid_learns_from_every_impression_and_round_trips(tmp_path: Path) -> None:
+    """``hybrid_online``: the contextual task above beats uniform clearly; between refits each update moves the
+    posterior (Σ stays the inverse of the precision); the empirical-Bayes prior is learned; save →
+    ``POLICIES.load`` keeps the posterior and the prior, and the next update agrees."""
+    from adcreative.select import POLICIES
+    from adcreative.select.bandit import OnlineHybridTS
+
+    b, ids = _online_contextual_task(chol_every=20)
+    assert isinstance(b, OnlineHybridTS)
     assert b.last_refit < b.n_events                 # the last events were learned online, between refits
     # the empirical-Bayes prior of a creative's block has moved off the isotropic start and stays a covariance
     psi = b.arm_prior_cov
@@ -311,25 +320,5 @@ def test_block_kernel_links_look_alike_creatives_and_the_policy_still_learns() -
     moved = np.abs(b.theta - before)[d:].reshape(4, a).max(1)
     assert moved[1] > 0.7 * moved[0] and moved[1] > 2.5 * moved[2]
 
-    rng = np.random.default_rng(0)
-    feats = rng.standard_normal((6, 5))
-    w = rng.standard_normal((2, 5))
-    ids = [f"c{j}" for j in range(6)]
-    b = POLICIES.create("hybrid_online", n_features=5, n_context=2, n_components=4, refit_every=800,
-                        empirical_prior=True, block_mean="features", block_kernel=0.5, sample_scale=0.5, seed=0)
-    b.add_arms(ids, feats)
-
-    def ctr(x: np.ndarray) -> np.ndarray:
-        return 1 / (1 + np.exp(-(-2.0 + 1.5 * (x @ w) @ feats.T / np.sqrt(5))))  # type: ignore[no-any-return]
-
-    clicks, n = 0.0, 2000
-    for _ in range(n):
-        x = rng.standard_normal(2)
-        arm = int(b.rank(ids, x).order[0])
-        c = float(rng.random() < ctr(x)[arm])
-        clicks += c
-        b.update(ids[arm], c, x)
-    ps = ctr(rng.standard_normal((4000, 2)))
-    assert clicks / n > 1.5 * ps.mean()
-    assert clicks / n > 0.75 * ps.max(1).mean()
+    b, _ = _online_contextual_task(block_mean="features", block_kernel=0.5)
     np.testing.assert_allclose(b.covariance() @ b.prec, np.eye(len(b.theta)), atol=1e-6)
