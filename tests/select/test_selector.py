@@ -1,7 +1,7 @@
-"""``Selector.rank``'s fast path (cached posterior moments, policy rows resolved once, pruned quadrature)
-decides exactly as the straightforward computation it replaced, kept here as the reference: the same orders,
-exploration flags and scores, propensities within 1e-9, over hundreds of seeded requests with events
-(and new arms) arriving between them."""
+"""``Selector.rank``'s serving path (cached posterior moments and propensity factors, policy rows resolved
+once, folded user towers) decides exactly as the straightforward computation, kept here as the reference,
+and as ``Selector(reference=True)`` (each model's own API): the same orders, exploration flags and scores,
+propensities within 1e-9, over hundreds of seeded requests with events (and new arms) arriving between them."""
 
 from __future__ import annotations
 
@@ -133,11 +133,13 @@ def test_selector_rank_matches_the_straightforward_path(bundle_dir: Path, policy
     assert 100 < n_explored < 300
 
 
+@pytest.mark.parametrize("cached", [False, True])
 @pytest.mark.parametrize("share", [0.0, 0.3, 1.0])
-def test_beta_visual_rank_matches_reference_with_updates_and_new_arms(share: float) -> None:
+def test_beta_visual_rank_matches_reference_with_updates_and_new_arms(share: float, cached: bool) -> None:
     """Both draw paths (exact Beta for thin posteriors, moment-matched normal once counts are large; mixed
     within one request while some arms are young),
-    greedy by scores and by posterior mean, arms added mid-stream, ids or resolved rows."""
+    greedy by scores and by posterior mean, arms added mid-stream, ids or resolved rows; with and without
+    the propensity factor cache (``cache_p_top``)."""
     rng = np.random.default_rng(3)
     feats = rng.standard_normal((35, 4))
     ids = [f"c{j}" for j in range(35)]
@@ -145,6 +147,8 @@ def test_beta_visual_rank_matches_reference_with_updates_and_new_arms(share: flo
     for p in pols:
         p.add_arms(ids[:20], feats[:20])
     fast, ref = pols
+    if cached:
+        fast.cache_p_top()
     n_mixed = 0
     for i in range(300):
         if i == 100:
@@ -174,3 +178,88 @@ def test_beta_visual_rank_matches_reference_with_updates_and_new_arms(share: flo
             p.update(cands[int(order[0])], r)
     np.testing.assert_array_equal(fast.clicks, ref.clicks)
     assert share == 0.0 or n_mixed > 0
+    assert bool(fast._factors) == (cached and share > 0)
+
+
+def _requests(b: Bundle, n: int, seed: int) -> list[RankRequest]:
+    sc, ids = b.creative_scorer, b.creatives.ids
+    rng = np.random.default_rng(seed)
+    out = []
+    for i in range(n):
+        cands = [str(c) for c in rng.choice(ids, int(rng.integers(1, len(ids) + 1)), replace=False)]
+        user: dict[str, Any] = {f: int(rng.integers(5)) for f in sc.user_cat_fields}
+        user.update({f: float(rng.normal()) for f in sc.user_num_fields[: int(rng.integers(len(sc.user_num_fields) + 1))]})
+        pair = {c: [float(rng.normal())] * sc.pair_dim for c in cands[:3]} if sc.pair_dim and i % 3 == 0 else None
+        out.append(RankRequest(user_id=f"u{i}", ad_id=b.ad_id, candidates=cands, user=user, pair=pair,
+                               position=int(rng.integers(6)), request_id=f"r{i}",
+                               explore=(None, True, False)[i % 3 if i % 5 else 0]))
+    return out
+
+
+@pytest.mark.parametrize("cache_bytes", [8 << 20, 3000])
+def test_serving_path_equals_the_composed_reference(bundle_dir: Path, cache_bytes: int) -> None:
+    """``Selector.rank`` (folded user towers, tabulated ad terms, cached propensity factors) against
+    ``Selector(reference=True)`` (each model's own API) on seeded requests: identical orders, exploration flags
+    and ids, propensities within 1e-9, scores and pCTR to float32 rounding. The policy starts with half the
+    creatives (the rest join mid-stream, young), a third of the arms carry heavy history (old: the normal
+    draw), so explored requests mix exact Beta and normal draws; events arrive between requests, and a 3,000-byte
+    factor cache (fewer rows than tops) exercises eviction."""
+    fast_b, ref_b = Bundle.load(bundle_dir), Bundle.load(bundle_dir)
+    n, d = len(ref_b.creatives), ref_b.creatives.features.shape[1]
+    for bb in (fast_b, ref_b):
+        bb.policy = pol = BetaVisualTS(n_features=d, exploration_share=0.3, seed=4)
+        pol.add_arms(ref_b.creatives.ids[: n // 2], ref_b.creatives.features[: n // 2])
+        pol.impressions[: n // 3] += 4000
+        pol.clicks[: n // 3] += np.arange(n // 3) * 20 + 40
+        pol.fit_prior()
+    fast, ref = Selector(fast_b), Selector(ref_b, reference=True)
+    fpol, rpol = fast_b.policy, ref_b.policy
+    assert isinstance(fpol, BetaVisualTS) and isinstance(rpol, BetaVisualTS)
+    fpol.cache_p_top(cache_bytes)
+    n_mixed = n_explored = 0
+    for req in _requests(ref_b, 400, 11):
+        got, want = fast.rank(req), ref.rank(req)
+        assert (got.ranked, got.explored, got.request_id) == (want.ranked, want.explored, want.request_id)
+        assert got.propensity == pytest.approx(want.propensity, rel=1e-9, abs=1e-300)
+        np.testing.assert_allclose(got.scores, want.scores, rtol=1e-5, atol=1e-5)
+        assert got.ad_pctr == pytest.approx(want.ad_pctr, rel=1e-5)
+        low = np.minimum(*rpol.posterior(rpol.rows(req.candidates)))
+        n_mixed += bool(got.explored and low.min() < 10.0 <= low.max())
+        n_explored += got.explored
+        for kind in ("impression",) + (("click",) if len(got.ranked) % 4 == 0 else ()):
+            fast.observe(kind, got.ranked[0])
+            ref.observe(kind, got.ranked[0])
+    np.testing.assert_array_equal(fpol.impressions, rpol.impressions)
+    assert n_mixed > 10 and 100 < n_explored < 300
+    assert fpol._factors and not rpol._factors   # the serving path used the cache; the reference did not
+    if cache_bytes < 8 << 20:
+        assert len(fpol._factors) * len(fpol.ids) * 136 <= cache_bytes + len(fpol.ids) * 136
+
+
+def test_serving_path_refuses_bad_requests_as_the_reference_does(bundle_dir: Path) -> None:
+    fast, ref = Selector(Bundle.load(bundle_dir)), Selector(Bundle.load(bundle_dir), reference=True)
+    ids = fast.bundle.creatives.ids
+    bad = [RankRequest("u", "other", ids[:3]), RankRequest("u", "sim", []),
+           RankRequest("u", "sim", [f"x{i}" for i in range(1001)]),
+           RankRequest("u", "sim", [ids[0], "nope", ids[0]]), RankRequest("u", "sim", [ids[0], "nope"]),
+           RankRequest("u", "sim", ids[:3], position=-1), RankRequest("u", "sim", ids[:2], user={"x0": "inf"}),
+           RankRequest("u", "sim", ids[:2], pair={ids[0]: [1.0, 2.0]})]
+    for req in bad:
+        errors = []
+        for sel in (fast, ref):
+            with pytest.raises((LookupError, ValueError)) as e:
+                sel.rank(req)
+            errors.append((type(e.value), str(e.value)))
+        assert errors[0] == errors[1]
+
+
+def test_request_ids_are_uuid4_hex() -> None:
+    import uuid
+
+    from adcreative.select.selector import new_request_id
+
+    ids = {new_request_id() for _ in range(1000)}
+    assert len(ids) == 1000
+    for r in list(ids)[:50]:
+        u = uuid.UUID(hex=r)
+        assert u.version == 4 and u.variant == uuid.RFC_4122 and u.hex == r

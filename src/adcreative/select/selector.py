@@ -10,8 +10,8 @@ The ad CTR model — served separately — gives the request's ad-level pCTR for
 from __future__ import annotations
 
 import math
+import os
 import threading
-import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -20,6 +20,7 @@ import numpy as np
 
 from adcreative.core.errors import InputError
 from adcreative.core.web import check_number
+from adcreative.select.bandit import BetaVisualTS
 from adcreative.select.bundle import Bundle
 from adcreative.select.data import hash_bucket, hash_user
 
@@ -50,10 +51,28 @@ class Ranking:
     model_version: str
 
 
-class Selector:
-    """Ranks an ad's candidate creatives for one user with a loaded :class:`Bundle`."""
+def new_request_id() -> str:
+    """A random (version 4) UUID's 32 hex digits, like ``uuid.uuid4().hex`` without building a ``UUID`` object
+    (which costs ~3 µs of a request's 200 µs budget)."""
+    b = bytearray(os.urandom(16))
+    b[6] = b[6] & 0x0F | 0x40   # version 4
+    b[8] = b[8] & 0x3F | 0x80   # RFC 4122 variant
+    return b.hex()
 
-    def __init__(self, bundle: Bundle) -> None:
+
+class Selector:
+    """Ranks an ad's candidate creatives for one user with a loaded :class:`Bundle`.
+
+    :meth:`rank` is the serving path: at load (so at every hot reload, which builds a new selector) the two
+    models' user towers are folded into one table lookup and one small matmul (their first layers are
+    linear in the embeddings, so each categorical field's embedding × weight product is precomputed), the
+    ad model's ad and slot terms are tabulated, and the policy keeps its propensity factors between
+    requests (:meth:`BetaVisualTS.cache_p_top`). ``reference=True`` ranks by composing each model's own API
+    (``CreativeScorer.score``, ``Policy.rank``, ``AdScorer.logit``): the specification the serving path is
+    tested against (``tests/select/test_selector.py``) and the baseline ``bench/select.py`` times beside it.
+    """
+
+    def __init__(self, bundle: Bundle, *, reference: bool = False) -> None:
         self.bundle = bundle
         self.lock = threading.Lock()   # the policy's counts are updated by the event feed in another thread
         sc = bundle.creative_scorer
@@ -66,6 +85,39 @@ class Selector:
             raise InputError(f"the policy takes {self._n_context} context values but the model has "
                              f"{len(self._num_fields)} numeric user fields", source=bundle.directory)
         self._map_policy_rows()
+        self.reference = reference
+        if not reference:
+            self._fold_models()
+            if isinstance(pol, BetaVisualTS):
+                pol.cache_p_top()
+
+    def _fold_models(self) -> None:
+        """The serving tables (see the class doc), in float32 like the models; computed in float64 first."""
+        b = self.bundle
+        sc, ad = b.creative_scorer, b.ad_scorer
+        # the request's hashed categorical fields feed both models (as in the composed path): same layout
+        self._same_users = ad.user_cat_fields == sc.user_cat_fields and ad.n_buckets == sc.n_buckets
+        f, nb = len(sc.user_cat_fields), sc.n_buckets
+        cat_parts, num_parts, biases = [], [], []
+        for w, n_num in ((sc.w, len(sc.user_num_fields)), (ad.w, self._n_ad_num)):
+            emb, fc = w["user.emb.weight"].astype(np.float64), w["user.fc.weight"].astype(np.float64)
+            e = emb.shape[1]
+            cat_parts.append(np.concatenate([emb[j * nb:(j + 1) * nb] @ fc[:, j * e:(j + 1) * e].T for j in range(f)])
+                             if f else np.zeros((0, fc.shape[0])))
+            num = np.zeros((len(self._num_fields), fc.shape[0]))
+            num[:n_num] = fc[:, f * e:].T                  # the ad model reads the first n_num numeric fields
+            num_parts.append(num)
+            biases.append(w["user.fc.bias"])
+        self._hc = int(biases[0].shape[0])
+        self._cat_tab = np.hstack(cat_parts).astype(np.float32)       # [F·buckets, Hc + Ha]
+        self._num_tab = np.hstack(num_parts).astype(np.float32)       # [N, Hc + Ha]
+        self._bias = np.concatenate(biases).astype(np.float32)        # [Hc + Ha]
+        self._cat_fields = [(name, j * nb) for j, name in enumerate(sc.user_cat_fields)]
+        self._n_buckets = nb
+        self._ad_w = ad._W_u.astype(np.float32)
+        self._ad_slot = (ad._ad_part[self._ad_bucket % ad.n_ad_buckets] + ad._ctx_part).astype(np.float32)  # [P, H]
+        self._ad_out = ad.w["out.weight"][0].astype(np.float32)
+        self._ad_out_b = float(ad.w["out.bias"][0])
 
     def _map_policy_rows(self) -> None:
         """The policy's row of each creative-table row (-1: an arm the policy lacks), so a request resolves
@@ -97,49 +149,101 @@ class Selector:
             raise InputError(f"position must be >= 0, got {req.position}")
         return self.bundle.creatives.index_of(cands)
 
+    def _rows(self, req: RankRequest) -> np.ndarray:
+        """:meth:`_validate`'s answer with the checks in the order that fails fastest on a valid request; any
+        failure goes through :meth:`_validate`, which raises the same error as always."""
+        cands, n = req.candidates, len(req.candidates)
+        if req.ad_id != self.bundle.ad_id or not 0 < n <= MAX_CANDIDATES or req.position < 0:
+            return self._validate(req)
+        try:
+            rows = np.fromiter(map(self.bundle.creatives._index.__getitem__, cands), np.int64, n)
+        except (KeyError, TypeError):
+            return self._validate(req)
+        return rows if len(set(cands)) == n else self._validate(req)
+
     def _user_numeric(self, user: dict[str, Any]) -> np.ndarray:
-        unum = np.zeros(len(self._num_fields), np.float32)
-        for j, f in enumerate(self._num_fields):
-            # finite and bounded: "inf" or 1e39 in a numeric field would overflow float32 scores
-            unum[j] = check_number(user.get(f, 0.0), f"user field {f!r}")
-        return unum
+        # finite and bounded: "inf" or 1e39 in a numeric field would overflow float32 scores
+        return np.array([check_number(user.get(f, 0.0), f"user field {f!r}") for f in self._num_fields], np.float32)
+
+    def _pair(self, req: RankRequest, n: int) -> np.ndarray | None:
+        sc = self.bundle.creative_scorer
+        if not (sc.pair_dim and req.pair):  # no pair features given: the model's zero input adds nothing
+            return None
+        pair = np.zeros((n, sc.pair_dim), np.float32)
+        for i, c in enumerate(req.candidates):
+            if c in req.pair:
+                vals = req.pair[c]
+                if len(vals) != sc.pair_dim:
+                    raise InputError(f"pair features of {c!r}: expected {sc.pair_dim} values, got {len(vals)}")
+                pair[i] = [check_number(x, f"pair features of {c!r}") for x in vals]
+        return pair
+
+    def _decide(self, req: RankRequest, rows: np.ndarray, scores: np.ndarray, unum: np.ndarray
+                ) -> tuple[np.ndarray, bool, float]:
+        """The policy's order, exploration flag and propensity (or the model's order when there is none)."""
+        b, pol = self.bundle, self.bundle.policy
+        if pol is None:
+            return (-scores).argsort(), False, 1.0
+        ctx = unum if self._n_context else None
+        with self.lock:
+            prows = self._policy_rows.take(rows)
+            if not self._policy_complete and prows.min() < 0:  # unseen creatives: feature prior
+                pol.add_arms(req.candidates, b.creatives.features[rows])
+                self._map_policy_rows()
+                prows = self._policy_rows[rows]
+            d = pol.rank(req.candidates, ctx, scores if b.serves_model else None, explore=req.explore, rows=prows)
+        return d.order, bool(d.explored), float(d.propensity)
+
+    def _ranking(self, req: RankRequest, decision: tuple[np.ndarray, bool, float], scores: np.ndarray,
+                 ad_logit: float) -> Ranking:
+        order, explored, prop = decision
+        cands = req.candidates
+        return Ranking(request_id=req.request_id or new_request_id(), ad_id=req.ad_id,
+                       ranked=list(map(cands.__getitem__, order.tolist())), scores=scores.take(order).tolist(),
+                       explored=explored, propensity=prop,
+                       ad_pctr=1.0 / (1.0 + math.exp(-min(max(ad_logit, -30.0), 30.0))), model_version=self.bundle.version)
 
     def rank(self, req: RankRequest) -> Ranking:
+        if self.reference or not self._same_users:
+            return self._rank_composed(req)
+        rows = self._rows(req)
+        user = req.user
+        # both user towers' hidden units at once: the bias, one table row per categorical field, the numerics
+        h = self._bias.copy()
+        nb = self._n_buckets
+        for name, offset in self._cat_fields:
+            h += self._cat_tab[hash_bucket(name, user.get(name), nb) + offset]
+        unum = self._user_numeric(user)
+        if len(unum):
+            h += unum @ self._num_tab
+        np.maximum(h, 0.0, out=h)
+        # the list-wise model over the candidates (CreativeScorer.score with the user vector above)
+        sc = self.bundle.creative_scorer
+        z = sc.v.take(rows, 0) @ (h[: self._hc, None] * sc.W_uv)
+        z += sc.vb.take(rows, 0)
+        pair = self._pair(req, len(rows))
+        if pair is not None:
+            z += pair @ sc.W_pair
+        scores = np.maximum(z, 0.0, out=z) @ sc.out_w
+        scores += sc.out_b
+        decision = self._decide(req, rows, scores, unum)
+        # the ad model (AdScorer.logit): user part, plus this ad's and slot's tabulated terms
+        g = h[self._hc:] @ self._ad_w
+        g += self._ad_slot[min(req.position, len(self._ad_slot) - 1)]
+        ad_logit = float(np.maximum(g, 0.0, out=g) @ self._ad_out) + self._ad_out_b
+        return self._ranking(req, decision, scores, ad_logit)
+
+    def _rank_composed(self, req: RankRequest) -> Ranking:
+        """:meth:`rank` as each model's own API computes it (the reference; see the class doc)."""
         b = self.bundle
         rows = self._validate(req)
         sc = b.creative_scorer
         ucat = hash_user(req.user, sc.user_cat_fields, sc.n_buckets)
         unum = self._user_numeric(req.user)
-        pair = None
-        if sc.pair_dim and req.pair:  # no pair features given: the model's zero input adds nothing
-            pair = np.zeros((len(rows), sc.pair_dim), np.float32)
-            for i, c in enumerate(req.candidates):
-                if req.pair and c in req.pair:
-                    vals = req.pair[c]
-                    if len(vals) != sc.pair_dim:
-                        raise InputError(f"pair features of {c!r}: expected {sc.pair_dim} values, got {len(vals)}")
-                    pair[i] = [check_number(x, f"pair features of {c!r}") for x in vals]
-        scores = sc.score(ucat, rows, unum, pair)
-        pol = b.policy
-        if pol is not None:
-            ctx = unum if self._n_context else None
-            with self.lock:
-                prows = self._policy_rows[rows]
-                if not self._policy_complete and prows.min() < 0:  # unseen creatives: feature prior
-                    pol.add_arms(req.candidates, b.creatives.features[rows])
-                    self._map_policy_rows()
-                    prows = self._policy_rows[rows]
-                d = pol.rank(req.candidates, ctx, scores if b.serves_model else None, explore=req.explore,
-                             rows=prows)
-            order, explored, prop = d.order, d.explored, d.propensity
-        else:
-            order, explored, prop = np.argsort(-scores), False, 1.0
+        scores = sc.score(ucat, rows, unum, self._pair(req, len(rows)))
+        decision = self._decide(req, rows, scores, unum)
         ad_logit = b.ad_scorer.logit(ucat, unum[: self._n_ad_num], self._ad_bucket, req.position)
-        cands = req.candidates
-        return Ranking(request_id=req.request_id or uuid.uuid4().hex, ad_id=req.ad_id,
-                       ranked=list(map(cands.__getitem__, order.tolist())), scores=scores[order].tolist(),
-                       explored=bool(explored), propensity=float(prop),
-                       ad_pctr=1.0 / (1.0 + math.exp(-min(max(ad_logit, -30.0), 30.0))), model_version=b.version)
+        return self._ranking(req, decision, scores, ad_logit)
 
     def observe(self, kind: str, creative_id: str, context: np.ndarray | None = None) -> None:
         """Feed one logged impression or click to the policy (ignored for creatives it does not know)."""
