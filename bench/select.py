@@ -1,8 +1,11 @@
 """Benchmark of the select stage's serving path.
 
-1. In-process latency of ``Selector.rank`` for 100 candidates (NumPy list-wise scores, the policy's
-   exploration and propensity, the ad pCTR), its parts, and the same list-wise model in torch: wall and
-   CPU p50/p99.
+1. In-process latency of ``Selector.rank``: the serving path and the reference path (``reference=True``:
+   each model's own API, no serving tables, no propensity factor cache) side by side in one process,
+   interleaved call by call, for 10, 100 and 1,000 candidates (those the bundle has), without and with an
+   impression event after every request: wall and CPU p50/p99/p99.9, their ratio, and how many decisions
+   differ (must be 0). Then the reference path's parts (NumPy list-wise scores, the policy's exploration
+   and propensity, the ad pCTR) and the same list-wise model in torch.
 2. HTTP: a real ``adcreative serve --workers W`` on 127.0.0.1 and an open-loop load generator (requests are
    due at fixed times whatever the server does; latency counts from the due time, so queueing is not
    hidden; bounded in count and time): ``POST /v1/select`` (100 candidates) at each offered rate for
@@ -12,6 +15,7 @@
 
     python bench/select.py                                  # 500, 1000, 2000 rps × 10 s, 2 workers, 3 repeats
     python bench/select.py --rps 500,1000 --seconds 5 --repeats 1 --workers 1
+    python bench/select.py --skip-http --creatives 1200                 # in-process only, up to 1,000 candidates
 """
 
 from __future__ import annotations
@@ -58,22 +62,65 @@ def timed(fn: Any, items: list[Any]) -> tuple[float, float, float, float]:
     return (*pct(lat), *pct(cpu))
 
 
+def make_requests(ids: list[str], ad_id: str, n: int, k: int, seed: int = 0) -> list[Any]:
+    from adcreative.select.selector import RankRequest
+
+    rng = np.random.default_rng(seed)
+    return [RankRequest(user_id=f"u{i}", ad_id=ad_id, candidates=[str(c) for c in rng.choice(ids, k, replace=False)],
+                        user={"segment": int(rng.integers(4)), **{f"x{j}": float(rng.normal()) for j in range(4)}})
+            for i in range(n)]
+
+
+def side_by_side(bundle_dir: Path, n: int, k: int, events: bool) -> dict[str, Any]:
+    """``Selector.rank`` (the serving path) and ``Selector(reference=True)`` (each model's own API, the path
+    before the serving tables and the propensity factor cache) on the same requests, interleaved call by call
+    (which goes first alternates), so a change in the host's speed hits both alike. Each has its own bundle
+    copy with the same seeds, so both make the same draws; their decisions are compared after each call
+    (outside the timing). ``events``: an impression of the shown creative is fed to both after every
+    request (``Selector.observe``), so the cached factors of that arm go stale every time."""
+    from adcreative.select.bundle import Bundle
+    from adcreative.select.selector import Selector
+
+    sels = {"reference": Selector(Bundle.load(bundle_dir), reference=True), "serving": Selector(Bundle.load(bundle_dir))}
+    reqs = make_requests(sels["serving"].bundle.creatives.ids, sels["serving"].bundle.ad_id, n + 200, k)
+    wall: dict[str, list[float]] = {name: [] for name in sels}
+    cpu: dict[str, list[float]] = {name: [] for name in sels}
+    mismatch = 0
+    names = list(sels)
+    for i, r in enumerate(reqs):
+        out = {}
+        for name in (names if i % 2 else names[::-1]):
+            sel = sels[name]
+            t, c = time.perf_counter(), time.thread_time()
+            out[name] = sel.rank(r)
+            if i >= 200:                               # the first 200 calls warm both up
+                wall[name].append(time.perf_counter() - t)
+                cpu[name].append(time.thread_time() - c)
+        a, b = out["reference"], out["serving"]
+        mismatch += (a.ranked != b.ranked or a.explored != b.explored
+                     or abs(a.propensity - b.propensity) > 1e-9 * a.propensity)
+        if events:
+            for sel in sels.values():
+                sel.observe("impression", a.ranked[0])
+    q = (50, 99, 99.9)
+    return {"wall": {m: np.percentile(np.asarray(v) * 1000, q) for m, v in wall.items()},
+            "cpu": {m: np.percentile(np.asarray(v) * 1000, q) for m, v in cpu.items()}, "mismatch": mismatch}
+
+
 def in_process(bundle_dir: Path, n: int, k: int) -> dict[str, tuple[float, float, float, float]]:
+    """The reference path's parts (each model's own API), and the list-wise model in torch for comparison."""
     import torch
 
     from adcreative.select import SELECT_MODELS
+    from adcreative.select.bandit import BetaVisualTS
     from adcreative.select.bundle import Bundle
     from adcreative.select.data import hash_user
-    from adcreative.select.selector import RankRequest, Selector
+    from adcreative.select.selector import Selector
 
     torch.set_num_threads(1)
     b = Bundle.load(bundle_dir)
-    sel = Selector(b)
-    ids = b.creatives.ids
-    rng = np.random.default_rng(0)
-    reqs = [RankRequest(user_id=f"u{i}", ad_id=b.ad_id, candidates=list(rng.choice(ids, k, replace=False)),
-                        user={"segment": int(rng.integers(4)), **{f"x{j}": float(rng.normal()) for j in range(4)}})
-            for i in range(n)]
+    sel = Selector(b, reference=True)
+    reqs = make_requests(b.creatives.ids, b.ad_id, n, k)
     for r in reqs[:200]:
         sel.rank(r)
     sc, pol = b.creative_scorer, b.policy
@@ -84,13 +131,16 @@ def in_process(bundle_dir: Path, n: int, k: int) -> dict[str, tuple[float, float
         u = hash_user(r.user, sc.user_cat_fields, sc.n_buckets)
         x = sel._user_numeric(r.user)
         prepared.append((r, rows, u, x, sc.score(u, rows, x)))
-    out = {"Selector.rank: all of it": timed(sel.rank, reqs),
-           "  list-wise model scores (NumPy)": timed(lambda p: sc.score(p[2], p[1], p[3]), prepared),
+    out = {"  list-wise model scores (NumPy)": timed(lambda p: sc.score(p[2], p[1], p[3]), prepared),
            "  policy: order + propensity (exploit)": timed(
                lambda p: pol.rank(p[0].candidates, None, p[4], explore=False, rows=sel._policy_rows[p[1]]), prepared),
            "  policy: order + propensity (explore)": timed(
                lambda p: pol.rank(p[0].candidates, None, p[4], explore=True, rows=sel._policy_rows[p[1]]), prepared),
            "  ad pCTR (NumPy)": timed(lambda p: b.ad_scorer.logit(p[2], p[3], sel._ad_bucket, 0), prepared)}
+    if isinstance(pol, BetaVisualTS):
+        pol.cache_p_top()
+        out["  policy: order + propensity (exploit), factors cached (serving)"] = timed(
+            lambda p: pol.rank(p[0].candidates, None, p[4], explore=False, rows=sel._policy_rows[p[1]]), prepared)
     model = SELECT_MODELS.load(b.directory / b.manifest["current"] / "creative_ranker")
     feats = torch.from_numpy(b.creatives.features)
 
@@ -233,7 +283,9 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--creatives", type=int, default=120)
     ap.add_argument("--candidates", type=int, default=100)
-    ap.add_argument("--requests", type=int, default=5000, help="in-process rank calls")
+    ap.add_argument("--requests", type=int, default=5000, help="in-process rank calls (per path and row)")
+    ap.add_argument("--inprocess-candidates", default="10,100,1000",
+                    help="candidate counts of the in-process side-by-side table (at most --creatives)")
     ap.add_argument("--rps", default="500,1000,2000", help="offered loads for /v1/select (comma-separated)")
     ap.add_argument("--seconds", type=float, default=10.0)
     ap.add_argument("--workers", type=int, default=2)
@@ -251,13 +303,34 @@ def main() -> None:
         bdir = build_bundle(Path(tmp) / "bundle", feats, n_logged=20000, epochs=2)
         print(f"bundle: {a.creatives} creatives × {N_FEATURES} features, joint model trained on 20000 simulated "
               f"impressions in {time.perf_counter() - t:.1f} s")
-        res = in_process(bdir, a.requests, a.candidates)
-        print(f"\n## In-process, {a.candidates} candidates, {a.requests} requests (target: Selector.rank p99 ≤ 0.2 ms)")
+        ks = [int(x) for x in a.inprocess_candidates.split(",")]
+        print(f"\n## In-process `Selector.rank`, serving path vs reference path, side by side (target: serving p99 "
+              f"≤ 0.2 ms at 100 candidates); {a.requests} requests per row, interleaved call by call")
         print("wall = what a caller waits (includes preemption by the other jobs on the 2 shared cores); "
-              "CPU = this thread's own CPU time")
+              "CPU = this thread's own CPU time; ratio = serving / reference; mismatches = requests whose order, "
+              "exploration flag or propensity (rel 1e-9) differ")
+        print("| candidates | events | path | load avg | wall p50 ms | wall p99 ms | wall p99.9 ms | CPU p50 ms | "
+              "CPU p99 ms | CPU p99.9 ms | mismatches |\n|---|---|---|---|---|---|---|---|---|---|---|")
+        for k in ks:
+            if k > a.creatives:
+                print(f"| {k} | | (skipped: the bundle has {a.creatives} creatives) | | | | | | | | |")
+                continue
+            for events in (False, True):
+                la = os.getloadavg()[0]
+                r = side_by_side(bdir, a.requests, k, events)
+                w, c = r["wall"], r["cpu"]
+                ev = "1 per request" if events else "none"
+                for m in ("reference", "serving"):
+                    print(f"| {k} | {ev} | {m} | {la:.1f} | {w[m][0]:.3f} | {w[m][1]:.3f} | {w[m][2]:.3f} | "
+                          f"{c[m][0]:.3f} | {c[m][1]:.3f} | {c[m][2]:.3f} | {r['mismatch'] if m == 'serving' else ''} |")
+                rw, rc = w["serving"] / w["reference"], c["serving"] / c["reference"]
+                print(f"| {k} | {ev} | **ratio** | | **{rw[0]:.2f}** | **{rw[1]:.2f}** | {rw[2]:.2f} | {rc[0]:.2f} | "
+                      f"{rc[1]:.2f} | {rc[2]:.2f} | |")
+        res = in_process(bdir, a.requests, min(a.candidates, a.creatives))
+        print(f"\nThe reference path's parts ({a.candidates} candidates), and the torch model for comparison:")
         print("| path | wall p50 ms | wall p99 ms | CPU p50 ms | CPU p99 ms |\n|---|---|---|---|---|")
-        for k, (p50, p99, c50, c99) in res.items():
-            print(f"| {k} | {p50:.3f} | {p99:.3f} | {c50:.3f} | {c99:.3f} |")
+        for name, (p50, p99, c50, c99) in res.items():
+            print(f"| {name} | {p50:.3f} | {p99:.3f} | {c50:.3f} | {c99:.3f} |")
         if a.skip_http:
             return
         rates = [float(x) for x in a.rps.split(",")]

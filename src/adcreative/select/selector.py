@@ -77,6 +77,7 @@ class Selector:
         self.lock = threading.Lock()   # the policy's counts are updated by the event feed in another thread
         sc = bundle.creative_scorer
         self._num_fields = sc.user_num_fields
+        self._num_where = [(f, f"user field {f!r}") for f in self._num_fields]  # error labels, formatted once
         self._n_ad_num = len(bundle.ad_scorer.user_num_fields)
         self._ad_bucket = hash_bucket("ad", bundle.ad_id, bundle.ad_scorer.n_ad_buckets)
         pol = bundle.policy
@@ -163,7 +164,7 @@ class Selector:
 
     def _user_numeric(self, user: dict[str, Any]) -> np.ndarray:
         # finite and bounded: "inf" or 1e39 in a numeric field would overflow float32 scores
-        return np.array([check_number(user.get(f, 0.0), f"user field {f!r}") for f in self._num_fields], np.float32)
+        return np.array([check_number(user.get(f, 0.0), where) for f, where in self._num_where], np.float32)
 
     def _pair(self, req: RankRequest, n: int) -> np.ndarray | None:
         sc = self.bundle.creative_scorer
