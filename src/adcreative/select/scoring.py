@@ -95,7 +95,8 @@ class CreativeScorer:
         """Logits of creative-table ``rows`` for one user (``user_cat [F]`` hashed buckets)."""
         u = self.user_vector(user_cat, user_num)
         # (v ⊙ u) W = v (diag(u) W): one [H, H] scaling instead of a [K, H] product per request
-        z = self.v[rows] @ (u[:, None] * self.W_uv) + self.vb[rows]
+        z = self.v.take(rows, 0) @ (u[:, None] * self.W_uv)  # take: a third of fancy indexing's cost here
+        z += self.vb.take(rows, 0)
         if self.pair_dim and pair is not None:
             z += pair @ self.W_pair
         return np.maximum(z, 0.0, out=z) @ self.out_w + self.out_b  # type: ignore[no-any-return]

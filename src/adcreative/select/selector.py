@@ -63,13 +63,14 @@ def new_request_id() -> str:
 class Selector:
     """Ranks an ad's candidate creatives for one user with a loaded :class:`Bundle`.
 
-    :meth:`rank` is the serving path: at load (so at every hot reload, which builds a new selector) the two
-    models' user towers are folded into one table lookup and one small matmul (their first layers are
-    linear in the embeddings, so each categorical field's embedding × weight product is precomputed), the
-    ad model's ad and slot terms are tabulated, and the policy keeps its propensity factors between
-    requests (:meth:`BetaVisualTS.cache_p_top`). ``reference=True`` ranks by composing each model's own API
-    (``CreativeScorer.score``, ``Policy.rank``, ``AdScorer.logit``): the specification the serving path is
-    tested against (``tests/select/test_selector.py``) and the baseline ``bench/select.py`` times beside it.
+    :meth:`rank` is the serving path: at load (so at every hot reload, which builds a new selector) the ad
+    model's user tower is folded into tables (its first layer is linear in the embeddings, so each
+    categorical field's embedding × weight product is precomputed) and its ad and slot terms tabulated,
+    and the policy keeps its propensity factors between requests (:meth:`BetaVisualTS.cache_p_top`). The
+    list-wise scores are ``CreativeScorer.score``'s own arithmetic, so rankings are bitwise those of the
+    reference. ``reference=True`` ranks by composing each model's own API (``CreativeScorer.score``,
+    ``Policy.rank``, ``AdScorer.logit``): the specification the serving path is tested against
+    (``tests/select/test_selector.py``) and the baseline ``bench/select.py`` times beside it.
     """
 
     def __init__(self, bundle: Bundle, *, reference: bool = False) -> None:
@@ -86,39 +87,31 @@ class Selector:
             raise InputError(f"the policy takes {self._n_context} context values but the model has "
                              f"{len(self._num_fields)} numeric user fields", source=bundle.directory)
         self._map_policy_rows()
-        self.reference = reference
-        if not reference:
-            self._fold_models()
+        # the composed path feeds the creative model's hashed fields to both models: the tables need as many
+        # fields in the ad model (what train_joint builds); anything else is served by the composed path
+        ad = bundle.ad_scorer
+        self.reference = reference or len(ad.user_cat_fields) != len(sc.user_cat_fields)
+        if not self.reference:
+            self._fold_ad_model()
             if isinstance(pol, BetaVisualTS):
                 pol.cache_p_top()
 
-    def _fold_models(self) -> None:
-        """The serving tables (see the class doc), in float32 like the models; computed in float64 first."""
-        b = self.bundle
-        sc, ad = b.creative_scorer, b.ad_scorer
-        # the request's hashed categorical fields feed both models (as in the composed path): same layout
-        self._same_users = ad.user_cat_fields == sc.user_cat_fields and ad.n_buckets == sc.n_buckets
-        f, nb = len(sc.user_cat_fields), sc.n_buckets
-        cat_parts, num_parts, biases = [], [], []
-        for w, n_num in ((sc.w, len(sc.user_num_fields)), (ad.w, self._n_ad_num)):
-            emb, fc = w["user.emb.weight"].astype(np.float64), w["user.fc.weight"].astype(np.float64)
-            e = emb.shape[1]
-            cat_parts.append(np.concatenate([emb[j * nb:(j + 1) * nb] @ fc[:, j * e:(j + 1) * e].T for j in range(f)])
-                             if f else np.zeros((0, fc.shape[0])))
-            num = np.zeros((len(self._num_fields), fc.shape[0]))
-            num[:n_num] = fc[:, f * e:].T                  # the ad model reads the first n_num numeric fields
-            num_parts.append(num)
-            biases.append(w["user.fc.bias"])
-        self._hc = int(biases[0].shape[0])
-        self._cat_tab = np.hstack(cat_parts).astype(np.float32)       # [F·buckets, Hc + Ha]
-        self._num_tab = np.hstack(num_parts).astype(np.float32)       # [N, Hc + Ha]
-        self._bias = np.concatenate(biases).astype(np.float32)        # [Hc + Ha]
-        self._cat_fields = [(name, j * nb) for j, name in enumerate(sc.user_cat_fields)]
-        self._n_buckets = nb
+    def _fold_ad_model(self) -> None:
+        """``AdScorer.logit`` as tables (see the class doc), float32 like the model; folded in float64."""
+        ad = self.bundle.ad_scorer
+        w, nb, f = ad.w, ad.n_buckets, len(ad.user_cat_fields)
+        emb, fc = w["user.emb.weight"].astype(np.float64), w["user.fc.weight"].astype(np.float64)
+        e = emb.shape[1]
+        # row j·nb + b: field j's bucket b through the first layer (the embedding's own row layout)
+        cat = [emb[j * nb:(j + 1) * nb] @ fc[:, j * e:(j + 1) * e].T for j in range(f)]
+        self._ad_cat = (np.concatenate(cat) if cat else np.zeros((0, fc.shape[0]))).astype(np.float32)
+        self._ad_offsets = np.arange(f) * nb
+        self._ad_num = fc[:, f * e:].T.astype(np.float32)                            # [N_ad, H]
+        self._ad_bias = w["user.fc.bias"].astype(np.float32)
         self._ad_w = ad._W_u.astype(np.float32)
         self._ad_slot = (ad._ad_part[self._ad_bucket % ad.n_ad_buckets] + ad._ctx_part).astype(np.float32)  # [P, H]
-        self._ad_out = ad.w["out.weight"][0].astype(np.float32)
-        self._ad_out_b = float(ad.w["out.bias"][0])
+        self._ad_out = w["out.weight"][0].astype(np.float32)
+        self._ad_out_b = float(w["out.bias"][0])
 
     def _map_policy_rows(self) -> None:
         """The policy's row of each creative-table row (-1: an arm the policy lacks), so a request resolves
@@ -205,31 +198,20 @@ class Selector:
                        ad_pctr=1.0 / (1.0 + math.exp(-min(max(ad_logit, -30.0), 30.0))), model_version=self.bundle.version)
 
     def rank(self, req: RankRequest) -> Ranking:
-        if self.reference or not self._same_users:
+        if self.reference:
             return self._rank_composed(req)
         rows = self._rows(req)
-        user = req.user
-        # both user towers' hidden units at once: the bias, one table row per categorical field, the numerics
-        h = self._bias.copy()
-        nb = self._n_buckets
-        for name, offset in self._cat_fields:
-            h += self._cat_tab[hash_bucket(name, user.get(name), nb) + offset]
-        unum = self._user_numeric(user)
-        if len(unum):
-            h += unum @ self._num_tab
-        np.maximum(h, 0.0, out=h)
-        # the list-wise model over the candidates (CreativeScorer.score with the user vector above)
         sc = self.bundle.creative_scorer
-        z = sc.v.take(rows, 0) @ (h[: self._hc, None] * sc.W_uv)
-        z += sc.vb.take(rows, 0)
-        pair = self._pair(req, len(rows))
-        if pair is not None:
-            z += pair @ sc.W_pair
-        scores = np.maximum(z, 0.0, out=z) @ sc.out_w
-        scores += sc.out_b
+        ucat = hash_user(req.user, sc.user_cat_fields, sc.n_buckets)
+        unum = self._user_numeric(req.user)
+        scores = sc.score(ucat, rows, unum, self._pair(req, len(rows)))
         decision = self._decide(req, rows, scores, unum)
-        # the ad model (AdScorer.logit): user part, plus this ad's and slot's tabulated terms
-        g = h[self._hc:] @ self._ad_w
+        # the ad model (AdScorer.logit): its user tower from the folded tables, then the ad's and slot's terms
+        h = unum[: self._n_ad_num] @ self._ad_num
+        h += self._ad_bias
+        if len(ucat):
+            h += self._ad_cat.take(ucat + self._ad_offsets, 0).sum(0)
+        g = np.maximum(h, 0.0, out=h) @ self._ad_w
         g += self._ad_slot[min(req.position, len(self._ad_slot) - 1)]
         ad_logit = float(np.maximum(g, 0.0, out=g) @ self._ad_out) + self._ad_out_b
         return self._ranking(req, decision, scores, ad_logit)
