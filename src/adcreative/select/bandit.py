@@ -322,9 +322,10 @@ class BetaVisualTS(ArmPolicy):
         """Keep :meth:`p_top`'s quadrature factors ``Φ((x_k − m_j) / s_j)`` per (top, rival) arm pair between
         requests, up to ``max_bytes`` (0: off, the default). They depend only on the two arms' posterior
         moments, which change only when events arrive, so a served request multiplies cached factors instead
-        of evaluating 16 normal CDFs per rival (the bulk of the propensity's cost); an arm's factors are
-        recomputed, for the pairs a request needs, once its counts changed. The service turns it on; a loop
-        that updates the top after every request (the simulator) would recompute them anyway."""
+        of evaluating 16 normal CDFs per rival (the bulk of the propensity's cost). A rival's factors are
+        recomputed, for the pairs a request needs, once its counts changed; a top whose counts changed is
+        computed directly once, and cached from its next request at the same posterior on. The service
+        turns it on; a loop that updates the top after every request (the simulator) would not reuse them."""
         self._cache_budget = int(max_bytes)
         self._factors = {}
         self._ones = np.ones(0)
@@ -339,14 +340,20 @@ class BetaVisualTS(ArmPolicy):
             return 1.0
         t = int(rows[top])
         ent = self._factors.get(t)
-        if ent is None or ent.top_stamp != self._stamp[t]:
+        top_stamp = int(self._stamp[t])
+        if ent is None or ent.top_stamp != top_stamp:
+            # the first request for this top since its counts changed: the direct quadrature. Its factors are
+            # kept from the next request at the same posterior on (with an impression of the top between every
+            # two requests, as when one process serves and learns, they would never be reused)
             if ent is None:
                 n = len(self._stamp)
                 if len(self._factors) * n * 136 >= self._cache_budget and self._factors:
                     del self._factors[next(iter(self._factors))]          # the oldest top's row makes room
-                ent = self._factors[t] = _TopFactors(np.empty((n, len(_GH_X))), np.empty(n, np.int64), 0)
-            ent.stamp.fill(-1)                                              # the top moved: every pair is stale
-            ent.top_stamp = int(self._stamp[t])
+                self._factors[t] = _TopFactors(np.empty((n, len(_GH_X))), np.full(n, -1, np.int64), top_stamp)
+            else:
+                ent.stamp.fill(-1)                                          # the top moved: every pair is stale
+                ent.top_stamp = top_stamp
+            return self._p_top_rows(rows, top)
         stamps = self._stamp.take(rows)
         stale = ent.stamp.take(rows) != stamps
         if stale.any():
