@@ -87,10 +87,10 @@ class Selector:
             raise InputError(f"the policy takes {self._n_context} context values but the model has "
                              f"{len(self._num_fields)} numeric user fields", source=bundle.directory)
         self._map_policy_rows()
-        # the composed path feeds the creative model's hashed fields to both models: the tables need as many
-        # fields in the ad model (what train_joint builds); anything else is served by the composed path
+        # the composed path feeds the creative model's hashed fields to both models: the tables need the same
+        # layout in the ad model (what train_joint builds); anything else is served by the composed path
         ad = bundle.ad_scorer
-        self.reference = reference or len(ad.user_cat_fields) != len(sc.user_cat_fields)
+        self.reference = reference or (len(ad.user_cat_fields), ad.n_buckets) != (len(sc.user_cat_fields), sc.n_buckets)
         if not self.reference:
             self._fold_ad_model()
             if isinstance(pol, BetaVisualTS):
@@ -150,9 +150,9 @@ class Selector:
         if req.ad_id != self.bundle.ad_id or not 0 < n <= MAX_CANDIDATES or req.position < 0:
             return self._validate(req)
         try:
-            rows = np.fromiter(map(self.bundle.creatives._index.__getitem__, cands), np.int64, n)
-        except (KeyError, TypeError):
-            return self._validate(req)
+            rows = self.bundle.creatives.index_of(cands)
+        except InputError:
+            return self._validate(req)  # duplicates are reported before unknown ids
         return rows if len(set(cands)) == n else self._validate(req)
 
     def _user_numeric(self, user: dict[str, Any]) -> np.ndarray:
