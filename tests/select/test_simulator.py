@@ -12,6 +12,7 @@ from PIL import Image, ImageDraw
 from adcreative.core.errors import InputError
 from adcreative.select.simulator import (
     OURS,
+    CampaignResult,
     History,
     MarketConfig,
     SyntheticMarket,
@@ -143,3 +144,14 @@ def test_cli_simulate_from_store_keeps_only_available_creatives(tmp_path: Path,
     assert "3 of 5 creatives are available" in out and "3 creatives" in out
     # the features were computed once and cached in the store for the next run
     assert set(store.get_features(FEATURES_NAME, [f"c{j}" for j in range(5)])) == {"c1", "c2", "c3"}
+
+
+def test_the_report_without_a_uniform_run_shows_a_dash_not_nan() -> None:
+    res = CampaignResult(n_impressions=100, n_creatives=2, seed=0, clicks={"oracle": 20, "ours": 18},
+                         curves={}, seconds={"oracle": 0.1, "ours": 0.2})
+    md, page = res.to_markdown(), res.to_html()
+    assert "nan" not in md and "nan" not in page
+    assert "| ours | 18 | 0.1800 | 90.0% | – |" in md
+    with_uniform = CampaignResult(n_impressions=100, n_creatives=2, seed=0, clicks={"ours": 18, "uniform": 6},
+                                  curves={}, seconds={})
+    assert "3.00×" in with_uniform.to_markdown()

@@ -39,6 +39,7 @@ click randomness (common random numbers); each run has its own exposure history.
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
@@ -339,6 +340,11 @@ class VW(Chooser):
 
 
 # ---------------------------------------------------------------------------------- campaign ----------
+def _times(ratio: float) -> str:
+    """``2.31×``, or ``–`` when the run had no uniform policy to compare with (``--policies oracle,ours``)."""
+    return "–" if math.isnan(ratio) else f"{ratio:.2f}×"
+
+
 @dataclass
 class CampaignResult:
     n_impressions: int
@@ -364,7 +370,7 @@ class CampaignResult:
                  "", "| policy | clicks | CTR | vs oracle | vs uniform | seconds |", "|---|---|---|---|---|---|"]
         for r in self.table():
             lines.append(f"| {r['policy']} | {r['clicks']} | {r['ctr']:.4f} | {r['vs_oracle']:.1%} | "
-                         f"{r['vs_uniform']:.2f}× | {r['seconds']:.1f} |")
+                         f"{_times(r['vs_uniform'])} | {r['seconds']:.1f} |")
         lines += [f"- {n}" for n in self.notes]
         return "\n".join(lines)
 
@@ -372,7 +378,7 @@ class CampaignResult:
         from html import escape
 
         rows = "".join(f"<tr><td>{escape(r['policy'])}</td><td>{r['clicks']}</td><td>{r['ctr']:.4f}</td>"
-                       f"<td>{r['vs_oracle']:.1%}</td><td>{r['vs_uniform']:.2f}×</td></tr>" for r in self.table())
+                       f"<td>{r['vs_oracle']:.1%}</td><td>{_times(r['vs_uniform'])}</td></tr>" for r in self.table())
         img = f'<img src="{escape(png_name)}" alt="cumulative CTR" style="max-width:720px">' if png_name else ""
         return (f"<h2>Simulated campaign</h2><p>N = {self.n_impressions} impressions over {self.n_creatives} "
                 f"creatives (seed {self.seed}).</p><table><tr><th>policy</th><th>clicks</th><th>CTR</th>"
