@@ -94,6 +94,7 @@ def test_label_shift_estimate_and_accept_threshold_hold_precision() -> None:
     assert abs(d.for_prior(d.prior).accept - d.accept) <= 0.01  # histogram edges against exact values
     back = Decision.from_dict(json.loads(json.dumps(d.to_dict())))
     assert back == d
+    assert "val_available" not in repr(d) and len(repr(d)) < 400  # the histograms are saved, not logged
     gains = {}
     for share, seed in ((0.05, 1), (0.5, 2), (0.9, 3)):
         q, y = shifted(8000, share, seed)

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -47,8 +47,10 @@ class Decision:
     ood_quantile: float = 0.99
     prior: float | None = None                   # validation share of available images
     class_prior: tuple[float, ...] | None = None  # validation share of each class (available first)
-    val_available: tuple[int, ...] | None = None  # validation P(available) histogram (PRIOR_BINS on [0, 1]), available
-    val_defective: tuple[int, ...] | None = None  # the same for defective images
+    # validation P(available) histograms (PRIOR_BINS on [0, 1]) of available and of defective images; kept out of
+    # repr: 2 × 1,000 counts made every logged decision thousands of characters long
+    val_available: tuple[int, ...] | None = field(default=None, repr=False)
+    val_defective: tuple[int, ...] | None = field(default=None, repr=False)
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
