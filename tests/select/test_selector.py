@@ -76,9 +76,9 @@ def ref_scores(b: Bundle, req: RankRequest) -> tuple[np.ndarray, float]:
             pair[i] = req.pair[c]
     z = sc.v[rows] @ (tower(w, sc.n_buckets)[:, None] * sc.W_uv) + sc.vb[rows] + pair @ sc.W_pair
     ad = b.ad_scorer
-    h = np.maximum(tower(ad.w, ad.n_buckets) @ ad._W_u + ad._ad_part[hash_bucket("ad", b.ad_id, ad.n_ad_buckets)
+    h = np.maximum(tower(ad.w, ad.n_buckets) @ ad.user_w + ad.ad_part[hash_bucket("ad", b.ad_id, ad.n_ad_buckets)
                                                                      % ad.n_ad_buckets]
-                   + ad._ctx_part[min(req.position, ad.n_contexts - 1)], 0.0)
+                   + ad.ctx_part[min(req.position, ad.n_contexts - 1)], 0.0)
     return np.maximum(z, 0.0) @ sc.out_w + sc.out_b, float(h @ ad.w["out.weight"][0] + ad.w["out.bias"][0])
 
 

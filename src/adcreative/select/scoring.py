@@ -124,25 +124,26 @@ class AdScorer:
         self.n_contexts = int(self.config["n_contexts"])
         self.user_cat_fields: list[str] = list(self.config["user_cat_fields"])
         self.user_num_fields: list[str] = list(self.config.get("user_num_fields") or [])
-        # fc([u, ad, ctx]) = u W_uᵀ + (ad part) + (slot part) + b: the last three are tables, built once
+        # fc([u, ad, ctx]) = u W_uᵀ + (ad part) + (slot part) + b: the last three are tables, built once; public,
+        # because the serving selector folds them further (Selector._fold_ad_model)
         fc, hu = self.w["fc.weight"], self.w["user.fc.weight"].shape[0]
         d = self.w["ad_emb.weight"].shape[1]
-        self._W_u = fc[:, :hu].T.copy()
-        self._ad_part = self.w["ad_emb.weight"] @ fc[:, hu:hu + d].T + self.w["fc.bias"]       # [A, H]
-        self._ctx_part = self.w["ctx_emb.weight"] @ fc[:, hu + d:].T                        # [P, H]
+        self.user_w = fc[:, :hu].T.copy()
+        self.ad_part = self.w["ad_emb.weight"] @ fc[:, hu:hu + d].T + self.w["fc.bias"]       # [A, H]
+        self.ctx_part = self.w["ctx_emb.weight"] @ fc[:, hu + d:].T                        # [P, H]
 
     def logits(self, user_cat: np.ndarray, user_num: np.ndarray, ad: np.ndarray, context: np.ndarray) -> np.ndarray:
         u = _user_np(self.w, user_cat, user_num, self.n_buckets)
         ctx = np.minimum(np.maximum(context, 0), self.n_contexts - 1)
-        h = np.maximum(u @ self._W_u + self._ad_part[ad % self.n_ad_buckets] + self._ctx_part[ctx], 0.0)
+        h = np.maximum(u @ self.user_w + self.ad_part[ad % self.n_ad_buckets] + self.ctx_part[ctx], 0.0)
         return h @ self.w["out.weight"][0] + float(self.w["out.bias"][0])  # type: ignore[no-any-return]
 
     def logit(self, user_cat: np.ndarray, user_num: np.ndarray, ad: int, position: int) -> float:
         """:meth:`logits` for one request (``user_cat [F]``, ``user_num [N]``), the same arithmetic in place:
         the serving path calls it once per request."""
-        h = _user_np(self.w, user_cat[None, :], user_num[None, :], self.n_buckets) @ self._W_u
-        h += self._ad_part[ad % self.n_ad_buckets]
-        h += self._ctx_part[min(max(position, 0), self.n_contexts - 1)]
+        h = _user_np(self.w, user_cat[None, :], user_num[None, :], self.n_buckets) @ self.user_w
+        h += self.ad_part[ad % self.n_ad_buckets]
+        h += self.ctx_part[min(max(position, 0), self.n_contexts - 1)]
         return float((np.maximum(h, 0.0, out=h) @ self.w["out.weight"][0])[0]) + float(self.w["out.bias"][0])
 
 

@@ -108,8 +108,8 @@ class Selector:
         self._ad_offsets = np.arange(f) * nb
         self._ad_num = fc[:, f * e:].T.astype(np.float32)                            # [N_ad, H]
         self._ad_bias = w["user.fc.bias"].astype(np.float32)
-        self._ad_w = ad._W_u.astype(np.float32)
-        self._ad_slot = (ad._ad_part[self._ad_bucket % ad.n_ad_buckets] + ad._ctx_part).astype(np.float32)  # [P, H]
+        self._ad_w = ad.user_w.astype(np.float32)
+        self._ad_slot = (ad.ad_part[self._ad_bucket % ad.n_ad_buckets] + ad.ctx_part).astype(np.float32)  # [P, H]
         self._ad_out = w["out.weight"][0].astype(np.float32)
         self._ad_out_b = float(w["out.bias"][0])
 
