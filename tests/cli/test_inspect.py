@@ -123,6 +123,54 @@ def test_leave_one_renderer_out_table(two_family_data: Path, tmp_path: Path) -> 
     assert main(["inspect", "baselines", "--data", str(one), "--loro", "--epochs", "1", *TINY_ARGS]) == 2
 
 
+def _family_folder(src: Path, dst: Path, family: str, **split_of: str) -> Path:
+    """``src``'s images of one renderer family as a dataset folder of its own (paths made absolute), with the
+    splits of the products named in ``split_of`` overridden."""
+    import json
+
+    dst.mkdir()
+    lines = []
+    for x in (src / "manifest.jsonl").read_text().splitlines():
+        r = json.loads(x)
+        if r["renderer"] == family:
+            for k in ("image", "mask", "product"):
+                r[k] = str(src / r[k])
+            r["split"] = split_of.get(f"p{r['product_id']}", r["split"])
+            lines.append(json.dumps(r))
+    (dst / "manifest.jsonl").write_text("\n".join(lines) + "\n")
+    return dst
+
+
+def test_loro_over_two_folders_with_a_test_only_family(two_family_data: Path, tmp_path: Path,
+                                                        capsys: pytest.CaptureFixture[str]) -> None:
+    """A family rendered into its own folder joins the dataset, and --train-families keeps it test-only."""
+    import json
+
+    studio = _family_folder(two_family_data, tmp_path / "studio", "studio")
+    photo = _family_folder(two_family_data, tmp_path / "photo", "photo")
+    out = tmp_path / "loro"
+    assert main(["inspect", "baselines", "--loro", "--data", str(studio), "--data", str(photo), "--train-families",
+                 "studio", "--families", "photo", "--models", "RFNet", "--epochs", "1", "--max-train", "40",
+                 "--out", str(out), *TINY_ARGS]) == 0
+    res = json.loads((out / "loro.json").read_text())
+    assert res["folds"] == ["held-out renderer: photo", "real products", "in-distribution"]
+    assert {r["metrics"]["n"] for r in res["results"] if r["fold"] == "held-out renderer: photo"} == \
+        {sum(1 for x in (photo / "manifest.jsonl").read_text().splitlines() if json.loads(x)["split"] == "test")}
+    # a product split differently in the two folders, a family that leaves nothing to train on, and several
+    # folders without --loro: one clear line each
+    moved = json.loads((photo / "manifest.jsonl").read_text().splitlines()[0])
+    other = "val" if moved["split"] != "val" else "train"
+    bad = _family_folder(two_family_data, tmp_path / "bad", "photo", **{f"p{moved['product_id']}": other})
+    capsys.readouterr()
+    for argv, says in ((["--loro", "--data", str(studio), "--data", str(bad)], "must split products alike"),
+                       (["--loro", "--data", str(studio), "--data", str(photo), "--train-families", "studio",
+                         "--families", "studio"], "leaves no training family"),
+                       (["--data", str(studio), "--data", str(photo)], "need --loro")):
+        assert main(["inspect", "baselines", *argv, "--models", "RFNet", "--epochs", "1", *TINY_ARGS]) == 2
+        err = capsys.readouterr().err
+        assert says in err and "Traceback" not in err, err
+
+
 def test_train_calibrate_and_eval_by_renderer(two_family_data: Path, tmp_path: Path) -> None:
     import json
 

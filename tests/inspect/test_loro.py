@@ -55,3 +55,29 @@ def test_leaks_and_bad_families_are_refused() -> None:
         make_folds(["compositor"] * len(r), s, p)
     with pytest.raises(InputError, match="no images of renderer family"):
         make_folds(r, s, p, families=["diffusion"])
+
+
+def test_a_family_kept_out_of_training_is_test_only() -> None:
+    r, s, p = layout()
+    real = {"real-0", "real-1", "real-2"}
+    folds = make_folds(r, s, p, real=real, train_families=["compositor", "photo"])
+    R, P = np.asarray(r), np.asarray(p)
+    by_name = {f.name: f for f in folds}
+    # the test-only family is judged by a model trained on every training family; it never trains or validates
+    kept = by_name[f"{LORO}: noise"]
+    assert set(R[kept.train]) | set(R[kept.val]) == {"compositor", "photo"} and set(R[kept.test]) == {"noise"}
+    # a training family held out trains on the others that may train, never on the test-only one
+    assert set(R[by_name[f"{LORO}: compositor"].train]) == {"photo"}
+    for f in folds:
+        assert "noise" not in set(R[f.train]) | set(R[f.val])
+        assert not (set(P[f.train]) | set(P[f.val])) & set(P[f.test])
+    # the real-products and in-distribution rows stay on the training families
+    assert set(R[by_name[REAL].test]) == {"compositor", "photo"} and set(P[by_name[REAL].test]) == real
+    assert set(R[by_name[IN_DIST].test]) == {"compositor", "photo"}
+    # without train_families every family trains, as before
+    assert [len(f.train) for f in make_folds(r, s, p, real=real)] == \
+        [len(f.train) for f in make_folds(r, s, p, real=real, train_families=["compositor", "photo", "noise"])]
+    with pytest.raises(InputError, match="leaves no training family"):
+        make_folds(r, s, p, train_families=["photo"], families=["photo"])
+    with pytest.raises(InputError, match="no images of renderer family diffusion"):
+        make_folds(r, s, p, train_families=["photo", "diffusion"])

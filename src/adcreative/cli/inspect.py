@@ -177,10 +177,15 @@ def evaluate(
 
 @app.command("baselines")
 def baselines(
-    data: Path = typer.Option(..., "--data", help="Dataset folder with train/val/test splits"),
+    data: list[Path] = typer.Option(..., "--data", help="Dataset folder with train/val/test splits; with --loro "
+                                    "repeatable: folders of the same products and splits (e.g. a family rendered "
+                                    "later) are one dataset"),
     loro: bool = typer.Option(False, "--loro", help="Leave one renderer family out: train on the others, test on it "
                               "(each family in turn), plus real products and in-distribution rows"),
     families: str = typer.Option("", "--families", help="With --loro: the families to hold out (default: all)"),
+    train_families: str = typer.Option("", "--train-families", help="With --loro: the only families any fold "
+                                       "trains on (default: all); the others are test-only, judged by models "
+                                       "trained on all of these"),
     real_products: str = typer.Option("", "--real-products", help="With --loro: comma-separated real product ids "
                                       "(default: those the manifest marks real)"),
     models: str = typer.Option("RFNet,image-only,linear probe", "--models",
@@ -234,6 +239,8 @@ def baselines(
         typer.echo(format_loro(report))
         console.print(f"table: {paths['md']}  results: {paths['json']}")
         return
+    if not loro and (len(data) > 1 or train_families):
+        raise InputError("several --data folders and --train-families need --loro")
     _threads(threads)
     try:
         base = RFNet(dim=dim, image_size=image_size, aux_size=aux_size, finetune_head=finetune_head, tokens=tokens,
@@ -249,7 +256,8 @@ def baselines(
 
         report = run_loro_folder(data, base, tcfg, seeds=_seeds(seeds) if seeds else [seed],
                                  models=parse_list(models), families=parse_list(families) or None,
-                                 real=parse_list(real_products), max_train=max_train, max_val=max_val,
+                                 real=parse_list(real_products), train_families=parse_list(train_families) or None,
+                                 max_train=max_train, max_val=max_val,
                                  save_dir=save, log=console.print, checkpoint=out)
         typer.echo(format_loro(report))
         if out is not None:
@@ -260,7 +268,7 @@ def baselines(
     from adcreative.inspect.evaluate import ABLATIONS, format_table, run_baselines
 
     names = [n.strip() for n in only.split(",") if n.strip()] or list(ABLATIONS)
-    rows, te = run_baselines(data, base, tcfg, names, save_dir=save)
+    rows, te = run_baselines(data[0], base, tcfg, names, save_dir=save)
     table = format_table(rows)
     console.print(f"test split: {len(te)} images of {len(set(te.product_ids))} products unseen in training "
                   f"({', '.join(sorted(set(te.product_ids)))})")

@@ -3,6 +3,7 @@ PR curves and the confusion matrix as PNG, and the baselines/ablation table (the
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -233,29 +234,47 @@ def calibrate_folder(model: str | Path | None, data: Path, out: Path, *, target_
     return cal
 
 
-def run_loro_folder(data: Path, base_config: dict[str, Any], train_cfg: Any, *, seeds: list[int],
+def run_loro_folder(data: Path | Sequence[Path], base_config: dict[str, Any], train_cfg: Any, *, seeds: list[int],
                     models: list[str], families: list[str] | None = None, real: list[str] | None = None,
-                    max_train: int | None = None, max_val: int | None = None, save_dir: Path | None = None,
-                    log: Any = print, checkpoint: Path | None = None) -> Any:
-    """Leave-one-renderer-out on a dataset folder (see :mod:`adcreative.inspect.loro`): encodes it once (cached,
-    memory-mapped), cuts the folds by product and renderer family, and trains/tests every model per fold and
-    seed (``max_train``/``max_val`` cap each fold's training and validation rows, class shares kept). With
-    ``checkpoint`` the partial report is written there after every result."""
+                    train_families: list[str] | None = None, max_train: int | None = None,
+                    max_val: int | None = None, save_dir: Path | None = None, log: Any = print,
+                    checkpoint: Path | None = None) -> Any:
+    """Leave-one-renderer-out on one or more dataset folders (see :mod:`adcreative.inspect.loro`): encodes each
+    once (cached in the folder, memory-mapped), cuts the folds by product and renderer family, and trains/tests
+    every model per fold and seed (``max_train``/``max_val`` cap each fold's training and validation rows, class
+    shares kept; ``train_families`` keeps the other families test-only). Several folders are one dataset: a
+    product must have the same split in each (e.g. another family rendered later with the same products and
+    seed). With ``checkpoint`` the partial report is written there after every result."""
     from adcreative.core.errors import InputError
-    from adcreative.inspect.data import encode_samples, encoding_config
+    from adcreative.inspect.data import concat, encode_samples, encoding_config
     from adcreative.inspect.datasets.formats import read_dataset
     from adcreative.inspect.loro import cap_fold, make_folds, real_products, run_loro, write_report
 
-    samples = read_dataset(data)
-    if not samples:
-        raise InputError("dataset has no samples", source=data)
-    enc = encode_samples(samples, encoding_config(base_config), cache_dir=data / ".cache", mmap=True)
-    reals = real_products(samples, real or [])
-    folds = make_folds(enc.renderers, enc.splits, enc.product_ids, real=reals, families=families)
+    folders = [data] if isinstance(data, Path) else list(data)
+    sets: list[EncodedSet] = []
+    reals: set[str] = set()
+    split_of: dict[str, tuple[str, Path]] = {}
+    for folder in folders:
+        samples = read_dataset(folder)
+        if not samples:
+            raise InputError("dataset has no samples", source=folder)
+        enc = encode_samples(samples, encoding_config(base_config), cache_dir=folder / ".cache", mmap=True)
+        for pid, sp in zip(enc.product_ids, enc.splits, strict=True):
+            if split_of.setdefault(pid, (sp, folder))[0] != sp:
+                raise InputError(f"product {pid} is in the {split_of[pid][0]} split of {split_of[pid][1]} and in the "
+                                 f"{sp} split of {folder}; the folders must split products alike", source=folder)
+        sets.append(enc)
+        reals |= real_products(samples, real or [])
+    enc = sets[0] if len(sets) == 1 else concat(sets)
+    folds = make_folds(enc.renderers, enc.splits, enc.product_ids, real=reals, families=families,
+                       train_families=train_families)
     labels = enc.labels.numpy()
     folds = [cap_fold(f, labels, max_train=max_train, max_val=max_val) for f in folds]
     log(f"{len(enc)} images, {len(set(enc.product_ids))} products, renderer families "
-        f"{', '.join(sorted(set(enc.renderers)))}; real products: {', '.join(sorted(reals)) or 'none'}")
+        f"{', '.join(sorted(set(enc.renderers)))}"
+        + (f" (training on {', '.join(train_families)} only)" if train_families else "")
+        + f"; real products: {', '.join(sorted(reals)) or 'none'}")
+
     def save(report: Any) -> None:
         if checkpoint is not None:
             write_report(report, checkpoint)

@@ -9,6 +9,9 @@ decision's thresholds never see F) and tests on F's images of the test products.
   image of the real products;
 * **in-distribution**: the plain train/val/test split, every family on both sides (a development figure).
 
+A family can also be kept out of every training run (``train_families``): it is then only ever tested, by models
+trained on all the others: the measure of a renderer the project never trains on.
+
 RFNet, the image-only model and a linear probe on frozen EfficientNet-Lite0 features are trained per fold on the
 same cached encodings, once per seed; the tables give the median and range over seeds.
 """
@@ -58,29 +61,40 @@ class Fold:
 
 
 def make_folds(renderers: Sequence[str], splits: Sequence[str], product_ids: Sequence[str], *,
-               real: set[str] | frozenset[str] = frozenset(), families: Sequence[str] | None = None) -> list[Fold]:
+               real: set[str] | frozenset[str] = frozenset(), families: Sequence[str] | None = None,
+               train_families: Sequence[str] | None = None) -> list[Fold]:
     """The leave-one-renderer-out folds (one per family), then the real-products fold (when ``real`` names
-    products present) and the in-distribution fold. Checked: no test product and no held-out family trains."""
+    products present) and the in-distribution fold. Checked: no test product and no held-out family trains.
+
+    ``train_families`` limits what any fold trains and validates on (default: every family in the data). A family
+    outside it is test-only: its fold trains on all of ``train_families``, which is how a renderer kept back from
+    every training run is measured, and how the same test images are judged by models trained on more or fewer
+    families. The in-distribution fold then tests on the training families' images only."""
     r, sp, pid = np.asarray(renderers), np.asarray(splits), np.asarray(product_ids)
-    fams = list(families) if families is not None else sorted(set(renderers))
-    unknown = sorted(set(fams) - set(renderers))
+    present = sorted(set(renderers))
+    fams = list(families) if families is not None else present
+    trainable = list(train_families) if train_families is not None else present
+    unknown = sorted((set(fams) | set(trainable)) - set(renderers))
     if unknown:
         raise InputError(f"no images of renderer famil{'y' if len(unknown) == 1 else 'ies'} "
-                         f"{', '.join(unknown)} in the data (it has {', '.join(sorted(set(renderers)))})")
+                         f"{', '.join(unknown)} in the data (it has {', '.join(present)})")
     if len(set(renderers)) < 2:
         raise InputError("leave-one-renderer-out needs images of at least two renderer families "
-                         f"(the data has {', '.join(sorted(set(renderers))) or 'none recorded'})")
+                         f"(the data has {', '.join(present) or 'none recorded'})")
+    can_train = np.isin(r, trainable)
     folds = []
     for f in fams:
-        other = r != f
+        other = can_train & (r != f)
+        if not other.any():
+            raise InputError(f"holding out {f} leaves no training family (training families: {', '.join(trainable)})")
         folds.append(Fold(f"{LORO}: {f}", LORO, np.flatnonzero(other & (sp == "train")),
                           np.flatnonzero(other & (sp == "val")), np.flatnonzero((r == f) & (sp == "test")), f))
     is_real = np.isin(pid, sorted(real))
     if is_real.any():
-        folds.append(Fold(REAL, REAL, np.flatnonzero(~is_real & (sp == "train")),
-                          np.flatnonzero(~is_real & (sp == "val")), np.flatnonzero(is_real)))
-    folds.append(Fold(IN_DIST, IN_DIST, np.flatnonzero(sp == "train"), np.flatnonzero(sp == "val"),
-                      np.flatnonzero(sp == "test")))
+        folds.append(Fold(REAL, REAL, np.flatnonzero(can_train & ~is_real & (sp == "train")),
+                          np.flatnonzero(can_train & ~is_real & (sp == "val")), np.flatnonzero(can_train & is_real)))
+    folds.append(Fold(IN_DIST, IN_DIST, np.flatnonzero(can_train & (sp == "train")),
+                      np.flatnonzero(can_train & (sp == "val")), np.flatnonzero(can_train & (sp == "test"))))
     for fold in folds:
         check_fold(fold, r, pid)
     return folds
