@@ -56,7 +56,8 @@ from adcreative.inspect.datasets.formats import (
     write_manifest_lines,
 )
 
-RENDERERS = ("compositor", "photoset", "softfocus", "perspective")  # the scene-renderer families `dataset synth` can mix
+# the scene-renderer families `dataset synth` can mix (poster is held back from training: the never-seen family)
+RENDERERS = ("compositor", "photoset", "softfocus", "perspective", "poster")
 MAX_REDRAWS = 8
 HEADER = "synth.json"  # the run's options, written before anything is rendered
 JOURNAL = "manifest.partial.jsonl"  # finished samples and jobs of an unfinished run
