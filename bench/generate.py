@@ -1,6 +1,6 @@
 """Scene-renderer throughput: creatives per second per canvas size, on one core.
 
-    python bench/generate.py [--n 40] [--families compositor,perspective]
+    python bench/generate.py [--n 40] [--families compositor,softfocus,perspective,poster]
 
 Runs single-threaded (OpenCV and NumPy pinned to one thread) over the sample catalogue, natural policy and
 forced defects mixed, and prints the median of three repeats per canvas and family, with the CPU seconds per

@@ -98,10 +98,10 @@ def test_dataset_synth_mixes_renderer_families(tmp_path: Path, catalogue: Path) 
     degradations recorded; products keep one split across families; an unknown family is a usage error."""
     out = tmp_path / "fam"
     assert main(["dataset", "synth", "--products", str(catalogue), "--per-class", "1", "--scale", "0.3",
-                 "--renderers", "compositor,photoset,softfocus,perspective", "--out", str(out)]) == 0
+                 "--renderers", "compositor,photoset,softfocus,perspective,poster", "--out", str(out)]) == 0
     samples = read_dataset(out)
-    assert 3 * 4 * 6 - 4 <= len(samples) <= 3 * 4 * 6  # a sample still ambiguous after every redraw is dropped
-    assert {s.renderer for s in samples} == {"compositor", "photoset", "softfocus", "perspective"}
+    assert 3 * 5 * 6 - 5 <= len(samples) <= 3 * 5 * 6  # a sample still ambiguous after every redraw is dropped
+    assert {s.renderer for s in samples} == {"compositor", "photoset", "softfocus", "perspective", "poster"}
     for s in samples:
         assert s.params["requested"] in ("available", "unsuitable", "space_mismatch", "size_mismatch",
                                          "indistinctiveness", "shape_hallucination")

@@ -1,4 +1,5 @@
-"""The scene-renderer families (compositor, photoset, softfocus, perspective) under one contract and one labeller."""
+"""The scene-renderer families (compositor, photoset, softfocus, perspective, poster) under one contract and one
+labeller."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from adcreative.generate import GENERATORS, create_generator
 from adcreative.generate.cutout import OPAQUE, crop_rgba, fit
 from adcreative.inspect.datasets.synth import RENDERERS, _draw
 
-NEW = ("photoset", "softfocus", "perspective")
+NEW = ("photoset", "softfocus", "perspective", "poster")
 
 
 def _products(sample_products: list[Product]) -> list[Product]:
