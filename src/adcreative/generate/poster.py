@@ -780,14 +780,19 @@ class Poster(SceneRenderer):
 
         # -- horizontal placement --------------------------------------------------------------------------
         if kind == "edge-cut":  # past a side of the banner (away from a copy column), or past its top
-            over = 0.06 + 0.3 * s
+            share = 0.045 + 0.3 * s  # of the product's area beyond the edge: 0.2 lands just past the threshold
             left = rng.random() < 0.5
             if zone is not None and zone.h > zone.w:
                 left = zone.x0 > W / 2
-            x0 = round(-pw * over) if left else round(W - pw * (1 - over))
+
+            def depth(counts: np.ndarray) -> int:  # how many rows or columns hold that share of the area
+                return int(np.searchsorted(np.cumsum(counts), share * float(counts.sum()))) + 1
+
+            per_col = a_ref.sum(axis=0)
+            x0 = -depth(per_col) if left else W - pw + depth(per_col[::-1])
             if (zone is None or zone.h > zone.w) and rng.random() < 0.3:
                 x0 = round(free.x0 + max(0, free.w - pw) * float(rng.uniform(0.2, 0.8)))
-                vc = min(vc, base_off - round(hh * over))
+                vc = min(vc, base_off - depth(a_ref.sum(axis=1)))
         else:
             # an indistinct set reaches well past both sides of the product (a surface, not a grown part)
             inset = min(0.35 * pw, max(0.0, (free.w - pw) / 2)) if kind not in ("toy", "giant") else 0.0
@@ -808,7 +813,7 @@ class Poster(SceneRenderer):
             ring = inner_band(a_ref, max(ph_i, pw))
             rim_med = np.median(lab(ref[..., :3][ring if ring.any() else a_ref].astype(np.float32)), axis=0)
             d = rng.normal(0, 1, 3)
-            target = _to_rgb(rim_med + d / (np.linalg.norm(d) + 1e-6) * (5.0 - 3.5 * s))
+            target = _to_rgb(rim_med + d / (np.linalg.norm(d) + 1e-6) * (8.5 - 7.0 * s))  # ΔE 7 at 0.2, 1.5 at 1
             if kind == "own-field":
                 c1 = target
                 c2 = _to_rgb(rim_med + np.array([4.0 - 3 * s, 0, 0], np.float32))
@@ -1178,7 +1183,7 @@ class Poster(SceneRenderer):
         area = int(a.sum())
         if kind == "punched":
             n = int(rng.integers(1, 4))
-            rad = max(3.0, math.sqrt(area * (0.05 + 0.2 * s) / (math.pi * n)))
+            rad = max(3.0, math.sqrt(area * (0.04 + 0.2 * s) / (math.pi * n)))
             dist = cv2.distanceTransform(a, cv2.DIST_L2, 3)
             polys = []
             for _ in range(n):
@@ -1204,7 +1209,7 @@ class Poster(SceneRenderer):
                         col.standoff)
             ang = math.radians(float(rng.uniform(-35, 35)))
             cy = y0 + ph * float(rng.uniform(0.3, 0.6))
-            width = ph * (0.1 + 0.18 * s)
+            width = ph * (0.05 + 0.2 * s)
             L = 3.0 * (W + H)
             dxy = np.array([math.cos(ang), math.sin(ang)])
             nrm = np.array([-dxy[1], dxy[0]])
@@ -1225,7 +1230,7 @@ class Poster(SceneRenderer):
             tooth = max(3.0, 0.06 * max(ph, pw))
             proj = proj + tooth * 0.5 * np.abs(((along / tooth) % 2) - 1)  # a zigzag edge
             vals = np.sort(proj[a > 0])
-            thr = float(vals[int(len(vals) * (1 - (0.14 + 0.32 * s)))])
+            thr = float(vals[int(len(vals) * (1 - (0.06 + 0.36 * s)))])
             wipe = (proj > thr) & (a > 0)
             gone = np.zeros((H, W), bool)
             _stamp(gone, wipe, x0, y0)
