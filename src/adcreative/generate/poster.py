@@ -174,12 +174,19 @@ def _design_palette(rng: np.random.Generator, col: _Colours, need: float = 36.0)
 
     field2 = _choose(cands, blend_ok, lambda c: min(col.standoff(field * 0.5 + c * 0.5), col.standoff(c)))
 
+    rim_rgb = _to_rgb(col.rim_main)  # where the stage meets the product's foot the two blend
+
     def stage_ok(c: np.ndarray) -> bool:
         sides = (c, c * 0.86, c * 0.72)
         return (min(col.standoff(x) for x in sides) >= need and col.own_de(c) > 18
-                and min(col.own_de(c * t) for t in (0.86, 0.72, 0.62)) > 14 and float(np.linalg.norm(lab(c) - lab(field))) > 12)
+                and min(col.own_de(c * t) for t in (0.86, 0.72, 0.62)) > 14
+                and col.own_de(0.5 * c + 0.5 * rim_rgb) > 12 and float(np.linalg.norm(lab(c) - lab(field))) > 12)
 
-    stage = _choose(cands, stage_ok, lambda c: min(col.standoff(c), col.standoff(c * 0.72)))
+    def stage_score(c: np.ndarray) -> float:  # how close a colour comes to passing, when none passes
+        return min(col.standoff(c) / need, col.standoff(c * 0.72) / need, col.own_de(c) / 18,
+                   col.own_de(0.5 * c + 0.5 * rim_rgb) / 12, float(np.linalg.norm(lab(c) - lab(field))) / 12)
+
+    stage = _choose(cands, stage_ok, stage_score)
     accents = [c for c in cands if col.standoff(c) >= 24][:4] or [field2]
     return _Palette(field, field2, stage, accents, scheme)
 
@@ -856,7 +863,7 @@ class Poster(SceneRenderer):
                             x0 + f1, free)
         perch_sup: Support | None = None
         if kind == "perch":  # a décor ball or cone on the stage, the product balanced on its tip
-            dia = max(4.0, fw * (0.12 + 0.2 * (1 - s)))
+            dia = max(1.0, fw * (0.12 + 0.2 * (1 - s)))  # the tip it touches: a fraction of its foot, however narrow
             hgt = vc - (y0 + base_off)
             pc = _choose([np.asarray(c, np.float32) for c in _PROP_COLOURS],
                          lambda c: col.standoff(c) >= 30 and col.own_de(c) > 18, col.standoff)
@@ -868,7 +875,8 @@ class Poster(SceneRenderer):
             else:
                 sh.poly([(ufoot - hgt * 0.45, vc), (ufoot + hgt * 0.45, vc), (ufoot, vc - hgt)], pc, 50)
                 tip_w = dia * 0.6
-            perch_sup = Support(int(y0 + base_off + 1), round(ufoot - tip_w / 2), round(ufoot + tip_w / 2), "decor")
+            perch_sup = Support(int(y0 + base_off), math.floor(ufoot - tip_w / 2), max(math.floor(ufoot - tip_w / 2) + 1,
+                                round(ufoot + tip_w / 2)), "decor")
 
         props: list[Prop] = []
         k_px = ph_i / cm * (1.0 / r)  # px per cm of the props
@@ -1107,12 +1115,16 @@ class Poster(SceneRenderer):
             cx = x0 + (f0 + f1) / 2
             fw = f1 - f0
             top = y0 + base_off + 1
-            stem = max(4.0, fw * float(rng.uniform(0.16, 0.3)))
-            polys = [np.array([(x0 + f0 + 1, top - 1), (x0 + f1 - 1, top - 1), (cx + stem / 2, top + (top_y - top) * 0.3),
-                               (cx - stem / 2, top + (top_y - top) * 0.3)]),
+            # a cradle wider than the foot rising round its base (behind it), a stem, a foot plate
+            half = max(fw / 2, 0.3 * pw) + 3
+            rise = max(4.0, 0.07 * hh)
+            stem = max(4.0, 2 * half * float(rng.uniform(0.16, 0.3)))
+            polys = [np.array([(cx - half, top - rise), (cx + half, top - rise), (cx + half, top),
+                               (cx + stem / 2, top + (top_y - top) * 0.3),
+                               (cx - stem / 2, top + (top_y - top) * 0.3), (cx - half, top)]),
                      np.array([(cx - stem / 2, top), (cx + stem / 2, top), (cx + stem / 2, top_y), (cx - stem / 2, top_y)]),
-                     np.array([(cx - fw * 0.38, top_y - max(2.0, hh * 0.04)), (cx + fw * 0.38, top_y - max(2.0, hh * 0.04)),
-                               (cx + fw * 0.45, top_y), (cx - fw * 0.45, top_y)])]
+                     np.array([(cx - half * 0.76, top_y - max(2.0, hh * 0.04)), (cx + half * 0.76, top_y - max(2.0, hh * 0.04)),
+                               (cx + half * 0.9, top_y), (cx - half * 0.9, top_y)])]
             cov = _aa_poly(W, H, polys)
             rgb[:] = colour
             sup = Support(y0 + base_off, x0 + f0, x0 + f1, "stand")
