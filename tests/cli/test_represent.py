@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from adcreative.cli import main
@@ -63,3 +64,22 @@ def test_train_index_search(tmp_path: Path, sample_products: list, capsys: pytes
     out = capsys.readouterr().out
     assert "knn_p_available=" in out and cs[0].id not in out.split("knn:")[0]
     assert main([*h, "represent", "search", "--index", str(index), "--model", str(model)]) == 2
+
+
+@pytest.mark.slow
+def test_train_is_reproducible_with_its_seed(tmp_path: Path, sample_products: list) -> None:
+    """One seed, one encoder: the heads' initial weights are seeded too (the simulation store's ENCODER is
+    rebuilt by scripts/sim_store.sh), and another seed gives another encoder."""
+    from safetensors.numpy import load_file
+
+    _store(tmp_path, sample_products, n=1)
+    h = ["--home", str(tmp_path / "home")]
+
+    def train(out: str, seed: int) -> dict[str, np.ndarray]:
+        assert main([*h, "represent", "train", "--out", str(tmp_path / out), "--steps", "2", "--views", "2",
+                     "--dim", "32", "--no-text", "--seed", str(seed)]) == 0
+        return load_file(tmp_path / out / "model.safetensors")
+
+    a, b, c = train("a", 0), train("b", 0), train("c", 1)
+    assert a.keys() == b.keys() and all(np.array_equal(a[k], b[k]) for k in a)
+    assert any(not np.array_equal(a[k], c[k]) for k in a)

@@ -440,6 +440,7 @@ def train_on_store(store: Store, creatives: Sequence[Creative], out: str | Path,
     texts = [creative_text(products[c.product_id].title, products[c.product_id].category,
                            products[c.product_id].copy, products[c.product_id].attrs.get("headline"))
              for c in creatives]
+    torch.manual_seed(seed)  # the heads' initial weights too, so one seed gives one encoder
     enc = create_encoder(name, **config)
     hist = train_encoder(enc, [store.creative_image(c) for c in creatives], [c.product_id for c in creatives],
                          texts, steps=steps, n_views=n_views, seed=seed)
