@@ -18,8 +18,8 @@
 # repository), SIM_N (creatives per aspect, 6), SIM_ASPECTS (1:1,4:5,16:9,9:16), SIM_SEED (0),
 # SIM_STEPS (encoder steps, 600), SIM_VIEWS (views per creative, 6), SIM_INSPECTOR (inspector folder;
 # default the shipped RFNet), PYTHON (python3). SIMHOME must not hold a store yet. Run CPU-heavy on a shared
-# box under `nice`. Everything but the encoder is bit-reproducible; the encoder's training is seeded but not
-# bit-reproducible across runs (docs/represent.md), so the 16 embedding dimensions can differ slightly.
+# box under `nice`. On one machine the build is bit-reproducible (creatives, verdicts, encoder weights);
+# what the history fixes and what this recipe chooses: docs/select.md, "The simulation store and its encoder".
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 home=${1:?usage: scripts/sim_store.sh SIMHOME [ENCODER]}
