@@ -322,3 +322,40 @@ def test_block_kernel_links_look_alike_creatives_and_the_policy_still_learns() -
 
     b, _ = _online_contextual_task(block_mean="features", block_kernel=0.5)
     np.testing.assert_allclose(b.covariance() @ b.prec, np.eye(len(b.theta)), atol=1e-6)
+
+
+def test_online_hybrid_learning_phase_scale_and_refit_cadence() -> None:
+    """``early_events``: in the first events the Thompson draws use ``early_sample_scale`` (0 here: a draw is the
+    posterior mean) and refits come at least every ``early_refit_every`` events; after it, the draws spread by
+    ``sample_scale`` and the geometric schedule takes over again; the policy still learns the contextual task."""
+    from adcreative.select import POLICIES
+
+    rng = np.random.default_rng(3)
+    feats = rng.standard_normal((5, 3))
+    ids = [f"c{j}" for j in range(5)]
+    events = [(rng.standard_normal(2), int(rng.integers(0, 5)), float(rng.random() < 0.3)) for _ in range(700)]
+
+    def play(**cfg: Any) -> tuple[Any, list[int], list[bool]]:
+        b = POLICIES.create("hybrid_online", n_features=3, n_context=2, n_components=2, refit_every=10**6,
+                            empirical_prior=True, sample_scale=0.7, seed=0, **cfg)
+        b.add_arms(ids, feats)
+        refits, mean_draws = [], []
+        for x, a, y in events:
+            mean_draws.append(bool(np.allclose(b.scores(x, sample=True), b.scores(x, sample=False))))
+            last = b.last_refit
+            b.update(ids[a], y, x)
+            if b.last_refit != last:
+                refits.append(b.last_refit)
+        return b, refits, mean_draws
+
+    _, plain, plain_draws = play()
+    _, early, early_draws = play(early_events=400, early_sample_scale=0.0, early_refit_every=50)
+    assert not any(plain_draws)                                  # plain: every draw spreads around the mean
+    assert all(early_draws[:400]) and not any(early_draws[400:])  # scale 0 in the learning phase only
+    assert plain == [25, 50, 75, 100, 125, 156, 195, 243, 303, 378, 472, 590]   # geometric: gap last // 4
+    # gaps capped at 50 until event 400, then geometric again from the last refit (393 + 393 // 4)
+    assert early == [25, 50, 75, 100, 125, 156, 195, 243, 293, 343, 393, 491, 613]
+    _online_contextual_task(early_events=1000, early_sample_scale=0.25, early_refit_every=100)
+    for bad in ({"early_events": -1}, {"early_sample_scale": -0.1}, {"early_refit_every": 0}):
+        with pytest.raises(InputError, match=next(iter(bad))):
+            POLICIES.create("hybrid_online", n_features=2, **bad)

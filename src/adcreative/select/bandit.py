@@ -662,6 +662,11 @@ class HybridLinearTS(ArmPolicy):
         self.prec = grad_hess(th)[1]
         self._chol = None
 
+    def _refit_gap(self) -> int:
+        """Events until the next refit: a geometric schedule early on (25, 31, 39, ...), then every
+        ``refit_every`` events."""
+        return min(int(self.config["refit_every"]), max(25, self.last_refit // 4))
+
     def _sample_thetas(self, n: int, rng: np.random.Generator) -> np.ndarray:
         """``[dim, n]`` posterior draws: θ̃ = θ + L^-T ε with prec = L Lᵀ gives Cov(θ̃) = prec⁻¹."""
         from scipy.linalg import solve_triangular
@@ -723,9 +728,7 @@ class HybridLinearTS(ArmPolicy):
         self._buf.append((self._context(context).astype(np.float32), self._pair(pair, 1)[0].astype(np.float32),
                           row, float(reward)))
         self.n_events += 1
-        # refit on a geometric schedule early on (25, 31, 39, ...), then every ``refit_every`` events
-        gap = min(int(self.config["refit_every"]), max(25, self.last_refit // 4))
-        if self.n_events - self.last_refit >= gap:
+        if self.n_events - self.last_refit >= self._refit_gap():
             self.refit()
             self.last_refit = self.n_events
 
@@ -759,6 +762,11 @@ class OnlineHybridTS(HybridLinearTS):
     exp(−‖f_c − f_c'‖² / (kernel_scale · median ‖f − f'‖²))``, so a click moves the blocks of a creative's
     look-alikes too (the online steps use the full Σ). Both use the features themselves, not only the
     ``n_components`` PCA that the shared part sees.
+
+    Learning phase (``early_events`` > 0: the campaign's first events; off by default): the Thompson draws use
+    ``early_sample_scale`` instead of ``sample_scale`` there, and refits come at least every
+    ``early_refit_every`` events (the geometric schedule's gaps reach thousands of events, and the hierarchical
+    prior only moves at refits); afterwards the usual scale and schedule.
     """
 
     registry_name = "hybrid_online"
@@ -771,7 +779,15 @@ class OnlineHybridTS(HybridLinearTS):
                  empirical_prior: bool = False, prior_shrink: float = 0.2, prior_rank: int | None = None,
                  em_iters: int = 1, optimistic: bool = False, block_mean: str | None = None,
                  block_mean_ridge: float = 10.0, block_kernel: float = 0.0, kernel_scale: float = 1.0,
+                 early_events: int = 0, early_sample_scale: float | None = None,
+                 early_refit_every: int | None = None,
                  arm_ids: list[str] | None = None, seed: int = 0) -> None:
+        if early_events < 0:
+            raise InputError(f"early_events must be >= 0, got {early_events}")
+        if early_sample_scale is not None and early_sample_scale < 0:
+            raise InputError(f"early_sample_scale must be >= 0 (or None: sample_scale), got {early_sample_scale}")
+        if early_refit_every is not None and early_refit_every < 1:
+            raise InputError(f"early_refit_every must be >= 1 (or None: refit_every), got {early_refit_every}")
         if block_mean not in (None, "constant", "features"):
             raise InputError(f"block_mean must be None, 'constant' or 'features', got {block_mean!r}")
         if block_mean_ridge <= 0:
@@ -908,8 +924,20 @@ class OnlineHybridTS(HybridLinearTS):
             super().refit(iters)
             self._cov, self._stale = None, 0  # the next EM step reads the refitted posterior's covariance
 
+    def _early(self) -> bool:
+        """Whether the campaign is still in its learning phase (the first ``early_events`` events)."""
+        return self.n_events < int(self.config["early_events"])
+
+    def _refit_gap(self) -> int:
+        """In the learning phase the gap is capped at ``early_refit_every``: the geometric schedule's gaps
+        reach 1,250-5,000 events between 5,000 and 20,000, and the hierarchical prior (EM steps, the blocks'
+        common mean) only moves at refits."""
+        gap, early = super()._refit_gap(), self.config["early_refit_every"]
+        return min(gap, int(early)) if early is not None and self._early() else gap
+
     def _sample_thetas(self, n: int, rng: np.random.Generator) -> np.ndarray:
-        scale = float(self.config["sample_scale"])
+        early = self.config["early_sample_scale"]
+        scale = float(early if early is not None and self._early() else self.config["sample_scale"])
         if scale == 1.0:
             return super()._sample_thetas(n, rng)
         return self.theta[:, None] + scale * (super()._sample_thetas(n, rng) - self.theta[:, None])  # type: ignore[no-any-return]
