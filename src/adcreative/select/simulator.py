@@ -63,6 +63,7 @@ OURS_C: dict[str, Any] = {"name": "hybrid_online", "n_components": 10, "arm_cont
 # The tuned configuration of "ours" (round d): the best median share of the oracle on the tuning seeds 0-4 only
 # (N = 50,000, 40 creatives; grid and figures in docs/select.md): round c's, with the creatives' blocks centred on
 # their common mean and correlated between look-alike creatives (kernel weight 0.5 on represent's features).
+# Round e (learning-phase options: early_sample_scale, early_refit_every) found nothing better on seeds 0-4: unchanged.
 OURS: dict[str, Any] = {**OURS_C, "block_mean": "constant", "block_kernel": 0.5}
 TUNING_SEEDS = (0, 1, 2, 3, 4)
 MAX_EXPOSURES = 20.0  # the exposure count policies see is capped (beyond it, one more changes nothing)
