@@ -61,6 +61,16 @@ def paste(canvas: np.ndarray, rgba: np.ndarray, x0: int, y0: int) -> np.ndarray:
     return mask
 
 
+def stamp(dst: np.ndarray, src: np.ndarray, x0: int, y0: int) -> None:
+    """Copy ``src`` into ``dst`` (in place) with its top-left at (x0, y0), clipped to ``dst``: placing a layer,
+    mask or silhouette that may reach past the canvas."""
+    H, W = dst.shape[:2]
+    h, w = src.shape[:2]
+    cx0, cy0, cx1, cy1 = max(0, x0), max(0, y0), min(W, x0 + w), min(H, y0 + h)
+    if cx1 > cx0 and cy1 > cy0:
+        dst[cy0:cy1, cx0:cx1] = src[cy0 - y0 : cy1 - y0, cx0 - x0 : cx1 - x0]
+
+
 def silhouette(rgba: np.ndarray, box: tuple[int, int, int, int], canvas_hw: tuple[int, int]) -> np.ndarray:
     """Canvas-sized mask of the cutout's opaque pixels placed in ``box`` (clipped to the canvas)."""
     H, W = canvas_hw

@@ -32,7 +32,7 @@ from adcreative.core.fonts import typeface
 from adcreative.core.modeling import register_to_config
 from adcreative.core.types import Box, Product, canvas_size
 from adcreative.generate.base import GeneratedImage, SceneRenderer
-from adcreative.generate.cutout import OPAQUE, crop_rgba, fit, paste, source_image
+from adcreative.generate.cutout import OPAQUE, crop_rgba, fit, paste, source_image, stamp
 from adcreative.generate.measure import (
     Prop,
     SceneReport,
@@ -663,15 +663,6 @@ def _tag(canvas: Image.Image, rng: np.random.Generator, product: Product, room: 
 
 
 # -- shadows, reflections, depth of field -------------------------------------------------------------------
-def _stamp(dst: np.ndarray, src: np.ndarray, x0: int, y0: int) -> None:
-    """Copy ``src`` into ``dst`` at (x0, y0), clipped to ``dst``."""
-    H, W = dst.shape[:2]
-    h, w = src.shape[:2]
-    cx0, cy0, cx1, cy1 = max(0, x0), max(0, y0), min(W, x0 + w), min(H, y0 + h)
-    if cx1 > cx0 and cy1 > cy0:
-        dst[cy0:cy1, cx0:cx1] = src[cy0 - y0 : cy1 - y0, cx0 - x0 : cx1 - x0]
-
-
 def _shadow_map(cam: _Camera, depth: float, ys: float, light: np.ndarray, offset: np.ndarray,
                 box: tuple[int, int, int, int]) -> np.ndarray:
     """The homography taking the product's (flat, upright, at camera depth ``depth``) screen pixels to where
@@ -719,8 +710,8 @@ def _reflect(plate: np.ndarray, ref: np.ndarray, x0: int, y0: int, base_off: int
     fade = np.clip(1 - np.arange(h, dtype=np.float32) / max(1.0, 0.35 * ph), 0, 1) ** 1.5
     a = np.zeros((H, W), np.float32)
     rgb = np.zeros((H, W, 3), np.float32)
-    _stamp(a, mir[..., 3] / 255.0 * fade[:, None] * 0.2, x0, y0 + base_off + 2)
-    _stamp(rgb, mir[..., :3], x0, y0 + base_off + 2)
+    stamp(a, mir[..., 3] / 255.0 * fade[:, None] * 0.2, x0, y0 + base_off + 2)
+    stamp(rgb, mir[..., :3], x0, y0 + base_off + 2)
     a = cv2.GaussianBlur(a, (0, 0), 1.0) * surface
     return np.asarray(plate * (1 - a[..., None]) + cv2.GaussianBlur(rgb, (0, 0), 1.0) * a[..., None], np.float32)
 
@@ -755,7 +746,7 @@ def _holes(rng: np.random.Generator, ref: np.ndarray, s: float, x0: int, y0: int
         cv2.circle(holes, (int(cx), int(cy)), round(rr), 1, -1)
         dist[(np.arange(a.shape[0])[:, None] - cy) ** 2 + (np.arange(a.shape[1])[None] - cx) ** 2 < (2.2 * rr) ** 2] = 0
     out = np.zeros((H, W), bool)
-    _stamp(out, (holes > 0) & (a > 0), x0, y0)
+    stamp(out, (holes > 0) & (a > 0), x0, y0)
     return out
 
 
@@ -1121,7 +1112,7 @@ class Perspective(SceneRenderer):
         # -- the product's shadows on its support ---------------------------------------------------------
         support_top = (fr.n[..., 1] > 0.9) & (np.abs(fr.p[..., 1] - ys) < 0.5)
         caster = np.zeros((H, W), np.float32)
-        _stamp(caster, ref[..., 3].astype(np.float32) / 255.0, x0, y0)
+        stamp(caster, ref[..., 3].astype(np.float32) / 255.0, x0, y0)
         extra = np.zeros((H, W), np.float32)
         extra_rgb = np.zeros((H, W, 3), np.float32)
         if kind in ("pedestal", "reflection-twin", "extrude", "fused-part", "melt"):
@@ -1291,12 +1282,12 @@ class Perspective(SceneRenderer):
                 xs = np.arange(pw, dtype=np.float32)
                 across = (0.92 + 0.08 * np.cos((xs - (f0 + f1) / 2) / max(1.0, (f1 - f0) / 2) * 1.2))[None, :, None]
                 col = np.broadcast_to(colbase[None], (hgt, pw, 3)) * shade * across
-                _stamp(rgb, col, x0, bottom)
-                _stamp(cov, np.broadcast_to((cnt > 0).astype(np.float32)[None], (hgt, pw)), x0, bottom)
+                stamp(rgb, col, x0, bottom)
+                stamp(cov, np.broadcast_to((cnt > 0).astype(np.float32)[None], (hgt, pw)), x0, bottom)
         elif kind == "reflection-twin":  # the mirror image grown solid: a second product upside down
             mir = ref[: base_off + 1][::-1].astype(np.float32)
-            _stamp(cov, (mir[..., 3] >= 128).astype(np.float32), x0, y0 + base_off + 1)
-            _stamp(rgb, mir[..., :3] * 0.93, x0, y0 + base_off + 1)
+            stamp(cov, (mir[..., 3] >= 128).astype(np.float32), x0, y0 + base_off + 1)
+            stamp(rgb, mir[..., :3] * 0.93, x0, y0 + base_off + 1)
         elif kind == "extrude":  # the flat cutout extruded towards the vanishing point, like a slab
             vp = np.array([cam.cx - cam.f * np.tan(cam.yaw), cam.yh])
             c = np.array([x0 + pw / 2, y0 + ph / 2])
@@ -1308,7 +1299,7 @@ class Perspective(SceneRenderer):
                 ox, oy = round(x0 + v[0] * i), round(y0 + v[1] * i)
                 tone = 0.92 - 0.14 * i / n
                 layer = np.zeros((H, W), np.float32)
-                _stamp(layer, mask, ox, oy)
+                stamp(layer, mask, ox, oy)
                 rgb[layer > 0] = body * tone
                 cov = np.maximum(cov, layer)
         elif kind == "fused-part":  # its top part duplicated, tilted and fused onto its shoulder
@@ -1328,8 +1319,8 @@ class Perspective(SceneRenderer):
             px = x0 + (float(xs_[j]) - side * 0.06 * pw if len(xs_) else pw / 2)
             py = y0 + top_off + (float(ys_[j]) if len(ys_) else 0.0) + 0.12 * hh
             ox, oy = round(px - (pad + ww / 2)), round(py - (pad + hh))
-            _stamp(cov, (rot[..., 3] >= 128).astype(np.float32), ox, oy)
-            _stamp(rgb, rot[..., :3] * 0.95, ox, oy)
+            stamp(cov, (rot[..., 3] >= 128).astype(np.float32), ox, oy)
+            stamp(rgb, rot[..., :3] * 0.95, ox, oy)
         else:  # melt: drips running off the base into a puddle on the support
             fw = (f1 - f0) / k
             R = fw * 0.5 * (0.55 + 0.4 * s)

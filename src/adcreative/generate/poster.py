@@ -34,7 +34,7 @@ from adcreative.core.fonts import FontT, typeface
 from adcreative.core.modeling import register_to_config
 from adcreative.core.types import ASPECTS, Box, Product, canvas_size
 from adcreative.generate.base import GeneratedImage, SceneRenderer
-from adcreative.generate.cutout import OPAQUE, crop_rgba, fit, paste, source_image
+from adcreative.generate.cutout import OPAQUE, crop_rgba, fit, paste, source_image, stamp
 from adcreative.generate.measure import (
     Prop,
     SceneReport,
@@ -634,14 +634,6 @@ def _posterise(ref: np.ndarray, s: float) -> np.ndarray:
     rgb = ref[..., :3].astype(np.float32)
     out[..., :3] = np.clip(np.round(rgb / step) * step, 0, 255).astype(np.uint8)
     return np.ascontiguousarray(out)
-
-
-def _stamp(dst: np.ndarray, src: np.ndarray, x0: int, y0: int) -> None:
-    H, W = dst.shape[:2]
-    h, w = src.shape[:2]
-    cx0, cy0, cx1, cy1 = max(0, x0), max(0, y0), min(W, x0 + w), min(H, y0 + h)
-    if cx1 > cx0 and cy1 > cy0:
-        dst[cy0:cy1, cx0:cx1] = src[cy0 - y0 : cy1 - y0, cx0 - x0 : cx1 - x0]
 
 
 # -- the renderer ------------------------------------------------------------------------------------------------
@@ -1245,7 +1237,7 @@ class Poster(SceneRenderer):
             thr = float(vals[int(len(vals) * (1 - (0.06 + 0.36 * s)))])
             wipe = (proj > thr) & (a > 0)
             gone = np.zeros((H, W), bool)
-            _stamp(gone, wipe, x0, y0)
+            stamp(gone, wipe, x0, y0)
             step = max(3.0, 0.05 * max(ph, pw))
             dots, dd = _mask_sheet(W, H)
             dot_rgb = np.zeros((H, W, 3), np.float32)

@@ -25,7 +25,7 @@ from adcreative.core.fonts import typeface
 from adcreative.core.modeling import register_to_config
 from adcreative.core.types import Box, Product, canvas_size
 from adcreative.generate.base import GeneratedImage, SceneRenderer
-from adcreative.generate.cutout import OPAQUE, crop_rgba, fit, paste, source_image
+from adcreative.generate.cutout import OPAQUE, crop_rgba, fit, paste, source_image, stamp
 from adcreative.generate.measure import (
     Prop,
     SceneReport,
@@ -524,10 +524,10 @@ class SoftFocus(SceneRenderer):
         shade = np.zeros((H, W), np.float32)
         for dr, px0, py0 in placed:
             mk = np.zeros((H, W), np.float32)
-            self._stamp(mk, dr.cov, px0, py0)
+            stamp(mk, dr.cov, px0, py0)
             shade += 0.4 * _soft_shadow(mk, shear, 0.2, py0 + dr.cov.shape[0], 2 + 0.04 * dr.cov.shape[0])
         sil = np.zeros((H, W), np.float32)
-        self._stamp(sil, ref[..., 3].astype(np.float32) / 255.0, x0, y0)
+        stamp(sil, ref[..., 3].astype(np.float32) / 255.0, x0, y0)
         shadow_at: tuple[float, float] | None = ((fx0 + fx1) / 2, float(y_s))
         contact = np.zeros((H, W), np.float32)
         if kind == "stray-shadow":
@@ -558,8 +558,8 @@ class SoftFocus(SceneRenderer):
         for i, (dr, px0, py0) in enumerate(placed):
             c = np.zeros((H, W), np.float32)
             col = np.zeros((H, W, 3), np.float32)
-            self._stamp(c, dr.cov, px0, py0)
-            self._stamp(col, dr.rgb, px0, py0)
+            stamp(c, dr.cov, px0, py0)
+            stamp(col, dr.rgb, px0, py0)
             _mix(plate, col, c)
             objects[c > 0.5] = 10 + i
         if kind in ("plinth-twin", "melt", "twin", "stem"):
@@ -767,14 +767,6 @@ class SoftFocus(SceneRenderer):
         """Pixels of the surface in front of the contact line (what covers a product sunk into it)."""
         return np.asarray(yy >= st.floor_y)
 
-    @staticmethod
-    def _stamp(dst: np.ndarray, src: np.ndarray, x0: int, y0: int) -> None:
-        """Copy ``src`` into ``dst`` at (x0, y0), clipped to ``dst``."""
-        H, W = dst.shape[:2]
-        h, w = src.shape[:2]
-        cx0, cy0, cx1, cy1 = max(0, x0), max(0, y0), min(W, x0 + w), min(H, y0 + h)
-        if cx1 > cx0 and cy1 > cy0:
-            dst[cy0:cy1, cx0:cx1] = src[cy0 - y0 : cy1 - y0, cx0 - x0 : cx1 - x0]
 
     @staticmethod
     def _spot(rng: np.random.Generator, box: tuple[int, int, int, int], w: int, h: int, ground: int, taken: list,
@@ -848,8 +840,8 @@ class SoftFocus(SceneRenderer):
             part = ref.astype(np.float32)
             c = np.zeros((H, W), np.float32)
             rgbc = np.zeros((H, W, 3), np.float32)
-            self._stamp(c, part[..., 3] / 255.0, x0 + off, y0 + dy)
-            self._stamp(rgbc, part[..., :3] * 0.92, x0 + off, y0 + dy)
+            stamp(c, part[..., 3] / 255.0, x0 + off, y0 + dy)
+            stamp(rgbc, part[..., :3] * 0.92, x0 + off, y0 + dy)
             cov, col = c, rgbc
         else:  # stem: a rod in the product's colour growing out of its side or top
             up = rng.random() < 0.5
