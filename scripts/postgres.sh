@@ -12,7 +12,7 @@ fi
 cluster() { pg_lsclusters -h | head -1; }
 if [[ -z "$(cluster)" ]]; then
   as_root "creating a cluster"
-  pg_createcluster "$(ls /usr/lib/postgresql | sort -V | tail -1)" main >/dev/null
+  pg_createcluster "$(ls /usr/lib/postgresql | sort -V | tail -1)" main >&2
 fi
 read -r ver name port status _ <<<"$(cluster)"
 if [[ ${1:-} == stop ]]; then
@@ -20,11 +20,12 @@ if [[ ${1:-} == stop ]]; then
   exit 0
 fi
 if [[ $status != online ]]; then
-  pg_ctlcluster "$ver" "$name" start
+  # Its messages (e.g. "Removed stale pid file.") go to stderr: stdout is the URL alone, which callers capture.
+  pg_ctlcluster "$ver" "$name" start >&2
 fi
 user=$(id -un)
 if ! psql -h /var/run/postgresql -p "$port" -d postgres -tAc "SELECT 1" >/dev/null 2>&1; then
   as_root "creating the role $user"
-  su postgres -c "createuser -h /var/run/postgresql -p $port -s $user"
+  su postgres -c "createuser -h /var/run/postgresql -p $port -s $user" >&2
 fi
 echo "postgresql+psycopg:///postgres?host=/var/run/postgresql&port=$port"

@@ -21,7 +21,9 @@ fi
 started=0
 if [[ -z ${ADCREATIVE_TEST_POSTGRES:-} ]]; then
   pg_lsclusters -h 2>/dev/null | grep -q online || started=1
-  ADCREATIVE_TEST_POSTGRES=$(bash scripts/postgres.sh)
+  # The URL is the last line the script prints; anything a server tool says before it is not part of it.
+  ADCREATIVE_TEST_POSTGRES=$(bash scripts/postgres.sh | tail -n 1)
+  [[ $ADCREATIVE_TEST_POSTGRES == postgresql* ]] || { echo "test.sh: postgres.sh printed no server URL" >&2; exit 1; }
 fi
 t1=$SECONDS
 rc=0
