@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 from adcreative.represent.evaluate import creative_set, near_duplicate_set, recall_at_k
 
@@ -32,3 +33,17 @@ def test_recall_at_k() -> None:
     q = g[[0, 1, 3, 2]]  # queries 2 and 3 are swapped
     assert recall_at_k(q, g, 1) == 0.5
     assert recall_at_k(q, g, 4) == 1.0
+
+
+@pytest.mark.slow
+def test_run_evaluation_is_reproducible_for_a_seed(tmp_path) -> None:
+    """One seed gives one measurement: the encoder it trains (heads' initial weights included) and the figures."""
+    from safetensors.torch import load_file
+
+    from adcreative.represent.evaluate import run_evaluation
+
+    reports = [run_evaluation(tmp_path / str(i), products="sample", per_product=2, test_products=3, steps=2,
+                              seed=0, dup_calibration_items=8) for i in range(2)]
+    a, b = (load_file(tmp_path / str(i) / "encoder" / "model.safetensors") for i in range(2))
+    assert a.keys() == b.keys() and all(bool((a[k] == b[k]).all()) for k in a)
+    assert reports[0]["table"] == reports[1]["table"]

@@ -251,6 +251,7 @@ def run_evaluation(out: Path, *, products: str = "sample+shared", per_product: i
     import copy
     import time
 
+    import torch
     from sklearn.metrics import roc_auc_score
 
     from adcreative.core.imageio import atomic_write_text
@@ -270,6 +271,7 @@ def run_evaluation(out: Path, *, products: str = "sample+shared", per_product: i
     test = creative_set(test_p, per_product, seed=seed + 1, aspects=aspects, defects=True)
     t_gen = time.perf_counter() - t0
 
+    torch.manual_seed(seed)  # the heads' initial weights too, so one seed gives one measurement
     enc = CreativeEncoder()
     raw_tail = copy.deepcopy(enc.tail).eval()  # the untouched ImageNet tail: the baseline
     t0 = time.perf_counter()
