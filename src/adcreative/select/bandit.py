@@ -767,6 +767,12 @@ class OnlineHybridTS(HybridLinearTS):
     ``early_sample_scale`` instead of ``sample_scale`` there, and refits come at least every
     ``early_refit_every`` events (the geometric schedule's gaps reach thousands of events, and the hierarchical
     prior only moves at refits); afterwards the usual scale and schedule.
+
+    Round f (off by default): ``shared_ard`` learns the prior variance of the shared part's weights per PCA
+    component of the features (its main effect and its context interactions; automatic relevance
+    determination by the same EM steps, shrunk by ``prior_shrink``, :meth:`_update_shared_prior`);
+    ``prior_floor="ppca"`` with ``prior_rank`` gives the discarded directions of the block prior their mean
+    variance (probabilistic PCA's noise) instead of only the shrinkage floor.
     """
 
     registry_name = "hybrid_online"
@@ -780,8 +786,10 @@ class OnlineHybridTS(HybridLinearTS):
                  em_iters: int = 1, optimistic: bool = False, block_mean: str | None = None,
                  block_mean_ridge: float = 10.0, block_kernel: float = 0.0, kernel_scale: float = 1.0,
                  early_events: int = 0, early_sample_scale: float | None = None,
-                 early_refit_every: int | None = None,
+                 early_refit_every: int | None = None, shared_ard: bool = False, prior_floor: str = "shrink",
                  arm_ids: list[str] | None = None, seed: int = 0) -> None:
+        if prior_floor not in ("shrink", "ppca"):
+            raise InputError(f"prior_floor must be 'shrink' or 'ppca', got {prior_floor!r}")
         if early_events < 0:
             raise InputError(f"early_events must be >= 0, got {early_events}")
         if early_sample_scale is not None and early_sample_scale < 0:
@@ -812,6 +820,8 @@ class OnlineHybridTS(HybridLinearTS):
         self.arm_prior_cov = np.eye(self.arm_dim) * float(arm_prior_var)
         # the feature-conditioned prior mean of a block: [1, f_c] @ block_map (zero until the first EM step)
         self.block_map = np.zeros((1 + n_features, self.arm_dim))
+        # the prior variance of each shared column (``shared_ard`` learns it per PCA component; else prior_var)
+        self.shared_var = np.full(self.shared_dim, float(prior_var))
         # Σ = prec⁻¹ as of the last flush (built when first needed after a refit or new arms), minus the
         # rank-one terms Σ_i c_i u_i u_iᵀ of the online steps since: applied together every ``chol_every``
         # steps (one matrix product instead of a dense outer product per impression)
@@ -821,16 +831,44 @@ class OnlineHybridTS(HybridLinearTS):
         self._stale = 0
 
     def state_arrays(self) -> dict[str, Any]:
-        return {**super().state_arrays(), "arm_prior_cov": self.arm_prior_cov, "block_map": self.block_map}
+        return {**super().state_arrays(), "arm_prior_cov": self.arm_prior_cov, "block_map": self.block_map,
+                "shared_var": self.shared_var}
 
     def load_state_arrays(self, arrays: dict[str, Any]) -> None:
-        super().load_state_arrays(arrays)
+        super().load_state_arrays(arrays)  # a policy saved before ``shared_var`` existed keeps prior_var
         self.arm_prior_cov = np.asarray(self.arm_prior_cov, np.float64)
         self.block_map = np.asarray(self.block_map, np.float64)
+        self.shared_var = np.asarray(self.shared_var, np.float64)
         self._cov, self._stale = None, 0
 
     def _arm_prec(self) -> np.ndarray:
         return np.linalg.inv(self.arm_prior_cov)  # type: ignore[no-any-return]
+
+    def _prior_prec(self, n_arm_cols: int) -> np.ndarray:
+        p = super()._prior_prec(n_arm_cols)
+        if getattr(self, "shared_var", None) is not None and self.config["shared_ard"]:
+            g = self._component_columns().ravel()
+            p[g] = 1.0 / self.shared_var[g]
+        return p
+
+    def _component_columns(self) -> np.ndarray:
+        """``[k, 1 + n_context]``: the shared columns of each PCA component — its main effect ``z_j`` and its
+        interactions ``x_i · z_j`` (``x ⊗ z`` is laid out context-major)."""
+        k = self.k
+        return np.hstack([1 + np.arange(k)[:, None],
+                          1 + k + np.arange(self.n_user)[None, :] * k + np.arange(k)[:, None]])
+
+    def _update_shared_prior(self) -> None:
+        """One EM step of automatic relevance determination on the shared part: the prior variance of each
+        PCA component's weights (main effect and context interactions, ``1 + n_context`` of them) ← their mean
+        posterior second moment, shrunk by ``prior_shrink`` towards the components' average. A component of
+        represent's features that does not predict clicks on this campaign is shrunk away, so its weights stop
+        adding noise to the Thompson draws and the predictive ones can move."""
+        g = self._component_columns()
+        second = (self.theta[g] ** 2 + np.diag(self.covariance())[g]).mean(1)
+        rho = float(self.config["prior_shrink"])
+        v = (1 - rho) * second + rho * second.mean()
+        self.shared_var[g] = v[:, None]
 
     def _design(self) -> np.ndarray:
         """``[C, 1 + D]``: a constant and the creatives' standardised features (the block prior's inputs)."""
@@ -899,7 +937,12 @@ class OnlineHybridTS(HybridLinearTS):
             # only the shrinkage floor below (fewer free values per creative to learn)
             val, vec = np.linalg.eigh(second)
             top = vec[:, -rank:]
-            second = (top * val[-rank:]) @ top.T
+            low = (top * val[-rank:]) @ top.T
+            if self.config["prior_floor"] == "ppca":
+                # probabilistic PCA's maximum-likelihood noise: the discarded directions keep their mean
+                # variance instead of only the shrinkage floor, so they can still be learned, only slower
+                low += float(val[:-rank].mean()) * (np.eye(a) - top @ top.T)
+            second = low
         rho = float(self.config["prior_shrink"])
         psi = (1 - rho) * second + rho * np.eye(a) * np.trace(second) / a
         self.arm_prior_cov = (psi + psi.T) / 2
@@ -917,10 +960,13 @@ class OnlineHybridTS(HybridLinearTS):
 
     def refit(self, iters: int = 8) -> None:
         """With ``empirical_prior``, the prior is re-estimated from the current posterior first (EM step)."""
-        em = bool(self.config["empirical_prior"] and self.n_arms and self.n_events)
+        hier, ard = bool(self.config["empirical_prior"]), bool(self.config["shared_ard"])
+        em = bool((hier or ard) and self.n_arms and self.n_events)
         for _ in range(int(self.config["em_iters"]) if em else 1):
-            if em:
+            if em and hier:
                 self._update_arm_prior()
+            if em and ard:
+                self._update_shared_prior()
             super().refit(iters)
             self._cov, self._stale = None, 0  # the next EM step reads the refitted posterior's covariance
 
