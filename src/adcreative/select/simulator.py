@@ -64,10 +64,16 @@ OURS_C: dict[str, Any] = {"name": "hybrid_online", "n_components": 10, "arm_cont
 # (N = 50,000, 40 creatives; grid and figures in docs/select.md): round c's, with the creatives' blocks centred on
 # their common mean and correlated between look-alike creatives (kernel weight 0.5 on represent's features).
 # Round e (learning-phase options: early_sample_scale, early_refit_every) found nothing better on seeds 0-4: unchanged.
-OURS: dict[str, Any] = {**OURS_C, "block_mean": "constant", "block_kernel": 0.5}
+OURS_D: dict[str, Any] = {**OURS_C, "block_mean": "constant", "block_kernel": 0.5}
+# The tuned configuration of "ours" (round f): round d's, with 16 PCA components of represent's features in the shared
+# part (not 10) and their prior variances learned per component (shared_ard: components that do not predict clicks in
+# this market are shrunk away). Chosen on the tuning seeds 0-4 only by the rule fixed before the runs (docs/select.md,
+# round f: median 91.41 vs 89.72 %, higher on all five seeds).
+OURS: dict[str, Any] = {**OURS_D, "n_components": 16, "shared_ard": True}
 TUNING_SEEDS = (0, 1, 2, 3, 4)
 MAX_EXPOSURES = 20.0  # the exposure count policies see is capped (beyond it, one more changes nothing)
-REPORTING_SEEDS = (30, 31, 32, 33, 34)  # fresh in round d; 10-14 and 20-24 were reported (so looked at) before
+# fresh in round f (never run before its choice was frozen); 30-34 (round d), 20-24 (c) and 10-14 (b) were reported
+REPORTING_SEEDS = (40, 41, 42, 43, 44)
 LISTWISE_EXPLORATION = 0.3  # share of traffic ``ours_listwise`` leaves to its bandit (not tuned)
 
 
