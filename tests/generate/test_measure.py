@@ -14,8 +14,12 @@ from adcreative.generate.measure import (
     agrees,
     classify,
     decide,
+    inner_band,
+    lab,
     label_render,
     measure,
+    rim_median,
+    rim_samples,
 )
 
 W = H = 200
@@ -46,6 +50,37 @@ def _report(prod: np.ndarray, x0: int, y0: int, **kw: object) -> SceneReport:
     args: dict = {"support": Support(150, 0, W)}
     args.update(kw)
     return SceneReport(box=(x0, y0, x0 + w, y0 + h), reference=prod, product_cm=20.0, **args)
+
+
+def test_rim_samples_and_median_read_the_band_along_the_outline() -> None:
+    """A 30×30 opaque square in a 40×40 cutout, painted in rings by depth from its outline: 1 px white (the
+    edge), 3 px red, 2 px green, blue inside. The inner band skips the edge and is 3 px deep (all red); the edge
+    band is the outermost 4 px (white and red)."""
+    cut = np.zeros((40, 40, 4), np.uint8)
+    for depth, colour in ((0, (250, 250, 250)), (1, RED), (4, (40, 180, 60)), (6, (40, 60, 200))):
+        cut[5 + depth : 35 - depth, 5 + depth : 35 - depth] = (*colour, 255)
+    red, white = lab(np.float32(RED)), lab(np.float32([250, 250, 250]))
+    a = cut[..., 3] > 0
+    assert int(inner_band(a, 40).sum()) == 28 * 28 - 22 * 22
+
+    inner = rim_samples(cut)
+    assert inner.shape == (300, 3) and np.allclose(inner, red, atol=1e-3)
+    assert rim_samples(cut, n=100).shape == (100, 3)  # every third sample
+    edge = rim_samples(cut, n=1000, band="edge")
+    is_red = np.isclose(edge, red, atol=1e-3).all(axis=1)
+    is_white = np.isclose(edge, white, atol=1e-3).all(axis=1)
+    assert len(edge) == 30 * 30 - 22 * 22 and (is_red | is_white).all() and is_white.sum() == 30 * 30 - 28 * 28
+    assert np.allclose(rim_median(cut, a, 40), red, atol=1e-3)
+    assert np.allclose(rim_median(cut[..., :3], a, 40), red, atol=1e-3)
+
+    # fallbacks: a band too thin to hold anything → the opaque pixels; nothing opaque → every pixel
+    dot = np.zeros((10, 10, 4), np.uint8)
+    dot[4:6, 4:6] = (*RED, 255)
+    assert rim_samples(dot).shape == (4, 3) and np.allclose(rim_samples(dot), red, atol=1e-3)
+    assert np.allclose(rim_median(dot, dot[..., 3] > 0, 10), red, atol=1e-3)
+    assert rim_samples(np.zeros((6, 5, 4), np.uint8)).shape == (30, 3)
+    with pytest.raises(ValueError, match="band"):
+        rim_samples(cut, band="outer")
 
 
 def test_clean_product_standing_on_its_support_is_available() -> None:

@@ -130,6 +130,31 @@ def rim_colour(rgba: np.ndarray) -> np.ndarray:
     return _rim_cached(hashlib.md5(data).hexdigest(), data, arr.shape)  # type: ignore[arg-type]
 
 
+def rim_samples(rgba: np.ndarray, *, n: int = 400, band: str = "inner") -> np.ndarray:
+    """Lab samples (about ``n``, evenly strided) of a cutout along its outline: what a backdrop or a room around
+    the product must stand off. ``band``: ``"inner"`` is :func:`inner_band` (past the anti-aliased edge, a few %
+    of the product deep); ``"edge"`` the outermost 4 px of the opaque silhouette, its edge pixels included. An
+    empty band falls back to all opaque pixels, and no opaque pixel to all pixels."""
+    a = rgba[..., 3] >= OPAQUE
+    if band == "inner":
+        ring = inner_band(a, max(rgba.shape[:2]))
+    elif band == "edge":
+        ring = a & ~cv2.erode(a.astype(np.uint8), np.ones((5, 5), np.uint8), iterations=2).astype(bool)
+    else:
+        raise ValueError(f"band must be 'inner' or 'edge', got {band!r}")
+    px = rgba[..., :3][ring if ring.any() else a]
+    if not len(px):
+        px = rgba[..., :3].reshape(-1, 3)
+    return lab(px[:: max(1, len(px) // n)].astype(np.float32))
+
+
+def rim_median(rgb: np.ndarray, mask: np.ndarray, size: int) -> np.ndarray:
+    """Median Lab colour of :func:`inner_band` (``mask``, ``size``) in ``rgb`` (…×3 or …×4), or of the whole
+    mask when the band is empty: the product's rim as placed, as the contrast rule compares it."""
+    ring = inner_band(mask, size)
+    return np.asarray(np.median(lab(rgb[..., :3][ring if ring.any() else mask].astype(np.float32)), axis=0))
+
+
 def nearest_palette_de(rgb: np.ndarray, palette: np.ndarray) -> np.ndarray:
     """Per colour (N×3 RGB): ΔE to the nearest palette colour."""
     if len(rgb) == 0:

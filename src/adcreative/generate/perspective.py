@@ -37,11 +37,12 @@ from adcreative.generate.measure import (
     Prop,
     SceneReport,
     Support,
-    inner_band,
     lab,
     label_render,
     product_palette,
     rim_colour,
+    rim_median,
+    rim_samples,
 )
 
 VERSION = "1.0"
@@ -74,16 +75,6 @@ _SOLID_COLOURS: tuple[tuple[int, int, int], ...] = (
 
 
 # -- colour ------------------------------------------------------------------------------------------------------
-def _outline_lab(cut: np.ndarray) -> np.ndarray:
-    """Lab samples of the band just inside the product's outline (what the room around it must stand off)."""
-    a = cut[..., 3] >= OPAQUE
-    band = inner_band(a, max(cut.shape[:2]))
-    px = cut[..., :3][band if band.any() else a]
-    if not len(px):
-        px = cut[..., :3].reshape(-1, 3)
-    return lab(px[:: max(1, len(px) // 400)].astype(np.float32))
-
-
 def _rgb(c_lab: np.ndarray) -> np.ndarray:
     out = cv2.cvtColor(np.asarray(c_lab, np.float32).reshape(1, 1, 3), cv2.COLOR_LAB2RGB).reshape(3)
     return np.asarray(np.clip(out * 255, 0, 255), np.float32)
@@ -824,7 +815,7 @@ class Perspective(SceneRenderer):
         cut = crop_rgba(product.image)
         palette = product_palette(cut)
         rim_main = rim_colour(cut)
-        rim = _outline_lab(cut)
+        rim = rim_samples(cut)
         body = _body(cut)
         cm = real_height_cm(product)
         want = defect if defect not in (None, "available") else None
@@ -1159,9 +1150,8 @@ class Perspective(SceneRenderer):
         objects = fr.label.copy()
         if glossy and kind == "clean" and rng.random() < 0.6:
             plate = _reflect(plate, ref, x0, y0, base_off, ph_i, support_top)
-        inner = inner_band(a_ref, max(ph_i, pw))
-        rim_median = np.median(lab(ref[..., :3][inner if inner.any() else a_ref].astype(np.float32)), axis=0)
-        plate = self._atmosphere(rng, kind, plate, fr, depth, rim_median, s, x0, y0, pw, ph_i)
+        rim_med = rim_median(ref, a_ref, max(ph_i, pw))
+        plate = self._atmosphere(rng, kind, plate, fr, depth, rim_med, s, x0, y0, pw, ph_i)
         if kind not in ("own-colours", "low-key", "fog") and rng.random() < self.dof_rate:
             plate = _depth_of_field(plate, fr.t, depth, float(rng.uniform(2.0, 6.0)) * min(W, H) / 512)
 

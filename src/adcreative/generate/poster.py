@@ -39,12 +39,13 @@ from adcreative.generate.measure import (
     Prop,
     SceneReport,
     Support,
-    inner_band,
     lab,
     label_render,
     nearest_palette_de,
     product_palette,
     rim_colour,
+    rim_median,
+    rim_samples,
 )
 
 VERSION = "1.0"
@@ -93,9 +94,7 @@ class _Colours:
 
     def __init__(self, cut: np.ndarray) -> None:
         a = cut[..., 3] >= OPAQUE
-        band = inner_band(a, max(cut.shape[:2]))
-        px = cut[..., :3][band if band.any() else a]
-        self.rim = lab(px[:: max(1, len(px) // 400)].astype(np.float32))
+        self.rim = rim_samples(cut)
         self.rim_main = rim_colour(cut)
         self.palette = product_palette(cut)
         self.palette_rgb = [_to_rgb(c) for c in self.palette[: len(self.palette) // 2]]  # the unshaded half
@@ -809,8 +808,7 @@ class Poster(SceneRenderer):
         accents = pal.accents
         indistinct = kind in ("own-field", "own-pattern", "colour-block")
         if indistinct:  # aimed at the median of the band just inside its outline, as placed (what the rule compares)
-            ring = inner_band(a_ref, max(ph_i, pw))
-            rim_med = np.median(lab(ref[..., :3][ring if ring.any() else a_ref].astype(np.float32)), axis=0)
+            rim_med = rim_median(ref, a_ref, max(ph_i, pw))
             d = rng.normal(0, 1, 3)
             target = _to_rgb(rim_med + d / (np.linalg.norm(d) + 1e-6) * (8.5 - 7.0 * s))  # ΔE 7 at 0.2, 1.5 at 1
             if kind == "own-field":

@@ -34,6 +34,7 @@ from adcreative.generate.measure import (
     label_render,
     product_palette,
     rim_colour,
+    rim_samples,
 )
 
 VERSION = "1.0"
@@ -124,16 +125,6 @@ def _main_colour(rgba: np.ndarray) -> np.ndarray:
     lo, hi = np.percentile(L, [20, 80])
     keep = px[(lo <= L) & (hi >= L)]
     return np.asarray(np.median(keep if len(keep) else px, axis=0), np.float32)
-
-
-def _rim_lab(rgba: np.ndarray) -> np.ndarray:
-    """Lab samples of the product near its outline (what a backdrop sits against)."""
-    a = (rgba[..., 3] >= OPAQUE).astype(np.uint8)
-    rim = a.astype(bool) & ~cv2.erode(a, np.ones((5, 5), np.uint8), iterations=2).astype(bool)
-    px = rgba[..., :3][rim]
-    if not len(px):
-        px = rgba[..., :3].reshape(-1, 3)
-    return lab(px[:: max(1, len(px) // 300)].astype(np.float32))
 
 
 def _contrasting(rng: np.random.Generator, rim: np.ndarray, candidates: list[np.ndarray], need: float = 30.0
@@ -361,7 +352,7 @@ class SoftFocus(SceneRenderer):
         W, H = canvas_size(aspect, self.scale)
         cut = crop_rgba(product.image)
         palette = product_palette(cut)
-        rim = _rim_lab(cut)
+        rim = rim_samples(cut, n=300, band="edge")  # the outermost 4 px, edge included
         body = _main_colour(cut)
         cm = real_height_cm(product)
         want = defect if defect not in (None, "available") else None
