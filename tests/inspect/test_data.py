@@ -55,3 +55,30 @@ def test_consuming_split_equals_copying_split(encoded) -> None:  # type: ignore[
         assert w is not None and g is not None and w.ids == g.ids and w.splits == g.splits
         for f in TENSOR_FIELDS:
             assert torch.equal(getattr(w, f), getattr(g, f)), f
+
+
+def test_calibrate_folder_reads_the_manifest_once(dataset: Path, encoded, tmp_path: Path,  # type: ignore[no-untyped-def]
+                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    """calibrate_folder reads the dataset folder once and hands its samples to encode_splits (it read the manifest
+    twice); the splits come from the whole-set encodings ``encoded`` cached, and the calibrated copy is saved."""
+    import json
+
+    from adcreative.inspect import data as data_mod
+    from adcreative.inspect.datasets import formats
+    from adcreative.inspect.evaluate import calibrate_folder
+    from adcreative.inspect.model import RFNet
+
+    torch.manual_seed(0)
+    RFNet(**TINY).save_pretrained(tmp_path / "m")
+    calls: list[Path] = []
+
+    def counting(directory: Path, **kw: object) -> object:
+        calls.append(Path(directory))
+        return read_dataset(directory, **kw)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(formats, "read_dataset", counting)
+    monkeypatch.setattr(data_mod, "read_dataset", counting)
+    cal = calibrate_folder(tmp_path / "m", dataset, tmp_path / "cal")
+    assert calls == [dataset]
+    assert cal["temperature"] > 0
+    assert json.loads((tmp_path / "cal" / "config.json").read_text())["_extra"]["calibration"]["data"] == str(dataset)

@@ -448,11 +448,12 @@ def encode_samples(samples: Sequence[Sample], cfg: dict[str, Any], *, cache_dir:
 
 
 def encode_splits(data: Path, splits: Collection[str] | None, cfg: dict[str, Any], *, cache: bool = True,
-                  progress: bool = True) -> EncodedSet:
+                  progress: bool = True, samples: Sequence[Sample] | None = None) -> EncodedSet:
     """The samples of the dataset folder ``data`` in ``splits`` (every split when None), encoded. When the whole
     dataset's encodings are cached already (training leaves them), they are read from that file, memory-mapped,
-    and subset: encoding a split of a large set again took as long as training on it."""
-    samples = read_dataset(data)
+    and subset: encoding a split of a large set again took as long as training on it. ``samples``: the folder's
+    samples when the caller has read them already (``read_dataset(data)``), so the manifest is read once."""
+    samples = read_dataset(data) if samples is None else samples
     keep = [i for i, s in enumerate(samples) if splits is None or s.split in splits]
     if not keep:
         raise InputError(f"no samples in split{'s' if splits and len(splits) > 1 else ''} "

@@ -221,9 +221,10 @@ def calibrate_folder(model: str | Path | None, data: Path, out: Path, *, target_
     from adcreative.inspect.train import TrainConfig, calibrate_model
 
     net = load_inspector(model)
-    if not any(s.split == "val" for s in read_dataset(data)):
+    samples = read_dataset(data)
+    if not any(s.split == "val" for s in samples):
         raise InputError("calibration needs a 'val' split", source=data)
-    enc = encode_splits(data, ("train", "val"), encoding_config(net.config), cache=cache)
+    enc = encode_splits(data, ("train", "val"), encoding_config(net.config), cache=cache, samples=samples)
     tr, va = enc.split("train"), enc.split("val")
     cfg = TrainConfig(target_accept=target_accept, target_reject=target_reject, ood_quantile=ood_quantile)
     cal = calibrate_model(net, tr if len(tr) else va, va, cfg)
