@@ -2,7 +2,7 @@
 families, split by product.
 
 For every product, renderer family and class, ``per_class`` images at severities drawn from [0.2, 1], cycling
-aspect ratios. Every family labels what it rendered with the one shared labeller
+aspect ratios from a random start per class (so the class is not in the aspect ratio). Every family labels what it rendered with the one shared labeller
 (:mod:`adcreative.generate.measure`); an image is kept only when the measurements agree with the class asked
 for (a defect found and no other; an available image clear of every rule and doubt band), otherwise it is redrawn
 with the next seed. After ``MAX_REDRAWS`` the last draw stands with its *measured* label when that label is
@@ -61,6 +61,8 @@ RENDERERS = ("compositor", "photoset", "softfocus", "perspective", "poster")
 MAX_REDRAWS = 8
 HEADER = "synth.json"  # the run's options, written before anything is rendered
 JOURNAL = "manifest.partial.jsonl"  # finished samples and jobs of an unfinished run
+ASPECT_STREAM = 0xA5EC7  # the random stream of :func:`aspect_starts`, apart from the product's draws
+ASPECT_CYCLE = "random-start"  # in the run header: sets of the old class-tied cycle are not resumed into
 
 
 def colourway(product: Product, k: int) -> Product:
@@ -128,6 +130,16 @@ def product_seed(seed: int, product_id: str, renderer: str = "compositor") -> in
     return int(hashlib.sha256(key.encode()).hexdigest()[:8], 16)
 
 
+def aspect_starts(seed: int, product_id: str, renderer: str, n_aspects: int) -> list[int]:
+    """Where each class's cycle through the aspect ratios starts for one product in one family: drawn at random
+    per class, so the class cannot be read off the aspect ratio (the letterbox shows it). The cycle used to start
+    at the class's index, which with fewer images per class than aspects tied each class to its own aspects:
+    at ``per_class`` 1 every available image was square and every size mismatch 9:16. Its own stream, so the
+    product's other draws are unchanged."""
+    rng = np.random.default_rng([product_seed(seed, product_id, renderer), ASPECT_STREAM])
+    return [int(x) for x in rng.integers(n_aspects, size=len(CLASSES))]
+
+
 def _sample_id(product_id: str, renderer: str, label: str, i: int) -> str:
     return f"{_safe(product_id)}-{renderer}-{label}-{i:04d}"
 
@@ -150,12 +162,13 @@ def _render_product(gen: Generator, renderer: str, p: Product, out: Path, split:
     flip_rel = Path("products") / f"{_safe(p.id)}~m.png"
     flipped = mirrored(p)
     rng = np.random.default_rng(product_seed(seed, p.id, renderer))
+    starts = aspect_starts(seed, p.id, renderer, len(aspects))
     samples = []
     for label in CLASSES:
         for i in range(per_class):
             s = int(rng.integers(2**31))
             severity = 0.0 if label == "available" else float(rng.uniform(0.2, 1.0))
-            aspect = aspects[(i + CLASSES.index(label)) % len(aspects)]
+            aspect = aspects[(i + starts[CLASSES.index(label)]) % len(aspects)]
             flip = bool(rng.random() < mirror_rate)
             use_placement = bool(rng.random() < 0.5)
             noise_seed = int(rng.integers(2**31))
@@ -255,7 +268,8 @@ def synth_dataset(products: list[Product], out: str | Path, *, per_class: int = 
             all_products += [colourway(p, k) for k in range(1, colourways + 1)]
     jobs = [(r, p, out, split_of[_source_id(p)], per_class, aspects, seed, degrade_rate, mirror_rate)
             for p in all_products for r in renderers]
-    header = _header(products, gens, per_class=per_class, aspects=aspects, seed=seed, colourways=colourways,
+    header = _header(products, gens, per_class=per_class, aspects=aspects, aspect_cycle=ASPECT_CYCLE, seed=seed,
+                     colourways=colourways,
                      colourway_sources=colourway_sources, splits=splits, degrade_rate=degrade_rate,
                      mirror_rate=mirror_rate)
     recorded, done = _resume(out, header, jobs)
