@@ -32,7 +32,10 @@ larger of two Mahalanobis distances to class-conditional Gaussians of the traini
 median on validation: one of the fused features (an image unlike any the model was trained on), one of two
 *product-match* cues that hold whatever renderer drew the image — the cosine similarity of the cutout's and the
 product view's pooled ImageNet features, and the mean colour affinity to the cutout's palette inside the mask (a
-photo without the product, or with another product, scores low on both).
+photo without the product, or with another product, scores low on both). With ``ood_style="scene"`` a third
+distance joins them: of the scene's style (channel means and spreads of the trunk's stride-8 maps around the
+product) to the nearest training renderer family's, which a renderer the model never saw moves even where the
+classifier's own features, trained to ignore style, do not.
 The packaged frozen weights (trunk, text encoder) are never written to ``model.safetensors``.
 """
 
@@ -74,6 +77,8 @@ SPATIAL_KEYS = ("image", "image_mid", "aux", "local_mid", "local_aux", "local", 
 DROPPABLE = ("image", "view", "mid", "structure", "affinity", "product", "text", "cues")
 CUE_CLIP = 6.0  # standardised cues are clipped here: an absurd measurement must not dominate the token
 MATCH_CUES = 2  # cos(cutout, product view) of pooled ImageNet features; colour affinity inside the mask
+OOD_STYLES = ("none", "scene")
+STYLE_DIM = 2 * MID_CHANNELS  # channel means and standard deviations of the stride-8 trunk maps
 
 
 # -- trainable parts -------------------------------------------------------------------------------------
@@ -107,6 +112,9 @@ class RFNet(ConfigMixin, nn.Module):
     match_mean: Tensor
     match_prec: Tensor
     ood_scale: Tensor
+    style_mean: Tensor
+    style_prec: Tensor
+    style_scale: Tensor
     cue_mean: Tensor
     cue_std: Tensor
 
@@ -128,6 +136,7 @@ class RFNet(ConfigMixin, nn.Module):
         use_structure: bool = True,
         use_text: bool = True,
         use_cues: bool = False,
+        ood_style: str = "none",
         finetune_head: bool = False,
         tokens: str = "head",
         local_width: int = 64,
@@ -157,6 +166,9 @@ class RFNet(ConfigMixin, nn.Module):
         self.use_product, self.use_mask, self.use_structure, self.use_text = (
             use_product, use_mask, use_structure, use_text)
         self.use_cues = use_cues
+        if ood_style not in OOD_STYLES:
+            raise ValueError(f"ood_style must be one of {', '.join(OOD_STYLES)}, got {ood_style!r}")
+        self.ood_style = ood_style
         self.text_encoder_name, self.max_text_tokens = text_encoder, max_text_tokens
         self.finetune_head = finetune_head
         # the deep maps the tokens are made of: the trunk's 1280-channel head conv (as in ImageNet training), or the
@@ -248,6 +260,12 @@ class RFNet(ConfigMixin, nn.Module):
         self.register_buffer("match_mean", torch.zeros(len(self.classes), MATCH_CUES))
         self.register_buffer("match_prec", torch.zeros(MATCH_CUES, MATCH_CUES))
         self.register_buffer("ood_scale", torch.ones(2))
+        # with ood_style="scene", a third distance: of the scene's style statistics (see :meth:`scene_style`) to
+        # the nearest training renderer family's mean (one row per family, sized when fitted), shared precision
+        if ood_style != "none":
+            self.register_buffer("style_mean", torch.zeros(0, STYLE_DIM))
+            self.register_buffer("style_prec", torch.zeros(STYLE_DIM, STYLE_DIM))
+            self.register_buffer("style_scale", torch.ones(1))
 
     # -- modalities and their inputs -------------------------------------------------------------------
     @property
@@ -457,7 +475,10 @@ class RFNet(ConfigMixin, nn.Module):
             f = (f + f2) / 2
         if calibrated and not self.training and self.temperature != 1.0:
             z = z / self.temperature
-        return z, torch.cat([f, self.product_match(enc)], 1)
+        parts = [f, self.product_match(enc)]
+        if self.ood_style != "none":
+            parts.append(self.scene_style(enc))  # the same for the mirror image: flip_average needs nothing
+        return z, torch.cat(parts, 1)
 
     def logits(self, enc: dict[str, Tensor], *, calibrated: bool = True) -> Tensor:
         """Encodings → logits over CLASSES (see :meth:`outputs`)."""
@@ -484,16 +505,48 @@ class RFNet(ConfigMixin, nn.Module):
             out[:, 1] = (mask * affinity).sum((1, 2)) / (mask.sum((1, 2)) + 1e-6)
         return out
 
+    def scene_style(self, enc: dict[str, Tensor]) -> Tensor:
+        """(B, STYLE_DIM): the channel means and standard deviations of the trunk's stride-8 maps over the scene
+        around the product (outside the mask, inside the letterboxed image) — the renderer's "style" in the sense
+        of style transfer (Huang & Belongie 2017), which the classifier's features are trained to ignore. A new
+        renderer's images sit far from every training family here even where the fused features look familiar."""
+        mid = enc["image_mid"].float()
+        aux = enc["aux"].float()
+        if aux.shape[-1] != mid.shape[-1]:  # live inputs: aux at aux_size (cached sets hold it pooled)
+            aux = F.adaptive_avg_pool2d(aux, (int(mid.shape[-2]), int(mid.shape[-1])))
+        w = (1.0 - aux[:, :1]) * aux[:, 1:2]
+        if not self.use_mask:  # no placement mask: the whole (letterboxed) frame
+            w = aux[:, 1:2]
+        n = w.sum((2, 3)).clamp_min(1.0)
+        mean = (mid * w).sum((2, 3)) / n
+        var = ((mid - mean[..., None, None]) ** 2 * w).sum((2, 3)) / n
+        return torch.cat([mean, var.clamp_min(0).sqrt()], 1)
+
+    def _split_features(self, features: Tensor) -> tuple[Tensor, Tensor, Tensor | None]:
+        """:meth:`outputs`' OOD features → (fused features, product-match cues, scene style or None)."""
+        if self.ood_style == "none":
+            return features[:, :-MATCH_CUES], features[:, -MATCH_CUES:], None
+        k = MATCH_CUES + STYLE_DIM
+        return features[:, :-k], features[:, -k:-STYLE_DIM], features[:, -STYLE_DIM:]
+
     def ood_parts(self, features: Tensor) -> Tensor:
         """(B, 2) squared Mahalanobis distances to the nearest class of the training data: of the fused features,
-        and of the product-match cues, each divided by its validation median."""
+        and of the product-match cues, each divided by its validation median; with ``ood_style`` (B, 3), the
+        third the scene style's distance to the nearest training renderer family (0 until fitted)."""
         def maha(x: Tensor, mean: Tensor, prec: Tensor) -> Tensor:
             d = x[:, None, :] - mean[None]  # (B, C, k)
             return torch.einsum("bck,kl,bcl->bc", d, prec, d).min(1).values
 
-        f, m = features[:, :-MATCH_CUES], features[:, -MATCH_CUES:]
+        f, m, st = self._split_features(features)
         parts = torch.stack([maha(f, self.ood_mean, self.ood_prec), maha(m, self.match_mean, self.match_prec)], 1)
-        return parts / self.ood_scale
+        parts = parts / self.ood_scale
+        if st is None:
+            return parts
+        if len(self.style_mean) == 0:
+            style = torch.zeros(len(st), device=st.device)
+        else:
+            style = maha(st, self.style_mean, self.style_prec) / self.style_scale
+        return torch.cat([parts, style[:, None]], 1)
 
     def ood_score(self, features: Tensor) -> Tensor:
         """Out-of-distribution score (B,) of :meth:`outputs`' features: the larger of :meth:`ood_parts` (about 1
@@ -513,29 +566,41 @@ class RFNet(ConfigMixin, nn.Module):
     def cues_fitted(self) -> bool:
         return bool((self.cue_mean != 0).any() or (self.cue_std != 1).any())
 
-    def fit_ood(self, features: Tensor, labels: Tensor, val_features: Tensor | None = None) -> None:
+    def fit_ood(self, features: Tensor, labels: Tensor, val_features: Tensor | None = None,
+                groups: Sequence[str] | None = None) -> None:
         """Fit the class means and shared covariances (Ledoit–Wolf shrinkage towards a scaled identity, so a few
         hundred samples of a 64-d feature still give a well-conditioned precision) of training features and
-        product-match cues; with ``val_features``, scale each distance by its median there."""
+        product-match cues; with ``val_features``, scale each distance by its median there. With ``ood_style``
+        the scene style gets one mean per ``groups`` value (the renderer family of each training row; one mean
+        when None or unknown) and a shared covariance."""
         from sklearn.covariance import ledoit_wolf
 
-        def gaussian(x: Tensor) -> tuple[Tensor, Tensor]:
+        def gaussian(x: Tensor, g: Tensor, n: int) -> tuple[Tensor, Tensor]:
             x = x.double()
-            means = torch.stack([x[labels == c].mean(0) if bool((labels == c).any()) else x.mean(0)
-                                 for c in range(len(self.classes))])
-            cov, _ = ledoit_wolf((x - means[labels]).numpy(), assume_centered=True)
+            means = torch.stack([x[g == c].mean(0) if bool((g == c).any()) else x.mean(0) for c in range(n)])
+            cov, _ = ledoit_wolf((x - means[g]).numpy(), assume_centered=True)
             cov = torch.from_numpy(cov) + 1e-6 * torch.eye(x.shape[1], dtype=torch.float64)  # cues may be constant
             return means.float(), torch.linalg.inv(cov).float()
 
-        f, m = features[:, :-MATCH_CUES], features[:, -MATCH_CUES:]
-        for (mean, prec), (bm, bp) in ((gaussian(f), (self.ood_mean, self.ood_prec)),
-                                       (gaussian(m), (self.match_mean, self.match_prec))):
+        f, m, st = self._split_features(features)
+        k = len(self.classes)
+        for (mean, prec), (bm, bp) in ((gaussian(f, labels, k), (self.ood_mean, self.ood_prec)),
+                                       (gaussian(m, labels, k), (self.match_mean, self.match_prec))):
             bm.copy_(mean)
             bp.copy_(prec)
         self.ood_scale.fill_(1.0)
+        if st is not None:
+            names = sorted(set(groups)) if groups is not None and len(groups) == len(st) else [""]
+            g = (torch.as_tensor([names.index(x) for x in groups]) if len(names) > 1 and groups is not None
+                 else torch.zeros(len(st), dtype=torch.int64))
+            self.style_mean, self.style_prec = gaussian(st, g, len(names))
+            self.style_scale.fill_(1.0)
         if val_features is not None and len(val_features):
             med = self.ood_parts(val_features).median(0).values
-            self.ood_scale.copy_(torch.where(med > 0, med, torch.ones_like(med)))
+            med = torch.where(med > 0, med, torch.ones_like(med))
+            self.ood_scale.copy_(med[:2])
+            if st is not None:
+                self.style_scale.copy_(med[2:])
 
     def set_calibration(self, temperature: float, decision: Decision | None) -> None:
         """Store the fitted temperature and decision thresholds (they live in config.json)."""
@@ -574,13 +639,15 @@ class RFNet(ConfigMixin, nn.Module):
                 if not k.startswith("backbone.")}
 
     def load_state_arrays(self, arrays: dict[str, Any]) -> None:
+        if self.ood_style != "none" and "style_mean" in arrays:  # one row per training family: sized when fitted
+            self.style_mean = torch.zeros_like(arrays["style_mean"])
         try:
             missing, unexpected = self.load_state_dict(arrays, strict=False)
         except RuntimeError as e:  # shape mismatch: a checkpoint of another config
             raise ValueError(f"checkpoint does not fit this config (different ablation flags or sizes?): "
                              f"{str(e).splitlines()[-1].strip()}") from None
         # a model saved before the OOD buffers existed loads with them unfitted (every score 0)
-        missing = [k for k in missing if not k.startswith(("backbone.", "ood_", "match_"))]
+        missing = [k for k in missing if not k.startswith(("backbone.", "ood_", "match_", "style_"))]
         if unexpected:
             raise ValueError(f"unexpected weights in checkpoint (different ablation flags?): {unexpected[:5]}")
         if missing:
