@@ -120,6 +120,13 @@ def test_scene_style_sends_a_new_renderer_to_a_human(encoded, dataset: Path, tmp
     model = RFNet(**TINY, ood_style="scene")
     calibrate_model(model, tr, va, TrainConfig(seed=0))
     assert model.style_mean.shape[0] == 2 and model.decision is not None and model.decision.ood is not None
+    # the style distance is put on the other parts' tail: at the decision's quantile on validation they agree, so
+    # one threshold flags an image in either one's tail
+    from adcreative.inspect.metrics import encoded_outputs
+
+    pv = model.ood_parts(torch.from_numpy(encoded_outputs(model, va)[1]))
+    assert float(torch.quantile(pv[:, 2], 0.99)) == pytest.approx(float(torch.quantile(pv[:, :2].max(1).values,
+                                                                                         0.99)), rel=1e-3)
     items = sample_items(dataset, 84)
     items = [it for it in items if it.product_id in {"6", "8"}] or items[-12:]  # test products, unseen
     known = model.judge(items)

@@ -273,7 +273,8 @@ def calibrate_model(model: Any, train: EncodedSet, val: EncodedSet, cfg: TrainCo
     _, feats = encoded_outputs(model, model.head_maps(train))
     val = model.head_maps(val)
     logits, val_feats = encoded_outputs(model, val, calibrated=False)
-    model.fit_ood(torch.from_numpy(feats), train.labels, torch.from_numpy(val_feats), groups=train.renderers)
+    model.fit_ood(torch.from_numpy(feats), train.labels, torch.from_numpy(val_feats), groups=train.renderers,
+                  tail=cfg.ood_quantile)
     ood = model.ood_score(torch.from_numpy(val_feats)).numpy()
     y = val.labels.numpy()
     t = fit_temperature(logits, y)
