@@ -594,22 +594,21 @@ class RFNet(ConfigMixin, nn.Module):
             bp.copy_(prec)
         self.ood_scale.fill_(1.0)
         if st is not None:
-            names = sorted(set(groups)) if groups is not None and len(groups) == len(st) else [""]
-            g = (torch.as_tensor([names.index(x) for x in groups]) if len(names) > 1 and groups is not None
-                 else torch.zeros(len(st), dtype=torch.int64))
-            self.style_mean, self.style_prec = gaussian(st, g, len(names))
+            known = groups is not None and len(groups) == len(st)
+            names, g = np.unique(np.asarray(groups if known else [""] * len(st)), return_inverse=True)
+            self.style_mean, self.style_prec = gaussian(st, torch.from_numpy(g.astype(np.int64)), len(names))
             self.style_scale.fill_(1.0)
         if val_features is not None and len(val_features):
-            med = self.ood_parts(val_features).median(0).values
+            raw = self.ood_parts(val_features)  # every scale is 1 here
+            med = raw.median(0).values
             med = torch.where(med > 0, med, torch.ones_like(med))
             self.ood_scale.copy_(med[:2])
             if st is not None:
-                self.style_scale.copy_(med[2:])
-                parts = self.ood_parts(val_features)
-                q_other = torch.quantile(parts[:, :2].max(1).values, tail)
-                q_style = torch.quantile(parts[:, 2], tail)
-                if bool(q_other > 0) and bool(q_style > 0):
-                    self.style_scale.mul_(q_style / q_other)
+                scaled = raw / med
+                q_other = torch.quantile(scaled[:, :2].max(1).values, tail)
+                q_style = torch.quantile(scaled[:, 2], tail)
+                ratio = q_style / q_other if bool(q_other > 0) and bool(q_style > 0) else torch.ones(())
+                self.style_scale.copy_(med[2:] * ratio)
 
     def set_calibration(self, temperature: float, decision: Decision | None) -> None:
         """Store the fitted temperature and decision thresholds (they live in config.json)."""

@@ -2,12 +2,13 @@
 families, split by product.
 
 For every product, renderer family and class, ``per_class`` images at severities drawn from [0.2, 1], cycling
-aspect ratios from a random start per class (so the class is not in the aspect ratio). Every family labels what it rendered with the one shared labeller
-(:mod:`adcreative.generate.measure`); an image is kept only when the measurements agree with the class asked
-for (a defect found and no other; an available image clear of every rule and doubt band), otherwise it is redrawn
-with the next seed. After ``MAX_REDRAWS`` the last draw stands with its *measured* label when that label is
-itself unambiguous (a single defect found, or available clear of every doubt band); otherwise the sample is
-dropped, so a label never contradicts what was rendered and no borderline image is called available.
+aspect ratios from a random start per class (so the class is not in the aspect ratio). Every family labels what
+it rendered with the one shared labeller (:mod:`adcreative.generate.measure`); an image is kept only when the
+measurements agree with the class asked for (a defect found and no other; an available image clear of every rule
+and doubt band), otherwise it is redrawn with the next seed. After ``MAX_REDRAWS`` the last draw stands with its
+*measured* label when that label is itself unambiguous (a single defect found, or available clear of every doubt
+band); otherwise the sample is dropped, so a label never contradicts what was rendered and no borderline image is
+called available.
 
 What keeps product and renderer identity from being a shortcut: every product appears under every class and
 every family; a product is mirrored in half of its samples; colourways (hue-rotated copies, as separate SKUs)
@@ -269,9 +270,8 @@ def synth_dataset(products: list[Product], out: str | Path, *, per_class: int = 
     jobs = [(r, p, out, split_of[_source_id(p)], per_class, aspects, seed, degrade_rate, mirror_rate)
             for p in all_products for r in renderers]
     header = _header(products, gens, per_class=per_class, aspects=aspects, aspect_cycle=ASPECT_CYCLE, seed=seed,
-                     colourways=colourways,
-                     colourway_sources=colourway_sources, splits=splits, degrade_rate=degrade_rate,
-                     mirror_rate=mirror_rate)
+                     colourways=colourways, colourway_sources=colourway_sources, splits=splits,
+                     degrade_rate=degrade_rate, mirror_rate=mirror_rate)
     recorded, done = _resume(out, header, jobs)
     for p in all_products:  # cutouts first, so no two workers write the same file
         save_png(out / "products" / f"{_safe(p.id)}.png", p.image)
