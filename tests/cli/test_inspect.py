@@ -52,12 +52,19 @@ def test_train_from_store_labels(home: Path, tmp_path: Path) -> None:
                  str(tmp_path / "x")]) == 2
 
 
-def test_cli_bad_inputs(tmp_path: Path) -> None:
+def test_cli_bad_inputs(tmp_path: Path, capfd: pytest.CaptureFixture[str]) -> None:
     assert main(["inspect", "eval", "--data", str(tmp_path / "nope")]) == 2
     (tmp_path / "ds").mkdir()
     assert main(["inspect", "train", "--data", str(tmp_path / "ds"), "--out", str(tmp_path / "m")]) == 2
     assert main(["inspect", "run", "--model", str(tmp_path)]) in (0, 2)  # empty store: nothing to score
     assert main(["inspect", "info", "--model", str(tmp_path)]) == 2
+    # a cue expert without the cues it reads, or with a weight outside [0, 1): a usage error before any data is read
+    for args in (["--cue-expert", "0.5"], ["--cues", "--cue-expert", "1.5"], ["--cues", "--cue-expert", "nan"]):
+        capfd.readouterr()
+        assert main(["inspect", "train", "--data", str(tmp_path / "ds"), "--out", str(tmp_path / "m"), *args]) == 2
+        assert main(["inspect", "baselines", "--data", str(tmp_path / "ds"), *args]) == 2
+        err = capfd.readouterr().err
+        assert err.count("cue_expert") == 2 and "Traceback" not in err, err
     assert not (tmp_path / "m").exists()
 
 

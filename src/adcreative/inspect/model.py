@@ -136,6 +136,7 @@ class RFNet(ConfigMixin, nn.Module):
         use_structure: bool = True,
         use_text: bool = True,
         use_cues: bool = False,
+        cue_expert: float = 0.0,
         ood_style: str = "none",
         finetune_head: bool = False,
         tokens: str = "head",
@@ -166,6 +167,11 @@ class RFNet(ConfigMixin, nn.Module):
         self.use_product, self.use_mask, self.use_structure, self.use_text = (
             use_product, use_mask, use_structure, use_text)
         self.use_cues = use_cues
+        if not 0.0 <= cue_expert < 1.0:
+            raise ValueError(f"cue_expert must be in [0, 1), got {cue_expert}")
+        if cue_expert > 0 and not use_cues:
+            raise ValueError("cue_expert needs use_cues: the cue expert reads the measured cues")
+        self.cue_expert = float(cue_expert)
         if ood_style not in OOD_STYLES:
             raise ValueError(f"ood_style must be one of {', '.join(OOD_STYLES)}, got {ood_style!r}")
         self.ood_style = ood_style
@@ -246,6 +252,14 @@ class RFNet(ConfigMixin, nn.Module):
             self.register_buffer("cue_std", torch.ones(N_CUES))
             self.cue_proj = nn.Sequential(nn.Linear(N_CUES, 2 * dim), nn.GELU(), nn.Linear(2 * dim, dim))
             self.cue_emb = nn.Parameter(torch.randn(1, 1, dim) * 0.02)
+        # the cue expert: a classifier of the standardised cues alone, fitted after the rest (train.fit_cue_expert)
+        # and mixed into the output with weight cue_expert. The fused model learns the training renderers'
+        # fingerprints along with the defects; a model that sees only the cues cannot, and on renderers no
+        # training run saw it judges better than the fusion that reads the same cues (docs/inspect.md)
+        if cue_expert > 0:
+            self.cue_head = nn.Sequential(nn.Linear(N_CUES, 2 * dim), nn.GELU(), nn.Dropout(dropout),
+                                          nn.Linear(2 * dim, 2 * dim), nn.GELU(), nn.Dropout(dropout),
+                                          nn.Linear(2 * dim, len(CLASSES)))
         # dropout inside the fusion is off by default: on a CPU its random masks cost ~15% of a training step
         layer = nn.TransformerEncoderLayer(dim, heads, 2 * dim, attn_dropout, activation="gelu", batch_first=True,
                                            norm_first=True)
@@ -460,12 +474,18 @@ class RFNet(ConfigMixin, nn.Module):
         """Fused embedding → logits over CLASSES."""
         return self.head(features)  # type: ignore[no-any-return]
 
+    def cue_logits(self, cues: Tensor) -> Tensor:
+        """Measured cues (B, N_CUES) → the cue expert's logits over CLASSES."""
+        c = ((cues.float() - self.cue_mean) / self.cue_std).clamp(-CUE_CLIP, CUE_CLIP)
+        return self.cue_head(c)  # type: ignore[no-any-return]
+
     def outputs(self, enc: dict[str, Tensor], *, calibrated: bool = True) -> tuple[Tensor, Tensor]:
         """Encodings → (logits over CLASSES, OOD features: the fused features and the product-match cues).
         With ``flip_average`` (in eval mode) the logits are the mean log-probability of the view and its mirror
         image, mirrored at the trunk maps (training sees mirrored maps as augmentation, so the trainable part
-        judges both, and the trunk still runs once), and the fused features the mean of the two. In eval mode
-        ``calibrated`` logits are divided by the fitted temperature."""
+        judges both, and the trunk still runs once), and the fused features the mean of the two. With
+        ``cue_expert`` w (in eval mode) they are the log of the mixture (1 − w)·P(fused) + w·P(cue expert). In
+        eval mode ``calibrated`` logits are divided by the fitted temperature."""
         f = self.forward_features(enc)
         z = self.forward_head(f)
         if self.flip_average and not self.training:
@@ -473,6 +493,10 @@ class RFNet(ConfigMixin, nn.Module):
             f2 = self.forward_features(mirrored)
             z = (F.log_softmax(z, -1) + F.log_softmax(self.forward_head(f2), -1)) / 2
             f = (f + f2) / 2
+        if self.cue_expert > 0 and not self.training:
+            w = self.cue_expert
+            z = torch.logsumexp(torch.stack([F.log_softmax(z, -1) + float(np.log1p(-w)),
+                                             F.log_softmax(self.cue_logits(enc["cues"]), -1) + float(np.log(w))]), 0)
         if calibrated and not self.training and self.temperature != 1.0:
             z = z / self.temperature
         parts = [f, self.product_match(enc)]
@@ -677,4 +701,4 @@ def _copy(m: nn.Module) -> nn.Module:
 def image_only(**cfg: Any) -> RFNet:
     """The image-only baseline: RFNet with every auxiliary input removed (same trunk and fusion)."""
     return RFNet(**{**cfg, "use_product": False, "use_mask": False, "use_structure": False, "use_text": False,
-                        "use_cues": False})
+                        "use_cues": False, "cue_expert": 0.0})

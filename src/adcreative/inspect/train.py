@@ -70,6 +70,7 @@ class TrainResult:
     best: dict[str, float] = field(default_factory=dict)
     seconds: float = 0.0
     config: dict[str, Any] = field(default_factory=dict)
+    cue_expert: dict[str, Any] | None = None  # fit_cue_expert's summary, for a model with a cue expert
 
 
 def class_weights(counts: np.ndarray) -> torch.Tensor:
@@ -157,6 +158,11 @@ def train_model(model: Any, train: EncodedSet, val: EncodedSet | None, cfg: Trai
         raise InputError("no labelled training samples")
     if getattr(model, "use_cues", False) and not model.cues_fitted:  # a fine-tuned model keeps its statistics
         model.fit_cues(train.cues)
+    if getattr(model, "cue_expert", 0.0) > 0:
+        # fitted first and then frozen, so the validation score that stops training is the mixture's
+        res_cue = fit_cue_expert(model, train, val, cfg)
+        for p in model.cue_head.parameters():
+            p.requires_grad_(False)
     torch.manual_seed(cfg.seed)
     gen = torch.Generator().manual_seed(cfg.seed)
     params = model.trainable_parameters()
@@ -179,6 +185,8 @@ def train_model(model: Any, train: EncodedSet, val: EncodedSet | None, cfg: Trai
         opt, lambda s: (s + 1) / (warm + 1) if s < warm else 0.5 * (1 + math.cos(math.pi * (s - warm) / max(1, total - warm))))
     weights = class_weights(train.class_counts()) if cfg.class_weighting else None
     res = TrainResult(config=asdict(cfg))
+    if getattr(model, "cue_expert", 0.0) > 0:
+        res.cue_expert = res_cue
     best_score = (-1.0, -1.0)
     best_state: dict[str, torch.Tensor] | None = None
     stale = 0
@@ -250,6 +258,53 @@ def train_model(model: Any, train: EncodedSet, val: EncodedSet | None, cfg: Trai
     model.eval()
     res.seconds = time.perf_counter() - t0
     return res
+
+
+def fit_cue_expert(model: Any, train: EncodedSet, val: EncodedSet | None, cfg: TrainConfig, *,
+                   max_epochs: int = 150, patience: int = 20, batch_size: int = 128, lr: float = 3e-3) -> dict[str, Any]:
+    """Fit ``model.cue_head`` (the cue expert) on the training rows' measured cues alone: class-weighted
+    cross-entropy, AdamW, seeded, keeping the epoch of lowest validation NLL (the last one without validation).
+    The cues are a few numbers per image, so this takes seconds where the fused model takes minutes. Returns
+    the epochs run, the best epoch and its validation NLL."""
+    gen = torch.Generator().manual_seed(cfg.seed + 7919)  # its own stream: the fused model's draws are unchanged
+    head = model.cue_head
+    for p in head.parameters():
+        p.requires_grad_(True)
+    with torch.random.fork_rng():
+        torch.manual_seed(cfg.seed + 7919)
+        for m in head.modules():  # a fresh start for every fit, also of a fine-tuned model
+            if isinstance(m, nn.Linear):
+                m.reset_parameters()
+    x, y = train.cues.float(), train.labels
+    weights = class_weights(train.class_counts()) if cfg.class_weighting else None
+    opt = torch.optim.AdamW(head.parameters(), lr=lr, weight_decay=1e-3)
+    best, best_epoch, best_state, stale, epoch = math.inf, -1, None, 0, -1
+    for epoch in range(max_epochs):
+        head.train()
+        perm = torch.randperm(len(x), generator=gen)
+        for i in range(0, len(x), batch_size):
+            idx = perm[i:i + batch_size]
+            loss = F.cross_entropy(model.cue_logits(x[idx]), y[idx], weight=weights,
+                                   label_smoothing=cfg.label_smoothing)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+        head.eval()
+        if val is None or len(val) == 0:
+            continue
+        with torch.no_grad():
+            nll = float(F.cross_entropy(model.cue_logits(val.cues.float()), val.labels))
+        if nll < best - 1e-4:
+            best, best_epoch, stale = nll, epoch, 0
+            best_state = {k: v.clone() for k, v in head.state_dict().items()}
+        else:
+            stale += 1
+            if stale >= patience:
+                break
+    if best_state is not None:
+        head.load_state_dict(best_state)
+    head.eval()
+    return {"epochs": epoch + 1, "best_epoch": best_epoch, "val_nll": None if math.isinf(best) else best}
 
 
 def calibrate_model(model: Any, train: EncodedSet, val: EncodedSet, cfg: TrainConfig | None = None,
@@ -335,6 +390,10 @@ def train_inspector(net: Any, data: str | Path | None, out: str | Path, cfg: Tra
         + ", ".join(f"{k}={v:.4f}" for k, v in res.best.items() if k != "epoch"))
     extra = {**(extra or {}), "train": res.config, "history": res.history, "best_epoch": res.best_epoch,
              "data": str(data) if data else None, "store_labels": store is not None}
+    if res.cue_expert is not None:
+        log(f"cue expert: best epoch {res.cue_expert['best_epoch']} of {res.cue_expert['epochs']}, "
+            f"val NLL {res.cue_expert['val_nll']}")
+        extra["cue_expert"] = res.cue_expert
     if va is not None and len(va):
         cal = calibrate_model(net, tr, va, cfg)
         d = cal["decision"]
