@@ -44,7 +44,7 @@ class TrainConfig:
     drop_modalities: tuple[str, ...] = ("image", "view", "mid", "structure", "affinity", "product", "text", "cues")
     # the three-way decision fitted on validation after training
     target_accept: float = 0.99
-    target_reject: float = 0.95
+    target_reject: float = 0.98
     ood_quantile: float = 0.99
     # domain-adversarial training (DANN, Ganin & Lempitsky 2015): a head on the pooled features predicts the
     # training image's renderer family and/or product through a gradient reversal layer, so the features are
