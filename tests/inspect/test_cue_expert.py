@@ -60,6 +60,22 @@ def test_cue_expert_is_fitted_frozen_and_mixed(encoded, dataset: Path, tmp_path:
     np.testing.assert_allclose(OnnxInspector(tmp_path).predict_proba(items), model.predict_proba(items), atol=1e-4)
 
 
+def test_cue_expert_leaves_the_fused_model_as_it_trains_without_one(encoded) -> None:  # type: ignore[no-untyped-def]
+    """Same seed, same initial weights of the fused parts, same training draws: the fused model's training losses
+    are those of a model without the expert (only which epoch early stopping keeps may differ)."""
+    from adcreative.inspect.model import RFNet
+    from adcreative.inspect.train import TrainConfig, split_sets, train_model
+
+    tr, va, _ = split_sets(encoded)
+    cfg = TrainConfig(epochs=2, batch_size=16, lr=3e-3, seed=0)
+    runs = []
+    for w in (0.0, 0.5):
+        torch.manual_seed(0)
+        model = RFNet(**TINY, use_cues=True, cue_expert=w)
+        runs.append([h["train_loss"] for h in train_model(model, tr, va, cfg, progress=False).history])
+    assert runs[0] == runs[1]
+
+
 def test_cue_expert_is_checked() -> None:
     from adcreative.inspect.model import RFNet, image_only
 

@@ -252,14 +252,6 @@ class RFNet(ConfigMixin, nn.Module):
             self.register_buffer("cue_std", torch.ones(N_CUES))
             self.cue_proj = nn.Sequential(nn.Linear(N_CUES, 2 * dim), nn.GELU(), nn.Linear(2 * dim, dim))
             self.cue_emb = nn.Parameter(torch.randn(1, 1, dim) * 0.02)
-        # the cue expert: a classifier of the standardised cues alone, fitted after the rest (train.fit_cue_expert)
-        # and mixed into the output with weight cue_expert. The fused model learns the training renderers'
-        # fingerprints along with the defects; a model that sees only the cues cannot, and on renderers no
-        # training run saw it judges better than the fusion that reads the same cues (docs/inspect.md)
-        if cue_expert > 0:
-            self.cue_head = nn.Sequential(nn.Linear(N_CUES, 2 * dim), nn.GELU(), nn.Dropout(dropout),
-                                          nn.Linear(2 * dim, 2 * dim), nn.GELU(), nn.Dropout(dropout),
-                                          nn.Linear(2 * dim, len(CLASSES)))
         # dropout inside the fusion is off by default: on a CPU its random masks cost ~15% of a training step
         layer = nn.TransformerEncoderLayer(dim, heads, 2 * dim, attn_dropout, activation="gelu", batch_first=True,
                                            norm_first=True)
@@ -280,6 +272,15 @@ class RFNet(ConfigMixin, nn.Module):
             self.register_buffer("style_mean", torch.zeros(0, STYLE_DIM))
             self.register_buffer("style_prec", torch.zeros(STYLE_DIM, STYLE_DIM))
             self.register_buffer("style_scale", torch.ones(1))
+        # the cue expert: a classifier of the standardised cues alone, fitted before the rest (train.fit_cue_expert)
+        # and mixed into the output with weight cue_expert; built last, so the other parts' initial weights do not
+        # depend on it. The fused model learns the training renderers' fingerprints along with the defects; a model
+        # that sees only the cues cannot, and on renderers no training run saw it judges better than the fusion that
+        # reads the same cues (docs/inspect.md, eighth round)
+        if cue_expert > 0:
+            self.cue_head = nn.Sequential(nn.Linear(N_CUES, 2 * dim), nn.GELU(), nn.Dropout(dropout),
+                                          nn.Linear(2 * dim, 2 * dim), nn.GELU(), nn.Dropout(dropout),
+                                          nn.Linear(2 * dim, len(CLASSES)))
 
     # -- modalities and their inputs -------------------------------------------------------------------
     @property

@@ -158,9 +158,10 @@ def train_model(model: Any, train: EncodedSet, val: EncodedSet | None, cfg: Trai
         raise InputError("no labelled training samples")
     if getattr(model, "use_cues", False) and not model.cues_fitted:  # a fine-tuned model keeps its statistics
         model.fit_cues(train.cues)
+    cue_fit = None
     if getattr(model, "cue_expert", 0.0) > 0:
         # fitted first and then frozen, so the validation score that stops training is the mixture's
-        res_cue = fit_cue_expert(model, train, val, cfg)
+        cue_fit = fit_cue_expert(model, train, val, cfg)
         for p in model.cue_head.parameters():
             p.requires_grad_(False)
     torch.manual_seed(cfg.seed)
@@ -184,9 +185,7 @@ def train_model(model: Any, train: EncodedSet, val: EncodedSet | None, cfg: Trai
     sched = torch.optim.lr_scheduler.LambdaLR(
         opt, lambda s: (s + 1) / (warm + 1) if s < warm else 0.5 * (1 + math.cos(math.pi * (s - warm) / max(1, total - warm))))
     weights = class_weights(train.class_counts()) if cfg.class_weighting else None
-    res = TrainResult(config=asdict(cfg))
-    if getattr(model, "cue_expert", 0.0) > 0:
-        res.cue_expert = res_cue
+    res = TrainResult(config=asdict(cfg), cue_expert=cue_fit)
     best_score = (-1.0, -1.0)
     best_state: dict[str, torch.Tensor] | None = None
     stale = 0
@@ -266,41 +265,42 @@ def fit_cue_expert(model: Any, train: EncodedSet, val: EncodedSet | None, cfg: T
     cross-entropy, AdamW, seeded, keeping the epoch of lowest validation NLL (the last one without validation).
     The cues are a few numbers per image, so this takes seconds where the fused model takes minutes. Returns
     the epochs run, the best epoch and its validation NLL."""
-    gen = torch.Generator().manual_seed(cfg.seed + 7919)  # its own stream: the fused model's draws are unchanged
-    head = model.cue_head
-    for p in head.parameters():
-        p.requires_grad_(True)
+    # its own random streams (init, order, dropout): the caller's, and so the fused model's draws, are unchanged
     with torch.random.fork_rng():
         torch.manual_seed(cfg.seed + 7919)
+        gen = torch.Generator().manual_seed(cfg.seed + 7919)
+        head = model.cue_head
+        for p in head.parameters():
+            p.requires_grad_(True)
         for m in head.modules():  # a fresh start for every fit, also of a fine-tuned model
             if isinstance(m, nn.Linear):
                 m.reset_parameters()
-    x, y = train.cues.float(), train.labels
-    weights = class_weights(train.class_counts()) if cfg.class_weighting else None
-    opt = torch.optim.AdamW(head.parameters(), lr=lr, weight_decay=1e-3)
-    best, best_epoch, best_state, stale, epoch = math.inf, -1, None, 0, -1
-    for epoch in range(max_epochs):
-        head.train()
-        perm = torch.randperm(len(x), generator=gen)
-        for i in range(0, len(x), batch_size):
-            idx = perm[i:i + batch_size]
-            loss = F.cross_entropy(model.cue_logits(x[idx]), y[idx], weight=weights,
-                                   label_smoothing=cfg.label_smoothing)
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-        head.eval()
-        if val is None or len(val) == 0:
-            continue
-        with torch.no_grad():
-            nll = float(F.cross_entropy(model.cue_logits(val.cues.float()), val.labels))
-        if nll < best - 1e-4:
-            best, best_epoch, stale = nll, epoch, 0
-            best_state = {k: v.clone() for k, v in head.state_dict().items()}
-        else:
-            stale += 1
-            if stale >= patience:
-                break
+        x, y = train.cues.float(), train.labels
+        weights = class_weights(train.class_counts()) if cfg.class_weighting else None
+        opt = torch.optim.AdamW(head.parameters(), lr=lr, weight_decay=1e-3)
+        best, best_epoch, best_state, stale, epoch = math.inf, -1, None, 0, -1
+        for epoch in range(max_epochs):
+            head.train()
+            perm = torch.randperm(len(x), generator=gen)
+            for i in range(0, len(x), batch_size):
+                idx = perm[i:i + batch_size]
+                loss = F.cross_entropy(model.cue_logits(x[idx]), y[idx], weight=weights,
+                                       label_smoothing=cfg.label_smoothing)
+                opt.zero_grad(set_to_none=True)
+                loss.backward()
+                opt.step()
+            head.eval()
+            if val is None or len(val) == 0:
+                continue
+            with torch.no_grad():
+                nll = float(F.cross_entropy(model.cue_logits(val.cues.float()), val.labels))
+            if nll < best - 1e-4:
+                best, best_epoch, stale = nll, epoch, 0
+                best_state = {k: v.clone() for k, v in head.state_dict().items()}
+            else:
+                stale += 1
+                if stale >= patience:
+                    break
     if best_state is not None:
         head.load_state_dict(best_state)
     head.eval()
