@@ -12,7 +12,7 @@ import typer
 
 from adcreative.cli.common import console, err_console, store_from
 from adcreative.core.errors import InputError
-from adcreative.core.types import BANDS
+from adcreative.core.types import BANDS, TARGET_REJECT
 
 app = typer.Typer(help="RFNet: train, evaluate and run the multimodal auditor of generated ad images.",
                   no_args_is_help=True)
@@ -28,7 +28,7 @@ def _threads(n: int | None) -> None:
 
 
 def _train_config(epochs: int, batch_size: int, lr: float, patience: int, seed: int, class_weighting: bool,
-                  modality_dropout: float = 0.0, target_accept: float = 0.99, target_reject: float = 0.98,
+                  modality_dropout: float = 0.0, target_accept: float = 0.99, target_reject: float = TARGET_REJECT,
                   ood_quantile: float = 0.99, adversary: str = "none", adversary_weight: float = 0.1,
                   adversary_mode: str = "reverse") -> Any:
     from adcreative.inspect.train import ADVERSARIES, ADVERSARY_MODES, TrainConfig
@@ -127,7 +127,7 @@ def train(
     adversary_weight: float = typer.Option(0.1, "--adversary-weight", help=_ADV_WEIGHT_HELP),
     adversary_mode: str = typer.Option("reverse", "--adversary-mode", help=_ADV_MODE_HELP),
     target_accept: float = typer.Option(0.99, "--target-accept", help=_ACCEPT_HELP),
-    target_reject: float = typer.Option(0.98, "--target-reject", help=_REJECT_HELP),
+    target_reject: float = typer.Option(TARGET_REJECT, "--target-reject", help=_REJECT_HELP),
     ood_quantile: float = typer.Option(0.99, "--ood-quantile", help=_OOD_HELP),
     cache: bool = typer.Option(True, "--cache/--no-cache", help="Cache trunk encodings in DATA/.cache"),
     threads: int | None = typer.Option(None, "--threads", help="torch threads (default: torch's choice)"),
@@ -219,7 +219,7 @@ def baselines(
     adversary_weight: float = typer.Option(0.1, "--adversary-weight", help=_ADV_WEIGHT_HELP),
     adversary_mode: str = typer.Option("reverse", "--adversary-mode", help=_ADV_MODE_HELP),
     target_accept: float = typer.Option(0.99, "--target-accept", help=_ACCEPT_HELP),
-    target_reject: float = typer.Option(0.98, "--target-reject", help=_REJECT_HELP),
+    target_reject: float = typer.Option(TARGET_REJECT, "--target-reject", help=_REJECT_HELP),
     ood_quantile: float = typer.Option(0.99, "--ood-quantile", help=_OOD_HELP),
     only: str = typer.Option("", "--only", help="Comma-separated variant names (default: all; without --loro)"),
     out: Path | None = typer.Option(None, "--out", help="Write the table (markdown + json; with --loro a folder "
@@ -300,7 +300,7 @@ def calibrate(
     model: Path | None = typer.Option(None, "--model", help=_MODEL_HELP),
     out: Path = typer.Option(..., "--out", help="Model folder to write (the calibrated copy)"),
     target_accept: float = typer.Option(0.99, "--target-accept", help=_ACCEPT_HELP),
-    target_reject: float = typer.Option(0.98, "--target-reject", help=_REJECT_HELP),
+    target_reject: float = typer.Option(TARGET_REJECT, "--target-reject", help=_REJECT_HELP),
     ood_quantile: float = typer.Option(0.99, "--ood-quantile", help=_OOD_HELP),
     cache: bool = typer.Option(True, "--cache/--no-cache"),
     threads: int | None = typer.Option(None, "--threads"),

@@ -28,7 +28,7 @@ from typing import Any
 
 import numpy as np
 
-from adcreative.core.types import BANDS
+from adcreative.core.types import BANDS, TARGET_REJECT
 
 NEVER = 2.0  # a P(available) threshold no probability reaches: the band is empty
 PRIOR_BINS = 1000  # validation P(available) histogram bins kept for label-shift thresholds
@@ -162,7 +162,7 @@ def reject_threshold(p: np.ndarray, negative: np.ndarray, target: float) -> floa
 
 
 def choose_decision(p_available: np.ndarray, is_available: np.ndarray, *, ood: np.ndarray | None = None,
-                    target_accept: float = 0.99, target_reject: float = 0.98,
+                    target_accept: float = 0.99, target_reject: float = TARGET_REJECT,
                     ood_quantile: float = 0.99, class_prior: Sequence[float] | None = None) -> Decision:
     """Thresholds from validation scores: P(available), whether each image truly is available, and (optionally)
     OOD scores of these in-distribution images, whose ``ood_quantile`` becomes the OOD threshold."""

@@ -10,7 +10,7 @@ from typing import Any
 
 import numpy as np
 
-from adcreative.core.types import CLASSES
+from adcreative.core.types import CLASSES, TARGET_REJECT
 from adcreative.inspect.data import EncodedSet
 from adcreative.inspect.metrics import average_precision, compute_metrics
 
@@ -209,7 +209,8 @@ def evaluate_folder(model: str | Path | None, data: Path, *, split: str = "test"
 
 
 def calibrate_folder(model: str | Path | None, data: Path, out: Path, *, target_accept: float = 0.99,
-                     target_reject: float = 0.98, ood_quantile: float = 0.99, cache: bool = True) -> dict[str, Any]:
+                     target_reject: float = TARGET_REJECT, ood_quantile: float = 0.99,
+                     cache: bool = True) -> dict[str, Any]:
     """Calibrate a saved inspector on a dataset folder (temperature and thresholds on val, the OOD model on
     train) and save the calibrated copy to ``out``; returns the fitted values."""
     import json

@@ -444,8 +444,7 @@ class RFNet(ConfigMixin, nn.Module):
             tokens.append(prod)
             valid.append(torch.ones(B, prod.shape[1], dtype=torch.bool, device=img.device))
         if self.use_cues:
-            c = ((enc["cues"].float() - self.cue_mean) / self.cue_std).clamp(-CUE_CLIP, CUE_CLIP)
-            tokens.append(keep("cues", self.cue_proj(c)).unsqueeze(1) + self.cue_emb)
+            tokens.append(keep("cues", self.cue_proj(self._standard_cues(enc["cues"]))).unsqueeze(1) + self.cue_emb)
             valid.append(torch.ones(B, 1, dtype=torch.bool, device=img.device))
         if txt is not None and txt_valid is not None:
             tokens.append(txt)
@@ -475,10 +474,13 @@ class RFNet(ConfigMixin, nn.Module):
         """Fused embedding → logits over CLASSES."""
         return self.head(features)  # type: ignore[no-any-return]
 
+    def _standard_cues(self, cues: Tensor) -> Tensor:
+        """Measured cues standardised by the training set's statistics, clipped at ±CUE_CLIP."""
+        return ((cues.float() - self.cue_mean) / self.cue_std).clamp(-CUE_CLIP, CUE_CLIP)
+
     def cue_logits(self, cues: Tensor) -> Tensor:
         """Measured cues (B, N_CUES) → the cue expert's logits over CLASSES."""
-        c = ((cues.float() - self.cue_mean) / self.cue_std).clamp(-CUE_CLIP, CUE_CLIP)
-        return self.cue_head(c)  # type: ignore[no-any-return]
+        return self.cue_head(self._standard_cues(cues))  # type: ignore[no-any-return]
 
     def outputs(self, enc: dict[str, Tensor], *, calibrated: bool = True) -> tuple[Tensor, Tensor]:
         """Encodings → (logits over CLASSES, OOD features: the fused features and the product-match cues).

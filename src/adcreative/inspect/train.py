@@ -18,7 +18,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from adcreative.core.errors import InputError
-from adcreative.core.types import CLASSES
+from adcreative.core.types import CLASSES, TARGET_REJECT
 from adcreative.inspect.data import EncodedSet
 from adcreative.inspect.decision import choose_decision
 
@@ -44,7 +44,7 @@ class TrainConfig:
     drop_modalities: tuple[str, ...] = ("image", "view", "mid", "structure", "affinity", "product", "text", "cues")
     # the three-way decision fitted on validation after training
     target_accept: float = 0.99
-    target_reject: float = 0.98
+    target_reject: float = TARGET_REJECT
     ood_quantile: float = 0.99
     # domain-adversarial training (DANN, Ganin & Lempitsky 2015): a head on the pooled features predicts the
     # training image's renderer family and/or product through a gradient reversal layer, so the features are
@@ -160,10 +160,8 @@ def train_model(model: Any, train: EncodedSet, val: EncodedSet | None, cfg: Trai
         model.fit_cues(train.cues)
     cue_fit = None
     if getattr(model, "cue_expert", 0.0) > 0:
-        # fitted first and then frozen, so the validation score that stops training is the mixture's
+        # fitted (and frozen) first, so the validation score that stops training is the mixture's
         cue_fit = fit_cue_expert(model, train, val, cfg)
-        for p in model.cue_head.parameters():
-            p.requires_grad_(False)
     torch.manual_seed(cfg.seed)
     gen = torch.Generator().manual_seed(cfg.seed)
     params = model.trainable_parameters()
@@ -262,7 +260,8 @@ def train_model(model: Any, train: EncodedSet, val: EncodedSet | None, cfg: Trai
 def fit_cue_expert(model: Any, train: EncodedSet, val: EncodedSet | None, cfg: TrainConfig, *,
                    max_epochs: int = 150, patience: int = 20, batch_size: int = 128, lr: float = 3e-3) -> dict[str, Any]:
     """Fit ``model.cue_head`` (the cue expert) on the training rows' measured cues alone: class-weighted
-    cross-entropy, AdamW, seeded, keeping the epoch of lowest validation NLL (the last one without validation).
+    cross-entropy, AdamW, seeded, keeping the epoch of lowest validation NLL (the last one without validation),
+    then frozen.
     The cues are a few numbers per image, so this takes seconds where the fused model takes minutes. Returns
     the epochs run, the best epoch and its validation NLL."""
     # its own random streams (init, order, dropout): the caller's, and so the fused model's draws, are unchanged
@@ -304,6 +303,8 @@ def fit_cue_expert(model: Any, train: EncodedSet, val: EncodedSet | None, cfg: T
     if best_state is not None:
         head.load_state_dict(best_state)
     head.eval()
+    for p in head.parameters():  # frozen: the fused model's training leaves it as fitted
+        p.requires_grad_(False)
     return {"epochs": epoch + 1, "best_epoch": best_epoch, "val_nll": None if math.isinf(best) else best}
 
 
