@@ -18,6 +18,15 @@ def test_demo_writes_report(tmp_path: Path, capsys: pytest.CaptureFixture[str]) 
     page = (out / "index.html").read_text()
     assert "Recurrent generation" in page and page.count('class="tile"') >= 3 * 2
     assert "Which creative for whom, and why" in page and "user 1 sees" in page and "P(" in page
+    from adcreative.core.store import Store
+
+    store = Store(home=out / "store")
+    shown = sorted((out / "images").glob("creative-*.png"))
+    assert shown and not list((out / "images").glob(".*.tmp"))
+    for png in shown[:5]:  # the stored creative's own bytes, copied, not re-encoded
+        c = store.get_creative(png.stem.removeprefix("creative-"))
+        assert png.read_bytes() == store.blobs.get_bytes(c.image_sha)
+        assert png.with_suffix(".thumb.jpg").stat().st_size > 0
 
 
 def test_demo_catalogue_shows_imported_photos_beside_their_cutouts(tmp_path: Path) -> None:

@@ -7,12 +7,15 @@ catalogue → generate (several aspect ratios) → … → HTML report. The demo
 
 from __future__ import annotations
 
+import io
 import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+from PIL import Image
 
 from adcreative.core.store import Store
 from adcreative.core.types import Creative, Product
@@ -257,7 +260,7 @@ def step_explain(state: DemoState) -> None:
         for k, ch in enumerate((c1, c2)):
             ex = ch.explanation
             agree = "hidden model agrees" if ch.truth == ch.creative else f"hidden model prefers {ch.truth}"
-            small, full = state.report.add_image(f"creative-{ch.creative}", state.store.creative_image(by_id[ch.creative]))
+            small, full = _add_creative(state, by_id[ch.creative])
             tiles.append(Tile(small, full, f"user {k + 1}: {ch.creative} (P = {ex.p_winner:.2f} vs {ch.other})", agree,
                               "ok" if ch.truth == ch.creative else "bad", {"explanation": ex.facts()}))
         sec.galleries.append((f"{pid}: user 1 sees {c1.creative} · user 2 sees {c2.creative}", tiles))
@@ -266,5 +269,12 @@ def step_explain(state: DemoState) -> None:
 
 
 def _tile(state: DemoState, c: Creative, badge: str = "", tone: str = "neutral") -> Tile:
-    small, full = state.report.add_image(f"creative-{c.id}", state.store.creative_image(c))
+    small, full = _add_creative(state, c)
     return Tile(small, full, f"{c.aspect} · seed {c.seed} · {c.id}", badge, tone, c.manifest())
+
+
+def _add_creative(state: DemoState, c: Creative) -> tuple[str, str]:
+    """The creative's stored PNG copied into the report (not decoded and encoded again) and its thumbnail."""
+    data = state.store.blobs.get_bytes(c.image_sha)
+    with Image.open(io.BytesIO(data)) as im:
+        return state.report.add_image(f"creative-{c.id}", im, png=data)

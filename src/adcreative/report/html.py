@@ -50,12 +50,13 @@ class Report:
         self.sections.append(s)
         return s
 
-    def add_image(self, name: str, im: Image.Image, *, thumb: int = 256) -> tuple[str, str]:
-        """Save the full PNG and a JPEG thumbnail; returns their paths relative to the report."""
+    def add_image(self, name: str, im: Image.Image, *, thumb: int = 256, png: bytes | None = None) -> tuple[str, str]:
+        """Save the full PNG and a JPEG thumbnail; returns their paths relative to the report. ``png``: the image's
+        PNG bytes when they exist already (a stored creative), written as they are instead of encoded again."""
         from adcreative.core.imageio import png_bytes
 
         full = f"images/{name}.png"
-        atomic_write(self.out / full, png_bytes(im))
+        atomic_write(self.out / full, png if png is not None else png_bytes(im))
         if im.mode in ("RGBA", "LA", "P"):  # cutouts: show transparency on the page's light grey, not black
             bg = Image.new("RGBA", im.size, (236, 239, 243, 255))
             bg.alpha_composite(im.convert("RGBA"))
