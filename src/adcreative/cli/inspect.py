@@ -20,6 +20,15 @@ app = typer.Typer(help="RFNet: train, evaluate and run the multimodal auditor of
 _MODEL_HELP = "Inspector folder (config.json + model.safetensors); default: the RFNet shipped with the package"
 
 
+def _cue_set(cue_set: str | None, cues: bool) -> str:
+    """--cue-set, checked: the newest set unless one is named; only meaningful with --cues."""
+    from adcreative.inspect.cues import CURRENT_CUE_SET
+
+    if cue_set is not None and not cues:
+        raise InputError("--cue-set needs --cues")
+    return cue_set or CURRENT_CUE_SET
+
+
 def _threads(n: int | None) -> None:
     if n:
         import torch
@@ -76,6 +85,8 @@ _CUES_HELP = ("RFNet also reads the measured cues (truncation, size, outline con
 _CUE_EXPERT_HELP = ("With --cues: weight w of the cue expert, a classifier of the measured cues alone mixed into the "
                     "output as (1 − w)·P(fused) + w·P(cues); 0 = none. It cannot learn a renderer's look, so it "
                     "holds up better on renderers no training run saw")
+_CUE_SET_HELP = ("With --cues: the version of the measured cues to read (inspect/cues.py CUE_SETS; default: the newest). "
+                 "A saved model keeps the set it was trained on")
 _OOD_STYLE_HELP = ("A third out-of-distribution distance: none, or scene (the trunk's channel statistics of the scene "
                    "around the product against each training renderer family's: images in a style no training "
                    "family has go to a human)")
@@ -117,6 +128,7 @@ def train(
     no_text: bool = typer.Option(False, "--no-text", help="Ablation: drop the title"),
     cues: bool = typer.Option(False, "--cues/--no-cues", help=_CUES_HELP),
     cue_expert: float = typer.Option(0.0, "--cue-expert", help=_CUE_EXPERT_HELP),
+    cue_set: str | None = typer.Option(None, "--cue-set", help=_CUE_SET_HELP),
     ood_style: str = typer.Option("none", "--ood-style", help=_OOD_STYLE_HELP),
     finetune_head: bool = typer.Option(False, "--finetune-head", help="Also train the trunk's last 1×1 conv"),
     tokens: str = typer.Option("head", "--tokens", help="Deep maps of the tokens: head (1280-ch head conv) or "
@@ -151,7 +163,8 @@ def train(
         net = create_inspector(model, image_size=image_size, aux_size=aux_size, dim=dim, layers=layers,
                                use_product=not no_product, use_mask=not no_mask, use_structure=not no_structure,
                                use_text=not no_text, use_cues=cues, finetune_head=finetune_head, tokens=tokens,
-                               local_width=local_width, ood_style=ood_style, cue_expert=cue_expert)
+                               local_width=local_width, ood_style=ood_style, cue_expert=cue_expert,
+                               cue_set=_cue_set(cue_set, cues))
     except ValueError as e:
         raise InputError(str(e)) from None
     train_inspector(net, data, out, cfg, store=store_from(ctx) if store_labels else None, cache=cache,
@@ -208,6 +221,7 @@ def baselines(
     local_width: int = typer.Option(64, "--local-width", help="Channels of the local stage's first conv"),
     cues: bool = typer.Option(False, "--cues/--no-cues", help=_CUES_HELP),
     cue_expert: float = typer.Option(0.0, "--cue-expert", help=_CUE_EXPERT_HELP),
+    cue_set: str | None = typer.Option(None, "--cue-set", help=_CUE_SET_HELP),
     ood_style: str = typer.Option("none", "--ood-style", help=_OOD_STYLE_HELP),
     epochs: int = typer.Option(20, "--epochs"),
     batch_size: int = typer.Option(64, "--batch-size"),
@@ -254,7 +268,8 @@ def baselines(
     _threads(threads)
     try:
         base = RFNet(dim=dim, image_size=image_size, aux_size=aux_size, finetune_head=finetune_head, tokens=tokens,
-                     local_width=local_width, use_cues=cues, ood_style=ood_style, cue_expert=cue_expert).config
+                     local_width=local_width, use_cues=cues, ood_style=ood_style, cue_expert=cue_expert,
+                     cue_set=_cue_set(cue_set, cues)).config
     except ValueError as e:
         raise InputError(str(e)) from None
     base = {k: v for k, v in base.items() if k not in ("temperature", "decision")}

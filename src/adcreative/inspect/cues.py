@@ -45,6 +45,20 @@ CUE_NAMES = (
     "has_product",
 )
 N_CUES = len(CUE_NAMES)
+CUE_SETS: dict[str, tuple[str, ...]] = {"2": CUE_NAMES}  # a saved model reads the set it was trained on
+LEGACY_CUE_SET = "2"  # what a model saved before cue sets existed (its config has no cue_set) reads
+CURRENT_CUE_SET = "2"  # what a new model reads unless told otherwise (inspect train --cue-set)
+
+
+def n_cues(version: str) -> int:
+    """How many cues ``version``'s set has."""
+    return len(cue_names(version))
+
+
+def cue_names(version: str) -> tuple[str, ...]:
+    if version not in CUE_SETS:
+        raise ValueError(f"unknown cue set {version!r}; choose from {', '.join(sorted(CUE_SETS))}")
+    return CUE_SETS[version]
 _K3 = np.ones((3, 3), np.uint8)
 
 
@@ -61,9 +75,10 @@ def fit_cutout(cutout: np.ndarray) -> np.ndarray:
     return _resize(np.ascontiguousarray(cutout), (max(1, round(w * s)), max(1, round(h * s))))
 
 
-def observe(rgb: np.ndarray, mask: np.ndarray, cutout: np.ndarray) -> np.ndarray:
+def observe(rgb: np.ndarray, mask: np.ndarray, cutout: np.ndarray, version: str = LEGACY_CUE_SET) -> np.ndarray:
     """(N_CUES,) float32 cues of one image: ``rgb`` H×W×3 uint8, ``mask`` H×W in [0, 1] (placement, visible or
     saliency; thresholded at 0.5), ``cutout`` h×w×4 uint8 (the product's clean RGBA cutout)."""
+    cue_names(version)  # refuses an unknown set
     out = np.zeros(N_CUES, np.float32)
     H, W = rgb.shape[:2]
     s = min(1.0, WORK_SIDE / max(H, W))

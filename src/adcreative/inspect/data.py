@@ -126,7 +126,7 @@ class EncodedSet:
     local: Tensor  # (N, 320, g, g) float16 (or 1280): the trunk's last-block maps of the product view
     product_idx: Tensor  # (N,) int64: row of ``product``
     text_idx: Tensor  # (N,) int64: row of ``text``/``text_valid``
-    cues: Tensor  # (N, N_CUES) float32: the measured cues (inspect.cues)
+    cues: Tensor  # (N, n_cues) float32: the measured cues (inspect.cues) of the encoding config's cue set
     product: Tensor  # (P, 320, g, g) float16 (or 1280): maps of the distinct product canvases
     text: Tensor  # (U, T, 384) float16: token embeddings of the distinct titles
     text_valid: Tensor  # (U, T) bool
@@ -272,7 +272,7 @@ def _mmap_safetensors(path: Path) -> dict[str, Tensor]:
 
 def encoding_config(model_config: dict[str, Any]) -> dict[str, Any]:
     """The parts of a model's config the encodings depend on (any RFNet variant with these can share them)."""
-    keys = ("image_size", "aux_size", "max_text_tokens", "text_encoder", "backbone", "backbone_weights")
+    keys = ("image_size", "aux_size", "max_text_tokens", "text_encoder", "backbone", "backbone_weights", "cue_set")
     from adcreative.inspect.model import RFNet
 
     defaults = {k: v.default for k, v in __import__("inspect").signature(RFNet.__init__).parameters.items()}
@@ -329,7 +329,7 @@ def encode_items(
         return x.half()
 
     def flush() -> None:
-        arr = [preprocess_item(it, image_size=S, aux_size=A) for it in buf]
+        arr = [preprocess_item(it, image_size=S, aux_size=A, cue_set=cfg.get("cue_set")) for it in buf]
         keys = [product_key(it) for it in buf]
         todo: list[int] = []
         fresh_keys: set[str] = set()

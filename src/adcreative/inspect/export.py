@@ -56,7 +56,6 @@ def _wrapper(model: Any) -> Any:
 def example_inputs(model: Any, batch: int = 2) -> tuple[Any, ...]:
     import torch
 
-    from adcreative.inspect.cues import N_CUES
     from adcreative.inspect.model import AUX_CHANNELS
 
     S, A, T = model.image_size, model.aux_size, model.max_text_tokens
@@ -66,7 +65,7 @@ def example_inputs(model: Any, batch: int = 2) -> tuple[Any, ...]:
     return (torch.randn(batch, 3, S, S, generator=g), torch.randn(batch, 3, S, S, generator=g),
             torch.rand(batch, AUX_CHANNELS, A, A, generator=g), torch.randn(batch, 3, S, S, generator=g),
             torch.rand(batch, AUX_CHANNELS, A, A, generator=g), torch.randn(batch, T, 384, generator=g), valid,
-            torch.rand(batch, N_CUES, generator=g))
+            torch.rand(batch, model.n_cues, generator=g))
 
 
 def export_onnx(model: Any, directory: str | Path, *, opset: int = 17) -> Path:

@@ -18,7 +18,8 @@ image to the cutout's palette, and the title.
 * With ``use_cues`` the measured cues (:mod:`adcreative.inspect.cues`: the labeller's measurements — truncation,
   size in the canvas, contrast across the outline, the product's colours growing out of it, what lies under its
   base — estimated from image, mask and cutout) join the fusion as one more token. They mean the same whichever
-  renderer drew the image, where the trunk's maps carry the renderer's fingerprints too.
+  renderer drew the image, where the trunk's maps carry the renderer's fingerprints too. ``cue_set`` names the
+  version of :data:`~adcreative.inspect.cues.CUE_SETS` the model was trained on; a saved model keeps reading it.
 
 Ablation flags (``use_product``, ``use_mask``, ``use_structure``, ``use_text``, ``use_cues``) remove an input
 entirely; with all of them off the model is the image-only baseline (same trunk, same fusion depth). Training may also drop
@@ -63,7 +64,7 @@ from adcreative.core.backbones import (
 from adcreative.core.errors import InputError
 from adcreative.core.modeling import ConfigMixin, register_to_config
 from adcreative.core.types import CLASSES
-from adcreative.inspect.cues import N_CUES
+from adcreative.inspect.cues import LEGACY_CUE_SET, cue_names
 from adcreative.inspect.decision import Decision, Judgements
 from adcreative.inspect.preprocess import InspectItem, prepare_arrays
 
@@ -136,6 +137,7 @@ class RFNet(ConfigMixin, nn.Module):
         use_structure: bool = True,
         use_text: bool = True,
         use_cues: bool = False,
+        cue_set: str = LEGACY_CUE_SET,
         cue_expert: float = 0.0,
         ood_style: str = "none",
         finetune_head: bool = False,
@@ -167,6 +169,11 @@ class RFNet(ConfigMixin, nn.Module):
         self.use_product, self.use_mask, self.use_structure, self.use_text = (
             use_product, use_mask, use_structure, use_text)
         self.use_cues = use_cues
+        try:
+            self.n_cues = len(cue_names(cue_set))
+        except ValueError as e:
+            raise ValueError(f"cue_set: {e}") from None
+        self.cue_set = cue_set
         if not 0.0 <= cue_expert < 1.0:
             raise ValueError(f"cue_expert must be in [0, 1), got {cue_expert}")
         if cue_expert > 0 and not use_cues:
@@ -248,9 +255,9 @@ class RFNet(ConfigMixin, nn.Module):
         # the measured cues (inspect.cues: the labeller's measurements estimated from image, mask and cutout) as
         # one token, standardised by the training set's statistics (fitted once, saved with the weights)
         if use_cues:
-            self.register_buffer("cue_mean", torch.zeros(N_CUES))
-            self.register_buffer("cue_std", torch.ones(N_CUES))
-            self.cue_proj = nn.Sequential(nn.Linear(N_CUES, 2 * dim), nn.GELU(), nn.Linear(2 * dim, dim))
+            self.register_buffer("cue_mean", torch.zeros(self.n_cues))
+            self.register_buffer("cue_std", torch.ones(self.n_cues))
+            self.cue_proj = nn.Sequential(nn.Linear(self.n_cues, 2 * dim), nn.GELU(), nn.Linear(2 * dim, dim))
             self.cue_emb = nn.Parameter(torch.randn(1, 1, dim) * 0.02)
         # dropout inside the fusion is off by default: on a CPU its random masks cost ~15% of a training step
         layer = nn.TransformerEncoderLayer(dim, heads, 2 * dim, attn_dropout, activation="gelu", batch_first=True,
@@ -278,7 +285,7 @@ class RFNet(ConfigMixin, nn.Module):
         # that sees only the cues cannot, and on renderers no training run saw it judges better than the fusion that
         # reads the same cues (docs/inspect.md, eighth round)
         if cue_expert > 0:
-            self.cue_head = nn.Sequential(nn.Linear(N_CUES, 2 * dim), nn.GELU(), nn.Dropout(dropout),
+            self.cue_head = nn.Sequential(nn.Linear(self.n_cues, 2 * dim), nn.GELU(), nn.Dropout(dropout),
                                           nn.Linear(2 * dim, 2 * dim), nn.GELU(), nn.Dropout(dropout),
                                           nn.Linear(2 * dim, len(CLASSES)))
 
@@ -326,9 +333,10 @@ class RFNet(ConfigMixin, nn.Module):
         if self.use_cues:
             if "cues" not in inputs:
                 raise InputError("missing modality 'cues' (this model reads the measured cues)")
-            if inputs["cues"].dim() != 2 or inputs["cues"].shape[-1] != N_CUES:
-                raise InputError(f"cues has shape {tuple(inputs['cues'].shape)}, expected (B, {N_CUES})")
-            want["cues"] = (N_CUES,)
+            if inputs["cues"].dim() != 2 or inputs["cues"].shape[-1] != self.n_cues:
+                raise InputError(f"cues has shape {tuple(inputs['cues'].shape)}, expected (B, {self.n_cues}): "
+                                 f"this model reads cue set {self.cue_set!r}")
+            want["cues"] = (self.n_cues,)
         b = {inputs[k].shape[0] for k in want}
         if len(b) != 1:
             raise InputError(f"modalities disagree on batch size: {sorted(b)}")
@@ -479,7 +487,7 @@ class RFNet(ConfigMixin, nn.Module):
         return ((cues.float() - self.cue_mean) / self.cue_std).clamp(-CUE_CLIP, CUE_CLIP)
 
     def cue_logits(self, cues: Tensor) -> Tensor:
-        """Measured cues (B, N_CUES) → the cue expert's logits over CLASSES."""
+        """Measured cues (B, n_cues) → the cue expert's logits over CLASSES."""
         return self.cue_head(self._standard_cues(cues))  # type: ignore[no-any-return]
 
     def outputs(self, enc: dict[str, Tensor], *, calibrated: bool = True) -> tuple[Tensor, Tensor]:

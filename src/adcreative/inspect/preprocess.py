@@ -226,12 +226,13 @@ def _views(rgb: np.ndarray, palette: np.ndarray, image_size: int,
     return normalize(out), edges, affinity
 
 
-def preprocess_item(item: InspectItem, *, image_size: int, aux_size: int, cues: bool = True) -> dict[str, np.ndarray]:
+def preprocess_item(item: InspectItem, *, image_size: int, aux_size: int, cues: bool = True,
+                    cue_set: str | None = None) -> dict[str, np.ndarray]:
     """One item → ``image``, ``product``, ``local`` (3,S,S) and ``aux``, ``local_aux`` (4,A,A) = [mask, valid,
     edges, colour affinity to the product]. ``local`` is the product view: the generated image cropped around the
     mask (saliency when no mask) at the same input size, so the product's surroundings are seen at several times
-    the full view's scale. ``cues`` (N_CUES,) are the measured cues of :mod:`adcreative.inspect.cues` (zeros when
-    ``cues`` is False: a model that does not read them need not pay for them)."""
+    the full view's scale. ``cues`` are the measured cues of :mod:`adcreative.inspect.cues`, set ``cue_set`` (zeros
+    when ``cues`` is False: a model that does not read them need not pay for them)."""
     im = item.image.convert("RGB")
     m = np.asarray(item.mask.convert("L"), np.float32) / 255.0 if item.mask is not None else saliency_map(im)
     rgb = np.asarray(im)
@@ -245,9 +246,11 @@ def preprocess_item(item: InspectItem, *, image_size: int, aux_size: int, cues: 
     local, cedges, caff = _views(crgb, palette, image_size, aux_size)
     cvalid = letterbox_gray(_crop(np.ones(m.shape, np.float32), box, 0.0), aux_size)
     cmask = letterbox_gray(_crop(m, box, 0.0), aux_size)
-    from adcreative.inspect.cues import N_CUES, observe
+    from adcreative.inspect.cues import LEGACY_CUE_SET, n_cues, observe
 
-    measured = observe(rgb, m, np.asarray(product.convert("RGBA"))) if cues else np.zeros(N_CUES, np.float32)
+    cue_set = cue_set or LEGACY_CUE_SET
+    measured = (observe(rgb, m, np.asarray(product.convert("RGBA")), version=cue_set) if cues
+                else np.zeros(n_cues(cue_set), np.float32))
     return {
         "image": image,
         "product": normalize(product_canvas(product, image_size)),
@@ -263,7 +266,7 @@ ARRAY_KEYS = ("image", "product", "aux", "local", "local_aux", "cues")
 
 def prepare_arrays(items: Sequence[InspectItem], config: dict[str, Any]) -> dict[str, np.ndarray]:
     """A batch of items → the model's input arrays, from the sizes in a saved model's ``config``:
-    ``image``, ``product``, ``local`` (B,3,S,S), ``aux``, ``local_aux`` (B,4,A,A), ``cues`` (B,N_CUES) and, when the
+    ``image``, ``product``, ``local`` (B,3,S,S), ``aux``, ``local_aux`` (B,4,A,A), ``cues`` (B, n_cues) and, when the
     model reads the title, ``text`` (B,T,384) and ``text_valid`` (B,T). The one preprocessing path of RFNet and its
     ONNX export."""
     if not items:
@@ -276,7 +279,8 @@ def prepare_arrays(items: Sequence[InspectItem], config: dict[str, Any]) -> dict
     arrays = []
     for it in items:
         check_item(it, need_title=use_text)
-        arrays.append(preprocess_item(it, image_size=size, aux_size=aux, cues=bool(config.get("use_cues", False))))
+        arrays.append(preprocess_item(it, image_size=size, aux_size=aux, cues=bool(config.get("use_cues", False)),
+                                      cue_set=config.get("cue_set")))
     out = {k: np.stack([a[k] for a in arrays]) for k in ARRAY_KEYS}
     if use_text:
         from adcreative.core.backbones import title_tokens
