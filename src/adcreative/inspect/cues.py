@@ -20,6 +20,27 @@ per image (:data:`CUE_NAMES`), for RFNet's *cue* token:
 * **under the base**: where the darkest row and the strongest horizontal edge lie below the base (in product
   heights), and how dark that row is against the surroundings (a contact shadow away from the base, a gap).
 
+Cue sets (:data:`CUE_SETS`, ``observe(..., version=...)``): version "2" (:data:`CUE_NAMES_V2`, also
+:data:`CUE_NAMES`) is what the shipped RFNet reads and is never changed. Version "3" (:data:`CUE_NAMES_V3`) is
+version 2's cues, bit for bit, followed by estimators closer to the labeller's measurements that version 2
+recovers worst:
+
+* **missing part**: the cutout registered on the mask (scale read off either side or both, anchored on any side,
+  keeping the placement where the mask outside the cutout costs double): the share of it the mask leaves
+  uncovered, the part of that in its bottom 15 %, the mask outside it, and holes enclosed in the mask that the
+  cutout does not have;
+* **detail loss**: the labeller's error against the clean pixels in units of their own detail, after an affine
+  colour fit on the registered cutout, and the image's fine and middle detail against the cutout's;
+* **the product's colours growing out of it**: its palette corrected by the colour fit (plus shaded variants);
+  regions in those colours touching it that do not reach well past it on both sides (the labeller's surface
+  rule): their share of the ring around it and their area against the product's;
+* **under the base**: row by row under the foot, the darkening against beside it (at the base, its peak and
+  where the peak lies), the strongest horizontal edge beside the foot (the support's edge) and the colour just
+  under the foot against beside it;
+* **scale against props**: compact regions departing from their row's median colour, clear of the canvas's
+  sides and of the product, with their bottom near its base: how many, and the product's height against their
+  median height and against the largest one's (log).
+
 Everything is NumPy/OpenCV on a copy at most :data:`WORK_SIDE` pixels on its longer side, so it is cheap enough to
 run with the rest of the preprocessing.
 """
@@ -35,8 +56,8 @@ from adcreative.inspect.preprocess import product_palette
 
 WORK_SIDE = 320
 CUTOUT_SIDE = 384  # the cutout is compared at most this large (and the RFFT reward stacks cutouts of this size)
-CUES_VERSION = "2"  # part of the training encodings' cache key: change it when a cue's computation changes
-CUE_NAMES = (
+CUES_VERSION = "2"  # part of the training encodings' cache key (with the cue set): change it when a set's computation changes
+CUE_NAMES_V2 = (
     "long_frac", "area_frac", "border_share", "aspect_gap",
     "uncovered", "off_colour", "residual", "detail_ratio",
     "edge_low_frac", "edge_de", "rim_de",
@@ -44,21 +65,20 @@ CUE_NAMES = (
     "dark_offset", "dark_depth", "edge_offset", "edge_strength",
     "has_product",
 )
-N_CUES = len(CUE_NAMES)
-CUE_SETS: dict[str, tuple[str, ...]] = {"2": CUE_NAMES}  # a saved model reads the set it was trained on
+# version 3: version 2's cues, unchanged, then estimators closer to the labeller's weakest-recovered measurements
+CUE_NAMES_V3 = (
+    *CUE_NAMES_V2,
+    "miss_fit", "miss_low", "extra_fit", "mask_holes",  # missing part: the cutout registered onto the mask
+    "detail_err", "hf1_ratio", "hf2_ratio",  # detail loss against the registered cutout
+    "own_touch", "own_grow",  # the product's (colour-corrected) colours growing out of it
+    "contact_dark", "shadow_peak", "shadow_peak_val", "side_edge_offset", "under_de_max", "under_de_min",  # base
+    "prop_n", "prop_log_med", "prop_log_big",  # scale against objects standing near the base
+)
+CUE_SETS: dict[str, tuple[str, ...]] = {"2": CUE_NAMES_V2, "3": CUE_NAMES_V3}
+CUE_NAMES = CUE_NAMES_V2  # the shipped model's cue set
 LEGACY_CUE_SET = "2"  # what a model saved before cue sets existed (its config has no cue_set) reads
-CURRENT_CUE_SET = "2"  # what a new model reads unless told otherwise (inspect train --cue-set)
-
-
-def n_cues(version: str) -> int:
-    """How many cues ``version``'s set has."""
-    return len(cue_names(version))
-
-
-def cue_names(version: str) -> tuple[str, ...]:
-    if version not in CUE_SETS:
-        raise ValueError(f"unknown cue set {version!r}; choose from {', '.join(sorted(CUE_SETS))}")
-    return CUE_SETS[version]
+CURRENT_CUE_SET = "3"  # what a new model reads unless told otherwise (inspect train --cue-set)
+N_CUES = len(CUE_NAMES)
 _K3 = np.ones((3, 3), np.uint8)
 
 
@@ -75,11 +95,24 @@ def fit_cutout(cutout: np.ndarray) -> np.ndarray:
     return _resize(np.ascontiguousarray(cutout), (max(1, round(w * s)), max(1, round(h * s))))
 
 
+def cue_names(version: str = LEGACY_CUE_SET) -> tuple[str, ...]:
+    """The names of a cue set's cues, in order (:data:`CUE_SETS`); an unknown version is a ValueError."""
+    if version not in CUE_SETS:
+        raise ValueError(f"unknown cue set version {version!r}; known: {', '.join(sorted(CUE_SETS))}")
+    return CUE_SETS[version]
+
+
+def n_cues(version: str = LEGACY_CUE_SET) -> int:
+    """How many cues a cue set has."""
+    return len(cue_names(version))
+
+
 def observe(rgb: np.ndarray, mask: np.ndarray, cutout: np.ndarray, version: str = LEGACY_CUE_SET) -> np.ndarray:
-    """(N_CUES,) float32 cues of one image: ``rgb`` H×W×3 uint8, ``mask`` H×W in [0, 1] (placement, visible or
-    saliency; thresholded at 0.5), ``cutout`` h×w×4 uint8 (the product's clean RGBA cutout)."""
-    cue_names(version)  # refuses an unknown set
-    out = np.zeros(N_CUES, np.float32)
+    """(n_cues(version),) float32 cues of one image: ``rgb`` H×W×3 uint8, ``mask`` H×W in [0, 1] (placement,
+    visible or saliency; thresholded at 0.5), ``cutout`` h×w×4 uint8 (the product's clean RGBA cutout).
+    ``version``: the cue set (:data:`CUE_SETS`); "3" is version 2's cues, bit for bit, then its own."""
+    names = cue_names(version)
+    out = np.zeros(len(names), np.float32)
     H, W = rgb.shape[:2]
     s = min(1.0, WORK_SIDE / max(H, W))
     w, h = max(8, round(W * s)), max(8, round(H * s))
@@ -88,7 +121,7 @@ def observe(rgb: np.ndarray, mask: np.ndarray, cutout: np.ndarray, version: str 
     m = _resize(np.asarray(mask, np.float32), (w, h)) >= 0.5
     if m.sum() < 16:
         return out  # no product to measure: every cue 0, has_product 0
-    cue = dict.fromkeys(CUE_NAMES, 0.0)
+    cue = dict.fromkeys(names, 0.0)
     cue["has_product"] = 1.0
     ys, xs = np.nonzero(m)
     y0, y1, x0, x1 = int(ys.min()), int(ys.max()) + 1, int(xs.min()), int(xs.max()) + 1
@@ -126,6 +159,7 @@ def observe(rgb: np.ndarray, mask: np.ndarray, cutout: np.ndarray, version: str 
         ref_rgb[sy0:sy1, sx0:sx1] = patch[..., :3]
     cue["uncovered"] = float((ref_a & ~m).sum() / max(1, ref_a.sum()))
     core = cv2.erode((ref_a & m).astype(np.uint8), _K3, iterations=2).astype(bool)
+    coef = None
     if core.sum() >= 16:
         x = np.c_[ref_rgb[core], np.ones(int(core.sum()), np.float32)]
         y = img[core].astype(np.float32)
@@ -195,5 +229,194 @@ def observe(rgb: np.ndarray, mask: np.ndarray, cutout: np.ndarray, version: str 
         j = int(np.argmax(wide))
         cue["edge_offset"] = (lo + j - y1) / bh
         cue["edge_strength"] = float(wide[j] / 255.0)
-    out[:] = [cue[k] for k in CUE_NAMES]
+    if version == "3":
+        _cues_v3(cue, f32, gray, lab_img, m, crop, cutout, coef, (y0, y1, x0, x1), border)
+    out[:] = [cue[k] for k in names]
     return np.nan_to_num(out, nan=0.0, posinf=0.0, neginf=0.0)
+
+
+def _place(a: np.ndarray, ox: int, oy: int, h: int, w: int) -> np.ndarray:
+    """``a`` (th×tw, any dtype) put at (ox, oy) on an h×w canvas of zeros, clipped to it."""
+    th, tw = a.shape[:2]
+    out = np.zeros((h, w, *a.shape[2:]), a.dtype)
+    sx0, sy0, sx1, sy1 = max(0, ox), max(0, oy), min(w, ox + tw), min(h, oy + th)
+    if sx1 > sx0 and sy1 > sy0:
+        out[sy0:sy1, sx0:sx1] = a[sy0 - oy : sy1 - oy, sx0 - ox : sx1 - ox]
+    return out
+
+
+def _enclosed(a: np.ndarray) -> np.ndarray:
+    """Pixels outside ``a`` that the outside of the canvas cannot reach (holes in a silhouette)."""
+    pad = np.pad(a.astype(np.uint8), 1)
+    flood = np.zeros((pad.shape[0] + 2, pad.shape[1] + 2), np.uint8)
+    cv2.floodFill(pad, flood, (0, 0), 2)
+    return np.asarray(pad[1:-1, 1:-1] == 0)
+
+
+def _cues_v3(cue: dict[str, float], f32: np.ndarray, gray: np.ndarray, lab_img: np.ndarray,
+             m: np.ndarray, crop: np.ndarray, cutout: np.ndarray, coef: np.ndarray | None,
+             box: tuple[int, int, int, int], border: np.ndarray) -> None:
+    """Version 3's own cues, into ``cue`` (computed on the work-size image ``f32``, its mask ``m`` with box
+    ``box`` = (y0, y1, x0, x1), the cutout's opaque crop ``crop`` and version 2's colour fit ``coef``)."""
+    h, w = m.shape
+    y0, y1, x0, x1 = box
+    bh, bw = y1 - y0, x1 - x0
+    size = max(bh, bw)
+    ch, cw = crop.shape[:2]
+    mu = m.astype(np.uint8)
+    m_area = float(m.sum())
+
+    # missing part: the cutout registered on the mask (the scale read off either side or both, anchored on any
+    # side), keeping the placement that best explains the mask (mask outside the cutout costs double: a part
+    # missing from one side shrinks the mask's box, so the box alone stretches the cutout over the gap)
+    best: tuple[float, int, int, int, int] | None = None
+    alpha = np.ascontiguousarray(crop[..., 3])
+    for sc in sorted({bh / ch, bw / cw, float(np.sqrt(bh * bw / (ch * cw)))}):
+        tw, th = max(2, round(cw * sc)), max(2, round(ch * sc))
+        a = _resize(alpha, (tw, th)) >= 128
+        for ox in sorted({x0, x1 - tw, (x0 + x1 - tw) // 2}):
+            for oy in sorted({y0, y1 - th, (y0 + y1 - th) // 2}):
+                sx0, sy0, sx1, sy1 = max(0, ox), max(0, oy), min(w, ox + tw), min(h, oy + th)
+                if sx1 <= sx0 or sy1 <= sy0:
+                    continue
+                part = a[sy0 - oy : sy1 - oy, sx0 - ox : sx1 - ox]
+                inter = float(np.count_nonzero(part & m[sy0:sy1, sx0:sx1]))
+                score = 2.0 * (m_area - inter) + (float(np.count_nonzero(part)) - inter)
+                if best is None or score < best[0]:
+                    best = (score, ox, oy, tw, th)
+    if best is None:
+        return
+    _, ox, oy, tw, th = best
+    ref = _place(_resize(np.ascontiguousarray(crop), (tw, th)), ox, oy, h, w)
+    ra = ref[..., 3] >= 128
+    if ra.sum() >= 16:
+        miss = ra & ~m
+        cue["miss_fit"] = float(miss.sum() / ra.sum())
+        low = np.zeros_like(ra)
+        low[max(0, oy + th - max(2, round(0.15 * th))) :] = True
+        cue["miss_low"] = float((miss & low).sum() / ra.sum())
+        cue["extra_fit"] = float((m & ~ra).sum() / max(1.0, m_area))
+        cue["mask_holes"] = float((_enclosed(m) & ~_enclosed(ra) & ra).sum() / ra.sum())
+
+    # detail against the registered cutout, after a per-channel affine colour fit (the labeller's error in units
+    # of the cutout's own detail), and the fine and middle detail of the image against the cutout's
+    dy0, dy1, dx0, dx1 = max(0, y0 - 4), min(h, y1 + 4), max(0, x0 - 4), min(w, x1 + 4)  # the product's box
+    core = cv2.erode((ra & m)[dy0:dy1, dx0:dx1].astype(np.uint8), _K3, iterations=2).astype(bool)
+    if core.sum() >= 16:
+        ref_rgb = ref[dy0:dy1, dx0:dx1, :3].astype(np.float32)
+        img_w = f32[dy0:dy1, dx0:dx1]
+        x = np.c_[ref_rgb[core], np.ones(int(core.sum()), np.float32)]
+        fit, *_ = np.linalg.lstsq(x, img_w[core], rcond=None)
+        pred = np.clip(ref_rgb @ fit[:3] + fit[3], 0, 255).astype(np.float32)
+        err = float(np.abs(img_w[core] - pred[core]).mean())
+        detail = float(np.abs(pred - cv2.GaussianBlur(pred, (0, 0), max(1.0, bh / 80)))[core].mean())
+        cue["detail_err"] = err / (detail + 2.0)
+        g_pred = cv2.cvtColor(pred.astype(np.uint8), cv2.COLOR_RGB2GRAY).astype(np.float32)
+        bands = []
+        for g in (gray[dy0:dy1, dx0:dx1], g_pred):
+            b1, b3 = cv2.GaussianBlur(g, (0, 0), 1.0), cv2.GaussianBlur(g, (0, 0), 3.0)
+            bands.append((float(np.abs(g - b1)[core].mean()), float(np.abs(b1 - b3)[core].mean())))
+        cue["hf1_ratio"] = float(np.log((bands[0][0] + 0.5) / (bands[1][0] + 0.5)))
+        cue["hf2_ratio"] = float(np.log((bands[0][1] + 0.5) / (bands[1][1] + 0.5)))
+
+    # the product's colours (corrected by the colour fit: the image's white balance, not the catalogue's, and
+    # their shaded variants) in regions touching it that do not reach well past it on both sides
+    pal = product_palette(Image.fromarray(cutout, "RGBA")).astype(np.float32) * 255.0
+    if coef is not None:
+        pal = np.clip(np.c_[pal, np.ones(len(pal), np.float32)] @ coef, 0, 255).astype(np.float32)
+    pal_lab = lab(np.concatenate([pal, pal * 0.8]))
+    mg = max(4, round(0.35 * size))  # a window around the product (a region reaching past it is cut there)
+    wy0, wy1, wx0, wx1 = max(0, y0 - mg), min(h, y1 + mg), max(0, x0 - mg), min(w, x1 + mg)
+    lab_w = lab_img[wy0:wy1, wx0:wx1]
+    d2 = np.full(lab_w.shape[:2], np.inf, np.float32)
+    for c in pal_lab:
+        np.minimum(d2, ((lab_w - c) ** 2).sum(-1), out=d2)
+    m_w = m[wy0:wy1, wx0:wx1]
+    own = (d2 < OWN_DE * OWN_DE) & ~m_w
+    near = cv2.dilate(mu[wy0:wy1, wx0:wx1], _K3, iterations=2).astype(bool) & ~m_w
+    _, labels, stats, _ = cv2.connectedComponentsWithStats(own.astype(np.uint8), connectivity=8)
+    touching = np.unique(labels[near & own])
+    reach = 0.25 * bw
+    lx0, lx1 = x0 - wx0, x1 - wx0
+    keep = [int(t) for t in touching if t > 0 and not (stats[t, cv2.CC_STAT_LEFT] < lx0 - reach and
+                                                       stats[t, cv2.CC_STAT_LEFT] + stats[t, cv2.CC_STAT_WIDTH]
+                                                       > lx1 + reach)]
+    if keep:
+        lut = np.zeros(len(stats), bool)
+        lut[keep] = True
+        cue["own_touch"] = float((lut[labels] & near).sum() / max(1, near.sum()))
+        cue["own_grow"] = float(np.log1p(stats[keep, cv2.CC_STAT_AREA].sum() / max(1.0, m_area) * 100))
+
+    # under the base: the darkening under the foot against beside it, row by row (a contact shadow at the base,
+    # or away from it across a gap), the support's edge beside the product, and the colour under the foot
+    # against beside it (the support under it, or a backdrop: a product beside its support)
+    foot_rows = max(2, round(0.04 * bh))
+    foot = np.nonzero(m[max(y0, y1 - foot_rows) : y1].any(axis=0))[0]
+    fx0, fx1 = int(foot.min()), int(foot.max()) + 1
+    fw = fx1 - fx0
+    hi = min(h, y1 + max(3, round(0.4 * bh)))
+    away = ~cv2.dilate(mu, _K3, iterations=1).astype(bool)
+    sides = np.zeros(w, bool)
+    sides[max(0, fx0 - fw) : max(0, fx0 - 2)] = True
+    sides[min(w, fx1 + 2) : min(w, fx1 + fw)] = True
+    under_c = np.zeros(w, bool)
+    under_c[fx0:fx1] = True
+    if hi - y1 >= 3 and sides.any():
+        rows = slice(y1, hi)
+        ok_u, ok_s = away[rows] & under_c, away[rows] & sides
+        gu, gs = gray[rows], gray[rows]
+        nu, ns = ok_u.sum(1), ok_s.sum(1)
+        valid = (nu > 0) & (ns > 0)
+        if valid.any():
+            u = (gu * ok_u).sum(1) / np.maximum(nu, 1)
+            sd = (gs * ok_s).sum(1) / np.maximum(ns, 1)
+            d = np.where(valid, sd - u, -np.inf)
+            k = int(np.argmax(d))
+            cue["shadow_peak"] = k / bh
+            cue["shadow_peak_val"] = float(d[k] / 255.0)
+            first = d[: max(2, round(0.03 * bh))]
+            first = first[np.isfinite(first)]
+            cue["contact_dark"] = float(first.mean() / 255.0) if len(first) else 0.0
+        lo_e, hi_e = max(0, y1 - max(3, round(0.3 * bh))), min(h, y1 + max(3, round(0.3 * bh)))
+        gy = np.abs(cv2.Sobel(gray[lo_e:hi_e], cv2.CV_32F, 0, 1, ksize=3))
+        prof = (gy * (away[lo_e:hi_e] & sides)).sum(1) / np.maximum((away[lo_e:hi_e] & sides).sum(1), 1)
+        cue["side_edge_offset"] = (lo_e + int(np.argmax(prof)) - y1) / bh
+        strip = slice(min(h - 1, y1 + 1), min(h, y1 + 1 + max(2, round(0.08 * bh))))
+        su = away[strip] & under_c
+        if su.sum() >= 3:
+            lu = np.median(lab_img[strip][su], axis=0)
+            des = []
+            for cols in (slice(max(0, fx0 - fw), max(0, fx0 - 2)), slice(min(w, fx1 + 2), min(w, fx1 + fw))):
+                sm = np.zeros(w, bool)
+                sm[cols] = True
+                ss = away[strip] & sm
+                if ss.sum() >= 3:
+                    des.append(float(np.linalg.norm(lu - np.median(lab_img[strip][ss], axis=0))) / 100.0)
+            if des:
+                cue["under_de_max"], cue["under_de_min"] = max(des), min(des)
+
+    # scale against objects standing near the base: connected regions departing from their row's median colour
+    # (a backdrop and a floor run across the canvas; props, and text, do not), compact, not touching the
+    # canvas's sides or the product, with their bottom near the product's base
+    excl = cv2.dilate(mu, _K3, iterations=max(2, round(0.03 * size))).astype(bool)
+    free = ~excl.any(axis=0)  # columns clear of the product: the row's backdrop and floor
+    if free.sum() < 8:
+        return
+    rowmed = np.median(lab_img[:, np.nonzero(free)[0][::2]], axis=1)  # every other column: as good, half the work
+    dev = np.linalg.norm(lab_img - rowmed[:, None, :], axis=-1)
+    fg = ((dev > 14.0) & ~excl & ~border).astype(np.uint8)
+    fg = cv2.morphologyEx(fg, cv2.MORPH_OPEN, _K3)
+    n_fg, _, st, _ = cv2.connectedComponentsWithStats(fg, connectivity=8)
+    tol = 0.05 * h + 0.1 * bh
+    heights, areas = [], []
+    for i in range(1, n_fg):
+        px, py, pw, ph, area = (int(v) for v in st[i, :5])
+        if (ph < max(3, 0.02 * h) or pw < 2 or area < 0.3 * ph * pw or pw > 0.5 * w or px <= 2 or px + pw >= w - 2
+                or abs(py + ph - y1) > tol):
+            continue
+        heights.append(ph)
+        areas.append(area)
+    if heights:
+        cue["prop_n"] = float(len(heights))
+        cue["prop_log_med"] = float(np.log(bh / float(np.median(heights))))
+        cue["prop_log_big"] = float(np.log(bh / heights[int(np.argmax(areas))]))
