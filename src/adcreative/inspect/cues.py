@@ -56,7 +56,7 @@ from adcreative.inspect.preprocess import product_palette
 
 WORK_SIDE = 320
 CUTOUT_SIDE = 384  # the cutout is compared at most this large (and the RFFT reward stacks cutouts of this size)
-CUES_VERSION = "2"  # part of the training encodings' cache key (with the cue set): change it when a set's computation changes
+CUES_VERSION = "2"  # in the training encodings' cache key, beside the cue set: change it when a set's cues change
 CUE_NAMES_V2 = (
     "long_frac", "area_frac", "border_share", "aspect_gap",
     "uncovered", "off_colour", "residual", "detail_ratio",
