@@ -115,9 +115,10 @@ def test_leave_one_renderer_out_table(two_family_data: Path, tmp_path: Path) -> 
     md = (out / "loro.md").read_text()
     assert md.index("| held-out renderer: photo") < md.index("| in-distribution") and "linear probe" in md
     assert (out / "loro_ap.png").stat().st_size > 1000
-    # another process's seed merges into one table (medians over seeds 0, 1, 2); a seed twice is refused
+    # another process's seed (given as --seed, as one process per seed does) merges into one table (medians over
+    # seeds 0, 1, 2); a seed twice is refused
     out2, merged = tmp_path / "loro-s2", tmp_path / "merged"
-    assert main(["inspect", "baselines", "--data", str(two_family_data), "--loro", "--epochs", "1", "--seeds", "2",
+    assert main(["inspect", "baselines", "--data", str(two_family_data), "--loro", "--epochs", "1", "--seed", "2",
                  "--out", str(out2), "--max-train", "40", *TINY_ARGS]) == 0
     assert main(["inspect", "baselines", "--data", str(two_family_data), "--loro", "--merge", f"{out},{out2}",
                  "--out", str(merged)]) == 0

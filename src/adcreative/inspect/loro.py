@@ -192,11 +192,11 @@ def merge_reports(reports: Sequence[LoroReport]) -> LoroReport:
     their configs differ or a (fold, model, seed) appears twice: the medians would mix two setups."""
     if not reports:
         raise InputError("no reports to merge")
-    first = reports[0]
+    first = _setup(reports[0].config)
     for r in reports[1:]:
-        if r.config != first.config:
+        if _setup(r.config) != first:
             raise InputError("the reports were made with different configs; merge only seeds of one setup")
-    out = LoroReport(folds=list(dict.fromkeys(f for r in reports for f in r.folds)), config=first.config)
+    out = LoroReport(folds=list(dict.fromkeys(f for r in reports for f in r.folds)), config=first)
     seen: set[tuple[str, str, int]] = set()
     for rep in reports:
         for res in rep.results:
@@ -207,6 +207,13 @@ def merge_reports(reports: Sequence[LoroReport]) -> LoroReport:
             out.results.append(res)
     out.seeds = sorted({s for r in reports for s in r.seeds})
     return out
+
+
+def _setup(config: dict[str, Any]) -> dict[str, Any]:
+    """A report's config without the training seed: one process per seed (``--seed N``) is the same setup, and
+    each result carries its own seed."""
+    train = {k: v for k, v in dict(config.get("train", {})).items() if k != "seed"}
+    return {**config, "train": train} if "train" in config else dict(config)
 
 
 def read_report(path: Path) -> LoroReport:
