@@ -356,20 +356,20 @@ def _cues_v3(cue: dict[str, float], f32: np.ndarray, gray: np.ndarray, lab_img: 
     fw = fx1 - fx0
     hi = min(h, y1 + max(3, round(0.4 * bh)))
     away = ~cv2.dilate(mu, _K3, iterations=1).astype(bool)
+    left, right = slice(max(0, fx0 - fw), max(0, fx0 - 2)), slice(min(w, fx1 + 2), min(w, fx1 + fw))  # beside it
     sides = np.zeros(w, bool)
-    sides[max(0, fx0 - fw) : max(0, fx0 - 2)] = True
-    sides[min(w, fx1 + 2) : min(w, fx1 + fw)] = True
+    sides[left] = sides[right] = True
     under_c = np.zeros(w, bool)
     under_c[fx0:fx1] = True
     if hi - y1 >= 3 and sides.any():
         rows = slice(y1, hi)
         ok_u, ok_s = away[rows] & under_c, away[rows] & sides
-        gu, gs = gray[rows], gray[rows]
+        g = gray[rows]
         nu, ns = ok_u.sum(1), ok_s.sum(1)
         valid = (nu > 0) & (ns > 0)
         if valid.any():
-            u = (gu * ok_u).sum(1) / np.maximum(nu, 1)
-            sd = (gs * ok_s).sum(1) / np.maximum(ns, 1)
+            u = (g * ok_u).sum(1) / np.maximum(nu, 1)
+            sd = (g * ok_s).sum(1) / np.maximum(ns, 1)
             d = np.where(valid, sd - u, -np.inf)
             k = int(np.argmax(d))
             cue["shadow_peak"] = k / bh
@@ -386,7 +386,7 @@ def _cues_v3(cue: dict[str, float], f32: np.ndarray, gray: np.ndarray, lab_img: 
         if su.sum() >= 3:
             lu = np.median(lab_img[strip][su], axis=0)
             des = []
-            for cols in (slice(max(0, fx0 - fw), max(0, fx0 - 2)), slice(min(w, fx1 + 2), min(w, fx1 + fw))):
+            for cols in (left, right):
                 sm = np.zeros(w, bool)
                 sm[cols] = True
                 ss = away[strip] & sm
