@@ -361,6 +361,33 @@ def test_online_hybrid_learning_phase_scale_and_refit_cadence() -> None:
             POLICIES.create("hybrid_online", n_features=2, **bad)
 
 
+def test_ard_kernel_space_measures_look_alikes_on_the_relevant_components(tmp_path: Path) -> None:
+    """``kernel_space="ard"``: the look-alike kernel's distance is on the PCA scores weighted by the learned
+    relevances, so a component shrunk away stops making creatives differ; the policy still learns the task and the
+    option survives save/reload; it needs ``shared_ard`` and a known value."""
+    from adcreative.select import POLICIES
+
+    b, _ = _online_contextual_task(shared_ard=True, block_kernel=0.5, block_mean="constant", kernel_space="ard")
+    g = b._component_columns()[:, 0]
+    b.shared_var[g] = [1.0, 1e-6, 1e-6, 1e-6]          # only the first component predicts clicks
+    k = b._kernel()
+    z = b.Z[:, 0]
+    expect = 0.5 * np.eye(len(z)) + 0.5 * np.exp(-((z[:, None] - z[None, :]) ** 2 * 4.0) /
+                                                  np.median(((z[:, None] - z[None, :]) ** 2 * 4.0)[np.triu_indices(len(z), 1)]))
+    np.testing.assert_allclose(k, expect, rtol=1e-4, atol=1e-6)
+    b.shared_var[g] = 1.0                                # all equally relevant: the kernel of the plain scores
+    d2 = ((b.Z[:, None] - b.Z[None, :]) ** 2).sum(-1)
+    np.testing.assert_allclose(b._kernel(), 0.5 * np.eye(len(z)) + 0.5 * np.exp(-d2 / np.median(d2[np.triu_indices(len(z), 1)])))
+    feats, _ = _online_contextual_task(shared_ard=True, block_kernel=0.5, block_mean="constant")
+    assert not np.allclose(feats._kernel(), b._kernel())  # the default still reads all standardised features
+    b.save_pretrained(tmp_path / "ardk")
+    assert POLICIES.load(tmp_path / "ardk").config["kernel_space"] == "ard"
+    with pytest.raises(InputError, match="shared_ard"):
+        POLICIES.create("hybrid_online", n_features=2, block_kernel=0.5, kernel_space="ard")
+    with pytest.raises(InputError, match="kernel_space"):
+        POLICIES.create("hybrid_online", n_features=2, shared_ard=True, kernel_space="pca")
+
+
 def test_shared_ard_shrinks_irrelevant_components_and_ppca_floor_keeps_the_rest_learnable(tmp_path: Path) -> None:
     """``shared_ard``: the prior variance of each PCA component's shared weights is learned (EM); on a task where
     clicks depend on the creatives' features through one direction, the components move off the common start,

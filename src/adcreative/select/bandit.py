@@ -773,6 +773,10 @@ class OnlineHybridTS(HybridLinearTS):
     determination by the same EM steps, shrunk by ``prior_shrink``, :meth:`_update_shared_prior`);
     ``prior_floor="ppca"`` with ``prior_rank`` gives the discarded directions of the block prior their mean
     variance (probabilistic PCA's noise) instead of only the shrinkage floor.
+
+    Round g (off by default): ``kernel_space="ard"`` (with ``shared_ard``) measures the look-alike kernel's
+    distance on the PCA scores weighted by their learned relevance instead of on all standardised features
+    alike, so creatives count as look-alikes when they differ only in directions that do not predict clicks.
     """
 
     registry_name = "hybrid_online"
@@ -787,9 +791,14 @@ class OnlineHybridTS(HybridLinearTS):
                  block_mean_ridge: float = 10.0, block_kernel: float = 0.0, kernel_scale: float = 1.0,
                  early_events: int = 0, early_sample_scale: float | None = None,
                  early_refit_every: int | None = None, shared_ard: bool = False, prior_floor: str = "shrink",
-                 arm_ids: list[str] | None = None, seed: int = 0) -> None:
+                 kernel_space: str = "features", arm_ids: list[str] | None = None, seed: int = 0) -> None:
         if prior_floor not in ("shrink", "ppca"):
             raise InputError(f"prior_floor must be 'shrink' or 'ppca', got {prior_floor!r}")
+        if kernel_space not in ("features", "ard"):
+            raise InputError(f"kernel_space must be 'features' or 'ard', got {kernel_space!r}")
+        if kernel_space == "ard" and not shared_ard:
+            raise InputError("kernel_space='ard' weighs the look-alike distance by the learned relevances: "
+                             "it needs shared_ard=True")
         if early_events < 0:
             raise InputError(f"early_events must be >= 0, got {early_events}")
         if early_sample_scale is not None and early_sample_scale < 0:
@@ -880,7 +889,14 @@ class OnlineHybridTS(HybridLinearTS):
         g, c = float(self.config["block_kernel"]), self.n_arms
         if g == 0.0 or c < 2:
             return np.eye(c)
-        f = self._design()[:, 1:]
+        if self.config["kernel_space"] == "ard":
+            # look-alike by what predicts clicks in this market: the PCA scores, each scaled by the square
+            # root of its learned relevance (ARD variance over the components' mean), so directions the EM
+            # step has shrunk away no longer make two creatives differ
+            rel = self.shared_var[self._component_columns()[:, 0]]
+            f = self.Z * np.sqrt(rel / rel.mean())
+        else:
+            f = self._design()[:, 1:]
         d2 = ((f[:, None, :] - f[None, :, :]) ** 2).sum(-1)
         scale = float(self.config["kernel_scale"]) * max(float(np.median(d2[np.triu_indices(c, 1)])), 1e-12)
         return (1 - g) * np.eye(c) + g * np.exp(-d2 / scale)  # type: ignore[no-any-return]
