@@ -2,7 +2,8 @@
 
 The store tests run twice in CI (``scripts/test.sh``): on SQLite with the whole suite, which lists every test
 that used a database (``--list-store-tests FILE``; a test that only runs on PostgreSQL is marked
-``@pytest.mark.postgres``), then those tests again on PostgreSQL
+``@pytest.mark.postgres``; one whose store is SQLite by design, whatever the environment says, is marked
+``@pytest.mark.sqlite_only`` and not listed), then those tests again on PostgreSQL
 (``ADCREATIVE_TEST_POSTGRES=URL`` of a server where databases may be created: each test module gets a fresh
 database, dropped afterwards; every home in it is its own schema, see ``adcreative.core.database``).
 """
@@ -32,6 +33,7 @@ PG_SERVER = os.environ.get("ADCREATIVE_TEST_POSTGRES")
 if not PG_SERVER:
     os.environ.pop("ADCREATIVE_DATABASE_URL", None)  # tests make their own stores, never the user's database
 _used_store: set[str] = set()  # test ids that opened a database connection
+_sqlite_only: set[str] = set()  # test ids whose stores are SQLite by design (not rerun on PostgreSQL)
 _current: list[str] = [""]
 
 
@@ -52,13 +54,15 @@ def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None) -> 
     _current[0] = item.nodeid  # fixtures set up for this test count as this test's use
     if item.get_closest_marker("postgres") is not None:
         _used_store.add(item.nodeid)
+    if item.get_closest_marker("sqlite_only") is not None:
+        _sqlite_only.add(item.nodeid)
     return (yield)
 
 
 def pytest_sessionfinish(session: pytest.Session) -> None:
     out = session.config.getoption("--list-store-tests")
     if out:
-        ids = sorted(i for i in _used_store if i)
+        ids = sorted(i for i in _used_store - _sqlite_only if i)
         Path(out).write_text("".join(f"{i}\n" for i in ids))
 
 
