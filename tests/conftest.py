@@ -59,10 +59,20 @@ def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None) -> 
     return (yield)
 
 
+@pytest.hookimpl(optionalhook=True)
+def pytest_testnodedown(node: object, error: object) -> None:
+    """pytest-xdist, on the controller: a worker's list of store tests joins the controller's."""
+    _used_store.update(getattr(node, "workeroutput", {}).get("store_tests", []))
+
+
 def pytest_sessionfinish(session: pytest.Session) -> None:
     out = session.config.getoption("--list-store-tests")
     if out:
         ids = sorted(i for i in _used_store - _sqlite_only if i)
+        worker = getattr(session.config, "workeroutput", None)
+        if worker is not None:  # an xdist worker: the controller writes the file (pytest_testnodedown)
+            worker["store_tests"] = ids
+            return
         Path(out).write_text("".join(f"{i}\n" for i in ids))
 
 
