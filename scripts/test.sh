@@ -13,6 +13,7 @@ cd "$(dirname "$0")/.."
 PY=${PYTHON:-python3}
 unset ADCREATIVE_DATABASE_URL  # tests make their own stores; never one from the environment
 workers=${TEST_WORKERS:-$(nproc 2>/dev/null || echo 1)}
+[[ $workers =~ ^[1-9][0-9]*$ ]] || { echo "test.sh: TEST_WORKERS must be a positive whole number, got '$workers'" >&2; exit 2; }
 (( workers > 4 )) && workers=4
 par=()
 (( workers > 1 )) && par=(-n "$workers" --dist loadfile)
