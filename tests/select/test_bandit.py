@@ -367,17 +367,16 @@ def test_ard_kernel_space_measures_look_alikes_on_the_relevant_components(tmp_pa
     option survives save/reload; it needs ``shared_ard`` and a known value."""
     from adcreative.select import POLICIES
 
+    def kernel(f: np.ndarray) -> np.ndarray:  # γ = 0.5, kernel_scale 1: squared distances over their median
+        d2 = ((f[:, None] - f[None, :]) ** 2).sum(-1)
+        return 0.5 * np.eye(len(f)) + 0.5 * np.exp(-d2 / np.median(d2[np.triu_indices(len(f), 1)]))
+
     b, _ = _online_contextual_task(shared_ard=True, block_kernel=0.5, block_mean="constant", kernel_space="ard")
     g = b._component_columns()[:, 0]
     b.shared_var[g] = [1.0, 1e-6, 1e-6, 1e-6]          # only the first component predicts clicks
-    k = b._kernel()
-    z = b.Z[:, 0]
-    expect = 0.5 * np.eye(len(z)) + 0.5 * np.exp(-((z[:, None] - z[None, :]) ** 2 * 4.0) /
-                                                  np.median(((z[:, None] - z[None, :]) ** 2 * 4.0)[np.triu_indices(len(z), 1)]))
-    np.testing.assert_allclose(k, expect, rtol=1e-4, atol=1e-6)
+    np.testing.assert_allclose(b._kernel(), kernel(b.Z[:, :1] * 2.0), rtol=1e-4, atol=1e-6)
     b.shared_var[g] = 1.0                                # all equally relevant: the kernel of the plain scores
-    d2 = ((b.Z[:, None] - b.Z[None, :]) ** 2).sum(-1)
-    np.testing.assert_allclose(b._kernel(), 0.5 * np.eye(len(z)) + 0.5 * np.exp(-d2 / np.median(d2[np.triu_indices(len(z), 1)])))
+    np.testing.assert_allclose(b._kernel(), kernel(b.Z))
     feats, _ = _online_contextual_task(shared_ard=True, block_kernel=0.5, block_mean="constant")
     assert not np.allclose(feats._kernel(), b._kernel())  # the default still reads all standardised features
     b.save_pretrained(tmp_path / "ardk")

@@ -64,7 +64,7 @@ from adcreative.core.backbones import (
 from adcreative.core.errors import InputError
 from adcreative.core.modeling import ConfigMixin, register_to_config
 from adcreative.core.types import CLASSES
-from adcreative.inspect.cues import LEGACY_CUE_SET, cue_names
+from adcreative.inspect.cues import LEGACY_CUE_SET, n_cues
 from adcreative.inspect.decision import Decision, Judgements
 from adcreative.inspect.preprocess import InspectItem, prepare_arrays
 
@@ -170,7 +170,7 @@ class RFNet(ConfigMixin, nn.Module):
             use_product, use_mask, use_structure, use_text)
         self.use_cues = use_cues
         try:
-            self.n_cues = len(cue_names(cue_set))
+            self.n_cues = n_cues(cue_set)
         except ValueError as e:
             raise ValueError(f"cue_set: {e}") from None
         self.cue_set = cue_set

@@ -215,8 +215,9 @@ class RFNetReward(nn.Module):
 
     @torch.no_grad()
     def cues(self, images: Tensor, aux: dict[str, Tensor]) -> Tensor:
-        """The measured cues of the 8-bit images (B, n_cues), in the network's cue set. They are measurements, not differentiable: the
-        reward's gradient reaches the pixels through the other inputs, and the cue token is a constant of them."""
+        """The measured cues of the 8-bit images (B, n_cues), in the network's cue set. They are measurements, not
+        differentiable: the reward's gradient reaches the pixels through the other inputs, and the cue token is a
+        constant of them."""
         from adcreative.inspect.cues import observe
 
         px = (_quantize(images.detach()) * 255.0).round().to(torch.uint8).permute(0, 2, 3, 1).cpu().numpy()
