@@ -72,6 +72,15 @@ def test_cli_bad_inputs(tmp_path: Path, capfd: pytest.CaptureFixture[str]) -> No
         assert main(["inspect", "baselines", "--data", str(tmp_path / "ds"), *args]) == 2
         err = capfd.readouterr().err
         assert err.count(word) == 2 and "Traceback" not in err, err
+    # an unknown rule for the decision's thresholds, or a family size below 1: the same
+    for args, word in ((["--decision-groups", "renderer"], "--decision-groups"),
+                       (["--decision-groups", "family", "--decision-min-group", "0"], "--decision-min-group")):
+        capfd.readouterr()
+        assert main(["inspect", "train", "--data", str(tmp_path / "ds"), "--out", str(tmp_path / "m"), *args]) == 2
+        assert main(["inspect", "baselines", "--data", str(tmp_path / "ds"), *args]) == 2
+        assert main(["inspect", "calibrate", "--data", str(tmp_path / "ds"), "--out", str(tmp_path / "m"), *args]) == 2
+        err = capfd.readouterr().err
+        assert err.count(word) == 3 and "Traceback" not in err, err
     assert not (tmp_path / "m").exists()
 
 
@@ -192,13 +201,16 @@ def test_train_calibrate_and_eval_by_renderer(two_family_data: Path, tmp_path: P
     m = tmp_path / "m"
     assert main(["inspect", "train", "--data", str(two_family_data), "--out", str(m), "--epochs", "2",
                  "--modality-dropout", "0.2", "--layers", "1", "--adversary", "both", "--adversary-weight", "0.3",
-                 *TINY_ARGS]) == 0
+                 "--decision-groups", "family", "--decision-min-group", "4", *TINY_ARGS]) == 0
     cached = set((two_family_data / ".cache").glob("rfnet-enc-*"))
     cfg = json.loads((m / "config.json").read_text())
     # the adversary trained (its accuracy is in the history) but is no part of the saved model
     assert cfg["_extra"]["train"]["adversary"] == "both" and "adv_renderer_acc" in cfg["_extra"]["history"][0]
     assert "adversary" not in {k for k in cfg if not k.startswith("_")}
     assert cfg["decision"]["target_accept"] == 0.99 and cfg["temperature"] > 0
+    # thresholds met on each renderer family of validation: the rule is saved with the decision and the config
+    assert cfg["decision"]["groups"] == "family" and cfg["_extra"]["train"]["decision_groups"] == "family"
+    assert cfg["_extra"]["train"]["decision_min_group"] == 4
     assert "calibration" in cfg["_extra"]
     # fine-tuning a saved model keeps its architecture and refits its calibration on the new validation split
     ft = tmp_path / "ft"
@@ -213,6 +225,7 @@ def test_train_calibrate_and_eval_by_renderer(two_family_data: Path, tmp_path: P
     assert main(["inspect", "calibrate", "--data", str(two_family_data), "--model", str(m), "--out", str(m2),
                  "--target-accept", "0.95", "--threads", "1"]) == 0
     assert json.loads((m2 / "config.json").read_text())["decision"]["target_accept"] == 0.95
+    assert json.loads((m2 / "config.json").read_text())["decision"]["groups"] == "pooled"  # the default
     ev = tmp_path / "ev"
     assert main(["inspect", "eval", "--data", str(two_family_data), "--model", str(m2), "--out", str(ev)]) == 0
     # calibrate and eval read their splits from the encodings training cached, rather than encoding them again

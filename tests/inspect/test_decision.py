@@ -14,6 +14,7 @@ from adcreative.inspect.decision import (
     accept_threshold,
     choose_decision,
     decision_metrics,
+    group_thresholds,
 )
 
 
@@ -117,3 +118,77 @@ def test_a_small_batch_stays_near_the_validation_prior() -> None:
     assert estimate_prior(np.array([0.9, 0.95, 0.8]), 0.2, pseudo=0.0) > 0.9
     with pytest.raises(ValueError):
         Decision(accept=0.9, reject=0.1).for_prior(0.5)  # no histograms: a model calibrated before them
+
+
+def two_families(seed: int, n_a: int = 3000, n_b: int = 1000) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Scores of one auditor on two renderer families: on ``a`` it separates well; on ``b`` (a third of the
+    rows) its available images score lower, so a threshold fine for the pool rejects too many of them."""
+    rng = np.random.default_rng(seed)
+    fam = np.array(["a"] * n_a + ["b"] * n_b)
+    avail = rng.random(n_a + n_b) < 1 / 6
+    shift = np.where(fam == "b", -2.0, 0.0)  # b's available images look worse; its defective ones alike
+    logit = np.where(avail, rng.normal(3.0, 1.2, len(fam)) + shift, rng.normal(-3.0, 1.2, len(fam)))
+    logit = np.where(~avail & (fam == "b"), logit + 1.5, logit)  # and b's defective ones a little better
+    return 1 / (1 + np.exp(-logit)), avail, fam
+
+
+def test_family_rule_meets_the_targets_on_every_family() -> None:
+    """Pooled thresholds meet the targets on all rows but miss the reject target on family b; with groups each
+    threshold is the strictest family's, so both targets hold on each family (and pooled: never looser)."""
+    p, avail, fam = two_families(seed=0)
+    pooled = choose_decision(p, avail, target_accept=0.99, target_reject=0.98)
+    family = choose_decision(p, avail, target_accept=0.99, target_reject=0.98, groups=fam)
+    assert pooled.groups == "pooled" and family.groups == "family"
+    m = decision_metrics(pooled.bands(p), avail)
+    assert m["precision_accept"] >= 0.99 and m["precision_reject"] >= 0.98
+    b = fam == "b"
+    mb = decision_metrics(pooled.bands(p[b]), avail[b])
+    assert mb["precision_reject"] < 0.98 and mb["precision_accept"] < 0.99  # what pooling hides
+    for f in ("a", "b"):
+        mf = decision_metrics(family.bands(p[fam == f]), avail[fam == f])
+        assert mf["precision_accept"] >= 0.99 and mf["precision_reject"] >= 0.98, (f, mf)
+        assert mf["counts"]["accept"] > 0 and mf["counts"]["reject"] > 0
+    assert family.accept >= pooled.accept and family.reject < pooled.reject
+    # each threshold is the strictest family's
+    acc, rej = group_thresholds(p, avail, fam, target_accept=0.99, target_reject=0.98)
+    assert set(acc) == set(rej) == {"a", "b"}
+    assert family.reject == min(rej.values()) == rej["b"] and family.accept == max([pooled.accept, *acc.values()])
+    # on fresh images of the same families the family rule still holds on b, pooled still misses it
+    q, y, g = two_families(seed=1, n_a=30000, n_b=10000)
+    b = g == "b"
+    assert decision_metrics(family.bands(q[b]), y[b])["precision_reject"] >= 0.975
+    assert decision_metrics(pooled.bands(q[b]), y[b])["precision_reject"] < 0.97
+    # saved with the model: the rule travels with the thresholds
+    assert Decision.from_dict(json.loads(json.dumps(family.to_dict()))) == family
+
+
+def test_small_families_are_skipped_and_none_left_falls_back_to_pooled() -> None:
+    p, avail, fam = two_families(seed=2)
+    pooled = choose_decision(p, avail, target_accept=0.99, target_reject=0.98)
+    # a family of 30 rows whose every available image scores near 0 would stop all rejection if it counted
+    rng = np.random.default_rng(3)
+    p_small = np.where(np.arange(30) < 10, 0.001, rng.uniform(0.0, 0.01, 30))
+    y_small = np.arange(30) < 10
+    P, Y, G = np.concatenate([p, p_small]), np.concatenate([avail, y_small]), np.concatenate([fam, ["c"] * 30])
+    acc, rej = group_thresholds(P, Y, G, min_group=50)
+    assert "c" not in acc and "c" not in rej
+    acc, rej = group_thresholds(P, Y, G, min_group=20)
+    assert rej["c"] < 0.001  # counted, it alone would set the reject threshold
+    assert choose_decision(P, Y, groups=G, min_group=20).reject < choose_decision(P, Y, groups=G).reject
+    # too few available images (5 by default) leave a family out of the accept threshold only
+    few = np.arange(60) < 3
+    acc, rej = group_thresholds(np.linspace(0, 1, 60), few, ["d"] * 60)
+    assert acc == {} and set(rej) == {"d"}
+    # no family large enough: the pooled thresholds, unchanged
+    small = np.array([f"g{i % 100}" for i in range(len(p))])  # 100 families of 40 rows
+    fallback = choose_decision(p, avail, target_accept=0.99, target_reject=0.98, groups=small)
+    assert (fallback.accept, fallback.reject) == (pooled.accept, pooled.reject) and fallback.groups == "family"
+    with pytest.raises(ValueError, match="one group per row"):
+        choose_decision(p, avail, groups=fam[:-1])
+
+
+def test_a_decision_saved_before_groups_loads_as_pooled() -> None:
+    p, avail = scores(1000, seed=4)
+    d = choose_decision(p, avail)
+    old = {k: v for k, v in d.to_dict().items() if k != "groups"}
+    assert Decision.from_dict(old) == d and Decision.from_dict(old).groups == "pooled"

@@ -156,3 +156,32 @@ def test_ood_style_is_checked() -> None:
 
     with pytest.raises(ValueError, match="ood_style"):
         RFNet(**TINY, ood_style="texture")
+
+
+def test_calibration_can_choose_thresholds_per_renderer_family(encoded) -> None:  # type: ignore[no-untyped-def]
+    """TrainConfig(decision_groups="family") hands validation's renderer families to choose_decision: the saved
+    decision is the family rule's on the calibrated P(available); an unknown rule is refused."""
+    from adcreative.core.errors import InputError
+    from adcreative.inspect.decision import choose_decision
+    from adcreative.inspect.metrics import encoded_outputs
+    from adcreative.inspect.model import RFNet
+    from adcreative.inspect.train import TrainConfig, calibrate_model, split_sets
+
+    tr, va, _ = split_sets(encoded)
+    va.renderers = ["a" if i % 2 else "b" for i in range(len(va))]
+    torch.manual_seed(0)
+    model = RFNet(**TINY)
+    cfg = TrainConfig(seed=0, target_reject=0.9, decision_groups="family", decision_min_group=2)
+    calibrate_model(model, tr, va, cfg)
+    d = model.decision
+    assert d is not None and d.groups == "family"
+    z, _ = encoded_outputs(model, va)
+    p = torch.softmax(torch.from_numpy(z), -1).numpy()[:, 0]
+    y = va.labels.numpy()
+    again = choose_decision(p, y == 0, target_accept=0.99, target_reject=0.9, groups=va.renderers, min_group=2,
+                            min_class=5)
+    assert (d.accept, d.reject) == pytest.approx((again.accept, again.reject), abs=1e-5)  # float32 softmax
+    pooled = choose_decision(p, y == 0, target_accept=0.99, target_reject=0.9)
+    assert d.accept >= pooled.accept - 1e-5 and d.reject < pooled.reject - 1e-3  # a family is stricter here
+    with pytest.raises(InputError, match="decision groups"):
+        calibrate_model(model, tr, va, TrainConfig(decision_groups="renderer"))

@@ -39,7 +39,8 @@ def _threads(n: int | None) -> None:
 def _train_config(epochs: int, batch_size: int, lr: float, patience: int, seed: int, class_weighting: bool,
                   modality_dropout: float = 0.0, target_accept: float = 0.99, target_reject: float = TARGET_REJECT,
                   ood_quantile: float = 0.99, adversary: str = "none", adversary_weight: float = 0.1,
-                  adversary_mode: str = "reverse") -> Any:
+                  adversary_mode: str = "reverse", decision_groups: str = "pooled",
+                  decision_min_group: int | None = None) -> Any:
     from adcreative.inspect.train import ADVERSARIES, ADVERSARY_MODES, TrainConfig
 
     if epochs < 1:
@@ -55,10 +56,12 @@ def _train_config(epochs: int, batch_size: int, lr: float, patience: int, seed: 
     if adversary_weight < 0:
         raise InputError(f"--adversary-weight must be at least 0, got {adversary_weight}")
     _check_targets(target_accept, target_reject, ood_quantile)
+    groups = _decision_groups(decision_groups, decision_min_group)
     return TrainConfig(epochs=epochs, batch_size=batch_size, lr=lr, patience=patience, seed=seed,
                        class_weighting=class_weighting, modality_dropout=modality_dropout,
                        target_accept=target_accept, target_reject=target_reject, ood_quantile=ood_quantile,
-                       adversary=adversary, adversary_weight=adversary_weight, adversary_mode=adversary_mode)
+                       adversary=adversary, adversary_weight=adversary_weight, adversary_mode=adversary_mode,
+                       **groups)
 
 
 def _check_targets(target_accept: float, target_reject: float, ood_quantile: float) -> None:
@@ -66,6 +69,17 @@ def _check_targets(target_accept: float, target_reject: float, ood_quantile: flo
                     ("--ood-quantile", ood_quantile)):
         if not 0.0 < v <= 1.0:
             raise InputError(f"{name} must be in (0, 1], got {v}")
+
+
+def _decision_groups(rule: str, min_group: int | None) -> dict[str, Any]:
+    """--decision-groups and --decision-min-group, checked, as TrainConfig fields."""
+    from adcreative.inspect.decision import GROUP_RULES, MIN_GROUP
+
+    if rule not in GROUP_RULES:
+        raise InputError(f"--decision-groups must be one of {', '.join(GROUP_RULES)}, got {rule!r}")
+    if min_group is not None and min_group < 1:
+        raise InputError(f"--decision-min-group must be at least 1, got {min_group}")
+    return {"decision_groups": rule, "decision_min_group": MIN_GROUP if min_group is None else min_group}
 
 
 def _seeds(value: str) -> list[int]:
@@ -101,6 +115,11 @@ _ADV_MODE_HELP = ("reverse: DANN's gradient reversal; confusion: the features ar
 _ACCEPT_HELP = "Precision of auto-accepted images the decision's threshold must reach on validation"
 _REJECT_HELP = "Precision of auto-rejected images (truly defective) the reject threshold must reach on validation"
 _OOD_HELP = "Quantile of validation OOD scores above which an image goes to a human"
+_GROUPS_HELP = ("How the decision's thresholds meet their targets on validation: pooled (all images together) or "
+                "family (on each renderer family too: the strictest family sets each threshold; a stand-in for a "
+                "renderer never seen)")
+_MIN_GROUP_HELP = ("With --decision-groups family: validation images a family needs to count (and 5 available / 5 "
+                   "defective ones for the accept / reject threshold); default 50")
 
 
 @app.command("train")
@@ -141,6 +160,8 @@ def train(
     target_accept: float = typer.Option(0.99, "--target-accept", help=_ACCEPT_HELP),
     target_reject: float = typer.Option(TARGET_REJECT, "--target-reject", help=_REJECT_HELP),
     ood_quantile: float = typer.Option(0.99, "--ood-quantile", help=_OOD_HELP),
+    decision_groups: str = typer.Option("pooled", "--decision-groups", help=_GROUPS_HELP),
+    decision_min_group: int | None = typer.Option(None, "--decision-min-group", help=_MIN_GROUP_HELP),
     cache: bool = typer.Option(True, "--cache/--no-cache", help="Cache trunk encodings in DATA/.cache"),
     threads: int | None = typer.Option(None, "--threads", help="torch threads (default: torch's choice)"),
 ) -> None:
@@ -151,7 +172,8 @@ def train(
 
     _threads(threads)
     cfg = _train_config(epochs, batch_size, lr, patience, seed, class_weighting, modality_dropout, target_accept,
-                        target_reject, ood_quantile, adversary, adversary_weight, adversary_mode)
+                        target_reject, ood_quantile, adversary, adversary_weight, adversary_mode, decision_groups,
+                        decision_min_group)
     if init is not None:
         net = load_inspector(None if init == "default" else Path(init))
         net.set_calibration(1.0, None)  # refitted on the new validation split after training
@@ -235,6 +257,8 @@ def baselines(
     target_accept: float = typer.Option(0.99, "--target-accept", help=_ACCEPT_HELP),
     target_reject: float = typer.Option(TARGET_REJECT, "--target-reject", help=_REJECT_HELP),
     ood_quantile: float = typer.Option(0.99, "--ood-quantile", help=_OOD_HELP),
+    decision_groups: str = typer.Option("pooled", "--decision-groups", help=_GROUPS_HELP),
+    decision_min_group: int | None = typer.Option(None, "--decision-min-group", help=_MIN_GROUP_HELP),
     only: str = typer.Option("", "--only", help="Comma-separated variant names (default: all; without --loro)"),
     out: Path | None = typer.Option(None, "--out", help="Write the table (markdown + json; with --loro a folder "
                                     "with loro.md, loro.json and PNGs) here"),
@@ -274,7 +298,8 @@ def baselines(
         raise InputError(str(e)) from None
     base = {k: v for k, v in base.items() if k not in ("temperature", "decision")}
     tcfg = _train_config(epochs, batch_size, lr, patience, seed, True, modality_dropout, target_accept,
-                         target_reject, ood_quantile, adversary, adversary_weight, adversary_mode)
+                         target_reject, ood_quantile, adversary, adversary_weight, adversary_mode, decision_groups,
+                         decision_min_group)
     if loro:
         from adcreative.inspect.evaluate import run_loro_folder
         from adcreative.inspect.loro import write_report
@@ -317,6 +342,8 @@ def calibrate(
     target_accept: float = typer.Option(0.99, "--target-accept", help=_ACCEPT_HELP),
     target_reject: float = typer.Option(TARGET_REJECT, "--target-reject", help=_REJECT_HELP),
     ood_quantile: float = typer.Option(0.99, "--ood-quantile", help=_OOD_HELP),
+    decision_groups: str = typer.Option("pooled", "--decision-groups", help=_GROUPS_HELP),
+    decision_min_group: int | None = typer.Option(None, "--decision-min-group", help=_MIN_GROUP_HELP),
     cache: bool = typer.Option(True, "--cache/--no-cache"),
     threads: int | None = typer.Option(None, "--threads"),
 ) -> None:
@@ -327,7 +354,8 @@ def calibrate(
     _threads(threads)
     _check_targets(target_accept, target_reject, ood_quantile)
     cal = calibrate_folder(model, data, out, target_accept=target_accept, target_reject=target_reject,
-                           ood_quantile=ood_quantile, cache=cache)
+                           ood_quantile=ood_quantile, cache=cache,
+                           **_decision_groups(decision_groups, decision_min_group))
     d = cal["decision"]
     console.print(f"T={cal['temperature']:.3f}: val NLL {cal['nll_before']:.4f} → {cal['nll']:.4f}, ECE "
                   f"{cal['ece_before']:.4f} → {cal['ece']:.4f}; accept P(available) ≥ {d['accept']:.4f}, reject ≤ "

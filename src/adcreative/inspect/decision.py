@@ -16,6 +16,14 @@ accept threshold for the precision target at another available share (precision 
 that share for an unlabelled batch (Saerens et al. 2002, EM over all classes, with Dirichlet pseudo-counts at
 validation's shares so a handful of images cannot swing it). Only the accept threshold moves: a wrong estimate can move images
 between *accept* and *human*, never into *reject*.
+
+**Worst group.** With ``groups`` (each validation row's renderer family), :func:`choose_decision` makes each target
+hold on every family, not only pooled: the accept threshold is the strictest (highest) of the per-family ones, the
+reject threshold the strictest (lowest), and never looser than the pooled one. The spread across known families
+stands in for a renderer never seen. A family with fewer than ``min_group`` rows, or fewer than ``min_class``
+available (for the accept threshold) or defective (for the reject threshold) images, is skipped; with none left a
+threshold is the pooled one. (The histograms are pooled: :meth:`Decision.for_prior` re-chooses the accept threshold
+on all validation rows, not per family.)
 NumPy only; saved in the model's config (``RFNet(decision=...)``).
 """
 
@@ -32,6 +40,9 @@ from adcreative.core.types import BANDS, TARGET_REJECT
 
 NEVER = 2.0  # a P(available) threshold no probability reaches: the band is empty
 PRIOR_BINS = 1000  # validation P(available) histogram bins kept for label-shift thresholds
+GROUP_RULES = ("pooled", "family")  # how thresholds are chosen: on all validation rows, or the worst family
+MIN_GROUP = 50  # validation rows a family needs to set a threshold of its own
+MIN_GROUP_CLASS = 5  # … and available images (accept threshold) or defective ones (reject threshold)
 
 
 @dataclass(frozen=True)
@@ -51,6 +62,8 @@ class Decision:
     # repr: 2 × 1,000 counts made every logged decision thousands of characters long
     val_available: tuple[int, ...] | None = field(default=None, repr=False)
     val_defective: tuple[int, ...] | None = field(default=None, repr=False)
+    # how the thresholds were chosen (GROUP_RULES); a decision saved before the option was pooled
+    groups: str = "pooled"
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
@@ -163,9 +176,13 @@ def reject_threshold(p: np.ndarray, negative: np.ndarray, target: float) -> floa
 
 def choose_decision(p_available: np.ndarray, is_available: np.ndarray, *, ood: np.ndarray | None = None,
                     target_accept: float = 0.99, target_reject: float = TARGET_REJECT,
-                    ood_quantile: float = 0.99, class_prior: Sequence[float] | None = None) -> Decision:
+                    ood_quantile: float = 0.99, class_prior: Sequence[float] | None = None,
+                    groups: Sequence[str] | np.ndarray | None = None, min_group: int = MIN_GROUP,
+                    min_class: int = MIN_GROUP_CLASS) -> Decision:
     """Thresholds from validation scores: P(available), whether each image truly is available, and (optionally)
-    OOD scores of these in-distribution images, whose ``ood_quantile`` becomes the OOD threshold."""
+    OOD scores of these in-distribution images, whose ``ood_quantile`` becomes the OOD threshold. With ``groups``
+    (a label per row, e.g. its renderer family) each target must hold on every group large enough to count
+    (:func:`group_thresholds`), not only on all rows pooled."""
     for name, v in (("target_accept", target_accept), ("target_reject", target_reject),
                     ("ood_quantile", ood_quantile)):
         if not 0.0 < v <= 1.0:
@@ -173,6 +190,10 @@ def choose_decision(p_available: np.ndarray, is_available: np.ndarray, *, ood: n
     pos = np.asarray(is_available, bool)
     acc = accept_threshold(p_available, pos, target_accept)
     rej = reject_threshold(p_available, ~pos, target_reject)
+    if groups is not None:
+        g_acc, g_rej = group_thresholds(p_available, pos, groups, target_accept=target_accept,
+                                        target_reject=target_reject, min_group=min_group, min_class=min_class)
+        acc, rej = max([acc, *g_acc.values()]), min([rej, *g_rej.values()])
     if rej >= acc:  # never both: a score meeting both targets cannot exist, so only ties land here
         rej = float(np.nextafter(acc, -np.inf))
     thr = None if ood is None or len(ood) == 0 else float(np.quantile(np.asarray(ood, np.float64), ood_quantile))
@@ -181,7 +202,33 @@ def choose_decision(p_available: np.ndarray, is_available: np.ndarray, *, ood: n
     return Decision(accept=acc, reject=rej, ood=thr, target_accept=target_accept, target_reject=target_reject,
                     ood_quantile=ood_quantile, prior=float(pos.mean()) if len(pos) else None,
                     class_prior=tuple(float(x) for x in class_prior) if class_prior is not None else None,
-                    val_available=hist[0], val_defective=hist[1])
+                    val_available=hist[0], val_defective=hist[1],
+                    groups="pooled" if groups is None else "family")
+
+
+def group_thresholds(p_available: np.ndarray, is_available: np.ndarray, groups: Sequence[str] | np.ndarray, *,
+                     target_accept: float = 0.99, target_reject: float = TARGET_REJECT, min_group: int = MIN_GROUP,
+                     min_class: int = MIN_GROUP_CLASS) -> tuple[dict[str, float], dict[str, float]]:
+    """Per group, the accept and the reject threshold meeting the targets on that group's rows alone. A group
+    with fewer than ``min_group`` rows is left out of both; one with fewer than ``min_class`` available images
+    out of the accept thresholds (its precision of accepted images means little), fewer than ``min_class``
+    defective ones out of the reject thresholds."""
+    p = np.asarray(p_available, np.float64)
+    pos = np.asarray(is_available, bool)
+    g = np.asarray([str(x) for x in groups])
+    if not len(p) == len(pos) == len(g):
+        raise ValueError(f"one group per row: {len(g)} groups for {len(p)} scores and {len(pos)} labels")
+    acc: dict[str, float] = {}
+    rej: dict[str, float] = {}
+    for name in np.unique(g).tolist():
+        m = g == name
+        if m.sum() < min_group:
+            continue
+        if pos[m].sum() >= min_class:
+            acc[name] = accept_threshold(p[m], pos[m], target_accept)
+        if (~pos[m]).sum() >= min_class:
+            rej[name] = reject_threshold(p[m], ~pos[m], target_reject)
+    return acc, rej
 
 
 def adapted_decision(decision: Decision, p_available: np.ndarray, ood: np.ndarray | None = None, *,

@@ -20,7 +20,7 @@ from torch import Tensor, nn
 from adcreative.core.errors import InputError
 from adcreative.core.types import CLASSES, TARGET_REJECT
 from adcreative.inspect.data import EncodedSet
-from adcreative.inspect.decision import choose_decision
+from adcreative.inspect.decision import GROUP_RULES, MIN_GROUP, choose_decision
 
 if TYPE_CHECKING:
     from adcreative.core.store import Store
@@ -46,6 +46,10 @@ class TrainConfig:
     target_accept: float = 0.99
     target_reject: float = TARGET_REJECT
     ood_quantile: float = 0.99
+    # pooled: the thresholds meet their targets on all validation rows together; family: on every renderer family
+    # of validation with at least decision_min_group rows too (the strictest family sets each threshold)
+    decision_groups: str = "pooled"
+    decision_min_group: int = MIN_GROUP
     # domain-adversarial training (DANN, Ganin & Lempitsky 2015): a head on the pooled features predicts the
     # training image's renderer family and/or product through a gradient reversal layer, so the features are
     # pushed to carry neither; the reversal's weight ramps up as adversary_weight · (2 / (1 + e^(-10p)) - 1)
@@ -310,15 +314,17 @@ def fit_cue_expert(model: Any, train: EncodedSet, val: EncodedSet | None, cfg: T
 
 def calibrate_model(model: Any, train: EncodedSet, val: EncodedSet, cfg: TrainConfig | None = None,
                     *, max_fit: int = 20000) -> dict[str, Any]:
-    """Fit, on validation, the temperature (NLL), and the decision thresholds for ``cfg``'s target precisions;
-    fit the out-of-distribution model on (up to ``max_fit``, seeded) training rows and set its threshold at
+    """Fit, on validation, the temperature (NLL), and the decision thresholds for ``cfg``'s target precisions
+    (with ``cfg.decision_groups`` "family" met on each renderer family of validation too, not only pooled); fit the
+    out-of-distribution model on (up to ``max_fit``, seeded) training rows and set its threshold at
     ``cfg.ood_quantile`` of the validation scores (each of its two distances scaled by its validation median).
-    Stored in ``model``; returns the fitted values and the
-    validation NLL/ECE before and after."""
+    Stored in ``model``; returns the fitted values and the validation NLL/ECE before and after."""
     from adcreative.inspect.calibrate import calibration_metrics, fit_temperature
     from adcreative.inspect.metrics import encoded_outputs
 
     cfg = cfg or TrainConfig()
+    if cfg.decision_groups not in GROUP_RULES:
+        raise InputError(f"unknown decision groups {cfg.decision_groups!r}; choose from {', '.join(GROUP_RULES)}")
     train, val = _labelled(train), _labelled(val)
     if len(val) == 0:
         raise InputError("calibration needs labelled validation samples")
@@ -337,7 +343,9 @@ def calibrate_model(model: Any, train: EncodedSet, val: EncodedSet, cfg: TrainCo
     p_avail = torch.softmax(torch.from_numpy(logits) / t, -1).numpy()[:, 0]
     decision = choose_decision(p_avail, y == 0, ood=ood, target_accept=cfg.target_accept,
                                target_reject=cfg.target_reject, ood_quantile=cfg.ood_quantile,
-                               class_prior=(np.bincount(y, minlength=logits.shape[1]) / len(y)).tolist())
+                               class_prior=(np.bincount(y, minlength=logits.shape[1]) / len(y)).tolist(),
+                               groups=val.renderers if cfg.decision_groups == "family" else None,
+                               min_group=cfg.decision_min_group)
     model.set_calibration(t, decision)
     return {**calibration_metrics(logits, y, t), "decision": decision.to_dict()}
 
