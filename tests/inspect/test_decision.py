@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import numpy as np
@@ -185,6 +186,23 @@ def test_small_families_are_skipped_and_none_left_falls_back_to_pooled() -> None
     assert (fallback.accept, fallback.reject) == (pooled.accept, pooled.reject) and fallback.groups == "family"
     with pytest.raises(ValueError, match="one group per row"):
         choose_decision(p, avail, groups=fam[:-1])
+
+
+def test_label_shift_never_loosens_a_family_decision() -> None:
+    """The histograms are pooled: re-chosen at a higher available share a pooled decision loosens its accept
+    threshold; a family decision keeps its own as a floor, and a lower share still raises both."""
+    p, avail, fam = two_families(seed=4)
+    pooled = choose_decision(p, avail, target_accept=0.99, target_reject=0.98)
+    family = choose_decision(p, avail, target_accept=0.99, target_reject=0.98, groups=fam)
+    assert family.accept > pooled.accept
+    assert pooled.for_prior(0.6).accept < pooled.accept  # more available images: pooled loosens
+    for prior in (0.002, 0.02, 0.17, 0.6, 0.9):
+        # the pooled re-choice where it is stricter, else the family's own threshold
+        assert family.for_prior(prior).accept == max(pooled.for_prior(prior).accept, family.accept)
+        assert family.for_prior(prior).reject == family.reject
+    # a family decision whose floor sits below the re-choice at a low share is raised (the floor lowered for the check)
+    lowered = dataclasses.replace(family, accept=pooled.accept)
+    assert lowered.for_prior(0.02).accept > lowered.accept
 
 
 def test_a_decision_saved_before_groups_loads_as_pooled() -> None:

@@ -22,8 +22,8 @@ hold on every family, not only pooled: the accept threshold is the strictest (hi
 reject threshold the strictest (lowest), and never looser than the pooled one. The spread across known families
 stands in for a renderer never seen. A family with fewer than ``min_group`` rows, or fewer than ``min_class``
 available (for the accept threshold) or defective (for the reject threshold) images, is skipped; with none left a
-threshold is the pooled one. (The histograms are pooled: :meth:`Decision.for_prior` re-chooses the accept threshold
-on all validation rows, not per family.)
+threshold is the pooled one. (The histograms are pooled, so :meth:`Decision.for_prior` keeps such a decision's accept
+threshold as a floor: label shift can raise it, never loosen it below what the worst family asked for.)
 NumPy only; saved in the model's config (``RFNet(decision=...)``).
 """
 
@@ -90,7 +90,10 @@ class Decision:
     def for_prior(self, prior: float) -> Decision:
         """This decision at a deployment where a share ``prior`` of images is available: the accept threshold is
         the loosest histogram edge where precision, re-weighted to ``prior``, meets ``target_accept`` at that edge
-        and every stricter one (never looser than the reject threshold). Reject and OOD thresholds are kept."""
+        and every stricter one (never looser than the reject threshold). Reject and OOD thresholds are kept. A
+        decision chosen with the family rule keeps its accept threshold as a floor: the histograms are pooled, so
+        a re-choice on them could only undo the margin the worst family asked for; a batch with fewer available
+        images still raises it."""
         if not self.adaptable:
             raise ValueError("this decision has no validation histograms (calibrate the model again)")
         if not 0.0 <= prior <= 1.0 or prior != prior:
@@ -109,6 +112,8 @@ class Decision:
         first = int(bad[-1]) + 1 if len(bad) else 0
         accept = NEVER if first >= len(edges) else float(edges[first])
         accept = max(accept, float(np.nextafter(self.reject, np.inf)))
+        if self.groups == "family":
+            accept = max(accept, self.accept)
         return replace(self, accept=accept)
 
     def bands(self, p_available: np.ndarray, ood: np.ndarray | None = None) -> list[str]:
