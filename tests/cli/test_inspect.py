@@ -225,7 +225,11 @@ def test_train_calibrate_and_eval_by_renderer(two_family_data: Path, tmp_path: P
     assert main(["inspect", "calibrate", "--data", str(two_family_data), "--model", str(m), "--out", str(m2),
                  "--target-accept", "0.95", "--threads", "1"]) == 0
     assert json.loads((m2 / "config.json").read_text())["decision"]["target_accept"] == 0.95
-    assert json.loads((m2 / "config.json").read_text())["decision"]["groups"] == "pooled"  # the default
+    assert json.loads((m2 / "config.json").read_text())["decision"]["groups"] == "family"  # the default
+    m3 = tmp_path / "m3"
+    assert main(["inspect", "calibrate", "--data", str(two_family_data), "--model", str(m), "--out", str(m3),
+                 "--decision-groups", "pooled", "--threads", "1"]) == 0
+    assert json.loads((m3 / "config.json").read_text())["decision"]["groups"] == "pooled"
     ev = tmp_path / "ev"
     assert main(["inspect", "eval", "--data", str(two_family_data), "--model", str(m2), "--out", str(ev)]) == 0
     # calibrate and eval read their splits from the encodings training cached, rather than encoding them again

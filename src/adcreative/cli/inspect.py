@@ -39,7 +39,7 @@ def _threads(n: int | None) -> None:
 def _train_config(epochs: int, batch_size: int, lr: float, patience: int, seed: int, class_weighting: bool,
                   modality_dropout: float = 0.0, target_accept: float = 0.99, target_reject: float = TARGET_REJECT,
                   ood_quantile: float = 0.99, adversary: str = "none", adversary_weight: float = 0.1,
-                  adversary_mode: str = "reverse", decision_groups: str = "pooled",
+                  adversary_mode: str = "reverse", decision_groups: str = "family",
                   decision_min_group: int | None = None) -> Any:
     from adcreative.inspect.train import ADVERSARIES, ADVERSARY_MODES, TrainConfig
 
@@ -115,9 +115,9 @@ _ADV_MODE_HELP = ("reverse: DANN's gradient reversal; confusion: the features ar
 _ACCEPT_HELP = "Precision of auto-accepted images the decision's threshold must reach on validation"
 _REJECT_HELP = "Precision of auto-rejected images (truly defective) the reject threshold must reach on validation"
 _OOD_HELP = "Quantile of validation OOD scores above which an image goes to a human"
-_GROUPS_HELP = ("How the decision's thresholds meet their targets on validation: pooled (all images together) or "
-                "family (on each renderer family too: the strictest family sets each threshold; a stand-in for a "
-                "renderer never seen)")
+_GROUPS_HELP = ("How the decision's thresholds meet their targets on validation: family (default: on each renderer "
+                "family too, the strictest family sets each threshold; a stand-in for a renderer never seen) or "
+                "pooled (all images together)")
 _MIN_GROUP_HELP = ("With --decision-groups family: validation images a family needs to count (and 5 available / 5 "
                    "defective ones for the accept / reject threshold); default 50")
 
@@ -160,7 +160,7 @@ def train(
     target_accept: float = typer.Option(0.99, "--target-accept", help=_ACCEPT_HELP),
     target_reject: float = typer.Option(TARGET_REJECT, "--target-reject", help=_REJECT_HELP),
     ood_quantile: float = typer.Option(0.99, "--ood-quantile", help=_OOD_HELP),
-    decision_groups: str = typer.Option("pooled", "--decision-groups", help=_GROUPS_HELP),
+    decision_groups: str = typer.Option("family", "--decision-groups", help=_GROUPS_HELP),
     decision_min_group: int | None = typer.Option(None, "--decision-min-group", help=_MIN_GROUP_HELP),
     cache: bool = typer.Option(True, "--cache/--no-cache", help="Cache trunk encodings in DATA/.cache"),
     threads: int | None = typer.Option(None, "--threads", help="torch threads (default: torch's choice)"),
@@ -257,7 +257,7 @@ def baselines(
     target_accept: float = typer.Option(0.99, "--target-accept", help=_ACCEPT_HELP),
     target_reject: float = typer.Option(TARGET_REJECT, "--target-reject", help=_REJECT_HELP),
     ood_quantile: float = typer.Option(0.99, "--ood-quantile", help=_OOD_HELP),
-    decision_groups: str = typer.Option("pooled", "--decision-groups", help=_GROUPS_HELP),
+    decision_groups: str = typer.Option("family", "--decision-groups", help=_GROUPS_HELP),
     decision_min_group: int | None = typer.Option(None, "--decision-min-group", help=_MIN_GROUP_HELP),
     only: str = typer.Option("", "--only", help="Comma-separated variant names (default: all; without --loro)"),
     out: Path | None = typer.Option(None, "--out", help="Write the table (markdown + json; with --loro a folder "
@@ -342,7 +342,7 @@ def calibrate(
     target_accept: float = typer.Option(0.99, "--target-accept", help=_ACCEPT_HELP),
     target_reject: float = typer.Option(TARGET_REJECT, "--target-reject", help=_REJECT_HELP),
     ood_quantile: float = typer.Option(0.99, "--ood-quantile", help=_OOD_HELP),
-    decision_groups: str = typer.Option("pooled", "--decision-groups", help=_GROUPS_HELP),
+    decision_groups: str = typer.Option("family", "--decision-groups", help=_GROUPS_HELP),
     decision_min_group: int | None = typer.Option(None, "--decision-min-group", help=_MIN_GROUP_HELP),
     cache: bool = typer.Option(True, "--cache/--no-cache"),
     threads: int | None = typer.Option(None, "--threads"),

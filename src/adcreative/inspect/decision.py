@@ -41,6 +41,9 @@ from adcreative.core.types import BANDS, TARGET_REJECT
 NEVER = 2.0  # a P(available) threshold no probability reaches: the band is empty
 PRIOR_BINS = 1000  # validation P(available) histogram bins kept for label-shift thresholds
 GROUP_RULES = ("pooled", "family")  # how thresholds are chosen: on all validation rows, or the worst family
+# the default rule: on held-out renderer families the pooled rule's reject precision fell short of its 0.98 target
+# (0.937 on v5's five, 0.969 on v7's), the family rule's met it about (0.977, 0.980) — docs/inspect.md, tenth round
+DECISION_GROUPS = "family"
 MIN_GROUP = 50  # validation rows a family needs to set a threshold of its own
 MIN_GROUP_CLASS = 5  # … and available images (accept threshold) or defective ones (reject threshold)
 

@@ -210,18 +210,18 @@ def evaluate_folder(model: str | Path | None, data: Path, *, split: str = "test"
 
 def calibrate_folder(model: str | Path | None, data: Path, out: Path, *, target_accept: float = 0.99,
                      target_reject: float = TARGET_REJECT, ood_quantile: float = 0.99,
-                     cache: bool = True, decision_groups: str = "pooled",
+                     cache: bool = True, decision_groups: str | None = None,
                      decision_min_group: int | None = None) -> dict[str, Any]:
     """Calibrate a saved inspector on a dataset folder (temperature and thresholds on val, the OOD model on
-    train) and save the calibrated copy to ``out``; returns the fitted values. ``decision_groups`` "family" makes
-    the thresholds meet their targets on each renderer family of val too (:func:`calibrate_model`)."""
+    train) and save the calibrated copy to ``out``; returns the fitted values. ``decision_groups`` (default
+    "family") makes the thresholds meet their targets on each renderer family of val too (:func:`calibrate_model`)."""
     import json
 
     from adcreative.core.errors import InputError
     from adcreative.inspect.base import default_model_dir, load_inspector
     from adcreative.inspect.data import encode_splits, encoding_config
     from adcreative.inspect.datasets.formats import read_dataset
-    from adcreative.inspect.decision import MIN_GROUP
+    from adcreative.inspect.decision import DECISION_GROUPS, MIN_GROUP
     from adcreative.inspect.train import TrainConfig, calibrate_model
 
     net = load_inspector(model)
@@ -231,7 +231,7 @@ def calibrate_folder(model: str | Path | None, data: Path, out: Path, *, target_
     enc = encode_splits(data, ("train", "val"), encoding_config(net.config), cache=cache, samples=samples)
     tr, va = enc.split("train"), enc.split("val")
     cfg = TrainConfig(target_accept=target_accept, target_reject=target_reject, ood_quantile=ood_quantile,
-                      decision_groups=decision_groups,
+                      decision_groups=DECISION_GROUPS if decision_groups is None else decision_groups,
                       decision_min_group=MIN_GROUP if decision_min_group is None else decision_min_group)
     cal = calibrate_model(net, tr if len(tr) else va, va, cfg)
     src = Path(model) if model is not None else default_model_dir()

@@ -20,7 +20,7 @@ from torch import Tensor, nn
 from adcreative.core.errors import InputError
 from adcreative.core.types import CLASSES, TARGET_REJECT
 from adcreative.inspect.data import EncodedSet
-from adcreative.inspect.decision import GROUP_RULES, MIN_GROUP, choose_decision
+from adcreative.inspect.decision import DECISION_GROUPS, GROUP_RULES, MIN_GROUP, choose_decision
 
 if TYPE_CHECKING:
     from adcreative.core.store import Store
@@ -48,7 +48,7 @@ class TrainConfig:
     ood_quantile: float = 0.99
     # pooled: the thresholds meet their targets on all validation rows together; family: on every renderer family
     # of validation with at least decision_min_group rows too (the strictest family sets each threshold)
-    decision_groups: str = "pooled"
+    decision_groups: str = DECISION_GROUPS
     decision_min_group: int = MIN_GROUP
     # domain-adversarial training (DANN, Ganin & Lempitsky 2015): a head on the pooled features predicts the
     # training image's renderer family and/or product through a gradient reversal layer, so the features are
