@@ -79,6 +79,7 @@ DROPPABLE = ("image", "view", "mid", "structure", "affinity", "product", "text",
 CUE_CLIP = 6.0  # standardised cues are clipped here: an absurd measurement must not dominate the token
 MATCH_CUES = 2  # cos(cutout, product view) of pooled ImageNet features; colour affinity inside the mask
 OOD_STYLES = ("none", "scene")
+CUE_EXPERT_KINDS = ("mlp", "trees")  # the cue expert: a small MLP, or boosted trees (inspect.cue_trees)
 STYLE_DIM = 2 * MID_CHANNELS  # channel means and standard deviations of the stride-8 trunk maps
 
 
@@ -139,6 +140,7 @@ class RFNet(ConfigMixin, nn.Module):
         use_cues: bool = False,
         cue_set: str = LEGACY_CUE_SET,
         cue_expert: float = 0.0,
+        cue_expert_kind: str = "mlp",
         ood_style: str = "none",
         finetune_head: bool = False,
         tokens: str = "head",
@@ -179,6 +181,9 @@ class RFNet(ConfigMixin, nn.Module):
         if cue_expert > 0 and not use_cues:
             raise ValueError("cue_expert needs use_cues: the cue expert reads the measured cues")
         self.cue_expert = float(cue_expert)
+        if cue_expert_kind not in CUE_EXPERT_KINDS:
+            raise ValueError(f"cue_expert_kind must be one of {', '.join(CUE_EXPERT_KINDS)}, got {cue_expert_kind!r}")
+        self.cue_expert_kind = cue_expert_kind
         if ood_style not in OOD_STYLES:
             raise ValueError(f"ood_style must be one of {', '.join(OOD_STYLES)}, got {ood_style!r}")
         self.ood_style = ood_style
@@ -284,7 +289,12 @@ class RFNet(ConfigMixin, nn.Module):
         # depend on it. The fused model learns the training renderers' fingerprints along with the defects; a model
         # that sees only the cues cannot, and on renderers no training run saw it judges better than the fusion that
         # reads the same cues (docs/inspect.md, eighth round)
-        if cue_expert > 0:
+        # (cue_expert_kind "trees": boosted trees of the cues, inspect.cue_trees; tenth round)
+        if cue_expert > 0 and cue_expert_kind == "trees":
+            from adcreative.inspect.cue_trees import CueTrees
+
+            self.cue_head: nn.Module = CueTrees(len(CLASSES))
+        elif cue_expert > 0:
             self.cue_head = nn.Sequential(nn.Linear(self.n_cues, 2 * dim), nn.GELU(), nn.Dropout(dropout),
                                           nn.Linear(2 * dim, 2 * dim), nn.GELU(), nn.Dropout(dropout),
                                           nn.Linear(2 * dim, len(CLASSES)))
@@ -684,6 +694,11 @@ class RFNet(ConfigMixin, nn.Module):
     def load_state_arrays(self, arrays: dict[str, Any]) -> None:
         if self.ood_style != "none" and "style_mean" in arrays:  # one row per training family: sized when fitted
             self.style_mean = torch.zeros_like(arrays["style_mean"])
+        if self.cue_expert > 0 and self.cue_expert_kind == "trees":  # as many trees as validation kept
+            from adcreative.inspect.cue_trees import CueTrees
+
+            assert isinstance(self.cue_head, CueTrees)
+            self.cue_head.resize_like(arrays, "cue_head.")
         try:
             missing, unexpected = self.load_state_dict(arrays, strict=False)
         except RuntimeError as e:  # shape mismatch: a checkpoint of another config

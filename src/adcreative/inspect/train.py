@@ -267,7 +267,17 @@ def fit_cue_expert(model: Any, train: EncodedSet, val: EncodedSet | None, cfg: T
     cross-entropy, AdamW, seeded, keeping the epoch of lowest validation NLL (the last one without validation),
     then frozen.
     The cues are a few numbers per image, so this takes seconds where the fused model takes minutes. Returns
-    the epochs run, the best epoch and its validation NLL."""
+    the epochs run, the best epoch and its validation NLL. A boosted-tree expert (``cue_expert_kind`` "trees") is
+    fitted by :func:`inspect.cue_trees.fit_cue_trees` instead: the rounds kept are those of lowest validation NLL."""
+    if getattr(model, "cue_expert_kind", "mlp") == "trees":
+        from adcreative.inspect.cue_trees import fit_cue_trees
+
+        with torch.no_grad():
+            x = model._standard_cues(train.cues).numpy()
+            xv = model._standard_cues(val.cues).numpy() if val is not None and len(val) else None
+        w = class_weights(train.class_counts()).numpy() if cfg.class_weighting else None
+        return fit_cue_trees(model.cue_head, x, train.labels.numpy(), w, xv,
+                             val.labels.numpy() if xv is not None and val is not None else None, seed=cfg.seed)
     # its own random streams (init, order, dropout): the caller's, and so the fused model's draws, are unchanged
     with torch.random.fork_rng():
         torch.manual_seed(cfg.seed + 7919)
