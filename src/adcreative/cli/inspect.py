@@ -99,8 +99,9 @@ _CUES_HELP = ("RFNet also reads the measured cues (truncation, size, outline con
 _CUE_EXPERT_HELP = ("With --cues: weight w of the cue expert, a classifier of the measured cues alone mixed into the "
                     "output as (1 − w)·P(fused) + w·P(cues); 0 = none. It cannot learn a renderer's look, so it "
                     "holds up better on renderers no training run saw")
-_CUE_KIND_HELP = ("With --cue-expert: the cue expert's model, mlp (a small network) or trees (boosted trees, rounds "
-                  "chosen on validation; judged held-out renderers better, docs/inspect.md tenth round)")
+_CUE_KIND_HELP = ("With --cue-expert: the cue expert's model, trees (default: boosted trees, rounds chosen on "
+                  "validation; they judged held-out renderers better, docs/inspect.md tenth round) or mlp (a small "
+                  "network, the eighth round's)")
 _CUE_SET_HELP = ("With --cues: the version of the measured cues to read (inspect/cues.py CUE_SETS; default: the newest). "
                  "A saved model keeps the set it was trained on")
 _OOD_STYLE_HELP = ("A third out-of-distribution distance: none, or scene (the trunk's channel statistics of the scene "
@@ -149,7 +150,7 @@ def train(
     no_text: bool = typer.Option(False, "--no-text", help="Ablation: drop the title"),
     cues: bool = typer.Option(False, "--cues/--no-cues", help=_CUES_HELP),
     cue_expert: float = typer.Option(0.0, "--cue-expert", help=_CUE_EXPERT_HELP),
-    cue_expert_kind: str = typer.Option("mlp", "--cue-expert-kind", help=_CUE_KIND_HELP),
+    cue_expert_kind: str = typer.Option("trees", "--cue-expert-kind", help=_CUE_KIND_HELP),
     cue_set: str | None = typer.Option(None, "--cue-set", help=_CUE_SET_HELP),
     ood_style: str = typer.Option("none", "--ood-style", help=_OOD_STYLE_HELP),
     finetune_head: bool = typer.Option(False, "--finetune-head", help="Also train the trunk's last 1×1 conv"),
@@ -246,7 +247,7 @@ def baselines(
     local_width: int = typer.Option(64, "--local-width", help="Channels of the local stage's first conv"),
     cues: bool = typer.Option(False, "--cues/--no-cues", help=_CUES_HELP),
     cue_expert: float = typer.Option(0.0, "--cue-expert", help=_CUE_EXPERT_HELP),
-    cue_expert_kind: str = typer.Option("mlp", "--cue-expert-kind", help=_CUE_KIND_HELP),
+    cue_expert_kind: str = typer.Option("trees", "--cue-expert-kind", help=_CUE_KIND_HELP),
     cue_set: str | None = typer.Option(None, "--cue-set", help=_CUE_SET_HELP),
     ood_style: str = typer.Option("none", "--ood-style", help=_OOD_STYLE_HELP),
     epochs: int = typer.Option(20, "--epochs"),
