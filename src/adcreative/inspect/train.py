@@ -46,8 +46,8 @@ class TrainConfig:
     target_accept: float = 0.99
     target_reject: float = TARGET_REJECT
     ood_quantile: float = 0.99
-    # pooled: the thresholds meet their targets on all validation rows together; family: on every renderer family
-    # of validation with at least decision_min_group rows too (the strictest family sets each threshold)
+    # family (default): the thresholds meet their targets on every renderer family of validation with at least
+    # decision_min_group rows too, the strictest family setting each; pooled: on all validation rows together
     decision_groups: str = DECISION_GROUPS
     decision_min_group: int = MIN_GROUP
     # domain-adversarial training (DANN, Ganin & Lempitsky 2015): a head on the pooled features predicts the
