@@ -39,7 +39,7 @@ def _threads(n: int | None) -> None:
 def _train_config(epochs: int, batch_size: int, lr: float, patience: int, seed: int, class_weighting: bool,
                   modality_dropout: float = 0.0, target_accept: float = 0.99, target_reject: float = TARGET_REJECT,
                   ood_quantile: float = 0.99, adversary: str = "none", adversary_weight: float = 0.1,
-                  adversary_mode: str = "reverse", decision_groups: str = "family",
+                  adversary_mode: str = "reverse", decision_groups: str | None = None,
                   decision_min_group: int | None = None) -> Any:
     from adcreative.inspect.train import ADVERSARIES, ADVERSARY_MODES, TrainConfig
 
@@ -71,10 +71,12 @@ def _check_targets(target_accept: float, target_reject: float, ood_quantile: flo
             raise InputError(f"{name} must be in (0, 1], got {v}")
 
 
-def _decision_groups(rule: str, min_group: int | None) -> dict[str, Any]:
-    """--decision-groups and --decision-min-group, checked, as TrainConfig fields."""
-    from adcreative.inspect.decision import GROUP_RULES, MIN_GROUP
+def _decision_groups(rule: str | None, min_group: int | None) -> dict[str, Any]:
+    """--decision-groups and --decision-min-group, checked, as TrainConfig fields (unset: the defaults in
+    inspect.decision)."""
+    from adcreative.inspect.decision import DECISION_GROUPS, GROUP_RULES, MIN_GROUP
 
+    rule = DECISION_GROUPS if rule is None else rule
     if rule not in GROUP_RULES:
         raise InputError(f"--decision-groups must be one of {', '.join(GROUP_RULES)}, got {rule!r}")
     if min_group is not None and min_group < 1:
@@ -164,7 +166,7 @@ def train(
     target_accept: float = typer.Option(0.99, "--target-accept", help=_ACCEPT_HELP),
     target_reject: float = typer.Option(TARGET_REJECT, "--target-reject", help=_REJECT_HELP),
     ood_quantile: float = typer.Option(0.99, "--ood-quantile", help=_OOD_HELP),
-    decision_groups: str = typer.Option("family", "--decision-groups", help=_GROUPS_HELP),
+    decision_groups: str | None = typer.Option(None, "--decision-groups", help=_GROUPS_HELP),
     decision_min_group: int | None = typer.Option(None, "--decision-min-group", help=_MIN_GROUP_HELP),
     cache: bool = typer.Option(True, "--cache/--no-cache", help="Cache trunk encodings in DATA/.cache"),
     threads: int | None = typer.Option(None, "--threads", help="torch threads (default: torch's choice)"),
@@ -262,7 +264,7 @@ def baselines(
     target_accept: float = typer.Option(0.99, "--target-accept", help=_ACCEPT_HELP),
     target_reject: float = typer.Option(TARGET_REJECT, "--target-reject", help=_REJECT_HELP),
     ood_quantile: float = typer.Option(0.99, "--ood-quantile", help=_OOD_HELP),
-    decision_groups: str = typer.Option("family", "--decision-groups", help=_GROUPS_HELP),
+    decision_groups: str | None = typer.Option(None, "--decision-groups", help=_GROUPS_HELP),
     decision_min_group: int | None = typer.Option(None, "--decision-min-group", help=_MIN_GROUP_HELP),
     only: str = typer.Option("", "--only", help="Comma-separated variant names (default: all; without --loro)"),
     out: Path | None = typer.Option(None, "--out", help="Write the table (markdown + json; with --loro a folder "
@@ -347,7 +349,7 @@ def calibrate(
     target_accept: float = typer.Option(0.99, "--target-accept", help=_ACCEPT_HELP),
     target_reject: float = typer.Option(TARGET_REJECT, "--target-reject", help=_REJECT_HELP),
     ood_quantile: float = typer.Option(0.99, "--ood-quantile", help=_OOD_HELP),
-    decision_groups: str = typer.Option("family", "--decision-groups", help=_GROUPS_HELP),
+    decision_groups: str | None = typer.Option(None, "--decision-groups", help=_GROUPS_HELP),
     decision_min_group: int | None = typer.Option(None, "--decision-min-group", help=_MIN_GROUP_HELP),
     cache: bool = typer.Option(True, "--cache/--no-cache"),
     threads: int | None = typer.Option(None, "--threads"),

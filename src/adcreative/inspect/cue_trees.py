@@ -122,9 +122,11 @@ def fit_cue_trees(trees: CueTrees, x: np.ndarray, y: np.ndarray, weights: np.nda
     best, keep = math.inf, est.n_iter_
     if x_val is not None and y_val is not None and len(y_val):
         cols = {int(c): i for i, c in enumerate(est.classes_)}
+        col = np.array([cols.get(int(c), -1) for c in y_val])  # each row's column in predict_proba, -1: absent
+        rows = np.arange(len(y_val))
         for k, p in enumerate(est.staged_predict_proba(x_val), 1):
             # a validation class the training rows lack has probability 0 here: floored, so NLL stays finite
-            pick = np.array([p[i, cols[c]] if c in cols else 0.0 for i, c in enumerate(y_val)])
+            pick = np.where(col >= 0, p[rows, np.maximum(col, 0)], 0.0)
             nll = float(-np.log(np.maximum(pick, 1e-9)).mean())
             if nll < best - 1e-6:
                 best, keep = nll, k

@@ -274,10 +274,11 @@ def fit_cue_expert(model: Any, train: EncodedSet, val: EncodedSet | None, cfg: T
 
         with torch.no_grad():
             x = model._standard_cues(train.cues).numpy()
-            xv = model._standard_cues(val.cues).numpy() if val is not None and len(val) else None
+            xv, yv = None, None
+            if val is not None and len(val):
+                xv, yv = model._standard_cues(val.cues).numpy(), val.labels.numpy()
         w = class_weights(train.class_counts()).numpy() if cfg.class_weighting else None
-        return fit_cue_trees(model.cue_head, x, train.labels.numpy(), w, xv,
-                             val.labels.numpy() if xv is not None and val is not None else None, seed=cfg.seed)
+        return fit_cue_trees(model.cue_head, x, train.labels.numpy(), w, xv, yv, seed=cfg.seed)
     # its own random streams (init, order, dropout): the caller's, and so the fused model's draws, are unchanged
     with torch.random.fork_rng():
         torch.manual_seed(cfg.seed + 7919)
