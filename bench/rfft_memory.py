@@ -10,6 +10,9 @@ memory-efficient kernel, as PyTorch's SDPA does on CUDA, so it grows linearly to
 and CUDA context, ~1-2 GB, are added as a flat margin).
 
     PYTHONPATH=src python bench/rfft_memory.py [--sizes 64 96] [--target 512]
+
+On a GPU, measure instead: ``bench/diffusion_gpu.py`` (on an H200 these estimates proved 1–4 GiB low at
+batch 2; docs/diffusion.md has both).
 """
 
 from __future__ import annotations

@@ -56,6 +56,20 @@ def build_tiny_sd_folders(root: str | Path, *, seed: int = 0, in_channels: int =
     """Save a tiny random SD inpainting pipeline to ``root/base`` and a tiny canny-style ControlNet to
     ``root/controlnet`` (diffusers layouts, safetensors). ``in_channels`` 9 = an inpainting UNet,
     4 = a plain text-to-image UNet. Returns ``(base_dir, controlnet_dir)``."""
+    return build_random_sd_folders(root, arch="tiny", seed=seed, in_channels=in_channels,
+                                   randomize_zero_convs=randomize_zero_convs)
+
+
+def build_random_sd_folders(root: str | Path, *, arch: str = "tiny", seed: int = 0, in_channels: int = 9,
+                            randomize_zero_convs: bool = True, dtype: str = "float32",
+                            device: str = "cpu") -> tuple[Path, Path]:
+    """Random weights in the ``arch`` architectures, saved as local folders (``root/base``, ``root/controlnet``).
+
+    ``arch="tiny"``: a few hundred thousand parameters (tests). ``arch="sd15"``: Stable Diffusion 1.5's exact
+    architectures (inpainting UNet 859.5 M parameters, canny ControlNet 361.3 M, VAE 83.7 M, CLIP ViT-L text
+    encoder 123.1 M) with random weights — what a GPU benchmark needs to measure memory and speed of the real
+    code paths without downloading the real weights. ``dtype`` is the saved precision ("float16" halves the
+    files; loading casts), ``device`` where the modules are initialised (on a GPU, in seconds)."""
     import torch
     from diffusers import (
         AutoencoderKL,
@@ -66,40 +80,65 @@ def build_tiny_sd_folders(root: str | Path, *, seed: int = 0, in_channels: int =
     )
     from transformers import CLIPTextConfig, CLIPTextModel, CLIPTokenizer
 
+    if arch not in ("tiny", "sd15"):
+        raise ValueError(f"arch must be 'tiny' or 'sd15', got {arch!r}")
     root = Path(root)
     torch.manual_seed(seed)
-    unet = UNet2DConditionModel(
-        block_out_channels=(32, 64), layers_per_block=2, sample_size=32, in_channels=in_channels, out_channels=4,
-        down_block_types=("DownBlock2D", "CrossAttnDownBlock2D"),
-        up_block_types=("CrossAttnUpBlock2D", "UpBlock2D"), cross_attention_dim=32, norm_num_groups=8,
-        attention_head_dim=4,
-    )
-    controlnet: Any = ControlNetModel(
-        block_out_channels=(32, 64), layers_per_block=2, in_channels=4,
-        down_block_types=("DownBlock2D", "CrossAttnDownBlock2D"), cross_attention_dim=32,
-        conditioning_embedding_out_channels=(16, 32), norm_num_groups=8, attention_head_dim=4,
-    )
-    if randomize_zero_convs:
-        # A trained ControlNet's zero convolutions are no longer zero; random ones make the control
-        # image actually steer the tiny UNet, as it does with real weights.
-        with torch.no_grad():
-            for m in [*controlnet.controlnet_down_blocks, controlnet.controlnet_mid_block,
-                      controlnet.controlnet_cond_embedding.conv_out]:
-                torch.nn.init.normal_(m.weight, std=0.02)
-    vae = AutoencoderKL(
-        block_out_channels=(32, 64), in_channels=3, out_channels=3,
-        down_block_types=("DownEncoderBlock2D", "DownEncoderBlock2D"),
-        up_block_types=("UpDecoderBlock2D", "UpDecoderBlock2D"), latent_channels=4, norm_num_groups=8,
-    )
-    scheduler = DDIMScheduler(beta_start=0.00085, beta_end=0.012, beta_schedule="scaled_linear",
-                              clip_sample=False, set_alpha_to_one=False)
     tok_dir = write_tiny_clip_tokenizer(root / "_tokenizer_src")
     tokenizer = CLIPTokenizer.from_pretrained(str(tok_dir))
-    text_encoder = CLIPTextModel(CLIPTextConfig(
-        bos_token_id=0, eos_token_id=1, pad_token_id=1, hidden_size=32, intermediate_size=37,
-        layer_norm_eps=1e-5, num_attention_heads=4, num_hidden_layers=2, vocab_size=len(tokenizer),
-        projection_dim=32,
-    ))
+    # Built in the order the tiny test weights always were (UNet, ControlNet, its zero convolutions, VAE, text
+    # encoder), so the same seed gives the same weights as before this function took ``arch``.
+    with torch.device(device):
+        if arch == "tiny":
+            unet = UNet2DConditionModel(
+                block_out_channels=(32, 64), layers_per_block=2, sample_size=32, in_channels=in_channels,
+                out_channels=4, down_block_types=("DownBlock2D", "CrossAttnDownBlock2D"),
+                up_block_types=("CrossAttnUpBlock2D", "UpBlock2D"), cross_attention_dim=32, norm_num_groups=8,
+                attention_head_dim=4,
+            )
+            controlnet: Any = ControlNetModel(
+                block_out_channels=(32, 64), layers_per_block=2, in_channels=4,
+                down_block_types=("DownBlock2D", "CrossAttnDownBlock2D"), cross_attention_dim=32,
+                conditioning_embedding_out_channels=(16, 32), norm_num_groups=8, attention_head_dim=4,
+            )
+        else:  # diffusers' defaults are SD 1.x's UNet and ControlNet
+            unet = UNet2DConditionModel(sample_size=64, in_channels=in_channels, cross_attention_dim=768)
+            controlnet = ControlNetModel(in_channels=4, cross_attention_dim=768)
+        if randomize_zero_convs:
+            # A trained ControlNet's zero convolutions are no longer zero; random ones make the control
+            # image actually steer the UNet, as it does with real weights.
+            with torch.no_grad():
+                for m in [*controlnet.controlnet_down_blocks, controlnet.controlnet_mid_block,
+                          controlnet.controlnet_cond_embedding.conv_out]:
+                    torch.nn.init.normal_(m.weight, std=0.02)
+        if arch == "tiny":
+            vae = AutoencoderKL(
+                block_out_channels=(32, 64), in_channels=3, out_channels=3,
+                down_block_types=("DownEncoderBlock2D", "DownEncoderBlock2D"),
+                up_block_types=("UpDecoderBlock2D", "UpDecoderBlock2D"), latent_channels=4, norm_num_groups=8,
+            )
+            text_config = CLIPTextConfig(
+                bos_token_id=0, eos_token_id=1, pad_token_id=1, hidden_size=32, intermediate_size=37,
+                layer_norm_eps=1e-5, num_attention_heads=4, num_hidden_layers=2, vocab_size=len(tokenizer),
+                projection_dim=32,
+            )
+        else:  # SD 1.5's VAE and CLIP ViT-L/14 text encoder (the tokenizer stays the tiny byte-level one)
+            vae = AutoencoderKL(
+                down_block_types=("DownEncoderBlock2D",) * 4, up_block_types=("UpDecoderBlock2D",) * 4,
+                block_out_channels=(128, 256, 512, 512), layers_per_block=2, latent_channels=4, sample_size=512,
+            )
+            text_config = CLIPTextConfig(
+                bos_token_id=0, eos_token_id=1, pad_token_id=1, vocab_size=49408, hidden_size=768,
+                intermediate_size=3072, num_hidden_layers=12, num_attention_heads=12, max_position_embeddings=77,
+                hidden_act="quick_gelu", projection_dim=768,
+            )
+        text_encoder = CLIPTextModel(text_config)
+    if dtype != "float32":
+        half = {"float16": torch.float16, "bfloat16": torch.bfloat16}[dtype]
+        for m in (unet, controlnet, vae, text_encoder):
+            m.to(half)  # type: ignore[union-attr, arg-type]  # nn.Module.to casts in place
+    scheduler = DDIMScheduler(beta_start=0.00085, beta_end=0.012, beta_schedule="scaled_linear",
+                              clip_sample=False, set_alpha_to_one=False)
     pipe: Any = StableDiffusionControlNetInpaintPipeline(
         vae=vae, text_encoder=text_encoder, tokenizer=tokenizer, unet=unet, controlnet=controlnet,
         scheduler=scheduler, safety_checker=None, feature_extractor=None, image_encoder=None,
