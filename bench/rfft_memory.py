@@ -30,21 +30,14 @@ MARGIN_GIB = 1.5  # CUDA context + allocator fragmentation (typical, not measure
 
 
 def sd15_modules(dtype: Any) -> dict[str, Any]:
-    import torch
-    from diffusers import AutoencoderKL, ControlNetModel, UNet2DConditionModel
-    from transformers import CLIPTextConfig, CLIPTextModel
+    """SD 1.5's architectures with random weights (``random_sd_modules``), frozen parts in ``dtype`` and the
+    ControlNet, which RFFT trains, in float32."""
+    from adcreative.generate.diffusers_tiny import random_sd_modules
 
-    torch.manual_seed(0)
-    unet: Any = UNet2DConditionModel(in_channels=9, cross_attention_dim=768)  # SD 1.5 inpainting
-    cn = ControlNetModel(in_channels=4, cross_attention_dim=768)  # trained: float32
-    vae: Any = AutoencoderKL(down_block_types=("DownEncoderBlock2D",) * 4, up_block_types=("UpDecoderBlock2D",) * 4,
-                             block_out_channels=(128, 256, 512, 512), layers_per_block=2, latent_channels=4)
-    unet, vae = unet.to(dtype), vae.to(dtype)
-    te = CLIPTextModel(CLIPTextConfig(vocab_size=49408, hidden_size=768, intermediate_size=3072,
-                                      num_hidden_layers=12, num_attention_heads=12, max_position_embeddings=77))
-    for m in (unet, vae, te):
-        m.requires_grad_(False).eval()
-    return {"unet": unet, "controlnet": cn, "vae": vae, "text_encoder": te.to(dtype)}
+    mods = random_sd_modules("sd15", randomize_zero_convs=False)
+    for name in ("unet", "vae", "text_encoder"):
+        mods[name].to(dtype).requires_grad_(False).eval()
+    return mods
 
 
 def saved_bytes(mods: dict[str, Any], px: int, batch: int, checkpointing: bool, dtype: Any) -> int:

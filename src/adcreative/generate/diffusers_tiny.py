@@ -60,32 +60,22 @@ def build_tiny_sd_folders(root: str | Path, *, seed: int = 0, in_channels: int =
                                    randomize_zero_convs=randomize_zero_convs)
 
 
-def build_random_sd_folders(root: str | Path, *, arch: str = "tiny", seed: int = 0, in_channels: int = 9,
-                            randomize_zero_convs: bool = True, dtype: str = "float32",
-                            device: str = "cpu") -> tuple[Path, Path]:
-    """Random weights in the ``arch`` architectures, saved as local folders (``root/base``, ``root/controlnet``).
+def random_sd_modules(arch: str = "tiny", *, seed: int = 0, in_channels: int = 9, randomize_zero_convs: bool = True,
+                      vocab_size: int = 49408, device: str = "cpu") -> dict[str, Any]:
+    """Random ``unet``, ``controlnet``, ``vae`` and ``text_encoder`` in the ``arch`` architectures (float32).
 
     ``arch="tiny"``: a few hundred thousand parameters (tests). ``arch="sd15"``: Stable Diffusion 1.5's exact
     architectures (inpainting UNet 859.5 M parameters, canny ControlNet 361.3 M, VAE 83.7 M, CLIP ViT-L text
-    encoder 123.1 M) with random weights — what a GPU benchmark needs to measure memory and speed of the real
-    code paths without downloading the real weights. ``dtype`` is the saved precision ("float16" halves the
-    files; loading casts), ``device`` where the modules are initialised (on a GPU, in seconds)."""
+    encoder 123.1 M), what a benchmark needs to measure memory and speed of the real code paths without the real
+    weights. ``vocab_size``: the text encoder's (the tokenizer's length for the tiny one); ``device``: where the
+    modules are initialised (on a GPU, in seconds)."""
     import torch
-    from diffusers import (
-        AutoencoderKL,
-        ControlNetModel,
-        DDIMScheduler,
-        StableDiffusionControlNetInpaintPipeline,
-        UNet2DConditionModel,
-    )
-    from transformers import CLIPTextConfig, CLIPTextModel, CLIPTokenizer
+    from diffusers import AutoencoderKL, ControlNetModel, UNet2DConditionModel
+    from transformers import CLIPTextConfig, CLIPTextModel
 
     if arch not in ("tiny", "sd15"):
         raise ValueError(f"arch must be 'tiny' or 'sd15', got {arch!r}")
-    root = Path(root)
     torch.manual_seed(seed)
-    tok_dir = write_tiny_clip_tokenizer(root / "_tokenizer_src")
-    tokenizer = CLIPTokenizer.from_pretrained(str(tok_dir))
     # Built in the order the tiny test weights always were (UNet, ControlNet, its zero convolutions, VAE, text
     # encoder), so the same seed gives the same weights as before this function took ``arch``.
     with torch.device(device):
@@ -119,24 +109,43 @@ def build_random_sd_folders(root: str | Path, *, arch: str = "tiny", seed: int =
             )
             text_config = CLIPTextConfig(
                 bos_token_id=0, eos_token_id=1, pad_token_id=1, hidden_size=32, intermediate_size=37,
-                layer_norm_eps=1e-5, num_attention_heads=4, num_hidden_layers=2, vocab_size=len(tokenizer),
+                layer_norm_eps=1e-5, num_attention_heads=4, num_hidden_layers=2, vocab_size=vocab_size,
                 projection_dim=32,
             )
-        else:  # SD 1.5's VAE and CLIP ViT-L/14 text encoder (the tokenizer stays the tiny byte-level one)
+        else:  # SD 1.5's VAE and CLIP ViT-L/14 text encoder
             vae = AutoencoderKL(
                 down_block_types=("DownEncoderBlock2D",) * 4, up_block_types=("UpDecoderBlock2D",) * 4,
                 block_out_channels=(128, 256, 512, 512), layers_per_block=2, latent_channels=4, sample_size=512,
             )
             text_config = CLIPTextConfig(
-                bos_token_id=0, eos_token_id=1, pad_token_id=1, vocab_size=49408, hidden_size=768,
+                bos_token_id=0, eos_token_id=1, pad_token_id=1, vocab_size=vocab_size, hidden_size=768,
                 intermediate_size=3072, num_hidden_layers=12, num_attention_heads=12, max_position_embeddings=77,
                 hidden_act="quick_gelu", projection_dim=768,
             )
         text_encoder = CLIPTextModel(text_config)
+    return {"unet": unet, "controlnet": controlnet, "vae": vae, "text_encoder": text_encoder}
+
+
+def build_random_sd_folders(root: str | Path, *, arch: str = "tiny", seed: int = 0, in_channels: int = 9,
+                            randomize_zero_convs: bool = True, dtype: str = "float32",
+                            device: str = "cpu") -> tuple[Path, Path]:
+    """:func:`random_sd_modules` saved as local folders (``root/base``, ``root/controlnet``), as downloaded weights
+    are laid out, with the tiny byte-level tokenizer. ``dtype`` is the saved precision ("float16" halves the files;
+    loading casts). Returns ``(base_dir, controlnet_dir)``."""
+    import torch
+    from diffusers import DDIMScheduler, StableDiffusionControlNetInpaintPipeline
+    from transformers import CLIPTokenizer
+
+    root = Path(root)
+    tok_dir = write_tiny_clip_tokenizer(root / "_tokenizer_src")
+    tokenizer = CLIPTokenizer.from_pretrained(str(tok_dir))
+    mods = random_sd_modules(arch, seed=seed, in_channels=in_channels, randomize_zero_convs=randomize_zero_convs,
+                             vocab_size=len(tokenizer) if arch == "tiny" else 49408, device=device)
+    unet, controlnet, vae, text_encoder = mods["unet"], mods["controlnet"], mods["vae"], mods["text_encoder"]
     if dtype != "float32":
         half = {"float16": torch.float16, "bfloat16": torch.bfloat16}[dtype]
-        for m in (unet, controlnet, vae, text_encoder):
-            m.to(half)  # type: ignore[union-attr, arg-type]  # nn.Module.to casts in place
+        for m in mods.values():
+            m.to(half)  # nn.Module.to casts in place
     scheduler = DDIMScheduler(beta_start=0.00085, beta_end=0.012, beta_schedule="scaled_linear",
                               clip_sample=False, set_alpha_to_one=False)
     pipe: Any = StableDiffusionControlNetInpaintPipeline(
