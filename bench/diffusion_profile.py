@@ -5,9 +5,10 @@ Random weights in SD 1.5's exact architectures (``build_random_sd_folders(arch="
 steps, guidance 7.5, 512×512), and for ``batch_size`` 1 and 4, after one warm-up call, these are timed (median
 of ``--reps`` calls, fresh seed blocks each time, ``torch.cuda.synchronize()`` around every timer):
 
-* ``whole call``: ``gen(product, seed=…, n=batch)``, nothing instrumented;
+* ``whole call``: ``gen(product, seed=…, n=batch)``, nothing instrumented, eagerly (``gen.cuda_graphs = False``)
+  and as the generator runs by default on CUDA (the denoising step replayed as CUDA graphs);
 * ``project pre``: ``prepare`` of every seed (placement, mask, canny) + ``pipeline_inputs`` + the product key;
-* ``pipeline``: the diffusers pipeline call alone on the prepared inputs; inside it, on the GPU's own timeline
+* ``pipeline``: the diffusers pipeline call alone (eager) on the prepared inputs; inside it, on the GPU's own timeline
   (CUDA events recorded from wrappers, which neither synchronise nor move work): text encoding, the masked
   image's VAE encoding, the other input preparation (image/mask/control preprocessing, noise), the denoising
   loop (and per step), VAE decoding and diffusers' postprocessing;
@@ -15,7 +16,7 @@ of ``--reps`` calls, fresh seed blocks each time, ``torch.cuda.synchronize()`` a
 * one denoising step (ControlNet + UNet on the captured inputs of a real call) run 10 times back to back in
   eager mode, and replayed 10 times as one CUDA graph: the graph's time is the GPU's own work, the eager time
   adds the CPU's kernel launches; their difference is the launch overhead a batch-1 call pays per step;
-* a prototype (``GraphedForward``): the whole pipeline with ControlNet and UNet replayed as CUDA graphs, its
+* the pipeline with ControlNet and UNet replayed as CUDA graphs (``adcreative.generate.cuda_graphs``): its
   first (capturing) call, its steady ms per call, and whether its images are bit-identical to the eager ones;
 * ``torch.profiler`` of one pipeline call of at most 10 steps (``--profile-batches``, run last): GPU busy time
   (sum of kernel/memcpy durations), kernels, host-device synchronisations, and the top operators by device
@@ -173,53 +174,13 @@ def step_bench(pipe: Any, captured: dict[str, Any], device: str, n: int = 10) ->
     return res
 
 
-class GraphedForward:
-    """A prototype: a module's no-grad forward replayed as one CUDA graph per input signature (shapes, dtypes,
-    the non-tensor arguments); inputs are copied into the graph's static buffers, outputs cloned out of them."""
-
-    def __init__(self, module: Any) -> None:
-        self.fwd = module.forward
-        self.graphs: dict[Any, tuple[Any, list[Any], Any]] = {}
-
-    def __call__(self, *args: Any, **kwargs: Any) -> Any:
-        import torch
-        from torch.utils import _pytree as pytree
-
-        if torch.is_grad_enabled():
-            return self.fwd(*args, **kwargs)
-        flat, spec = pytree.tree_flatten((args, kwargs))
-        key = (repr(spec), tuple((tuple(x.shape), x.dtype, str(x.device)) if torch.is_tensor(x) else x
-                                 for x in flat))
-        if key not in self.graphs:
-            static = [x.clone() if torch.is_tensor(x) else x for x in flat]
-
-            def run() -> Any:
-                a, k = pytree.tree_unflatten(static, spec)
-                return self.fwd(*a, **k)
-
-            side = torch.cuda.Stream()
-            side.wait_stream(torch.cuda.current_stream())
-            with torch.cuda.stream(side):
-                for _ in range(2):
-                    run()
-            torch.cuda.current_stream().wait_stream(side)
-            g = torch.cuda.CUDAGraph()
-            with torch.cuda.graph(g):
-                out = run()
-            self.graphs[key] = (g, static, out)
-        g, static, out = self.graphs[key]
-        for dst, src in zip(static, flat, strict=True):
-            if torch.is_tensor(dst):
-                dst.copy_(src)
-        g.replay()
-        return pytree.tree_map(lambda x: x.clone() if torch.is_tensor(x) else x, out)
-
-
 def graph_trial(pipe: Any, inputs: dict[str, Any], make_gens: Callable[[], Any], device: str,
                 reps: int) -> dict[str, Any]:
-    """The pipeline with ControlNet and UNet replayed as CUDA graphs (the prototype above): first call (capture),
-    steady ms per call, and whether its images are bit-identical to the eager pipeline's."""
+    """The pipeline with ControlNet and UNet replayed as CUDA graphs (the generator's ``cuda_graphed``): first
+    call (capture), steady ms per call, and whether its images are bit-identical to the eager pipeline's."""
     import torch
+
+    from adcreative.generate.cuda_graphs import cuda_graphed
 
     if not device.startswith("cuda"):
         return {}
@@ -234,11 +195,11 @@ def graph_trial(pipe: Any, inputs: dict[str, Any], make_gens: Callable[[], Any],
 
     eager_ms, eager = call()
     res: dict[str, Any] = {"graph eager ref ms": eager_ms}
+    cache: dict[str, Any] = {}
     try:
-        pipe.controlnet.forward = GraphedForward(pipe.controlnet)
-        pipe.unet.forward = GraphedForward(pipe.unet)
-        res["graph first call ms"], _ = call()
-        timed = [call() for _ in range(reps)]
+        with cuda_graphed({"controlnet": pipe.controlnet, "unet": pipe.unet}, cache):
+            res["graph first call ms"], _ = call()
+            timed = [call() for _ in range(reps)]
         res["graphed pipeline"] = med([ms for ms, _ in timed])
         im = timed[-1][1]
         res["graph bit-identical"] = bool(torch.equal(im, eager))
@@ -247,8 +208,7 @@ def graph_trial(pipe: Any, inputs: dict[str, Any], make_gens: Callable[[], Any],
         log(f"graphed pipeline failed: {type(e).__name__}: {e}")
         res["graph error"] = f"{type(e).__name__}: {e}"
     finally:
-        for m in (pipe.controlnet, pipe.unet):
-            m.__dict__.pop("forward", None)
+        cache.clear()
         sync(device)
         torch.cuda.empty_cache()
     return res
@@ -301,18 +261,23 @@ def bench_batch(folders: tuple[Path, Path], product: Any, device: str, scale: fl
 
     gen: Any = build_generator("diffusers-inpaint", base=str(folders[0]), controlnet=str(folders[1]),
                                device=device, batch_size=batch, steps=steps, canvas_scale=scale)
-    sync(device)
-    t = time.perf_counter()
-    gen(product, seed=1000, aspect="1:1", n=batch)  # load + warm-up
-    sync(device)
-    first = time.perf_counter() - t
-    whole = []
-    for r in range(reps):  # each a fresh block of seeds, so the generator's block cache does not answer
+    first, whole, whole_graphs = NAN, [], []
+    for graphs, times in ((False, whole), (True, whole_graphs)):  # eager, then the generator's default
+        gen.cuda_graphs = graphs
         sync(device)
         t = time.perf_counter()
-        gen(product, seed=2000 + r * batch, aspect="1:1", n=batch)
+        gen(product, seed=1000 + 100 * graphs, aspect="1:1", n=batch)  # load / capture + warm-up
         sync(device)
-        whole.append((time.perf_counter() - t) * 1e3)
+        first = first if graphs else time.perf_counter() - t
+        first_graphs = time.perf_counter() - t
+        for r in range(reps):  # each a fresh block of seeds, so the generator's block cache does not answer
+            sync(device)
+            t = time.perf_counter()
+            gen(product, seed=2000 + 100 * graphs + r * batch, aspect="1:1", n=batch)
+            sync(device)
+            times.append((time.perf_counter() - t) * 1e3)
+    gen.cuda_graphs = False
+    gen._graphs.clear()
 
     pipe = gen.pipeline
     seeds = list(range(3000, 3000 + batch))
@@ -371,11 +336,12 @@ def bench_batch(folders: tuple[Path, Path], product: Any, device: str, scale: fl
     step = step_bench(pipe, captured, device)
     captured.clear()
     graphed = graph_trial(pipe, inputs, make_gens, device, reps)
-    row = {"batch": batch, "first_call_s": first, "whole call": med(whole), "project pre": med(pre),
+    row = {"batch": batch, "first_call_s": first, "first_call_graphs_s": first_graphs, "whole call": med(whole),
+           "whole call (graphs)": med(whole_graphs), "project pre": med(pre),
            "product key": med(key), "pipeline (timed)": med(pipe_ms),
            **{k: med([s[k] for s in segs]) for k in segs[0]}, "project post": med(post), **step, **graphed,
-           "raw": {"whole": whole, "pre": pre, "pipeline": pipe_ms, "post": post, "segments": segs}}
-    log(f"batch {batch}: whole {row['whole call']:.0f} ms/call, pipeline {row['pipeline (timed)']:.0f}, loop "
+           "raw": {"whole": whole, "whole_graphs": whole_graphs, "pre": pre, "pipeline": pipe_ms, "post": post, "segments": segs}}
+    log(f"batch {batch}: whole {row['whole call']:.0f} ms/call (graphs {row['whole call (graphs)']:.0f}), pipeline {row['pipeline (timed)']:.0f}, loop "
         f"{row['denoising loop']:.0f} ({row['per step']:.1f}/step), eager step {step['eager ms/step']:.1f}, graph "
         f"step {step.get('CUDA graph ms/step', NAN):.1f}; graphed pipeline {graphed.get('graphed pipeline', NAN):.0f}"
         f" ms/call, bit-identical {graphed.get('graph bit-identical')}")
@@ -386,7 +352,7 @@ def bench_batch(folders: tuple[Path, Path], product: Any, device: str, scale: fl
     return row, (prof if profiled else None)
 
 
-ORDER = ("whole call", "project pre", "product key", "pipeline (timed)", "pipeline", "text encoding",
+ORDER = ("whole call", "whole call (graphs)", "project pre", "product key", "pipeline (timed)", "pipeline", "text encoding",
          "masked-image VAE encode", "other input preparation", "denoising loop", "per step", "loop to decode",
          "VAE decode", "diffusers postprocess", "project post", "eager ms/step", "CUDA graph ms/step",
          "graphed pipeline", "graph first call ms", "GPU busy ms", "profiled wall ms")
@@ -464,6 +430,7 @@ def main(argv: list[str] | None = None) -> int:
     for k in ("kernels", "syncs"):
         print(f"{k + ' per call':28}" + "".join(f"{r.get(k, NAN):12.0f}" for r in rows))
     print(f"{'first call s (load+warm-up)':28}" + "".join(f"{r['first_call_s']:12.1f}" for r in rows))
+    print(f"{'first graphed call s':28}" + "".join(f"{r['first_call_graphs_s']:12.1f}" for r in rows))
     print(f"\nreport: {report}")
     return 0
 

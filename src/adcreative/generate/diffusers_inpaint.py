@@ -21,6 +21,7 @@ import json
 import math
 import random
 import warnings
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -291,6 +292,9 @@ class DiffusersInpaintGenerator:
 
     name = NAME
     version = VERSION
+    # Replay the denoising step as CUDA graphs on a GPU (bit-identical images, 3.4× faster at batch 1 on an
+    # H200); not a config field since it changes no output. Set False on an instance to run eagerly.
+    cuda_graphs: bool = True
 
     @register_to_config
     def __init__(
@@ -348,6 +352,7 @@ class DiffusersInpaintGenerator:
         self.presets = load_presets(prompts)
         self._pipe: Any = None
         self._block: dict[tuple[Any, str, int], GeneratedImage] = {}  # the last rendered block of seeds
+        self._graphs: dict[str, Any] = {}  # CUDA graphs of the denoising step, per module (see _graphed)
         self.config: dict[str, Any]
         mine = {k: v for k, v in locals().items() if k in SAMPLING_KEYS}  # this call's sampling arguments
         warn_if_tuned_differently(self.controlnet_path, mine)
@@ -443,6 +448,15 @@ class DiffusersInpaintGenerator:
             out.append(self._block[(key, aspect, s)])
         return out
 
+    def _graphed(self, pipe: Any) -> AbstractContextManager[Any]:
+        """On CUDA, the ControlNet and UNet forwards replayed as CUDA graphs (:mod:`.cuda_graphs`): the same
+        kernels, so the same bytes, without the per-kernel launch cost that dominates small batches."""
+        if not (self.cuda_graphs and str(pipe.device).startswith("cuda")):
+            return nullcontext()
+        from adcreative.generate.cuda_graphs import cuda_graphed
+
+        return cuda_graphed({"controlnet": pipe.controlnet, "unet": pipe.unet}, self._graphs)
+
     def _render(self, product: Product, aspect: str, start: int) -> list[GeneratedImage]:
         """One pipeline call: the block of seeds ``start … start+batch_size-1``."""
         import torch
@@ -451,8 +465,9 @@ class DiffusersInpaintGenerator:
         prepared = [self.prepare(product, seed=s, aspect=aspect) for s in seeds]
         placements, params = [p for p, _ in prepared], [q for _, q in prepared]
         gens = [torch.Generator(device="cpu").manual_seed(s) for s in seeds]  # same noise on every device
-        with torch.no_grad():
-            bg = self.pipeline(**self.pipeline_inputs(placements, params), generator=gens, output_type="pt").images
+        pipe = self.pipeline
+        with torch.no_grad(), self._graphed(pipe):
+            bg = pipe(**self.pipeline_inputs(placements, params), generator=gens, output_type="pt").images
             layer, hard = placement_tensors(placements)
             images = to_pil(compose(bg.float(), layer.to(bg.device), hard))
         return [GeneratedImage(image=image, mask=pl.paste_mask, layout={"product": pl.box}, seed=s, aspect=aspect,
