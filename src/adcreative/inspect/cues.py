@@ -48,6 +48,13 @@ as tall, departing from their row's colour by :data:`PROP_MIN_DEV` on average, n
 about its colour), with their bottom within 3 % of the canvas and 5 % of the product's height of its base; their
 heights are summarised by the area-weighted median (small fragments, print and shadow bits no longer set it).
 
+Version "5" (:data:`CUE_NAMES_V5`) is version 4's cues, bit for bit, followed by the product's real height, which
+the catalogue knows and an auditor would (``observe(..., height_cm=...)``, from
+:func:`adcreative.catalogue.sizes.real_height_cm`): whether it is known, its log, and version 4's prop ratios turned
+into a scale estimate, log((product px / product cm) / (prop px / :data:`TYPICAL_PROP_CM`)). Pixels alone cannot
+tell an 18 cm bottle drawn twice a plant's height (too large) from an 82 cm armchair drawn ten times an orange's
+(at scale); the labeller's scale is in centimetres. An unknown height leaves all four at 0.
+
 Everything is NumPy/OpenCV on a copy at most :data:`WORK_SIDE` pixels on its longer side, so it is cheap enough to
 run with the rest of the preprocessing.
 """
@@ -83,13 +90,17 @@ CUE_NAMES_V3 = (
 )
 # version 4: version 3's cues, unchanged, then the scale against props from a stricter prop finder
 CUE_NAMES_V4 = (*CUE_NAMES_V3, "prop2_n", "prop2_log_med", "prop2_log_big")
-CUE_SETS: dict[str, tuple[str, ...]] = {"2": CUE_NAMES_V2, "3": CUE_NAMES_V3, "4": CUE_NAMES_V4}
+# version 5: version 4's cues, unchanged, then the product's real height and the scale against props it gives
+CUE_NAMES_V5 = (*CUE_NAMES_V4, "height_known", "height_log_cm", "prop2_scale_med", "prop2_scale_big")
+CUE_SETS: dict[str, tuple[str, ...]] = {"2": CUE_NAMES_V2, "3": CUE_NAMES_V3, "4": CUE_NAMES_V4, "5": CUE_NAMES_V5}
 CUE_NAMES = CUE_NAMES_V2  # the shipped model's cue set
 LEGACY_CUE_SET = "2"  # what a model saved before cue sets existed (its config has no cue_set) reads
 CURRENT_CUE_SET = "3"  # what a new model reads unless told otherwise (inspect train --cue-set)
 N_CUES = len(CUE_NAMES)
 PROP_MIN_H = 0.04  # version 4's props: at least this share of the canvas's height (fragments, print, specks are not)
 PROP_MAX_WH = 2.5  # at most this many times as wide as tall (a line of copy, a support's edge)
+MAX_HEIGHT_CM = 1000.0  # a product's real height above this is a data error, not a product
+TYPICAL_PROP_CM = 11.0  # version 5: a prop's height when it is not recognised (the median of the renderers' props)
 PROP_MIN_DEV = 20.0  # mean ΔE from their row's median colour (texture and soft shading stay under it)
 _K3 = np.ones((3, 3), np.uint8)
 
@@ -119,11 +130,15 @@ def n_cues(version: str = LEGACY_CUE_SET) -> int:
     return len(cue_names(version))
 
 
-def observe(rgb: np.ndarray, mask: np.ndarray, cutout: np.ndarray, version: str = LEGACY_CUE_SET) -> np.ndarray:
+def observe(rgb: np.ndarray, mask: np.ndarray, cutout: np.ndarray, version: str = LEGACY_CUE_SET, *,
+            height_cm: float | None = None) -> np.ndarray:
     """(n_cues(version),) float32 cues of one image: ``rgb`` H×W×3 uint8, ``mask`` H×W in [0, 1] (placement,
     visible or saliency; thresholded at 0.5), ``cutout`` h×w×4 uint8 (the product's clean RGBA cutout).
     ``version``: the cue set (:data:`CUE_SETS`); "3" is version 2's cues, bit for bit, then its own; "4" is
-    version 3's, bit for bit, then its own."""
+    version 3's, bit for bit, then its own; "5" is version 4's, then the product's real height ``height_cm``
+    (None: unknown; only set 5 reads it)."""
+    if height_cm is not None and not (np.isfinite(height_cm) and 0.0 < height_cm <= MAX_HEIGHT_CM):
+        raise ValueError(f"height_cm must be a height in cm in (0, {MAX_HEIGHT_CM:g}], got {height_cm!r}")
     names = cue_names(version)
     out = np.zeros(len(names), np.float32)
     H, W = rgb.shape[:2]
@@ -242,10 +257,12 @@ def observe(rgb: np.ndarray, mask: np.ndarray, cutout: np.ndarray, version: str 
         j = int(np.argmax(wide))
         cue["edge_offset"] = (lo + j - y1) / bh
         cue["edge_strength"] = float(wide[j] / 255.0)
-    if version in ("3", "4"):
+    if version in ("3", "4", "5"):
         _cues_v3(cue, f32, gray, lab_img, m, crop, cutout, coef, (y0, y1, x0, x1), border)
-    if version == "4":
+    if version in ("4", "5"):
         _cues_v4(cue, lab_img, m, (y0, y1, x0, x1), border)
+    if version == "5" and height_cm is not None:
+        _cues_v5(cue, float(height_cm))
     out[:] = [cue[k] for k in names]
     return np.nan_to_num(out, nan=0.0, posinf=0.0, neginf=0.0)
 
@@ -479,3 +496,15 @@ def _cues_v4(cue: dict[str, float], lab_img: np.ndarray, m: np.ndarray, box: tup
     cue["prop2_n"] = float(keep.sum())
     cue["prop2_log_med"] = float(np.log(bh / med))
     cue["prop2_log_big"] = float(np.log(bh / hs[int(np.argmax(ar))]))
+
+
+def _cues_v5(cue: dict[str, float], height_cm: float) -> None:
+    """Version 5's own cues, into ``cue``: the product's real height, and version 4's prop ratios (product px
+    against prop px, log) turned into a scale estimate with a prop of :data:`TYPICAL_PROP_CM`."""
+    log_cm = float(np.log(height_cm))
+    cue["height_known"] = 1.0
+    cue["height_log_cm"] = log_cm
+    if cue["prop2_n"] > 0:
+        typical = float(np.log(TYPICAL_PROP_CM))
+        cue["prop2_scale_med"] = cue["prop2_log_med"] - log_cm + typical
+        cue["prop2_scale_big"] = cue["prop2_log_big"] - log_cm + typical
