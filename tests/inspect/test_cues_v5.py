@@ -94,3 +94,20 @@ def test_where_the_height_comes_from() -> None:
     s.params = {"geometry": {"product_cm": float("nan")}}
     assert sample_height_cm(s) == 82.0
 
+
+
+def test_the_encodings_cache_key_follows_the_cue_names_and_the_height(monkeypatch: pytest.MonkeyPatch,
+                                                                      tmp_path: Path) -> None:
+    from adcreative.inspect import cues
+    from adcreative.inspect.data import _cache_file
+
+    def samples(cm: float) -> list[Sample]:
+        return [Sample(id="a", image=tmp_path / "a.png", mask=None, product=None, product_id="p", title="bottle",
+                       category="", label="available", split="train", params={"geometry": {"product_cm": cm}})]
+
+    cfg = {"image_size": 64, "cue_set": "5"}
+    key, _ = _cache_file(samples(22.0), cfg, tmp_path)
+    assert _cache_file(samples(22.0), cfg, tmp_path)[0] == key
+    assert _cache_file(samples(30.0), cfg, tmp_path)[0] != key  # set 5 reads the height
+    monkeypatch.setitem(cues.CUE_SETS, "5", (*CUE_NAMES_V4, "another_cue"))  # another definition of the same set
+    assert _cache_file(samples(22.0), cfg, tmp_path)[0] != key

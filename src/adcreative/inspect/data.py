@@ -425,13 +425,15 @@ def renderer_family(s: Sample) -> str:
 
 def _cache_file(samples: Sequence[Sample], cfg: dict[str, Any], cache_dir: Path) -> tuple[str, Path]:
     """The cache key of these samples' encodings and the file that holds them."""
-    from adcreative.inspect.cues import CUES_VERSION
+    from adcreative.inspect.cues import CUES_VERSION, LEGACY_CUE_SET, cue_names
 
-    h = hashlib.sha256(json.dumps([ENCODING_VERSION, CUES_VERSION, cfg], sort_keys=True).encode())
+    # the set's cue names too: two definitions of one set (branches, a renamed cue) never share a cache
+    names = list(cue_names(cfg.get("cue_set") or LEGACY_CUE_SET))
+    h = hashlib.sha256(json.dumps([ENCODING_VERSION, CUES_VERSION, cfg, names], sort_keys=True).encode())
     for s in samples:
         st = s.image.stat() if s.image.exists() else None
         h.update(f"{s.id}|{s.image}|{st.st_size if st else -1}|{st.st_mtime_ns if st else -1}|{s.label}|"
-                 f"{s.split}|{s.title}|{renderer_family(s)}".encode())
+                 f"{s.split}|{s.title}|{renderer_family(s)}|{sample_height_cm(s)}".encode())
     key = h.hexdigest()
     return key, cache_dir / f"rfnet-enc-{key[:16]}.safetensors"
 
