@@ -8,6 +8,7 @@ upright (a laptop open, a suitcase on its wheels, a plush toy sitting).
 
 from __future__ import annotations
 
+import math
 import re
 
 from adcreative.core.types import Product
@@ -45,6 +46,7 @@ _CATEGORY_HEIGHTS: dict[str, float] = {
     "musical_instruments": 110.0,
 }
 DEFAULT_HEIGHT_CM = 20.0
+MAX_HEIGHT_CM = 1000.0  # an explicit height above this is a data error
 
 
 def real_height_cm(product: Product) -> float:
@@ -55,13 +57,19 @@ def real_height_cm(product: Product) -> float:
             h = float(explicit)
         except (TypeError, ValueError):
             h = 0.0
-        if h > 0:
+        if math.isfinite(h) and 0 < h <= MAX_HEIGHT_CM:  # NaN, infinite or absurd: not evidence
             return h
     shape = str(product.attrs.get("shape", ""))  # procedural titles are made-up words: their shape is the evidence
     if shape in _SHAPE_HEIGHTS:
         return _SHAPE_HEIGHTS[shape]
-    title = product.title.lower()
+    return text_height_cm(product.title, product.category)
+
+
+def text_height_cm(title: str, category: str) -> float:
+    """The height the title's first matching keyword gives, else the category's, else DEFAULT_HEIGHT_CM (what a
+    row with only a title and a category, such as an RF1M line, tells)."""
+    low = (title or "").lower()
     for pattern, h in _TITLE_HEIGHTS:
-        if re.search(pattern, title):
+        if re.search(pattern, low):
             return h
-    return _CATEGORY_HEIGHTS.get(product.category.lower().replace(" ", "_"), DEFAULT_HEIGHT_CM)
+    return _CATEGORY_HEIGHTS.get((category or "").lower().replace(" ", "_"), DEFAULT_HEIGHT_CM)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -66,9 +67,22 @@ def load_sample(s: Sample, _cutouts: dict[Path, Image.Image] | None = None) -> I
                 _cutouts[s.product] = product
     title = s.title or s.category  # RF1M lines may carry no title; the category is the next best text
     item = InspectItem(image=image, title=title, mask=mask, product=product, label=s.label,
-                       product_id=s.product_id, id=s.id, source=str(s.image))
+                       product_id=s.product_id, id=s.id, source=str(s.image), height_cm=sample_height_cm(s))
     check_item(item, need_title=False)
     return item
+
+
+def sample_height_cm(s: Sample) -> float:
+    """A dataset sample's product height in cm: the catalogue's figure ``dataset synth`` recorded with the scene
+    (``params.geometry.product_cm``, from :func:`~adcreative.catalogue.sizes.real_height_cm`), else the catalogue's
+    prior from the title and category (an RF1M line)."""
+    from adcreative.catalogue.sizes import text_height_cm
+
+    geometry = s.params.get("geometry") if isinstance(s.params, dict) else None
+    cm = geometry.get("product_cm") if isinstance(geometry, dict) else None
+    if isinstance(cm, (int, float)) and not isinstance(cm, bool) and math.isfinite(cm) and 0 < cm <= 1000:
+        return float(cm)
+    return text_height_cm(s.title, s.category)
 
 
 def creative_item(store: Store, creative: Creative, product: Product | None = None,
@@ -82,9 +96,11 @@ def creative_item(store: Store, creative: Creative, product: Product | None = No
     image = store.creative_image(creative).convert("RGB")
     if mask is None or mask.size != image.size:
         mask = placement_mask(store, creative, product)
+    from adcreative.catalogue.sizes import real_height_cm
+
     return InspectItem(image=image, title=product.title, mask=mask if mask is not None and mask.size == image.size
                        else None, product=product.image, label=label, product_id=product.id, id=creative.id,
-                       source=f"creative {creative.id}")
+                       source=f"creative {creative.id}", height_cm=real_height_cm(product))
 
 
 def latest_labels(store: Store) -> dict[str, str]:
@@ -409,13 +425,15 @@ def renderer_family(s: Sample) -> str:
 
 def _cache_file(samples: Sequence[Sample], cfg: dict[str, Any], cache_dir: Path) -> tuple[str, Path]:
     """The cache key of these samples' encodings and the file that holds them."""
-    from adcreative.inspect.cues import CUES_VERSION
+    from adcreative.inspect.cues import CUES_VERSION, LEGACY_CUE_SET, cue_names
 
-    h = hashlib.sha256(json.dumps([ENCODING_VERSION, CUES_VERSION, cfg], sort_keys=True).encode())
+    # the set's cue names too: two definitions of one set (branches, a renamed cue) never share a cache
+    names = list(cue_names(cfg.get("cue_set") or LEGACY_CUE_SET))
+    h = hashlib.sha256(json.dumps([ENCODING_VERSION, CUES_VERSION, cfg, names], sort_keys=True).encode())
     for s in samples:
         st = s.image.stat() if s.image.exists() else None
         h.update(f"{s.id}|{s.image}|{st.st_size if st else -1}|{st.st_mtime_ns if st else -1}|{s.label}|"
-                 f"{s.split}|{s.title}|{renderer_family(s)}".encode())
+                 f"{s.split}|{s.title}|{renderer_family(s)}|{sample_height_cm(s)}".encode())
     key = h.hexdigest()
     return key, cache_dir / f"rfnet-enc-{key[:16]}.safetensors"
 

@@ -20,6 +20,7 @@ All of it is NumPy/OpenCV only: no torch here, so data loading can run without t
 from __future__ import annotations
 
 import hashlib
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -47,6 +48,7 @@ class InspectItem:
     product_id: str = ""
     id: str = ""
     source: str = ""  # file or creative id, for error messages
+    height_cm: float | None = None  # the product's real height (catalogue.sizes.real_height_cm); None: unknown
 
 
 def check_item(item: InspectItem, *, need_title: bool = True) -> None:
@@ -69,6 +71,10 @@ def check_item(item: InspectItem, *, need_title: bool = True) -> None:
                              f"under the minimum side of {MIN_SIDE}", source=src)
         if not (np.asarray(item.product.getchannel("A")) > 127).any():
             raise InputError("product cutout's alpha is empty", source=src)
+    height = item.height_cm
+    if height is not None and (isinstance(height, bool) or not isinstance(height, (int, float))
+                               or not (math.isfinite(height) and 0 < height <= 1000)):
+        raise InputError(f"product height must be a number of cm in (0, 1000], got {height!r}", source=src)
     if need_title and (item.title is None or not str(item.title).strip()):
         raise InputError("missing modality: empty title (the model reads the product title)", source=src)
 
@@ -249,7 +255,7 @@ def preprocess_item(item: InspectItem, *, image_size: int, aux_size: int, cues: 
     from adcreative.inspect.cues import LEGACY_CUE_SET, n_cues, observe
 
     cue_set = cue_set or LEGACY_CUE_SET
-    measured = (observe(rgb, m, np.asarray(product.convert("RGBA")), version=cue_set) if cues
+    measured = (observe(rgb, m, np.asarray(product.convert("RGBA")), version=cue_set, height_cm=item.height_cm) if cues
                 else np.zeros(n_cues(cue_set), np.float32))
     return {
         "image": image,

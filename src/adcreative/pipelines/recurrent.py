@@ -289,10 +289,12 @@ def _resume(store: Store, inspector: Scorer, product: Product, c: Creative, aspe
 
 def creative_item_from(gi: Any, product: Product, creative: Creative) -> Any:
     """The inspection item of a freshly generated image: its exact placement mask is known."""
+    from adcreative.catalogue.sizes import real_height_cm
     from adcreative.inspect.preprocess import InspectItem
 
     return InspectItem(image=gi.image.convert("RGB"), title=product.title, mask=gi.mask, product=product.image,
-                       product_id=product.id, id=creative.id, source=f"creative {creative.id}")
+                       product_id=product.id, id=creative.id, source=f"creative {creative.id}",
+                       height_cm=real_height_cm(product))
 
 
 def format_results(results: Sequence[RecurrentResult]) -> str:

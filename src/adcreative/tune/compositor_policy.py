@@ -160,10 +160,12 @@ class CompositorTuner:
         """Tune ``start`` (default: the untuned policy); writes the tuned policy and its history to ``output``."""
         from tqdm.auto import tqdm
 
+        from adcreative.catalogue.sizes import real_height_cm
         from adcreative.inspect.preprocess import InspectItem
 
         if not products:
             raise InputError("no products to tune on")
+        heights = [real_height_cm(p) for p in products]  # what the auditor knows of each product's real size
         cfg = self.config
         ref = start.copy() if start is not None else CompositorPolicy()
         policy = ref.copy()
@@ -184,7 +186,7 @@ class CompositorTuner:
                     g = self._draw(policy, products[gi_prod], seed, aspect)
                     draws.append((gi_prod, g, choice_from_params(g.params)))
             items = [InspectItem(image=g.image, title=products[p].title, mask=g.mask, product=products[p].image,
-                                 product_id=products[p].id) for p, g, _ in draws]
+                                 product_id=products[p].id, height_cm=heights[p]) for p, g, _ in draws]
             p_av = scorer.predict_proba(items)[:, 0].astype(np.float64)
             hists = np.stack([background_histogram(g.image, g.mask) for _, g, _ in draws])
             groups = np.array([p for p, _, _ in draws])

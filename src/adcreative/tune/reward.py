@@ -92,9 +92,12 @@ class RFNetReward(nn.Module):
             "local_mask": torch.from_numpy(np.stack([letterbox_gray(_crop(mask, box, 0.0), net.aux_size),
                                                      letterbox_gray(_crop(ones, box, 0.0), net.aux_size)])),
         }
-        if net.use_cues:  # the inputs of the measured cues besides the image: the mask and the cutout
+        if net.use_cues:  # the inputs of the measured cues besides the image: the mask, the cutout, the height
+            from adcreative.catalogue.sizes import real_height_cm
+
             out["cue_mask"] = torch.from_numpy(mask)
             out["cutout"] = torch.from_numpy(_cutout_canvas(product.image))
+            out["height_cm"] = torch.tensor(real_height_cm(product), dtype=torch.float64)
         if net.use_text:
             text, valid = title_tokens([product.title], encoder=net.text_encoder_name, max_tokens=net.max_text_tokens)
             T = net.max_text_tokens  # pad to a fixed length so examples of different titles stack
@@ -223,7 +226,9 @@ class RFNetReward(nn.Module):
         px = (_quantize(images.detach()) * 255.0).round().to(torch.uint8).permute(0, 2, 3, 1).cpu().numpy()
         masks, cutouts = aux["cue_mask"].cpu().numpy(), aux["cutout"].cpu().numpy()
         version = self.rfnet.cue_set
-        return torch.from_numpy(np.stack([observe(px[i], masks[i], cutouts[i], version=version)
+        heights: list[float | None] = (aux["height_cm"].cpu().double().tolist() if "height_cm" in aux
+                                       else [None] * len(px))
+        return torch.from_numpy(np.stack([observe(px[i], masks[i], cutouts[i], version=version, height_cm=heights[i])
                                           for i in range(len(px))])).to(images.device)
 
 
