@@ -21,7 +21,7 @@ _MODEL_HELP = "Inspector folder (config.json + model.safetensors); default: the 
 
 
 def _cue_set(cue_set: str | None, cues: bool) -> str:
-    """--cue-set, checked: the newest set unless one is named; only meaningful with --cues."""
+    """--cue-set, checked: CURRENT_CUE_SET unless one is named; only meaningful with --cues."""
     from adcreative.inspect.cues import CURRENT_CUE_SET
 
     if cue_set is not None and not cues:
@@ -104,7 +104,8 @@ _CUE_EXPERT_HELP = ("With --cues: weight w of the cue expert, a classifier of th
 _CUE_KIND_HELP = ("With --cue-expert: the cue expert's model, trees (default: boosted trees, rounds chosen on "
                   "validation; they judged held-out renderers better, docs/inspect.md tenth round) or mlp (a small "
                   "network, the eighth round's)")
-_CUE_SET_HELP = ("With --cues: the version of the measured cues to read (inspect/cues.py CUE_SETS; default: the newest). "
+_CUE_SET_HELP = ("With --cues: the version of the measured cues to read (inspect/cues.py CUE_SETS; "
+                 "default: CURRENT_CUE_SET). "
                  "A saved model keeps the set it was trained on")
 _OOD_STYLE_HELP = ("A third out-of-distribution distance: none, or scene (the trunk's channel statistics of the scene "
                    "around the product against each training renderer family's: images in a style no training "
