@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 import re
+from typing import TypeGuard
 
 from adcreative.core.types import Product
 
@@ -49,6 +50,12 @@ DEFAULT_HEIGHT_CM = 20.0
 MAX_HEIGHT_CM = 1000.0  # an explicit height above this is a data error
 
 
+def is_height_cm(value: object) -> TypeGuard[float]:
+    """Whether ``value`` is a usable real height: a finite number of cm in (0, MAX_HEIGHT_CM] (not a bool)."""
+    return (isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+            and 0 < value <= MAX_HEIGHT_CM)
+
+
 def real_height_cm(product: Product) -> float:
     """The product's real height in cm (see the module docstring for the order of evidence)."""
     explicit = product.attrs.get("height_cm")
@@ -57,7 +64,7 @@ def real_height_cm(product: Product) -> float:
             h = float(explicit)
         except (TypeError, ValueError):
             h = 0.0
-        if math.isfinite(h) and 0 < h <= MAX_HEIGHT_CM:  # NaN, infinite or absurd: not evidence
+        if is_height_cm(h):  # NaN, infinite or absurd: not evidence
             return h
     shape = str(product.attrs.get("shape", ""))  # procedural titles are made-up words: their shape is the evidence
     if shape in _SHAPE_HEIGHTS:

@@ -65,6 +65,7 @@ import cv2
 import numpy as np
 from PIL import Image
 
+from adcreative.catalogue.sizes import MAX_HEIGHT_CM, is_height_cm
 from adcreative.generate.measure import OWN_DE, inner_band, lab, sector_contrast
 from adcreative.inspect.preprocess import product_palette
 
@@ -99,7 +100,6 @@ CURRENT_CUE_SET = "5"  # what a new model reads unless told otherwise (inspect t
 N_CUES = len(CUE_NAMES)
 PROP_MIN_H = 0.04  # version 4's props: at least this share of the canvas's height (fragments, print, specks are not)
 PROP_MAX_WH = 2.5  # at most this many times as wide as tall (a line of copy, a support's edge)
-MAX_HEIGHT_CM = 1000.0  # a product's real height above this is a data error, not a product
 TYPICAL_PROP_CM = 11.0  # version 5: a prop's height when it is not recognised (the median of the renderers' props)
 PROP_MIN_DEV = 20.0  # mean ΔE from their row's median colour (texture and soft shading stay under it)
 _K3 = np.ones((3, 3), np.uint8)
@@ -137,7 +137,7 @@ def observe(rgb: np.ndarray, mask: np.ndarray, cutout: np.ndarray, version: str 
     ``version``: the cue set (:data:`CUE_SETS`); "3" is version 2's cues, bit for bit, then its own; "4" is
     version 3's, bit for bit, then its own; "5" is version 4's, then the product's real height ``height_cm``
     (None: unknown; only set 5 reads it)."""
-    if height_cm is not None and not (np.isfinite(height_cm) and 0.0 < height_cm <= MAX_HEIGHT_CM):
+    if height_cm is not None and not is_height_cm(height_cm):
         raise ValueError(f"height_cm must be a height in cm in (0, {MAX_HEIGHT_CM:g}], got {height_cm!r}")
     names = cue_names(version)
     out = np.zeros(len(names), np.float32)

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import math
 from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -76,11 +75,11 @@ def sample_height_cm(s: Sample) -> float:
     """A dataset sample's product height in cm: the catalogue's figure ``dataset synth`` recorded with the scene
     (``params.geometry.product_cm``, from :func:`~adcreative.catalogue.sizes.real_height_cm`), else the catalogue's
     prior from the title and category (an RF1M line)."""
-    from adcreative.catalogue.sizes import text_height_cm
+    from adcreative.catalogue.sizes import is_height_cm, text_height_cm
 
     geometry = s.params.get("geometry") if isinstance(s.params, dict) else None
     cm = geometry.get("product_cm") if isinstance(geometry, dict) else None
-    if isinstance(cm, (int, float)) and not isinstance(cm, bool) and math.isfinite(cm) and 0 < cm <= 1000:
+    if is_height_cm(cm):
         return float(cm)
     return text_height_cm(s.title, s.category)
 
@@ -90,14 +89,13 @@ def creative_item(store: Store, creative: Creative, product: Product | None = No
     """An item for a creative in the store: its image, its product's cutout and title, and its placement
     mask (given; else the one stored at generation; else, for a legacy row, rebuilt from the layout; else
     none, and the model falls back to saliency)."""
+    from adcreative.catalogue.sizes import real_height_cm
     from adcreative.generate.provenance import placement_mask
 
     product = product or store.get_product(creative.product_id)
     image = store.creative_image(creative).convert("RGB")
     if mask is None or mask.size != image.size:
         mask = placement_mask(store, creative, product)
-    from adcreative.catalogue.sizes import real_height_cm
-
     return InspectItem(image=image, title=product.title, mask=mask if mask is not None and mask.size == image.size
                        else None, product=product.image, label=label, product_id=product.id, id=creative.id,
                        source=f"creative {creative.id}", height_cm=real_height_cm(product))

@@ -20,7 +20,6 @@ All of it is NumPy/OpenCV only: no torch here, so data loading can run without t
 from __future__ import annotations
 
 import hashlib
-import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -29,6 +28,7 @@ import cv2
 import numpy as np
 from PIL import Image
 
+from adcreative.catalogue.sizes import MAX_HEIGHT_CM, is_height_cm
 from adcreative.core.backbones import IMAGENET_MEAN, normalize
 from adcreative.core.errors import InputError
 
@@ -71,10 +71,9 @@ def check_item(item: InspectItem, *, need_title: bool = True) -> None:
                              f"under the minimum side of {MIN_SIDE}", source=src)
         if not (np.asarray(item.product.getchannel("A")) > 127).any():
             raise InputError("product cutout's alpha is empty", source=src)
-    height = item.height_cm
-    if height is not None and (isinstance(height, bool) or not isinstance(height, (int, float))
-                               or not (math.isfinite(height) and 0 < height <= 1000)):
-        raise InputError(f"product height must be a number of cm in (0, 1000], got {height!r}", source=src)
+    if item.height_cm is not None and not is_height_cm(item.height_cm):
+        raise InputError(f"product height must be a number of cm in (0, {MAX_HEIGHT_CM:g}], got {item.height_cm!r}",
+                         source=src)
     if need_title and (item.title is None or not str(item.title).strip()):
         raise InputError("missing modality: empty title (the model reads the product title)", source=src)
 
