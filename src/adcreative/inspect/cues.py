@@ -61,6 +61,8 @@ run with the rest of the preprocessing.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import cv2
 import numpy as np
 from PIL import Image
@@ -257,11 +259,13 @@ def observe(rgb: np.ndarray, mask: np.ndarray, cutout: np.ndarray, version: str 
         j = int(np.argmax(wide))
         cue["edge_offset"] = (lo + j - y1) / bh
         cue["edge_strength"] = float(wide[j] / 255.0)
-    if version in ("3", "4", "5"):
-        _cues_v3(cue, f32, gray, lab_img, m, crop, cutout, coef, (y0, y1, x0, x1), border)
-    if version in ("4", "5"):
-        _cues_v4(cue, lab_img, m, (y0, y1, x0, x1), border)
-    if version == "5" and height_cm is not None:
+    level = int(version)  # each set is the one before it, bit for bit, then its own cues
+    if level >= 3:
+        props = _prop_candidates(lab_img, m, (y0, y1, x0, x1), border)  # read by sets 3 and 4 alike: found once
+        _cues_v3(cue, f32, gray, lab_img, m, crop, cutout, coef, (y0, y1, x0, x1), props)
+    if level >= 4:
+        _cues_v4(cue, m, (y0, y1, x0, x1), props)
+    if level >= 5 and height_cm is not None:
         _cues_v5(cue, float(height_cm))
     out[:] = [cue[k] for k in names]
     return np.nan_to_num(out, nan=0.0, posinf=0.0, neginf=0.0)
@@ -285,11 +289,40 @@ def _enclosed(a: np.ndarray) -> np.ndarray:
     return np.asarray(pad[1:-1, 1:-1] == 0)
 
 
+@dataclass(frozen=True)
+class PropCandidates:
+    """Regions that may be props: departing from their row's median colour (a backdrop and a floor run across the
+    canvas; props, and text, do not) and clear of the product, after a 3×3 opening."""
+
+    labels: np.ndarray  # H×W connected-component labels (0: not a candidate)
+    stats: np.ndarray  # (n, 5) cv2 stats per label: x, y, width, height, area
+    diff: np.ndarray  # H×W×3 Lab difference from the row's median colour
+    dev: np.ndarray  # H×W its length (ΔE)
+
+
+def _prop_candidates(lab_img: np.ndarray, m: np.ndarray, box: tuple[int, int, int, int],
+                     border: np.ndarray) -> PropCandidates | None:
+    """The prop candidates of sets 3 and 4, or None when fewer than 8 columns are clear of the product."""
+    y0, y1, x0, x1 = box
+    size = max(y1 - y0, x1 - x0)
+    excl = cv2.dilate(m.astype(np.uint8), _K3, iterations=max(2, round(0.03 * size))).astype(bool)
+    free = ~excl.any(axis=0)  # columns clear of the product: the row's backdrop and floor
+    if free.sum() < 8:
+        return None
+    rowmed = np.median(lab_img[:, np.nonzero(free)[0][::2]], axis=1)  # every other column: as good, half the work
+    diff = lab_img - rowmed[:, None, :]
+    dev = np.linalg.norm(diff, axis=-1)
+    fg = cv2.morphologyEx(((dev > 14.0) & ~excl & ~border).astype(np.uint8), cv2.MORPH_OPEN, _K3)
+    _, labels, stats, _ = cv2.connectedComponentsWithStats(fg, connectivity=8)
+    return PropCandidates(labels, stats, diff, dev)
+
+
 def _cues_v3(cue: dict[str, float], f32: np.ndarray, gray: np.ndarray, lab_img: np.ndarray,
              m: np.ndarray, crop: np.ndarray, cutout: np.ndarray, coef: np.ndarray | None,
-             box: tuple[int, int, int, int], border: np.ndarray) -> None:
+             box: tuple[int, int, int, int], props: PropCandidates | None) -> None:
     """Version 3's own cues, into ``cue`` (computed on the work-size image ``f32``, its mask ``m`` with box
-    ``box`` = (y0, y1, x0, x1), the cutout's opaque crop ``crop`` and version 2's colour fit ``coef``)."""
+    ``box`` = (y0, y1, x0, x1), the cutout's opaque crop ``crop``, version 2's colour fit ``coef``
+    and the prop candidates ``props``)."""
     h, w = m.shape
     y0, y1, x0, x1 = box
     bh, bw = y1 - y0, x1 - x0
@@ -427,21 +460,14 @@ def _cues_v3(cue: dict[str, float], f32: np.ndarray, gray: np.ndarray, lab_img: 
             if des:
                 cue["under_de_max"], cue["under_de_min"] = max(des), min(des)
 
-    # scale against objects standing near the base: connected regions departing from their row's median colour
-    # (a backdrop and a floor run across the canvas; props, and text, do not), compact, not touching the
-    # canvas's sides or the product, with their bottom near the product's base
-    excl = cv2.dilate(mu, _K3, iterations=max(2, round(0.03 * size))).astype(bool)
-    free = ~excl.any(axis=0)  # columns clear of the product: the row's backdrop and floor
-    if free.sum() < 8:
+    # scale against objects standing near the base: the prop candidates (see _prop_candidates), compact, not
+    # touching the canvas's sides, with their bottom near the product's base
+    if props is None:
         return
-    rowmed = np.median(lab_img[:, np.nonzero(free)[0][::2]], axis=1)  # every other column: as good, half the work
-    dev = np.linalg.norm(lab_img - rowmed[:, None, :], axis=-1)
-    fg = ((dev > 14.0) & ~excl & ~border).astype(np.uint8)
-    fg = cv2.morphologyEx(fg, cv2.MORPH_OPEN, _K3)
-    n_fg, _, st, _ = cv2.connectedComponentsWithStats(fg, connectivity=8)
+    st = props.stats
     tol = 0.05 * h + 0.1 * bh
     heights, areas = [], []
-    for i in range(1, n_fg):
+    for i in range(1, len(st)):
         px, py, pw, ph, area = (int(v) for v in st[i, :5])
         if (ph < max(3, 0.02 * h) or pw < 2 or area < 0.3 * ph * pw or pw > 0.5 * w or px <= 2 or px + pw >= w - 2
                 or abs(py + ph - y1) > tol):
@@ -454,25 +480,19 @@ def _cues_v3(cue: dict[str, float], f32: np.ndarray, gray: np.ndarray, lab_img: 
         cue["prop_log_big"] = float(np.log(bh / heights[int(np.argmax(areas))]))
 
 
-def _cues_v4(cue: dict[str, float], lab_img: np.ndarray, m: np.ndarray, box: tuple[int, int, int, int],
-             border: np.ndarray) -> None:
+def _cues_v4(cue: dict[str, float], m: np.ndarray, box: tuple[int, int, int, int],
+             props: PropCandidates | None) -> None:
     """Version 4's own cues, into ``cue``: the scale against props from version 3's prop candidates (regions
     departing from their row's median colour, clear of the product), kept by stricter rules (:data:`PROP_MIN_H`,
     :data:`PROP_MAX_WH`, :data:`PROP_MIN_DEV`, not a shadow, standing at the product's base) and summarised by the
     area-weighted median height."""
-    h, w = m.shape
-    y0, y1, x0, x1 = box
-    bh = y1 - y0
-    size = max(bh, x1 - x0)
-    excl = cv2.dilate(m.astype(np.uint8), _K3, iterations=max(2, round(0.03 * size))).astype(bool)
-    free = ~excl.any(axis=0)
-    if free.sum() < 8:
+    if props is None:
         return
-    rowmed = np.median(lab_img[:, np.nonzero(free)[0][::2]], axis=1)
-    diff = lab_img - rowmed[:, None, :]
-    dev = np.linalg.norm(diff, axis=-1)
-    fg = cv2.morphologyEx(((dev > 14.0) & ~excl & ~border).astype(np.uint8), cv2.MORPH_OPEN, _K3)
-    n, labels, st, _ = cv2.connectedComponentsWithStats(fg, connectivity=8)
+    h, w = m.shape
+    y0, y1 = box[:2]
+    bh = y1 - y0
+    labels, st, diff, dev = props.labels, props.stats, props.diff, props.dev
+    n = len(st)
     if n < 2:
         return
     flat = labels.ravel()
