@@ -196,6 +196,45 @@ def test_loro_over_two_folders_with_a_test_only_family(two_family_data: Path, tm
         assert says in err and "Traceback" not in err, err
 
 
+def test_train_on_two_folders_that_split_a_product_differently(two_family_data: Path, tmp_path: Path,
+                                                               capsys: pytest.CaptureFixture[str]) -> None:
+    """Sets rendered with other seeds draw the real products again, split their own way: --splits first gives
+    such a product the first folder's split (after encoding, so each folder's cache still holds); same refuses."""
+    import json
+
+    from adcreative.inspect.data import encode_folders, encoding_config
+    from adcreative.inspect.model import RFNet
+
+    studio = _family_folder(two_family_data, tmp_path / "studio", "studio")
+    rows = [json.loads(x) for x in (studio / "manifest.jsonl").read_text().splitlines()]
+    pid = rows[0]["product_id"]
+    first = rows[0]["split"]
+    other = "val" if first != "val" else "train"
+    photo = _family_folder(two_family_data, tmp_path / "photo", "photo", **{f"p{pid}": other})
+    capsys.readouterr()
+    argv = ["inspect", "train", "--data", str(studio), "--data", str(photo), "--epochs", "1", *TINY_ARGS]
+    assert main([*argv, "--out", str(tmp_path / "refused")]) == 2
+    err = capsys.readouterr().err
+    assert "must split products alike" in err and "Traceback" not in err, err
+    assert not (tmp_path / "refused").exists()
+    assert main([*argv, "--out", str(tmp_path / "m"), "--splits", "first"]) == 0
+    cfg = json.loads((tmp_path / "m" / "config.json").read_text())
+    assert cfg["_extra"]["data"] == [str(studio), str(photo)]
+    caches = {f: set((f / ".cache").glob("rfnet-enc-*")) for f in (studio, photo)}
+    assert all(len(c) == 1 for c in caches.values())
+    # the moved rows: every image of the product has the first folder's split, the others are untouched
+    saved = RFNet(**{k: v for k, v in cfg.items() if not k.startswith("_") and k not in ("temperature", "decision")})
+    enc, samples = encode_folders([studio, photo], encoding_config(saved.config), splits="first", progress=False)
+    assert {f: set((f / ".cache").glob("rfnet-enc-*")) for f in (studio, photo)} == caches  # cache hits
+    assert {sp for p, sp in zip(enc.product_ids, enc.splits, strict=True) if p == pid} == {first}
+    flat = [x for part in samples for x in part]
+    assert [sp for p, sp in zip(enc.product_ids, enc.splits, strict=True) if p != pid] == \
+        [x.split for x in flat if x.product_id != pid]
+    assert main(["inspect", "train", "--data", str(studio), "--splits", "middle", "--out", str(tmp_path / "x"),
+                 *TINY_ARGS]) == 2
+    assert "unknown split rule" in capsys.readouterr().err
+
+
 def test_train_calibrate_and_eval_by_renderer(two_family_data: Path, tmp_path: Path) -> None:
     import json
 

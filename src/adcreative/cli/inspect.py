@@ -128,10 +128,16 @@ _MIN_GROUP_HELP = ("With --decision-groups family: validation images a family ne
                    "defective ones for the accept / reject threshold); default 50")
 
 
+_SPLITS_HELP = ("With several --data folders, the split of a product that more than one holds: same (refuse folders "
+                "that split it differently) or first (the first folder's split)")
+
+
 @app.command("train")
 def train(
     ctx: typer.Context,
-    data: Path | None = typer.Option(None, "--data", help="Dataset folder (manifest.jsonl, or RF1M's label.txt)"),
+    data: list[Path] | None = typer.Option(None, "--data", help="Dataset folder (manifest.jsonl, or RF1M's "
+                                           "label.txt); repeatable: several folders are one dataset"),
+    splits: str = typer.Option("same", "--splits", help=_SPLITS_HELP),
     out: Path = typer.Option(..., "--out", help="Model folder to write"),
     store_labels: bool = typer.Option(False, "--store-labels", help="Also train on human labels in the store"),
     model: str = typer.Option("rfnet", "--model", help="Inspector family: rfnet | image-only"),
@@ -185,7 +191,7 @@ def train(
         net = load_inspector(None if init == "default" else Path(init))
         net.set_calibration(1.0, None)  # refitted on the new validation split after training
         train_inspector(net, data, out, cfg, store=store_from(ctx) if store_labels else None, cache=cache,
-                        log=console.print, extra={"init": init})
+                        log=console.print, extra={"init": init}, splits=splits)
         console.print(f"model: {out}")
         return
     try:
@@ -197,7 +203,7 @@ def train(
     except ValueError as e:
         raise InputError(str(e)) from None
     train_inspector(net, data, out, cfg, store=store_from(ctx) if store_labels else None, cache=cache,
-                    log=console.print)
+                    log=console.print, splits=splits)
     console.print(f"model: {out}")
 
 
@@ -230,6 +236,7 @@ def baselines(
     data: list[Path] = typer.Option(..., "--data", help="Dataset folder with train/val/test splits; with --loro "
                                     "repeatable: folders of the same products and splits (e.g. a family rendered "
                                     "later) are one dataset"),
+    splits: str = typer.Option("same", "--splits", help=_SPLITS_HELP),
     loro: bool = typer.Option(False, "--loro", help="Leave one renderer family out: train on the others, test on it "
                               "(each family in turn), plus real products and in-distribution rows"),
     families: str = typer.Option("", "--families", help="With --loro: the families to hold out (default: all)"),
@@ -316,7 +323,7 @@ def baselines(
                                  models=parse_list(models), families=parse_list(families) or None,
                                  real=parse_list(real_products), train_families=parse_list(train_families) or None,
                                  max_train=max_train, max_val=max_val,
-                                 save_dir=save, log=console.print, checkpoint=out)
+                                 save_dir=save, log=console.print, checkpoint=out, splits=splits)
         typer.echo(format_loro(report))
         if out is not None:
             paths = write_report(report, out)

@@ -501,17 +501,55 @@ def encode_store_labels(store: Store, cfg: dict[str, Any], *, progress: bool = T
                         desc="encoding labels")
 
 
-def load_training_data(data: str | Path | None, store: Store | None, cfg: dict[str, Any], *,
-                       use_store_labels: bool = False, cache: bool = True,
-                       progress: bool = True) -> EncodedSet:
-    """A dataset folder (ours or RF1M's), the store's human labels, or both concatenated."""
+SPLIT_RULES = ("same", "first")  # how several dataset folders that share products agree on their splits
+
+
+def encode_folders(folders: Sequence[Path], cfg: dict[str, Any], *, splits: str = "same", cache: bool = True,
+                   mmap: bool = False, progress: bool = True) -> tuple[EncodedSet, list[list[Sample]]]:
+    """Several dataset folders as one dataset: each encoded (and cached) in its own folder, then concatenated;
+    returns the set and each folder's samples. A product in several folders (the real and sample products every
+    rendered set draws again) must have one split. ``splits`` "same" refuses folders that split a product
+    differently; "first" gives it the split of the first folder that has it, so a set rendered later can join
+    one whose test products must stay unseen. The splits move after encoding: each folder's cache still holds."""
+    if splits not in SPLIT_RULES:
+        raise InputError(f"unknown split rule {splits!r}; choose from {', '.join(SPLIT_RULES)}")
+    sets: list[EncodedSet] = []
+    all_samples: list[list[Sample]] = []
+    split_of: dict[str, tuple[str, Path]] = {}
+    for folder in folders:
+        samples = read_dataset(folder)
+        if not samples:
+            raise InputError("dataset has no samples", source=folder)
+        enc = encode_samples(samples, cfg, cache_dir=(folder / ".cache") if cache else None, progress=progress,
+                             mmap=mmap)
+        moved = 0
+        for i, (pid, sp) in enumerate(zip(enc.product_ids, enc.splits, strict=True)):
+            first, where = split_of.setdefault(pid, (sp, folder))
+            if first == sp:
+                continue
+            if splits == "same":
+                raise InputError(f"product {pid} is in the {first} split of {where} and in the {sp} split of "
+                                 f"{folder}; the folders must split products alike (or give the first folder's "
+                                 "split with the 'first' rule)", source=folder)
+            enc.splits[i] = first
+            moved += 1
+        if moved and progress:
+            print(f"{folder}: {moved} images of products another folder splits otherwise took its split")
+        sets.append(enc)
+        all_samples.append(samples)
+    return (sets[0] if len(sets) == 1 else concat(sets)), all_samples
+
+
+def load_training_data(data: str | Path | Sequence[str | Path] | None, store: Store | None, cfg: dict[str, Any], *,
+                       use_store_labels: bool = False, cache: bool = True, progress: bool = True,
+                       splits: str = "same") -> EncodedSet:
+    """One or more dataset folders (ours or RF1M's; several are one dataset, their shared products split by
+    ``splits``, see :func:`encode_folders`), the store's human labels, or both concatenated."""
     sets = []
     if data is not None:
-        d = Path(data)
-        samples = read_dataset(d)
-        if not samples:
-            raise InputError("dataset has no samples", source=d)
-        sets.append(encode_samples(samples, cfg, cache_dir=(d / ".cache") if cache else None, progress=progress))
+        folders = [Path(data)] if isinstance(data, (str, Path)) else [Path(d) for d in data]
+        if folders:
+            sets.append(encode_folders(folders, cfg, splits=splits, cache=cache, progress=progress)[0])
     if use_store_labels and store is not None:
         sets.append(encode_store_labels(store, cfg, progress=progress))
     if not sets:

@@ -245,34 +245,22 @@ def run_loro_folder(data: Path | Sequence[Path], base_config: dict[str, Any], tr
                     models: list[str], families: list[str] | None = None, real: list[str] | None = None,
                     train_families: list[str] | None = None, max_train: int | None = None,
                     max_val: int | None = None, save_dir: Path | None = None, log: Any = print,
-                    checkpoint: Path | None = None) -> Any:
+                    checkpoint: Path | None = None, splits: str = "same") -> Any:
     """Leave-one-renderer-out on one or more dataset folders (see :mod:`adcreative.inspect.loro`): encodes each
     once (cached in the folder, memory-mapped), cuts the folds by product and renderer family, and trains/tests
     every model per fold and seed (``max_train``/``max_val`` cap each fold's training and validation rows, class
     shares kept; ``train_families`` keeps the other families test-only). Several folders are one dataset: a
     product must have the same split in each (e.g. another family rendered later with the same products and
-    seed). With ``checkpoint`` the partial report is written there after every result."""
-    from adcreative.core.errors import InputError
-    from adcreative.inspect.data import concat, encode_samples, encoding_config
-    from adcreative.inspect.datasets.formats import read_dataset
+    seed), or with ``splits`` "first" takes the first folder's (:func:`inspect.data.encode_folders`). With
+    ``checkpoint`` the partial report is written there after every result."""
+    from adcreative.inspect.data import encode_folders, encoding_config
     from adcreative.inspect.loro import cap_fold, make_folds, real_products, run_loro, write_report
 
     folders = [data] if isinstance(data, Path) else list(data)
-    sets: list[EncodedSet] = []
+    enc, samples_of = encode_folders(folders, encoding_config(base_config), splits=splits, mmap=True)
     reals: set[str] = set()
-    split_of: dict[str, tuple[str, Path]] = {}
-    for folder in folders:
-        samples = read_dataset(folder)
-        if not samples:
-            raise InputError("dataset has no samples", source=folder)
-        enc = encode_samples(samples, encoding_config(base_config), cache_dir=folder / ".cache", mmap=True)
-        for pid, sp in zip(enc.product_ids, enc.splits, strict=True):
-            if split_of.setdefault(pid, (sp, folder))[0] != sp:
-                raise InputError(f"product {pid} is in the {split_of[pid][0]} split of {split_of[pid][1]} and in the "
-                                 f"{sp} split of {folder}; the folders must split products alike", source=folder)
-        sets.append(enc)
+    for samples in samples_of:
         reals |= real_products(samples, real or [])
-    enc = sets[0] if len(sets) == 1 else concat(sets)
     folds = make_folds(enc.renderers, enc.splits, enc.product_ids, real=reals, families=families,
                        train_families=train_families)
     labels = enc.labels.numpy()

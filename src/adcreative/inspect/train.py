@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -385,10 +385,11 @@ def describe_counts(enc: EncodedSet) -> str:
     return ", ".join(f"{CLASSES[i]}={int(c[i])}" for i in range(len(CLASSES)))
 
 
-def train_inspector(net: Any, data: str | Path | None, out: str | Path, cfg: TrainConfig, *, store: Store | None = None,
-                    cache: bool = True, log: Callable[[str], None] = print,
-                    extra: dict[str, Any] | None = None) -> dict[str, Any]:
-    """Encode the data (a dataset folder and/or the store's human labels), train ``net`` on its train split
+def train_inspector(net: Any, data: str | Path | Sequence[str | Path] | None, out: str | Path, cfg: TrainConfig, *,
+                    store: Store | None = None, cache: bool = True, log: Callable[[str], None] = print,
+                    extra: dict[str, Any] | None = None, splits: str = "same") -> dict[str, Any]:
+    """Encode the data (one or more dataset folders, their shared products split by ``splits``, and/or the store's
+    human labels), train ``net`` on its train split
     with early stopping on val, evaluate on test when there is one, save to ``out`` (with ``extra`` among the
     saved extras, e.g. what it was fine-tuned from); returns the saved extras."""
     from adcreative.inspect.data import encoding_config, load_training_data
@@ -398,7 +399,7 @@ def train_inspector(net: Any, data: str | Path | None, out: str | Path, cfg: Tra
     torch.manual_seed(cfg.seed)
     out = Path(out)
     enc = load_training_data(data, store, encoding_config(net.config), use_store_labels=store is not None,
-                             cache=cache)
+                             cache=cache, splits=splits)
     tr, va, te = split_sets(enc, consume=True)  # frees the whole set as it is cut
     log(f"train {len(tr)} [{describe_counts(tr)}]")
     log(f"val   {len(va) if va else 0}   test {len(te) if te else 0}   "
@@ -409,7 +410,7 @@ def train_inspector(net: Any, data: str | Path | None, out: str | Path, cfg: Tra
     log(f"best epoch {res.best_epoch} of {len(res.history)} ({res.seconds:.0f}s): "
         + ", ".join(f"{k}={v:.4f}" for k, v in res.best.items() if k != "epoch"))
     extra = {**(extra or {}), "train": res.config, "history": res.history, "best_epoch": res.best_epoch,
-             "data": str(data) if data else None, "store_labels": store is not None}
+             "data": _data_record(data), "store_labels": store is not None}
     if res.cue_expert is not None:
         log(f"cue expert: best epoch {res.cue_expert['best_epoch']} of {res.cue_expert['epochs']}, "
             f"val NLL {res.cue_expert['val_nll']}")
@@ -427,3 +428,11 @@ def train_inspector(net: Any, data: str | Path | None, out: str | Path, cfg: Tra
         extra["test"] = {k: m[k] for k in ("macro_f1", "ap_available", "accuracy", "n")}
     net.save_pretrained(out, extra=extra)
     return extra
+
+
+def _data_record(data: str | Path | Sequence[str | Path] | None) -> str | list[str] | None:
+    """What the saved extras say the model trained on: the folder, or the folders in order."""
+    if data is None or isinstance(data, (str, Path)):
+        return str(data) if data else None
+    folders = [str(d) for d in data]
+    return folders[0] if len(folders) == 1 else (folders or None)
