@@ -233,6 +233,21 @@ def test_train_on_two_folders_that_split_a_product_differently(two_family_data: 
     assert main(["inspect", "train", "--data", str(studio), "--splits", "middle", "--out", str(tmp_path / "x"),
                  *TINY_ARGS]) == 2
     assert "unknown split rule" in capsys.readouterr().err
+    # a warm start from that model: a new model (here with cues) that starts where it fits, in training and LORO
+    assert main([*argv, "--out", str(tmp_path / "w"), "--splits", "first", "--warm-start", str(tmp_path / "m"),
+                 "--cues"]) == 0
+    wcfg = json.loads((tmp_path / "w" / "config.json").read_text())
+    assert wcfg["use_cues"] and wcfg["_extra"]["warm_start"] == str(tmp_path / "m")
+    assert "cue_proj.0.weight" in wcfg["_extra"]["warm_fresh"]
+    out = tmp_path / "loro"
+    assert main(["inspect", "baselines", "--loro", "--data", str(studio), "--data", str(photo), "--splits", "first",
+                 "--warm-start", str(tmp_path / "m"), "--families", "photo", "--models", "RFNet", "--epochs", "1",
+                 "--out", str(out), *TINY_ARGS]) == 0
+    assert json.loads((out / "loro.json").read_text())["config"]["warm_start"] == str(tmp_path / "m")
+    capsys.readouterr()
+    assert main([*argv, "--out", str(tmp_path / "y"), "--init", str(tmp_path / "m"), "--warm-start",
+                 str(tmp_path / "m")]) == 2
+    assert "give one of them" in capsys.readouterr().err
 
 
 def test_train_calibrate_and_eval_by_renderer(two_family_data: Path, tmp_path: Path) -> None:

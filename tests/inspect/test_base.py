@@ -67,3 +67,38 @@ def test_default_model_sends_a_photo_without_the_product_to_a_human() -> None:
                                      product=product.image, product_id=product.id))
     j = net.judge(items)
     assert j.bands == ["human"] * len(items), (j.ood.round(2).tolist(), j.probs[:, 0].round(3).tolist())
+
+
+def test_warm_start_copies_what_fits_and_keeps_the_new_architecture(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """A warm start moves a saved model to another cue set and adds a cue expert: every weight that fits is
+    copied, the cue projection (another input size), the cue statistics (another meaning) and everything fitted
+    after training start fresh; a model of another size refuses in one clear error."""
+    import torch
+
+    from adcreative.core.errors import InputError
+    from adcreative.inspect.base import warm_start
+    from adcreative.inspect.model import RFNet
+    from tests.inspect.helpers import TINY
+
+    torch.manual_seed(0)
+    old = RFNet(**TINY, use_cues=True, cue_set="2")
+    with torch.no_grad():
+        old.fit_cues(torch.randn(50, old.n_cues) * 3 + 1)
+    old.save_pretrained(tmp_path / "old")
+    torch.manual_seed(1)
+    new = RFNet(**TINY, use_cues=True, cue_set="5", cue_expert=0.5, cue_expert_kind="trees")
+    before = {k: v.clone() for k, v in new.state_arrays().items()}
+    w = warm_start(new, tmp_path / "old")
+    assert {"cue_proj.0.weight", "cue_mean", "cue_std"} <= set(w["fresh"])
+    assert all(k.startswith(("cue_", "ood_", "match_")) for k in w["fresh"]), w["fresh"]
+    after, saved = new.state_arrays(), old.state_arrays()
+    for k in w["copied"]:
+        assert torch.equal(after[k], saved[k]), k
+    for k in w["fresh"]:
+        assert torch.equal(after[k], before[k]), k
+    assert not new.cues_fitted and new.config["cue_set"] == "5" and new.cue_expert == 0.5
+    # the same cue set: its statistics come along
+    same = RFNet(**TINY, use_cues=True, cue_set="2")
+    assert "cue_mean" in warm_start(same, tmp_path / "old")["copied"] and same.cues_fitted
+    with pytest.raises(InputError, match="no weight of the saved inspector fits"):
+        warm_start(RFNet(**{**TINY, "dim": 48, "heads": 2}, use_cues=True), tmp_path / "old")

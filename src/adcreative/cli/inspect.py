@@ -128,6 +128,9 @@ _MIN_GROUP_HELP = ("With --decision-groups family: validation images a family ne
                    "defective ones for the accept / reject threshold); default 50")
 
 
+_WARM_HELP = ("Start from a saved inspector's weights (a folder, or 'default' for the shipped RFNet) wherever they "
+              "fit this model's own architecture (its options win: e.g. another --cue-set or a --cue-expert); the "
+              "rest starts fresh")
 _SPLITS_HELP = ("With several --data folders, the split of a product that more than one holds: same (refuse folders "
                 "that split it differently) or first (the first folder's split)")
 
@@ -143,6 +146,7 @@ def train(
     model: str = typer.Option("rfnet", "--model", help="Inspector family: rfnet | image-only"),
     init: str | None = typer.Option(None, "--init", help="Fine-tune a saved inspector (a folder, or 'default' for "
                                     "the shipped RFNet) instead of a fresh one; its architecture options win"),
+    warm: str | None = typer.Option(None, "--warm-start", help=_WARM_HELP),
     epochs: int = typer.Option(20, "--epochs"),
     batch_size: int = typer.Option(64, "--batch-size"),
     lr: float = typer.Option(2e-3, "--lr"),
@@ -187,6 +191,9 @@ def train(
     cfg = _train_config(epochs, batch_size, lr, patience, seed, class_weighting, modality_dropout, target_accept,
                         target_reject, ood_quantile, adversary, adversary_weight, adversary_mode, decision_groups,
                         decision_min_group)
+    if init is not None and warm is not None:
+        raise InputError("--init fine-tunes a saved inspector as it is, --warm-start builds a new one from its "
+                         "weights: give one of them")
     if init is not None:
         net = load_inspector(None if init == "default" else Path(init))
         net.set_calibration(1.0, None)  # refitted on the new validation split after training
@@ -202,8 +209,16 @@ def train(
                                cue_expert_kind=cue_expert_kind, cue_set=_cue_set(cue_set, cues))
     except ValueError as e:
         raise InputError(str(e)) from None
+    extra = None
+    if warm is not None:
+        from adcreative.inspect.base import warm_start
+
+        w = warm_start(net, None if warm == "default" else Path(warm))
+        console.print(f"warm start from {warm}: {len(w['copied'])} weights copied, {len(w['fresh'])} fresh"
+                      + (f" ({', '.join(w['fresh'][:6])}{', …' if len(w['fresh']) > 6 else ''})" if w["fresh"] else ""))
+        extra = {"warm_start": warm, "warm_fresh": w["fresh"]}
     train_inspector(net, data, out, cfg, store=store_from(ctx) if store_labels else None, cache=cache,
-                    log=console.print, splits=splits)
+                    log=console.print, splits=splits, extra=extra)
     console.print(f"model: {out}")
 
 
@@ -237,6 +252,7 @@ def baselines(
                                     "repeatable: folders of the same products and splits (e.g. a family rendered "
                                     "later) are one dataset"),
     splits: str = typer.Option("same", "--splits", help=_SPLITS_HELP),
+    warm: str | None = typer.Option(None, "--warm-start", help="With --loro: " + _WARM_HELP),
     loro: bool = typer.Option(False, "--loro", help="Leave one renderer family out: train on the others, test on it "
                               "(each family in turn), plus real products and in-distribution rows"),
     families: str = typer.Option("", "--families", help="With --loro: the families to hold out (default: all)"),
@@ -302,8 +318,8 @@ def baselines(
         typer.echo(format_loro(report))
         console.print(f"table: {paths['md']}  results: {paths['json']}")
         return
-    if not loro and (len(data) > 1 or train_families):
-        raise InputError("several --data folders and --train-families need --loro")
+    if not loro and (len(data) > 1 or train_families or warm is not None):
+        raise InputError("several --data folders, --train-families and --warm-start need --loro")
     _threads(threads)
     try:
         base = RFNet(dim=dim, image_size=image_size, aux_size=aux_size, finetune_head=finetune_head, tokens=tokens,
@@ -323,7 +339,8 @@ def baselines(
                                  models=parse_list(models), families=parse_list(families) or None,
                                  real=parse_list(real_products), train_families=parse_list(train_families) or None,
                                  max_train=max_train, max_val=max_val,
-                                 save_dir=save, log=console.print, checkpoint=out, splits=splits)
+                                 save_dir=save, log=console.print, checkpoint=out, splits=splits,
+                                 warm_from=warm)
         typer.echo(format_loro(report))
         if out is not None:
             paths = write_report(report, out)

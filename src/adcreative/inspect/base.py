@@ -34,6 +34,42 @@ def load_inspector(path: str | Path | None = None) -> RFNet:
     return INSPECTORS.load(d)  # type: ignore[no-any-return]
 
 
+# fitted after training from the training / validation rows, never carried over by a warm start
+_REFITTED = ("ood_", "match_", "style_", "cue_head.")
+
+
+def warm_start(net: Any, path: str | Path | None) -> dict[str, list[str]]:
+    """Start ``net`` (a fresh inspector of its own config) from a saved one's weights (``path``; None → the shipped
+    default): every trainable weight whose name and shape match is copied, the rest keep ``net``'s
+    initialisation. Unlike fine-tuning (``--init``), the architecture is ``net``'s, so a model can move to another
+    cue set or gain a cue expert and still start from what the saved one learned. The cue statistics are copied
+    only when the cue set is the same (their meaning changes with it); what is fitted after training (the OOD
+    model, the cue expert, calibration) never is. Returns the names copied, kept fresh, and left out."""
+    from safetensors.torch import load_file
+
+    d = Path(path) if path is not None else default_model_dir()
+    src_net = load_inspector(d)  # checks the folder and that its weights fit its own config
+    arrays = load_file(str(d / "model.safetensors"))
+    same_cues = src_net.config.get("cue_set") == net.config.get("cue_set")
+    own = net.state_arrays()
+    copied: list[str] = []
+    fresh: list[str] = []
+    state = {}
+    for k, v in own.items():
+        w = arrays.get(k)
+        ok = (w is not None and tuple(w.shape) == tuple(v.shape) and not k.startswith(_REFITTED)
+              and (same_cues or k not in ("cue_mean", "cue_std")))
+        state[k] = w if ok else v
+        (copied if ok else fresh).append(k)
+    # a start from a few stray layers is no warm start: most of the saved weights must carry over
+    share = sum(own[k].numel() for k in copied) / max(1, sum(v.numel() for v in own.values()))
+    if share < 0.5:
+        raise InputError(f"no weight of the saved inspector fits this one, apart from {share:.0%} of its size "
+                         "(another architecture?)", source=d)
+    net.load_state_dict(state, strict=False)
+    return {"copied": copied, "fresh": fresh, "dropped": sorted(set(arrays) - set(own))}
+
+
 def default_inspector() -> RFNet:
     """The RFNet shipped with the package (trained on synthesised data, see docs/inspect.md)."""
     return load_inspector(None)

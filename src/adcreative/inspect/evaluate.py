@@ -245,7 +245,7 @@ def run_loro_folder(data: Path | Sequence[Path], base_config: dict[str, Any], tr
                     models: list[str], families: list[str] | None = None, real: list[str] | None = None,
                     train_families: list[str] | None = None, max_train: int | None = None,
                     max_val: int | None = None, save_dir: Path | None = None, log: Any = print,
-                    checkpoint: Path | None = None, splits: str = "same") -> Any:
+                    checkpoint: Path | None = None, splits: str = "same", warm_from: str | None = None) -> Any:
     """Leave-one-renderer-out on one or more dataset folders (see :mod:`adcreative.inspect.loro`): encodes each
     once (cached in the folder, memory-mapped), cuts the folds by product and renderer family, and trains/tests
     every model per fold and seed (``max_train``/``max_val`` cap each fold's training and validation rows, class
@@ -275,7 +275,7 @@ def run_loro_folder(data: Path | Sequence[Path], base_config: dict[str, Any], tr
             write_report(report, checkpoint)
 
     return run_loro(enc, folds, base_config, train_cfg, seeds=seeds, models=models, save_dir=save_dir,
-                    plots_dir=checkpoint, log=log, on_result=save)
+                    plots_dir=checkpoint, log=log, on_result=save, warm_from=warm_from)
 
 
 def run_baselines(data: Path, base_config: dict[str, Any], train_cfg: Any, names: list[str], *,

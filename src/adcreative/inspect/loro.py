@@ -258,17 +258,20 @@ def run_loro(enc: EncodedSet, folds: Sequence[Fold], base_config: dict[str, Any]
              seeds: Sequence[int] = (0,), models: Sequence[str] = MODELS,
              variants: dict[str, dict[str, Any]] | None = None, save_dir: Path | None = None,
              plots_dir: Path | None = None, log: Callable[[str], None] = print, progress: bool = True,
-             on_result: Callable[[LoroReport], None] | None = None) -> LoroReport:
+             on_result: Callable[[LoroReport], None] | None = None, warm_from: str | None = None) -> LoroReport:
     """Train and test every model on every fold for every seed. ``variants`` adds RFNet variants by name
     (config overrides, e.g. ablation flags; key ``"train"`` holds TrainConfig overrides). With ``save_dir`` the
     trained RFNet models are saved as ``save_dir/<fold>/<model>-s<seed>``; with ``plots_dir`` each trained model's
     first seed draws its PR curves, confusion matrix and reliability diagram under ``plots_dir/<fold>/<model>``.
-    ``on_result`` sees the report grow."""
+    ``on_result`` sees the report grow. ``warm_from`` (a saved inspector's folder, or "default" for the shipped
+    one): every RFNet starts from its weights (:func:`inspect.base.warm_start`) — a family that inspector trained
+    on is then not held out, whatever the fold says."""
     import dataclasses
     import functools
 
     import torch
 
+    from adcreative.inspect.base import warm_start
     from adcreative.inspect.evaluate import slug
     from adcreative.inspect.model import RFNet, image_only
     from adcreative.inspect.probe import pooled_features
@@ -279,12 +282,15 @@ def run_loro(enc: EncodedSet, folds: Sequence[Fold], base_config: dict[str, Any]
         raise InputError(f"unknown model {unknown[0]!r}; choose from {', '.join(MODELS)}")
     report = LoroReport(folds=[f.name for f in folds], seeds=list(seeds),
                         config={"model": base_config, "train": dataclasses.asdict(train_cfg),
-                                "variants": variants or {}})
+                                "variants": variants or {}, "warm_start": warm_from})
     head = RFNet(**{**base_config, "use_product": False, "use_mask": False, "use_structure": False,
                     "use_text": False, "tokens": "head"})  # only its frozen head conv is used, to map sets once
 
     def rfnet(**over: Any) -> Any:
-        return RFNet(**{**base_config, **over})
+        net = RFNet(**{**base_config, **over})
+        if warm_from is not None:
+            warm_start(net, None if warm_from == "default" else warm_from)
+        return net
 
     builders: dict[str, tuple[Callable[[], Any], Any]] = {}
     for name in models:
