@@ -235,7 +235,8 @@ def test_train_on_two_folders_that_split_a_product_differently(two_family_data: 
     assert "unknown split rule" in capsys.readouterr().err
     # a warm start from that model: a new model (here with cues) that starts where it fits, in training and LORO
     assert main([*argv, "--out", str(tmp_path / "w"), "--splits", "first", "--warm-start", str(tmp_path / "m"),
-                 "--cues"]) == 0
+                 "--cues", "--cue-expert", "0.5"]) == 0
+    assert "boosting rounds" in capsys.readouterr().out  # the tree cue expert's summary (it once raised here)
     wcfg = json.loads((tmp_path / "w" / "config.json").read_text())
     assert wcfg["use_cues"] and wcfg["_extra"]["warm_start"] == str(tmp_path / "m")
     assert "cue_proj.0.weight" in wcfg["_extra"]["warm_fresh"]

@@ -412,8 +412,10 @@ def train_inspector(net: Any, data: str | Path | Sequence[str | Path] | None, ou
     extra = {**(extra or {}), "train": res.config, "history": res.history, "best_epoch": res.best_epoch,
              "data": _data_record(data), "store_labels": store is not None}
     if res.cue_expert is not None:
-        log(f"cue expert: best epoch {res.cue_expert['best_epoch']} of {res.cue_expert['epochs']}, "
-            f"val NLL {res.cue_expert['val_nll']}")
+        ce = res.cue_expert  # the network's epochs, or the boosted trees' rounds
+        kept = (f"{ce['kept']} of {ce['rounds']} boosting rounds" if "rounds" in ce
+                else f"best epoch {ce['best_epoch']} of {ce['epochs']}")
+        log(f"cue expert: {kept}, val NLL {ce['val_nll']}")
         extra["cue_expert"] = res.cue_expert
     if va is not None and len(va):
         cal = calibrate_model(net, tr, va, cfg)
