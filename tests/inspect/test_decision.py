@@ -205,6 +205,25 @@ def test_label_shift_never_loosens_a_family_decision() -> None:
     assert lowered.for_prior(0.02).accept > lowered.accept
 
 
+def test_reject_family_rule_takes_the_family_reject_and_the_pooled_accept() -> None:
+    """The rule "reject-family": the reject threshold meets its target on every family (as the family rule's), the
+    accept threshold is the pooled one, and label shift moves it both ways (no family floor), so a mostly good batch
+    can be auto-accepted; the rule is saved with the thresholds and refuses nothing the others accept."""
+    p, avail, fam = two_families(seed=5)
+    pooled = choose_decision(p, avail, target_accept=0.99, target_reject=0.98)
+    family = choose_decision(p, avail, target_accept=0.99, target_reject=0.98, groups=fam)
+    mixed = choose_decision(p, avail, target_accept=0.99, target_reject=0.98, groups=fam, family_accept=False)
+    assert mixed.groups == "reject-family"
+    assert mixed.reject == family.reject < pooled.reject and mixed.accept == pooled.accept < family.accept
+    b = fam == "b"
+    assert decision_metrics(mixed.bands(p[b]), avail[b])["precision_reject"] >= 0.98
+    assert mixed.for_prior(0.9).accept < mixed.accept
+    assert mixed.for_prior(mixed.prior).accept == pytest.approx(mixed.accept, abs=2e-3)  # histogram bins of 0.001
+    assert family.for_prior(0.9).accept == family.accept  # the family rule's floor holds it
+    assert mixed.for_prior(0.9).reject == mixed.reject
+    assert Decision.from_dict(json.loads(json.dumps(mixed.to_dict()))) == mixed
+
+
 def test_a_decision_saved_before_groups_loads_as_pooled() -> None:
     p, avail = scores(1000, seed=4)
     d = choose_decision(p, avail)

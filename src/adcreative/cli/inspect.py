@@ -122,8 +122,9 @@ _ACCEPT_HELP = "Precision of auto-accepted images the decision's threshold must 
 _REJECT_HELP = "Precision of auto-rejected images (truly defective) the reject threshold must reach on validation"
 _OOD_HELP = "Quantile of validation OOD scores above which an image goes to a human"
 _GROUPS_HELP = ("How the decision's thresholds meet their targets on validation: family (default: on each renderer "
-                "family too, the strictest family sets each threshold; a stand-in for a renderer never seen) or "
-                "pooled (all images together)")
+                "family too, the strictest family sets each threshold; a stand-in for a renderer never seen), "
+                "pooled (all images together) or reject-family (the family rule for the reject threshold only; the "
+                "accept threshold pooled, so label shift can move it)")
 _MIN_GROUP_HELP = ("With --decision-groups family: validation images a family needs to count (and 5 available / 5 "
                    "defective ones for the accept / reject threshold); default 50")
 

@@ -23,7 +23,10 @@ reject threshold the strictest (lowest), and never looser than the pooled one. T
 stands in for a renderer never seen. A family with fewer than ``min_group`` rows, or fewer than ``min_class``
 available (for the accept threshold) or defective (for the reject threshold) images, is skipped; with none left a
 threshold is the pooled one. (The histograms are pooled, so :meth:`Decision.for_prior` keeps such a decision's accept
-threshold as a floor: label shift can raise it, never loosen it below what the worst family asked for.)
+threshold as a floor: label shift can raise it, never loosen it below what the worst family asked for.) The rule
+"reject-family" applies the worst family to the reject threshold only: the accept threshold is the pooled one, and
+label shift moves it both ways — a model whose strictest family asks for an accept threshold no clean render reaches
+otherwise auto-accepts nothing on a batch that is mostly good (docs/inspect.md, thirteenth round).
 NumPy only; saved in the model's config (``RFNet(decision=...)``).
 """
 
@@ -40,7 +43,10 @@ from adcreative.core.types import BANDS, TARGET_REJECT
 
 NEVER = 2.0  # a P(available) threshold no probability reaches: the band is empty
 PRIOR_BINS = 1000  # validation P(available) histogram bins kept for label-shift thresholds
-GROUP_RULES = ("pooled", "family")  # how thresholds are chosen: on all validation rows, or the worst family
+# how thresholds are chosen: on all validation rows, or the worst family, or the worst family for the reject
+# threshold only (the accept threshold pooled, so the label-shift adaptation can move it: with the family rule a
+# model whose strictest family asks for a high accept threshold auto-accepts nothing on a batch that is mostly good)
+GROUP_RULES = ("pooled", "family", "reject-family")
 # the default rule: on held-out renderer families the pooled rule's reject precision fell short of its 0.98 target
 # (0.937 on v5's five, 0.969 on v7's), the family rule's met it about (0.977, 0.980) — docs/inspect.md, tenth round
 DECISION_GROUPS = "family"
@@ -186,11 +192,12 @@ def choose_decision(p_available: np.ndarray, is_available: np.ndarray, *, ood: n
                     target_accept: float = 0.99, target_reject: float = TARGET_REJECT,
                     ood_quantile: float = 0.99, class_prior: Sequence[float] | None = None,
                     groups: Sequence[str] | np.ndarray | None = None, min_group: int = MIN_GROUP,
-                    min_class: int = MIN_GROUP_CLASS) -> Decision:
+                    min_class: int = MIN_GROUP_CLASS, family_accept: bool = True) -> Decision:
     """Thresholds from validation scores: P(available), whether each image truly is available, and (optionally)
     OOD scores of these in-distribution images, whose ``ood_quantile`` becomes the OOD threshold. With ``groups``
     (a label per row, e.g. its renderer family) each target must hold on every group large enough to count
-    (:func:`group_thresholds`), not only on all rows pooled."""
+    (:func:`group_thresholds`), not only on all rows pooled; with ``family_accept`` False only the reject target
+    (rule "reject-family")."""
     for name, v in (("target_accept", target_accept), ("target_reject", target_reject),
                     ("ood_quantile", ood_quantile)):
         if not 0.0 < v <= 1.0:
@@ -201,7 +208,9 @@ def choose_decision(p_available: np.ndarray, is_available: np.ndarray, *, ood: n
     if groups is not None:
         g_acc, g_rej = group_thresholds(p_available, pos, groups, target_accept=target_accept,
                                         target_reject=target_reject, min_group=min_group, min_class=min_class)
-        acc, rej = max([acc, *g_acc.values()]), min([rej, *g_rej.values()])
+        rej = min([rej, *g_rej.values()])
+        if family_accept:
+            acc = max([acc, *g_acc.values()])
     if rej >= acc:  # never both: a score meeting both targets cannot exist, so only ties land here
         rej = float(np.nextafter(acc, -np.inf))
     thr = None if ood is None or len(ood) == 0 else float(np.quantile(np.asarray(ood, np.float64), ood_quantile))
@@ -211,7 +220,7 @@ def choose_decision(p_available: np.ndarray, is_available: np.ndarray, *, ood: n
                     ood_quantile=ood_quantile, prior=float(pos.mean()) if len(pos) else None,
                     class_prior=tuple(float(x) for x in class_prior) if class_prior is not None else None,
                     val_available=hist[0], val_defective=hist[1],
-                    groups="pooled" if groups is None else "family")
+                    groups="pooled" if groups is None else ("family" if family_accept else "reject-family"))
 
 
 def group_thresholds(p_available: np.ndarray, is_available: np.ndarray, groups: Sequence[str] | np.ndarray, *,

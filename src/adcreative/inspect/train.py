@@ -355,7 +355,8 @@ def calibrate_model(model: Any, train: EncodedSet, val: EncodedSet, cfg: TrainCo
     decision = choose_decision(p_avail, y == 0, ood=ood, target_accept=cfg.target_accept,
                                target_reject=cfg.target_reject, ood_quantile=cfg.ood_quantile,
                                class_prior=(np.bincount(y, minlength=logits.shape[1]) / len(y)).tolist(),
-                               groups=val.renderers if cfg.decision_groups == "family" else None,
+                               groups=val.renderers if cfg.decision_groups != "pooled" else None,
+                               family_accept=cfg.decision_groups == "family",
                                min_group=cfg.decision_min_group)
     model.set_calibration(t, decision)
     return {**calibration_metrics(logits, y, t), "decision": decision.to_dict()}
