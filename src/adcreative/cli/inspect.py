@@ -125,7 +125,7 @@ _GROUPS_HELP = ("How the decision's thresholds meet their targets on validation:
                 "family too, the strictest family sets each threshold; a stand-in for a renderer never seen), "
                 "pooled (all images together) or reject-family (the family rule for the reject threshold only; the "
                 "accept threshold pooled, so label shift can move it)")
-_MIN_GROUP_HELP = ("With --decision-groups family: validation images a family needs to count (and 5 available / 5 "
+_MIN_GROUP_HELP = ("With --decision-groups family or reject-family: validation images a family needs to count (and 5 available / 5 "
                    "defective ones for the accept / reject threshold); default 50")
 
 

@@ -534,7 +534,7 @@ def encode_folders(folders: Sequence[Path], cfg: dict[str, Any], *, splits: str 
             enc.splits[i] = first
             moved += 1
         if moved and progress:
-            print(f"{folder}: {moved} images of products another folder splits otherwise took its split")
+            print(f"{folder}: {moved} images moved to the split an earlier folder gives their product")
         sets.append(enc)
         all_samples.append(samples)
     return (sets[0] if len(sets) == 1 else concat(sets)), all_samples
