@@ -45,11 +45,9 @@ def warm_start(net: Any, path: str | Path | None) -> dict[str, list[str]]:
     cue set or gain a cue expert and still start from what the saved one learned. The cue statistics are copied
     only when the cue set is the same (their meaning changes with it); what is fitted after training (the OOD
     model, the cue expert, calibration) never is. Returns the names copied, kept fresh, and left out."""
-    from safetensors.torch import load_file
-
     d = Path(path) if path is not None else default_model_dir()
     src_net = load_inspector(d)  # checks the folder and that its weights fit its own config
-    arrays = load_file(str(d / "model.safetensors"))
+    arrays = src_net.state_arrays()  # what it saved (the packaged trunk stays out), read once
     same_cues = src_net.config.get("cue_set") == net.config.get("cue_set")
     own = net.state_arrays()
     copied: list[str] = []
