@@ -27,6 +27,7 @@ def test_default_model_starves_no_sample_product() -> None:
     herbal-shampoo P(available) ≥ 0.5 on 1 of 8 renders and sends 7 of them to a human; over the 56 renders it
     auto-accepts 1 and auto-rejects 4, none of them every render of a product; docs/inspect.md, issue 13.)"""
     from adcreative.catalogue.sample import sample_catalogue
+    from adcreative.catalogue.sizes import real_height_cm
     from adcreative.generate.compositor.generator import Compositor
     from adcreative.inspect import default_inspector
     from adcreative.inspect.preprocess import InspectItem
@@ -39,7 +40,8 @@ def test_default_model_starves_no_sample_product() -> None:
         for seed in range(8):
             gi = gen(product, seed=seed, aspect=("1:1", "4:5", "16:9")[seed % 3])[0]
             items.append(InspectItem(image=gi.image.convert("RGB"), title=product.title, mask=gi.mask,
-                                     product=product.image, product_id=product.id))
+                                     product=product.image, product_id=product.id,
+                                     height_cm=real_height_cm(product)))  # as recurrent generation passes them
         j = net.judge(items)
         # (default renders carry the compositor's natural defects too, so not every one passes)
         assert j.bands.count("reject") < len(items), (product.id, np.round(j.probs[:, 0], 3).tolist())
@@ -49,8 +51,8 @@ def test_default_model_starves_no_sample_product() -> None:
 
 def test_default_model_sends_a_photo_without_the_product_to_a_human() -> None:
     """The shipped decision: a photograph that does not hold the product it is judged for (scikit-image's
-    astronaut and coffee, with a sample product's cutout and title) is out of distribution — a human decides,
-    it is neither auto-accepted nor auto-rejected."""
+    astronaut and coffee, with a sample product's cutout and title, no mask) — the cutout is not found in it,
+    so a human decides; it is neither auto-accepted nor auto-rejected."""
     from PIL import Image
     from skimage import data as skdata
 
@@ -67,6 +69,7 @@ def test_default_model_sends_a_photo_without_the_product_to_a_human() -> None:
                                      product=product.image, product_id=product.id))
     j = net.judge(items)
     assert j.bands == ["human"] * len(items), (j.ood.round(2).tolist(), j.probs[:, 0].round(3).tolist())
+    assert j.not_found.all(), j.placement  # no mask came with them, and the cutout is not in the photograph
 
 
 def test_warm_start_copies_what_fits_and_keeps_the_new_architecture(tmp_path) -> None:  # type: ignore[no-untyped-def]

@@ -72,6 +72,21 @@ def test_judgements_without_a_decision_are_two_way() -> None:
     assert j.bands == ["accept", "reject"] and j.counts() == {"accept": 1, "human": 0, "reject": 1}
 
 
+def test_a_product_not_found_goes_to_a_human_whatever_the_decision() -> None:
+    """Placement scores under FOUND (the product looked for and not found) send an image to a human, with or
+    without a fitted decision; a given mask (1) and nothing to look for (NaN) leave the band to the model."""
+    from adcreative.inspect.locate import FOUND
+
+    probs = np.array([[0.99, 0.01], [0.01, 0.99], [0.99, 0.01], [0.01, 0.99]])
+    placement = np.array([FOUND - 0.2, -1.0, 1.0, np.nan])
+    d = Decision(accept=0.9, reject=0.1)
+    for rule in (d, None):
+        j = Judgements.of(probs, np.zeros(4), rule, placement)
+        assert j.bands == ["human", "human", "accept", "reject"]
+        assert j.not_found.tolist() == [True, True, False, False]
+    assert Judgements.of(probs, np.zeros(4), d).not_found.tolist() == [False] * 4
+
+
 def shifted(n: int, share: float, seed: int, prior: float = 1 / 6) -> tuple[np.ndarray, np.ndarray]:
     """The same auditor on a batch where ``share`` of the images are available, its P(available) still
     calibrated to ``prior`` (what label shift does to a model calibrated on validation)."""

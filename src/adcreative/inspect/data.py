@@ -123,7 +123,7 @@ def store_samples(store: Store) -> list[tuple[Creative, str, str]]:
 # per-row tensors; ``product``/``text``/``text_valid`` are tables shared by rows (every image of a product shares its
 # cutout's maps, every image of a title its token embeddings), reached through ``product_idx``/``text_idx``
 TENSOR_FIELDS = ("image", "image_mid", "local_mid", "aux", "local_aux", "labels", "local", "product_idx", "text_idx",
-                 "cues")
+                 "cues", "placement")
 TABLE_FIELDS = ("product", "text", "text_valid")
 
 
@@ -141,6 +141,7 @@ class EncodedSet:
     product_idx: Tensor  # (N,) int64: row of ``product``
     text_idx: Tensor  # (N,) int64: row of ``text``/``text_valid``
     cues: Tensor  # (N, n_cues) float32: the measured cues (inspect.cues) of the encoding config's cue set
+    placement: Tensor  # (N,) float32: how sure the placement mask is (preprocess.placement_mask; 1 = given)
     product: Tensor  # (P, 320, g, g) float16 (or 1280): maps of the distinct product canvases
     text: Tensor  # (U, T, 384) float16: token embeddings of the distinct titles
     text_valid: Tensor  # (U, T) bool
@@ -250,6 +251,8 @@ class EncodedSet:
             t = load_file(str(path))
         t["text_valid"] = t["text_valid"].bool()
         ids = json.loads(meta["ids"])
+        if "placement" not in t:  # saved before placements were kept: only sets with masks were (PLACEMENT_VERSION)
+            t["placement"] = torch.ones(len(ids))
         return cls(**{f: t[f] for f in (*TENSOR_FIELDS, *TABLE_FIELDS)}, ids=ids,
                    product_ids=json.loads(meta["product_ids"]), splits=json.loads(meta["splits"]),
                    renderers=json.loads(meta.get("renderers", "[]")))
@@ -360,7 +363,8 @@ def encode_items(
         b = len(buf)
         row: dict[str, Tensor] = {"image": f[:b], "image_mid": mid[:b].half(), "local_mid": mid[b:2 * b].half(),
                                   "local": f[b:2 * b], "local_aux": pooled("local_aux", arr), "aux": pooled("aux", arr),
-                                  "cues": torch.from_numpy(np.stack([a["cues"] for a in arr]))}
+                                  "cues": torch.from_numpy(np.stack([a["cues"] for a in arr])),
+                                  "placement": torch.from_numpy(np.stack([a["placement"] for a in arr]))}
         rows = []
         own: dict[int, int] = {}
         for j, i in enumerate(todo):
@@ -421,6 +425,9 @@ def renderer_family(s: Sample) -> str:
     return str(r)
 
 
+PLACEMENT_VERSION = 1  # how an image without a mask gets one (inspect.locate); bump when it changes
+
+
 def _cache_file(samples: Sequence[Sample], cfg: dict[str, Any], cache_dir: Path) -> tuple[str, Path]:
     """The cache key of these samples' encodings and the file that holds them."""
     from adcreative.inspect.cues import CUES_VERSION, LEGACY_CUE_SET, cue_names
@@ -432,6 +439,8 @@ def _cache_file(samples: Sequence[Sample], cfg: dict[str, Any], cache_dir: Path)
         st = s.image.stat() if s.image.exists() else None
         h.update(f"{s.id}|{s.image}|{st.st_size if st else -1}|{st.st_mtime_ns if st else -1}|{s.label}|"
                  f"{s.split}|{s.title}|{renderer_family(s)}|{sample_height_cm(s)}".encode())
+        if s.mask is None:  # placed by locate (sets with masks keep the keys they had)
+            h.update(f"|placement {PLACEMENT_VERSION}".encode())
     key = h.hexdigest()
     return key, cache_dir / f"rfnet-enc-{key[:16]}.safetensors"
 

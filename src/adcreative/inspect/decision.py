@@ -125,12 +125,16 @@ class Decision:
             accept = max(accept, self.accept)
         return replace(self, accept=accept)
 
-    def bands(self, p_available: np.ndarray, ood: np.ndarray | None = None) -> list[str]:
-        """The band of each image."""
+    def bands(self, p_available: np.ndarray, ood: np.ndarray | None = None,
+              placement: np.ndarray | None = None) -> list[str]:
+        """The band of each image; with ``placement`` (:class:`Judgements`), an image whose product was looked
+        for and not found goes to a human too."""
         p = np.asarray(p_available, np.float64)
         out = np.where(p >= self.accept, "accept", np.where(p <= self.reject, "reject", "human")).astype(object)
         if self.ood is not None and ood is not None:
             out[np.asarray(ood, np.float64) > self.ood] = "human"
+        if placement is not None:
+            out[not_found(placement)] = "human"
         return [str(b) for b in out]
 
 
@@ -144,16 +148,26 @@ def decision_of(config: dict[str, Any]) -> Decision | None:
 class Judgements:
     """What an inspector says about a batch of images: calibrated class probabilities (N, 6), out-of-distribution
     scores (N,) and each image's band (``accept``/``human``/``reject``; two-way at P(available) 0.5 for a model
-    without a fitted decision)."""
+    without a fitted decision). ``placement`` (N,) is how sure the product's placement is (1 for a given mask, the
+    correlation of the cutout found in the image without one, NaN when there was nothing to look for): an image
+    whose product was looked for and not found goes to a human whatever the model says, by any decision — its
+    verdict rests on a guessed placement, and most likely the image does not hold the product."""
 
     probs: np.ndarray
     ood: np.ndarray
     bands: list[str]
+    placement: np.ndarray | None = None
 
     @classmethod
-    def of(cls, probs: np.ndarray, ood: np.ndarray, decision: Decision | None) -> Judgements:
+    def of(cls, probs: np.ndarray, ood: np.ndarray, decision: Decision | None,
+           placement: np.ndarray | None = None) -> Judgements:
         rule = decision or Decision(accept=0.5, reject=float(np.nextafter(0.5, -1.0)))
-        return cls(probs, ood, rule.bands(probs[:, 0], ood))
+        return cls(probs, ood, rule.bands(probs[:, 0], ood, placement), placement)
+
+    @property
+    def not_found(self) -> np.ndarray:
+        """Per image: the product was looked for and not found (see the class docstring)."""
+        return np.zeros(len(self.bands), bool) if self.placement is None else not_found(self.placement)
 
     @classmethod
     def empty(cls, n_classes: int) -> Judgements:
@@ -162,6 +176,13 @@ class Judgements:
     def counts(self) -> dict[str, int]:
         c = Counter(self.bands)
         return {k: int(c.get(k, 0)) for k in BANDS}
+
+
+def not_found(placement: np.ndarray) -> np.ndarray:
+    """Per image, from its placement score: the product was looked for and not found (NaN: not looked for)."""
+    from adcreative.inspect.locate import FOUND
+
+    return np.asarray(placement, np.float64) < FOUND
 
 
 def accept_threshold(p: np.ndarray, positive: np.ndarray, target: float) -> float:

@@ -600,7 +600,6 @@ class RFNet(ConfigMixin, nn.Module):
         return self.ood_parts(features).max(1).values
 
     @torch.no_grad()
-    @torch.no_grad()
     def fit_cues(self, cues: Tensor) -> None:
         """Standardise the measured cues by these (training) rows' mean and spread; a constant cue keeps scale 1."""
         x = cues.float()
@@ -677,14 +676,16 @@ class RFNet(ConfigMixin, nn.Module):
     def judge(self, items: Sequence[InspectItem], batch_size: int = 32) -> Judgements:
         """Calibrated probabilities, out-of-distribution scores and the three-way decision for items."""
         self.eval()
-        probs, ood = [], []
+        probs, ood, placement = [], [], []
         for i in range(0, len(items), batch_size):
-            z, f = self.outputs(self.encode(self.prepare(items[i:i + batch_size])))
+            inputs = self.prepare(items[i:i + batch_size])
+            placement.append(inputs.pop("placement").numpy())
+            z, f = self.outputs(self.encode(inputs))
             probs.append(torch.softmax(z, -1).numpy())
             ood.append(self.ood_score(f).numpy())
         if not probs:
             return Judgements.empty(len(self.classes))
-        return Judgements.of(np.concatenate(probs), np.concatenate(ood), self.decision)
+        return Judgements.of(np.concatenate(probs), np.concatenate(ood), self.decision, np.concatenate(placement))
 
     # -- saving: the packaged frozen trunk stays out of model.safetensors --------------------------------
     def state_arrays(self) -> dict[str, Any]:

@@ -3,9 +3,10 @@
 Every modality is brought onto one square frame so spatial tokens line up across modalities:
 
 * the generated image is letterboxed (aspect kept, grey padding at the ImageNet mean, which normalises to ~0);
-* the placement mask (or, without one, a spectral-residual saliency map) is letterboxed the same way,
-  together with a *valid* map that marks the canvas inside the letterbox (so truncation at the canvas
-  border stays visible);
+* the placement mask is letterboxed the same way, together with a *valid* map that marks the canvas inside the
+  letterbox (so truncation at the canvas border stays visible). Without a mask, the cutout's own pixels are found
+  in the image (:mod:`adcreative.inspect.locate`) and placed there; where they are not found, a spectral-residual
+  saliency map stands in and the item's ``placement`` score says the product was not found;
 * the structure map is the Sobel gradient magnitude of the generated image, computed before padding so
   the letterbox border is not an edge;
 * the product cutout is cropped to its alpha's bounding box and composited on the same grey;
@@ -42,7 +43,7 @@ class InspectItem:
 
     image: Image.Image  # the generated ad image (RGB)
     title: str | None  # product title (text modality)
-    mask: Image.Image | None = None  # L, product placement in ``image``; None → saliency
+    mask: Image.Image | None = None  # L, product placement in ``image``; None → found from the cutout, else saliency
     product: Image.Image | None = None  # RGBA cutout; None → cut out of ``image`` by the mask
     label: str | None = None  # ground truth, when known
     product_id: str = ""
@@ -231,15 +232,30 @@ def _views(rgb: np.ndarray, palette: np.ndarray, image_size: int,
     return normalize(out), edges, affinity
 
 
+def placement_mask(item: InspectItem, im: Image.Image) -> tuple[np.ndarray, float]:
+    """The placement mask (H, W) in [0, 1] and how sure it is: the item's own mask (1.0); without one, the cutout
+    found in the image (:func:`~adcreative.inspect.locate.locate_product`; its correlation, and the found mask
+    when it reaches ``FOUND``, else saliency); with neither a mask nor a cutout, saliency and NaN (nothing to
+    check it against)."""
+    if item.mask is not None:
+        return np.asarray(item.mask.convert("L"), np.float32) / 255.0, 1.0
+    if item.product is None:
+        return saliency_map(im), float("nan")
+    from adcreative.inspect.locate import locate_product
+
+    found = locate_product(im, item.product)
+    return (found.mask if found.found else saliency_map(im)), found.score
+
+
 def preprocess_item(item: InspectItem, *, image_size: int, aux_size: int, cues: bool = True,
                     cue_set: str | None = None) -> dict[str, np.ndarray]:
     """One item → ``image``, ``product``, ``local`` (3,S,S) and ``aux``, ``local_aux`` (4,A,A) = [mask, valid,
-    edges, colour affinity to the product]. ``local`` is the product view: the generated image cropped around the
-    mask (saliency when no mask) at the same input size, so the product's surroundings are seen at several times
-    the full view's scale. ``cues`` are the measured cues of :mod:`adcreative.inspect.cues`, set ``cue_set`` (zeros
+    edges, colour affinity to the product], and ``placement``, how sure the mask is (:func:`placement_mask`).
+    ``local`` is the product view: the generated image cropped around the mask at the same input size, so the
+    product's surroundings are seen at several times the full view's scale. ``cues`` are the measured cues of :mod:`adcreative.inspect.cues`, set ``cue_set`` (zeros
     when ``cues`` is False: a model that does not read them need not pay for them)."""
     im = item.image.convert("RGB")
-    m = np.asarray(item.mask.convert("L"), np.float32) / 255.0 if item.mask is not None else saliency_map(im)
+    m, placement = placement_mask(item, im)
     rgb = np.asarray(im)
     product = item.product if item.product is not None else cutout_from_image(im, m)
     palette = product_palette(product)
@@ -258,6 +274,7 @@ def preprocess_item(item: InspectItem, *, image_size: int, aux_size: int, cues: 
                 else np.zeros(n_cues(cue_set), np.float32))
     return {
         "image": image,
+        "placement": np.asarray(placement, np.float32),
         "product": normalize(product_canvas(product, image_size)),
         "cues": measured,
         "aux": np.stack([mask, valid, edges, aff]).astype(np.float32),
@@ -266,12 +283,13 @@ def preprocess_item(item: InspectItem, *, image_size: int, aux_size: int, cues: 
     }
 
 
-ARRAY_KEYS = ("image", "product", "aux", "local", "local_aux", "cues")
+ARRAY_KEYS = ("image", "product", "aux", "local", "local_aux", "cues", "placement")
 
 
 def prepare_arrays(items: Sequence[InspectItem], config: dict[str, Any]) -> dict[str, np.ndarray]:
     """A batch of items → the model's input arrays, from the sizes in a saved model's ``config``:
-    ``image``, ``product``, ``local`` (B,3,S,S), ``aux``, ``local_aux`` (B,4,A,A), ``cues`` (B, n_cues) and, when the
+    ``image``, ``product``, ``local`` (B,3,S,S), ``aux``, ``local_aux`` (B,4,A,A), ``cues`` (B, n_cues), ``placement``
+    (B,) (:func:`placement_mask`: not a model input; the decision reads it) and, when the
     model reads the title, ``text`` (B,T,384) and ``text_valid`` (B,T). The one preprocessing path of RFNet and its
     ONNX export."""
     if not items:

@@ -225,7 +225,7 @@ def recurrent_generate(
             seen_p.extend(np.asarray(judged.probs, np.float64).tolist())
             seen_ood.extend(float(x) for x in judged.ood)
             adapted, res.prior = adapted_decision(decision, np.asarray(seen_p), np.asarray(seen_ood))
-            bands = adapted.bands(judged.probs[:, 0], judged.ood)
+            bands = adapted.bands(judged.probs[:, 0], judged.ood, judged.placement)
             res.threshold = adapted.accept
         else:
             bands = _bands(judged, threshold)

@@ -1,0 +1,77 @@
+"""Finding the product's own pixels in an image that came without a placement mask."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import pytest
+from PIL import Image
+
+
+def _iou(a: np.ndarray, b: np.ndarray) -> float:
+    a, b = a > 0.5, b > 0.5
+    return float((a & b).sum() / max(1, (a | b).sum()))
+
+
+@pytest.mark.parametrize(("index", "seed", "aspect"), [(0, 0, "1:1"), (3, 1, "16:9"), (5, 2, "4:5")])
+def test_locate_finds_the_pasted_product_where_the_generator_put_it(index: int, seed: int, aspect: str) -> None:
+    """A compositor render of a sample product: the cutout is found at the generator's own placement mask."""
+    from adcreative.catalogue.sample import sample_catalogue
+    from adcreative.generate.compositor.generator import Compositor
+    from adcreative.inspect.locate import FOUND, locate_product
+
+    product = sample_catalogue()[index]
+    gi = Compositor()(product, seed=seed, aspect=aspect)[0]
+    found = locate_product(gi.image, product.image)
+    truth = np.asarray(gi.mask.convert("L"), np.float32) / 255.0
+    assert found.score >= FOUND and found.found, found.score
+    assert found.mask.shape == truth.shape
+    assert _iou(found.mask, truth) >= 0.85, _iou(found.mask, truth)
+
+
+def test_locate_does_not_find_a_product_in_a_photograph_without_it() -> None:
+    """scikit-image's photographs hold none of these products: the best correlation stays under FOUND."""
+    from skimage import data as skdata
+
+    from adcreative.catalogue.sample import sample_catalogue
+    from adcreative.inspect.locate import FOUND, locate_product
+
+    for product in sample_catalogue()[:3]:
+        for photo in (skdata.astronaut(), skdata.chelsea()):
+            found = locate_product(Image.fromarray(photo), product.image)
+            assert -1.0 <= found.score < FOUND, (product.id, found.score)
+            assert not found.found
+
+
+def test_locate_with_nothing_to_match_says_so() -> None:
+    """A fully transparent cutout, or one larger than the image, matches nothing: score −1 and an empty mask."""
+    from adcreative.inspect.locate import locate_product
+
+    image = Image.new("RGB", (64, 48), (200, 30, 30))
+    found = locate_product(image, Image.new("RGBA", (20, 20), (0, 0, 0, 0)))
+    assert found.score == -1.0 and found.mask.shape == (48, 64) and found.mask.max() == 0.0
+    flat = locate_product(image, Image.new("RGBA", (20, 20), (0, 200, 0, 255)))  # one colour: no correlation
+    assert flat.score == -1.0
+
+
+def test_preprocess_places_a_maskless_item_and_reports_how_sure() -> None:
+    """Without a mask, preprocessing uses the found placement (the same arrays as with the true mask, nearly) and
+    says how sure it is; a given mask is sure (1); with neither mask nor cutout there is nothing to check (NaN)."""
+    from adcreative.catalogue.sample import sample_catalogue
+    from adcreative.generate.compositor.generator import Compositor
+    from adcreative.inspect.locate import FOUND
+    from adcreative.inspect.preprocess import InspectItem, placement_mask, preprocess_item
+
+    product = sample_catalogue()[1]
+    gi = Compositor()(product, seed=3, aspect="1:1")[0]
+    item = InspectItem(image=gi.image.convert("RGB"), title=product.title, mask=gi.mask, product=product.image)
+    given = preprocess_item(item, image_size=64, aux_size=32, cues=False)
+    placed = preprocess_item(dataclasses.replace(item, mask=None), image_size=64, aux_size=32, cues=False)
+    bare = preprocess_item(dataclasses.replace(item, mask=None, product=None), image_size=64, aux_size=32, cues=False)
+    assert float(given["placement"]) == 1.0
+    assert FOUND <= float(placed["placement"]) <= 1.0
+    assert np.isnan(float(bare["placement"]))
+    mask, score = placement_mask(dataclasses.replace(item, mask=None), item.image)
+    assert score == float(placed["placement"])
+    assert _iou(mask, np.asarray(gi.mask.convert("L"), np.float32) / 255.0) >= 0.85
