@@ -239,6 +239,38 @@ def test_reject_family_rule_takes_the_family_reject_and_the_pooled_accept() -> N
     assert Decision.from_dict(json.loads(json.dumps(mixed.to_dict()))) == mixed
 
 
+def test_a_known_family_is_accepted_at_its_own_threshold_an_unknown_one_at_the_strictest() -> None:
+    """With groups the decision keeps each family's own accept threshold and label-shift statistics: an image of
+    a known family is accepted at its family's threshold (the target holds on that family's fresh images, and
+    family a, the easy one, auto-accepts more than under the worst-family threshold); a renderer the decision never
+    saw gets the strictest; adapting a family's decision to a mostly good batch uses that family's histograms."""
+    p, avail, fam = two_families(seed=2)
+    labels = np.where(avail, 0, 1 + (np.arange(len(p)) % 5))  # a class per row: available, or one of 5 defects
+    family = choose_decision(p, avail, target_accept=0.99, target_reject=0.98, groups=fam, labels=labels,
+                             class_prior=np.bincount(labels, minlength=6) / len(labels))
+    assert family.families is not None and set(family.families) == {"a", "b"}
+    a, b = family.for_family("a"), family.for_family("b")
+    assert a.accept < family.accept and b.accept <= family.accept and family.for_family("new") is family
+    assert a.reject == family.reject and a.ood == family.ood and a.class_prior is not None
+    assert a.prior == pytest.approx(avail[fam == "a"].mean())
+    q, y, g = two_families(seed=3, n_a=30000, n_b=10000)
+    known = family.bands(q, renderers=list(g))
+    unknown = family.bands(q, renderers=[""] * len(q))
+    assert unknown == family.bands(q)
+    for f in ("a", "b"):
+        m = g == f
+        assert decision_metrics([x for x, k in zip(known, m, strict=True) if k], y[m])["precision_accept"] >= 0.985
+    ma = g == "a"
+    assert sum(x == "accept" for x, k in zip(known, ma, strict=True) if k) > \
+        sum(x == "accept" for x, k in zip(unknown, ma, strict=True) if k)
+    assert a.for_prior(0.9).accept < a.accept  # its own histograms: label shift loosens it on a good batch
+    with pytest.raises(ValueError, match="one renderer per image"):
+        family.bands(q[:3], renderers=["a"])
+    back = Decision.from_dict(json.loads(json.dumps(family.to_dict())))
+    assert back == family and back.for_family("a") == a
+    assert choose_decision(p, avail).families is None  # pooled: no families to know
+
+
 def test_a_decision_saved_before_groups_loads_as_pooled() -> None:
     p, avail = scores(1000, seed=4)
     d = choose_decision(p, avail)

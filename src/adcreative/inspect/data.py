@@ -66,7 +66,8 @@ def load_sample(s: Sample, _cutouts: dict[Path, Image.Image] | None = None) -> I
                 _cutouts[s.product] = product
     title = s.title or s.category  # RF1M lines may carry no title; the category is the next best text
     item = InspectItem(image=image, title=title, mask=mask, product=product, label=s.label,
-                       product_id=s.product_id, id=s.id, source=str(s.image), height_cm=sample_height_cm(s))
+                       product_id=s.product_id, id=s.id, source=str(s.image), height_cm=sample_height_cm(s),
+                       renderer=renderer_family(s))
     check_item(item, need_title=False)
     return item
 
@@ -98,7 +99,8 @@ def creative_item(store: Store, creative: Creative, product: Product | None = No
         mask = placement_mask(store, creative, product)
     return InspectItem(image=image, title=product.title, mask=mask if mask is not None and mask.size == image.size
                        else None, product=product.image, label=label, product_id=product.id, id=creative.id,
-                       source=f"creative {creative.id}", height_cm=real_height_cm(product))
+                       source=f"creative {creative.id}", height_cm=real_height_cm(product),
+                       renderer=str(creative.generator).split("@")[0])
 
 
 def latest_labels(store: Store) -> dict[str, str]:

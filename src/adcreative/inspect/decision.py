@@ -73,11 +73,16 @@ class Decision:
     val_defective: tuple[int, ...] | None = field(default=None, repr=False)
     # how the thresholds were chosen (GROUP_RULES); a decision saved before the option was pooled
     groups: str = "pooled"
+    # per validation renderer family large enough to judge alone: its own accept threshold and label-shift
+    # statistics (reject and OOD thresholds are this decision's), for images whose renderer family is known
+    families: dict[str, Decision] | None = field(default=None, repr=False)
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
         for k in ("val_available", "val_defective", "class_prior"):
             d[k] = list(d[k]) if d[k] is not None else None
+        if self.families is not None:
+            d["families"] = {name: fam.to_dict() for name, fam in self.families.items()}
         return d
 
     @classmethod
@@ -89,7 +94,19 @@ class Decision:
         d = {**d, **{k: tuple(int(x) for x in d[k]) for k in ("val_available", "val_defective") if d.get(k)}}
         if d.get("class_prior"):
             d["class_prior"] = tuple(float(x) for x in d["class_prior"])
+        if d.get("families") is not None:
+            d["families"] = {str(name): cls.from_dict(fam) for name, fam in d["families"].items()}
         return cls(**d)
+
+    def for_family(self, name: str | None) -> Decision:
+        """The decision for an image drawn by renderer family ``name``: that family's own accept threshold and
+        label-shift statistics when validation had enough of its images, else this (pooled or worst-family) one —
+        a renderer the model never saw gets the decision chosen for one."""
+        fam = (self.families or {}).get(name or "")
+        if fam is None:
+            return self
+        return replace(fam, reject=min(self.reject, float(np.nextafter(fam.accept, -np.inf))), ood=self.ood,
+                       target_reject=self.target_reject, ood_quantile=self.ood_quantile)
 
     @property
     def adaptable(self) -> bool:
@@ -126,11 +143,17 @@ class Decision:
         return replace(self, accept=accept)
 
     def bands(self, p_available: np.ndarray, ood: np.ndarray | None = None,
-              placement: np.ndarray | None = None) -> list[str]:
+              placement: np.ndarray | None = None, renderers: Sequence[str] | None = None) -> list[str]:
         """The band of each image; with ``placement`` (:class:`Judgements`), an image whose product was looked
-        for and not found goes to a human too."""
+        for and not found goes to a human too; with ``renderers`` (each image's renderer family, "" unknown),
+        each image is accepted at :meth:`for_family`'s threshold."""
         p = np.asarray(p_available, np.float64)
-        out = np.where(p >= self.accept, "accept", np.where(p <= self.reject, "reject", "human")).astype(object)
+        accept = np.full(len(p), self.accept)
+        if renderers is not None and self.families:
+            if len(renderers) != len(p):
+                raise ValueError(f"one renderer per image: {len(renderers)} renderers for {len(p)} scores")
+            accept = np.array([self.for_family(r).accept for r in renderers], np.float64)
+        out = np.where(p >= accept, "accept", np.where(p <= self.reject, "reject", "human")).astype(object)
         if self.ood is not None and ood is not None:
             out[np.asarray(ood, np.float64) > self.ood] = "human"
         if placement is not None:
@@ -160,9 +183,9 @@ class Judgements:
 
     @classmethod
     def of(cls, probs: np.ndarray, ood: np.ndarray, decision: Decision | None,
-           placement: np.ndarray | None = None) -> Judgements:
+           placement: np.ndarray | None = None, renderers: Sequence[str] | None = None) -> Judgements:
         rule = decision or Decision(accept=0.5, reject=float(np.nextafter(0.5, -1.0)))
-        return cls(probs, ood, rule.bands(probs[:, 0], ood, placement), placement)
+        return cls(probs, ood, rule.bands(probs[:, 0], ood, placement, renderers), placement)
 
     @property
     def not_found(self) -> np.ndarray:
@@ -213,12 +236,15 @@ def choose_decision(p_available: np.ndarray, is_available: np.ndarray, *, ood: n
                     target_accept: float = 0.99, target_reject: float = TARGET_REJECT,
                     ood_quantile: float = 0.99, class_prior: Sequence[float] | None = None,
                     groups: Sequence[str] | np.ndarray | None = None, min_group: int = MIN_GROUP,
-                    min_class: int = MIN_GROUP_CLASS, family_accept: bool = True) -> Decision:
+                    min_class: int = MIN_GROUP_CLASS, family_accept: bool = True,
+                    labels: np.ndarray | None = None) -> Decision:
     """Thresholds from validation scores: P(available), whether each image truly is available, and (optionally)
     OOD scores of these in-distribution images, whose ``ood_quantile`` becomes the OOD threshold. With ``groups``
     (a label per row, e.g. its renderer family) each target must hold on every group large enough to count
     (:func:`group_thresholds`), not only on all rows pooled; with ``family_accept`` False only the reject target
-    (rule "reject-family")."""
+    (rule "reject-family"). With ``groups`` the decision also keeps each such group's own accept threshold and
+    label-shift statistics (``families``: class shares from ``labels``, the class index per row, when given), which
+    :meth:`Decision.for_family` applies to images of a known family."""
     for name, v in (("target_accept", target_accept), ("target_reject", target_reject),
                     ("ood_quantile", ood_quantile)):
         if not 0.0 < v <= 1.0:
@@ -236,12 +262,32 @@ def choose_decision(p_available: np.ndarray, is_available: np.ndarray, *, ood: n
         rej = float(np.nextafter(acc, -np.inf))
     thr = None if ood is None or len(ood) == 0 else float(np.quantile(np.asarray(ood, np.float64), ood_quantile))
     p = np.clip(np.asarray(p_available, np.float64), 0.0, 1.0)
-    hist = [tuple(int(c) for c in np.histogram(p[m], bins=PRIOR_BINS, range=(0.0, 1.0))[0]) for m in (pos, ~pos)]
+    families = None
+    if groups is not None:
+        g = np.asarray([str(x) for x in groups])
+        families = {}
+        for name in np.unique(g).tolist():
+            m = g == name
+            if name == "" or m.sum() < min_group or pos[m].sum() < min_class:
+                continue
+            shares = None
+            if labels is not None and class_prior is not None:
+                shares = np.bincount(np.asarray(labels)[m], minlength=len(class_prior)) / m.sum()
+            families[name] = Decision(
+                accept=accept_threshold(p[m], pos[m], target_accept), reject=rej, target_accept=target_accept,
+                prior=float(pos[m].mean()), class_prior=tuple(float(x) for x in shares) if shares is not None else None,
+                val_available=_histogram(p[m & pos]), val_defective=_histogram(p[m & ~pos]))
     return Decision(accept=acc, reject=rej, ood=thr, target_accept=target_accept, target_reject=target_reject,
                     ood_quantile=ood_quantile, prior=float(pos.mean()) if len(pos) else None,
                     class_prior=tuple(float(x) for x in class_prior) if class_prior is not None else None,
-                    val_available=hist[0], val_defective=hist[1],
-                    groups="pooled" if groups is None else ("family" if family_accept else "reject-family"))
+                    val_available=_histogram(p[pos]), val_defective=_histogram(p[~pos]),
+                    groups="pooled" if groups is None else ("family" if family_accept else "reject-family"),
+                    families=families)
+
+
+def _histogram(p: np.ndarray) -> tuple[int, ...]:
+    """Validation P(available) counts in PRIOR_BINS bins on [0, 1] (what :meth:`Decision.for_prior` reads)."""
+    return tuple(int(c) for c in np.histogram(p, bins=PRIOR_BINS, range=(0.0, 1.0))[0])
 
 
 def group_thresholds(p_available: np.ndarray, is_available: np.ndarray, groups: Sequence[str] | np.ndarray, *,

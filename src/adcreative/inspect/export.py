@@ -168,4 +168,5 @@ class OnnxInspector:
         if not out:
             return Judgements.empty(6)
         return Judgements.of(np.concatenate([o[0] for o in out]), np.concatenate([o[1] for o in out]),
-                             self.decision, np.concatenate([a["placement"] for a in arrays]))
+                             self.decision, np.concatenate([a["placement"] for a in arrays]),
+                             [it.renderer for it in items])

@@ -685,7 +685,8 @@ class RFNet(ConfigMixin, nn.Module):
             ood.append(self.ood_score(f).numpy())
         if not probs:
             return Judgements.empty(len(self.classes))
-        return Judgements.of(np.concatenate(probs), np.concatenate(ood), self.decision, np.concatenate(placement))
+        return Judgements.of(np.concatenate(probs), np.concatenate(ood), self.decision, np.concatenate(placement),
+                             [it.renderer for it in items])
 
     # -- saving: the packaged frozen trunk stays out of model.safetensors --------------------------------
     def state_arrays(self) -> dict[str, Any]:

@@ -50,6 +50,7 @@ class InspectItem:
     id: str = ""
     source: str = ""  # file or creative id, for error messages
     height_cm: float | None = None  # the product's real height (catalogue.sizes.real_height_cm); None: unknown
+    renderer: str = ""  # the renderer family that drew the image ("compositor", ...; "" unknown): its decision
 
 
 def check_item(item: InspectItem, *, need_title: bool = True) -> None:

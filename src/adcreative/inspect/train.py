@@ -357,7 +357,7 @@ def calibrate_model(model: Any, train: EncodedSet, val: EncodedSet, cfg: TrainCo
                                class_prior=(np.bincount(y, minlength=logits.shape[1]) / len(y)).tolist(),
                                groups=val.renderers if cfg.decision_groups != "pooled" else None,
                                family_accept=cfg.decision_groups == "family",
-                               min_group=cfg.decision_min_group)
+                               min_group=cfg.decision_min_group, labels=y)
     model.set_calibration(t, decision)
     return {**calibration_metrics(logits, y, t), "decision": decision.to_dict()}
 

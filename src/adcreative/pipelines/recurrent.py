@@ -189,6 +189,8 @@ def recurrent_generate(
     if run_id is not None:
         check_run_id(run_id)
     decision = getattr(inspector, "decision", None)
+    if decision is not None:  # the generator's renderer family: its own accept threshold when validation knew it
+        decision = decision.for_family(str(getattr(generator, "name", "")).split("@")[0])
     shown = threshold if threshold is not None else decision.accept if decision is not None else 0.5
     if adapt_prior and (threshold is not None or decision is None or not decision.adaptable):
         raise InputError("--adapt-prior needs the inspector's three-way decision with its validation histograms "
@@ -294,7 +296,7 @@ def creative_item_from(gi: Any, product: Product, creative: Creative) -> Any:
 
     return InspectItem(image=gi.image.convert("RGB"), title=product.title, mask=gi.mask, product=product.image,
                        product_id=product.id, id=creative.id, source=f"creative {creative.id}",
-                       height_cm=real_height_cm(product))
+                       height_cm=real_height_cm(product), renderer=str(creative.generator).split("@")[0])
 
 
 def format_results(results: Sequence[RecurrentResult]) -> str:
