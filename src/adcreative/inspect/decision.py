@@ -26,7 +26,10 @@ threshold is the pooled one. (The histograms are pooled, so :meth:`Decision.for_
 threshold as a floor: label shift can raise it, never loosen it below what the worst family asked for.) The rule
 "reject-family" applies the worst family to the reject threshold only: the accept threshold is the pooled one, and
 label shift moves it both ways — a model whose strictest family asks for an accept threshold no clean render reaches
-otherwise auto-accepts nothing on a batch that is mostly good (docs/inspect.md, thirteenth round).
+otherwise auto-accepts nothing on a batch that is mostly good (docs/inspect.md, thirteenth round). Either rule also
+keeps each family's own accept threshold and label-shift statistics (``Decision.families``): an image whose renderer
+family is known is accepted at its family's threshold, an unknown renderer at the rule's (fourteenth round).
+An image whose product was looked for and not found (no mask came with it; ``Judgements.placement``) goes to a human.
 NumPy only; saved in the model's config (``RFNet(decision=...)``).
 """
 
