@@ -6,6 +6,7 @@ stored), side by side.
 
     PYTHONPATH=src python bench/inspect.py [--model DIR] [--threads 1] [--reps 3]   (median of the repeats)
     PYTHONPATH=src python bench/inspect.py --only store                             (the store path alone)
+    PYTHONPATH=src python bench/inspect.py --only placement       (images without a mask: locate vs saliency)
 
 "model" columns time the network on prepared tensors; "end-to-end" adds preprocessing from PIL images
 (letterbox, edges, masks, cached title embeddings) and the three-way decision (``judge``: calibrated
@@ -144,13 +145,42 @@ def store_path(model: Any, n: int, reps: int) -> None:
           f"({(before[1] + before[2]) / (now[1] + now[2]):.2f}×)")
 
 
+def placement_path(rfnet: Any, n: int, reps: int) -> None:
+    """Images that come without a placement mask: the mask found from the cutout (``inspect.locate``) against the
+    saliency map it replaced and against a given mask — ms per image for the mask alone, and ``judge`` end to end."""
+    import dataclasses
+
+    from adcreative.inspect.locate import locate_product
+    from adcreative.inspect.preprocess import saliency_map
+
+    items = creatives(n)
+    bare = [dataclasses.replace(it, mask=None) for it in items]
+    rgb = [it.image.convert("RGB") for it in items]
+    found = [locate_product(im, it.product) for im, it in zip(rgb, items, strict=True)]
+    ms_locate = 1000 / rate(lambda: [locate_product(im, it.product) for im, it in zip(rgb, items, strict=True)], n, reps)
+    ms_saliency = 1000 / rate(lambda: [saliency_map(im) for im in rgb], n, reps)
+    with torch.no_grad():
+        ms_given = 1000 / rate(lambda: rfnet.judge(items, batch_size=n), n, reps)
+        ms_bare = 1000 / rate(lambda: rfnet.judge(bare, batch_size=n), n, reps)
+    print(f"placement without a mask, ms per image ({n} compositor creatives, 512 px long side; "
+          f"{sum(f.found for f in found)} of {n} found)")
+    head = f"{'path':<44}{'ms/img':>9}"
+    print(head)
+    print("-" * len(head))
+    print(f"{'mask: saliency map (before)':<44}{ms_saliency:>9.1f}")
+    print(f"{'mask: found from the cutout (locate)':<44}{ms_locate:>9.1f}")
+    print(f"{'judge end to end, mask given':<44}{ms_given:>9.1f}")
+    print(f"{'judge end to end, no mask (found)':<44}{ms_bare:>9.1f}")
+    print(f"locate / saliency: {ms_locate / ms_saliency:.1f}×; judge without / with a mask: {ms_bare / ms_given:.2f}×")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--model", type=Path, default=None, help="RFNet folder (default: the shipped model)")
     ap.add_argument("--image-only", type=Path, default=None, help="Trained image-only folder (optional)")
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--reps", type=int, default=3)
-    ap.add_argument("--only", choices=["throughput", "store"], default=None, help="one of the two tables")
+    ap.add_argument("--only", choices=["throughput", "store", "placement"], default=None, help="one of the tables")
     ap.add_argument("--store-n", type=int, default=32, help="creatives in the store-path measurement")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
@@ -160,6 +190,11 @@ def main() -> None:
     from adcreative.inspect.model import image_only
 
     rfnet = load_inspector(args.model)
+    if args.only in (None, "placement"):
+        placement_path(rfnet, 16, args.reps)
+        if args.only == "placement":
+            return
+        print()
     if args.only != "throughput":
         store_path(rfnet, args.store_n, args.reps)
         if args.only == "store":
