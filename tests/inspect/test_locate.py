@@ -75,3 +75,41 @@ def test_preprocess_places_a_maskless_item_and_reports_how_sure() -> None:
     mask, score = placement_mask(dataclasses.replace(item, mask=None), item.image)
     assert score == float(placed["placement"])
     assert _iou(mask, np.asarray(gi.mask.convert("L"), np.float32) / 255.0) >= 0.85
+
+
+def test_encoded_sets_keep_the_placement_and_eval_reports_it(dataset) -> None:  # type: ignore[no-untyped-def]
+    """A set whose images came without masks: the encodings keep each image's placement score (the same as the
+    live path's), and the evaluation counts what was looked for and not found and sends those to a human."""
+    import torch
+    from skimage import data as skdata
+
+    from adcreative.inspect.data import encode_items, encoding_config
+    from adcreative.inspect.decision import Decision
+    from adcreative.inspect.evaluate import judged_metrics
+    from adcreative.inspect.locate import FOUND, MIN_TEMPLATE
+    from adcreative.inspect.metrics import encoded_outputs, format_metrics
+    from adcreative.inspect.model import RFNet
+    from adcreative.inspect.preprocess import prepare_arrays
+    from tests.inspect.helpers import TINY, sample_items
+
+    def wide(it) -> bool:  # type: ignore[no-untyped-def]  # the fixture's images are 96 px: a 9 px product is below MIN_TEMPLATE
+        box = it.mask.getbbox()
+        return box is not None and min(box[2] - box[0], box[3] - box[1]) >= MIN_TEMPLATE
+
+    items = [it for it in sample_items(dataset, 40) if it.label == "available" and wide(it)][:4]
+    assert len(items) == 4
+    photo = Image.fromarray(skdata.astronaut()).resize(items[0].image.size)
+    items = [items[0], *[dataclasses.replace(it, mask=None) for it in items[1:]],
+             dataclasses.replace(items[1], mask=None, image=photo, label="unsuitable")]
+    torch.manual_seed(0)
+    model = RFNet(**TINY).eval()
+    enc = encode_items(items, len(items), encoding_config(model.config), progress=False)
+    live = prepare_arrays(items, model.config)["placement"]
+    np.testing.assert_allclose(enc.placement.numpy(), live)
+    assert live[0] == 1.0 and (live[1:4] >= FOUND).all() and live[4] < FOUND, live
+    model.set_calibration(1.0, Decision(accept=0.0, reject=-1.0))  # accepts everything it is allowed to
+    logits, ood = encoded_outputs(model, enc, calibrated=False, ood=True)
+    m = judged_metrics(enc.labels.numpy(), logits, ood, model, enc.placement.numpy(), enc.renderers)
+    assert m["placement"] == {"with_mask": 1, "searched": 4, "not_found": 1}
+    assert m["decision"]["counts"] == {"accept": 4, "human": 1, "reject": 0}
+    assert "not found in 1" in format_metrics(m)

@@ -93,6 +93,13 @@ def judged_metrics(y: np.ndarray, logits: np.ndarray, ood: np.ndarray, model: An
     if model.decision is not None:
         m["decision"] = {**decision_metrics(model.decision.bands(probs[:, 0], ood, placement, renderers), pos),
                          "thresholds": model.decision.to_dict()}
+    if placement is not None:
+        from adcreative.inspect.decision import not_found
+
+        pl = np.asarray(placement, np.float64)
+        searched = np.isfinite(pl) & (pl < 1.0)  # 1: a mask came with the image; NaN: no cutout to look for
+        m["placement"] = {"with_mask": int((pl == 1.0).sum()), "searched": int(searched.sum()),
+                          "not_found": int(not_found(pl).sum())}
     return m
 
 

@@ -24,7 +24,9 @@ from PIL import Image
 SEARCH_SIDE = 320  # long side of the image searched at the coarse stage (px)
 SCALES = 24  # template sizes from MIN_FRACTION to the largest that fits, geometric
 MIN_FRACTION = 0.1
-MIN_TEMPLATE = 12  # px: a smaller template matches anything
+# px, each side of a template: a smaller one matches anything (templates 8–12 px wide lifted a photograph's best
+# score from 0.79 to 0.84 for a tall bottle, towards FOUND)
+MIN_TEMPLATE = 12
 MIN_PIXELS = 64  # interior product pixels a template needs
 REFINE = (0.94, 0.97, 1.0, 1.03, 1.06)  # relative sizes tried at the fine stage
 # a placement this well correlated is the product; below it a human decides (docs/inspect.md, fourteenth round)

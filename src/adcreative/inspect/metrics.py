@@ -84,4 +84,8 @@ def format_metrics(m: dict[str, Any]) -> str:
                      f"(human {d['human_rate']:.1%}; precision accepted {d['precision_accept']:.4f}, "
                      f"rejected {d['precision_reject']:.4f}; available auto-accepted "
                      f"{d['available_auto_accepted']:.1%})")
+    pl = m.get("placement")
+    if pl and pl["searched"]:
+        lines.append(f"placement: {pl['with_mask']} images came with a mask; for {pl['searched']} the product was "
+                     f"looked for in the image and not found in {pl['not_found']} (those go to a human)")
     return "\n".join(lines)
