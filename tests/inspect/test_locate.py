@@ -92,7 +92,8 @@ def test_encoded_sets_keep_the_placement_and_eval_reports_it(dataset) -> None:  
     from adcreative.inspect.preprocess import prepare_arrays
     from tests.inspect.helpers import TINY, sample_items
 
-    def wide(it) -> bool:  # type: ignore[no-untyped-def]  # the fixture's images are 96 px: a 9 px product is below MIN_TEMPLATE
+    # the fixture's images are 96 px: a product 9 px wide is below MIN_TEMPLATE
+    def wide(it) -> bool:  # type: ignore[no-untyped-def]
         box = it.mask.getbbox()
         return box is not None and min(box[2] - box[0], box[3] - box[1]) >= MIN_TEMPLATE
 
