@@ -114,3 +114,17 @@ def test_encoded_sets_keep_the_placement_and_eval_reports_it(dataset) -> None:  
     assert m["placement"] == {"with_mask": 1, "searched": 4, "not_found": 1}
     assert m["decision"]["counts"] == {"accept": 4, "human": 1, "reject": 0}
     assert "not found in 1" in format_metrics(m)
+
+
+def test_locate_takes_large_and_odd_mode_images() -> None:
+    """A 3,000-px CMYK copy of a render: resized before it is made float, converted, and the product still found."""
+    from adcreative.catalogue.sample import sample_catalogue
+    from adcreative.generate.compositor.generator import Compositor
+    from adcreative.inspect.locate import locate_product
+
+    product = sample_catalogue()[0]
+    gi = Compositor()(product, seed=0, aspect="1:1")[0]
+    big = gi.image.convert("RGB").resize((3000, 3000), Image.Resampling.BICUBIC).convert("CMYK")
+    found = locate_product(big, product.image.convert("LA").convert("RGBA"))  # a grey cutout: still the shape
+    truth = np.asarray(gi.mask.convert("L").resize((3000, 3000)), np.float32) / 255.0
+    assert found.mask.shape == (3000, 3000) and _iou(found.mask, truth) >= 0.8, found.score

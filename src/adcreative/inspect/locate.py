@@ -49,10 +49,10 @@ class Placement:
 
 def _resized(im: np.ndarray, side: int) -> tuple[np.ndarray, float]:
     s = min(1.0, side / max(im.shape[:2]))
-    if s == 1.0:
-        return im, 1.0
-    size = (max(1, round(im.shape[1] * s)), max(1, round(im.shape[0] * s)))
-    return cv2.resize(im, size, interpolation=cv2.INTER_AREA), s
+    if s < 1.0:
+        im = cv2.resize(im, (max(1, round(im.shape[1] * s)), max(1, round(im.shape[0] * s))),
+                        interpolation=cv2.INTER_AREA)
+    return im.astype(np.float32), s
 
 
 def _match(image: np.ndarray, rgba: np.ndarray, w: int, h: int) -> tuple[float, tuple[int, int]]:
@@ -73,7 +73,7 @@ def _match(image: np.ndarray, rgba: np.ndarray, w: int, h: int) -> tuple[float, 
 
 def locate_product(image: Image.Image, cutout: Image.Image) -> Placement:
     """The cutout's placement in ``image`` (see the module docstring). The cutout needs an alpha channel."""
-    rgb = np.asarray(image.convert("RGB"), np.float32)
+    rgb = np.asarray(image.convert("RGB"))  # uint8: a 36-megapixel image is resized before it is made float
     H, W = rgb.shape[:2]
     rgba = np.asarray(cutout.convert("RGBA"))
     ys, xs = np.nonzero(rgba[..., 3] > 127)
