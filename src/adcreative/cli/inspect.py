@@ -124,7 +124,8 @@ _OOD_HELP = "Quantile of validation OOD scores above which an image goes to a hu
 _GROUPS_HELP = ("How the decision's thresholds meet their targets on validation: family (default: on each renderer "
                 "family too, the strictest family sets each threshold; a stand-in for a renderer never seen), "
                 "pooled (all images together) or reject-family (the family rule for the reject threshold only; the "
-                "accept threshold pooled, so label shift can move it)")
+                "accept threshold pooled, so label shift can move it). With family or reject-family each family "
+                "also keeps its own accept threshold, used for images of that family")
 _MIN_GROUP_HELP = ("With --decision-groups family or reject-family: validation images a family needs to count (and 5 available / 5 "
                    "defective ones for the accept / reject threshold); default 50")
 
@@ -393,6 +394,9 @@ def calibrate(
     console.print(f"T={cal['temperature']:.3f}: val NLL {cal['nll_before']:.4f} → {cal['nll']:.4f}, ECE "
                   f"{cal['ece_before']:.4f} → {cal['ece']:.4f}; accept P(available) ≥ {d['accept']:.4f}, reject ≤ "
                   f"{d['reject']:.4f}, OOD score > {d['ood']:.2f} → human")
+    if d.get("families"):
+        console.print("accept, images of a known renderer family: " + ", ".join(
+            f"{name} ≥ {fam['accept']:.4f}" for name, fam in sorted(d["families"].items())))
     console.print(f"model: {out}")
 
 

@@ -78,7 +78,7 @@ class Decision:
     groups: str = "pooled"
     # per validation renderer family large enough to judge alone: its own accept threshold and label-shift
     # statistics (reject and OOD thresholds are this decision's), for images whose renderer family is known
-    families: dict[str, Decision] | None = field(default=None, repr=False)
+    families: dict[str, Decision] | None = field(default=None, repr=False, hash=False)
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
