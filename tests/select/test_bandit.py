@@ -417,3 +417,32 @@ def test_shared_ard_shrinks_irrelevant_components_and_ppca_floor_keeps_the_rest_
     assert np.linalg.eigvalsh(ppca.arm_prior_cov)[0] > 10 * np.linalg.eigvalsh(floor.arm_prior_cov)[0]
     with pytest.raises(InputError, match="prior_floor"):
         POLICIES.create("hybrid_online", n_features=2, prior_floor="pca")
+
+
+def test_novelty_scales_add_each_creatives_own_impression_count(tmp_path: Path) -> None:
+    """``novelty_scales``: the shared part gets exp(−I_c/τ) per scale after the caller's pair features, I_c the
+    policy's own count of the creative's impressions (the value it had when shown goes with each event); the
+    counts are saved; the contextual task is still learned; a scale must be positive."""
+    from adcreative.select import POLICIES
+    from adcreative.select.bandit import OnlineHybridTS
+
+    b, _ = _online_contextual_task(novelty_scales=[50.0, 500.0])
+    assert isinstance(b, OnlineHybridTS) and b.n_pair == 2 and b.n_pair_given == 0
+    assert b.impressions.sum() == 2000 and b.impressions.min() >= 0
+    d = b.features(np.array([0.3, -1.0]))
+    j = b.shared_dim - 2  # the pair columns close the shared part
+    np.testing.assert_allclose(d[:, j], np.exp(-b.impressions / 50.0))
+    np.testing.assert_allclose(d[:, j + 1], np.exp(-b.impressions / 500.0))
+    c2 = int(b.rows(["c2"])[0])
+    before = b.impressions[c2]
+    b.update("c2", 1.0, np.array([0.3, -1.0]))
+    assert b.impressions[c2] == before + 1
+    last = b.hist_q[-1] if not b._buf else b._buf[-1][1]  # the event's pair features, as shown
+    np.testing.assert_allclose(last, np.exp(-before / np.array([50.0, 500.0])), rtol=1e-6)
+    b.save_pretrained(tmp_path / "nov")
+    b2 = POLICIES.load(tmp_path / "nov")
+    np.testing.assert_allclose(b2.impressions, b.impressions)
+    x = np.array([0.3, -1.0])
+    np.testing.assert_allclose(b2.scores(x, sample=False), b.scores(x, sample=False))
+    with pytest.raises(InputError, match="novelty_scales"):
+        OnlineHybridTS(n_features=2, novelty_scales=[0.0])

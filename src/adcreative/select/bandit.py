@@ -777,6 +777,10 @@ class OnlineHybridTS(HybridLinearTS):
     Round g (off by default): ``kernel_space="ard"`` (with ``shared_ard``) measures the look-alike kernel's
     distance on the PCA scores weighted by their learned relevance instead of on all standardised features
     alike, so creatives count as look-alikes when they differ only in directions that do not predict clicks.
+
+    Round h (off by default): ``novelty_scales`` adds ``exp(−I_c / τ)`` per scale τ to the shared pair features,
+    ``I_c`` the policy's own count of the creative's impressions so far (an ad server knows it; saved with the
+    policy). A creative's early click rate can then be credited to its being new rather than to its block.
     """
 
     registry_name = "hybrid_online"
@@ -791,7 +795,11 @@ class OnlineHybridTS(HybridLinearTS):
                  block_mean_ridge: float = 10.0, block_kernel: float = 0.0, kernel_scale: float = 1.0,
                  early_events: int = 0, early_sample_scale: float | None = None,
                  early_refit_every: int | None = None, shared_ard: bool = False, prior_floor: str = "shrink",
-                 kernel_space: str = "features", arm_ids: list[str] | None = None, seed: int = 0) -> None:
+                 kernel_space: str = "features", novelty_scales: list[float] | None = None,
+                 arm_ids: list[str] | None = None, seed: int = 0) -> None:
+        scales = [float(t) for t in (novelty_scales or [])]
+        if any(not t > 0 for t in scales):
+            raise InputError(f"novelty_scales must be positive impression counts, got {novelty_scales}")
         if prior_floor not in ("shrink", "ppca"):
             raise InputError(f"prior_floor must be 'shrink' or 'ppca', got {prior_floor!r}")
         if kernel_space not in ("features", "ard"):
@@ -823,8 +831,12 @@ class OnlineHybridTS(HybridLinearTS):
             raise InputError(f"sample_scale must be >= 0, got {sample_scale}")
         if not 0.0 < prior_shrink <= 1.0:
             raise InputError(f"prior_shrink must be in (0, 1], got {prior_shrink}")
-        super().__init__(n_features, n_context, n_pair, n_components, arm_context, prior_var, arm_prior_var,
-                         base_ctr, exploration_share, refit_every, window, arm_ids, seed)
+        # the pair features the caller gives, then exp(-I_c / τ) per novelty scale τ (the policy's own count)
+        self.n_pair_given = n_pair
+        self.novelty_scales = np.asarray(scales, np.float64)
+        self.impressions = np.zeros(0)
+        super().__init__(n_features, n_context, n_pair + len(scales), n_components, arm_context, prior_var,
+                         arm_prior_var, base_ctr, exploration_share, refit_every, window, arm_ids, seed)
         # the prior covariance of a creative's own block: isotropic until the empirical-Bayes step learns it
         self.arm_prior_cov = np.eye(self.arm_dim) * float(arm_prior_var)
         # the feature-conditioned prior mean of a block: [1, f_c] @ block_map (zero until the first EM step)
@@ -841,9 +853,34 @@ class OnlineHybridTS(HybridLinearTS):
 
     def state_arrays(self) -> dict[str, Any]:
         return {**super().state_arrays(), "arm_prior_cov": self.arm_prior_cov, "block_map": self.block_map,
-                "shared_var": self.shared_var}
+                "shared_var": self.shared_var, "impressions": self.impressions}
+
+    def _novel(self, pair: np.ndarray | None, rows: np.ndarray) -> np.ndarray | None:
+        """The caller's pair features for ``rows`` with the novelty columns appended (the caller's alone when
+        there are no novelty scales)."""
+        if not len(self.novelty_scales):
+            return pair
+        given = np.zeros((len(rows), self.n_pair_given))
+        if pair is not None and self.n_pair_given:
+            given = np.asarray(pair, np.float64).reshape(len(rows), -1)
+            if given.shape[1] != self.n_pair_given:
+                raise InputError(f"pair features must have {self.n_pair_given} values per candidate, "
+                                 f"got {given.shape[1]}")
+        seen = self.impressions[rows] if len(self.impressions) else np.zeros(len(rows))
+        return np.hstack([given, np.exp(-seen[:, None] / self.novelty_scales[None, :])])
+
+    def _candidates(self, x_user: np.ndarray | None, rows: np.ndarray, pair: np.ndarray | None
+                    ) -> tuple[np.ndarray, np.ndarray]:
+        return super()._candidates(x_user, rows, self._novel(pair, rows))
+
+    def features(self, x_user: np.ndarray | None, rows: np.ndarray | None = None,
+                 pair: np.ndarray | None = None) -> np.ndarray:
+        rows = np.arange(self.n_arms) if rows is None else rows
+        return super().features(x_user, rows, self._novel(pair, rows))
 
     def load_state_arrays(self, arrays: dict[str, Any]) -> None:
+        if "impressions" in arrays:
+            self.impressions = np.asarray(arrays["impressions"], np.float64)
         super().load_state_arrays(arrays)  # a policy saved before ``shared_var`` existed keeps prior_var
         self.arm_prior_cov = np.asarray(self.arm_prior_cov, np.float64)
         self.block_map = np.asarray(self.block_map, np.float64)
@@ -969,6 +1006,8 @@ class OnlineHybridTS(HybridLinearTS):
         look-alikes) rather than from zero."""
         old = self.n_arms
         super().add_arms(ids, features)
+        if len(self.impressions) < self.n_arms:
+            self.impressions = np.concatenate([self.impressions, np.zeros(self.n_arms - len(self.impressions))])
         self._cov, self._stale = None, 0
         informed = self.config["block_mean"] is not None or float(self.config["block_kernel"]) > 0
         if self.n_arms > old and self.n_events and informed:
@@ -1019,12 +1058,15 @@ class OnlineHybridTS(HybridLinearTS):
         """The batch policy's update (history, refit schedule); between refits, one online Laplace step."""
         if impressions <= 0:
             return
+        row = int(self.rows([creative_id])[0])
+        pair = self._novel(pair, np.array([row]))  # the novelty this creative had when it was shown
+        if len(self.novelty_scales):
+            self.impressions[row] += 1
         refits = self.last_refit
         super().update(creative_id, reward, context, pair=pair, impressions=impressions)
         if self.last_refit != refits:
             return  # the refit just fitted this event with the rest of the window
-        self._online_step(self._context(context), self._pair(pair, 1)[0], int(self.rows([creative_id])[0]),
-                          float(reward))
+        self._online_step(self._context(context), self._pair(pair, 1)[0], row, float(reward))
 
     def _online_step(self, x: np.ndarray, q: np.ndarray, row: int, y: float) -> None:
         d, a = self.shared_dim, self.arm_dim

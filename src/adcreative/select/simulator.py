@@ -69,7 +69,8 @@ OURS_D: dict[str, Any] = {**OURS_C, "block_mean": "constant", "block_kernel": 0.
 # part (not 10) and their prior variances learned per component (shared_ard: components that do not predict clicks in
 # this market are shrunk away). Chosen on the tuning seeds 0-4 only by the rule fixed before the runs (docs/select.md,
 # round f: median 91.41 vs 89.72 %, higher on all five seeds). Round g (a relevance-weighted look-alike kernel, 24
-# components, more exploration) found nothing better on seeds 0-4 by the same rule: unchanged.
+# components, more exploration) found nothing better on seeds 0-4 by the same rule: unchanged. Round h (the
+# creatives' own impression counts as novelty features, ``novelty_scales``) adopted nothing (docs/select.md).
 OURS: dict[str, Any] = {**OURS_D, "n_components": 16, "shared_ard": True}
 TUNING_SEEDS = (0, 1, 2, 3, 4)
 MAX_EXPOSURES = 20.0  # the exposure count policies see is capped (beyond it, one more changes nothing)
