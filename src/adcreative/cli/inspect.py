@@ -126,8 +126,8 @@ _GROUPS_HELP = ("How the decision's thresholds meet their targets on validation:
                 "pooled (all images together) or reject-family (the family rule for the reject threshold only; the "
                 "accept threshold pooled, so label shift can move it). With family or reject-family each family "
                 "also keeps its own accept threshold, used for images of that family")
-_MIN_GROUP_HELP = ("With --decision-groups family or reject-family: validation images a family needs to count (and 5 available / 5 "
-                   "defective ones for the accept / reject threshold); default 50")
+_MIN_GROUP_HELP = ("With --decision-groups family or reject-family: validation images a family needs to count (and "
+                   "5 available / 5 defective ones for the accept / reject threshold); default 50")
 
 
 _WARM_HELP = ("Start from a saved inspector's weights (a folder, or 'default' for the shipped RFNet) wherever they "

@@ -24,7 +24,7 @@ from adcreative.core.imageio import open_image
 from adcreative.core.types import CLASSES, Creative, Product
 from adcreative.inspect.datasets.formats import Sample, read_dataset, split_for
 from adcreative.inspect.model import SPATIAL_KEYS
-from adcreative.inspect.preprocess import InspectItem, check_item, preprocess_item
+from adcreative.inspect.preprocess import InspectItem, check_item, generator_family, preprocess_item
 
 if TYPE_CHECKING:
     from adcreative.core.store import Store
@@ -100,7 +100,7 @@ def creative_item(store: Store, creative: Creative, product: Product | None = No
     return InspectItem(image=image, title=product.title, mask=mask if mask is not None and mask.size == image.size
                        else None, product=product.image, label=label, product_id=product.id, id=creative.id,
                        source=f"creative {creative.id}", height_cm=real_height_cm(product),
-                       renderer=str(creative.generator).split("@")[0])
+                       renderer=generator_family(creative.generator))
 
 
 def latest_labels(store: Store) -> dict[str, str]:
@@ -423,7 +423,7 @@ def encode_items(
 def renderer_family(s: Sample) -> str:
     """The renderer family that drew a sample: the manifest's ``renderer`` field or ``params["renderer"]``, else
     the generator's name (``compositor@3`` → ``compositor``)."""
-    r = getattr(s, "renderer", "") or (s.params or {}).get("renderer") or str(s.generator).split("@")[0]
+    r = getattr(s, "renderer", "") or (s.params or {}).get("renderer") or generator_family(s.generator)
     return str(r)
 
 

@@ -155,7 +155,8 @@ class Decision:
         if renderers is not None and self.families:
             if len(renderers) != len(p):
                 raise ValueError(f"one renderer per image: {len(renderers)} renderers for {len(p)} scores")
-            accept = np.array([self.for_family(r).accept for r in renderers], np.float64)
+            own = {name: fam.accept for name, fam in self.families.items()}
+            accept = np.array([own.get(r, self.accept) for r in renderers], np.float64)
         out = np.where(p >= accept, "accept", np.where(p <= self.reject, "reject", "human")).astype(object)
         if self.ood is not None and ood is not None:
             out[np.asarray(ood, np.float64) > self.ood] = "human"

@@ -163,10 +163,14 @@ class OnnxInspector:
 
     def judge(self, items: Sequence[InspectItem], batch_size: int = 32) -> Judgements:
         """Calibrated probabilities, OOD scores and the three-way decision (thresholds from config.json)."""
-        arrays = [self.prepare(items[i:i + batch_size]) for i in range(0, len(items), batch_size)]
-        out = [self.run_outputs(a) for a in arrays]
-        if not out:
+        probs, ood, placement = [], [], []
+        for i in range(0, len(items), batch_size):
+            arrays = self.prepare(items[i:i + batch_size])
+            placement.append(arrays["placement"])
+            p, o = self.run_outputs(arrays)
+            probs.append(p)
+            ood.append(o)
+        if not probs:
             return Judgements.empty(6)
-        return Judgements.of(np.concatenate([o[0] for o in out]), np.concatenate([o[1] for o in out]),
-                             self.decision, np.concatenate([a["placement"] for a in arrays]),
+        return Judgements.of(np.concatenate(probs), np.concatenate(ood), self.decision, np.concatenate(placement),
                              [it.renderer for it in items])

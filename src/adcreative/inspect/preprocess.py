@@ -53,6 +53,12 @@ class InspectItem:
     renderer: str = ""  # the renderer family that drew the image ("compositor", ...; "" unknown): its decision
 
 
+def generator_family(generator: str) -> str:
+    """The renderer family of a generator's name as creatives and datasets record it (``compositor@3`` →
+    ``compositor``): what ``InspectItem.renderer`` and the decision's per-family thresholds are keyed by."""
+    return str(generator).split("@")[0]
+
+
 def check_item(item: InspectItem, *, need_title: bool = True) -> None:
     """Refuse inputs the model cannot judge, naming the problem and the source."""
     src = item.source or item.id or None

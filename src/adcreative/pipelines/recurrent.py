@@ -190,7 +190,9 @@ def recurrent_generate(
         check_run_id(run_id)
     decision = getattr(inspector, "decision", None)
     if decision is not None:  # the generator's renderer family: its own accept threshold when validation knew it
-        decision = decision.for_family(str(getattr(generator, "name", "")).split("@")[0])
+        from adcreative.inspect.preprocess import generator_family
+
+        decision = decision.for_family(generator_family(getattr(generator, "name", "")))
     shown = threshold if threshold is not None else decision.accept if decision is not None else 0.5
     if adapt_prior and (threshold is not None or decision is None or not decision.adaptable):
         raise InputError("--adapt-prior needs the inspector's three-way decision with its validation histograms "
@@ -292,11 +294,11 @@ def _resume(store: Store, inspector: Scorer, product: Product, c: Creative, aspe
 def creative_item_from(gi: Any, product: Product, creative: Creative) -> Any:
     """The inspection item of a freshly generated image: its exact placement mask is known."""
     from adcreative.catalogue.sizes import real_height_cm
-    from adcreative.inspect.preprocess import InspectItem
+    from adcreative.inspect.preprocess import InspectItem, generator_family
 
     return InspectItem(image=gi.image.convert("RGB"), title=product.title, mask=gi.mask, product=product.image,
                        product_id=product.id, id=creative.id, source=f"creative {creative.id}",
-                       height_cm=real_height_cm(product), renderer=str(creative.generator).split("@")[0])
+                       height_cm=real_height_cm(product), renderer=generator_family(creative.generator))
 
 
 def format_results(results: Sequence[RecurrentResult]) -> str:

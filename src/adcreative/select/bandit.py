@@ -550,12 +550,14 @@ class HybridLinearTS(ArmPolicy):
             raise InputError(f"context must have {self.n_user} values, got {len(x)}")
         return x
 
-    def _pair(self, q: np.ndarray | None, n: int) -> np.ndarray:
-        if q is None or not self.n_pair:
-            return np.zeros((n, self.n_pair))
+    def _pair(self, q: np.ndarray | None, n: int, width: int | None = None) -> np.ndarray:
+        """``q`` as ``[n, width]`` pair features (zeros when None), checked; ``width`` defaults to ``n_pair``."""
+        width = self.n_pair if width is None else width
+        if q is None or not width:
+            return np.zeros((n, width))
         q = np.asarray(q, np.float64).reshape(n, -1)
-        if q.shape[1] != self.n_pair:
-            raise InputError(f"pair features must have {self.n_pair} values per candidate, got {q.shape[1]}")
+        if q.shape[1] != width:
+            raise InputError(f"pair features must have {width} values per candidate, got {q.shape[1]}")
         return q
 
     def features(self, x_user: np.ndarray | None, rows: np.ndarray | None = None,
@@ -860,12 +862,7 @@ class OnlineHybridTS(HybridLinearTS):
         there are no novelty scales)."""
         if not len(self.novelty_scales):
             return pair
-        given = np.zeros((len(rows), self.n_pair_given))
-        if pair is not None and self.n_pair_given:
-            given = np.asarray(pair, np.float64).reshape(len(rows), -1)
-            if given.shape[1] != self.n_pair_given:
-                raise InputError(f"pair features must have {self.n_pair_given} values per candidate, "
-                                 f"got {given.shape[1]}")
+        given = self._pair(pair, len(rows), self.n_pair_given)
         seen = self.impressions[rows] if len(self.impressions) else np.zeros(len(rows))
         return np.hstack([given, np.exp(-seen[:, None] / self.novelty_scales[None, :])])
 
