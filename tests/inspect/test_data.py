@@ -53,6 +53,7 @@ def test_consuming_split_equals_copying_split(encoded) -> None:  # type: ignore[
     assert len(copy) == 0 and copy.ids == []
     for w, g in zip(want, got, strict=True):
         assert w is not None and g is not None and w.ids == g.ids and w.splits == g.splits
+        assert w.sources == g.sources and w.renderers == g.renderers
         for f in TENSOR_FIELDS:
             assert torch.equal(getattr(w, f), getattr(g, f)), f
 
@@ -82,3 +83,38 @@ def test_calibrate_folder_reads_the_manifest_once(dataset: Path, encoded, tmp_pa
     assert calls == [dataset]
     assert cal["temperature"] > 0
     assert json.loads((tmp_path / "cal" / "config.json").read_text())["_extra"]["calibration"]["data"] == str(dataset)
+
+
+def test_each_row_keeps_its_products_source_through_the_cache(dataset: Path, tmp_path: Path) -> None:
+    """The decision holds real products to their own accept floor, so every encoded row knows where its product
+    comes from — encoded live, loaded from the cache (which sets it from the samples, so a cache saved before the
+    field existed has it too), cut into splits and concatenated."""
+    import dataclasses
+    import shutil
+
+    from adcreative.inspect.data import concat, encode_samples, encoding_config
+    from adcreative.inspect.datasets.formats import read_dataset, write_manifest
+    from adcreative.inspect.model import RFNet
+    from tests.inspect.helpers import TINY
+
+    root = tmp_path / "set"
+    shutil.copytree(dataset, root, ignore=shutil.ignore_patterns(".cache"))
+    kinds = ("real", "sample", "procedural", "")
+    samples = [dataclasses.replace(s, image=root / s.image.relative_to(dataset),
+                                   mask=root / s.mask.relative_to(dataset) if s.mask else None,
+                                   product=root / s.product.relative_to(dataset) if s.product else None,
+                                   product_source=kinds[sorted({x.product_id for x in read_dataset(dataset)}).index(
+                                       s.product_id) % len(kinds)])
+               for s in read_dataset(dataset)]
+    write_manifest(root, samples)
+    samples = read_dataset(root)
+    want = [s.product_source for s in samples]
+    assert set(want) == set(kinds)
+    cfg = encoding_config(RFNet(**TINY).config)
+    live = encode_samples(samples, cfg, cache_dir=root / ".cache", progress=False)
+    assert live.sources == want
+    cached = encode_samples(samples, cfg, cache_dir=root / ".cache", progress=False)
+    assert cached.sources == want
+    train, val = live.split("train"), live.split("val")
+    assert train.sources == [s.product_source for s in samples if s.split == "train"]
+    assert concat([train, val]).sources == train.sources + val.sources

@@ -276,3 +276,58 @@ def test_a_decision_saved_before_groups_loads_as_pooled() -> None:
     d = choose_decision(p, avail)
     old = {k: v for k, v in d.to_dict().items() if k != "groups"}
     assert Decision.from_dict(old) == d and Decision.from_dict(old).groups == "pooled"
+
+
+def drawn_and_real(seed: int, n_drawn: int = 20000, n_real: int = 2000) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """P(available), truth and product source: the auditor is sharp on the SKUs it draws, overconfident on real
+    products (their defective images reach scores where the drawn SKUs' never do)."""
+    p1, a1 = scores(n_drawn, seed)
+    rng = np.random.default_rng(seed + 100)
+    a2 = rng.random(n_real) < 1 / 6
+    logit = np.where(a2, rng.normal(4.0, 1.5, n_real), rng.normal(0.0, 1.5, n_real))
+    src = np.array(["procedural"] * n_drawn + ["real"] * n_real)
+    return np.concatenate([p1, 1 / (1 + np.exp(-logit))]), np.concatenate([a1, a2]), src
+
+
+def test_real_products_are_accepted_no_lower_than_their_own_floor() -> None:
+    """``real`` rows set a floor the accept target holds on alone: fresh real-product images meet it with the
+    floor and miss it without; drawn SKUs (sample, procedural, fitted) keep the threshold they had; a product of
+    unknown source counts as real; the floor survives label shift, a family's decision and a save."""
+    from adcreative.inspect.decision import is_drawn
+
+    p, avail, src = drawn_and_real(seed=5)
+    d = choose_decision(p, avail, target_accept=0.99, real=src == "real", groups=np.array(["f"] * len(p)))
+    assert d.real_accept is not None and d.real_accept > d.accept
+    q, y, s = drawn_and_real(seed=6, n_real=20000)
+    real = s == "real"
+    with_floor = np.array(d.bands(q, sources=list(s)))
+    without = np.array(dataclasses.replace(d, real_accept=None).bands(q))
+    held = decision_metrics(list(with_floor[real]), y[real])
+    assert held["precision_accept"] >= 0.985 and held["counts"]["accept"] > 500
+    assert decision_metrics(list(without[real]), y[real])["precision_accept"] < 0.975
+    assert (with_floor[~real] == without[~real]).all()  # drawn SKUs: untouched
+    for kind in ("sample", "fitted"):
+        assert d.bands(q[:500], sources=[kind] * 500) == list(without[:500])
+    assert d.bands(q, sources=[""] * len(q)) == d.bands(q) == d.bands(q, sources=["real"] * len(q))
+    assert not is_drawn("") and not is_drawn("real") and is_drawn("sample")
+    shifted = d.for_prior(0.9)
+    assert shifted.real_accept == d.real_accept
+    assert all(x != "accept" for x, v in zip(shifted.bands(q, sources=["real"] * len(q)), q, strict=True)
+               if v < d.real_accept)
+    assert d.for_family("f").real_accept == d.real_accept
+    assert Decision.from_dict(json.loads(json.dumps(d.to_dict()))) == d
+    with pytest.raises(ValueError, match="one product source per image"):
+        d.bands(q[:3], sources=["real"])
+    few = np.zeros(len(p), bool)
+    few[:20] = True
+    assert choose_decision(p, avail, real=few).real_accept is None  # too few real rows to set a floor
+    assert choose_decision(p, avail).real_accept is None
+
+
+def test_sample_products_are_marked_drawn_for_the_decision() -> None:
+    """The built-in catalogue marks its products as drawn ones (``catalogue_source``), so a store item of a sample
+    product is not held to the real-product floor; an imported product carries no mark and is."""
+    from adcreative.catalogue.sample import sample_catalogue
+    from adcreative.inspect.decision import is_drawn
+
+    assert all(is_drawn(p.attrs.get("catalogue_source")) for p in sample_catalogue())

@@ -234,7 +234,7 @@ def sample_catalogue() -> list[Product]:
         im = im.crop(im.getbbox())
         out.append(Product(id=spec["id"], title=spec["title"], category=spec["category"], image=im,
                            copy=spec["copy"], price=spec["price"],
-                           attrs={k: spec[k] for k in ("badge",) if spec.get(k)}))
+                           attrs={**{k: spec[k] for k in ("badge",) if spec.get(k)}, "catalogue_source": "sample"}))
     return out
 
 

@@ -397,6 +397,8 @@ def calibrate(
     if d.get("families"):
         console.print("accept, images of a known renderer family: " + ", ".join(
             f"{name} ≥ {fam['accept']:.4f}" for name, fam in sorted(d["families"].items())))
+    if d.get("real_accept") is not None:
+        console.print(f"accept, images of real (imported) products: never below {d['real_accept']:.4f}")
     console.print(f"model: {out}")
 
 

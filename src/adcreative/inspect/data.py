@@ -67,7 +67,7 @@ def load_sample(s: Sample, _cutouts: dict[Path, Image.Image] | None = None) -> I
     title = s.title or s.category  # RF1M lines may carry no title; the category is the next best text
     item = InspectItem(image=image, title=title, mask=mask, product=product, label=s.label,
                        product_id=s.product_id, id=s.id, source=str(s.image), height_cm=sample_height_cm(s),
-                       renderer=renderer_family(s))
+                       renderer=renderer_family(s), product_source=s.product_source)
     check_item(item, need_title=False)
     return item
 
@@ -100,7 +100,8 @@ def creative_item(store: Store, creative: Creative, product: Product | None = No
     return InspectItem(image=image, title=product.title, mask=mask if mask is not None and mask.size == image.size
                        else None, product=product.image, label=label, product_id=product.id, id=creative.id,
                        source=f"creative {creative.id}", height_cm=real_height_cm(product),
-                       renderer=generator_family(creative.generator))
+                       renderer=generator_family(creative.generator),
+                       product_source=str(product.attrs.get("catalogue_source", "")))
 
 
 def latest_labels(store: Store) -> dict[str, str]:
@@ -151,10 +152,15 @@ class EncodedSet:
     product_ids: list[str] = field(default_factory=list)
     splits: list[str] = field(default_factory=list)
     renderers: list[str] = field(default_factory=list)  # the renderer family that drew each image ("" unknown)
+    # where each image's product comes from (``product_source``: "real", "sample", "procedural", "fitted"; ""
+    # unknown, which the decision counts as real, decision.is_drawn)
+    sources: list[str] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         if not self.renderers:
             self.renderers = [""] * len(self.ids)
+        if not self.sources:
+            self.sources = [""] * len(self.ids)
 
     def __len__(self) -> int:
         return int(self.labels.shape[0])
@@ -168,7 +174,8 @@ class EncodedSet:
         pick = [int(i) for i in ix]
         return EncodedSet(**{f: getattr(self, f)[ix] for f in TENSOR_FIELDS}, **self._tables(),
                           ids=[self.ids[i] for i in pick], product_ids=[self.product_ids[i] for i in pick],
-                          splits=[self.splits[i] for i in pick], renderers=[self.renderers[i] for i in pick])
+                          splits=[self.splits[i] for i in pick], renderers=[self.renderers[i] for i in pick],
+                          sources=[self.sources[i] for i in pick])
 
     def split(self, name: str) -> EncodedSet:
         return self.subset([i for i, s in enumerate(self.splits) if s == name])
@@ -190,8 +197,8 @@ class EncodedSet:
             pick = rows[n].tolist()
             out[n] = EncodedSet(**parts[n], **self._tables(), ids=[self.ids[i] for i in pick],
                                 product_ids=[self.product_ids[i] for i in pick], splits=[n] * len(pick),
-                                renderers=[self.renderers[i] for i in pick])
-        self.ids, self.product_ids, self.splits, self.renderers = [], [], [], []
+                                renderers=[self.renderers[i] for i in pick], sources=[self.sources[i] for i in pick])
+        self.ids, self.product_ids, self.splits, self.renderers, self.sources = [], [], [], [], []
         return out
 
     def batch(self, idx: Tensor, *, flip: Tensor | None = None) -> dict[str, Tensor]:
@@ -229,7 +236,8 @@ class EncodedSet:
         tensors = {f: getattr(self, f) for f in (*TENSOR_FIELDS, *TABLE_FIELDS)}
         tensors["text_valid"] = self.text_valid.to(torch.uint8)  # safetensors has no bool
         meta = {"key": key, "ids": json.dumps(self.ids), "product_ids": json.dumps(self.product_ids),
-                "splits": json.dumps(self.splits), "renderers": json.dumps(self.renderers)}
+                "splits": json.dumps(self.splits), "renderers": json.dumps(self.renderers),
+                "sources": json.dumps(self.sources)}
         atomic_write(path, save({k: v.contiguous() for k, v in tensors.items()}, metadata=meta))
 
     @classmethod
@@ -257,7 +265,7 @@ class EncodedSet:
             t["placement"] = torch.ones(len(ids))
         return cls(**{f: t[f] for f in (*TENSOR_FIELDS, *TABLE_FIELDS)}, ids=ids,
                    product_ids=json.loads(meta["product_ids"]), splits=json.loads(meta["splits"]),
-                   renderers=json.loads(meta.get("renderers", "[]")))
+                   renderers=json.loads(meta.get("renderers", "[]")), sources=json.loads(meta.get("sources", "[]")))
 
 
 _ST_DTYPES = {"F16": np.float16, "F32": np.float32, "I64": np.int64, "U8": np.uint8, "BOOL": np.bool_}
@@ -322,6 +330,7 @@ def encode_items(
     parts: dict[str, Tensor] = {}
     ids: list[str] = []
     pids: list[str] = []
+    sources: list[str] = []
     buf: list[InspectItem] = []
 
     # every image of a product shares its cutout: the trunk runs once per cutout (keyed by its pixels) and the
@@ -399,6 +408,7 @@ def encode_items(
             parts[k][start:start + b] = v
         ids.extend(it.id for it in buf)
         pids.extend(it.product_id for it in buf)
+        sources.extend(it.product_source for it in buf)
         buf.clear()
 
     bar = tqdm(total=n, desc=desc, unit="img", disable=not progress, leave=False)
@@ -417,7 +427,7 @@ def encode_items(
     return EncodedSet(**{k: v[:len(ids)] for k, v in parts.items()}, product=torch.stack(product_table),
                       text=torch.stack(text_table), text_valid=torch.stack(valid_table), ids=ids, product_ids=pids,
                       splits=list(splits) if splits is not None else [""] * len(ids),
-                      renderers=list(renderers) if renderers is not None else [""] * len(ids))
+                      renderers=list(renderers) if renderers is not None else [""] * len(ids), sources=sources)
 
 
 def renderer_family(s: Sample) -> str:
@@ -458,6 +468,7 @@ def encode_samples(samples: Sequence[Sample], cfg: dict[str, Any], *, cache_dir:
         key, path = _cache_file(samples, cfg, cache_dir)
         hit = EncodedSet.load(path, key, mmap=mmap)
         if hit is not None:
+            hit.sources = [s.product_source for s in samples]  # a cache saved before sources were kept has none
             return hit
     cutouts: dict[Path, Image.Image] = {}
     enc = encode_items((load_sample(s, cutouts) for s in samples), len(samples), cfg,
@@ -593,4 +604,4 @@ def concat(sets: Sequence[EncodedSet]) -> EncodedSet:
                       product=torch.cat([s.product for s in sets]), text=torch.cat([pad(s.text) for s in sets]),
                       text_valid=torch.cat([pad(s.text_valid) for s in sets]), ids=[i for s in sets for i in s.ids],
                       product_ids=[p for s in sets for p in s.product_ids], splits=[x for s in sets for x in s.splits],
-                      renderers=[r for s in sets for r in s.renderers])
+                      renderers=[r for s in sets for r in s.renderers], sources=[x for s in sets for x in s.sources])

@@ -30,6 +30,13 @@ otherwise auto-accepts nothing on a batch that is mostly good (docs/inspect.md, 
 keeps each family's own accept threshold and label-shift statistics (``Decision.families``): an image whose renderer
 family is known is accepted at its family's threshold, an unknown renderer at the rule's (fourteenth round).
 An image whose product was looked for and not found (no mask came with it; ``Judgements.placement``) goes to a human.
+
+**Real products.** ``real_accept`` is a floor on the accept threshold for images of real products — anything but
+the SKUs the project draws itself (``sample``, ``procedural``, ``fitted``; :func:`is_drawn`). The family thresholds
+are chosen mostly on drawn SKUs, and a model is sharper on those than on a shopper's real product: on real products
+it never trained on, a family threshold let defective images through (docs/inspect.md, fifteenth round). The floor
+is chosen on validation rows of real products alone (:func:`choose_decision`'s ``real``) and applied after every
+other rule, label shift included, so it only ever moves images from *accept* to *human*.
 NumPy only; saved in the model's config (``RFNet(decision=...)``).
 """
 
@@ -55,6 +62,14 @@ GROUP_RULES = ("pooled", "family", "reject-family")
 DECISION_GROUPS = "family"
 MIN_GROUP = 50  # validation rows a family needs to set a threshold of its own
 MIN_GROUP_CLASS = 5  # … and available images (accept threshold) or defective ones (reject threshold)
+# where a product comes from when the project drew it (catalogue ``products_from_sources``, ``dataset synth``'s
+# ``product_source``): anything else — an imported catalogue folder, or unknown — is a real product
+DRAWN_SOURCES = ("sample", "procedural", "fitted")
+
+
+def is_drawn(source: str | None) -> bool:
+    """Whether a product of this source is one of the SKUs the project draws itself (not a real product)."""
+    return str(source or "") in DRAWN_SOURCES
 
 
 @dataclass(frozen=True)
@@ -79,6 +94,8 @@ class Decision:
     # per validation renderer family large enough to judge alone: its own accept threshold and label-shift
     # statistics (reject and OOD thresholds are this decision's), for images whose renderer family is known
     families: dict[str, Decision] | None = field(default=None, repr=False, hash=False)
+    # the accept threshold's floor for images of real products (module doc); None: none
+    real_accept: float | None = None
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
@@ -109,7 +126,7 @@ class Decision:
         if fam is None:
             return self
         return replace(fam, reject=min(self.reject, float(np.nextafter(fam.accept, -np.inf))), ood=self.ood,
-                       target_reject=self.target_reject, ood_quantile=self.ood_quantile)
+                       target_reject=self.target_reject, ood_quantile=self.ood_quantile, real_accept=self.real_accept)
 
     @property
     def adaptable(self) -> bool:
@@ -146,10 +163,13 @@ class Decision:
         return replace(self, accept=accept)
 
     def bands(self, p_available: np.ndarray, ood: np.ndarray | None = None,
-              placement: np.ndarray | None = None, renderers: Sequence[str] | None = None) -> list[str]:
+              placement: np.ndarray | None = None, renderers: Sequence[str] | None = None,
+              sources: Sequence[str] | None = None) -> list[str]:
         """The band of each image; with ``placement`` (:class:`Judgements`), an image whose product was looked
         for and not found goes to a human too; with ``renderers`` (each image's renderer family, "" unknown),
-        each image is accepted at :meth:`for_family`'s threshold."""
+        each image is accepted at :meth:`for_family`'s threshold; ``sources`` (where each image's product comes
+        from, :func:`is_drawn`) tells which images are of real products, accepted no lower than ``real_accept``
+        (None: all are real)."""
         p = np.asarray(p_available, np.float64)
         accept = np.full(len(p), self.accept)
         if renderers is not None and self.families:
@@ -157,6 +177,11 @@ class Decision:
                 raise ValueError(f"one renderer per image: {len(renderers)} renderers for {len(p)} scores")
             own = {name: fam.accept for name, fam in self.families.items()}
             accept = np.array([own.get(r, self.accept) for r in renderers], np.float64)
+        if self.real_accept is not None:
+            if sources is not None and len(sources) != len(p):
+                raise ValueError(f"one product source per image: {len(sources)} sources for {len(p)} scores")
+            real = np.ones(len(p), bool) if sources is None else ~np.array([is_drawn(s) for s in sources], bool)
+            accept = np.where(real, np.maximum(accept, self.real_accept), accept)
         out = np.where(p >= accept, "accept", np.where(p <= self.reject, "reject", "human")).astype(object)
         if self.ood is not None and ood is not None:
             out[np.asarray(ood, np.float64) > self.ood] = "human"
@@ -187,9 +212,10 @@ class Judgements:
 
     @classmethod
     def of(cls, probs: np.ndarray, ood: np.ndarray, decision: Decision | None,
-           placement: np.ndarray | None = None, renderers: Sequence[str] | None = None) -> Judgements:
+           placement: np.ndarray | None = None, renderers: Sequence[str] | None = None,
+           sources: Sequence[str] | None = None) -> Judgements:
         rule = decision or Decision(accept=0.5, reject=float(np.nextafter(0.5, -1.0)))
-        return cls(probs, ood, rule.bands(probs[:, 0], ood, placement, renderers), placement)
+        return cls(probs, ood, rule.bands(probs[:, 0], ood, placement, renderers, sources), placement)
 
     @property
     def not_found(self) -> np.ndarray:
@@ -241,14 +267,17 @@ def choose_decision(p_available: np.ndarray, is_available: np.ndarray, *, ood: n
                     ood_quantile: float = 0.99, class_prior: Sequence[float] | None = None,
                     groups: Sequence[str] | np.ndarray | None = None, min_group: int = MIN_GROUP,
                     min_class: int = MIN_GROUP_CLASS, family_accept: bool = True,
-                    labels: np.ndarray | None = None) -> Decision:
+                    labels: np.ndarray | None = None, real: Sequence[bool] | np.ndarray | None = None) -> Decision:
     """Thresholds from validation scores: P(available), whether each image truly is available, and (optionally)
     OOD scores of these in-distribution images, whose ``ood_quantile`` becomes the OOD threshold. With ``groups``
     (a label per row, e.g. its renderer family) each target must hold on every group large enough to count
     (:func:`group_thresholds`), not only on all rows pooled; with ``family_accept`` False only the reject target
     (rule "reject-family"). With ``groups`` the decision also keeps each such group's own accept threshold and
     label-shift statistics (``families``: class shares from ``labels``, the class index per row, when given), which
-    :meth:`Decision.for_family` applies to images of a known family."""
+    :meth:`Decision.for_family` applies to images of a known family. ``real`` (per row: the image is of a real
+    product, :func:`is_drawn`) sets ``real_accept``, the accept target on those rows alone, when there are at least
+    ``min_group`` of them with ``min_class`` available (NEVER when no threshold meets it: real products then always
+    go to a human)."""
     for name, v in (("target_accept", target_accept), ("target_reject", target_reject),
                     ("ood_quantile", ood_quantile)):
         if not 0.0 < v <= 1.0:
@@ -281,12 +310,19 @@ def choose_decision(p_available: np.ndarray, is_available: np.ndarray, *, ood: n
                 accept=accept_threshold(p[m], pos[m], target_accept), reject=rej, target_accept=target_accept,
                 prior=float(pos[m].mean()), class_prior=tuple(float(x) for x in shares) if shares is not None else None,
                 val_available=_histogram(p[m & pos]), val_defective=_histogram(p[m & ~pos]))
+    real_acc = None
+    if real is not None:
+        r = np.asarray(real, bool)
+        if len(r) != len(p):
+            raise ValueError(f"one real flag per row: {len(r)} flags for {len(p)} scores")
+        if r.sum() >= min_group and pos[r].sum() >= min_class:
+            real_acc = accept_threshold(p[r], pos[r], target_accept)
     return Decision(accept=acc, reject=rej, ood=thr, target_accept=target_accept, target_reject=target_reject,
                     ood_quantile=ood_quantile, prior=float(pos.mean()) if len(pos) else None,
                     class_prior=tuple(float(x) for x in class_prior) if class_prior is not None else None,
                     val_available=_histogram(p[pos]), val_defective=_histogram(p[~pos]),
                     groups="pooled" if groups is None else ("family" if family_accept else "reject-family"),
-                    families=families)
+                    families=families, real_accept=real_acc)
 
 
 def _histogram(p: np.ndarray) -> tuple[int, ...]:

@@ -76,12 +76,14 @@ SHIP_THRESHOLD = 0.5  # P(available) at which a two-way auditor ships an image (
 
 
 def judged_metrics(y: np.ndarray, logits: np.ndarray, ood: np.ndarray, model: Any,
-                   placement: np.ndarray | None = None, renderers: Sequence[str] | None = None) -> dict[str, Any]:
+                   placement: np.ndarray | None = None, renderers: Sequence[str] | None = None,
+                   sources: Sequence[str] | None = None) -> dict[str, Any]:
     """Everything measured on labelled images from the model's raw logits and OOD scores: the classification
     metrics on calibrated probabilities, available recall at the shipping threshold, calibration (NLL, ECE before
     and after the model's temperature) and, when the model has a decision, what its three bands did (with
     ``placement``, an image whose product was not found goes to a human, and with ``renderers`` each image is
-    accepted at its renderer family's threshold, as in ``judge``)."""
+    accepted at its renderer family's threshold and with ``sources`` an image of a real product no lower than the
+    real-product floor, as in ``judge``)."""
     from adcreative.inspect.calibrate import calibration_metrics, softmax
     from adcreative.inspect.decision import decision_metrics
 
@@ -91,7 +93,7 @@ def judged_metrics(y: np.ndarray, logits: np.ndarray, ood: np.ndarray, model: An
     m["recall_available_at_ship"] = float((probs[pos, 0] >= SHIP_THRESHOLD).mean()) if pos.any() else float("nan")
     m["calibration"] = calibration_metrics(logits, y, model.temperature) if len(y) else {}
     if model.decision is not None:
-        m["decision"] = {**decision_metrics(model.decision.bands(probs[:, 0], ood, placement, renderers), pos),
+        m["decision"] = {**decision_metrics(model.decision.bands(probs[:, 0], ood, placement, renderers, sources), pos),
                          "thresholds": model.decision.to_dict()}
     if placement is not None:
         from adcreative.inspect.decision import not_found
@@ -116,7 +118,7 @@ def evaluate_model(model: Any, enc: EncodedSet, out: Path | None = None, title: 
     enc = enc.subset(keep)
     y = enc.labels.numpy()
     logits, ood = encoded_outputs(model, enc, calibrated=False, ood=True)
-    m = judged_metrics(y, logits, ood, model, enc.placement.numpy(), enc.renderers)
+    m = judged_metrics(y, logits, ood, model, enc.placement.numpy(), enc.renderers, enc.sources)
     if out is not None:
         probs = softmax(logits, model.temperature)
         out.mkdir(parents=True, exist_ok=True)

@@ -173,4 +173,4 @@ class OnnxInspector:
         if not probs:
             return Judgements.empty(6)
         return Judgements.of(np.concatenate(probs), np.concatenate(ood), self.decision, np.concatenate(placement),
-                             [it.renderer for it in items])
+                             [it.renderer for it in items], [it.product_source for it in items])

@@ -229,7 +229,8 @@ def _evaluate_rfnet(model: Any, test: EncodedSet) -> dict[str, Any]:
     from adcreative.inspect.metrics import encoded_outputs
 
     logits, ood = encoded_outputs(model, test, calibrated=False, ood=True)
-    m = judged_metrics(test.labels.numpy(), logits, ood, model, test.placement.numpy(), test.renderers)
+    m = judged_metrics(test.labels.numpy(), logits, ood, model, test.placement.numpy(), test.renderers,
+                       test.sources)
     m.pop("confusion", None)
     return m
 

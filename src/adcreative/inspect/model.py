@@ -686,7 +686,7 @@ class RFNet(ConfigMixin, nn.Module):
         if not probs:
             return Judgements.empty(len(self.classes))
         return Judgements.of(np.concatenate(probs), np.concatenate(ood), self.decision, np.concatenate(placement),
-                             [it.renderer for it in items])
+                             [it.renderer for it in items], [it.product_source for it in items])
 
     # -- saving: the packaged frozen trunk stays out of model.safetensors --------------------------------
     def state_arrays(self) -> dict[str, Any]:

@@ -51,6 +51,9 @@ class InspectItem:
     source: str = ""  # file or creative id, for error messages
     height_cm: float | None = None  # the product's real height (catalogue.sizes.real_height_cm); None: unknown
     renderer: str = ""  # the renderer family that drew the image ("compositor", ...; "" unknown): its decision
+    # where the product comes from ("real", "sample", "procedural", "fitted"; "" unknown): a real product's images
+    # meet the decision's real-product accept floor (decision.is_drawn; unknown counts as real)
+    product_source: str = ""
 
 
 def generator_family(generator: str) -> str:

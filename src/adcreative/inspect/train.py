@@ -20,7 +20,7 @@ from torch import Tensor, nn
 from adcreative.core.errors import InputError
 from adcreative.core.types import CLASSES, TARGET_REJECT
 from adcreative.inspect.data import EncodedSet
-from adcreative.inspect.decision import DECISION_GROUPS, GROUP_RULES, MIN_GROUP, choose_decision
+from adcreative.inspect.decision import DECISION_GROUPS, GROUP_RULES, MIN_GROUP, choose_decision, is_drawn
 
 if TYPE_CHECKING:
     from adcreative.core.store import Store
@@ -357,7 +357,8 @@ def calibrate_model(model: Any, train: EncodedSet, val: EncodedSet, cfg: TrainCo
                                class_prior=(np.bincount(y, minlength=logits.shape[1]) / len(y)).tolist(),
                                groups=val.renderers if cfg.decision_groups != "pooled" else None,
                                family_accept=cfg.decision_groups == "family",
-                               min_group=cfg.decision_min_group, labels=y)
+                               min_group=cfg.decision_min_group, labels=y,
+                               real=[not is_drawn(x) for x in val.sources])
     model.set_calibration(t, decision)
     return {**calibration_metrics(logits, y, t), "decision": decision.to_dict()}
 

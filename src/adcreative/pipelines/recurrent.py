@@ -229,7 +229,8 @@ def recurrent_generate(
             seen_p.extend(np.asarray(judged.probs, np.float64).tolist())
             seen_ood.extend(float(x) for x in judged.ood)
             adapted, res.prior = adapted_decision(decision, np.asarray(seen_p), np.asarray(seen_ood))
-            bands = adapted.bands(judged.probs[:, 0], judged.ood, judged.placement)
+            bands = adapted.bands(judged.probs[:, 0], judged.ood, judged.placement,
+                                  sources=[str(product.attrs.get("catalogue_source", ""))] * len(judged.bands))
             res.threshold = adapted.accept
         else:
             bands = _bands(judged, threshold)
@@ -298,7 +299,8 @@ def creative_item_from(gi: Any, product: Product, creative: Creative) -> Any:
 
     return InspectItem(image=gi.image.convert("RGB"), title=product.title, mask=gi.mask, product=product.image,
                        product_id=product.id, id=creative.id, source=f"creative {creative.id}",
-                       height_cm=real_height_cm(product), renderer=generator_family(creative.generator))
+                       height_cm=real_height_cm(product), renderer=generator_family(creative.generator),
+                       product_source=str(product.attrs.get("catalogue_source", "")))
 
 
 def format_results(results: Sequence[RecurrentResult]) -> str:
