@@ -21,10 +21,16 @@ def test_a_model_keeps_its_cue_set(dataset: Path, tmp_path: Path) -> None:
     from adcreative.inspect.model import RFNet
     from adcreative.inspect.preprocess import prepare_arrays
 
-    # the shipped model was saved before cue sets: it reads the legacy set
+    # the shipped model reads the cue set its config names (a config saved before cue sets reads the legacy one)
     shipped = load_inspector()
-    assert "cue_set" not in json.loads((Path(adcreative.__file__).parent / "assets/rfnet/config.json").read_text())
-    assert shipped.cue_set == LEGACY_CUE_SET and shipped.n_cues == n_cues(LEGACY_CUE_SET)
+    saved = json.loads((Path(adcreative.__file__).parent / "assets/rfnet/config.json").read_text())
+    assert shipped.cue_set == saved.get("cue_set", LEGACY_CUE_SET) and shipped.n_cues == n_cues(shipped.cue_set)
+    torch.manual_seed(0)
+    RFNet(**TINY, use_cues=True, cue_set=LEGACY_CUE_SET).save_pretrained(tmp_path / "legacy")
+    cfg = json.loads((tmp_path / "legacy" / "config.json").read_text())
+    del cfg["cue_set"]  # as a model saved before cue sets existed
+    (tmp_path / "legacy" / "config.json").write_text(json.dumps(cfg))
+    assert load_inspector(tmp_path / "legacy").cue_set == LEGACY_CUE_SET
     for version in CUE_SETS:
         torch.manual_seed(0)
         net = RFNet(**TINY, use_cues=True, cue_set=version, cue_expert=0.5)
