@@ -277,3 +277,34 @@ def test_adapt_prior_bands_each_batch_at_the_estimated_share(tmp_path: Path) -> 
     net.set_calibration(1.0, replace(d, val_available=None))
     with pytest.raises(InputError, match="adapt-prior"):
         recurrent_generate(store, gen, net, product, k=1, max_attempts=1, seed=60, adapt_prior=True)
+
+
+def test_real_products_meet_the_real_floor_drawn_ones_do_not(tmp_path: Path) -> None:
+    """A decision with a real-product floor: the sample product (marked ``sample`` by the built-in catalogue, kept
+    through the store) is banded by the decision's own threshold, the same cutout imported as a real product (no
+    mark) is held to the floor — here one no score reaches, so its attempts go to a human, never to accept."""
+    from dataclasses import replace
+
+    from adcreative.catalogue.sample import sample_catalogue
+    from adcreative.core.store import Store
+    from adcreative.generate.provenance import build_generator
+    from adcreative.inspect.decision import NEVER, Decision
+    from adcreative.inspect.model import RFNet
+    from adcreative.pipelines.recurrent import recurrent_generate
+
+    drawn = sample_catalogue()[2]
+    imported = replace(drawn, id="imported-" + drawn.id,
+                       attrs={k: v for k, v in drawn.attrs.items() if k != "catalogue_source"})
+    store = Store(home=tmp_path)
+    store.add_products([drawn, imported])
+    assert store.get_product(drawn.id).attrs["catalogue_source"] == "sample"
+    gen = build_generator("compositor", scale=0.25)
+    torch.manual_seed(0)
+    net = RFNet(**TINY).eval()
+    net.set_calibration(1.0, Decision(accept=1e-9, reject=-1.0, ood=None, real_accept=NEVER))
+    got = {}
+    for pid in (drawn.id, imported.id):
+        r = recurrent_generate(store, gen, net, store.get_product(pid), k=3, max_attempts=3, seed=70, batch=3)
+        got[pid] = [a.band for a in r.attempts]
+    assert got[drawn.id] == ["accept"] * 3
+    assert got[imported.id] == ["human"] * 3
