@@ -310,6 +310,7 @@ def test_real_products_are_accepted_no_lower_than_their_own_floor() -> None:
         assert d.bands(q[:500], sources=[kind] * 500) == list(without[:500])
     assert d.bands(q, sources=[""] * len(q)) == d.bands(q) == d.bands(q, sources=["real"] * len(q))
     assert not is_drawn("") and not is_drawn("real") and is_drawn("sample")
+    assert d.accept_for("real") == d.accept_for("") == d.real_accept and d.accept_for("fitted") == d.accept
     shifted = d.for_prior(0.9)
     assert shifted.real_accept == d.real_accept
     assert all(x != "accept" for x, v in zip(shifted.bands(q, sources=["real"] * len(q)), q, strict=True)

@@ -302,9 +302,9 @@ def test_real_products_meet_the_real_floor_drawn_ones_do_not(tmp_path: Path) -> 
     torch.manual_seed(0)
     net = RFNet(**TINY).eval()
     net.set_calibration(1.0, Decision(accept=1e-9, reject=-1.0, ood=None, real_accept=NEVER))
-    got = {}
+    got, shown = {}, {}
     for pid in (drawn.id, imported.id):
         r = recurrent_generate(store, gen, net, store.get_product(pid), k=3, max_attempts=3, seed=70, batch=3)
-        got[pid] = [a.band for a in r.attempts]
-    assert got[drawn.id] == ["accept"] * 3
-    assert got[imported.id] == ["human"] * 3
+        got[pid], shown[pid] = [a.band for a in r.attempts], r.threshold
+    assert got[drawn.id] == ["accept"] * 3 and shown[drawn.id] == 1e-9
+    assert got[imported.id] == ["human"] * 3 and shown[imported.id] == NEVER  # the report shows the floor it met

@@ -128,6 +128,13 @@ class Decision:
         return replace(fam, reject=min(self.reject, float(np.nextafter(fam.accept, -np.inf))), ood=self.ood,
                        target_reject=self.target_reject, ood_quantile=self.ood_quantile, real_accept=self.real_accept)
 
+    def accept_for(self, source: str | None) -> float:
+        """The accept threshold an image of a product from ``source`` meets (:func:`is_drawn`): this decision's,
+        raised to the real-product floor for a real product."""
+        if self.real_accept is None or is_drawn(source):
+            return self.accept
+        return max(self.accept, self.real_accept)
+
     @property
     def adaptable(self) -> bool:
         """Whether :meth:`for_prior` can move the accept threshold (validation histograms were saved)."""

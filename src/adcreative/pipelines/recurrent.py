@@ -193,7 +193,8 @@ def recurrent_generate(
         from adcreative.inspect.preprocess import generator_family
 
         decision = decision.for_family(generator_family(getattr(generator, "name", "")))
-    shown = threshold if threshold is not None else decision.accept if decision is not None else 0.5
+    source = str(product.attrs.get("catalogue_source", ""))  # a real product meets the decision's real floor too
+    shown = threshold if threshold is not None else decision.accept_for(source) if decision is not None else 0.5
     if adapt_prior and (threshold is not None or decision is None or not decision.adaptable):
         raise InputError("--adapt-prior needs the inspector's three-way decision with its validation histograms "
                          "(no --threshold; a model calibrated by this version of `inspect calibrate`)")
@@ -229,9 +230,8 @@ def recurrent_generate(
             seen_p.extend(np.asarray(judged.probs, np.float64).tolist())
             seen_ood.extend(float(x) for x in judged.ood)
             adapted, res.prior = adapted_decision(decision, np.asarray(seen_p), np.asarray(seen_ood))
-            bands = adapted.bands(judged.probs[:, 0], judged.ood, judged.placement,
-                                  sources=[str(product.attrs.get("catalogue_source", ""))] * len(judged.bands))
-            res.threshold = adapted.accept
+            bands = adapted.bands(judged.probs[:, 0], judged.ood, judged.placement, sources=[source] * len(judged.bands))
+            res.threshold = adapted.accept_for(source)
         else:
             bands = _bands(judged, threshold)
         for (c, data, mask), p, ood, band in zip(made, judged.probs, judged.ood, bands, strict=True):
