@@ -21,7 +21,8 @@ per image (:data:`CUE_NAMES`), for RFNet's *cue* token:
   heights), and how dark that row is against the surroundings (a contact shadow away from the base, a gap).
 
 Cue sets (:data:`CUE_SETS`, ``observe(..., version=...)``): version "2" (:data:`CUE_NAMES_V2`, also
-:data:`CUE_NAMES`) is what the shipped RFNet reads and is never changed. Version "3" (:data:`CUE_NAMES_V3`) is
+:data:`CUE_NAMES`) is the legacy set — what a model saved before cue sets existed reads, the default G did until
+issue 13's fifteenth round — and is never changed (the shipped RFNet reads version 5 since). Version "3" (:data:`CUE_NAMES_V3`) is
 version 2's cues, bit for bit, followed by estimators closer to the labeller's measurements that version 2
 recovers worst:
 
@@ -96,7 +97,7 @@ CUE_NAMES_V4 = (*CUE_NAMES_V3, "prop2_n", "prop2_log_med", "prop2_log_big")
 # version 5: version 4's cues, unchanged, then the product's real height and the scale against props it gives
 CUE_NAMES_V5 = (*CUE_NAMES_V4, "height_known", "height_log_cm", "prop2_scale_med", "prop2_scale_big")
 CUE_SETS: dict[str, tuple[str, ...]] = {"2": CUE_NAMES_V2, "3": CUE_NAMES_V3, "4": CUE_NAMES_V4, "5": CUE_NAMES_V5}
-CUE_NAMES = CUE_NAMES_V2  # the shipped model's cue set
+CUE_NAMES = CUE_NAMES_V2  # the legacy set's names (the observe() default; LEGACY_CUE_SET)
 LEGACY_CUE_SET = "2"  # what a model saved before cue sets existed (its config has no cue_set) reads
 CURRENT_CUE_SET = "5"  # what a new model reads unless told otherwise (inspect train --cue-set)
 N_CUES = len(CUE_NAMES)
