@@ -110,23 +110,29 @@ def step_generate(state: DemoState) -> None:
     auto-accepted per product."""
     from adcreative.generate.provenance import build_generator
     from adcreative.inspect.base import load_scorer
+    from adcreative.inspect.preprocess import generator_family
     from adcreative.pipelines.recurrent import recurrent_generate
 
     gen = build_generator("compositor")
     scorer, mid = load_scorer()
     k = 2 if state.fast else 4
     budget = 6 * k
-    d = scorer.decision
+    # the decision the compositor's images meet: its renderer family's own accept threshold when validation knew it
+    d = scorer.decision.for_family(generator_family(gen.name)) if scorer.decision is not None else None
     adapt = d is not None and d.adaptable
-    rule = (f"auto-accepts at calibrated P(available) ≥ {d.accept:.3f} (precision target {d.target_accept}), "
-            f"auto-rejects at ≤ {d.reject:.3f} and sends the rest, and any image unlike its training data, to a "
-            "human" if d is not None else "accepts at P(available) ≥ 0.5")
+    rule = (f"auto-accepts at calibrated P(available) ≥ {d.accept:.3f} (precision target {d.target_accept}; the "
+            f"threshold its validation set for this renderer's images), auto-rejects at ≤ {d.reject:.3f} and sends "
+            "the rest, and any image unlike its training data, to a human" if d is not None
+            else "accepts at P(available) ≥ 0.5")
     if adapt:
         assert d is not None and d.prior is not None
         rule += (f". That accept threshold holds at validation's share of available images ({d.prior:.0%}); as a "
                  "product's attempts come in, the share of them that is available is estimated (label shift, EM "
                  "with 8 pseudo-images at validation's share) and the accept threshold moves to keep the "
                  "precision target at that share (the reject threshold never moves)")
+    if d is not None and d.real_accept is not None:
+        rule += (f". An imported (real) product's images are never auto-accepted below {d.real_accept:.3f}, a "
+                 "threshold chosen on real products; the sample products here are drawn ones, so it does not apply")
     sec = state.report.section(
         "Recurrent generation",
         f"Compositor {gen.version} generates, RFNet ({mid}) judges each attempt: it {rule}. Regeneration stops at "
