@@ -288,7 +288,7 @@ def test_real_products_meet_the_real_floor_drawn_ones_do_not(tmp_path: Path) -> 
     from adcreative.catalogue.sample import sample_catalogue
     from adcreative.core.store import Store
     from adcreative.generate.provenance import build_generator
-    from adcreative.inspect.decision import NEVER, Decision
+    from adcreative.inspect.decision import NEVER, PRIOR_BINS, Decision
     from adcreative.inspect.model import RFNet
     from adcreative.pipelines.recurrent import recurrent_generate
 
@@ -308,3 +308,16 @@ def test_real_products_meet_the_real_floor_drawn_ones_do_not(tmp_path: Path) -> 
         got[pid], shown[pid] = [a.band for a in r.attempts], r.threshold
     assert got[drawn.id] == ["accept"] * 3 and shown[drawn.id] == 1e-9
     assert got[imported.id] == ["human"] * 3 and shown[imported.id] == NEVER  # the report shows the floor it met
+    # the same with label shift (--adapt-prior): the per-product re-chosen threshold never undercuts the floor
+    pos = np.zeros(PRIOR_BINS, int)
+    pos[-1] = 10  # validation: every available image at the top, every defective one at the bottom
+    neg = np.zeros(PRIOR_BINS, int)
+    neg[0] = 10
+    net.set_calibration(1.0, Decision(accept=1e-9, reject=-1.0, ood=None, real_accept=NEVER, prior=0.5,
+                                      val_available=tuple(pos), val_defective=tuple(neg)))
+    for pid in (drawn.id, imported.id):
+        r = recurrent_generate(store, gen, net, store.get_product(pid), k=3, max_attempts=3, seed=80, batch=3,
+                               adapt_prior=True, run_id=f"adapt-{pid}")
+        got[pid], shown[pid] = [a.band for a in r.attempts], r.threshold
+    assert "accept" not in got[imported.id] and shown[imported.id] == NEVER
+    assert shown[drawn.id] < NEVER and got[drawn.id] == ["accept"] * 3
