@@ -429,6 +429,34 @@ def run(
                   + ("  (human band first in `adcreative console`)" if bands.get("human") else ""))
 
 
+@app.command("sources")
+def sources(
+    ctx: typer.Context,
+    model: Path | None = typer.Option(None, "--model", help=_MODEL_HELP),
+    product: str | None = typer.Option(None, "--product", help="Only this product"),
+    threads: int | None = typer.Option(None, "--threads"),
+) -> None:
+    """Judge each product's catalogue cutout alone (on a plain canvas): a product the auditor already calls
+    unsuitable there will have its creatives called unsuitable whatever the scene — check its catalogue image."""
+    from adcreative.core.errors import InputError
+    from adcreative.inspect.base import load_inspector
+    from adcreative.inspect.sources import FLAG_UNSUITABLE, judge_sources
+
+    _threads(threads)
+    store = store_from(ctx)
+    products = [store.get_product(product)] if product is not None else list(store.products())
+    if not products:
+        raise InputError("the catalogue is empty: add products first (adcreative products add / sample)")
+    verdicts = judge_sources(load_inspector(model), products)
+    console.print(f"{'product':<24}{'P(unsuitable)':>14}{'P(available)':>14}  verdict")
+    for v in verdicts:
+        note = "FLAGGED: the cutout itself looks damaged to the auditor" if v.flagged else "ok"
+        console.print(f"{v.product_id:<24}{v.probs['unsuitable']:>14.3f}{v.probs['available']:>14.3f}  {note}",
+                      markup=False, soft_wrap=True)
+    flagged = sum(v.flagged for v in verdicts)
+    console.print(f"{flagged} of {len(verdicts)} flagged (P(unsuitable) ≥ {FLAG_UNSUITABLE} on the cutout alone)")
+
+
 @app.command("export")
 def export(
     model: Path | None = typer.Option(None, "--model", help=_MODEL_HELP),
