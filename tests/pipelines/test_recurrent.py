@@ -321,3 +321,32 @@ def test_real_products_meet_the_real_floor_drawn_ones_do_not(tmp_path: Path) -> 
         got[pid], shown[pid] = [a.band for a in r.attempts], r.threshold
     assert "accept" not in got[imported.id] and shown[imported.id] == NEVER
     assert shown[drawn.id] < NEVER and got[drawn.id] == ["accept"] * 3
+
+
+def test_the_result_says_when_the_cutout_itself_is_judged_unsuitable(home: Path) -> None:
+    """Recurrent generation judges the product's cutout alone once (inspect.sources) and keeps the verdict; a
+    flagged product gets a note under the table saying to check its catalogue image rather than regenerate."""
+    from dataclasses import replace
+
+    from adcreative.core.store import Store
+    from adcreative.generate.provenance import build_generator
+    from adcreative.inspect.model import RFNet
+    from adcreative.inspect.sources import judge_sources
+    from adcreative.pipelines.recurrent import format_results, recurrent_generate
+
+    store = Store(home=home)
+    product = store.get_product(store.product_ids()[0])
+    gen = build_generator("compositor", scale=0.25)
+    torch.manual_seed(0)
+    net = RFNet(**TINY).eval()
+    r = recurrent_generate(store, gen, net, product, k=1, max_attempts=1, seed=90, threshold=1e-6, batch=1,
+                           run_id="source-check")
+    want = judge_sources(net, [product])[0]
+    assert r.source_unsuitable == pytest.approx(want.probs["unsuitable"]) and r.source_flagged == want.flagged
+    assert r.summary()["source_flagged"] == want.flagged
+    flagged = replace(r, source_unsuitable=0.7, source_flagged=True)
+    text = format_results([r, flagged])
+    assert text.count("note:") == int(r.source_flagged) + 1 and "check that image" in text
+    skipped = recurrent_generate(store, gen, net, product, k=1, max_attempts=1, seed=90, threshold=1e-6, batch=1,
+                                 run_id="source-check", check_source=False)
+    assert skipped.source_unsuitable is None and not skipped.source_flagged

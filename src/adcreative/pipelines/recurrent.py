@@ -68,6 +68,10 @@ class RecurrentResult:
     seconds: float = 0.0
     run_id: str = ""
     prior: float | None = None   # with adapt_prior: the product's estimated available share, last batch
+    # the auditor's P(unsuitable) for the product's cutout alone (inspect.sources), and whether that flags it: its
+    # creatives' unsuitable verdicts are then about the catalogue image, not the scene (None: not checked)
+    source_unsuitable: float | None = None
+    source_flagged: bool = False
 
     @property
     def delivered(self) -> list[Attempt]:
@@ -123,7 +127,9 @@ class RecurrentResult:
                 "seconds_per_available": round(self.seconds_per_available, 3), "complete": self.complete,
                 "bands": self.band_counts(), "run_id": self.run_id, "reused": self.reused,
                 "threshold": round(self.threshold, 4),
-                "prior": round(self.prior, 4) if self.prior is not None else None}
+                "prior": round(self.prior, 4) if self.prior is not None else None,
+                "source_unsuitable": round(self.source_unsuitable, 4) if self.source_unsuitable is not None else None,
+                "source_flagged": self.source_flagged}
 
 
 def default_run_id(generator: Any, aspects: Sequence[str], seed: int, model_id: str) -> str:
@@ -163,6 +169,7 @@ def recurrent_generate(
     model_id: str = "rfnet",
     run_id: str | None = None,
     adapt_prior: bool = False,
+    check_source: bool = True,
 ) -> RecurrentResult:
     """Generate for ``product`` until ``k`` attempts are auto-accepted or ``max_attempts`` were made. Attempt
     ``i`` uses seed ``seed + i`` and aspect ``aspects[i % len(aspects)]``; attempts are generated and scored
@@ -172,7 +179,9 @@ def recurrent_generate(
     available images estimated on the product's attempts so far (``inspect.decision.adapted_decision``: label
     shift, accept side only); each batch is banded with the estimate that includes it. Attempts of ``run_id``
     already in the store are taken, not made again (see the module docstring); ``run_id`` None →
-    :func:`default_run_id`."""
+    :func:`default_run_id`. With ``check_source`` the product's cutout is judged alone first
+    (:func:`adcreative.inspect.sources.judge_sources`) and the result says whether the auditor already calls it
+    unsuitable, in which case regenerating cannot help."""
     from adcreative.generate.provenance import to_creative
 
     if k < 1:
@@ -202,6 +211,11 @@ def recurrent_generate(
     seen_ood: list[float] = []
     res = RecurrentResult(product.id, k, max_attempts, shown,
                           run_id=run_id or default_run_id(generator, aspects, seed, model_id))
+    if check_source:  # one judgement of the cutout alone: says when regenerating cannot help (inspect.sources)
+        from adcreative.inspect.sources import judge_sources
+
+        src = judge_sources(inspector, [product])[0]
+        res.source_unsuitable, res.source_flagged = src.probs["unsuitable"], src.flagged
     stored = _stored_attempts(store, res.run_id, product.id)
     t_start = time.perf_counter()
     i = 0
@@ -323,6 +337,11 @@ def format_results(results: Sequence[RecurrentResult]) -> str:
         lines.append(f"{'total':<24}{sum(len(r.delivered) for r in results):>6}/{sum(r.k for r in results):<3}"
                      f"{n_att:>10}{n_hum:>7}{n_rej:>8}{(n_av / n_att if n_att else 0):>12.3f}"
                      f"{(n_att / n_av if n_av else float('inf')):>11.2f}{(secs / n_av if n_av else float('inf')):>9.2f}")
+    for r in results:
+        if r.source_flagged:
+            lines.append(f"note: {r.product_id}: the auditor already calls its cutout alone unsuitable (P = "
+                         f"{r.source_unsuitable:.2f}); its creatives' unsuitable verdicts are about the catalogue "
+                         "image, so check that image rather than regenerate (adcreative inspect sources)")
     return "\n".join(lines)
 
 
