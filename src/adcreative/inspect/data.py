@@ -24,7 +24,13 @@ from adcreative.core.imageio import open_image
 from adcreative.core.types import CLASSES, Creative, Product
 from adcreative.inspect.datasets.formats import Sample, read_dataset, split_for
 from adcreative.inspect.model import SPATIAL_KEYS
-from adcreative.inspect.preprocess import InspectItem, check_item, generator_family, preprocess_item
+from adcreative.inspect.preprocess import (
+    InspectItem,
+    catalogue_source,
+    check_item,
+    generator_family,
+    preprocess_item,
+)
 
 if TYPE_CHECKING:
     from adcreative.core.store import Store
@@ -101,7 +107,7 @@ def creative_item(store: Store, creative: Creative, product: Product | None = No
                        else None, product=product.image, label=label, product_id=product.id, id=creative.id,
                        source=f"creative {creative.id}", height_cm=real_height_cm(product),
                        renderer=generator_family(creative.generator),
-                       product_source=str(product.attrs.get("catalogue_source", "")))
+                       product_source=catalogue_source(product))
 
 
 def latest_labels(store: Store) -> dict[str, str]:

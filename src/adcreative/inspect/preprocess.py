@@ -32,6 +32,7 @@ from PIL import Image
 from adcreative.catalogue.sizes import MAX_HEIGHT_CM, is_height_cm
 from adcreative.core.backbones import IMAGENET_MEAN, normalize
 from adcreative.core.errors import InputError
+from adcreative.core.types import Product
 
 PAD_RGB = tuple(round(v * 255) for v in IMAGENET_MEAN)
 MIN_SIDE = 32
@@ -60,6 +61,12 @@ def generator_family(generator: str) -> str:
     """The renderer family of a generator's name as creatives and datasets record it (``compositor@3`` →
     ``compositor``): what ``InspectItem.renderer`` and the decision's per-family thresholds are keyed by."""
     return str(generator).split("@")[0]
+
+
+def catalogue_source(product: Product) -> str:
+    """Where a catalogue product comes from, as the catalogue marked it (``attrs["catalogue_source"]``: "sample",
+    "procedural", "fitted", "real"; "" unmarked): what ``InspectItem.product_source`` carries."""
+    return str(product.attrs.get("catalogue_source", ""))
 
 
 def check_item(item: InspectItem, *, need_title: bool = True) -> None:

@@ -19,7 +19,7 @@ from typing import Any
 from PIL import Image
 
 from adcreative.core.types import CLASSES, Product
-from adcreative.inspect.preprocess import InspectItem
+from adcreative.inspect.preprocess import InspectItem, catalogue_source
 
 PROBE_SIDE = 512  # the probe canvas (px): the size generation delivers
 PROBE_HEIGHT = 0.6  # the product's height as a share of the canvas (its width at most 0.8 of it)
@@ -59,7 +59,7 @@ def probe_item(product: Product) -> InspectItem:
     return InspectItem(image=canvas, title=product.title, mask=mask, product=product.image.convert("RGBA"),
                        product_id=product.id, id=f"probe-{product.id}", source=f"product {product.id}",
                        height_cm=real_height_cm(product),
-                       product_source=str(product.attrs.get("catalogue_source", "")))
+                       product_source=catalogue_source(product))
 
 
 def judge_sources(inspector: Any, products: Sequence[Product]) -> list[SourceVerdict]:

@@ -198,11 +198,11 @@ def recurrent_generate(
     if run_id is not None:
         check_run_id(run_id)
     decision = getattr(inspector, "decision", None)
-    if decision is not None:  # the generator's renderer family: its own accept threshold when validation knew it
-        from adcreative.inspect.preprocess import generator_family
+    from adcreative.inspect.preprocess import catalogue_source, generator_family
 
+    if decision is not None:  # the generator's renderer family: its own accept threshold when validation knew it
         decision = decision.for_family(generator_family(getattr(generator, "name", "")))
-    source = str(product.attrs.get("catalogue_source", ""))  # a real product meets the decision's real floor too
+    source = catalogue_source(product)  # a real product meets the decision's real floor too
     shown = threshold if threshold is not None else decision.accept_for(source) if decision is not None else 0.5
     if adapt_prior and (threshold is not None or decision is None or not decision.adaptable):
         raise InputError("--adapt-prior needs the inspector's three-way decision with its validation histograms "
@@ -309,12 +309,12 @@ def _resume(store: Store, inspector: Scorer, product: Product, c: Creative, aspe
 def creative_item_from(gi: Any, product: Product, creative: Creative) -> Any:
     """The inspection item of a freshly generated image: its exact placement mask is known."""
     from adcreative.catalogue.sizes import real_height_cm
-    from adcreative.inspect.preprocess import InspectItem, generator_family
+    from adcreative.inspect.preprocess import InspectItem, catalogue_source, generator_family
 
     return InspectItem(image=gi.image.convert("RGB"), title=product.title, mask=gi.mask, product=product.image,
                        product_id=product.id, id=creative.id, source=f"creative {creative.id}",
                        height_cm=real_height_cm(product), renderer=generator_family(creative.generator),
-                       product_source=str(product.attrs.get("catalogue_source", "")))
+                       product_source=catalogue_source(product))
 
 
 def format_results(results: Sequence[RecurrentResult]) -> str:

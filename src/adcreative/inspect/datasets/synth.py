@@ -56,6 +56,7 @@ from adcreative.inspect.datasets.formats import (
     summarize,
     write_manifest_lines,
 )
+from adcreative.inspect.preprocess import catalogue_source
 
 # the scene-renderer families `dataset synth` can mix (poster is held back from training: the never-seen family)
 RENDERERS = ("compositor", "photoset", "softfocus", "perspective", "poster")
@@ -116,7 +117,7 @@ def _source_id(p: Product) -> str:
 
 def product_source(p: Product) -> str:
     """Where a product comes from (``real`` catalogue cutouts, ``sample``, ``procedural``, ``fitted``)."""
-    src = str(p.attrs.get("catalogue_source", ""))
+    src = catalogue_source(p)
     if src:
         return src
     pid = _source_id(p)
