@@ -120,3 +120,23 @@ def test_bad_inputs_rejected(dataset: Path, tmp_path: Path) -> None:
     io_model = RFNet(**{**TINY, "use_product": False, "use_mask": False, "use_structure": False, "use_text": False})
     p = io_model.predict_proba([InspectItem(item.image, None, None, None)])
     assert p.shape == (1, 6)
+
+
+def test_a_batch_with_more_cutouts_than_the_cache_keeps(dataset: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The per-product trunk cache evicts after a batch is stacked: a batch of more distinct cutouts than it keeps
+    (here 2 kept, one creative of each product) is judged exactly as one cutout at a time (it raised KeyError before)."""
+    from adcreative.inspect import model as model_mod
+    from adcreative.inspect.model import RFNet
+
+    torch.manual_seed(0)
+    model = RFNet(**TINY).eval()
+    from adcreative.inspect.data import load_sample
+
+    first = {s.product_id: s for s in reversed(read_dataset(dataset))}  # one sample of each product
+    items = [load_sample(s) for s in first.values()]
+    assert len(items) > 2
+    monkeypatch.setattr(model_mod, "PRODUCT_CACHE", 2)
+    together = model.predict_proba(items)
+    assert len(model._product_cache) == 2
+    one_by_one = np.concatenate([model.predict_proba([it]) for it in items])
+    np.testing.assert_allclose(together, one_by_one, atol=1e-5)

@@ -81,6 +81,7 @@ MATCH_CUES = 2  # cos(cutout, product view) of pooled ImageNet features; colour 
 OOD_STYLES = ("none", "scene")
 CUE_EXPERT_KINDS = ("mlp", "trees")  # the cue expert: a small MLP, or boosted trees (inspect.cue_trees)
 STYLE_DIM = 2 * MID_CHANNELS  # channel means and standard deviations of the stride-8 trunk maps
+PRODUCT_CACHE = 256  # trunk maps of distinct product canvases kept between inference batches
 
 
 # -- trainable parts -------------------------------------------------------------------------------------
@@ -393,9 +394,11 @@ class RFNet(ConfigMixin, nn.Module):
             maps = trunk(product[[first[k] for k in todo]])[1]
             for k, m in zip(todo, maps, strict=True):
                 self._product_cache[k] = m
-            while len(self._product_cache) > 256:
-                self._product_cache.pop(next(iter(self._product_cache)))
-        return torch.stack([self._product_cache[k] for k in keys])
+        out = torch.stack([self._product_cache[k] for k in keys])
+        # evict only after this batch is stacked: a batch may hold more distinct cutouts than the cache keeps
+        while len(self._product_cache) > PRODUCT_CACHE:
+            self._product_cache.pop(next(iter(self._product_cache)))
+        return out
 
     def _deep(self, f: Tensor) -> Tensor:
         """Trunk maps as the tokens' deep maps: through the head conv unless they are there already (training
