@@ -248,3 +248,29 @@ def test_dataset_synth_workers_die_with_their_parent(tmp_path: Path, catalogue: 
     finally:
         with contextlib.suppress(ProcessLookupError):
             os.killpg(proc.pid, signal.SIGKILL)
+
+
+def test_bad_source_samples_can_carry_the_catalogue_cutout(tmp_path: Path, catalogue: Path,
+                                                           capsys: pytest.CaptureFixture[str]) -> None:
+    """``--bad-source-cutout catalogue`` renders the same images and labels, but an image made from a damaged source
+    gives the auditor the catalogue cutout instead of the damaged one (sixteenth round of docs/inspect.md)."""
+    base = ["dataset", "synth", "--products", str(catalogue), "--per-class", "2", "--scale", "0.25", "--seed", "3"]
+    assert main([*base, "--out", str(tmp_path / "own")]) == 0
+    assert main([*base, "--out", str(tmp_path / "cat"), "--bad-source-cutout", "catalogue"]) == 0
+    own = {s.id: s for s in read_dataset(tmp_path / "own")}
+    cat = {s.id: s for s in read_dataset(tmp_path / "cat")}
+    assert own.keys() == cat.keys() and all(own[i].label == cat[i].label for i in own)
+    bad = [i for i, s in own.items() if s.product is not None and s.product.stem == i]  # its own damaged cutout
+    assert bad and all(own[i].label == "unsuitable" for i in bad)
+    for i, s in cat.items():
+        assert s.image.read_bytes() == own[i].image.read_bytes()
+        assert s.product is not None and s.product.stem != i
+        assert s.params.get("bad_source") == ("catalogue" if i in bad else None)
+        if i in bad:  # the product's own catalogue cutout, as its other samples carry
+            assert s.product == next(o.product for o in cat.values() if o.product_id == s.product_id
+                                     and o.id not in bad)
+    assert "the catalogue cutout" in (tmp_path / "cat" / "README.md").read_text()
+    capsys.readouterr()
+    assert main([*base, "--out", str(tmp_path / "x"), "--bad-source-cutout", "clean"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "--bad-source-cutout" in err[0] and not (tmp_path / "x").exists()

@@ -37,10 +37,14 @@ def dataset_synth(
                                   "blur, colour shifts, vignetting, noise and JPEG (0 keeps renders exact)"),
     mirror: float = typer.Option(0.0, "--mirror", help="Share of samples showing the product mirrored (its "
                                  "printed text reads backwards: keep for products without text)"),
+    bad_source_cutout: str = typer.Option("own", "--bad-source-cutout", help="The cutout an image made from a "
+                                          "damaged source (torn, cropped, pixelated) gives the auditor: 'own' (the "
+                                          "damaged one) or 'catalogue' (the clean one, so the damage is a change "
+                                          "against it)"),
 ) -> None:
     """Write a labelled dataset of available and defective creatives, split by product."""
     from adcreative.catalogue.sources import products_from_sources
-    from adcreative.inspect.datasets.synth import RENDERERS, agreement, synth_dataset
+    from adcreative.inspect.datasets.synth import BAD_SOURCE_CUTOUTS, RENDERERS, agreement, synth_dataset
 
     if per_class < 1:
         raise InputError(f"--per-class must be at least 1, got {per_class}")
@@ -48,6 +52,8 @@ def dataset_synth(
         raise InputError(f"--workers must be at least 1, got {workers}")
     if not 0.0 <= degrade <= 1.0 or not 0.0 <= mirror <= 1.0:
         raise InputError(f"--degrade and --mirror are shares in [0, 1], got {degrade} and {mirror}")
+    if bad_source_cutout not in BAD_SOURCE_CUTOUTS:
+        raise InputError(f"--bad-source-cutout: choose from {', '.join(BAD_SOURCE_CUTOUTS)}, got {bad_source_cutout!r}")
     families = parse_list(renderers)
     unknown = [r for r in families if r not in RENDERERS]
     if unknown or not families:
@@ -56,7 +62,8 @@ def dataset_synth(
                             aspects=parse_list(aspects), seed=seed, scale=scale, colourways=colourways,
                             splits={p: "test" for p in parse_list(test_products)}, workers=workers,
                             renderers=families, degrade_rate=degrade, mirror_rate=mirror,
-                            colourway_sources=parse_list(colourways_of) or None)
+                            colourway_sources=parse_list(colourways_of) or None,
+                            bad_source_cutout=bad_source_cutout)
     for split, counts in summary.items():
         console.print(f"{split}: {sum(counts.values())} images {counts}")
     from adcreative.inspect.datasets.formats import read_dataset

@@ -15,7 +15,9 @@ every family; a product is mirrored in half of its samples; colourways (hue-rota
 widen a small catalogue and always land in their source's split; and each image goes through a seeded chain of
 degradations (:mod:`adcreative.inspect.datasets.degrade`) after it is labelled. A synthesised bad source (a torn,
 cropped or low-resolution product) is written as that sample's own product cutout: the auditor is given the
-source it was made from. Where a renderer damaged the product in the image itself (a hole, a faded part), half
+source it was made from (``bad_source_cutout="own"``, the default), or the catalogue cutout it should have been
+(``"catalogue"``: the damage is then a change against the catalogue image, what a reviewer compares; docs/inspect.md,
+sixteenth round). Where a renderer damaged the product in the image itself (a hole, a faded part), half
 the samples carry the placement mask (where the product was put) and half the visible mask, since a renderer the
 model has never seen may report either.
 
@@ -65,6 +67,7 @@ HEADER = "synth.json"  # the run's options, written before anything is rendered
 JOURNAL = "manifest.partial.jsonl"  # finished samples and jobs of an unfinished run
 ASPECT_STREAM = 0xA5EC7  # the random stream of :func:`aspect_starts`, apart from the product's draws
 ASPECT_CYCLE = "random-start"  # in the run header: sets of the old class-tied cycle are not resumed into
+BAD_SOURCE_CUTOUTS = ("own", "catalogue")  # what a bad-source sample gives the auditor as its product cutout
 
 
 def colourway(product: Product, k: int) -> Product:
@@ -152,8 +155,8 @@ def _job_sample_ids(product_id: str, renderer: str, per_class: int) -> list[str]
 
 
 def _render_product(gen: Generator, renderer: str, p: Product, out: Path, split: str, per_class: int,
-                    aspects: list[str], seed: int, degrade_rate: float, mirror_rate: float, *,
-                    skip: frozenset[str] = frozenset(),
+                    aspects: list[str], seed: int, degrade_rate: float, mirror_rate: float,
+                    bad_source_cutout: str = "own", *, skip: frozenset[str] = frozenset(),
                     on_slot: Callable[[Sample | None], None] | None = None) -> list[Sample]:
     """Every class's images of one product in one renderer family, written under ``out``; returns the samples.
     Ids in ``skip`` (already recorded) are not rendered, but their draws are still taken from the product's
@@ -189,7 +192,7 @@ def _render_product(gen: Generator, renderer: str, p: Product, out: Path, split:
             save_png(out / "images" / f"{sid}.png", image)
             save_png(out / "masks" / f"{sid}.png", mask)
             sample_prod = flip_rel if flip else prod_rel
-            if gi.source is not None:  # a bad source product: the damaged cutout is this sample's input
+            if gi.source is not None and bad_source_cutout == "own":  # the damaged cutout is this sample's input
                 sample_prod = Path("products") / f"{sid}.png"
                 save_png(out / sample_prod, gi.source)
             params: dict[str, Any] = {
@@ -200,6 +203,8 @@ def _render_product(gen: Generator, renderer: str, p: Product, out: Path, split:
                 "doubtful": gi.params.get("doubtful"), "geometry": gi.params.get("geometry"),
                 "mask": "placement" if mask is gi.placement else "visible", "mirrored": flip, "degrade": ops,
             }
+            if gi.source is not None and bad_source_cutout != "own":
+                params["bad_source"] = bad_source_cutout  # the auditor was given the catalogue cutout for it
             if "forced" in gi.params:
                 params["forced"] = gi.params["forced"]
             samples.append(Sample(id=sid, image=out / "images" / f"{sid}.png", mask=out / "masks" / f"{sid}.png",
@@ -248,13 +253,17 @@ def synth_dataset(products: list[Product], out: str | Path, *, per_class: int = 
                   seed: int = 0, scale: float = 1.0, colourways: int = 0, splits: dict[str, str] | None = None,
                   generator: Generator | None = None, workers: int = 1, renderers: Sequence[str] = ("compositor",),
                   degrade_rate: float = 0.0, mirror_rate: float = 0.0,
-                  colourway_sources: Sequence[str] | None = None) -> dict[str, dict[str, int]]:
+                  colourway_sources: Sequence[str] | None = None,
+                  bad_source_cutout: str = "own") -> dict[str, dict[str, int]]:
     """Write the dataset folder (see docs/dataset.md); returns counts per split and class. ``renderers`` are
     generator names (see ``RENDERERS``); ``generator`` overrides the first one's instance. ``workers`` > 1 renders
     (product, renderer) pairs in that many processes; the dataset is the same for any number of workers.
     ``colourway_sources`` limits colourways to products from those sources (``product_source``; all if None).
+    ``bad_source_cutout`` is the cutout a bad-source sample carries: its own damaged one, or the catalogue's.
     An unfinished run in ``out`` with the same options is resumed; one with other options is refused."""
     out = Path(out)
+    if bad_source_cutout not in BAD_SOURCE_CUTOUTS:
+        raise InputError(f"bad_source_cutout must be one of {', '.join(BAD_SOURCE_CUTOUTS)}, got {bad_source_cutout!r}")
     renderers = list(dict.fromkeys(renderers))
     unknown = [r for r in renderers if r not in RENDERERS]
     if unknown or not renderers:
@@ -268,11 +277,13 @@ def synth_dataset(products: list[Product], out: str | Path, *, per_class: int = 
     for p in products:
         if colourway_sources is None or product_source(p) in colourway_sources:
             all_products += [colourway(p, k) for k in range(1, colourways + 1)]
-    jobs = [(r, p, out, split_of[_source_id(p)], per_class, aspects, seed, degrade_rate, mirror_rate)
-            for p in all_products for r in renderers]
+    jobs = [(r, p, out, split_of[_source_id(p)], per_class, aspects, seed, degrade_rate, mirror_rate,
+             bad_source_cutout) for p in all_products for r in renderers]
     header = _header(products, gens, per_class=per_class, aspects=aspects, aspect_cycle=ASPECT_CYCLE, seed=seed,
                      colourways=colourways, colourway_sources=colourway_sources, splits=splits,
-                     degrade_rate=degrade_rate, mirror_rate=mirror_rate)
+                     degrade_rate=degrade_rate, mirror_rate=mirror_rate,
+                     # recorded only when not the default, so runs begun before the option existed still resume
+                     **({} if bad_source_cutout == "own" else {"bad_source_cutout": bad_source_cutout}))
     recorded, done = _resume(out, header, jobs)
     for p in all_products:  # cutouts first, so no two workers write the same file
         save_png(out / "products" / f"{_safe(p.id)}.png", p.image)
@@ -328,7 +339,7 @@ def synth_dataset(products: list[Product], out: str | Path, *, per_class: int = 
     expected = Counter(job[0] for job in jobs)
     dropped = {r: expected[r] * slots - sum(s.renderer == r for s in samples) for r in renderers}
     atomic_write_text(out / "README.md", _readme(samples, products, split_of, gens, seed, colourways, per_class,
-                                                 degrade_rate, mirror_rate, dropped))
+                                                 degrade_rate, mirror_rate, dropped, bad_source_cutout))
     (out / JOURNAL).unlink(missing_ok=True)
     fsync_dir(out)
     return summary
@@ -427,12 +438,13 @@ def agreement(samples: Sequence[Sample]) -> dict[str, dict[str, Any]]:
 
 def _readme(samples: list[Sample], products: list[Product], split_of: dict[str, str], gens: dict[str, Generator],
             seed: int, colourways: int, per_class: int, degrade_rate: float, mirror_rate: float,
-            dropped: dict[str, int]) -> str:
+            dropped: dict[str, int], bad_source_cutout: str = "own") -> str:
     lines = ["# Synthesised inspection dataset", "",
              f"Made by `adcreative dataset synth`, seed {seed}; renderers: "
              + ", ".join(f"{r} {g.version} (config {json.dumps(g.config)})" for r, g in gens.items()) + ".",
              f"{len(products)} products (+{colourways} colourways each), {per_class} images per class per product per "
-             f"renderer; degradation rate {degrade_rate}, mirror rate {mirror_rate}.", "",
+             f"renderer; degradation rate {degrade_rate}, mirror rate {mirror_rate}; a bad-source sample carries "
+             + ("its own damaged cutout." if bad_source_cutout == "own" else "the catalogue cutout."), "",
              "| split | renderer | products | " + " | ".join(CLASSES) + " |", "|---|---|---|" + "---|" * len(CLASSES)]
     counts: Counter[tuple[str, str, str]] = Counter((s.split, s.renderer, s.label) for s in samples)
     for sp in SPLITS:
