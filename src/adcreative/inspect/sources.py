@@ -44,11 +44,11 @@ def probe_item(product: Product) -> InspectItem:
     from adcreative.catalogue.sizes import real_height_cm
     from adcreative.core.errors import InputError
 
-    cut = product.image.convert("RGBA")
-    box = cut.getchannel("A").getbbox()
+    rgba = product.image.convert("RGBA")
+    box = rgba.getchannel("A").getbbox()
     if box is None:
         raise InputError("the product cutout is fully transparent", source=f"product {product.id}")
-    cut = cut.crop(box)
+    cut = rgba.crop(box)
     s = min(PROBE_HEIGHT * PROBE_SIDE / cut.height, 0.8 * PROBE_SIDE / cut.width)
     c = cut.resize((max(1, round(cut.width * s)), max(1, round(cut.height * s))), Image.Resampling.LANCZOS)
     canvas = Image.new("RGB", (PROBE_SIDE, PROBE_SIDE), PROBE_GREY)
@@ -56,7 +56,7 @@ def probe_item(product: Product) -> InspectItem:
     canvas.paste(c, (x, y), c)
     mask = Image.new("L", (PROBE_SIDE, PROBE_SIDE), 0)
     mask.paste(c.getchannel("A"), (x, y))
-    return InspectItem(image=canvas, title=product.title, mask=mask, product=product.image.convert("RGBA"),
+    return InspectItem(image=canvas, title=product.title, mask=mask, product=rgba,
                        product_id=product.id, id=f"probe-{product.id}", source=f"product {product.id}",
                        height_cm=real_height_cm(product),
                        product_source=catalogue_source(product))
