@@ -31,12 +31,12 @@ from adcreative.core.types import ASPECTS, CLASSES
 from adcreative.generate.base import create_generator
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--n", type=int, default=40, help="creatives per canvas per repeat")
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--families", default="compositor", help="comma-separated registered scene renderers")
-    args = ap.parse_args()
+    args = ap.parse_args(argv)
     cv2.setNumThreads(1)
     products = sample_catalogue()
     rows = []
@@ -70,7 +70,8 @@ def main() -> None:
         flag = "" if family != "compositor" or aspect != "1:1" else ("ok" if rate >= 10 else "BELOW")
         print(f"{family + ' ' + version:<16} {aspect:<7} {size:<9} {rate:>12.1f} {enc:>12.1f} {cpu:>11.3f} "
               f"{rate / first[aspect]:>8.2f} {flag:>7}")
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    raise SystemExit(main())

@@ -174,7 +174,7 @@ def placement_path(rfnet: Any, n: int, reps: int) -> None:
     print(f"locate / saliency: {ms_locate / ms_saliency:.1f}×; judge without / with a mask: {ms_bare / ms_given:.2f}×")
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--model", type=Path, default=None, help="RFNet folder (default: the shipped model)")
     ap.add_argument("--image-only", type=Path, default=None, help="Trained image-only folder (optional)")
@@ -182,7 +182,7 @@ def main() -> None:
     ap.add_argument("--reps", type=int, default=3)
     ap.add_argument("--only", choices=["throughput", "store", "placement"], default=None, help="one of the tables")
     ap.add_argument("--store-n", type=int, default=32, help="creatives in the store-path measurement")
-    args = ap.parse_args()
+    args = ap.parse_args(argv)
     torch.set_num_threads(args.threads)
 
     from adcreative.inspect.base import load_inspector
@@ -193,12 +193,12 @@ def main() -> None:
     if args.only in (None, "placement"):
         placement_path(rfnet, 16, args.reps)
         if args.only == "placement":
-            return
+            return 0
         print()
     if args.only != "throughput":
         store_path(rfnet, args.store_n, args.reps)
         if args.only == "store":
-            return
+            return 0
         print()
     if args.image_only is not None:
         base = load_inspector(args.image_only)
@@ -248,7 +248,8 @@ def main() -> None:
     for bs in (1, 32):
         r = results[("RFNet", "onnx", bs)][0] / results[("RFNet", "torch", bs)][0]
         print(f"ONNX / torch speed-up for RFNet at batch {bs}: {r:.2f}×")
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    raise SystemExit(main())

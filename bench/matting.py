@@ -220,14 +220,14 @@ def choose_threshold(good: list[float], bad: list[float]) -> tuple[float, float]
 
 
 # -- main -----------------------------------------------------------------------------------------------------------
-def main() -> None:
+def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--split", choices=["report", "tune", "all"], default="all")
     ap.add_argument("--size", type=int, default=1000, help="photo side in pixels (1000 = 1 MP)")
     ap.add_argument("--out", type=Path, default=Path("bench-out/matting"))
     ap.add_argument("--fit-quality", action="store_true", help="choose the quality threshold on the tune split")
     ap.add_argument("--products", default="", help="comma-separated subset (for a quick look)")
-    args = ap.parse_args()
+    args = ap.parse_args(argv)
     if not SHARED.is_dir():
         sys.exit(f"needs the real cutouts in {SHARED}")
     cv2.setNumThreads(1)
@@ -307,7 +307,8 @@ def main() -> None:
     sheet.save(args.out / "white-backdrop.png")
     (args.out / "results.json").write_text(json.dumps(results, indent=1, default=float))
     print(f"wrote {args.out / 'white-backdrop.png'} and {args.out / 'results.json'}")
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    raise SystemExit(main())

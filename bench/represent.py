@@ -127,14 +127,14 @@ def bench_index(n: int, n_queries: int) -> None:
         print(f"{kind:<6}{extra:<26}{build:>9.2f}{p50:>9.3f}{p99:>9.3f}{rec:>11.3f}{nn_rec:>9.3f}{rows[0][3] / p50:>12.1f}x")
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--n", type=int, default=100_000)
     ap.add_argument("--images", type=int, default=48)
     ap.add_argument("--queries", type=int, default=1000)
     ap.add_argument("--skip-encoder", action="store_true")
-    a = ap.parse_args()
+    a = ap.parse_args(argv)
     import faiss
     import torch
 
@@ -143,7 +143,8 @@ def main() -> None:
     if not a.skip_encoder:
         bench_encoder(a.images)
     bench_index(a.n, a.queries)
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    raise SystemExit(main())

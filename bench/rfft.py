@@ -63,7 +63,7 @@ def evaluate(products: list, policy_dir: str | None, inspector: object, *, n: in
             "delivered": delivered, "wanted": k * len(products)}
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--rfnet", default=None, help="RFNet folder (default: the one shipped with the package)")
     ap.add_argument("--policy", default=None, help="Tuned policy folder; default: tune one now")
@@ -80,7 +80,7 @@ def main() -> None:
     ap.add_argument("--lr", type=float, default=0.05)
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--json", default=None, help="Also write the figures here")
-    args = ap.parse_args()
+    args = ap.parse_args(argv)
 
     import torch
 
@@ -122,7 +122,8 @@ def main() -> None:
     if args.json:
         Path(args.json).write_text(json.dumps({"original": orig, "tuned": tuned, "policy": policy,
                                                "diversity_ratio": div_ratio, "args": vars(args)}, indent=1))
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    raise SystemExit(main())

@@ -279,7 +279,7 @@ def http_run(base: str, pgid: int, rates: list[float], seconds: float, k: int, n
     return rows
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--creatives", type=int, default=120)
     ap.add_argument("--candidates", type=int, default=100)
@@ -291,7 +291,7 @@ def main() -> None:
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--skip-http", action="store_true")
-    a = ap.parse_args()
+    a = ap.parse_args(argv)
     threadpool_limits(1)
     from adcreative.select.simulator import build_bundle
 
@@ -332,7 +332,7 @@ def main() -> None:
         for name, (p50, p99, c50, c99) in res.items():
             print(f"| {name} | {p50:.3f} | {p99:.3f} | {c50:.3f} | {c99:.3f} |")
         if a.skip_http:
-            return
+            return 0
         rates = [float(x) for x in a.rps.split(",")]
         runs = []
         for rep in range(a.repeats):
@@ -363,7 +363,8 @@ def main() -> None:
         print(f"\nCPU per /v1/select request (server + client): {min(sel):.3f}–{max(sel):.3f} ms, so 2 dedicated cores "
               f"would carry about {2000 / max(sel):.0f}–{2000 / min(sel):.0f} requests/s with this client on them")
     print(f"load average at the end: {os.getloadavg()[0]:.1f}")
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    raise SystemExit(main())
