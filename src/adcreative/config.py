@@ -8,7 +8,8 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="ADCREATIVE_")
+    # an empty variable is unset (as click treats ``ADCREATIVE_HOME=``), not ``Path("")``: the current folder
+    model_config = SettingsConfigDict(env_prefix="ADCREATIVE_", env_ignore_empty=True)
 
     home: Path = Path(".adcreative")
     # SQLite under ``home`` by default; any SQLAlchemy URL (e.g. postgresql+psycopg://...) otherwise.

@@ -129,6 +129,47 @@ def test_non_numeric_value(path: list[str], opt: str, param: Any, tmp_path: Path
         assert opt in line
 
 
+def _path_params() -> list[tuple[list[str], str, Any]]:
+    out = []
+    for path, cmd in LEAVES:
+        for p in cmd.params:
+            ann = _annotation(p)
+            if Path in (ann, *typing.get_args(ann)):
+                out.append((path, p.name if _is_argument(p) else p.opts[0], p))
+    return out
+
+
+PATHS = _path_params()
+
+
+def test_there_are_path_options_and_arguments() -> None:
+    assert len(PATHS) > 40 and any(o == "--out" for _, o, _ in PATHS) and any(_is_argument(p) for *_, p in PATHS)
+
+
+@pytest.mark.parametrize(("path", "opt", "param"), PATHS, ids=[f"{' '.join(p)} {o}" for p, o, _ in PATHS])
+def test_empty_path(path: list[str], opt: str, param: Any, tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                    monkeypatch: pytest.MonkeyPatch) -> None:
+    # Path("") is the current folder: an empty variable in a script must not read or write where it ran
+    monkeypatch.chdir(tmp_path)
+    cmd = dict((tuple(p), c) for p, c in LEAVES)[tuple(path)]
+    args = ["" if q is param else "x" for q in cmd.params if _is_argument(q)]  # the others given, this one empty
+    argv = [*path, *args] if _is_argument(param) else [*path, opt, ""]
+    line = _one_line_usage_error(*_run(argv, tmp_path, capsys), argv)
+    assert "an empty path" in line and opt in line
+    assert sorted(tmp_path.iterdir()) == []  # nothing written, not even the store
+
+
+def test_an_empty_home_is_refused_and_an_empty_home_variable_is_unset(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    capsys.readouterr()
+    assert main(["--home", " ", "products", "list"]) == 2
+    assert "'--home'" in capsys.readouterr().err and sorted(tmp_path.iterdir()) == []
+    monkeypatch.setenv("ADCREATIVE_HOME", "")
+    assert main(["products", "list"]) == 0
+    assert [p.name for p in tmp_path.iterdir()] == [".adcreative"]  # the default home, not the folder itself
+
+
 def test_unknown_command_and_bare_groups(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     line = _one_line_usage_error(*_run(["nosuch"], tmp_path, capsys), ["nosuch"])
     assert "No such command 'nosuch'" in line and "adcreative --help" in line
@@ -222,3 +263,18 @@ def test_a_constructor_that_refuses_a_value_is_a_config_error() -> None:
         create_policy("beta_visual")  # n_features is required
     with pytest.raises(ConfigError, match="refused its arguments"):
         create_policy("beta_visual", n_features="many")
+
+
+def test_empty_product_lists_and_sources(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)  # an empty source read as a folder would be this one
+    for product in ("", ",", " , "):
+        argv = ["generate", "--product", product]
+        assert "--product names no product" in _one_line_usage_error(*_run(argv, tmp_path, capsys), argv)
+    assert sorted(tmp_path.iterdir()) == []  # refused before any store is made
+    argv = ["dataset", "synth", "--products", "", "--out", str(tmp_path / "ds")]
+    assert "--products: an empty source" in _one_line_usage_error(*_run(argv, tmp_path, capsys), argv)
+    assert not (tmp_path / "ds").exists()
+    # 'all' in a store without products used to generate nothing and exit 0
+    argv = ["generate", "--product", "all"]
+    assert "the store has no products" in _one_line_usage_error(*_run(argv, tmp_path, capsys), argv)

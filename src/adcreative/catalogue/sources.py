@@ -18,6 +18,9 @@ def products_from_sources(sources: Sequence[str], metas: Sequence[Path] = (), *,
     products: list[Product] = []
     pending = list(metas)
     for src in sources:
+        if not src.strip():  # Path("") is the current folder: an empty variable must not import where it ran
+            raise InputError("--products: an empty source; give a cutout folder, 'sample', 'procedural:N' or "
+                             "'fitted:N'")
         if src == "sample":
             got, origin = sample_catalogue(), "sample"
         elif src.startswith(("procedural:", "fitted:")):

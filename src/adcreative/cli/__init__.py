@@ -12,7 +12,11 @@ so ``adcreative --help`` stays instant. ``main(argv)`` runs in-process for tests
 from __future__ import annotations
 
 import sys
+import types
+import typing
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import typer
 from rich.markup import escape
@@ -102,11 +106,46 @@ def _error(text: str) -> None:
     err_console.print(f"[bold red]error:[/] {escape(text)}", soft_wrap=True)
 
 
+def _params(cmd: Any) -> Iterator[Any]:
+    """Every parameter of ``cmd`` and of the commands under it."""
+    yield from cmd.params
+    for sub in (getattr(cmd, "commands", None) or {}).values():
+        yield from _params(sub)
+
+
+def _is_path(param: Any) -> bool:
+    """A ``Path`` parameter (``Path | None`` and ``list[Path]`` included)."""
+    ann = getattr(getattr(param, "type_descriptor", None), "annotation", None)
+    if isinstance(ann, types.UnionType) or typing.get_origin(ann) is typing.Union:
+        ann = next((a for a in typing.get_args(ann) if a is not type(None)), None)
+    if typing.get_origin(ann) is list:
+        ann = typing.get_args(ann)[0]
+    return ann is Path
+
+
+def _refuse_empty_paths(command: Any) -> None:
+    """An empty path is a usage error. Click would read ``--out ""`` as the current folder (``Path("")`` is
+    ``.``), so a script whose variable came out empty would write its report, or read its data, where it ran."""
+    for param in _params(command):
+        if not _is_path(param):
+            continue
+        process = param.process_value
+
+        def checked(ctx: Any, value: Any, _param: Any = param, _process: Any = process) -> Any:
+            values = value if isinstance(value, (list, tuple)) else [value]
+            if any(isinstance(v, str) and not v.strip() for v in values):
+                raise typer.BadParameter("an empty path", ctx=ctx, param=_param)
+            return _process(ctx, value)
+
+        param.process_value = checked
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point; returns the exit code instead of exiting, so tests can call it in-process.
 
     Usage errors and :class:`InputError` print one line on stderr and return 2; never a traceback."""
     command = typer.main.get_command(app)
+    _refuse_empty_paths(command)
     try:
         command.main(args=list(sys.argv[1:] if argv is None else argv), prog_name="adcreative",
                      standalone_mode=False)

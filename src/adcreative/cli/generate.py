@@ -8,6 +8,7 @@ from pathlib import Path
 import typer
 
 from adcreative.cli.common import console, parse_list, store_from
+from adcreative.core.errors import InputError
 
 creatives_app = typer.Typer(help="Creatives in the store: list, show provenance, regenerate.", no_args_is_help=True)
 
@@ -49,8 +50,12 @@ def generate(
         gen = build_generator(generator, policy=policy, **parse_generator_config(gen_config))
     except ConfigError as e:
         raise ConfigError(f"{e}; pass them as JSON with --gen-config") from None
+    if product != "all" and not parse_list(product):
+        raise InputError("--product names no product (give an id, a comma-separated list, or 'all')")
     store = store_from(ctx)  # after the arguments are checked: a usage error creates no store
     ids = store.product_ids() if product == "all" else parse_list(product)
+    if not ids:
+        raise InputError("the store has no products: add some first ('adcreative products add' or 'products sample')")
     if until_available is None:
         from adcreative.pipelines.generation import generate_products
 

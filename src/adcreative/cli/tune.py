@@ -11,6 +11,7 @@ from typing import Any
 import typer
 
 from adcreative.cli.common import console, parse_list
+from adcreative.core.errors import InputError
 
 app = typer.Typer(help="Feedback fine-tuning (RFFT): raise RFNet's P(available) of generated creatives.",
                   no_args_is_help=True)
@@ -22,6 +23,8 @@ def load_products(products: str, meta: Path | None) -> list[Any]:
     from adcreative.catalogue.importer import read_catalogue_folder
     from adcreative.catalogue.sample import sample_catalogue
 
+    if not products.strip():  # Path("") would be the current folder
+        raise InputError("--products: an empty source; give a cutout folder or 'sample'")
     return sample_catalogue() if products == "sample" else read_catalogue_folder(Path(products), meta)
 
 
