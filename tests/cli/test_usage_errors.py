@@ -278,3 +278,34 @@ def test_empty_product_lists_and_sources(tmp_path: Path, capsys: pytest.CaptureF
     # 'all' in a store without products used to generate nothing and exit 0
     argv = ["generate", "--product", "all"]
     assert "the store has no products" in _one_line_usage_error(*_run(argv, tmp_path, capsys), argv)
+
+
+def test_seeds_and_counts_out_of_range(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    # a negative seed reached numpy (a traceback); --seeds "x" reached int() (a traceback); a billion images ran
+    cases = [
+        (["generate", "--product", "p", "--seed", "-5"], "Invalid value for '--seed'"),
+        (["generate", "--product", "p", "--seed", str(2**31)], "Invalid value for '--seed'"),
+        (["inspect", "train", "--data", "d", "--out", "o", "--seed", "-1"], "Invalid value for '--seed'"),
+        (["select", "obd", "--data", str(tmp_path), "--seeds", "x"], "--seeds must be comma-separated integers"),
+        (["select", "simulate", "--seeds", "0,-1"], "--seeds: seeds are integers in [0, 2147483647], got -1"),
+        (["select", "coldstart", "--seeds", " , "], "--seeds is empty"),
+    ]
+    for argv, expected in cases:
+        assert expected in _one_line_usage_error(*_run(argv, tmp_path, capsys), argv)
+    assert not (tmp_path / "home").exists()
+    # in a store with the product: refused before the first image, so nothing is stored
+    assert main(["--home", str(tmp_path / "home"), "products", "sample"]) == 0
+    pid = "citrus-can"
+    cases = [
+        (["generate", "--product", pid, "--n", "1000000000"], "--n is at most 10000 images per aspect ratio"),
+        (["generate", "--product", pid, "--n", "3", "--seed", str(2**31 - 2)], "must lie in [0, 2147483647]"),
+        (["generate", "--product", pid, "--until-available", "1", "--max-attempts", "1000000"],
+         "--max-attempts is at most 10000"),
+        (["generate", "--product", pid, "--until-available", "1", "--seed", str(2**31 - 5)],
+         "the attempts' seeds"),
+    ]
+    for argv, expected in cases:
+        assert expected in _one_line_usage_error(*_run(argv, tmp_path, capsys), argv)
+    capsys.readouterr()
+    assert main(["--home", str(tmp_path / "home"), "creatives", "list"]) == 0
+    assert capsys.readouterr().out.strip() == ""

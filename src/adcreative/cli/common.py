@@ -12,6 +12,9 @@ if TYPE_CHECKING:
     from adcreative.config import Settings
     from adcreative.core.store import Store
 
+# seeds go into numpy (non-negative only) and into the store's creative seed column (a signed 32-bit integer)
+SEED_MAX = 2**31 - 1
+
 console = Console(stderr=False, highlight=False)
 err_console = Console(stderr=True, highlight=False)
 
@@ -43,6 +46,22 @@ def home_from(ctx: typer.Context) -> Path:
 
 def parse_list(value: str) -> list[str]:
     return [v.strip() for v in value.split(",") if v.strip()]
+
+
+def parse_seeds(value: str, option: str = "--seeds") -> list[int]:
+    """A comma-separated list of seeds, each in [0, SEED_MAX], or an InputError naming the option."""
+    from adcreative.core.errors import InputError
+
+    try:
+        seeds = [int(v) for v in parse_list(value)]
+    except ValueError:
+        raise InputError(f"{option} must be comma-separated integers, got {value!r}") from None
+    if not seeds:
+        raise InputError(f"{option} is empty")
+    bad = [s for s in seeds if not 0 <= s <= SEED_MAX]
+    if bad:
+        raise InputError(f"{option}: seeds are integers in [0, {SEED_MAX}], got {bad[0]}")
+    return seeds
 
 
 def parse_json_object(text: str, option: str) -> dict[str, Any]:

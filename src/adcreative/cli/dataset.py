@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-from adcreative.cli.common import console, parse_list, store_from
+from adcreative.cli.common import SEED_MAX, console, parse_list, store_from
 from adcreative.core.errors import InputError
 
 app = typer.Typer(help="Labelled inspection datasets (synthesised defects, RF1M layout).", no_args_is_help=True)
@@ -21,7 +21,7 @@ def dataset_synth(
     per_class: int = typer.Option(20, "--per-class", help="Images per class per product"),
     meta: list[Path] = typer.Option([], "--meta", help="Metadata for the folders, in the same order; repeatable"),
     aspects: str = typer.Option("1:1,4:5,16:9,9:16", "--aspects"),
-    seed: int = typer.Option(0, "--seed"),
+    seed: int = typer.Option(0, "--seed", min=0, max=SEED_MAX),
     scale: float = typer.Option(1.0, "--scale", help="Canvas scale: 1.0 is what generation delivers (512 px "
                                 "long side), 0.5 halves it"),
     colourways: int = typer.Option(0, "--colourways", help="Hue-rotated copies of each product, as extra SKUs"),

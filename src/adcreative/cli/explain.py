@@ -7,7 +7,15 @@ from pathlib import Path
 
 import typer
 
-from adcreative.cli.common import console, home_from, parse_json_object, parse_list, store_from
+from adcreative.cli.common import (
+    SEED_MAX,
+    console,
+    home_from,
+    parse_json_object,
+    parse_list,
+    parse_seeds,
+    store_from,
+)
 from adcreative.core.errors import InputError
 
 app = typer.Typer(help="Which creative to show this user, and why: preference model, pairs, grounded reasons.",
@@ -83,7 +91,7 @@ def train(
     categorical: str = typer.Option("", "--categorical", help="User fields to treat as categorical (comma list)"),
     encoder: Path | None = typer.Option(None, "--encoder", help="Represent encoder folder: add creative embeddings"),
     embedding_dim: int = typer.Option(8, "--embedding-dim", min=1, help="Principal components of the embeddings"),
-    seed: int = typer.Option(0, "--seed"),
+    seed: int = typer.Option(0, "--seed", min=0, max=SEED_MAX),
 ) -> None:
     """Train the user-aware Bradley–Terry preference model from logged clicks and explicit pair labels."""
     from adcreative.explain.stored import default_model_dir, train_from_store
@@ -113,6 +121,6 @@ def evaluate(
     from adcreative.catalogue.sources import products_from_sources
     from adcreative.explain.evaluate import run_eval
 
-    path = run_eval(out, products_from_sources(parse_list(products)), seeds=[int(s) for s in parse_list(seeds)],
+    path = run_eval(out, products_from_sources(parse_list(products)), seeds=parse_seeds(seeds),
                     obd=obd, quick=quick, tune_first=tune, cache=home_from(ctx) / "cache", progress=True)
     console.print(path.read_text())

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import typer
 
-from adcreative.cli.common import console, parse_list, store_from
+from adcreative.cli.common import SEED_MAX, console, parse_list, store_from
 from adcreative.core.errors import InputError
 
 creatives_app = typer.Typer(help="Creatives in the store: list, show provenance, regenerate.", no_args_is_help=True)
@@ -20,7 +20,7 @@ def generate(
     aspect: str = typer.Option("1:1", "--aspect", help="Comma-separated: 1:1,4:5,16:9,9:16"),
     generator: str = typer.Option("compositor", "--generator"),
     policy: Path | None = typer.Option(None, "--policy", help="Tuned compositor policy folder"),
-    seed: int = typer.Option(0, "--seed"),
+    seed: int = typer.Option(0, "--seed", min=0, max=SEED_MAX),
     until_available: int | None = typer.Option(
         None, "--until-available", help="Recurrent generation: regenerate until K creatives per product are "
         "auto-accepted by RFNet (every attempt is stored with its verdict; those sent to a human are queued)"),

@@ -10,7 +10,7 @@ from typing import Any
 
 import typer
 
-from adcreative.cli.common import console, err_console, store_from
+from adcreative.cli.common import SEED_MAX, console, err_console, parse_seeds, store_from
 from adcreative.core.errors import InputError
 from adcreative.core.types import BANDS, TARGET_REJECT
 
@@ -84,18 +84,6 @@ def _decision_groups(rule: str | None, min_group: int | None) -> dict[str, Any]:
     return {"decision_groups": rule, "decision_min_group": MIN_GROUP if min_group is None else min_group}
 
 
-def _seeds(value: str) -> list[int]:
-    from adcreative.cli.common import parse_list
-
-    try:
-        seeds = [int(v) for v in parse_list(value)]
-    except ValueError:
-        raise InputError(f"--seeds must be comma-separated integers, got {value!r}") from None
-    if not seeds:
-        raise InputError("--seeds is empty")
-    return seeds
-
-
 _CUES_HELP = ("RFNet also reads the measured cues (truncation, size, outline contrast, the product's colours "
               "outside it, what lies under its base), estimated from image, mask and cutout")
 _CUE_EXPERT_HELP = ("With --cues: weight w of the cue expert, a classifier of the measured cues alone mixed into the "
@@ -153,7 +141,7 @@ def train(
     batch_size: int = typer.Option(64, "--batch-size"),
     lr: float = typer.Option(2e-3, "--lr"),
     patience: int = typer.Option(5, "--patience", help="Early stopping: epochs without a better val score"),
-    seed: int = typer.Option(0, "--seed"),
+    seed: int = typer.Option(0, "--seed", min=0, max=SEED_MAX),
     class_weighting: bool = typer.Option(True, "--class-weighting/--no-class-weighting"),
     image_size: int = typer.Option(224, "--image-size"),
     aux_size: int = typer.Option(112, "--aux-size"),
@@ -282,7 +270,7 @@ def baselines(
     batch_size: int = typer.Option(64, "--batch-size"),
     lr: float = typer.Option(2e-3, "--lr"),
     patience: int = typer.Option(5, "--patience"),
-    seed: int = typer.Option(0, "--seed"),
+    seed: int = typer.Option(0, "--seed", min=0, max=SEED_MAX),
     modality_dropout: float = typer.Option(0.0, "--modality-dropout", help=_DROPOUT_HELP),
     adversary: str = typer.Option("none", "--adversary", help=_ADV_HELP),
     adversary_weight: float = typer.Option(0.1, "--adversary-weight", help=_ADV_WEIGHT_HELP),
@@ -337,7 +325,7 @@ def baselines(
         from adcreative.inspect.evaluate import run_loro_folder
         from adcreative.inspect.loro import write_report
 
-        report = run_loro_folder(data, base, tcfg, seeds=_seeds(seeds) if seeds else [seed],
+        report = run_loro_folder(data, base, tcfg, seeds=parse_seeds(seeds) if seeds else [seed],
                                  models=parse_list(models), families=parse_list(families) or None,
                                  real=parse_list(real_products), train_families=parse_list(train_families) or None,
                                  max_train=max_train, max_val=max_val,

@@ -11,7 +11,7 @@ from typing import Any
 
 import typer
 
-from adcreative.cli.common import console, parse_list, store_from
+from adcreative.cli.common import SEED_MAX, console, parse_list, store_from
 
 app = typer.Typer(help="Represent creatives: explicit features, learned embeddings, FAISS index.",
                   no_args_is_help=True)
@@ -66,7 +66,7 @@ def train(
     train_blocks: int = typer.Option(0, "--train-blocks", help="Last EfficientNet blocks fine-tuned (0: heads only, CPU default)"),
     text: bool = typer.Option(True, "--text/--no-text", help="Fuse the MiniLM title/copy embedding"),
     backbone: str = typer.Option("packaged", "--backbone", help="'packaged', 'random' or a local weights file"),
-    seed: int = typer.Option(0, "--seed"),
+    seed: int = typer.Option(0, "--seed", min=0, max=SEED_MAX),
     threads: int = typer.Option(1, "--threads", help="Torch threads (1 is fastest on a shared 2-core box)"),
 ) -> None:
     """Train the image+text encoder MoCo v3-style on stored creatives (same-product hard negatives)."""
@@ -168,7 +168,7 @@ def evaluate(
     per_product: int = typer.Option(24, "--per-product"),
     test_products: int = typer.Option(5, "--test-products", help="Held-out products (never trained on)"),
     steps: int = typer.Option(600, "--steps"),
-    seed: int = typer.Option(0, "--seed"),
+    seed: int = typer.Option(0, "--seed", min=0, max=SEED_MAX),
     threads: int = typer.Option(1, "--threads"),
 ) -> None:
     """Measure retrieval recall@1 (ours vs ImageNet), near-duplicate P/R and kNN quality AUC on held-out products."""

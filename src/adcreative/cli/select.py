@@ -10,7 +10,7 @@ from typing import Any
 
 import typer
 
-from adcreative.cli.common import console, home_from, parse_list, store_from
+from adcreative.cli.common import console, home_from, parse_list, parse_seeds, store_from
 
 app = typer.Typer(help="Creative selection: train/evaluate on OBD, simulate campaigns, rank.", no_args_is_help=True)
 
@@ -29,7 +29,7 @@ def obd(
     policy and baselines vs the logged random and BTS policies, and the deployment decision."""
     from adcreative.select.obd import evaluate_obd
 
-    r = evaluate_obd(data, seeds=[int(s) for s in parse_list(seeds)], folds=folds, inner_folds=inner_folds,
+    r = evaluate_obd(data, seeds=parse_seeds(seeds), folds=folds, inner_folds=inner_folds,
                      save_to=out, progress=True)
     _emit(r.to_markdown(), report)
 
@@ -63,8 +63,9 @@ def simulate(
     """Run simulated campaigns on represent's features of the creatives (see docs/select.md)."""
     from adcreative.pipelines.simulation import simulate_source
 
+    seed_list = parse_seeds(seeds)  # before the store opens: a usage error creates no store
     res = simulate_source(_source(ctx, from_store, images, products, n_creatives, encoder, ocr), n=n,
-                          seeds=[int(s) for s in parse_list(seeds)], policies=parse_list(policies),
+                          seeds=seed_list, policies=parse_list(policies),
                           n_creatives=n_creatives if products is None else None, png=png, progress=True)
     _emit(res.to_markdown(), report)
     if png is not None:
@@ -83,7 +84,8 @@ def coldstart(
     """Cold-start click AUC on creatives of held-out products, with and without represent's features."""
     from adcreative.pipelines.simulation import cold_start_source
 
-    res = cold_start_source(_source(ctx, True, None, None, 0, encoder, True), seeds=[int(s) for s in parse_list(seeds)],
+    seed_list = parse_seeds(seeds)  # before the store opens: a usage error creates no store
+    res = cold_start_source(_source(ctx, True, None, None, 0, encoder, True), seeds=seed_list,
                             n_train=n, n_test=n, epochs=epochs, progress=True)
     _emit(res.to_markdown(), report)
 

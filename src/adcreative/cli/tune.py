@@ -10,7 +10,7 @@ from typing import Any
 
 import typer
 
-from adcreative.cli.common import console, parse_list
+from adcreative.cli.common import SEED_MAX, console, parse_list
 from adcreative.core.errors import InputError
 
 app = typer.Typer(help="Feedback fine-tuning (RFFT): raise RFNet's P(available) of generated creatives.",
@@ -65,7 +65,7 @@ def rfft(
     mixed_precision: str = typer.Option("no", "--mixed-precision", help="no | fp16 (with a gradient scaler) | bf16"),
     gradient_checkpointing: bool = typer.Option(False, "--gradient-checkpointing"),
     tensorboard: bool = typer.Option(True, "--tensorboard/--no-tensorboard", help="Log to OUT/rfft (TensorBoard)"),
-    seed: int = typer.Option(0, "--seed"),
+    seed: int = typer.Option(0, "--seed", min=0, max=SEED_MAX),
     resume: bool = typer.Option(True, "--resume/--no-resume", help="Continue from the latest checkpoint in --out"),
     threads: int | None = typer.Option(None, "--threads"),
 ) -> None:
@@ -113,7 +113,7 @@ def compositor(
     threshold: float = typer.Option(0.5, "--threshold", help="P(available) that counts as available"),
     aspects: str = typer.Option("1:1", "--aspects"),
     scale: float = typer.Option(0.5, "--scale", help="Canvas scale while tuning (0.5 → 256 px short side)"),
-    seed: int = typer.Option(0, "--seed"),
+    seed: int = typer.Option(0, "--seed", min=0, max=SEED_MAX),
     threads: int | None = typer.Option(None, "--threads"),
 ) -> None:
     """Tune the compositor's sampling policy by policy gradient on RFNet's P(available)."""

@@ -18,6 +18,9 @@ from adcreative.generate.base import GeneratedImage, Generator, create_generator
 if TYPE_CHECKING:
     from adcreative.core.store import Store
 
+# images per aspect ratio in one call: past it a typo (an extra zero or three) would run for days
+MAX_PER_CALL = 10_000
+
 
 def build_generator(name: str = "compositor", *, policy: str | Path | None = None, **cfg: Any) -> Generator:
     """A generator from the CLI's options; ``policy`` is a tuned compositor policy folder."""
@@ -75,6 +78,13 @@ def generate_and_store(store: Store, generator: Generator, product: Product, *, 
         raise InputError(f"unknown aspect ratio {bad[0]!r}; choose from {', '.join(ASPECTS)}")
     if n < 1:
         raise InputError(f"--n must be at least 1, got {n}")
+    if n > MAX_PER_CALL:
+        raise InputError(f"--n is at most {MAX_PER_CALL} images per aspect ratio in one call, got {n}")
+    # the creative seed column's limit (the store module is imported lazily)
+    from adcreative.core.store import INT_MAX
+
+    if not 0 <= seed <= INT_MAX - (n - 1):  # checked before the first image, not by the store at image k
+        raise InputError(f"--seed: the seeds {seed}…{seed + n - 1} must lie in [0, {INT_MAX}]")
     out = []
     for aspect in aspects:
         for gi in generator(product, seed=seed, aspect=aspect, n=n, defect=defect, severity=severity):

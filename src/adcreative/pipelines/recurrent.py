@@ -182,12 +182,18 @@ def recurrent_generate(
     :func:`default_run_id`. With ``check_source`` the product's cutout is judged alone first
     (:func:`adcreative.inspect.sources.judge_sources`) and the result says whether the auditor already calls it
     unsuitable, in which case regenerating cannot help."""
-    from adcreative.generate.provenance import to_creative
+    from adcreative.core.store import INT_MAX
+    from adcreative.generate.provenance import MAX_PER_CALL, to_creative
 
     if k < 1:
         raise InputError(f"--until-available must be at least 1, got {k}")
     if max_attempts < k:
         raise InputError(f"--max-attempts ({max_attempts}) must be at least --until-available ({k})")
+    if max_attempts > MAX_PER_CALL:
+        raise InputError(f"--max-attempts is at most {MAX_PER_CALL} per product, got {max_attempts}")
+    if not 0 <= seed <= INT_MAX - (max_attempts - 1):
+        # attempt i uses seed + i: every one must fit the store's creative seed column
+        raise InputError(f"--seed: the attempts' seeds {seed}…{seed + max_attempts - 1} must lie in [0, {INT_MAX}]")
     if not aspects:
         raise InputError("no aspect ratio given")
     bad = [a for a in aspects if a not in ASPECTS]
