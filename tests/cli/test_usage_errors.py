@@ -129,6 +129,39 @@ def test_non_numeric_value(path: list[str], opt: str, param: Any, tmp_path: Path
         assert opt in line
 
 
+FLOATS = [(p, o, q) for p, o, q in NUMERIC if _annotation(q) is float]
+
+
+def test_there_are_float_options() -> None:
+    assert len(FLOATS) > 15 and any(o == "--threshold" for _, o, _ in FLOATS)
+
+
+@pytest.mark.parametrize(("path", "opt", "param"), FLOATS, ids=[f"{' '.join(p)} {o}" for p, o, _ in FLOATS])
+def test_non_finite_value(path: list[str], opt: str, param: Any, tmp_path: Path,
+                          capsys: pytest.CaptureFixture[str]) -> None:
+    # click parses nan and inf; nan passes every unchecked comparison and surfaced later as a traceback
+    for value in ("nan", "inf", "-inf"):
+        argv = [*path, opt, value]
+        line = _one_line_usage_error(*_run(argv, tmp_path, capsys), argv)
+        assert f"Invalid value for '{opt}'" in line
+    assert not (tmp_path / "home").exists()
+
+
+def test_training_and_synthesis_ranges(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    # each of these reached PIL, numpy or the optimizer before (a traceback), or ran for days
+    out = str(tmp_path / "out")
+    cases = [
+        (["dataset", "synth", "--products", "sample", "--out", out, "--scale", "1e9"], "'--scale'"),
+        (["dataset", "synth", "--products", "sample", "--out", out, "--per-class", "1000000000"], "'--per-class'"),
+        (["dataset", "synth", "--products", "sample", "--out", out, "--colourways", "100000000"], "'--colourways'"),
+        (["inspect", "train", "--data", out, "--out", out, "--lr", "-1"], "'--lr'"),
+        (["inspect", "baselines", "--data", out, "--lr", "-1"], "'--lr'"),
+    ]
+    for argv, expected in cases:
+        assert expected in _one_line_usage_error(*_run(argv, tmp_path, capsys), argv)
+    assert sorted(tmp_path.iterdir()) == []
+
+
 def _path_params() -> list[tuple[list[str], str, Any]]:
     out = []
     for path, cmd in LEAVES:

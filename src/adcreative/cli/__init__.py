@@ -11,6 +11,7 @@ so ``adcreative --help`` stays instant. ``main(argv)`` runs in-process for tests
 
 from __future__ import annotations
 
+import math
 import sys
 import types
 import typing
@@ -123,19 +124,31 @@ def _is_path(param: Any) -> bool:
     return ann is Path
 
 
-def _refuse_empty_paths(command: Any) -> None:
-    """An empty path is a usage error. Click would read ``--out ""`` as the current folder (``Path("")`` is
-    ``.``), so a script whose variable came out empty would write its report, or read its data, where it ran."""
+def _is_float(param: Any) -> bool:
+    ann = getattr(getattr(param, "type_descriptor", None), "annotation", None)
+    return ann is float or (isinstance(ann, types.UnionType) and float in typing.get_args(ann))
+
+
+def _check_values(command: Any) -> None:
+    """Values no command can use are usage errors, checked as they are parsed:
+    - an empty path: click would read ``--out ""`` as the current folder (``Path("")`` is ``.``), so a script
+      whose variable came out empty would write its report, or read its data, where it ran;
+    - a float that is not finite: click parses ``nan`` and ``inf``, which pass every range check unnoticed
+      (``nan < 0`` is false) and surface later as a traceback or a model of NaNs."""
     for param in _params(command):
-        if not _is_path(param):
+        path, number = _is_path(param), _is_float(param)
+        if not (path or number):
             continue
         process = param.process_value
 
-        def checked(ctx: Any, value: Any, _param: Any = param, _process: Any = process) -> Any:
+        def checked(ctx: Any, value: Any, _param: Any = param, _process: Any = process, _path: bool = path) -> Any:
             values = value if isinstance(value, (list, tuple)) else [value]
-            if any(isinstance(v, str) and not v.strip() for v in values):
+            if _path and any(isinstance(v, str) and not v.strip() for v in values):
                 raise typer.BadParameter("an empty path", ctx=ctx, param=_param)
-            return _process(ctx, value)
+            out = _process(ctx, value)
+            if not _path and isinstance(out, float) and not math.isfinite(out):
+                raise typer.BadParameter(f"{value!s} is not a finite number", ctx=ctx, param=_param)
+            return out
 
         param.process_value = checked
 
@@ -145,7 +158,7 @@ def main(argv: list[str] | None = None) -> int:
 
     Usage errors and :class:`InputError` print one line on stderr and return 2; never a traceback."""
     command = typer.main.get_command(app)
-    _refuse_empty_paths(command)
+    _check_values(command)
     try:
         command.main(args=list(sys.argv[1:] if argv is None else argv), prog_name="adcreative",
                      standalone_mode=False)

@@ -18,13 +18,13 @@ def dataset_synth(
                                        "'procedural:N' (N synthetic SKUs), 'fitted:N' (N SKUs with pumps, handles, "
                                        "spouts...); repeatable"),
     out: Path = typer.Option(..., "--out", help="Dataset folder to write"),
-    per_class: int = typer.Option(20, "--per-class", help="Images per class per product"),
+    per_class: int = typer.Option(20, "--per-class", max=10_000, help="Images per class per product"),
     meta: list[Path] = typer.Option([], "--meta", help="Metadata for the folders, in the same order; repeatable"),
     aspects: str = typer.Option("1:1,4:5,16:9,9:16", "--aspects"),
     seed: int = typer.Option(0, "--seed", min=0, max=SEED_MAX),
-    scale: float = typer.Option(1.0, "--scale", help="Canvas scale: 1.0 is what generation delivers (512 px "
+    scale: float = typer.Option(1.0, "--scale", min=0.1, max=4.0, help="Canvas scale: 1.0 is what generation delivers (512 px "
                                 "long side), 0.5 halves it"),
-    colourways: int = typer.Option(0, "--colourways", help="Hue-rotated copies of each product, as extra SKUs"),
+    colourways: int = typer.Option(0, "--colourways", min=0, max=100, help="Hue-rotated copies of each product, as extra SKUs"),
     colourways_of: str = typer.Option("", "--colourways-of", help="Only products from these sources get "
                                       "colourways (comma-separated: real, sample, procedural, fitted)"),
     test_products: str = typer.Option("", "--test-products", help="Comma-separated ids forced into the test split"),
