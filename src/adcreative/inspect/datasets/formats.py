@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
@@ -20,6 +21,8 @@ if TYPE_CHECKING:
     from adcreative.core.store import Store
 
 SPLITS = ("train", "val", "test")
+_TEXT_FIELDS = ("id", "image", "mask", "product", "product_id", "title", "category", "label", "split", "aspect",
+                "generator", "renderer", "product_source")
 
 
 @dataclass
@@ -105,9 +108,18 @@ def _read_manifest(d: Path) -> list[Sample]:
         if not line.strip():
             continue
         try:
-            s = sample_from_record(d, json.loads(line))
+            r = json.loads(line)
+            s = sample_from_record(d, r)
         except (json.JSONDecodeError, TypeError, KeyError) as e:
             raise InputError(f"line {n}: malformed sample ({e})", source=d / "manifest.jsonl") from None
+        # JSON carries NaN, numbers and nulls where text belongs; they would reach the model as "nan" or "None"
+        wrong = next((k for k in _TEXT_FIELDS if k in r and not isinstance(r[k], str)
+                      and not (r[k] is None and k in ("mask", "product"))), None)
+        if wrong is not None:
+            raise InputError(f"line {n}: {wrong} must be a string, got {r[wrong]!r}", source=d / "manifest.jsonl")
+        if not isinstance(s.severity, (int, float)) or not math.isfinite(s.severity):
+            raise InputError(f"line {n}: severity must be a finite number, got {s.severity!r}",
+                             source=d / "manifest.jsonl")
         if s.label not in CLASSES:
             raise InputError(f"line {n}: unknown label {s.label!r}", source=d / "manifest.jsonl")
         out.append(s)
