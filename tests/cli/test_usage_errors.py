@@ -342,3 +342,12 @@ def test_seeds_and_counts_out_of_range(tmp_path: Path, capsys: pytest.CaptureFix
     capsys.readouterr()
     assert main(["--home", str(tmp_path / "home"), "creatives", "list"]) == 0
     assert capsys.readouterr().out.strip() == ""
+
+
+def test_scoring_an_unknown_product_is_an_error(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["--home", str(tmp_path / "home"), "products", "sample"]) == 0
+    argv = ["inspect", "run", "--product", "nope"]  # said "nothing to score" and exited 0
+    assert "no product with id 'nope'" in _one_line_usage_error(*_run(argv, tmp_path, capsys), argv)
+    capsys.readouterr()
+    assert main(["--home", str(tmp_path / "home"), "inspect", "run", "--product", "citrus-can"]) == 0
+    assert "nothing to score" in capsys.readouterr().out  # a known product without creatives

@@ -26,6 +26,8 @@ def score_store(store: Store, *, model: str | Path | None = None, product: str |
 
     if batch_size < 1:
         raise InputError(f"--batch-size must be at least 1, got {batch_size}")
+    if product is not None:
+        store.get_product(product)  # an unknown id is an InputError, not "nothing to score"
     creatives = store.creatives(product_id=product, run_id=run_id)
     if not rescore:
         judged = store.latest_verdicts([c.id for c in creatives])
