@@ -351,3 +351,10 @@ def test_scoring_an_unknown_product_is_an_error(tmp_path: Path, capsys: pytest.C
     capsys.readouterr()
     assert main(["--home", str(tmp_path / "home"), "inspect", "run", "--product", "citrus-can"]) == 0
     assert "nothing to score" in capsys.readouterr().out  # a known product without creatives
+
+
+def test_the_cli_seed_limit_is_the_store_column_limit() -> None:
+    from adcreative.cli.common import SEED_MAX
+    from adcreative.core.limits import INT_MAX
+
+    assert SEED_MAX == INT_MAX  # written out in cli.common so that `--help` does not import pydantic

@@ -114,19 +114,14 @@ def _params(cmd: Any) -> Iterator[Any]:
         yield from _params(sub)
 
 
-def _is_path(param: Any) -> bool:
-    """A ``Path`` parameter (``Path | None`` and ``list[Path]`` included)."""
+def _value_type(param: Any) -> Any:
+    """The type of one value of ``param``: ``Path | None`` and ``list[Path]`` are ``Path``."""
     ann = getattr(getattr(param, "type_descriptor", None), "annotation", None)
     if isinstance(ann, types.UnionType) or typing.get_origin(ann) is typing.Union:
         ann = next((a for a in typing.get_args(ann) if a is not type(None)), None)
     if typing.get_origin(ann) is list:
         ann = typing.get_args(ann)[0]
-    return ann is Path
-
-
-def _is_float(param: Any) -> bool:
-    ann = getattr(getattr(param, "type_descriptor", None), "annotation", None)
-    return ann is float or (isinstance(ann, types.UnionType) and float in typing.get_args(ann))
+    return ann
 
 
 def _check_values(command: Any) -> None:
@@ -136,7 +131,8 @@ def _check_values(command: Any) -> None:
     - a float that is not finite: click parses ``nan`` and ``inf``, which pass every range check unnoticed
       (``nan < 0`` is false) and surface later as a traceback or a model of NaNs."""
     for param in _params(command):
-        path, number = _is_path(param), _is_float(param)
+        kind = _value_type(param)
+        path, number = kind is Path, kind is float
         if not (path or number):
             continue
         process = param.process_value

@@ -12,7 +12,8 @@ if TYPE_CHECKING:
     from adcreative.config import Settings
     from adcreative.core.store import Store
 
-# seeds go into numpy (non-negative only) and into the store's creative seed column (a signed 32-bit integer)
+# seeds go into numpy (non-negative only) and into the store's creative seed column: core.limits.INT_MAX, written
+# out here because importing core.limits (pydantic) would slow `adcreative --help`; a test checks they agree
 SEED_MAX = 2**31 - 1
 
 console = Console(stderr=False, highlight=False)

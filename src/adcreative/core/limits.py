@@ -17,6 +17,7 @@ from typing import Any
 from adcreative.core.errors import InputError
 from adcreative.core.web import clean_text
 
+INT_MIN, INT_MAX = -(2**31), 2**31 - 1  # an Integer column on PostgreSQL
 SHA_LEN = 64  # sha256 hex of a blob
 PRODUCT_ID_MAX = 128
 CATEGORY_MAX = 64

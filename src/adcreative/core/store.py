@@ -43,7 +43,7 @@ from adcreative.core.errors import InputError, NotFoundError
 from adcreative.core.imageio import png_bytes
 from adcreative.core.types import BANDS, Creative, Event, Label, Product, Verdict, utcnow
 
-INT_MIN, INT_MAX = -(2**31), 2**31 - 1  # an Integer column on PostgreSQL
+INT_MIN, INT_MAX = L.INT_MIN, L.INT_MAX
 
 
 class Base(DeclarativeBase):

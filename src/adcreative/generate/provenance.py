@@ -12,6 +12,7 @@ from PIL import Image
 
 from adcreative.core.errors import InputError
 from adcreative.core.imageio import png_bytes, sha256
+from adcreative.core.limits import INT_MAX
 from adcreative.core.types import ASPECTS, Creative, Product
 from adcreative.generate.base import GeneratedImage, Generator, create_generator
 
@@ -80,9 +81,6 @@ def generate_and_store(store: Store, generator: Generator, product: Product, *, 
         raise InputError(f"--n must be at least 1, got {n}")
     if n > MAX_PER_CALL:
         raise InputError(f"--n is at most {MAX_PER_CALL} images per aspect ratio in one call, got {n}")
-    # the creative seed column's limit (the store module is imported lazily)
-    from adcreative.core.store import INT_MAX
-
     if not 0 <= seed <= INT_MAX - (n - 1):  # checked before the first image, not by the store at image k
         raise InputError(f"--seed: the seeds {seed}…{seed + n - 1} must lie in [0, {INT_MAX}]")
     out = []

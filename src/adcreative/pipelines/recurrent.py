@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 import numpy as np
 
 from adcreative.core.errors import InputError
+from adcreative.core.limits import INT_MAX
 from adcreative.core.types import ASPECTS, BANDS, CLASSES, Creative, Product, Verdict
 
 if TYPE_CHECKING:
@@ -182,7 +183,6 @@ def recurrent_generate(
     :func:`default_run_id`. With ``check_source`` the product's cutout is judged alone first
     (:func:`adcreative.inspect.sources.judge_sources`) and the result says whether the auditor already calls it
     unsuitable, in which case regenerating cannot help."""
-    from adcreative.core.store import INT_MAX
     from adcreative.generate.provenance import MAX_PER_CALL, to_creative
 
     if k < 1:
