@@ -261,7 +261,9 @@ def bench_batch(folders: tuple[Path, Path], product: Any, device: str, scale: fl
 
     gen: Any = build_generator("diffusers-inpaint", base=str(folders[0]), controlnet=str(folders[1]),
                                device=device, batch_size=batch, steps=steps, canvas_scale=scale)
-    first, whole, whole_graphs = NAN, [], []
+    first = NAN
+    whole: list[float] = []
+    whole_graphs: list[float] = []
     for graphs, times in ((False, whole), (True, whole_graphs)):  # eager, then the generator's default
         gen.cuda_graphs = graphs
         sync(device)
@@ -308,7 +310,8 @@ def bench_batch(folders: tuple[Path, Path], product: Any, device: str, scale: fl
 
     hs = [pipe.controlnet.register_forward_pre_hook(grab("controlnet"), with_kwargs=True),
           pipe.unet.register_forward_pre_hook(grab("unet"), with_kwargs=True)]
-    pipe_ms, segs, bg = [], [], None
+    pipe_ms, segs = [], []
+    bg: Any = None
     for _ in range(reps):
         tl = Timeline(device)
         box["t"] = tl
