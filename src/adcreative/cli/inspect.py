@@ -40,7 +40,7 @@ def _train_config(epochs: int, batch_size: int, lr: float, patience: int, seed: 
                   modality_dropout: float = 0.0, target_accept: float = 0.99, target_reject: float = TARGET_REJECT,
                   ood_quantile: float = 0.99, adversary: str = "none", adversary_weight: float = 0.1,
                   adversary_mode: str = "reverse", decision_groups: str | None = None,
-                  decision_min_group: int | None = None) -> Any:
+                  decision_min_group: int | None = None, style_mix: float = 0.0) -> Any:
     from adcreative.inspect.train import ADVERSARIES, ADVERSARY_MODES, TrainConfig
 
     if epochs < 1:
@@ -49,6 +49,8 @@ def _train_config(epochs: int, batch_size: int, lr: float, patience: int, seed: 
         raise InputError(f"--batch-size must be at least 1, got {batch_size}")
     if not 0.0 <= modality_dropout < 1.0:
         raise InputError(f"--modality-dropout must be in [0, 1), got {modality_dropout}")
+    if not 0.0 <= style_mix <= 1.0:
+        raise InputError(f"--style-mix must be in [0, 1], got {style_mix}")
     if adversary not in ADVERSARIES:
         raise InputError(f"--adversary must be one of {', '.join(ADVERSARIES)}, got {adversary!r}")
     if adversary_mode not in ADVERSARY_MODES:
@@ -61,7 +63,7 @@ def _train_config(epochs: int, batch_size: int, lr: float, patience: int, seed: 
                        class_weighting=class_weighting, modality_dropout=modality_dropout,
                        target_accept=target_accept, target_reject=target_reject, ood_quantile=ood_quantile,
                        adversary=adversary, adversary_weight=adversary_weight, adversary_mode=adversary_mode,
-                       **groups)
+                       style_mix=style_mix, **groups)
 
 
 def _check_targets(target_accept: float, target_reject: float, ood_quantile: float) -> None:
@@ -100,6 +102,8 @@ _OOD_STYLE_HELP = ("A third out-of-distribution distance: none, or scene (the tr
                    "family has go to a human)")
 _DROPOUT_HELP = ("Training: drop each input (image, view, mid, structure, affinity, product, text, cues) with this "
                  "probability")
+_STYLE_MIX_HELP = ("Training: with this probability a sample's trunk-map statistics (channel means and spreads) are "
+                   "mixed with those of an image from another renderer family in the batch (MixStyle)")
 _ADV_HELP = ("Training only: a domain-adversarial head on the pooled features predicts the image's renderer family, "
              "its product, or both, and its reversed gradient pushes the features to carry neither: none | renderer "
              "| product | both")
@@ -161,6 +165,7 @@ def train(
                                "block (the 320-ch last block: 4× cheaper to train)"),
     local_width: int = typer.Option(64, "--local-width", help="Channels of the local stage's first conv"),
     modality_dropout: float = typer.Option(0.0, "--modality-dropout", help=_DROPOUT_HELP),
+    style_mix: float = typer.Option(0.0, "--style-mix", help=_STYLE_MIX_HELP),
     adversary: str = typer.Option("none", "--adversary", help=_ADV_HELP),
     adversary_weight: float = typer.Option(0.1, "--adversary-weight", help=_ADV_WEIGHT_HELP),
     adversary_mode: str = typer.Option("reverse", "--adversary-mode", help=_ADV_MODE_HELP),
@@ -180,7 +185,7 @@ def train(
     _threads(threads)
     cfg = _train_config(epochs, batch_size, lr, patience, seed, class_weighting, modality_dropout, target_accept,
                         target_reject, ood_quantile, adversary, adversary_weight, adversary_mode, decision_groups,
-                        decision_min_group)
+                        decision_min_group, style_mix)
     if init is not None and warm is not None:
         raise InputError("--init fine-tunes a saved inspector as it is, --warm-start builds a new one from its "
                          "weights: give one of them")
@@ -272,6 +277,7 @@ def baselines(
     patience: int = typer.Option(5, "--patience"),
     seed: int = typer.Option(0, "--seed", min=0, max=SEED_MAX),
     modality_dropout: float = typer.Option(0.0, "--modality-dropout", help=_DROPOUT_HELP),
+    style_mix: float = typer.Option(0.0, "--style-mix", help=_STYLE_MIX_HELP),
     adversary: str = typer.Option("none", "--adversary", help=_ADV_HELP),
     adversary_weight: float = typer.Option(0.1, "--adversary-weight", help=_ADV_WEIGHT_HELP),
     adversary_mode: str = typer.Option("reverse", "--adversary-mode", help=_ADV_MODE_HELP),
@@ -320,7 +326,7 @@ def baselines(
     base = {k: v for k, v in base.items() if k not in ("temperature", "decision")}
     tcfg = _train_config(epochs, batch_size, lr, patience, seed, True, modality_dropout, target_accept,
                          target_reject, ood_quantile, adversary, adversary_weight, adversary_mode, decision_groups,
-                         decision_min_group)
+                         decision_min_group, style_mix)
     if loro:
         from adcreative.inspect.evaluate import run_loro_folder
         from adcreative.inspect.loro import write_report

@@ -42,6 +42,13 @@ class TrainConfig:
     # probability, independently: the verdict cannot rest on any single input
     modality_dropout: float = 0.0
     drop_modalities: tuple[str, ...] = ("image", "view", "mid", "structure", "affinity", "product", "text", "cues")
+    # MixStyle (Zhou et al., ICLR 2021) on the cached trunk maps of the image and the product view: with this
+    # probability a training sample's channel means and spreads are mixed with those of a sample drawn by another
+    # renderer family in the batch (weight ~ Beta(style_mix_alpha, style_mix_alpha)), so a renderer's look (its
+    # palette, contrast, texture statistics) stops being evidence; the content of the maps (where things are)
+    # is unchanged. 0 draws nothing, so the random streams stay as they were.
+    style_mix: float = 0.0
+    style_mix_alpha: float = 0.1
     # the three-way decision fitted on validation after training
     target_accept: float = 0.99
     target_reject: float = TARGET_REJECT
@@ -75,6 +82,44 @@ class TrainResult:
     seconds: float = 0.0
     config: dict[str, Any] = field(default_factory=dict)
     cue_expert: dict[str, Any] | None = None  # fit_cue_expert's summary, for a model with a cue expert
+
+
+STYLE_KEYS = ("image", "image_mid", "local", "local_mid")  # the trunk maps whose statistics carry a renderer's look
+
+
+def style_partners(families: Sequence[str], gen: torch.Generator) -> Tensor:
+    """For each row of a batch, the index of another row drawn by a different renderer family (uniformly among
+    them); a row whose family is the batch's only one gets a random other row."""
+    n = len(families)
+    codes = {f: i for i, f in enumerate(sorted(set(families)))}
+    fam = torch.tensor([codes[f] for f in families])
+    u = torch.rand(n, generator=gen)
+    out = torch.empty(n, dtype=torch.long)
+    for i in range(n):
+        pool = torch.nonzero(fam != fam[i]).flatten()
+        if len(pool) == 0:
+            pool = torch.tensor([j for j in range(n) if j != i] or [i])
+        out[i] = pool[min(int(u[i] * len(pool)), len(pool) - 1)]
+    return out
+
+
+def mix_styles(batch: dict[str, Tensor], partner: Tensor, lam: Tensor, apply: Tensor, eps: float = 1e-5) -> None:
+    """MixStyle in place on :data:`STYLE_KEYS`: for rows in ``apply``, each map's per-channel mean and standard
+    deviation become ``lam`` · its own + (1 − ``lam``) · ``partner``'s. Every map of a row takes the same partner
+    and weight, so the image and its product view keep one look."""
+    if not bool(apply.any()):
+        return
+    rows = torch.nonzero(apply).flatten()
+    w = lam[rows].view(-1, 1, 1, 1)
+    for k in STYLE_KEYS:
+        if k not in batch:
+            continue
+        x = batch[k]
+        mu = x.mean((2, 3), keepdim=True)
+        sig = (x.var((2, 3), keepdim=True) + eps).sqrt()
+        mu_mix = w * mu[rows] + (1 - w) * mu[partner[rows]]
+        sig_mix = w * sig[rows] + (1 - w) * sig[partner[rows]]
+        x[rows] = (x[rows] - mu[rows]) / sig[rows] * sig_mix + mu_mix
 
 
 def class_weights(counts: np.ndarray) -> torch.Tensor:
@@ -168,6 +213,7 @@ def train_model(model: Any, train: EncodedSet, val: EncodedSet | None, cfg: Trai
         cue_fit = fit_cue_expert(model, train, val, cfg)
     torch.manual_seed(cfg.seed)
     gen = torch.Generator().manual_seed(cfg.seed)
+    style_rng = np.random.default_rng(cfg.seed)  # MixStyle's weights (its own stream: the others stay as they were)
     params = model.trainable_parameters()
     targets = adversary_targets(train, cfg.adversary)
     if cfg.adversary_mode not in ADVERSARY_MODES:
@@ -208,6 +254,10 @@ def train_model(model: Any, train: EncodedSet, val: EncodedSet | None, cfg: Trai
                 # (no draw for the cue token of a model without one: its random stream stays what it was)
                 drop = {m: torch.rand(len(idx), generator=gen) < cfg.modality_dropout for m in cfg.drop_modalities
                         if m != "cues" or getattr(model, "use_cues", False)}
+            if cfg.style_mix > 0:
+                partner = style_partners([train.renderers[int(i)] for i in idx], gen)
+                weight = torch.from_numpy(style_rng.beta(cfg.style_mix_alpha, cfg.style_mix_alpha, len(idx))).float()
+                mix_styles(batch, partner, weight, torch.rand(len(idx), generator=gen) < cfg.style_mix)
             feats = model.forward_features(batch, drop=drop)
             logits = model.forward_head(feats)
             loss = F.cross_entropy(logits, train.labels[idx], weight=weights, label_smoothing=cfg.label_smoothing)
