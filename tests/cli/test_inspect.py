@@ -100,6 +100,8 @@ def two_family_data(tmp_path_factory: pytest.TempPathFactory) -> Path:
         r = json.loads(line)
         r["renderer"] = ("studio", "photo")[i % 2]
         r["product_source"] = "real" if r["product_id"] == "8" else "procedural"
+        if r["label"] != "available":  # how the defect was drawn, as dataset synth records it
+            r["params"] = {"kind": ("scratch", "blot")[(i // 2) % 2]}
         lines.append(json.dumps(r))
     (d / "manifest.jsonl").write_text("\n".join(lines) + "\n")
     return d
@@ -294,6 +296,14 @@ def test_train_calibrate_and_eval_by_renderer(two_family_data: Path, tmp_path: P
     metrics = json.loads((ev / "metrics.json").read_text())
     assert set(metrics["by_renderer"]) == {"photo", "studio"} and "decision" in metrics
     assert (ev / "reliability.png").exists() and (ev / "renderer-photo" / "reliability.png").exists()
+    # which drawn kinds it misses: from the manifest's params.kind, per family and class, drawn as a bar chart
+    eva = tmp_path / "eva"
+    assert main(["inspect", "eval", "--data", str(two_family_data), "--model", str(m2), "--split", "all",
+                 "--out", str(eva)]) == 0
+    kinds = json.loads((eva / "metrics.json").read_text())["by_kind"]
+    assert kinds and {r["kind"] for r in kinds} <= {"scratch", "blot"} and {r["family"] for r in kinds} <= {"photo", "studio"}
+    assert all(r["n"] >= 5 and 0.0 <= r["above_available_median"] <= 1.0 for r in kinds)
+    assert (eva / "kinds.png").stat().st_size > 1000
     assert main(["inspect", "calibrate", "--data", str(two_family_data), "--model", str(m), "--out", str(m2),
                  "--target-accept", "1.5"]) == 2
     assert main(["inspect", "train", "--data", str(two_family_data), "--out", str(tmp_path / "bad"),

@@ -18,3 +18,53 @@ def test_metrics_are_correct() -> None:
     assert m["confusion"][0][1] == 1 and m["confusion"][5][0] == 1
     perfect = compute_metrics(y, np.eye(6)[y])
     assert perfect["macro_f1"] == 1.0 and perfect["ap_available"] == 1.0
+
+
+def test_kind_misses_finds_the_drawn_kind_the_auditor_ranks_with_the_good_images() -> None:
+    from adcreative.inspect.metrics import format_kind_misses, kind_misses
+
+    rng = np.random.default_rng(0)
+    y: list[int] = []
+    p: list[float] = []
+    kinds: list[str] = []
+    fams: list[str] = []
+
+    def add(label: int, score: float, kind: str, fam: str) -> None:
+        y.append(label)
+        p.append(min(1.0, score))
+        kinds.append(kind)
+        fams.append(fam)
+
+    for fam, shift in (("studio", 0.0), ("photo", 0.2)):  # a family whose scores all sit higher
+        for _ in range(40):
+            add(0, rng.uniform(0.5, 0.8) + shift, "", fam)
+        for kind, lo, hi in (("holes", 0.0, 0.2), ("posterise", 0.6, 0.9)):  # caught / missed
+            for _ in range(10):
+                add(1, rng.uniform(lo, hi) + shift, kind, fam)
+        for _ in range(3):  # too few to report
+            add(2, 0.9, "float", fam)
+    rows = kind_misses(np.array(y), np.array(p), kinds, fams)
+    assert {(r["family"], r["kind"]) for r in rows} == {(f, k) for f in ("studio", "photo") for k in ("holes", "posterise")}
+    assert [r["kind"] for r in rows[:2]] == ["posterise", "posterise"]  # the worst first
+    by = {(r["family"], r["kind"]): r for r in rows}
+    # the median is each family's own: the shifted family's caught kind is still caught
+    assert by[("photo", "holes")]["above_available_median"] == 0.0
+    assert 0.4 < by[("studio", "posterise")]["above_available_median"] <= 1.0
+    assert all(r["label"] == "unsuitable" and r["n"] == 10 for r in rows)
+    assert "posterise" in format_kind_misses(rows) and len(format_kind_misses(rows, top=1).splitlines()) == 2
+    assert kind_misses(np.array([1, 1]), np.array([0.5, 0.6]), ["a", "a"], ["x", "x"]) == []  # no available image
+
+
+def test_drawn_kinds_read_the_manifest_and_name_a_damaged_source(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from adcreative.inspect.datasets.formats import Sample
+    from adcreative.inspect.evaluate import drawn_kinds
+
+    def s(sid: str, label: str, params: dict, product: str = "p.png") -> Sample:  # type: ignore[type-arg]
+        return Sample(id=sid, image=tmp_path / f"{sid}.png", mask=None, product=tmp_path / product, product_id="p",
+                      title="t", category="c", label=label, split="test", params=params)
+
+    samples = [s("a", "available", {"kind": "clean"}), s("b", "unsuitable", {"kind": "torn"}, product="b.png"),
+               s("c", "unsuitable", {"kind": "torn", "bad_source": "catalogue"}), s("d", "space_mismatch", {}),
+               s("e", "space_mismatch", {"kind": "float"})]
+    assert drawn_kinds(samples, ["e", "a", "b", "c", "d", "zz"]) == \
+        ["float", "", "torn (bad source)", "torn (bad source)", "", ""]

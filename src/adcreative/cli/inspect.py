@@ -238,7 +238,16 @@ def evaluate(
     console.print(format_metrics(m))
     for fam, fm in m.get("by_renderer", {}).items():
         console.print(f"\n[bold]renderer family {fam}[/] ({fm['n']} images)\n" + format_metrics(fm))
-    console.print(f"PR curves: {m['pr_curves']}\nconfusion: {m['confusion_png']}\nreliability: {m['reliability_png']}")
+    if m.get("by_kind"):
+        from rich.markup import escape
+
+        from adcreative.inspect.metrics import format_kind_misses
+
+        # kind names come from the manifest: escaped, so a bracket in one is printed, not read as markup
+        console.print("\n[bold]drawn defect kinds missed most[/] (share ranked above the family's median available "
+                      "image)\n" + escape(format_kind_misses(m["by_kind"])))
+    console.print(f"PR curves: {m['pr_curves']}\nconfusion: {m['confusion_png']}\nreliability: {m['reliability_png']}"
+                  + (f"\nkinds: {m['by_kind_png']}" if m.get("by_kind_png") else ""))
 
 
 @app.command("baselines")

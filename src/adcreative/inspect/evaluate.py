@@ -12,6 +12,7 @@ import numpy as np
 
 from adcreative.core.types import CLASSES, TARGET_REJECT
 from adcreative.inspect.data import EncodedSet
+from adcreative.inspect.datasets.formats import Sample
 from adcreative.inspect.metrics import average_precision, compute_metrics
 
 
@@ -195,13 +196,18 @@ def format_table(rows: list[TableRow]) -> str:
 def evaluate_folder(model: str | Path | None, data: Path, *, split: str = "test", out: Path | None = None,
                     cache: bool = True) -> dict[str, Any]:
     """Evaluate a saved inspector (None: the shipped default) on one split (or ``all``) of a dataset folder,
-    overall and per renderer family (``by_renderer`` when the data has several); writes PR curves, confusion
-    matrix, reliability diagram and metrics.json to ``out`` (default: beside the model)."""
+    overall and per renderer family (``by_renderer`` when the data has several), and where the manifest says how
+    each defect was drawn, the kinds it misses most (``by_kind``, :func:`~adcreative.inspect.metrics.kind_misses`);
+    writes PR curves, confusion matrix, reliability diagram, ``kinds.png`` and metrics.json to ``out`` (default:
+    beside the model)."""
     from adcreative.inspect.base import load_inspector
     from adcreative.inspect.data import encode_splits, encoding_config
+    from adcreative.inspect.datasets.formats import read_dataset
 
     net = load_inspector(model)
-    enc = encode_splits(data, None if split == "all" else [split], encoding_config(net.config), cache=cache)
+    samples = read_dataset(data)
+    enc = encode_splits(data, None if split == "all" else [split], encoding_config(net.config), cache=cache,
+                        samples=samples)
     out = out or (data / "eval" if model is None else Path(model) / f"eval-{data.name}-{split}")
     families = sorted(set(enc.renderers))
     by = {}
@@ -210,14 +216,64 @@ def evaluate_folder(model: str | Path | None, data: Path, *, split: str = "test"
             sub = enc.subset([i for i, r in enumerate(enc.renderers) if r == fam])
             by[fam] = evaluate_model(net, sub, out=out / f"renderer-{slug(fam)}", title=f"{fam}")
     m = evaluate_model(net, enc, out=out, title=Path(model).name if model else "default RFNet")
-    if by:
+    kinds = drawn_kinds(samples, enc.ids)
+    if any(kinds):
+        from adcreative.inspect.calibrate import softmax
+        from adcreative.inspect.metrics import encoded_outputs, kind_misses
+
+        lab = (enc.labels >= 0).nonzero().flatten().numpy()
+        sub = enc.subset(lab)
+        logits, _ = encoded_outputs(net, sub, calibrated=False)
+        rows = kind_misses(sub.labels.numpy(), softmax(logits, net.temperature)[:, 0], [kinds[i] for i in lab],
+                           list(sub.renderers))
+        if rows:  # (no kind with enough images: nothing to draw)
+            m["by_kind"] = rows
+            m["by_kind_png"] = str(plot_kind_misses(rows, out / "kinds.png"))
+    if by or "by_kind" in m:
         import json
 
         from adcreative.core.imageio import atomic_write_text
 
-        m["by_renderer"] = by
+        if by:
+            m["by_renderer"] = by
         atomic_write_text(out / "metrics.json", json.dumps(m, indent=2))
     return m
+
+
+def drawn_kinds(samples: Sequence[Sample], ids: Sequence[str]) -> list[str]:
+    """How each image's defect was drawn, from the manifest (``params.kind``, and whether the auditor was handed the
+    damaged source itself as the cutout); "" where the dataset does not say (RF1M's label.txt, available images)."""
+    by_id = {}
+    for s in samples:
+        k = s.params.get("kind") if isinstance(s.params, dict) else None
+        if not k or k == "clean" or s.label == "available":
+            by_id[s.id] = ""
+            continue
+        own_source = s.product is not None and s.product.stem == s.id  # dataset synth's own damaged cutout
+        by_id[s.id] = f"{k} (bad source)" if own_source or s.params.get("bad_source") else str(k)
+    return [by_id.get(i, "") for i in ids]
+
+
+def plot_kind_misses(rows: list[dict[str, Any]], path: Path, top: int = 20) -> Path:
+    """A bar per drawn kind (the worst ``top``): the share of its images ranked above the available median."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from adcreative.report.plots import save_figure
+
+    rows = rows[:top]
+    fig, ax = plt.subplots(figsize=(8, 0.32 * max(4, len(rows)) + 1.2))
+    names = [f"{r['family']} · {r['label'].replace('_', ' ')}: {r['kind']} (n={r['n']})" for r in rows]
+    ax.barh(range(len(rows)), [r["above_available_median"] for r in rows], color="#c0504d")
+    ax.set_yticks(range(len(rows)), names, fontsize=8)
+    ax.invert_yaxis()
+    ax.set_xlim(0, 1)
+    ax.set_xlabel("share above the median P(available) of the family's available images")
+    ax.set_title("Drawn defect kinds the auditor misses most")
+    save_figure(fig, path, dpi=110)
+    return path
 
 
 def calibrate_folder(model: str | Path | None, data: Path, out: Path, *, target_accept: float = 0.99,

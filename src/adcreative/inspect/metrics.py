@@ -89,3 +89,42 @@ def format_metrics(m: dict[str, Any]) -> str:
         lines.append(f"placement: {pl['with_mask']} images came with a mask; for {pl['searched']} the product was "
                      f"looked for in the image and not found in {pl['not_found']} (those go to a human)")
     return "\n".join(lines)
+
+
+MIN_KIND = 5  # defective images a drawn kind needs before its miss rate is reported
+
+
+def kind_misses(y: np.ndarray, p_available: np.ndarray, kinds: list[str], families: list[str],
+                min_n: int = MIN_KIND) -> list[dict[str, Any]]:
+    """Which ways of drawing a defect the auditor misses. For each (renderer family, class, drawn kind) with at
+    least ``min_n`` defective images: the share of them scored above the median P(available) of that family's
+    available images (an auditor that ranks well keeps this near 0), and their mean P(available). Rows with an
+    empty kind are skipped; the worst kinds come first. AP says *how much* ranking is lost, this says *where*."""
+    y, p = np.asarray(y), np.asarray(p_available, np.float64)
+    fam, kind = np.asarray(families, dtype=object), np.asarray(kinds, dtype=object)
+    rows = []
+    for f in sorted(set(fam.tolist())):
+        in_f = fam == f
+        avail = p[in_f & (y == 0)]
+        if len(avail) == 0:
+            continue
+        median = float(np.median(avail))
+        for c in range(1, len(CLASSES)):
+            for k in sorted({str(v) for v in kind[in_f & (y == c)] if v}):
+                m = in_f & (y == c) & (kind == k)
+                if m.sum() < min_n:
+                    continue
+                rows.append({"family": f, "label": CLASSES[c], "kind": k, "n": int(m.sum()),
+                             "above_available_median": float((p[m] > median).mean()),
+                             "mean_p_available": float(p[m].mean())})
+    rows.sort(key=lambda r: (-r["above_available_median"], -r["mean_p_available"]))
+    return rows
+
+
+def format_kind_misses(rows: list[dict[str, Any]], top: int = 12) -> str:
+    """The worst ``top`` drawn kinds as a table (``above``: share ranked above the family's available median)."""
+    lines = [f"{'family':<12}{'class':<20}{'kind':<24}{'n':>5}{'above':>8}{'P(avail)':>9}"]
+    for r in rows[:top]:
+        lines.append(f"{r['family'][:11]:<12}{r['label'][:19]:<20}{r['kind'][:23]:<24}{r['n']:>5}"
+                     f"{r['above_available_median']:>8.1%}{r['mean_p_available']:>9.3f}")
+    return "\n".join(lines)
