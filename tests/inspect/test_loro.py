@@ -81,3 +81,25 @@ def test_a_family_kept_out_of_training_is_test_only() -> None:
         make_folds(r, s, p, train_families=["photo"], families=["photo"])
     with pytest.raises(InputError, match="no images of renderer family diffusion"):
         make_folds(r, s, p, train_families=["photo", "diffusion"])
+
+
+def test_the_report_lists_each_folds_worst_drawn_kinds_as_the_median_over_seeds() -> None:
+    from adcreative.inspect.loro import LoroReport, Result, format_kind_table
+
+    def kinds(share_a: float, share_b: float) -> list[dict[str, object]]:
+        return [{"family": "poster", "label": "unsuitable", "kind": "posterise (bad source)", "n": 48,
+                 "above_available_median": share_a, "mean_p_available": 0.4},
+                {"family": "poster", "label": "size_mismatch", "kind": "giant", "n": 63,
+                 "above_available_median": share_b, "mean_p_available": 0.3}]
+
+    fold = "held-out renderer: poster"
+    report = LoroReport(folds=[fold], seeds=[7, 8, 9], results=[
+        Result(fold, LORO, "RFNet", 7, {"ap_available": 0.5, "by_kind": kinds(0.38, 0.10)}, 1.0),
+        Result(fold, LORO, "RFNet", 8, {"ap_available": 0.5, "by_kind": kinds(0.30, 0.20)}, 1.0),
+        Result(fold, LORO, "RFNet", 9, {"ap_available": 0.5, "by_kind": kinds(0.40, 0.16)}, 1.0),
+        Result(fold, LORO, "linear probe", 7, {"ap_available": 0.3}, 1.0)])
+    table = format_kind_table(report).splitlines()
+    assert table[2] == "| held-out renderer: poster | poster | unsuitable | posterise (bad source) | 48 | 38% [30%–40%] |"
+    assert table[3].endswith("| giant | 63 | 16% [10%–20%] |") and len(table) == 4
+    assert len(format_kind_table(report, top=1).splitlines()) == 3
+    assert format_kind_table(LoroReport(folds=[fold], results=[Result(fold, LORO, "RFNet", 0, {}, 1.0)])) == ""

@@ -342,8 +342,11 @@ def run_loro_folder(data: Path | Sequence[Path], base_config: dict[str, Any], tr
         if checkpoint is not None:
             write_report(report, checkpoint)
 
+    # how each row's defect was drawn, in the rows' order (each folder's samples, folder after folder)
+    kinds = [k for samples in samples_of for k in drawn_kinds(samples, [s.id for s in samples])]
     return run_loro(enc, folds, base_config, train_cfg, seeds=seeds, models=models, save_dir=save_dir,
-                    plots_dir=checkpoint, log=log, on_result=save, warm_from=warm_from)
+                    plots_dir=checkpoint, log=log, on_result=save, warm_from=warm_from,
+                    kinds=kinds if len(kinds) == len(enc) and any(kinds) else None)
 
 
 def run_baselines(data: Path, base_config: dict[str, Any], train_cfg: Any, names: list[str], *,

@@ -235,6 +235,18 @@ def _evaluate_rfnet(model: Any, test: EncodedSet) -> dict[str, Any]:
     return m
 
 
+def _kind_misses(model: Any, test: EncodedSet, kinds: list[str]) -> list[dict[str, Any]]:
+    """The drawn kinds ``model`` misses on ``test`` (calibrated P(available)); [] where no kind is recorded."""
+    from adcreative.inspect.metrics import kind_misses, predict_encoded
+
+    if not any(kinds):
+        return []
+    keep = np.nonzero(test.labels.numpy() >= 0)[0]
+    sub = test.subset(keep)
+    return kind_misses(sub.labels.numpy(), predict_encoded(model, sub)[:, 0], [kinds[i] for i in keep],
+                       list(sub.renderers))
+
+
 def _evaluate_probe(train: EncodedSet, val: EncodedSet, test: EncodedSet, seed: int,
                     feats: dict[str, np.ndarray]) -> dict[str, Any]:
     from adcreative.inspect.calibrate import calibration_metrics, fit_temperature, softmax
@@ -259,14 +271,17 @@ def run_loro(enc: EncodedSet, folds: Sequence[Fold], base_config: dict[str, Any]
              seeds: Sequence[int] = (0,), models: Sequence[str] = MODELS,
              variants: dict[str, dict[str, Any]] | None = None, save_dir: Path | None = None,
              plots_dir: Path | None = None, log: Callable[[str], None] = print, progress: bool = True,
-             on_result: Callable[[LoroReport], None] | None = None, warm_from: str | None = None) -> LoroReport:
+             on_result: Callable[[LoroReport], None] | None = None, warm_from: str | None = None,
+             kinds: Sequence[str] | None = None) -> LoroReport:
     """Train and test every model on every fold for every seed. ``variants`` adds RFNet variants by name
     (config overrides, e.g. ablation flags; key ``"train"`` holds TrainConfig overrides). With ``save_dir`` the
     trained RFNet models are saved as ``save_dir/<fold>/<model>-s<seed>``; with ``plots_dir`` each trained model's
     first seed draws its PR curves, confusion matrix and reliability diagram under ``plots_dir/<fold>/<model>``.
     ``on_result`` sees the report grow. ``warm_from`` (a saved inspector's folder, or "default" for the shipped
     one): every RFNet starts from its weights (:func:`inspect.base.warm_start`) — a family that inspector trained
-    on is then not held out, whatever the fold says."""
+    on is then not held out, whatever the fold says. ``kinds`` (per row of ``enc``: how its defect was drawn,
+    :func:`inspect.evaluate.drawn_kinds`) adds each RFNet result's ``by_kind``: the drawn kinds of the fold's test
+    rows it ranks among the available images (:func:`inspect.metrics.kind_misses`)."""
     import dataclasses
     import functools
 
@@ -334,6 +349,8 @@ def run_loro(enc: EncodedSet, folds: Sequence[Fold], base_config: dict[str, Any]
                     m.pop("confusion", None)
                 else:
                     m = _evaluate_rfnet(model, te)
+                if kinds is not None:
+                    m["by_kind"] = _kind_misses(model, te, [kinds[i] for i in fold.test])
                 m["best_epoch"] = res.best_epoch
                 m["val"] = res.best  # what early stopping (and any choice between variants) saw
                 m["history"] = res.history  # per epoch (with an adversary: how well it still reads its target)
@@ -474,6 +491,24 @@ def plot_report(report: LoroReport, path: Path, key: str = "ap_available", targe
     return path
 
 
+def format_kind_table(report: LoroReport, model: str = "RFNet", top: int = 5) -> str:
+    """Markdown: per fold, the ``top`` drawn kinds ``model`` misses most (median share over seeds); "" without kinds."""
+    lines = ["| fold | family | class | kind | n | share above the available median |", "|---|---|---|---|---|---|"]
+    for fold in report.folds:
+        shares: dict[tuple[str, str, str], list[float]] = {}
+        sizes: dict[tuple[str, str, str], int] = {}
+        for r in report.rows(fold, model):
+            for k in r.metrics.get("by_kind", []):
+                key = (k["family"], k["label"], k["kind"])
+                shares.setdefault(key, []).append(float(k["above_available_median"]))
+                sizes[key] = int(k["n"])
+        ranked = sorted(shares.items(), key=lambda kv: -statistics.median(kv[1]))[:top]
+        for (fam, label, kind), v in ranked:
+            lines.append(f"| {fold} | {fam} | {label.replace('_', ' ')} | {kind} | {sizes[(fam, label, kind)]} | "
+                         f"{statistics.median(v):.0%} [{min(v):.0%}–{max(v):.0%}] |")
+    return "\n".join(lines) if len(lines) > 2 else ""
+
+
 def write_report(report: LoroReport, out: Path) -> dict[str, Path]:
     """``out/loro.md`` (the table and the setup), ``out/loro.json`` (every result), ``out/loro_ap.png`` and
     ``out/loro_macro_f1.png``."""
@@ -495,6 +530,11 @@ def write_report(report: LoroReport, out: Path) -> dict[str, Path]:
           "## Calibration and the three-way decision (RFNet, test images of each fold)", "",
           format_decision_table(report, markdown=True), "",
           "![AP(available)](loro_ap.png)", "", "![macro-F1](loro_macro_f1.png)", ""]
+    kinds = format_kind_table(report)
+    if kinds:
+        md += ["## Drawn defect kinds each fold misses most (RFNet)", "",
+               "Share of a kind's test images ranked above the median P(available) of the same family's available "
+               "images: median [lowest–highest] over seeds, the five worst per fold.", "", kinds, ""]
     from adcreative.inspect.evaluate import slug
 
     for fold in report.folds:
