@@ -68,3 +68,12 @@ def test_drawn_kinds_read_the_manifest_and_name_a_damaged_source(tmp_path) -> No
                s("e", "space_mismatch", {"kind": "float"})]
     assert drawn_kinds(samples, ["e", "a", "b", "c", "d", "zz"]) == \
         ["float", "", "torn (bad source)", "torn (bad source)", "", ""]
+
+
+def test_the_kinds_chart_draws_any_name_a_manifest_gives(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from adcreative.inspect.evaluate import plot_kind_misses
+
+    rows = [{"family": "poster", "label": "unsuitable", "kind": k, "n": 5, "above_available_median": 0.4,
+             "mean_p_available": 0.3} for k in ("$\\frac{$", "$x^{$", "a_b^c", "[bold]", "ünï cödé " * 8)]
+    assert plot_kind_misses(rows, tmp_path / "kinds.png").stat().st_size > 1000
+    assert plot_kind_misses([], tmp_path / "empty.png").exists()

@@ -265,7 +265,9 @@ def plot_kind_misses(rows: list[dict[str, Any]], path: Path, top: int = 20) -> P
 
     rows = rows[:top]
     fig, ax = plt.subplots(figsize=(8, 0.32 * max(4, len(rows)) + 1.2))
-    names = [f"{r['family']} · {r['label'].replace('_', ' ')}: {r['kind']} (n={r['n']})" for r in rows]
+    # names come from the manifest: a "$" would start matplotlib's mathtext, so it is drawn as a dollar sign
+    names = [f"{r['family']} · {r['label'].replace('_', ' ')}: {r['kind']} (n={r['n']})".replace("$", r"\$")
+             for r in rows]
     ax.barh(range(len(rows)), [r["above_available_median"] for r in rows], color="#c0504d")
     ax.set_yticks(range(len(rows)), names, fontsize=8)
     ax.invert_yaxis()
