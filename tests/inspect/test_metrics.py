@@ -77,3 +77,20 @@ def test_the_kinds_chart_draws_any_name_a_manifest_gives(tmp_path) -> None:  # t
              "mean_p_available": 0.3} for k in ("$\\frac{$", "$x^{$", "a_b^c", "[bold]", "ünï cödé " * 8)]
     assert plot_kind_misses(rows, tmp_path / "kinds.png").stat().st_size > 1000
     assert plot_kind_misses([], tmp_path / "empty.png").exists()
+
+
+def test_a_family_name_with_dollar_signs_reaches_every_figure_as_text(encoded, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    import torch
+
+    from adcreative.inspect.evaluate import evaluate_model
+    from adcreative.inspect.loro import LORO, LoroReport, Result, plot_report
+    from adcreative.inspect.model import RFNet
+    from tests.inspect.helpers import TINY
+
+    torch.manual_seed(0)
+    m = evaluate_model(RFNet(**TINY).eval(), encoded, out=tmp_path / "ev", title="$x^{$")  # a renderer family's name
+    assert (tmp_path / "ev" / "pr_curves.png").stat().st_size > 1000 and (tmp_path / "ev" / "confusion.png").exists()
+    assert 0 <= m["macro_f1"] <= 1
+    fold = "held-out renderer: $\\frac{$"
+    report = LoroReport(folds=[fold], seeds=[0], results=[Result(fold, LORO, "RFNet", 0, {"ap_available": 0.5}, 1.0)])
+    assert plot_report(report, tmp_path / "loro.png").stat().st_size > 1000

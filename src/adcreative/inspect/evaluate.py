@@ -114,7 +114,9 @@ def evaluate_model(model: Any, enc: EncodedSet, out: Path | None = None, title: 
     from adcreative.core.imageio import atomic_write_text
     from adcreative.inspect.calibrate import plot_reliability, softmax
     from adcreative.inspect.metrics import encoded_outputs
+    from adcreative.report.plots import plain
 
+    title = plain(title)  # it may name a renderer family from the data
     keep = (enc.labels >= 0).nonzero().flatten().numpy()
     enc = enc.subset(keep)
     y = enc.labels.numpy()
@@ -261,13 +263,11 @@ def plot_kind_misses(rows: list[dict[str, Any]], path: Path, top: int = 20) -> P
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from adcreative.report.plots import save_figure
+    from adcreative.report.plots import plain, save_figure
 
     rows = rows[:top]
     fig, ax = plt.subplots(figsize=(8, 0.32 * max(4, len(rows)) + 1.2))
-    # names come from the manifest: a "$" would start matplotlib's mathtext, so it is drawn as a dollar sign
-    names = [f"{r['family']} · {r['label'].replace('_', ' ')}: {r['kind']} (n={r['n']})".replace("$", r"\$")
-             for r in rows]
+    names = [plain(f"{r['family']} · {r['label'].replace('_', ' ')}: {r['kind']} (n={r['n']})") for r in rows]
     ax.barh(range(len(rows)), [r["above_available_median"] for r in rows], color="#c0504d")
     ax.set_yticks(range(len(rows)), names, fontsize=8)
     ax.invert_yaxis()

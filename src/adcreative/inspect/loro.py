@@ -467,7 +467,7 @@ def plot_report(report: LoroReport, path: Path, key: str = "ap_available", targe
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from adcreative.report.plots import save_figure
+    from adcreative.report.plots import plain, save_figure
 
     models = model_names(report)
     x = np.arange(len(report.folds))
@@ -481,7 +481,7 @@ def plot_report(report: LoroReport, path: Path, key: str = "ap_available", targe
                label=m)
     if target is not None:
         ax.axhline(target, color="grey", ls="--", lw=1, label=f"target {target}")
-    ax.set_xticks(x, [f.replace(": ", ":\n") for f in report.folds], fontsize=8)
+    ax.set_xticks(x, [plain(f.replace(": ", ":\n")) for f in report.folds], fontsize=8)
     ax.set_ylim(0, 1.02)
     ax.set_ylabel(dict((k, h) for k, h, _ in COLUMNS).get(key, key))
     ax.set_title(f"Leave-one-renderer-out: {key} (median over seeds {', '.join(map(str, report.seeds))})")
