@@ -78,13 +78,14 @@ SHIP_THRESHOLD = 0.5  # P(available) at which a two-way auditor ships an image (
 
 def judged_metrics(y: np.ndarray, logits: np.ndarray, ood: np.ndarray, model: Any,
                    placement: np.ndarray | None = None, renderers: Sequence[str] | None = None,
-                   sources: Sequence[str] | None = None) -> dict[str, Any]:
+                   sources: Sequence[str] | None = None, kinds: Sequence[str] | None = None) -> dict[str, Any]:
     """Everything measured on labelled images from the model's raw logits and OOD scores: the classification
     metrics on calibrated probabilities, available recall at the shipping threshold, calibration (NLL, ECE before
     and after the model's temperature) and, when the model has a decision, what its three bands did (with
     ``placement``, an image whose product was not found goes to a human, and with ``renderers`` each image is
     accepted at its renderer family's threshold and with ``sources`` an image of a real product no lower than the
-    real-product floor, as in ``judge``)."""
+    real-product floor, as in ``judge``). With ``kinds`` (how each image's defect was drawn, :func:`drawn_kinds`)
+    also ``by_kind``, the drawn kinds it ranks among the available images (:func:`.metrics.kind_misses`)."""
     from adcreative.inspect.calibrate import calibration_metrics, softmax
     from adcreative.inspect.decision import decision_metrics
 
@@ -96,6 +97,10 @@ def judged_metrics(y: np.ndarray, logits: np.ndarray, ood: np.ndarray, model: An
     if model.decision is not None:
         m["decision"] = {**decision_metrics(model.decision.bands(probs[:, 0], ood, placement, renderers, sources), pos),
                          "thresholds": model.decision.to_dict()}
+    if kinds is not None:
+        from adcreative.inspect.metrics import kind_misses
+
+        m["by_kind"] = kind_misses(y, probs[:, 0], list(kinds), list(renderers or [""] * len(y)))
     if placement is not None:
         from adcreative.inspect.decision import not_found
 
@@ -106,9 +111,10 @@ def judged_metrics(y: np.ndarray, logits: np.ndarray, ood: np.ndarray, model: An
     return m
 
 
-def evaluate_model(model: Any, enc: EncodedSet, out: Path | None = None, title: str = "RFNet") -> dict[str, Any]:
-    """Metrics on labelled encodings (see :func:`judged_metrics`); with ``out``, also ``pr_curves.png``,
-    ``confusion.png``, ``reliability.png`` and ``metrics.json``."""
+def evaluate_model(model: Any, enc: EncodedSet, out: Path | None = None, title: str = "RFNet",
+                   kinds: Sequence[str] | None = None) -> dict[str, Any]:
+    """Metrics on labelled encodings (see :func:`judged_metrics`; ``kinds``: per row of ``enc``); with ``out``, also
+    ``pr_curves.png``, ``confusion.png``, ``reliability.png`` and ``metrics.json``."""
     import json
 
     from adcreative.core.imageio import atomic_write_text
@@ -121,7 +127,8 @@ def evaluate_model(model: Any, enc: EncodedSet, out: Path | None = None, title: 
     enc = enc.subset(keep)
     y = enc.labels.numpy()
     logits, ood = encoded_outputs(model, enc, calibrated=False, ood=True)
-    m = judged_metrics(y, logits, ood, model, enc.placement.numpy(), enc.renderers, enc.sources)
+    m = judged_metrics(y, logits, ood, model, enc.placement.numpy(), enc.renderers, enc.sources,
+                       None if kinds is None else [kinds[i] for i in keep])
     if out is not None:
         probs = softmax(logits, model.temperature)
         out.mkdir(parents=True, exist_ok=True)
@@ -217,20 +224,13 @@ def evaluate_folder(model: str | Path | None, data: Path, *, split: str = "test"
         for fam in families:
             sub = enc.subset([i for i, r in enumerate(enc.renderers) if r == fam])
             by[fam] = evaluate_model(net, sub, out=out / f"renderer-{slug(fam)}", title=f"{fam}")
-    m = evaluate_model(net, enc, out=out, title=Path(model).name if model else "default RFNet")
     kinds = drawn_kinds(samples, enc.ids)
-    if any(kinds):
-        from adcreative.inspect.calibrate import softmax
-        from adcreative.inspect.metrics import encoded_outputs, kind_misses
-
-        lab = (enc.labels >= 0).nonzero().flatten().numpy()
-        sub = enc.subset(lab)
-        logits, _ = encoded_outputs(net, sub, calibrated=False)
-        rows = kind_misses(sub.labels.numpy(), softmax(logits, net.temperature)[:, 0], [kinds[i] for i in lab],
-                           list(sub.renderers))
-        if rows:  # (no kind with enough images: nothing to draw)
-            m["by_kind"] = rows
-            m["by_kind_png"] = str(plot_kind_misses(rows, out / "kinds.png"))
+    m = evaluate_model(net, enc, out=out, title=Path(model).name if model else "default RFNet",
+                       kinds=kinds if any(kinds) else None)
+    if m.get("by_kind"):
+        m["by_kind_png"] = str(plot_kind_misses(m["by_kind"], out / "kinds.png"))
+    else:  # no kind recorded, or none with enough images: nothing to draw
+        m.pop("by_kind", None)
     if by or "by_kind" in m:
         import json
 

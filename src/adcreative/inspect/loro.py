@@ -224,27 +224,15 @@ def read_report(path: Path) -> LoroReport:
     return LoroReport.from_json(json.loads(path.read_text()))
 
 
-def _evaluate_rfnet(model: Any, test: EncodedSet) -> dict[str, Any]:
+def _evaluate_rfnet(model: Any, test: EncodedSet, kinds: Sequence[str] | None = None) -> dict[str, Any]:
     from adcreative.inspect.evaluate import judged_metrics
     from adcreative.inspect.metrics import encoded_outputs
 
     logits, ood = encoded_outputs(model, test, calibrated=False, ood=True)
     m = judged_metrics(test.labels.numpy(), logits, ood, model, test.placement.numpy(), test.renderers,
-                       test.sources)
+                       test.sources, kinds)
     m.pop("confusion", None)
     return m
-
-
-def _kind_misses(model: Any, test: EncodedSet, kinds: list[str]) -> list[dict[str, Any]]:
-    """The drawn kinds ``model`` misses on ``test`` (calibrated P(available)); [] where no kind is recorded."""
-    from adcreative.inspect.metrics import kind_misses, predict_encoded
-
-    if not any(kinds):
-        return []
-    keep = np.nonzero(test.labels.numpy() >= 0)[0]
-    sub = test.subset(keep)
-    return kind_misses(sub.labels.numpy(), predict_encoded(model, sub)[:, 0], [kinds[i] for i in keep],
-                       list(sub.renderers))
 
 
 def _evaluate_probe(train: EncodedSet, val: EncodedSet, test: EncodedSet, seed: int,
@@ -340,17 +328,16 @@ def run_loro(enc: EncodedSet, folds: Sequence[Fold], base_config: dict[str, Any]
                 cfg = dataclasses.replace(tcfg, seed=seed)
                 res = train_model(model, tr, va, cfg, desc=f"{fold.held_out or fold.kind} {name} s{seed}",
                                   progress=progress)
+                test_kinds = None if kinds is None else [kinds[i] for i in fold.test]
                 calibrate_model(model, tr, va, cfg)
                 if plots_dir is not None and seed == seeds[0]:
                     from adcreative.inspect.evaluate import evaluate_model
 
                     m = evaluate_model(model, te, out=plots_dir / slug(fold.name) / slug(name),
-                                       title=f"{name}, {fold.name}")
+                                       title=f"{name}, {fold.name}", kinds=test_kinds)
                     m.pop("confusion", None)
                 else:
-                    m = _evaluate_rfnet(model, te)
-                if kinds is not None:
-                    m["by_kind"] = _kind_misses(model, te, [kinds[i] for i in fold.test])
+                    m = _evaluate_rfnet(model, te, test_kinds)
                 m["best_epoch"] = res.best_epoch
                 m["val"] = res.best  # what early stopping (and any choice between variants) saw
                 m["history"] = res.history  # per epoch (with an adversary: how well it still reads its target)
