@@ -199,8 +199,10 @@ def test_an_empty_home_is_refused_and_an_empty_home_variable_is_unset(
     assert main(["--home", " ", "products", "list"]) == 2
     assert "'--home'" in capsys.readouterr().err and sorted(tmp_path.iterdir()) == []
     monkeypatch.setenv("ADCREATIVE_HOME", "")
-    assert main(["products", "list"]) == 0
-    assert [p.name for p in tmp_path.iterdir()] == [".adcreative"]  # the default home, not the folder itself
+    assert main(["products", "list"]) == 2  # reads the default home, not the folder itself, and creates nothing
+    assert "no store at .adcreative:" in capsys.readouterr().err and sorted(tmp_path.iterdir()) == []
+    assert main(["products", "sample"]) == 0
+    assert [p.name for p in tmp_path.iterdir()] == [".adcreative"]
 
 
 def test_unknown_command_and_bare_groups(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -308,9 +310,28 @@ def test_empty_product_lists_and_sources(tmp_path: Path, capsys: pytest.CaptureF
     argv = ["dataset", "synth", "--products", "", "--out", str(tmp_path / "ds")]
     assert "--products: an empty source" in _one_line_usage_error(*_run(argv, tmp_path, capsys), argv)
     assert not (tmp_path / "ds").exists()
-    # 'all' in a store without products used to generate nothing and exit 0
+    # 'all' in a store without products used to generate nothing and exit 0; where no store exists, it used to
+    # create one before refusing
     argv = ["generate", "--product", "all"]
+    assert "no store at" in _one_line_usage_error(*_run(argv, tmp_path, capsys), argv)
+    assert not (tmp_path / "home").exists()
+    from adcreative.core.store import Store
+
+    Store(home=tmp_path / "home").close()
     assert "the store has no products" in _one_line_usage_error(*_run(argv, tmp_path, capsys), argv)
+
+
+@pytest.mark.parametrize("argv", [["products", "list"], ["products", "show", "p"], ["creatives", "list"],
+                                  ["creatives", "show", "c"], ["generate", "--product", "p"],
+                                  ["dataset", "export-labels", "--out", "labels"], ["inspect", "sources"],
+                                  ["explain", "pairs", "--from-store", "--out", "pairs.jsonl"]])
+def test_a_reading_command_on_a_home_without_a_store_creates_nothing(
+        argv: list[str], tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    # a mistyped --home used to leave a new, empty database behind and then say "no product with id 'p'"
+    monkeypatch.chdir(tmp_path)
+    line = _one_line_usage_error(*_run(argv, tmp_path, capsys), argv)
+    assert f"no store at {tmp_path / 'home'}: nothing has been added there yet" in line
+    assert sorted(tmp_path.iterdir()) == []
 
 
 def test_seeds_and_counts_out_of_range(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

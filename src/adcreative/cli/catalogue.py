@@ -88,7 +88,7 @@ def products_show(
     from adcreative.catalogue.review import product_preview
     from adcreative.core.imageio import save_png
 
-    store = store_from(ctx)
+    store = store_from(ctx, must_exist=True)
     p = store.get_product(product_id)
     console.print(f"{p.id}\t{p.category}\t{p.title}", markup=False, soft_wrap=True)
     for k, v in (("copy", p.copy), ("price", p.price), *sorted(p.attrs.items())):
@@ -109,7 +109,7 @@ def products_mask(
     """Replace a product's cutout with your own mask over its original photo."""
     from adcreative.catalogue.review import set_user_mask
 
-    p = set_user_mask(store_from(ctx), product_id, mask)
+    p = set_user_mask(store_from(ctx, must_exist=True), product_id, mask)
     console.print(f"masked {p.id}: cutout replaced from {mask}", markup=False, soft_wrap=True)
 
 
@@ -125,5 +125,5 @@ def products_sample(ctx: typer.Context) -> None:
 @app.command("list")
 def products_list(ctx: typer.Context) -> None:
     """List the catalogue."""
-    for p in store_from(ctx).products():
+    for p in store_from(ctx, must_exist=True).products():
         console.print(f"{p.id}\t{p.category}\t{p.title}", markup=False, soft_wrap=True)

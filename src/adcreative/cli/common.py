@@ -20,8 +20,17 @@ console = Console(stderr=False, highlight=False)
 err_console = Console(stderr=True, highlight=False)
 
 
-def store_from(ctx: typer.Context) -> Store:
-    """The store for this invocation, opened once and kept on the root context."""
+def store_from(ctx: typer.Context, *, must_exist: bool = False) -> Store:
+    """The store for this invocation, opened once and kept on the root context. ``must_exist``: a command that
+    only reads, or needs what was added before, refuses a home with no store instead of creating an empty one
+    there (a mistyped ``--home`` would otherwise leave a new database behind and report "no such product")."""
+    if must_exist:
+        missing = _missing_store(settings_from(ctx))
+        if missing is not None:
+            from adcreative.core.errors import InputError
+
+            raise InputError(f"no store at {missing}: nothing has been added there yet (add products with "
+                             "'adcreative products add' or 'products sample', or check --home / ADCREATIVE_HOME)")
     root = ctx.find_root()
     obj: dict[str, Any] = root.obj if isinstance(root.obj, dict) else {}
     root.obj = obj
@@ -30,6 +39,14 @@ def store_from(ctx: typer.Context) -> Store:
 
         obj["store"] = Store(settings_from(ctx))
     return obj["store"]  # type: ignore[no-any-return]
+
+
+def _missing_store(settings: Settings) -> Path | None:
+    """The home whose SQLite store does not exist yet, or None (it exists, or the store is a server database,
+    whose own errors say what is missing)."""
+    if settings.database_url:
+        return None
+    return None if (Path(settings.home) / "adcreative.db").exists() else Path(settings.home)
 
 
 def settings_from(ctx: typer.Context) -> Settings:

@@ -79,7 +79,7 @@ def dataset_export_labels(ctx: typer.Context, out: Path = typer.Option(..., "--o
     """Human labels in the store → an RF1M-style dataset (label.txt) that retrains RFNet."""
     from adcreative.inspect.datasets.formats import export_labels
 
-    n = export_labels(store_from(ctx), out)
+    n = export_labels(store_from(ctx, must_exist=True), out)
     console.print(f"{n} labelled creatives → {out}")
 
 

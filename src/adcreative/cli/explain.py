@@ -37,7 +37,7 @@ def pair(
     """Which of two stored creatives to show a user, with P(winner beats loser) and 2–4 checked reasons."""
     from adcreative.explain.stored import default_model_dir, explain_stored_pair
 
-    ans = explain_stored_pair(store_from(ctx), a, b, user=user, user_fields=parse_json_object(user_json, "--user-json") if user_json else None,
+    ans = explain_stored_pair(store_from(ctx, must_exist=True), a, b, user=user, user_fields=parse_json_object(user_json, "--user-json") if user_json else None,
                               model_dir=model or default_model_dir(home_from(ctx)), llm_url=llm_url,
                               llm_model=llm_model)
     if as_json:
@@ -65,14 +65,14 @@ def pairs(
     if from_store == (import_file is not None):
         raise InputError("give exactly one of --from-store or --import FILE")
     if from_store:
-        ps = pairs_from_store(store_from(ctx), min_impressions=min_impressions, min_clicks=min_clicks,
+        ps = pairs_from_store(store_from(ctx, must_exist=True), min_impressions=min_impressions, min_clicks=min_clicks,
                               group_by=group_by)
     else:
         assert import_file is not None
         ps = read_pairs(import_file)
         from adcreative.explain.stored import resolve_features
 
-        resolve_features(store_from(ctx), [r for q in ps for r in (q.image_a, q.image_b)])  # every image resolves
+        resolve_features(store_from(ctx, must_exist=True), [r for q in ps for r in (q.image_a, q.image_b)])  # every image resolves
     wins = {w: sum(q.winner == w for q in ps) for w in ("a", "b", "tie")}
     console.print(f"{len(ps)} pairs (winner a: {wins['a']}, b: {wins['b']}, tie: {wins['tie']})")
     if out is not None:
@@ -96,8 +96,8 @@ def train(
     """Train the user-aware Bradley–Terry preference model from logged clicks and explicit pair labels."""
     from adcreative.explain.stored import default_model_dir, train_from_store
 
-    r = train_from_store(store_from(ctx), out or default_model_dir(home_from(ctx)), label_files=pairs_files,
-                         use_events=events, per_click=per_click, rank=rank, steps=steps,
+    r = train_from_store(store_from(ctx, must_exist=True), out or default_model_dir(home_from(ctx)),
+                         label_files=pairs_files, use_events=events, per_click=per_click, rank=rank, steps=steps,
                          categorical=parse_list(categorical), encoder_dir=encoder, embedding_dim=embedding_dim,
                          seed=seed, progress=True)
     console.print(f"{r.logged_pairs} logged pairs ({r.clicks} clicks / {r.impressions} impressions) + "

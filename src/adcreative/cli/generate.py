@@ -52,7 +52,7 @@ def generate(
         raise ConfigError(f"{e}; pass them as JSON with --gen-config") from None
     if product != "all" and not parse_list(product):
         raise InputError("--product names no product (give an id, a comma-separated list, or 'all')")
-    store = store_from(ctx)  # after the arguments are checked: a usage error creates no store
+    store = store_from(ctx, must_exist=True)  # after the arguments are checked; a missing store is not created
     ids = store.product_ids() if product == "all" else parse_list(product)
     if not ids:
         raise InputError("the store has no products: add some first ('adcreative products add' or 'products sample')")
@@ -84,7 +84,7 @@ def generate(
 @creatives_app.command("list")
 def creatives_list(ctx: typer.Context, product: str | None = typer.Option(None, "--product")) -> None:
     """List creatives (id, product, generator, seed, aspect, latest verdict)."""
-    store = store_from(ctx)
+    store = store_from(ctx, must_exist=True)
     for c in store.creatives(product_id=product):
         v = store.latest_verdict(c.id)
         verdict = f"{v.label} p_avail={v.p_available:.2f}" if v else "-"
@@ -96,7 +96,7 @@ def creatives_show(ctx: typer.Context, creative_id: str) -> None:
     """Print a creative's provenance manifest."""
     import json
 
-    console.print_json(json.dumps(store_from(ctx).get_creative(creative_id).manifest(), default=str))
+    console.print_json(json.dumps(store_from(ctx, must_exist=True).get_creative(creative_id).manifest(), default=str))
 
 
 @creatives_app.command("regenerate")
@@ -105,7 +105,7 @@ def creatives_regenerate(ctx: typer.Context, creative_id: str,
     """Regenerate a creative from its manifest and check the bytes are identical."""
     from adcreative.generate.provenance import regenerate
 
-    store = store_from(ctx)
+    store = store_from(ctx, must_exist=True)
     creative = store.get_creative(creative_id)
     data, sha = regenerate(store, creative)
     if out is not None:

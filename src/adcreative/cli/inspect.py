@@ -192,7 +192,7 @@ def train(
     if init is not None:
         net = load_inspector(None if init == "default" else Path(init))
         net.set_calibration(1.0, None)  # refitted on the new validation split after training
-        train_inspector(net, data, out, cfg, store=store_from(ctx) if store_labels else None, cache=cache,
+        train_inspector(net, data, out, cfg, store=store_from(ctx, must_exist=True) if store_labels else None, cache=cache,
                         log=console.print, extra={"init": init}, splits=splits)
         console.print(f"model: {out}")
         return
@@ -212,7 +212,7 @@ def train(
         console.print(f"warm start from {warm}: {len(w['copied'])} weights copied, {len(w['fresh'])} fresh"
                       + (f" ({', '.join(w['fresh'][:6])}{', …' if len(w['fresh']) > 6 else ''})" if w["fresh"] else ""))
         extra = {"warm_start": warm, "warm_fresh": w["fresh"]}
-    train_inspector(net, data, out, cfg, store=store_from(ctx) if store_labels else None, cache=cache,
+    train_inspector(net, data, out, cfg, store=store_from(ctx, must_exist=True) if store_labels else None, cache=cache,
                     log=console.print, splits=splits, extra=extra)
     console.print(f"model: {out}")
 
@@ -421,7 +421,7 @@ def run(
     from adcreative.pipelines.scoring import score_store
 
     _threads(threads)
-    mid, counts, bands = score_store(store_from(ctx), model=model, product=product, run_id=run_id,
+    mid, counts, bands = score_store(store_from(ctx, must_exist=True), model=model, product=product, run_id=run_id,
                                      rescore=rescore, batch_size=batch_size, onnx=onnx)
     if not counts:
         console.print("nothing to score")
@@ -446,7 +446,7 @@ def sources(
     from adcreative.inspect.sources import FLAG_UNSUITABLE, judge_sources
 
     _threads(threads)
-    store = store_from(ctx)
+    store = store_from(ctx, must_exist=True)
     products = [store.get_product(product)] if product is not None else list(store.products())
     if not products:
         raise InputError("the catalogue is empty: add products first (adcreative products add / sample)")

@@ -20,7 +20,7 @@ app = typer.Typer(help="Represent creatives: explicit features, learned embeddin
 def _creatives(ctx: typer.Context, product: str | None) -> tuple[Any, list[Any]]:
     from adcreative.core.errors import InputError
 
-    store = store_from(ctx)
+    store = store_from(ctx, must_exist=True)
     ids = parse_list(product) if product else [None]
     creatives = [c for pid in ids for c in store.creatives(product_id=pid)]
     if not creatives:
@@ -152,7 +152,7 @@ def search(
     from adcreative.core.imageio import open_image
     from adcreative.represent.index import Index, search_store
 
-    rows, knn = search_store(store_from(ctx), Index.load(index_dir), _load_encoder(model), creative=creative,
+    rows, knn = search_store(store_from(ctx, must_exist=True), Index.load(index_dir), _load_encoder(model), creative=creative,
                              image=open_image(image) if image is not None else None, text=text, k=k)
     for i, s, dup in rows:
         console.print(f"{i}\t{s:.4f}" + (" NEAR-DUPLICATE" if dup else ""))

@@ -38,7 +38,7 @@ def _source(ctx: typer.Context, from_store: bool, images: Path | None, products:
             encoder: Path | None, ocr: bool) -> Any:
     from adcreative.pipelines.simulation import Source
 
-    return Source(store=store_from(ctx) if from_store else None, images=images, cutouts=products,
+    return Source(store=store_from(ctx, must_exist=True) if from_store else None, images=images, cutouts=products,
                   n_quick=n_creatives, encoder=encoder, ocr=ocr)
 
 
