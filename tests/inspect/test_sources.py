@@ -75,8 +75,11 @@ def test_sources_cli(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None
     RFNet(**TINY).save_pretrained(tmp_path / "tiny")
     home = tmp_path / "home"
     assert main(["--home", str(home), "inspect", "sources", "--model", str(tmp_path / "tiny")]) == 2
+    assert "no store at" in capsys.readouterr().err and not home.exists()
+    store = Store(home=home)
+    assert main(["--home", str(home), "inspect", "sources", "--model", str(tmp_path / "tiny")]) == 2
     assert "catalogue is empty" in capsys.readouterr().err
-    Store(home=home).add_products(sample_catalogue()[:2])
+    store.add_products(sample_catalogue()[:2])
     assert main(["--home", str(home), "inspect", "sources", "--model", str(tmp_path / "tiny"), "--threads", "1"]) == 0
     out = capsys.readouterr().out
     assert "citrus-can" in out and "face-serum" in out and "of 2 flagged" in out
