@@ -443,7 +443,8 @@ def renderer_family(s: Sample) -> str:
     return str(r)
 
 
-PLACEMENT_VERSION = 1  # how an image without a mask gets one (inspect.locate); bump when it changes
+PLACEMENT_VERSION = 2  # how an image without a mask gets one (inspect.locate); bump when it changes
+# 2: the best placement below FOUND too (not saliency); small products and products cut by the canvas edge
 
 
 def _cache_file(samples: Sequence[Sample], cfg: dict[str, Any], cache_dir: Path) -> tuple[str, Path]:

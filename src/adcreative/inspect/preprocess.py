@@ -5,8 +5,9 @@ Every modality is brought onto one square frame so spatial tokens line up across
 * the generated image is letterboxed (aspect kept, grey padding at the ImageNet mean, which normalises to ~0);
 * the placement mask is letterboxed the same way, together with a *valid* map that marks the canvas inside the
   letterbox (so truncation at the canvas border stays visible). Without a mask, the cutout's own pixels are found
-  in the image (:mod:`adcreative.inspect.locate`) and placed there; where they are not found, a spectral-residual
-  saliency map stands in and the item's ``placement`` score says the product was not found;
+  in the image (:mod:`adcreative.inspect.locate`) and placed at their best match; the item's ``placement``
+  score says how sure that is (below ``locate.FOUND`` the image goes to a human), and a spectral-residual
+  saliency map stands in only where nothing could be matched at all;
 * the structure map is the Sobel gradient magnitude of the generated image, computed before padding so
   the letterbox border is not an edge;
 * the product cutout is cropped to its alpha's bounding box and composited on the same grey;
@@ -251,9 +252,10 @@ def _views(rgb: np.ndarray, palette: np.ndarray, image_size: int,
 
 def placement_mask(item: InspectItem, im: Image.Image) -> tuple[np.ndarray, float]:
     """The placement mask (H, W) in [0, 1] and how sure it is: the item's own mask (1.0); without one, the cutout
-    found in the image (:func:`~adcreative.inspect.locate.locate_product`; its correlation, and the found mask
-    when it reaches ``FOUND``, else saliency); with neither a mask nor a cutout, saliency and NaN (nothing to
-    check it against)."""
+    found in the image (:func:`~adcreative.inspect.locate.locate_product`): its best placement and correlation,
+    saliency only when nothing could be matched at all; with neither a mask nor a cutout, saliency and NaN
+    (nothing to check it against). Below ``FOUND`` the decision sends the image to a human whatever the verdict;
+    the best placement still makes a better verdict than saliency (docs/inspect.md, nineteenth round)."""
     if item.mask is not None:
         return np.asarray(item.mask.convert("L"), np.float32) / 255.0, 1.0
     if item.product is None:
@@ -261,7 +263,7 @@ def placement_mask(item: InspectItem, im: Image.Image) -> tuple[np.ndarray, floa
     from adcreative.inspect.locate import locate_product
 
     found = locate_product(im, item.product)
-    return (found.mask if found.found else saliency_map(im)), found.score
+    return (found.mask if found.score > -1.0 else saliency_map(im)), found.score
 
 
 def preprocess_item(item: InspectItem, *, image_size: int, aux_size: int, cues: bool = True,
