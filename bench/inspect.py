@@ -159,6 +159,15 @@ def placement_path(rfnet: Any, n: int, reps: int) -> None:
     found = [locate_product(im, it.product) for im, it in zip(rgb, items, strict=True)]
     ms_locate = 1000 / rate(lambda: [locate_product(im, it.product) for im, it in zip(rgb, items, strict=True)], n, reps)
     ms_saliency = 1000 / rate(lambda: [saliency_map(im) for im in rgb], n, reps)
+    # where the product is not there (a photograph): every search runs, the extra ones for tiny and cut products too
+    from PIL import Image
+    from skimage import data as skdata
+
+    photos = [Image.fromarray(getattr(skdata, name)()).resize((512, 512)) for name in ("astronaut", "chelsea")]
+    cut = [it.product for it in items[:4]]
+    pairs = [(ph, c) for ph in photos for c in cut]
+    missed = [locate_product(ph, c) for ph, c in pairs]
+    ms_missing = 1000 / rate(lambda: [locate_product(ph, c) for ph, c in pairs], len(pairs), reps)
     with torch.no_grad():
         ms_given = 1000 / rate(lambda: rfnet.judge(items, batch_size=n), n, reps)
         ms_bare = 1000 / rate(lambda: rfnet.judge(bare, batch_size=n), n, reps)
@@ -169,6 +178,8 @@ def placement_path(rfnet: Any, n: int, reps: int) -> None:
     print("-" * len(head))
     print(f"{'mask: saliency map (before)':<44}{ms_saliency:>9.1f}")
     print(f"{'mask: found from the cutout (locate)':<44}{ms_locate:>9.1f}")
+    print(f"{f'locate, product absent ({sum(not m.found for m in missed)}/{len(pairs)} photos not found)':<44}"
+          f"{ms_missing:>9.1f}")
     print(f"{'judge end to end, mask given':<44}{ms_given:>9.1f}")
     print(f"{'judge end to end, no mask (found)':<44}{ms_bare:>9.1f}")
     print(f"locate / saliency: {ms_locate / ms_saliency:.1f}×; judge without / with a mask: {ms_bare / ms_given:.2f}×")

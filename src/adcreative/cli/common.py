@@ -42,11 +42,22 @@ def store_from(ctx: typer.Context, *, must_exist: bool = False) -> Store:
 
 
 def _missing_store(settings: Settings) -> Path | None:
-    """The home whose SQLite store does not exist yet, or None (it exists, or the store is a server database,
-    whose own errors say what is missing)."""
-    if settings.database_url:
-        return None
-    return None if (Path(settings.home) / "adcreative.db").exists() else Path(settings.home)
+    """The home whose store does not exist yet, or None. SQLite: the database file; PostgreSQL: the home's
+    ``store.json`` (which schema is its), or its blobs (a store from before schemas per home, adopted on opening);
+    another server database: its own errors say what is missing."""
+    from sqlalchemy.engine import make_url
+
+    from adcreative.core.database import STORE_FILE
+
+    home = Path(settings.home)
+    url = make_url(settings.resolved_database_url())
+    if url.get_backend_name() == "sqlite":
+        exists = url.database in (None, "", ":memory:") or Path(url.database).exists()
+    elif url.get_backend_name() == "postgresql":
+        exists = (home / STORE_FILE).exists() or (home / "blobs").is_dir()
+    else:
+        exists = True
+    return None if exists else home
 
 
 def settings_from(ctx: typer.Context) -> Settings:
