@@ -37,7 +37,9 @@ def pair(
     """Which of two stored creatives to show a user, with P(winner beats loser) and 2–4 checked reasons."""
     from adcreative.explain.stored import default_model_dir, explain_stored_pair
 
-    ans = explain_stored_pair(store_from(ctx, must_exist=True), a, b, user=user, user_fields=parse_json_object(user_json, "--user-json") if user_json else None,
+    store = store_from(ctx, must_exist=True)
+    ans = explain_stored_pair(store, a, b, user=user,
+                              user_fields=parse_json_object(user_json, "--user-json") if user_json else None,
                               model_dir=model or default_model_dir(home_from(ctx)), llm_url=llm_url,
                               llm_model=llm_model)
     if as_json:
@@ -72,7 +74,8 @@ def pairs(
         ps = read_pairs(import_file)
         from adcreative.explain.stored import resolve_features
 
-        resolve_features(store_from(ctx, must_exist=True), [r for q in ps for r in (q.image_a, q.image_b)])  # every image resolves
+        store = store_from(ctx, must_exist=True)
+        resolve_features(store, [r for q in ps for r in (q.image_a, q.image_b)])  # every image resolves
     wins = {w: sum(q.winner == w for q in ps) for w in ("a", "b", "tie")}
     console.print(f"{len(ps)} pairs (winner a: {wins['a']}, b: {wins['b']}, tie: {wins['tie']})")
     if out is not None:

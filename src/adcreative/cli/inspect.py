@@ -192,8 +192,8 @@ def train(
     if init is not None:
         net = load_inspector(None if init == "default" else Path(init))
         net.set_calibration(1.0, None)  # refitted on the new validation split after training
-        train_inspector(net, data, out, cfg, store=store_from(ctx, must_exist=True) if store_labels else None, cache=cache,
-                        log=console.print, extra={"init": init}, splits=splits)
+        train_inspector(net, data, out, cfg, store=store_from(ctx, must_exist=True) if store_labels else None,
+                        cache=cache, log=console.print, extra={"init": init}, splits=splits)
         console.print(f"model: {out}")
         return
     try:
@@ -212,8 +212,8 @@ def train(
         console.print(f"warm start from {warm}: {len(w['copied'])} weights copied, {len(w['fresh'])} fresh"
                       + (f" ({', '.join(w['fresh'][:6])}{', …' if len(w['fresh']) > 6 else ''})" if w["fresh"] else ""))
         extra = {"warm_start": warm, "warm_fresh": w["fresh"]}
-    train_inspector(net, data, out, cfg, store=store_from(ctx, must_exist=True) if store_labels else None, cache=cache,
-                    log=console.print, splits=splits, extra=extra)
+    train_inspector(net, data, out, cfg, store=store_from(ctx, must_exist=True) if store_labels else None,
+                    cache=cache, log=console.print, splits=splits, extra=extra)
     console.print(f"model: {out}")
 
 

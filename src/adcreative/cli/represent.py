@@ -152,7 +152,8 @@ def search(
     from adcreative.core.imageio import open_image
     from adcreative.represent.index import Index, search_store
 
-    rows, knn = search_store(store_from(ctx, must_exist=True), Index.load(index_dir), _load_encoder(model), creative=creative,
+    store = store_from(ctx, must_exist=True)
+    rows, knn = search_store(store, Index.load(index_dir), _load_encoder(model), creative=creative,
                              image=open_image(image) if image is not None else None, text=text, k=k)
     for i, s, dup in rows:
         console.print(f"{i}\t{s:.4f}" + (" NEAR-DUPLICATE" if dup else ""))

@@ -34,8 +34,8 @@ MIN_FRACTION = 0.1
 MIN_TEMPLATE = 12
 MIN_PIXELS = 64  # interior product pixels a template needs
 REFINE = (0.94, 0.97, 1.0, 1.03, 1.06)  # relative sizes tried at the fine stage
-# Two more searches run only when the ones above found nothing (fifteenth-round rows: 89 of 500 not found, most of
-# them a tiny product below the coarse ladder or a product cut by the canvas edge; /work/data/loc/PROTOCOL.md):
+# Two more searches run only when the ones above found nothing (real-product renders: 89 of 500 not found, most of
+# them a tiny product below the coarse ladder or a product cut by the canvas edge; docs/inspect.md, nineteenth round):
 SMALL_STEP = 1.11  # small products: sizes below the coarse ladder's smallest, this far apart, at the fine resolution
 EDGE_CUTS = (0.15, 0.3, 0.45)  # a product cut by the canvas edge: the share of it off the canvas, per side tried
 EDGE_SLACK = 0.12  # how far (in template widths) the visible part may sit from the edge it was cut by
