@@ -25,12 +25,15 @@ def store_from(ctx: typer.Context, *, must_exist: bool = False) -> Store:
     only reads, or needs what was added before, refuses a home with no store instead of creating an empty one
     there (a mistyped ``--home`` would otherwise leave a new database behind and report "no such product")."""
     if must_exist:
-        missing = _missing_store(settings_from(ctx))
-        if missing is not None:
+        from adcreative.core.database import store_exists
+
+        settings = settings_from(ctx)
+        if not store_exists(settings):
             from adcreative.core.errors import InputError
 
-            raise InputError(f"no store at {missing}: nothing has been added there yet (add products with "
-                             "'adcreative products add' or 'products sample', or check --home / ADCREATIVE_HOME)")
+            raise InputError(f"no store at {Path(settings.home)}: nothing has been added there yet (add products "
+                             "with 'adcreative products add' or 'products sample', or check --home / "
+                             "ADCREATIVE_HOME)")
     root = ctx.find_root()
     obj: dict[str, Any] = root.obj if isinstance(root.obj, dict) else {}
     root.obj = obj
@@ -39,25 +42,6 @@ def store_from(ctx: typer.Context, *, must_exist: bool = False) -> Store:
 
         obj["store"] = Store(settings_from(ctx))
     return obj["store"]  # type: ignore[no-any-return]
-
-
-def _missing_store(settings: Settings) -> Path | None:
-    """The home whose store does not exist yet, or None. SQLite: the database file; PostgreSQL: the home's
-    ``store.json`` (which schema is its), or its blobs (a store from before schemas per home, adopted on opening);
-    another server database: its own errors say what is missing."""
-    from sqlalchemy.engine import make_url
-
-    from adcreative.core.database import STORE_FILE
-
-    home = Path(settings.home)
-    url = make_url(settings.resolved_database_url())
-    if url.get_backend_name() == "sqlite":
-        exists = url.database in (None, "", ":memory:") or Path(url.database).exists()
-    elif url.get_backend_name() == "postgresql":
-        exists = (home / STORE_FILE).exists() or (home / "blobs").is_dir()
-    else:
-        exists = True
-    return None if exists else home
 
 
 def settings_from(ctx: typer.Context) -> Settings:

@@ -67,6 +67,22 @@ def location(settings: Settings) -> Location:
     return Location(url, home_schema(home))
 
 
+def store_exists(settings: Settings) -> bool:
+    """Whether ``settings.home`` already has a store, found without creating anything (opening one creates it):
+    SQLite, the database file; PostgreSQL, the home's ``store.json``, or its blobs (a store from before schemas
+    per home, which :func:`location` may adopt); any other server database is taken to exist (its own errors say
+    what is missing)."""
+    from sqlalchemy.engine import make_url
+
+    url = make_url(settings.resolved_database_url())
+    home = Path(settings.home)
+    if url.get_backend_name() == "sqlite":
+        return url.database in (None, "", ":memory:") or Path(url.database).exists()
+    if url.get_backend_name() == "postgresql":
+        return (home / STORE_FILE).exists() or (home / "blobs").is_dir()
+    return True
+
+
 def _unadopted_legacy_store(url: str) -> bool:
     """Whether ``public`` holds a store written before schemas per home that no home has upgraded yet."""
     engine = create_engine(url)

@@ -61,6 +61,11 @@ class Placement:
     def found(self) -> bool:
         return self.score >= FOUND
 
+    @property
+    def matched(self) -> bool:
+        """Whether any placement was matched at all (else ``mask`` is empty: nothing to judge on)."""
+        return self.score > -1.0
+
 
 def _resized(im: np.ndarray, side: int) -> tuple[np.ndarray, float]:
     s = min(1.0, side / max(im.shape[:2]))
@@ -73,7 +78,7 @@ def _resized(im: np.ndarray, side: int) -> tuple[np.ndarray, float]:
 def _match(image: np.ndarray, rgba: np.ndarray, w: int, h: int) -> tuple[float, tuple[int, int]]:
     """Best masked correlation of the cutout scaled to (w, h) anywhere in ``image``, and where (x, y)."""
     if w < MIN_TEMPLATE or h < MIN_TEMPLATE or w > image.shape[1] or h > image.shape[0]:
-        return -1.0, (0, 0)
+        return -1.0, (0, 0)  # checked before resizing too: no template is made that could not be matched
     return _match_template(image, cv2.resize(rgba, (w, h), interpolation=cv2.INTER_AREA))
 
 

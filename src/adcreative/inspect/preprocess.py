@@ -263,7 +263,7 @@ def placement_mask(item: InspectItem, im: Image.Image) -> tuple[np.ndarray, floa
     from adcreative.inspect.locate import locate_product
 
     found = locate_product(im, item.product)
-    return (found.mask if found.score > -1.0 else saliency_map(im)), found.score
+    return (found.mask if found.matched else saliency_map(im)), found.score
 
 
 def preprocess_item(item: InspectItem, *, image_size: int, aux_size: int, cues: bool = True,
