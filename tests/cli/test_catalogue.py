@@ -28,7 +28,10 @@ def _home(tmp_path: Path) -> list[str]:
     return ["--home", str(tmp_path / "home")]
 
 
-def _nothing_written(tmp_path: Path) -> None:
+def _nothing_written(tmp_path: Path, *, new_home: bool = False) -> None:
+    if new_home:  # a refused import or a dry run into a new home leaves no store (not even an empty one) behind
+        assert not (tmp_path / "home").exists()
+        return
     store = Store(home=tmp_path / "home")
     assert store.product_ids() == []
     assert not any((tmp_path / "home" / "blobs").rglob("*.png"))  # no orphan blobs either
@@ -37,11 +40,12 @@ def _nothing_written(tmp_path: Path) -> None:
 def _expect_refused(tmp_path: Path, folder: Path, capsys: pytest.CaptureFixture[str], *needles: str,
                     args: tuple[str, ...] = ()) -> str:
     capsys.readouterr()
+    new_home = not (tmp_path / "home").exists()
     assert main([*_home(tmp_path), "products", "add", str(folder), *args]) == 2
     err = " ".join(capsys.readouterr().err.split())  # rich wraps long lines
     for n in needles:
         assert n in err, (n, err)
-    _nothing_written(tmp_path)
+    _nothing_written(tmp_path, new_home=new_home)
     return err
 
 
@@ -170,7 +174,7 @@ def test_dry_run_and_skip_bad(tmp_path: Path, sample_products: list[Product],
     out = capsys.readouterr()
     assert "would add A-1" in out.out and "1 to import, 3 with problems; nothing written" in out.out
     assert "would skip row 4" in out.err
-    _nothing_written(tmp_path)
+    _nothing_written(tmp_path, new_home=True)
     report = tmp_path / "skipped.csv"
     assert main([*h, "products", "add", str(folder), "--meta", str(sheet), "--skip-bad", "--report",
                  str(report)]) == 0

@@ -365,6 +365,27 @@ def test_seeds_and_counts_out_of_range(tmp_path: Path, capsys: pytest.CaptureFix
     assert capsys.readouterr().out.strip() == ""
 
 
+def test_generate_refuses_what_it_would_ignore_or_wait_on_forever(tmp_path: Path,
+                                                                 capsys: pytest.CaptureFixture[str]) -> None:
+    # --executor spark was a traceback; --workers 0 with Ray waited forever for an actor; --aspect "" generated
+    # nothing and exited 0; --threshold 2 was taken; recurrent-only options without --until-available were ignored
+    cases = [
+        (["generate", "--product", "p", "--executor", "spark"], "unknown executor 'spark'; choose local or ray"),
+        (["generate", "--product", "p", "--executor", "ray", "--workers", "0"], "--workers must be at least 1, got 0"),
+        (["generate", "--product", "p", "--aspect", " , "], "--aspect names no aspect ratio"),
+        (["generate", "--product", "p", "--until-available", "1", "--threshold", "2"],
+         "--threshold is a probability between 0 and 1, got 2"),
+        (["generate", "--product", "p", "--threshold", "0.5"],
+         "--threshold only applies to recurrent generation: add --until-available K"),
+        (["generate", "--product", "p", "--inspector", "x", "--max-attempts", "3"],
+         "--max-attempts, --inspector only apply to recurrent generation"),
+        (["generate", "--product", "p", "--adapt-prior"], "--adapt-prior only applies to recurrent generation"),
+    ]
+    for argv, expected in cases:
+        assert expected in _one_line_usage_error(*_run(argv, tmp_path, capsys), argv)
+    assert not (tmp_path / "home").exists()
+
+
 def test_scoring_an_unknown_product_is_an_error(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["--home", str(tmp_path / "home"), "products", "sample"]) == 0
     argv = ["inspect", "run", "--product", "nope"]  # said "nothing to score" and exited 0

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 
 import typer
 
-from adcreative.cli.common import console, err_console, store_from
+from adcreative.cli.common import console, err_console, settings_from, store_from
 
 if TYPE_CHECKING:
     from adcreative.catalogue.importer import Planned
@@ -36,14 +36,16 @@ def products_add(
                                                                   "products into this folder"),
 ) -> None:
     """Import a catalogue folder. All or nothing unless --skip-bad; every problem is listed with its row."""
-    from adcreative.catalogue.importer import commit_plan, plan_import, write_report
+    from adcreative.catalogue.importer import ImportRefused, commit_plan, plan_import, write_report
     from adcreative.catalogue.review import write_previews
+    from adcreative.core.database import store_exists
     from adcreative.core.errors import InputError
 
-    store = store_from(ctx)
+    # The store is opened (and, in a new home, created) only to write: a dry run or a refused import into a new
+    # home leaves nothing behind.
+    existing = store_from(ctx).product_ids() if store_exists(settings_from(ctx)) else []
     plan = plan_import(path, meta, titles_from_filenames=titles_from_filenames,
-                       accept_low_quality=accept_low_quality, existing=store.product_ids(),
-                       progress=True)
+                       accept_low_quality=accept_low_quality, existing=existing, progress=True)
     for note in plan.notes:
         err_console.print(f"note: {note}", markup=False, soft_wrap=True)
     if previews is not None:
@@ -64,7 +66,10 @@ def products_add(
             raise InputError(f"{len(plan.problems)} row(s) have problems (listed above): the import would write "
                              "nothing; fix them or pass --skip-bad")
         return
-    for product in commit_plan(store, plan, skip_bad=skip_bad):
+    if plan.problems and not skip_bad:
+        raise ImportRefused(plan)
+    added = commit_plan(store_from(ctx), plan, skip_bad=skip_bad) if plan.planned else []
+    for product in added:
         console.print(f"added {product.id}  [{product.category}]  {product.title}", markup=False, soft_wrap=True)
     if plan.problems:
         write_report(report, plan.problems)

@@ -24,7 +24,8 @@ def generate(
     until_available: int | None = typer.Option(
         None, "--until-available", help="Recurrent generation: regenerate until K creatives per product are "
         "auto-accepted by RFNet (every attempt is stored with its verdict; those sent to a human are queued)"),
-    max_attempts: int = typer.Option(20, "--max-attempts", help="Attempt budget per product (with --until-available)"),
+    max_attempts: int | None = typer.Option(None, "--max-attempts", help="Attempt budget per product (with "
+                                            "--until-available; default 20)"),
     threshold: float | None = typer.Option(None, "--threshold", help="Replace the inspector's three-way decision "
                                            "by a two-way one: deliver when P(available) ≥ this (no human band)"),
     adapt_prior: bool = typer.Option(
@@ -44,7 +45,24 @@ def generate(
 ) -> None:
     """Generate creatives for a product and store them with their provenance."""
     from adcreative.core.errors import ConfigError
+    from adcreative.executors import check_executor
     from adcreative.generate.provenance import build_generator, parse_generator_config
+
+    # Every argument is checked before anything is built or opened; an option that would be silently ignored is
+    # refused, so a forgotten --until-available does not look like a run with the asked-for threshold.
+    check_executor(executor, workers)
+    aspects = parse_list(aspect)
+    if not aspects:
+        raise InputError("--aspect names no aspect ratio (e.g. 1:1 or 1:1,4:5,16:9,9:16)")
+    if threshold is not None and not 0.0 <= threshold <= 1.0:
+        raise InputError(f"--threshold is a probability between 0 and 1, got {threshold:g}")
+    if until_available is None:
+        given = [name for name, v in (("--max-attempts", max_attempts), ("--threshold", threshold),
+                                      ("--inspector", inspector), ("--run-id", run_id)) if v is not None]
+        given += ["--adapt-prior"] if adapt_prior else []
+        if given:
+            raise InputError(f"{', '.join(given)} only appl{'ies' if len(given) == 1 else 'y'} to recurrent "
+                             "generation: add --until-available K")
 
     try:
         gen = build_generator(generator, policy=policy, **parse_generator_config(gen_config))
@@ -59,16 +77,16 @@ def generate(
     if until_available is None:
         from adcreative.pipelines.generation import generate_products
 
-        for c in generate_products(store, gen, ids, n=n, aspects=parse_list(aspect), seed=seed, executor=executor,
+        for c in generate_products(store, gen, ids, n=n, aspects=aspects, seed=seed, executor=executor,
                                    workers=workers, address=ray_address):
             console.print(f"{c.id}\t{c.product_id}\t{c.aspect}\tseed={c.seed}")
         return
     from adcreative.pipelines.recurrent import format_attempts, format_results, recurrent_for_products
 
-    results = recurrent_for_products(store, gen, ids, k=until_available, max_attempts=max_attempts,
-                                     aspects=parse_list(aspect), seed=seed, threshold=threshold, inspector=inspector,
-                                     run_id=run_id, on_result=lambda r: console.print(format_attempts(r)),
-                                     adapt_prior=adapt_prior)
+    results = recurrent_for_products(store, gen, ids, k=until_available,
+                                     max_attempts=20 if max_attempts is None else max_attempts, aspects=aspects,
+                                     seed=seed, threshold=threshold, inspector=inspector, run_id=run_id,
+                                     on_result=lambda r: console.print(format_attempts(r)), adapt_prior=adapt_prior)
     console.print(format_results(results))
     if results:
         reused = sum(r.reused for r in results)
