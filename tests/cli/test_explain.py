@@ -90,6 +90,8 @@ def test_usage_errors_exit_2(tmp_path: Path, sample_products: list, capsys: pyte
         (["explain", "pair", a, b, "--user-json", "[1]"], "JSON object"),
         (["explain", "pairs", "--import", str(tmp_path / "none.jsonl")], "no such pair file"),
         (["explain", "train", "--no-events"], "no training pairs"),
+        (["explain", "train", "--categorical", "segment,nope"],
+         "--categorical names user field(s) no training pair has: 'nope'"),
     ]
     for argv, needle in cases:
         capsys.readouterr()
@@ -97,6 +99,13 @@ def test_usage_errors_exit_2(tmp_path: Path, sample_products: list, capsys: pyte
         err = capsys.readouterr().err.replace("\n", "")
         assert needle in err and "Traceback" not in err, (argv, err)
     assert main([*h, "explain", "train", "--steps", "50"]) == 0
+    # a store with products but no events at all: the same error (it was a reshape traceback)
+    bare = ["--home", str(tmp_path / "bare")]
+    assert main([*bare, "products", "sample"]) == 0
+    capsys.readouterr()
+    assert main([*bare, "explain", "train"]) == 2
+    err = capsys.readouterr().err
+    assert "no training pairs" in err and "Traceback" not in err
     assert main([*h, "explain", "pair", a, b, "--user", "nobody"]) == 2
     assert "no events" in capsys.readouterr().err
     # without a user and with no model folder the command still lists differences

@@ -393,6 +393,8 @@ def test_scoring_an_unknown_product_is_an_error(tmp_path: Path, capsys: pytest.C
     capsys.readouterr()
     assert main(["--home", str(tmp_path / "home"), "inspect", "run", "--product", "citrus-can"]) == 0
     assert "nothing to score" in capsys.readouterr().out  # a known product without creatives
+    argv = ["inspect", "run", "--run", "nope"]  # said "nothing to score" and exited 0
+    assert "no creatives of generation run 'nope'" in _one_line_usage_error(*_run(argv, tmp_path, capsys), argv)
 
 
 def test_the_cli_seed_limit_is_the_store_column_limit() -> None:

@@ -15,6 +15,7 @@ if TYPE_CHECKING:
 # seeds go into numpy (non-negative only) and into the store's creative seed column: core.limits.INT_MAX, written
 # out here because importing core.limits (pydantic) would slow `adcreative --help`; a test checks they agree
 SEED_MAX = 2**31 - 1
+THREADS_MAX = 256  # torch/OpenBLAS threads: far more than any host here; 100,000 crashed the process
 
 console = Console(stderr=False, highlight=False)
 err_console = Console(stderr=True, highlight=False)

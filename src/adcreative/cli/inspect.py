@@ -10,7 +10,7 @@ from typing import Any
 
 import typer
 
-from adcreative.cli.common import SEED_MAX, console, err_console, parse_seeds, store_from
+from adcreative.cli.common import SEED_MAX, THREADS_MAX, console, err_console, parse_seeds, store_from
 from adcreative.core.errors import InputError
 from adcreative.core.types import BANDS, TARGET_REJECT
 
@@ -175,7 +175,7 @@ def train(
     decision_groups: str | None = typer.Option(None, "--decision-groups", help=_GROUPS_HELP),
     decision_min_group: int | None = typer.Option(None, "--decision-min-group", help=_MIN_GROUP_HELP),
     cache: bool = typer.Option(True, "--cache/--no-cache", help="Cache trunk encodings in DATA/.cache"),
-    threads: int | None = typer.Option(None, "--threads", help="torch threads (default: torch's choice)"),
+    threads: int | None = typer.Option(None, "--threads", min=1, max=THREADS_MAX, help="torch threads (default: torch's choice)"),
 ) -> None:
     """Train an inspector (seeded; class-weighted; early stopping on validation macro-F1 + AP), then calibrate it
     and fit its three-way decision on validation. With --init, fine-tune a saved one (its calibration is refitted)."""
@@ -225,7 +225,7 @@ def evaluate(
     out: Path | None = typer.Option(None, "--out", help="Folder for pr_curves.png, confusion.png, reliability.png, "
                                     "metrics.json"),
     cache: bool = typer.Option(True, "--cache/--no-cache"),
-    threads: int | None = typer.Option(None, "--threads"),
+    threads: int | None = typer.Option(None, "--threads", min=1, max=THREADS_MAX),
 ) -> None:
     """Per-class precision/recall/F1, AP(available), macro-F1, calibration (NLL, ECE) and the three-way decision,
     overall and per renderer family; PR curves, confusion matrix and reliability diagram as PNG. (To train on all
@@ -303,7 +303,7 @@ def baselines(
     image_size: int = typer.Option(224, "--image-size"),
     aux_size: int = typer.Option(112, "--aux-size"),
     finetune_head: bool = typer.Option(False, "--finetune-head", help="Also train the trunk's last 1×1 conv"),
-    threads: int | None = typer.Option(None, "--threads"),
+    threads: int | None = typer.Option(None, "--threads", min=1, max=THREADS_MAX),
     merge: str = typer.Option("", "--merge", help="With --loro and --out: train nothing, merge the reports in "
                               "these comma-separated folders (the same setup run on different seeds, e.g. one "
                               "process per seed) into one table in --out"),
@@ -382,7 +382,7 @@ def calibrate(
     decision_groups: str | None = typer.Option(None, "--decision-groups", help=_GROUPS_HELP),
     decision_min_group: int | None = typer.Option(None, "--decision-min-group", help=_MIN_GROUP_HELP),
     cache: bool = typer.Option(True, "--cache/--no-cache"),
-    threads: int | None = typer.Option(None, "--threads"),
+    threads: int | None = typer.Option(None, "--threads", min=1, max=THREADS_MAX),
 ) -> None:
     """Fit a trained model's temperature, out-of-distribution model and decision thresholds on a dataset's
     validation split (OOD statistics on its training split); write the calibrated model to --out."""
@@ -414,7 +414,7 @@ def run(
     rescore: bool = typer.Option(False, "--rescore", help="Also creatives that already have a verdict"),
     batch_size: int = typer.Option(64, "--batch-size"),
     onnx: bool = typer.Option(False, "--onnx", help="Score with the ONNX export (onnxruntime)"),
-    threads: int | None = typer.Option(None, "--threads"),
+    threads: int | None = typer.Option(None, "--threads", min=1, max=THREADS_MAX),
 ) -> None:
     """Score creatives in the store in batches and write a verdict (with its accept / human / reject band)
     for each."""
@@ -437,7 +437,7 @@ def sources(
     ctx: typer.Context,
     model: Path | None = typer.Option(None, "--model", help=_MODEL_HELP),
     product: str | None = typer.Option(None, "--product", help="Only this product"),
-    threads: int | None = typer.Option(None, "--threads"),
+    threads: int | None = typer.Option(None, "--threads", min=1, max=THREADS_MAX),
 ) -> None:
     """Judge each product's catalogue cutout alone (on a plain canvas): a product the auditor already calls
     unsuitable there will have its creatives called unsuitable whatever the scene — check its catalogue image."""

@@ -11,7 +11,7 @@ from typing import Any
 
 import typer
 
-from adcreative.cli.common import SEED_MAX, console, parse_list, store_from
+from adcreative.cli.common import SEED_MAX, THREADS_MAX, console, parse_list, store_from
 
 app = typer.Typer(help="Represent creatives: explicit features, learned embeddings, FAISS index.",
                   no_args_is_help=True)
@@ -60,14 +60,15 @@ def train(
     ctx: typer.Context,
     out: Path = typer.Option(..., "--out", help="Model folder to write (config.json + model.safetensors)"),
     product: str | None = typer.Option(None, "--product", help="Train on these products' creatives (default: all)"),
-    steps: int = typer.Option(600, "--steps"),
-    n_views: int = typer.Option(6, "--views", help="Augmented views cached per creative"),
-    dim: int = typer.Option(256, "--dim"),
+    steps: int = typer.Option(600, "--steps", min=1, max=1_000_000),
+    n_views: int = typer.Option(6, "--views", min=2, max=64, help="Augmented views cached per creative (≥ 2: a "
+                                "positive pair is two different views)"),
+    dim: int = typer.Option(256, "--dim", min=1, max=4096),
     train_blocks: int = typer.Option(0, "--train-blocks", help="Last EfficientNet blocks fine-tuned (0: heads only, CPU default)"),
     text: bool = typer.Option(True, "--text/--no-text", help="Fuse the MiniLM title/copy embedding"),
     backbone: str = typer.Option("packaged", "--backbone", help="'packaged', 'random' or a local weights file"),
     seed: int = typer.Option(0, "--seed", min=0, max=SEED_MAX),
-    threads: int = typer.Option(1, "--threads", help="Torch threads (1 is fastest on a shared 2-core box)"),
+    threads: int = typer.Option(1, "--threads", min=1, max=THREADS_MAX, help="Torch threads (1 is fastest on a shared 2-core box)"),
 ) -> None:
     """Train the image+text encoder MoCo v3-style on stored creatives (same-product hard negatives)."""
     import torch
@@ -166,11 +167,11 @@ def evaluate(
     products: str = typer.Option("sample+shared", "--products",
                                  help="'sample', a cutout folder, or 'sample+shared' (sample catalogue + "
                                       "../shared/data/products when present)"),
-    per_product: int = typer.Option(24, "--per-product"),
-    test_products: int = typer.Option(5, "--test-products", help="Held-out products (never trained on)"),
-    steps: int = typer.Option(600, "--steps"),
+    per_product: int = typer.Option(24, "--per-product", min=2, max=10_000),
+    test_products: int = typer.Option(5, "--test-products", min=1, help="Held-out products (never trained on)"),
+    steps: int = typer.Option(600, "--steps", min=1, max=1_000_000),
     seed: int = typer.Option(0, "--seed", min=0, max=SEED_MAX),
-    threads: int = typer.Option(1, "--threads"),
+    threads: int = typer.Option(1, "--threads", min=1, max=THREADS_MAX),
 ) -> None:
     """Measure retrieval recall@1 (ours vs ImageNet), near-duplicate P/R and kNN quality AUC on held-out products."""
     import torch

@@ -10,7 +10,7 @@ from typing import Any
 
 import typer
 
-from adcreative.cli.common import SEED_MAX, console, parse_list
+from adcreative.cli.common import SEED_MAX, THREADS_MAX, console, parse_list
 from adcreative.core.errors import InputError
 
 app = typer.Typer(help="Feedback fine-tuning (RFFT): raise RFNet's P(available) of generated creatives.",
@@ -67,7 +67,7 @@ def rfft(
     tensorboard: bool = typer.Option(True, "--tensorboard/--no-tensorboard", help="Log to OUT/rfft (TensorBoard)"),
     seed: int = typer.Option(0, "--seed", min=0, max=SEED_MAX),
     resume: bool = typer.Option(True, "--resume/--no-resume", help="Continue from the latest checkpoint in --out"),
-    threads: int | None = typer.Option(None, "--threads"),
+    threads: int | None = typer.Option(None, "--threads", min=1, max=THREADS_MAX),
 ) -> None:
     """Fine-tune the generator's ControlNet with RFNet's feedback; then generate with OUT/generator.json."""
     from adcreative.generate.provenance import parse_generator_config
@@ -114,7 +114,7 @@ def compositor(
     aspects: str = typer.Option("1:1", "--aspects"),
     scale: float = typer.Option(0.5, "--scale", min=0.1, max=4.0, help="Canvas scale while tuning (0.5 → 256 px short side)"),
     seed: int = typer.Option(0, "--seed", min=0, max=SEED_MAX),
-    threads: int | None = typer.Option(None, "--threads"),
+    threads: int | None = typer.Option(None, "--threads", min=1, max=THREADS_MAX),
 ) -> None:
     """Tune the compositor's sampling policy by policy gradient on RFNet's P(available)."""
     from adcreative.generate.compositor.policy import CompositorPolicy

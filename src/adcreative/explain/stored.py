@@ -140,7 +140,7 @@ def train_from_store(store: Store, out: str | Path, *, label_files: Sequence[str
         ctx = [{"id": e.user_id, **logged_user(e)} for e in rows]
         n_imp, n_clk = len(rows), sum((e.request_id, e.creative_id) in clicked for e in rows)
         cat0, num0 = infer_user_fields(ctx, categorical)
-        logged = click_pairs([e.ad_id for e in rows], _encode_users(ctx, cat0, num0), [e.creative_id for e in rows],
+        logged = [] if not rows else click_pairs([e.ad_id for e in rows], _encode_users(ctx, cat0, num0), [e.creative_id for e in rows],
                              [1.0 if (e.request_id, e.creative_id) in clicked else 0.0 for e in rows],
                              per_click=per_click, users=ctx, seed=seed)
     labels = [q for f in label_files for q in read_pairs(f)]
@@ -154,6 +154,11 @@ def train_from_store(store: Store, out: str | Path, *, label_files: Sequence[str
     encoder = load_encoder(encoder_dir) if encoder_dir is not None else None
     feats = resolve_features(store, [r for q in pairs for r in (q.image_a, q.image_b)], encoder)
     users: list[Mapping[str, Any] | None] = [q.user if isinstance(q.user, dict) else {} for q in pairs]
+    seen_fields = {k for u in users for k in (u or {}) if k != "id"}
+    unknown = [c for c in categorical if c not in seen_fields]
+    if unknown:
+        raise InputError(f"--categorical names user field(s) no training pair has: {', '.join(map(repr, unknown))} "
+                         f"(fields: {', '.join(sorted(seen_fields)) or 'none'})")
     cat, num = infer_user_fields([u or {} for u in users], categorical)
     emb_in = int(encoder.dim) if encoder is not None else 0
     model = create_preference_model("bradley_terry", user_cat_fields=cat, user_num_fields=num, rank=rank,

@@ -29,6 +29,9 @@ def score_store(store: Store, *, model: str | Path | None = None, product: str |
     if product is not None:
         store.get_product(product)  # an unknown id is an InputError, not "nothing to score"
     creatives = store.creatives(product_id=product, run_id=run_id)
+    if run_id is not None and not creatives and not store.creatives(run_id=run_id):
+        raise InputError(f"no creatives of generation run {run_id!r} in the store (a run's id is printed by "
+                         "'generate --until-available' and in 'creatives show')")
     if not rescore:
         judged = store.latest_verdicts([c.id for c in creatives])
         creatives = [c for c in creatives if c.id not in judged]
