@@ -297,6 +297,7 @@ def test_train_calibrate_and_eval_by_renderer(two_family_data: Path, tmp_path: P
     assert set((two_family_data / ".cache").glob("rfnet-enc-*")) == cached
     metrics = json.loads((ev / "metrics.json").read_text())
     assert set(metrics["by_renderer"]) == {"photo", "studio"} and "decision" in metrics
+    assert metrics.get("by_kind") != []  # metrics.json is written once, as returned: no kind list left empty
     assert (ev / "reliability.png").exists() and (ev / "renderer-photo" / "reliability.png").exists()
     # which drawn kinds it misses: from the manifest's params.kind, per family and class, drawn as a bar chart
     eva = tmp_path / "eva"

@@ -112,9 +112,10 @@ def judged_metrics(y: np.ndarray, logits: np.ndarray, ood: np.ndarray, model: An
 
 
 def evaluate_model(model: Any, enc: EncodedSet, out: Path | None = None, title: str = "RFNet",
-                   kinds: Sequence[str] | None = None) -> dict[str, Any]:
+                   kinds: Sequence[str] | None = None, write_json: bool = True) -> dict[str, Any]:
     """Metrics on labelled encodings (see :func:`judged_metrics`; ``kinds``: per row of ``enc``); with ``out``, also
-    ``pr_curves.png``, ``confusion.png``, ``reliability.png`` and ``metrics.json``."""
+    ``pr_curves.png``, ``confusion.png``, ``reliability.png`` and (unless ``write_json`` is false: the caller adds
+    to the metrics and writes them once) ``metrics.json``."""
     import json
 
     from adcreative.core.imageio import atomic_write_text
@@ -136,7 +137,8 @@ def evaluate_model(model: Any, enc: EncodedSet, out: Path | None = None, title: 
         m["confusion_png"] = str(plot_confusion(m["confusion"], out / "confusion.png", title))
         m["reliability_png"] = str(plot_reliability(y, probs, out / "reliability.png", before=softmax(logits),
                                                     title=title))
-        atomic_write_text(out / "metrics.json", json.dumps(m, indent=2))
+        if write_json:
+            atomic_write_text(out / "metrics.json", json.dumps(m, indent=2))
     return m
 
 
@@ -226,19 +228,18 @@ def evaluate_folder(model: str | Path | None, data: Path, *, split: str = "test"
             by[fam] = evaluate_model(net, sub, out=out / f"renderer-{slug(fam)}", title=f"{fam}")
     kinds = drawn_kinds(samples, enc.ids)
     m = evaluate_model(net, enc, out=out, title=Path(model).name if model else "default RFNet",
-                       kinds=kinds if any(kinds) else None)
+                       kinds=kinds if any(kinds) else None, write_json=False)
     if m.get("by_kind"):
         m["by_kind_png"] = str(plot_kind_misses(m["by_kind"], out / "kinds.png"))
     else:  # no kind recorded, or none with enough images: nothing to draw
         m.pop("by_kind", None)
-    if by or "by_kind" in m:
-        import json
+    if by:
+        m["by_renderer"] = by
+    import json
 
-        from adcreative.core.imageio import atomic_write_text
+    from adcreative.core.imageio import atomic_write_text
 
-        if by:
-            m["by_renderer"] = by
-        atomic_write_text(out / "metrics.json", json.dumps(m, indent=2))
+    atomic_write_text(out / "metrics.json", json.dumps(m, indent=2))  # once, and the same as what is returned
     return m
 
 
