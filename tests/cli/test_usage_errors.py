@@ -386,6 +386,29 @@ def test_generate_refuses_what_it_would_ignore_or_wait_on_forever(tmp_path: Path
     assert not (tmp_path / "home").exists()
 
 
+def test_a_store_that_cannot_be_opened_and_paths_that_cannot_be_written(tmp_path: Path,
+                                                                       capsys: pytest.CaptureFixture[str]) -> None:
+    # a file that is not a database at the home's database path was an sqlalchemy traceback
+    home = tmp_path / "home"
+    home.mkdir()
+    (home / "adcreative.db").write_text("not a database")
+    for argv in (["products", "list"], ["products", "sample"]):
+        line = _one_line_usage_error(*_run(argv, tmp_path, capsys), argv)
+        assert "cannot open the store at sqlite:///" in line and "file is not a database" in line
+    assert (home / "adcreative.db").read_text() == "not a database"
+    (home / "adcreative.db").unlink()
+    assert main(["--home", str(home), "products", "sample"]) == 0
+    # an output path that is a folder, or under a file, was an OSError traceback naming a temporary file
+    (tmp_path / "file").write_text("x")
+    for out, needle in [(tmp_path, "is a folder: give a file name"), (tmp_path / "file" / "p.png", "is a file, not a folder")]:
+        argv = ["products", "show", "citrus-can", "--matte", "--out", str(out)]
+        assert needle in _one_line_usage_error(*_run(argv, tmp_path, capsys), argv)
+    # what the system refuses (here a name too long for the file system): one line naming the path, exit 1
+    code, err = _run(["products", "show", "citrus-can", "--matte", "--out", str(tmp_path / ("a" * 300 + ".png"))],
+                     tmp_path, capsys)
+    assert code == 1 and len(err.strip().splitlines()) == 1 and "File name too long" in err and "Traceback" not in err
+
+
 def test_scoring_an_unknown_product_is_an_error(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["--home", str(tmp_path / "home"), "products", "sample"]) == 0
     argv = ["inspect", "run", "--product", "nope"]  # said "nothing to score" and exited 0

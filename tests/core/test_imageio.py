@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import struct
 import zlib
 from pathlib import Path
@@ -31,6 +32,22 @@ def test_atomic_write_leaves_old_content_on_failure(tmp_path: Path) -> None:
         atomic_write(p, 123)  # type: ignore[arg-type]
     assert p.read_bytes() == b"old"
     assert [x.name for x in tmp_path.iterdir()] == ["f.bin"]  # no temp file left behind
+
+
+def test_atomic_write_refuses_a_folder_a_file_as_folder_and_a_special_file(tmp_path: Path) -> None:
+    # a folder: the rename failed naming the temporary file; a file on the way: mkdir's FileExistsError; a FIFO (or,
+    # as root, a device such as /dev/full): the rename replaced it with a plain file
+    (tmp_path / "dir").mkdir()
+    (tmp_path / "file").write_bytes(b"keep")
+    os.mkfifo(tmp_path / "fifo")
+    for target, needle in [(tmp_path / "dir", "is a folder"), (tmp_path / "file" / "x.png", "file is a file, not a folder"),
+                           (tmp_path / "file" / "a" / "x.png", "file is a file, not a folder"),
+                           (tmp_path / "fifo", "is not a regular file")]:
+        with pytest.raises(InputError, match=needle):
+            atomic_write(target, b"new")
+    assert (tmp_path / "file").read_bytes() == b"keep" and (tmp_path / "fifo").is_fifo()
+    assert sorted(x.name for x in tmp_path.iterdir()) == ["dir", "fifo", "file"]  # no temp file left behind
+    assert not any((tmp_path / "dir").iterdir())
 
 
 def _png_with_size(path: Path, w: int, h: int) -> None:

@@ -11,6 +11,7 @@ so ``adcreative --help`` stays instant. ``main(argv)`` runs in-process for tests
 
 from __future__ import annotations
 
+import errno
 import math
 import sys
 import types
@@ -102,6 +103,11 @@ def usage_line(e: Exception) -> str:
     return msg
 
 
+# What the machine refuses, not what the code got wrong: a folder without write permission, a full or read-only disk.
+ENVIRONMENT_ERRNOS = {errno.EACCES, errno.EPERM, errno.ENOSPC, errno.EROFS, errno.EDQUOT, errno.ENAMETOOLONG,
+                      errno.ENOTDIR}
+
+
 def _error(text: str) -> None:
     # escaped: a path or value with [brackets] is text, not rich markup; soft_wrap keeps it one line
     err_console.print(f"[bold red]error:[/] {escape(text)}", soft_wrap=True)
@@ -166,6 +172,11 @@ def main(argv: list[str] | None = None) -> int:
     except typer.Abort:
         err_console.print("aborted")
         return 130
+    except OSError as e:
+        if e.errno not in ENVIRONMENT_ERRNOS or e.filename is None:
+            raise  # anything else is a bug, and its traceback is what would find it
+        _error(f"cannot write or read {e.filename}: {e.strerror}")
+        return 1
     except _ClickException as e:
         if type(e).__name__ == "NoArgsIsHelpError":  # a bare group: its help is the answer
             e.show()  # type: ignore[attr-defined]

@@ -99,6 +99,15 @@ def sha256(data: bytes) -> str:
 def atomic_write(path: str | Path, data: bytes) -> None:
     """Write a file so that readers see either the old or the whole new content, never a part."""
     p = Path(path)
+    if p.is_dir():  # else the rename fails naming the temporary file, not the path the user gave
+        raise InputError(f"{p} is a folder: give a file name to write")
+    if p.exists() and not p.is_file():  # a device or a pipe: the rename would replace it with a plain file
+        raise InputError(f"{p} is not a regular file: give a file name to write")
+    for parent in p.parents:
+        if parent.exists():
+            if not parent.is_dir():
+                raise InputError(f"cannot write {p}: {parent} is a file, not a folder")
+            break
     p.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=p.parent, prefix=f".{p.name}.", suffix=".tmp")
     try:

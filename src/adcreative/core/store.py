@@ -32,7 +32,7 @@ from sqlalchemy import (
     func,
     select,
 )
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DatabaseError, IntegrityError
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
 
 from adcreative.config import Settings, get_settings
@@ -225,6 +225,10 @@ class Store:
         self.engine = make_engine(self.location)
         try:
             migrations.ensure(self.location, self.engine, Base.metadata)  # fresh → created; other revision → refused
+        except DatabaseError as e:  # not a database file, a server that refuses us: say which store, in one line
+            self.engine.dispose()
+            why = " ".join(str(e.orig).split())  # psycopg's hints span lines
+            raise InputError(f"cannot open the store at {self.location.describe()}: {why}") from None
         except BaseException:
             self.engine.dispose()
             raise
