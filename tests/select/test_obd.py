@@ -11,7 +11,7 @@ import pytest
 
 from adcreative.core.errors import InputError
 from adcreative.select.data import load_obd
-from adcreative.select.obd import deployment_gate
+from adcreative.select.obd import deployment_gate, evaluate_obd
 from tests.paths import SHARED as SHARED_DATA
 
 OBD = SHARED_DATA / "obd" / "men"
@@ -72,6 +72,36 @@ def test_obd_bad_folders(tmp_path: Path) -> None:
         load_obd(root, "bts")
 
 
+def _edit_log(root: Path, column: str, row: int, value: str) -> None:
+    log = root / "random" / "kids.csv"
+    rows = list(csv.reader(log.open(newline="")))
+    rows[row + 1][rows[0].index(column)] = value
+    with log.open("w", newline="") as f:
+        csv.writer(f).writerows(rows)
+
+
+@pytest.mark.parametrize(("column", "value", "needle"), [
+    ("click", "2", r"click must be 0 or 1 \(data row 4 has 2\)"),       # was taken as a reward of 2
+    ("user-item_affinity_1", "nan", "affinity values must be finite"),  # was a NaN pair feature
+    ("position", "1000", "position 1000 is over 65"),
+])
+def test_obd_bad_values(tmp_path: Path, column: str, value: str, needle: str) -> None:
+    root = write_campaign(tmp_path / "c", "kids", 4, 20, 1)
+    _edit_log(root, column, 3, value)
+    with pytest.raises(InputError, match=needle):
+        load_obd(root, "random")
+
+
+def test_obd_refuses_a_log_too_small_for_nested_cross_fitting(tmp_path: Path) -> None:
+    # no clicks (or a handful): sklearn's "needs samples of at least 2 classes" traceback mid-run
+    root = write_campaign(tmp_path / "c", "kids", 4, 300, 1)
+    clicks = int(load_obd(root, "random").log.click.sum())
+    assert 0 < clicks < 15
+    with pytest.raises(InputError, match=f"the random log has {clicks} clicks in 300 rows: nested cross-validation "
+                                         r"\(5 × 3 folds\) needs at least 15 clicks"):
+        evaluate_obd(root, seeds=[0])
+
+
 def test_deployment_gate_refuses_a_lower_bound_below_logging() -> None:
     """On a seeded synthetic log where the learned policy is no better than logging, the gate refuses; where it is
     clearly better, it exports."""
@@ -98,7 +128,7 @@ def test_evaluate_and_export_on_a_campaign_it_was_not_built_on(tmp_path: Path) -
     pytest.importorskip("torch")
     pytest.importorskip("sklearn")
     from adcreative.select.bundle import Bundle
-    from adcreative.select.obd import LEARNED, evaluate_obd
+    from adcreative.select.obd import LEARNED
     from adcreative.select.selector import RankRequest, Selector
 
     root = write_campaign(tmp_path / "data", "kids", 4, 3000, 2, best=2)

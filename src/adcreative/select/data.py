@@ -205,8 +205,15 @@ def load_obd(folder: str | Path, policy: str = "random", *, n_buckets: int = 64)
         raise InputError(f"item_id outside 0..{k - 1}", source=csv_path)
     if pos.min() < 0:
         raise InputError("position must start at 1", source=csv_path)
+    if pos.max() > 64:  # the service's limit on a slot; OBD has three
+        raise InputError(f"position {int(pos.max()) + 1} is over 65", source=csv_path)
+    if not np.isin(click, (0.0, 1.0)).all():
+        bad = int(np.flatnonzero(~np.isin(click, (0.0, 1.0)))[0])
+        raise InputError(f"click must be 0 or 1 (data row {bad + 1} has {click[bad]:g})", source=csv_path)
     if not ((prop > 0) & (prop <= 1)).all():
         raise InputError("propensity_score must be in (0, 1]", source=csv_path)
+    if not np.isfinite(aff).all():
+        raise InputError("user-item_affinity values must be finite numbers", source=csv_path)
     # pseudo-user for GAUC: OBD has no user id, the 4 user features identify a user segment
     keys = {t: i for i, t in enumerate(sorted({tuple(u) for u in raw_user}))}
     group = np.array([keys[tuple(u)] for u in raw_user], np.int64)

@@ -322,6 +322,7 @@ def evaluate_obd(folder: str | Path, *, seeds: Sequence[int] = (0, 1, 2, 3, 4), 
 
         raise InputError(f"random/ holds campaign {rnd.campaign!r} ({rnd.n_items} items) but bts/ holds "
                          f"{bts.campaign!r} ({bts.n_items} items)", source=folder)
+    check_enough_clicks(rnd, folds, inner_folds, Path(folder) / "random")
     per_seed = [_one_seed(rnd, s, folds, inner_folds, n_boot, progress) for s in seeds]
     logged = {"random (logged)": on_policy_ctr(rnd.log.click, n_boot=n_boot),
               "BTS (logged)": on_policy_ctr(bts.log.click, n_boot=n_boot)}
@@ -339,6 +340,20 @@ def evaluate_obd(folder: str | Path, *, seeds: Sequence[int] = (0, 1, 2, 3, 4), 
         rep.notes.append(f"bundle saved to {save_to}: serves the "
                          f"{'learned model' if decision.export else 'conservative policy'} for ad {rnd.campaign!r}")
     return rep
+
+
+def check_enough_clicks(rnd: OBDData, folds: int, inner_folds: int, source: Path) -> None:
+    """Refuse a random log too small for nested cross-fitting: every inner training split (about
+    (1 − 1/folds)(1 − 1/inner_folds) of the rows) must hold clicks and non-clicks for a click model to be fitted,
+    so both must number at least ``folds × inner_folds`` (below that a split without clicks is likely)."""
+    from adcreative.core.errors import InputError
+
+    need = folds * inner_folds
+    clicks = int(rnd.log.click.sum())
+    if clicks < need or len(rnd.log) - clicks < need:
+        raise InputError(f"the random log has {clicks} clicks in {len(rnd.log)} rows: nested cross-validation "
+                         f"({folds} × {inner_folds} folds) needs at least {need} clicks and {need} rows without one",
+                         source=source)
 
 
 def export_bundle(rnd: OBDData, bts: OBDData, directory: str | Path, decision: GateDecision, *, seed: int = 0,
