@@ -120,6 +120,20 @@ def test_dataset_synth_mixes_renderer_families(tmp_path: Path, catalogue: Path) 
     assert not (tmp_path / "bad").exists()
 
 
+@pytest.mark.parametrize(("args", "needle"), [
+    (["--aspects", "nope"], "unknown aspect ratio 'nope'"),                  # a ValueError after the folder began
+    (["--aspects", " , "], "--aspects names no aspect ratio"),               # fell back to every aspect
+    (["--test-products", "nope"], "split given for product(s) not in the catalogue: 'nope'"),  # ran, ignored
+    (["--colourways", "1", "--colourways-of", "nope"], "unknown product source(s) for colourways: 'nope'"),
+])
+def test_dataset_synth_refuses_bad_options_before_writing(tmp_path: Path, catalogue: Path, args: list[str],
+                                                          needle: str, capsys: pytest.CaptureFixture[str]) -> None:
+    capsys.readouterr()
+    assert main(["dataset", "synth", "--products", str(catalogue), "--out", str(tmp_path / "bad"), *args]) == 2
+    assert needle in " ".join(capsys.readouterr().err.split())
+    assert not (tmp_path / "bad").exists()
+
+
 def _files(d: Path) -> dict[str, bytes]:
     """Every file of a dataset folder by relative path, to compare two runs byte for byte."""
     return {str(f.relative_to(d)): f.read_bytes() for f in sorted(d.rglob("*")) if f.is_file()}

@@ -54,6 +54,8 @@ def dataset_synth(
         raise InputError(f"--degrade and --mirror are shares in [0, 1], got {degrade} and {mirror}")
     if bad_source_cutout not in BAD_SOURCE_CUTOUTS:
         raise InputError(f"--bad-source-cutout: choose from {', '.join(BAD_SOURCE_CUTOUTS)}, got {bad_source_cutout!r}")
+    if not parse_list(aspects):
+        raise InputError("--aspects names no aspect ratio (e.g. 1:1 or 1:1,4:5,16:9,9:16)")
     families = parse_list(renderers)
     unknown = [r for r in families if r not in RENDERERS]
     if unknown or not families:

@@ -46,7 +46,7 @@ from tqdm import tqdm
 from adcreative.core.durable import fsync_dir
 from adcreative.core.errors import InputError
 from adcreative.core.imageio import atomic_write_text, save_png
-from adcreative.core.types import CLASSES, Product
+from adcreative.core.types import ASPECTS, CLASSES, Product
 from adcreative.generate.base import GeneratedImage, Generator, create_generator
 from adcreative.generate.measure import agrees
 from adcreative.inspect.datasets.degrade import degrade
@@ -116,6 +116,9 @@ def _draw(gen: Generator, p: Product, seed: int, aspect: str, label: str, severi
 def _source_id(p: Product) -> str:
     """The product a sample counts as for splits: a colourway's source, else the product itself."""
     return str(p.attrs.get("source_product", p.id))
+
+
+PRODUCT_SOURCES = ("real", "sample", "procedural", "fitted")
 
 
 def product_source(p: Product) -> str:
@@ -269,6 +272,17 @@ def synth_dataset(products: list[Product], out: str | Path, *, per_class: int = 
     if unknown or not renderers:
         raise InputError(f"unknown renderer {', '.join(unknown) or '(none)'}; choose from {', '.join(RENDERERS)}")
     aspects = aspects or ["1:1", "4:5", "16:9", "9:16"]
+    # checked before anything is written (a bad aspect was a ValueError after the folder was begun)
+    bad = [a for a in aspects if a not in ASPECTS]
+    if bad:
+        raise InputError(f"unknown aspect ratio {bad[0]!r}; choose from {', '.join(ASPECTS)}")
+    unknown_ids = sorted(set(splits or {}) - {p.id for p in products})
+    if unknown_ids:
+        raise InputError(f"split given for product(s) not in the catalogue: {', '.join(map(repr, unknown_ids))}")
+    bad = sorted(set(colourway_sources or ()) - set(PRODUCT_SOURCES))
+    if bad:
+        raise InputError(f"unknown product source(s) for colourways: {', '.join(map(repr, bad))}; choose from "
+                         f"{', '.join(PRODUCT_SOURCES)}")
     gens: dict[str, Generator] = {r: create_generator(r, scale=scale) for r in renderers}
     if generator is not None:
         gens[renderers[0]] = generator
