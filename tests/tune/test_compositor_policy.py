@@ -123,6 +123,9 @@ def test_cli_tune_compositor_with_rfnet_then_generate_with_policy(tmp_path: Path
     # bad input: a missing auditor folder is exit code 2, nothing written
     assert main([*home, "tune", "compositor", "--out", str(tmp_path / "x"), "--rfnet", str(tmp_path / "no")]) == 2
     assert not (tmp_path / "x").exists()
+    (tmp_path / "empty").mkdir()  # a start policy folder without config.json was a FileNotFoundError traceback
+    assert main([*home, "tune", "compositor", "--out", str(tmp_path / "x"), "--policy", str(tmp_path / "empty")]) == 2
+    assert not (tmp_path / "x").exists()
 
 
 def test_bad_tuner_config() -> None:
@@ -130,3 +133,8 @@ def test_bad_tuner_config() -> None:
         CompositorTuner(samples_per_product=1)
     with pytest.raises(InputError, match="aspect"):
         CompositorTuner(aspects=["3:2"])
+    with pytest.raises(InputError, match="aspect"):
+        CompositorTuner(aspects=[])
+    for threshold in (0.0, 1.0, 5.0):  # 5 was taken: nothing could ever count as available
+        with pytest.raises(InputError, match="threshold is a probability strictly between 0 and 1"):
+            CompositorTuner(threshold=threshold)

@@ -439,5 +439,7 @@ def test_cli_tune_rfft_with_rfnet_and_local_weights(tiny_sd: tuple[Path, Path], 
     assert main([*home, "creatives", "regenerate", made[0].id]) == 0
     # a bad generator config and a missing weights folder are clear errors (exit code 2), named
     assert main([*argv[:2], "--gen-config", "{not json", *argv[4:]]) == 2
+    for cfg in ({}, {**gen_config(tiny_sd), "nope": 1}):  # a missing or unknown key was a TypeError traceback
+        assert main([*argv[:2], "--gen-config", json.dumps(cfg), *argv[4:]]) == 2
     missing = json.dumps(gen_config(tiny_sd, controlnet=str(tmp_path / "no-controlnet")))
     assert main([*argv[:2], "--gen-config", missing, *argv[4:]]) == 2

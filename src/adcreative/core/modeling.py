@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any, ClassVar, TypeVar
 
 from adcreative.core.durable import atomic_dir
+from adcreative.core.errors import InputError
 
 CONFIG_NAME = "config.json"
 WEIGHTS_NAME = "model.safetensors"
@@ -96,7 +97,8 @@ class ConfigMixin:
     def load_config(cls, directory: str | Path) -> dict[str, Any]:
         p = Path(directory) / cls.config_name
         if not p.exists():
-            raise FileNotFoundError(f"{p}: no {cls.config_name} (is this a saved model folder?)")
+            # a folder the user named: their input, one line in the CLI (a FileNotFoundError was a traceback)
+            raise InputError(f"no {cls.config_name}: not a saved model folder", source=directory)
         return dict(json.loads(p.read_text()))
 
     @classmethod
@@ -109,7 +111,7 @@ class ConfigMixin:
         obj = cls(**cfg)
         wp = d / WEIGHTS_NAME
         if not wp.exists():
-            raise FileNotFoundError(f"{wp}: weights file missing")
+            raise InputError(f"no {WEIGHTS_NAME}: the model folder is incomplete", source=d)
         # check the model first: a NumPy-state model must load without importing torch (light services)
         if hasattr(obj, "state_dict") and _torch_available():
             from safetensors.torch import load_file

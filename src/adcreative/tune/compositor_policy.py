@@ -142,8 +142,10 @@ class CompositorTuner:
             raise InputError("iterations and products_per_iter must be ≥ 1, samples_per_product ≥ 2 "
                              "(the baseline is the leave-one-out mean of a product's samples)")
         bad = [a for a in aspects if a not in ASPECTS]
-        if bad:
-            raise InputError(f"unknown aspect ratio {bad[0]!r}; choose from {', '.join(ASPECTS)}")
+        if bad or not aspects:
+            raise InputError(f"unknown aspect ratio {bad[0] if bad else ''!r}; choose from {', '.join(ASPECTS)}")
+        if not 0.0 < threshold < 1.0:  # at 0 or 1 every sample (or none) counts as available: no signal
+            raise InputError(f"threshold is a probability strictly between 0 and 1, got {threshold:g}")
         if kl_weight < 0 or diversity_weight < 0:
             raise InputError("kl_weight and diversity_weight must be ≥ 0")
         self.config: dict[str, Any]

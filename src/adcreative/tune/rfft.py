@@ -186,7 +186,11 @@ class RFFTTrainer:
             raise InputError(f"unknown aspect ratio {bad[0] if bad else ''!r}; choose from {', '.join(ASPECTS)}")
         # The generator validates the local files and owns placement, prompts and sampling settings: training
         # sees exactly the inputs, strength and steps that inference will.
-        self.gen = DiffusersInpaintGenerator(**generator)
+        try:
+            self.gen = DiffusersInpaintGenerator(**generator)
+        except TypeError as e:  # a missing or unknown key of the JSON config: the user's input, not a bug here
+            raise InputError(f"generator config: {e} (the diffusers-inpaint generator needs base and controlnet, "
+                             "local model folders)") from None
         gcfg = self.gen.config
         if gcfg["scheduler"] != "ddim":
             raise InputError(f"RFFT samples with DDIM (JD's sampler; x̂0 is its prediction), the generator config "
