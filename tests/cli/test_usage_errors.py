@@ -386,8 +386,8 @@ def test_generate_refuses_what_it_would_ignore_or_wait_on_forever(tmp_path: Path
     assert not (tmp_path / "home").exists()
 
 
-def test_a_store_that_cannot_be_opened_and_paths_that_cannot_be_written(tmp_path: Path,
-                                                                       capsys: pytest.CaptureFixture[str]) -> None:
+@pytest.mark.sqlite_only  # the home's database file is SQLite's
+def test_a_store_file_that_is_not_a_database(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     # a file that is not a database at the home's database path was an sqlalchemy traceback
     home = tmp_path / "home"
     home.mkdir()
@@ -396,8 +396,10 @@ def test_a_store_that_cannot_be_opened_and_paths_that_cannot_be_written(tmp_path
         line = _one_line_usage_error(*_run(argv, tmp_path, capsys), argv)
         assert "cannot open the store at sqlite:///" in line and "file is not a database" in line
     assert (home / "adcreative.db").read_text() == "not a database"
-    (home / "adcreative.db").unlink()
-    assert main(["--home", str(home), "products", "sample"]) == 0
+
+
+def test_paths_that_cannot_be_written(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["--home", str(tmp_path / "home"), "products", "sample"]) == 0
     # an output path that is a folder, or under a file, was an OSError traceback naming a temporary file
     (tmp_path / "file").write_text("x")
     for out, needle in [(tmp_path, "is a folder: give a file name"), (tmp_path / "file" / "p.png", "is a file, not a folder")]:
