@@ -47,3 +47,12 @@ def test_cli_simulate(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> Non
                  "--policies", "oracle,ours,uniform", "--png", str(png)]) == 0
     assert png.exists() and "N = 600" in capsys.readouterr().out
     assert main(["select", "simulate", "--n", "10"]) == 2
+    # a broken cutout in the folder is named in one line (it was opened unchecked: a PIL traceback)
+    bad = tmp_path / "bad"
+    bad.mkdir()
+    (bad / "p0.png").write_bytes((tmp_path / "p0.png").read_bytes())
+    (bad / "p9.png").write_bytes((tmp_path / "p0.png").read_bytes()[:60])
+    capsys.readouterr()
+    assert main(["select", "simulate", "--products", str(bad), "--creatives", "3", "--n", "100"]) == 2
+    err = capsys.readouterr().err
+    assert "p9.png" in err and "Traceback" not in err

@@ -114,15 +114,15 @@ def image_creatives(folder: Path, *, ocr: bool = True) -> SimCreatives:
 
 def cutout_creatives(folder: Path, n: int, seed: int = 0) -> SimCreatives:
     """``n`` quick creatives from a folder of RGBA cutouts (no copy on them, so no OCR)."""
-    from PIL import Image
-
+    from adcreative.core.imageio import load_cutout
     from adcreative.select.features import image_features
     from adcreative.select.simulator import quick_creatives
 
     files = sorted(folder.glob("*.png")) if folder.is_dir() else []
     if not files:
         raise InputError("no PNG cutouts", source=folder)
-    ims, masks = quick_creatives([Image.open(p) for p in files], n, seed=seed)
+    # checked like every image a user gives (a decompression bomb, a truncated file: one line naming the file)
+    ims, masks = quick_creatives([load_cutout(p) for p in files], n, seed=seed)
     x, names = image_features(ims, masks, ocr=False)
     return SimCreatives([f"q{j}" for j in range(n)], x, names, None, [files[j % len(files)].stem for j in range(n)])
 

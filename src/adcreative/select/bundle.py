@@ -95,7 +95,7 @@ class Bundle:
         d = Path(directory)
         mp = d / MANIFEST
         if not mp.exists():
-            raise InputError(f"no {MANIFEST}: not a selection bundle (make one with `adcreative select train-obd`"
+            raise InputError(f"no {MANIFEST}: not a selection bundle (make one with `adcreative select obd --out`"
                              " or `select simulate --out`)", source=d)
         manifest = json.loads(mp.read_text())
         vdir = d / manifest["current"]
