@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from jinja2 import Environment, PackageLoader, select_autoescape
+from jinja2 import Environment, PackageLoader
 from PIL import Image
 
 from adcreative.core.imageio import atomic_write, atomic_write_text
@@ -73,7 +73,9 @@ class Report:
         return small, full
 
     def write(self) -> Path:
-        env = Environment(loader=PackageLoader("adcreative.report", "templates"), autoescape=select_autoescape())
+        # every value is text (product titles and copy come from users' sheets): select_autoescape() would leave a
+        # ``.html.j2`` template unescaped, so autoescape is on outright; ``|safe`` only where a filter escaped it
+        env = Environment(loader=PackageLoader("adcreative.report", "templates"), autoescape=True)
         env.filters["cell"] = _cell
         page = env.get_template("report.html.j2").render(title=self.title, sections=self.sections)
         p = self.out / "index.html"
