@@ -341,3 +341,24 @@ def test_photos_are_matted_reviewed_and_overridden(tmp_path: Path, sample_produc
     capsys.readouterr()
     assert main([*h, "products", "mask", "tote", str(tmp_path / "wrong.png")]) == 2
     assert "mask is 64×64 but the product's photo is 480×480" in capsys.readouterr().err.replace("\n", " ")
+
+
+def test_ids_and_titles_that_look_like_console_markup_print_as_text(tmp_path: Path, sample_products: list[Product],
+                                                                    capsys: pytest.CaptureFixture[str]) -> None:
+    # an id like "q[/x]" was a rich MarkupError traceback in `generate` and `creatives list`; a title's "[red]"
+    # would have coloured the line and been dropped from it
+    folder = _merch_folder(tmp_path, sample_products)
+    sheet = _write_sheet(tmp_path / "sheet.csv", [BAD_ROWS[0], ["q[/x]", "Can [red]x[/red] [/]", "img/citrus-can.png",
+                                                                 "2.49", "drinks"]])
+    h = _home(tmp_path)
+    commands = [["products", "add", str(folder), "--meta", str(sheet)], ["products", "list"],
+                ["products", "show", "q[/x]"], ["generate", "--product", "q[/x]", "--n", "1"], ["creatives", "list"]]
+    for argv in commands:
+        capsys.readouterr()
+        assert main([*h, *argv]) == 0, argv
+        out = capsys.readouterr()
+        assert "Traceback" not in out.err, argv
+        if argv[0] == "products":
+            assert "q[/x]" in out.out and "Can [red]x[/red] [/]" in out.out, (argv, out.out)
+        else:
+            assert "q[/x]" in out.out, (argv, out.out)

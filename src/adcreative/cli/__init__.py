@@ -110,7 +110,7 @@ ENVIRONMENT_ERRNOS = {errno.EACCES, errno.EPERM, errno.ENOSPC, errno.EROFS, errn
 
 def _error(text: str) -> None:
     # escaped: a path or value with [brackets] is text, not rich markup; soft_wrap keeps it one line
-    err_console.print(f"[bold red]error:[/] {escape(text)}", soft_wrap=True)
+    err_console.print(f"[bold red]error:[/] {escape(text)}", soft_wrap=True, markup=True)
 
 
 def _params(cmd: Any) -> Iterator[Any]:

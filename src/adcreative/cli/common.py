@@ -17,8 +17,10 @@ if TYPE_CHECKING:
 SEED_MAX = 2**31 - 1
 THREADS_MAX = 256  # torch/OpenBLAS threads: far more than any host here; 100,000 crashed the process
 
-console = Console(stderr=False, highlight=False)
-err_console = Console(stderr=True, highlight=False)
+# markup off: what is printed holds ids, titles and paths from users ("q[/x]" was a MarkupError traceback); the few
+# styled lines pass markup=True and escape what they interpolate
+console = Console(stderr=False, highlight=False, markup=False)
+err_console = Console(stderr=True, highlight=False, markup=False)
 
 
 def store_from(ctx: typer.Context, *, must_exist: bool = False) -> Store:

@@ -95,8 +95,10 @@ def generate(
     if n_human:
         console.print(f"{n_human} attempt(s) sent to a human: first in the review queue (`adcreative console`)")
     if any(not r.complete for r in results):
+        from rich.markup import escape
+
         console.print("[yellow]budget spent before K available for: "
-                      + ", ".join(r.product_id for r in results if not r.complete) + "[/]")
+                      + escape(", ".join(r.product_id for r in results if not r.complete)) + "[/]", markup=True)
 
 
 @creatives_app.command("list")
@@ -131,6 +133,9 @@ def creatives_regenerate(ctx: typer.Context, creative_id: str,
 
         atomic_write(out, data)
     if sha != creative.image_sha:
-        console.print(f"[red]MISMATCH[/] {creative_id}: stored {creative.image_sha[:12]} regenerated {sha[:12]}")
+        from rich.markup import escape
+
+        console.print(f"[red]MISMATCH[/] {escape(creative_id)}: stored {creative.image_sha[:12]} regenerated "
+                      f"{sha[:12]}", markup=True)
         raise typer.Exit(1)
     console.print(f"identical: {creative_id} sha256={sha}")

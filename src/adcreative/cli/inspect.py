@@ -236,16 +236,16 @@ def evaluate(
     _threads(threads)
     m = evaluate_folder(model, data, split=split, out=out, cache=cache)
     console.print(format_metrics(m))
-    for fam, fm in m.get("by_renderer", {}).items():
-        console.print(f"\n[bold]renderer family {fam}[/] ({fm['n']} images)\n" + format_metrics(fm))
-    if m.get("by_kind"):
-        from rich.markup import escape
+    from rich.markup import escape
 
+    for fam, fm in m.get("by_renderer", {}).items():  # family and kind names come from the data: escaped
+        console.print(f"\n[bold]renderer family {escape(fam)}[/] ({fm['n']} images)\n" + escape(format_metrics(fm)),
+                      markup=True)
+    if m.get("by_kind"):
         from adcreative.inspect.metrics import format_kind_misses
 
-        # kind names come from the manifest: escaped, so a bracket in one is printed, not read as markup
         console.print("\n[bold]drawn defect kinds missed most[/] (share ranked above the family's median available "
-                      "image)\n" + escape(format_kind_misses(m["by_kind"])))
+                      "image)\n" + escape(format_kind_misses(m["by_kind"])), markup=True)
     console.print(f"PR curves: {m['pr_curves']}\nconfusion: {m['confusion_png']}\nreliability: {m['reliability_png']}"
                   + (f"\nkinds: {m['by_kind_png']}" if m.get("by_kind_png") else ""))
 
@@ -494,4 +494,6 @@ def info(model: Path | None = typer.Option(None, "--model", help=_MODEL_HELP)) -
     if extra.get("test"):
         console.print(f"test metrics: {extra['test']}")
     if not (d / "model.safetensors").exists():
-        err_console.print(f"[yellow]warning:[/] {d / 'model.safetensors'} is missing")
+        from rich.markup import escape
+
+        err_console.print(f"[yellow]warning:[/] {escape(str(d / 'model.safetensors'))} is missing", markup=True)

@@ -49,7 +49,7 @@ def run_demo(*, out: Path, home: Path | None = None, fast: bool = False,
         t = time.perf_counter()
         step(state)
         state.timings.append((step.__name__.removeprefix("step_"), time.perf_counter() - t))
-        log(f"[green]✓[/] {step.__name__.removeprefix('step_')}  ({state.timings[-1][1]:.1f} s)")
+        log(f"✓ {step.__name__.removeprefix('step_')}  ({state.timings[-1][1]:.1f} s)")
     sec = state.report.section("Run", f"Store: {store.home.resolve()} · run id {state.run_id}")
     sec.tables.append(("Step timings", ["step", "seconds"], [[k, round(v, 2)] for k, v in state.timings]))
     return state.report.write()
