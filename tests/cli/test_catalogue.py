@@ -362,3 +362,20 @@ def test_ids_and_titles_that_look_like_console_markup_print_as_text(tmp_path: Pa
             assert "q[/x]" in out.out and "Can [red]x[/red] [/]" in out.out, (argv, out.out)
         else:
             assert "q[/x]" in out.out, (argv, out.out)
+
+
+def test_listings_are_one_tab_separated_line_per_row(tmp_path: Path, sample_products: list[Product],
+                                                     capsys: pytest.CaptureFixture[str]) -> None:
+    # piped, rich wrapped rows at 80 columns and turned tabs into spaces, so `cut -f1` of a listing broke
+    folder = _merch_folder(tmp_path, sample_products)
+    long_title = "A very long product title " * 5
+    sheet = _write_sheet(tmp_path / "sheet.csv", [BAD_ROWS[0], ["L-1", long_title, "img/citrus-can.png", "2.49", "drinks"]])
+    h = _home(tmp_path)
+    assert main([*h, "products", "add", str(folder), "--meta", str(sheet)]) == 0
+    assert main([*h, "generate", "--product", "L-1", "--n", "2"]) == 0
+    for argv, fields in ((["products", "list"], 3), (["creatives", "list"], 6)):
+        capsys.readouterr()
+        assert main([*h, *argv]) == 0
+        lines = capsys.readouterr().out.splitlines()
+        assert lines and all(len(line.split("\t")) == fields for line in lines), lines
+    assert lines[0].split("\t")[1] == "L-1"

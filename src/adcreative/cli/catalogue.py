@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 
 import typer
 
-from adcreative.cli.common import console, err_console, settings_from, store_from
+from adcreative.cli.common import console, err_console, record, settings_from, store_from
 
 if TYPE_CHECKING:
     from adcreative.catalogue.importer import Planned
@@ -95,7 +95,7 @@ def products_show(
 
     store = store_from(ctx, must_exist=True)
     p = store.get_product(product_id)
-    console.print(f"{p.id}\t{p.category}\t{p.title}", markup=False, soft_wrap=True)
+    record(p.id, p.category, p.title)
     for k, v in (("copy", p.copy), ("price", p.price), *sorted(p.attrs.items())):
         if v is not None:
             console.print(f"  {k}: {v}", markup=False, soft_wrap=True)
@@ -131,4 +131,4 @@ def products_sample(ctx: typer.Context) -> None:
 def products_list(ctx: typer.Context) -> None:
     """List the catalogue."""
     for p in store_from(ctx, must_exist=True).products():
-        console.print(f"{p.id}\t{p.category}\t{p.title}", markup=False, soft_wrap=True)
+        record(p.id, p.category, p.title)

@@ -23,6 +23,15 @@ console = Console(stderr=False, highlight=False, markup=False)
 err_console = Console(stderr=True, highlight=False, markup=False)
 
 
+def record(*fields: object) -> None:
+    """One row of a listing (``products list``, ``creatives list``…): tab-separated on one line, whatever the
+    terminal width, so ``cut -f1`` works (rich wraps at 80 columns when piped and expands tabs to spaces). A tab or
+    newline inside a field becomes a space, so a title cannot add columns or rows."""
+    import sys
+
+    sys.stdout.write("\t".join(" ".join(str(f).split()) if f is not None else "" for f in fields) + "\n")
+
+
 def store_from(ctx: typer.Context, *, must_exist: bool = False) -> Store:
     """The store for this invocation, opened once and kept on the root context. ``must_exist``: a command that
     only reads, or needs what was added before, refuses a home with no store instead of creating an empty one

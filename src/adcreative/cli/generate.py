@@ -7,7 +7,7 @@ from pathlib import Path
 
 import typer
 
-from adcreative.cli.common import SEED_MAX, console, parse_list, store_from
+from adcreative.cli.common import SEED_MAX, console, parse_list, record, store_from
 from adcreative.core.errors import InputError
 
 creatives_app = typer.Typer(help="Creatives in the store: list, show provenance, regenerate.", no_args_is_help=True)
@@ -79,7 +79,7 @@ def generate(
 
         for c in generate_products(store, gen, ids, n=n, aspects=aspects, seed=seed, executor=executor,
                                    workers=workers, address=ray_address):
-            console.print(f"{c.id}\t{c.product_id}\t{c.aspect}\tseed={c.seed}")
+            record(c.id, c.product_id, c.aspect, f"seed={c.seed}")
         return
     from adcreative.pipelines.recurrent import format_attempts, format_results, recurrent_for_products
 
@@ -108,7 +108,7 @@ def creatives_list(ctx: typer.Context, product: str | None = typer.Option(None, 
     for c in store.creatives(product_id=product):
         v = store.latest_verdict(c.id)
         verdict = f"{v.label} p_avail={v.p_available:.2f}" if v else "-"
-        console.print(f"{c.id}\t{c.product_id}\t{c.generator}@{c.generator_version}\tseed={c.seed}\t{c.aspect}\t{verdict}")
+        record(c.id, c.product_id, f"{c.generator}@{c.generator_version}", f"seed={c.seed}", c.aspect, verdict)
 
 
 @creatives_app.command("show")

@@ -11,7 +11,7 @@ from typing import Any
 
 import typer
 
-from adcreative.cli.common import SEED_MAX, THREADS_MAX, console, parse_list, store_from
+from adcreative.cli.common import SEED_MAX, THREADS_MAX, console, parse_list, record, store_from
 
 app = typer.Typer(help="Represent creatives: explicit features, learned embeddings, FAISS index.",
                   no_args_is_help=True)
@@ -47,9 +47,9 @@ def features(
     for c in creatives:
         f = feats[c.id]
         bg = f["bg_colors"][0]["rgb"] if f["bg_colors"] else None
-        console.print(f"{c.id}\t{c.product_id}\tarea={f['product_area']:.2f}\tbg={bg}\tΔE={f['contrast_de']:.1f}"
-                      f"\tsharp={f['sharpness']:.0f}\tcolour={f['colorfulness']:.0f}\tfaces={f['n_faces']}"
-                      f"\tlogo={f['logo_score']:.2f}\ttext={f['text'][:40]!r}")
+        record(c.id, c.product_id, f"area={f['product_area']:.2f}", f"bg={bg}", f"ΔE={f['contrast_de']:.1f}",
+               f"sharp={f['sharpness']:.0f}", f"colour={f['colorfulness']:.0f}", f"faces={f['n_faces']}",
+               f"logo={f['logo_score']:.2f}", f"text={f['text'][:40]!r}")
     if out is not None:
         atomic_write_text(out, json.dumps(feats, indent=1))
         console.print(f"features: {out}")
@@ -157,7 +157,7 @@ def search(
     rows, knn = search_store(store, Index.load(index_dir), _load_encoder(model), creative=creative,
                              image=open_image(image) if image is not None else None, text=text, k=k)
     for i, s, dup in rows:
-        console.print(f"{i}\t{s:.4f}" + (" NEAR-DUPLICATE" if dup else ""))
+        record(i, f"{s:.4f}" + (" NEAR-DUPLICATE" if dup else ""))
     console.print("knn: " + "  ".join(f"{key}={v:.4f}" for key, v in knn.items()))
 
 
