@@ -19,8 +19,9 @@ THREADS_MAX = 256  # torch/OpenBLAS threads: far more than any host here; 100,00
 
 # markup off: what is printed holds ids, titles and paths from users ("q[/x]" was a MarkupError traceback); the few
 # styled lines pass markup=True and escape what they interpolate
-console = Console(stderr=False, highlight=False, markup=False)
-err_console = Console(stderr=True, highlight=False, markup=False)
+# soft_wrap: a long line stays one line when piped into a log (rich would break it at 80 columns)
+console = Console(stderr=False, highlight=False, markup=False, soft_wrap=True)
+err_console = Console(stderr=True, highlight=False, markup=False, soft_wrap=True)
 
 
 def record(*fields: object) -> None:
