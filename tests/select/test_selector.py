@@ -263,3 +263,32 @@ def test_request_ids_are_uuid4_hex() -> None:
     for r in list(ids)[:50]:
         u = uuid.UUID(hex=r)
         assert u.version == 4 and u.variant == uuid.RFC_4122 and u.hex == r
+
+
+@pytest.mark.parametrize(("damage", "needle"), [
+    ("manifest_json", "damaged selection bundle (JSONDecodeError"),
+    ("current", "damaged selection bundle (FileNotFoundError"),
+    ("features", "damaged selection bundle (SafetensorError"),
+    ("creatives_json", "damaged selection bundle (KeyError"),
+])
+def test_a_damaged_bundle_is_named_not_a_traceback(bundle_dir: Path, tmp_path: Path, damage: str, needle: str) -> None:
+    # a half-copied or hand-edited bundle was a JSONDecodeError / KeyError / SafetensorError traceback in
+    # `select rank` and `serve`
+    import json
+    import shutil
+
+    from adcreative.core.errors import InputError
+
+    d = shutil.copytree(bundle_dir, tmp_path / "bundle")
+    manifest = json.loads((d / "MANIFEST.json").read_text())
+    vdir = d / manifest["current"]
+    if damage == "manifest_json":
+        (d / "MANIFEST.json").write_text("{not json")
+    elif damage == "current":
+        (d / "MANIFEST.json").write_text(json.dumps({**manifest, "current": "versions/gone"}))
+    elif damage == "features":
+        (vdir / "creatives.safetensors").write_bytes(b"garbage")
+    else:
+        (vdir / "creatives.json").write_text(json.dumps({"feature_names": []}))
+    with pytest.raises(InputError, match=needle.replace("(", r"\(")):
+        Bundle.load(d)

@@ -90,6 +90,7 @@ class Bundle:
 
     @classmethod
     def load(cls, directory: str | Path) -> Bundle:
+        from safetensors import SafetensorError
         from safetensors.numpy import load_file
 
         d = Path(directory)
@@ -97,11 +98,14 @@ class Bundle:
         if not mp.exists():
             raise InputError(f"no {MANIFEST}: not a selection bundle (make one with `adcreative select obd --out`"
                              " or `select simulate --out`)", source=d)
-        manifest = json.loads(mp.read_text())
-        vdir = d / manifest["current"]
-        meta = json.loads((vdir / "creatives.json").read_text())
-        feats = load_file(str(vdir / "creatives.safetensors"))["features"]
-        table = CreativeTable(list(meta["ids"]), feats, meta.get("feature_names"))
+        try:  # a half-copied or hand-edited bundle: say which file, not a JSON/KeyError traceback
+            manifest = json.loads(mp.read_text())
+            vdir = d / manifest["current"]
+            meta = json.loads((vdir / "creatives.json").read_text())
+            feats = load_file(str(vdir / "creatives.safetensors"))["features"]
+            table = CreativeTable(list(meta["ids"]), feats, meta.get("feature_names"))
+        except (OSError, ValueError, KeyError, TypeError, SafetensorError) as e:  # JSONDecodeError is a ValueError
+            raise InputError(f"damaged selection bundle ({type(e).__name__}: {e})", source=d) from None
         # the NumPy serving path mirrors these two entries: check the folders hold them
         for sub, want in (("creative_ranker", "creative_listwise"), ("ad_ctr", "ad_ctr")):
             name, _ = SELECT_MODELS.entry_of(vdir / sub)
