@@ -112,15 +112,25 @@ class ConfigMixin:
         wp = d / WEIGHTS_NAME
         if not wp.exists():
             raise InputError(f"no {WEIGHTS_NAME}: the model folder is incomplete", source=d)
+        from safetensors import SafetensorError
+
         # check the model first: a NumPy-state model must load without importing torch (light services)
-        if hasattr(obj, "state_dict") and _torch_available():
-            from safetensors.torch import load_file
+        arrays: dict[str, Any]
+        try:
+            if hasattr(obj, "state_dict") and _torch_available():
+                from safetensors.torch import load_file
 
-            obj.load_state_arrays(load_file(str(wp)))
-        else:
-            from safetensors.numpy import load_file as np_load_file
+                arrays = load_file(str(wp))
+            else:
+                from safetensors.numpy import load_file as np_load_file
 
-            obj.load_state_arrays(np_load_file(str(wp)))
+                arrays = np_load_file(str(wp))
+        except SafetensorError as e:  # truncated or not safetensors at all: the user's file, not a bug here
+            raise InputError(f"{WEIGHTS_NAME} is not a readable safetensors file ({e})", source=d) from None
+        try:
+            obj.load_state_arrays(arrays)
+        except (ValueError, RuntimeError) as e:  # weights of another config (sizes, ablations): the folder is mixed up
+            raise InputError(f"{WEIGHTS_NAME} does not fit config.json ({e})", source=d) from None
         if hasattr(obj, "eval"):
             obj.eval()
         return obj
