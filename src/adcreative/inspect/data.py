@@ -501,8 +501,10 @@ def encode_splits(data: Path, splits: Collection[str] | None, cfg: dict[str, Any
     samples = read_dataset(data) if samples is None else samples
     keep = [i for i, s in enumerate(samples) if splits is None or s.split in splits]
     if not keep:
-        raise InputError(f"no samples in split{'s' if splits and len(splits) > 1 else ''} "
-                         f"{', '.join(sorted(splits or []))}", source=data)
+        if splits is None:
+            raise InputError("no samples: the dataset's manifest lists no images", source=data)
+        raise InputError(f"no samples in split{'s' if len(splits) > 1 else ''} {', '.join(sorted(splits))}",
+                         source=data)
     if cache and len(keep) < len(samples):
         check_splits(samples)
         key, path = _cache_file(samples, cfg, data / ".cache")
