@@ -411,6 +411,15 @@ def test_paths_that_cannot_be_written(tmp_path: Path, capsys: pytest.CaptureFixt
     assert code == 1 and len(err.strip().splitlines()) == 1 and "File name too long" in err and "Traceback" not in err
 
 
+def test_demo_into_a_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    # mkdir's FileExistsError traceback (the store is made inside the report folder first)
+    (tmp_path / "file").write_text("keep")
+    for out in (tmp_path / "file", tmp_path / "file" / "sub"):
+        argv = ["demo", "--fast", "--out", str(out)]
+        assert "is a file, not a folder" in _one_line_usage_error(*_run(argv, tmp_path, capsys), argv)
+    assert (tmp_path / "file").read_text() == "keep"
+
+
 def test_scoring_an_unknown_product_is_an_error(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["--home", str(tmp_path / "home"), "products", "sample"]) == 0
     argv = ["inspect", "run", "--product", "nope"]  # said "nothing to score" and exited 0

@@ -96,6 +96,17 @@ def sha256(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
+def check_folder_path(folder: str | Path, *, what: str | None = None) -> None:
+    """Refuse a folder to write into when it, or the nearest existing folder above it, is a file (mkdir's
+    FileExistsError or NotADirectoryError would name neither the path given nor the culprit)."""
+    folder = Path(folder)
+    for p in (folder, *folder.parents):
+        if p.exists():
+            if not p.is_dir():
+                raise InputError(f"cannot write {what or folder}: {p} is a file, not a folder")
+            return
+
+
 def atomic_write(path: str | Path, data: bytes) -> None:
     """Write a file so that readers see either the old or the whole new content, never a part."""
     p = Path(path)
@@ -103,11 +114,7 @@ def atomic_write(path: str | Path, data: bytes) -> None:
         raise InputError(f"{p} is a folder: give a file name to write")
     if p.exists() and not p.is_file():  # a device or a pipe: the rename would replace it with a plain file
         raise InputError(f"{p} is not a regular file: give a file name to write")
-    for parent in p.parents:
-        if parent.exists():
-            if not parent.is_dir():
-                raise InputError(f"cannot write {p}: {parent} is a file, not a folder")
-            break
+    check_folder_path(p.parent, what=str(p))
     p.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=p.parent, prefix=f".{p.name}.", suffix=".tmp")
     try:

@@ -17,6 +17,7 @@ from typing import Any
 
 from PIL import Image
 
+from adcreative.core.imageio import check_folder_path
 from adcreative.core.store import Store
 from adcreative.core.types import Creative, Product
 from adcreative.report.html import Report, Tile
@@ -40,6 +41,7 @@ def run_demo(*, out: Path, home: Path | None = None, fast: bool = False,
              log: Callable[[str], None] = print) -> Path:
     """Run every step into ``out`` (the store under ``out/store`` unless ``home``); returns the report's path."""
     out = Path(out)
+    check_folder_path(out, what=f"the demo report into {out}")  # a file there: one line, not mkdir's error
     out.mkdir(parents=True, exist_ok=True)
     store = Store(home=home or out / "store")
     state = DemoState(store=store, report=Report(out, "adcreative demo"), fast=fast,

@@ -11,7 +11,7 @@ from typing import Any
 from jinja2 import Environment, PackageLoader
 from PIL import Image
 
-from adcreative.core.imageio import atomic_write, atomic_write_text
+from adcreative.core.imageio import atomic_write, atomic_write_text, check_folder_path
 
 
 @dataclass
@@ -43,6 +43,7 @@ class Report:
         self.out = Path(out)
         self.title = title
         self.sections: list[Section] = []
+        check_folder_path(self.out, what=f"the report into {self.out}")
         (self.out / "images").mkdir(parents=True, exist_ok=True)
 
     def section(self, title: str, intro: str = "") -> Section:
