@@ -72,7 +72,7 @@ app.command("console")(console_cli.console)
 @app.command("demo")
 def demo(
     ctx: typer.Context,
-    out: Path = typer.Option(Path("demo-report"), "--out", help="Folder for the HTML report"),
+    out: Path = typer.Option(Path("demo-report"), "--out", file_okay=False, help="Folder for the HTML report"),
     fast: bool = typer.Option(False, "--fast", help="Smaller run (for tests)"),
 ) -> None:
     """Run the main job on embedded defaults: sample catalogue → creatives → report."""
@@ -130,12 +130,24 @@ def _value_type(param: Any) -> Any:
     return ann
 
 
+def _file_above(value: Any) -> Path | None:
+    """The nearest existing ancestor of a path value when that is a file (``report.md/x``), else None."""
+    if not isinstance(value, (str, Path)) or not str(value).strip():
+        return None
+    for p in Path(value).parents:
+        if p.exists():
+            return p if not p.is_dir() else None
+    return None
+
+
 def _check_values(command: Any) -> None:
     """Values no command can use are usage errors, checked as they are parsed:
     - an empty path: click would read ``--out ""`` as the current folder (``Path("")`` is ``.``), so a script
       whose variable came out empty would write its report, or read its data, where it ran;
     - a float that is not finite: click parses ``nan`` and ``inf``, which pass every range check unnoticed
-      (``nan < 0`` is false) and surface later as a traceback or a model of NaNs."""
+      (``nan < 0`` is false) and surface later as a traceback or a model of NaNs;
+    - a path under a file (``--out report.md/x``): nothing can be read or written there. Whether a path must be a
+      folder or a file is declared on the option (``file_okay`` / ``dir_okay``)."""
     for param in _params(command):
         kind = _value_type(param)
         path, number = kind is Path, kind is float
@@ -147,6 +159,10 @@ def _check_values(command: Any) -> None:
             values = value if isinstance(value, (list, tuple)) else [value]
             if _path and any(isinstance(v, str) and not v.strip() for v in values):
                 raise typer.BadParameter("an empty path", ctx=ctx, param=_param)
+            for v in values if _path else ():
+                under = _file_above(v)
+                if under is not None:  # neither read nor written there: mkdir would fail naming something else
+                    raise typer.BadParameter(f"'{v}' lies under '{under}', which is a file", ctx=ctx, param=_param)
             out = _process(ctx, value)
             if not _path and isinstance(out, float) and not math.isfinite(out):
                 raise typer.BadParameter(f"{value!s} is not a finite number", ctx=ctx, param=_param)

@@ -26,13 +26,13 @@ def products_add(
                                                           "write nothing"),
     skip_bad: bool = typer.Option(False, "--skip-bad", help="Import the good rows and write a report of the rest "
                                                             "(default: one bad row and nothing is imported)"),
-    report: Path = typer.Option(Path("import-report.csv"), "--report", help="Where --skip-bad writes the rows it "
+    report: Path = typer.Option(Path("import-report.csv"), "--report", dir_okay=False, help="Where --skip-bad writes the rows it "
                                                                             "skipped"),
     titles_from_filenames: bool = typer.Option(False, "--titles-from-filenames",
                                                help="Rows without a title take one from the image's file name"),
     accept_low_quality: bool = typer.Option(False, "--accept-low-quality",
                                             help="Store automatic mattes even under the quality threshold"),
-    previews: Path | None = typer.Option(None, "--previews", help="Write photo | matte previews of matted "
+    previews: Path | None = typer.Option(None, "--previews", file_okay=False, help="Write photo | matte previews of matted "
                                                                   "products into this folder"),
 ) -> None:
     """Import a catalogue folder. All or nothing unless --skip-bad; every problem is listed with its row."""
@@ -87,7 +87,7 @@ def products_show(
     ctx: typer.Context,
     product_id: str = typer.Argument(..., help="Product id"),
     matte: bool = typer.Option(False, "--matte", help="Write a checkerboard preview: original photo | cutout"),
-    out: Path | None = typer.Option(None, "--out", help="Preview file (default: <id>-matte.png)"),
+    out: Path | None = typer.Option(None, "--out", dir_okay=False, help="Preview file (default: <id>-matte.png)"),
 ) -> None:
     """Show a product's fields; with --matte, write a preview of its cutout on a checkerboard."""
     from adcreative.catalogue.review import product_preview

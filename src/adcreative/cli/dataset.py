@@ -17,7 +17,7 @@ def dataset_synth(
     products: list[str] = typer.Option(..., "--products", help="Cutout folder (see 'products add'), 'sample', or "
                                        "'procedural:N' (N synthetic SKUs), 'fitted:N' (N SKUs with pumps, handles, "
                                        "spouts...); repeatable"),
-    out: Path = typer.Option(..., "--out", help="Dataset folder to write"),
+    out: Path = typer.Option(..., "--out", file_okay=False, help="Dataset folder to write"),
     per_class: int = typer.Option(20, "--per-class", max=10_000, help="Images per class per product"),
     meta: list[Path] = typer.Option([], "--meta", help="Metadata for the folders, in the same order; repeatable"),
     aspects: str = typer.Option("1:1,4:5,16:9,9:16", "--aspects"),
@@ -77,7 +77,7 @@ def dataset_synth(
 
 
 @app.command("export-labels")
-def dataset_export_labels(ctx: typer.Context, out: Path = typer.Option(..., "--out")) -> None:
+def dataset_export_labels(ctx: typer.Context, out: Path = typer.Option(..., "--out", dir_okay=False)) -> None:
     """Human labels in the store → an RF1M-style dataset (label.txt) that retrains RFNet."""
     from adcreative.inspect.datasets.formats import export_labels
 

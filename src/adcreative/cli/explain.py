@@ -56,7 +56,7 @@ def pairs(
     ctx: typer.Context,
     from_store: bool = typer.Option(False, "--from-store", help="Build pairs from the store's impressions and clicks"),
     import_file: Path | None = typer.Option(None, "--import", help="Read and check a CreativePair file (.jsonl/.csv)"),
-    out: Path | None = typer.Option(None, "--out", help="Write the pairs here (.jsonl or .csv)"),
+    out: Path | None = typer.Option(None, "--out", dir_okay=False, help="Write the pairs here (.jsonl or .csv)"),
     min_impressions: int = typer.Option(20, "--min-impressions", min=1, help="Impressions each side needs per group"),
     min_clicks: int = typer.Option(1, "--min-clicks", min=0, help="Clicks the two sides need together"),
     group_by: str = typer.Option("user", "--group-by", help="'user', or a user field shared by similar users"),
@@ -85,7 +85,7 @@ def pairs(
 @app.command("train")
 def train(
     ctx: typer.Context,
-    out: Path | None = typer.Option(None, "--out", help="Model folder (default: HOME/models/preference)"),
+    out: Path | None = typer.Option(None, "--out", file_okay=False, help="Model folder (default: HOME/models/preference)"),
     pairs_files: list[Path] = typer.Option([], "--pairs", help="CreativePair label files (repeatable)"),
     events: bool = typer.Option(True, "--events/--no-events", help="Learn from the store's impressions and clicks"),
     per_click: int = typer.Option(4, "--per-click", min=1, help="Matched non-clicked impressions per click (4: tuned, docs/explain.md)"),
@@ -112,7 +112,7 @@ def train(
 @app.command("eval")
 def evaluate(
     ctx: typer.Context,
-    out: Path = typer.Option(Path("explain-eval"), "--out", help="Folder for report.md, results.json and plots"),
+    out: Path = typer.Option(Path("explain-eval"), "--out", file_okay=False, help="Folder for report.md, results.json and plots"),
     seeds: str = typer.Option("2,3,4,5,6", "--seeds", help="Reporting seeds (never used for tuning)"),
     products: str = typer.Option("sample,procedural:41", "--products",
                                  help="Products the evaluation's creatives are made for (sources, comma list)"),

@@ -135,7 +135,7 @@ def train(
     data: list[Path] | None = typer.Option(None, "--data", help="Dataset folder (manifest.jsonl, or RF1M's "
                                            "label.txt); repeatable: several folders are one dataset"),
     splits: str = typer.Option("same", "--splits", help=_SPLITS_HELP),
-    out: Path = typer.Option(..., "--out", help="Model folder to write"),
+    out: Path = typer.Option(..., "--out", file_okay=False, help="Model folder to write"),
     store_labels: bool = typer.Option(False, "--store-labels", help="Also train on human labels in the store"),
     model: str = typer.Option("rfnet", "--model", help="Inspector family: rfnet | image-only"),
     init: str | None = typer.Option(None, "--init", help="Fine-tune a saved inspector (a folder, or 'default' for "
@@ -222,7 +222,7 @@ def evaluate(
     data: Path = typer.Option(..., "--data", help="Dataset folder"),
     model: Path | None = typer.Option(None, "--model", help=_MODEL_HELP),
     split: str = typer.Option("test", "--split", help="train | val | test | all"),
-    out: Path | None = typer.Option(None, "--out", help="Folder for pr_curves.png, confusion.png, reliability.png, "
+    out: Path | None = typer.Option(None, "--out", file_okay=False, help="Folder for pr_curves.png, confusion.png, reliability.png, "
                                     "metrics.json"),
     cache: bool = typer.Option(True, "--cache/--no-cache"),
     threads: int | None = typer.Option(None, "--threads", min=1, max=THREADS_MAX),
@@ -298,7 +298,7 @@ def baselines(
     only: str = typer.Option("", "--only", help="Comma-separated variant names (default: all; without --loro)"),
     out: Path | None = typer.Option(None, "--out", help="Write the table (markdown + json; with --loro a folder "
                                     "with loro.md, loro.json and PNGs) here"),
-    save: Path | None = typer.Option(None, "--save", help="Save every trained variant under this folder"),
+    save: Path | None = typer.Option(None, "--save", file_okay=False, help="Save every trained variant under this folder"),
     dim: int = typer.Option(64, "--dim"),
     image_size: int = typer.Option(224, "--image-size"),
     aux_size: int = typer.Option(112, "--aux-size"),
@@ -375,7 +375,7 @@ def format_loro(report: Any) -> str:
 def calibrate(
     data: Path = typer.Option(..., "--data", help="Dataset folder whose train/val splits fit the calibration"),
     model: Path | None = typer.Option(None, "--model", help=_MODEL_HELP),
-    out: Path = typer.Option(..., "--out", help="Model folder to write (the calibrated copy)"),
+    out: Path = typer.Option(..., "--out", file_okay=False, help="Model folder to write (the calibrated copy)"),
     target_accept: float = typer.Option(0.99, "--target-accept", help=_ACCEPT_HELP),
     target_reject: float = typer.Option(TARGET_REJECT, "--target-reject", help=_REJECT_HELP),
     ood_quantile: float = typer.Option(0.99, "--ood-quantile", help=_OOD_HELP),
@@ -463,7 +463,7 @@ def sources(
 @app.command("export")
 def export(
     model: Path | None = typer.Option(None, "--model", help=_MODEL_HELP),
-    out: Path | None = typer.Option(None, "--out", help="Folder for model.onnx (default: the model folder)"),
+    out: Path | None = typer.Option(None, "--out", file_okay=False, help="Folder for model.onnx (default: the model folder)"),
 ) -> None:
     """Export to ONNX (checked against torch) for fast CPU scoring with onnxruntime."""
     from adcreative.inspect.base import load_inspector

@@ -35,7 +35,7 @@ def features(
     product: str | None = typer.Option(None, "--product", help="Comma-separated product ids (default: all)"),
     refresh: bool = typer.Option(False, "--refresh", help="Recompute even when cached"),
     ocr: bool = typer.Option(True, "--ocr/--no-ocr", help="Read copy text with OCR (the slowest feature)"),
-    out: Path | None = typer.Option(None, "--out", help="Also write all features to this JSON file"),
+    out: Path | None = typer.Option(None, "--out", dir_okay=False, help="Also write all features to this JSON file"),
 ) -> None:
     """Explicit features of stored creatives (cached in the store per creative and feature version)."""
     from adcreative.core.imageio import atomic_write_text
@@ -58,7 +58,7 @@ def features(
 @app.command("train")
 def train(
     ctx: typer.Context,
-    out: Path = typer.Option(..., "--out", help="Model folder to write (config.json + model.safetensors)"),
+    out: Path = typer.Option(..., "--out", file_okay=False, help="Model folder to write (config.json + model.safetensors)"),
     product: str | None = typer.Option(None, "--product", help="Train on these products' creatives (default: all)"),
     steps: int = typer.Option(600, "--steps", min=1, max=1_000_000),
     n_views: int = typer.Option(6, "--views", min=2, max=64, help="Augmented views cached per creative (≥ 2: a "
@@ -89,7 +89,7 @@ def embed(
     model: Path = typer.Option(..., "--model", help="Encoder folder from 'represent train'"),
     product: str | None = typer.Option(None, "--product"),
     refresh: bool = typer.Option(False, "--refresh"),
-    out: Path | None = typer.Option(None, "--out", help="Also write ids and vectors as JSON lines"),
+    out: Path | None = typer.Option(None, "--out", dir_okay=False, help="Also write ids and vectors as JSON lines"),
 ) -> None:
     """Embed stored creatives (cached in the store under the model's fingerprint)."""
     from adcreative.core.imageio import atomic_write_text
@@ -118,7 +118,7 @@ def _load_encoder(model: Path) -> Any:
 def index(
     ctx: typer.Context,
     model: Path = typer.Option(..., "--model", help="Encoder folder"),
-    out: Path = typer.Option(..., "--out", help="Index folder to write"),
+    out: Path = typer.Option(..., "--out", file_okay=False, help="Index folder to write"),
     kind: str = typer.Option("flat", "--kind", help="flat | ivf | hnsw"),
     product: str | None = typer.Option(None, "--product"),
     calibrate: bool = typer.Option(True, "--calibrate/--no-calibrate",
@@ -163,7 +163,7 @@ def search(
 
 @app.command("eval")
 def evaluate(
-    out: Path = typer.Option(Path("represent-eval"), "--out", help="Folder for report.json and plots"),
+    out: Path = typer.Option(Path("represent-eval"), "--out", file_okay=False, help="Folder for report.json and plots"),
     products: str = typer.Option("sample+shared", "--products",
                                  help="'sample', a cutout folder, or 'sample+shared' (sample catalogue + "
                                       "../shared/data/products when present)"),

@@ -19,11 +19,11 @@ app = typer.Typer(help="Creative selection: train/evaluate on OBD, simulate camp
 def obd(
     data: Path = typer.Option(Path("../shared/data/obd/men"), "--data",
                               help="OBD campaign folder: random/ and bts/, each with <campaign>.csv + item_context.csv"),
-    out: Path | None = typer.Option(None, "--out", help="Save a servable bundle (it follows the deployment gate)"),
+    out: Path | None = typer.Option(None, "--out", file_okay=False, help="Save a servable bundle (it follows the deployment gate)"),
     seeds: str = typer.Option("0,1,2,3,4", "--seeds", help="comma-separated seeds (folds and initialisation)"),
     folds: int = typer.Option(5, "--folds", min=2, help="outer cross-fitting folds"),
     inner_folds: int = typer.Option(3, "--inner-folds", min=2, help="CV folds for hyperparameters, inside each split"),
-    report: Path | None = typer.Option(None, "--report", help="Also write the report as Markdown here"),
+    report: Path | None = typer.Option(None, "--report", dir_okay=False, help="Also write the report as Markdown here"),
 ) -> None:
     """Nested-CV off-policy evaluation (IPS/SNIPS/DR, exact-or-bootstrap 95% intervals, ESS) of the learned
     policy and baselines vs the logged random and BTS policies, and the deployment decision."""
@@ -57,8 +57,8 @@ def simulate(
                                     help="creatives per campaign (drawn per seed from the store's), or to make with --products"),
     encoder: Path | None = typer.Option(None, "--encoder", help="Represent encoder folder: add its embeddings"),
     ocr: bool = typer.Option(True, "--ocr/--no-ocr", help="Read the copy on --images (slow)"),
-    png: Path | None = typer.Option(None, "--png", help="Write the cumulative-CTR curves here"),
-    report: Path | None = typer.Option(None, "--report", help="Also write the table as Markdown here"),
+    png: Path | None = typer.Option(None, "--png", dir_okay=False, help="Write the cumulative-CTR curves here"),
+    report: Path | None = typer.Option(None, "--report", dir_okay=False, help="Also write the table as Markdown here"),
 ) -> None:
     """Run simulated campaigns on represent's features of the creatives (see docs/select.md)."""
     from adcreative.pipelines.simulation import simulate_source
@@ -79,7 +79,7 @@ def coldstart(
     n: int = typer.Option(20000, "--n", min=100, help="logged impressions for training, and again for testing"),
     encoder: Path | None = typer.Option(None, "--encoder", help="Represent encoder folder: add its embeddings"),
     epochs: int = typer.Option(4, "--epochs", min=1),
-    report: Path | None = typer.Option(None, "--report", help="Also write the table as Markdown here"),
+    report: Path | None = typer.Option(None, "--report", dir_okay=False, help="Also write the table as Markdown here"),
 ) -> None:
     """Cold-start click AUC on creatives of held-out products, with and without represent's features."""
     from adcreative.pipelines.simulation import cold_start_source
