@@ -423,6 +423,18 @@ def test_a_store_file_that_is_not_a_database(tmp_path: Path, capsys: pytest.Capt
     assert (home / "adcreative.db").read_text() == "not a database"
 
 
+@pytest.mark.parametrize(("url", "needle"), [
+    ("notaurl", "ADCREATIVE_DATABASE_URL is not a database URL"),                       # an ArgumentError traceback
+    ("mysql://u@h/db", "ADCREATIVE_DATABASE_URL names a mysql database; the store runs on sqlite or postgresql"),
+])
+def test_a_database_url_the_store_cannot_use(url: str, needle: str, tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("ADCREATIVE_DATABASE_URL", url)
+    for argv in (["products", "list"], ["products", "sample"]):
+        assert needle in _one_line_usage_error(*_run(argv, tmp_path, capsys), argv)
+    assert not (tmp_path / "home").exists()
+
+
 def test_paths_that_cannot_be_written(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["--home", str(tmp_path / "home"), "products", "sample"]) == 0
     # an output path that is a folder, or under a file, was an OSError traceback naming a temporary file

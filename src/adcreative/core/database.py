@@ -56,9 +56,29 @@ class Location:
         return f"{shown} (schema {self.schema})" if self.schema else shown
 
 
+SUPPORTED_DIALECTS = ("sqlite", "postgresql")
+
+
+def checked_url(url: str) -> str:
+    """``url`` if SQLAlchemy can parse it and it names a database the store runs on, else an InputError naming
+    ``ADCREATIVE_DATABASE_URL`` (a typo there was an ArgumentError or a missing-driver traceback)."""
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError
+
+    try:
+        dialect = make_url(url).get_backend_name()
+    except ArgumentError:
+        raise InputError("ADCREATIVE_DATABASE_URL is not a database URL (e.g. postgresql+psycopg://user@host/db)"
+                         ) from None
+    if dialect not in SUPPORTED_DIALECTS:
+        raise InputError(f"ADCREATIVE_DATABASE_URL names a {dialect} database; the store runs on "
+                         f"{' or '.join(SUPPORTED_DIALECTS)}")
+    return url
+
+
 def location(settings: Settings) -> Location:
     """The database URL and, on PostgreSQL, the schema of ``settings.home`` (created on first use)."""
-    url = settings.resolved_database_url()
+    url = checked_url(settings.resolved_database_url())
     if not url.startswith("postgresql"):
         return Location(url, None)
     home = Path(settings.home)
@@ -70,17 +90,14 @@ def location(settings: Settings) -> Location:
 def store_exists(settings: Settings) -> bool:
     """Whether ``settings.home`` already has a store, found without creating anything (opening one creates it):
     SQLite, the database file; PostgreSQL, the home's ``store.json``, or its blobs (a store from before schemas
-    per home, which :func:`location` may adopt); any other server database is taken to exist (its own errors say
-    what is missing)."""
+    per home, which :func:`location` may adopt)."""
     from sqlalchemy.engine import make_url
 
-    url = make_url(settings.resolved_database_url())
+    url = make_url(checked_url(settings.resolved_database_url()))
     home = Path(settings.home)
     if url.get_backend_name() == "sqlite":
         return url.database in (None, "", ":memory:") or Path(url.database).exists()
-    if url.get_backend_name() == "postgresql":
-        return (home / STORE_FILE).exists() or (home / "blobs").is_dir()
-    return True
+    return (home / STORE_FILE).exists() or (home / "blobs").is_dir()  # PostgreSQL
 
 
 def _unadopted_legacy_store(url: str) -> bool:

@@ -38,7 +38,7 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sess
 from adcreative.config import Settings, get_settings
 from adcreative.core import limits as L
 from adcreative.core.blobs import BlobStore
-from adcreative.core.database import location, make_engine
+from adcreative.core.database import checked_url, location, make_engine
 from adcreative.core.errors import InputError, NotFoundError
 from adcreative.core.imageio import png_bytes
 from adcreative.core.types import BANDS, Creative, Event, Label, Product, Verdict, utcnow
@@ -219,6 +219,7 @@ class Store:
 
         self.settings = settings or get_settings(home)
         self.home = Path(self.settings.home)
+        checked_url(self.settings.resolved_database_url())  # a bad URL is refused before the home is made
         self.home.mkdir(parents=True, exist_ok=True)
         self.blobs = BlobStore(self.home / "blobs")
         self.location = location(self.settings)
