@@ -1,4 +1,5 @@
-"""Runtime settings: where the store lives and which device models use. Env prefix ``ADCREATIVE_``."""
+"""Runtime settings: where the store lives. Env prefix ``ADCREATIVE_``. (A model's device is its own config:
+``--gen-config {"device": ...}`` for the diffusers generator and ``tune rfft``; the other models run on the CPU.)"""
 
 from __future__ import annotations
 
@@ -14,7 +15,6 @@ class Settings(BaseSettings):
     home: Path = Path(".adcreative")
     # SQLite under ``home`` by default; any SQLAlchemy URL (e.g. postgresql+psycopg://...) otherwise.
     database_url: str | None = None
-    device: str = "cpu"
 
     def resolved_database_url(self) -> str:
         if self.database_url:
