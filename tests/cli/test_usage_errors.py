@@ -459,6 +459,22 @@ def test_demo_into_a_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) ->
     assert (tmp_path / "file").read_text() == "keep"
 
 
+def test_serving_on_an_address_this_machine_cannot_listen_on(tmp_path: Path,
+                                                            capsys: pytest.CaptureFixture[str]) -> None:
+    # uvicorn printed the banner, logged "address already in use" / "Name or service not known" and exited 1 or 3
+    import socket
+
+    with socket.socket() as held:
+        held.bind(("127.0.0.1", 0))
+        held.listen()
+        port = str(held.getsockname()[1])
+        for argv, needle in [(["serve", "--model", "m", "--port", port], f"cannot serve on 127.0.0.1:{port}: "),
+                             (["console", "--port", port], f"cannot serve on 127.0.0.1:{port}: "),
+                             (["serve", "--model", "m", "--host", "no-such-host.invalid"], "cannot serve on no-such")]:
+            assert needle in _one_line_usage_error(*_run(argv, tmp_path, capsys), argv)
+    assert not (tmp_path / "home").exists()
+
+
 def test_scoring_an_unknown_product_is_an_error(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["--home", str(tmp_path / "home"), "products", "sample"]) == 0
     argv = ["inspect", "run", "--product", "nope"]  # said "nothing to score" and exited 0

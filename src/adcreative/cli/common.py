@@ -24,6 +24,26 @@ console = Console(stderr=False, highlight=False, markup=False, soft_wrap=True)
 err_console = Console(stderr=True, highlight=False, markup=False, soft_wrap=True)
 
 
+def check_bind(host: str, port: int) -> None:
+    """Refuse, in one line and before the banner, an address this machine cannot listen on: a host name that does
+    not resolve, an address it does not have, a port another process holds (uvicorn would log an error and exit 1
+    or 3 after printing where it serves)."""
+    import socket
+
+    from adcreative.core.errors import InputError
+
+    try:
+        info = socket.getaddrinfo(host.strip("[]"), port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)[0]
+    except socket.gaierror as e:
+        raise InputError(f"cannot serve on {host}:{port}: {e.strerror}") from None
+    with socket.socket(info[0], socket.SOCK_STREAM) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn binds: a TIME_WAIT port is free
+        try:
+            sock.bind(info[4])
+        except OSError as e:
+            raise InputError(f"cannot serve on {host}:{port}: {e.strerror}") from None
+
+
 def record(*fields: object) -> None:
     """One row of a listing (``products list``, ``creatives list``…): tab-separated on one line, whatever the
     terminal width, so ``cut -f1`` works (rich wraps at 80 columns when piped and expands tabs to spaces). A tab or

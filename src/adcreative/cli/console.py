@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from adcreative.cli.common import store_from
+from adcreative.cli.common import check_bind, store_from
 from adcreative.core.errors import InputError
 
 
@@ -56,6 +56,8 @@ def console(
     import uvicorn
 
     from adcreative.console.app import create_app
+
+    check_bind(host, port)
 
     uvicorn.run(create_app(store_from(ctx), api_key=key, allowed_hosts=hosts), host=host, port=port,
                 log_level="info")

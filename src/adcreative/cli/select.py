@@ -10,7 +10,7 @@ from typing import Any
 
 import typer
 
-from adcreative.cli.common import console, home_from, parse_list, parse_seeds, store_from
+from adcreative.cli.common import check_bind, console, home_from, parse_list, parse_seeds, store_from
 
 app = typer.Typer(help="Creative selection: train/evaluate on OBD, simulate campaigns, rank.", no_args_is_help=True)
 
@@ -138,6 +138,7 @@ def serve(
     """Serve creative selection over HTTP (FastAPI; OpenAPI at /docs)."""
     from adcreative.select.service import serve as run
 
+    check_bind(host, port)
     console.print(f"serving {model} on http://{host}:{port} with {workers} worker(s)  (OpenAPI: /docs)")
     run(model, host=host, port=port, events_path=events, api_keys=parse_list(api_keys),
         store=store_from(ctx) if mirror_store else None, store_home=home_from(ctx) if mirror_store else None,
