@@ -359,6 +359,14 @@ def test_a_reading_command_on_a_home_without_a_store_creates_nothing(
     assert sorted(tmp_path.iterdir()) == []
 
 
+def test_db_upgrade_on_a_home_without_a_store_creates_nothing(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    # it created a new store there and reported "upgraded new → 0005" (a mistyped --home)
+    argv = ["db", "upgrade"]
+    line = _one_line_usage_error(*_run(argv, tmp_path, capsys), argv)
+    assert f"no store at {tmp_path / 'home'}: nothing to upgrade" in line
+    assert sorted(tmp_path.iterdir()) == []
+
+
 def test_seeds_and_counts_out_of_range(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     # a negative seed reached numpy (a traceback); --seeds "x" reached int() (a traceback); a billion images ran
     cases = [

@@ -15,9 +15,14 @@ app = typer.Typer(help="The store's schema: upgrade it to this version's, show i
 @app.command("upgrade")
 def upgrade(ctx: typer.Context) -> None:
     """Upgrade the store to this version's schema (a store from before migrations too); every row is kept."""
+    from adcreative.core.database import store_exists
+    from adcreative.core.errors import InputError
     from adcreative.core.migrations import upgrade as run
 
-    before, after = run(settings_from(ctx))
+    settings = settings_from(ctx)
+    if not store_exists(settings):  # a mistyped --home: nothing to upgrade, and no empty store left behind
+        raise InputError(f"no store at {settings.home}: nothing to upgrade (check --home / ADCREATIVE_HOME)")
+    before, after = run(settings)
     if before.up_to_date:
         console.print(f"{after.where}: already at revision {after.current}", soft_wrap=True)
     else:
