@@ -68,7 +68,11 @@ def test_cli_bad_inputs(tmp_path: Path, capfd: pytest.CaptureFixture[str]) -> No
         assert err.count("cue_expert") + err.count("'--cue-expert'") == 2 and "Traceback" not in err, err
     # a cue set without the cues, or one that does not exist: the same
     for args, word in ((["--cue-set", "2"], "--cue-set needs --cues"), (["--cues", "--cue-set", "nine"], "cue_set"),
-                       (["--cues", "--cue-expert", "0.5", "--cue-expert-kind", "forest"], "cue_expert_kind")):
+                       (["--cues", "--cue-expert", "0.5", "--cue-expert-kind", "forest"], "cue_expert_kind"),
+                       # lr 0 saved the initial weights as a model, patience 0 stopped after one epoch, local width
+                       # 0 was a torch RuntimeError in the first forward pass
+                       (["--lr", "0"], "--lr must be above 0"), (["--patience", "0"], "--patience must be at least 1"),
+                       (["--local-width", "0"], "local_width must be at least 1")):
         capfd.readouterr()
         assert main(["inspect", "train", "--data", str(tmp_path / "ds"), "--out", str(tmp_path / "m"), *args]) == 2
         assert main(["inspect", "baselines", "--data", str(tmp_path / "ds"), *args]) == 2

@@ -47,6 +47,10 @@ def _train_config(epochs: int, batch_size: int, lr: float, patience: int, seed: 
         raise InputError(f"--epochs must be at least 1, got {epochs}")
     if batch_size < 1:
         raise InputError(f"--batch-size must be at least 1, got {batch_size}")
+    if lr <= 0.0:  # 0 trained nothing and saved the initial weights as a model
+        raise InputError(f"--lr must be above 0, got {lr:g}")
+    if patience < 1:  # below 1 stopped after the first epoch whatever --epochs said
+        raise InputError(f"--patience must be at least 1, got {patience}")
     if not 0.0 <= modality_dropout < 1.0:
         raise InputError(f"--modality-dropout must be in [0, 1), got {modality_dropout}")
     if not 0.0 <= style_mix <= 1.0:

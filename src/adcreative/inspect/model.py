@@ -158,6 +158,10 @@ class RFNet(ConfigMixin, nn.Module):
         super().__init__()
         if image_size % 32 or image_size < 32:
             raise ValueError(f"image_size must be a multiple of 32 (the trunk's stride), got {image_size}")
+        if local_width < 1:  # 0 built, then failed in the first forward pass with a torch RuntimeError
+            raise ValueError(f"local_width must be at least 1, got {local_width}")
+        if dim < 1 or heads < 1 or dim % heads:
+            raise ValueError(f"dim must be a positive multiple of heads ({heads}), got {dim}")
         self.grid = image_size // 32
         self.mid_grid = image_size // 8
         if aux_size % self.mid_grid:
