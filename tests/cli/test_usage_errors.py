@@ -419,6 +419,22 @@ def test_generate_refuses_what_it_would_ignore_or_wait_on_forever(tmp_path: Path
     assert not (tmp_path / "home").exists()
 
 
+def test_a_home_that_is_a_file(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                               monkeypatch: pytest.MonkeyPatch) -> None:
+    # `--home FILE products sample` was mkdir's FileExistsError traceback
+    (tmp_path / "home").write_text("keep")
+    for argv in (["products", "sample"], ["products", "list"]):
+        assert "is a file" in _one_line_usage_error(*_run(argv, tmp_path, capsys), argv)
+    monkeypatch.setenv("ADCREATIVE_HOME", str(tmp_path / "home"))
+    capsys.readouterr()
+    assert main(["products", "sample"]) == 2 and "ADCREATIVE_HOME" in capsys.readouterr().err
+    assert (tmp_path / "home").read_text() == "keep"
+    from adcreative.core.store import Store
+
+    with pytest.raises(InputError, match="is a file, not a folder"):
+        Store(home=tmp_path / "home")
+
+
 @pytest.mark.sqlite_only  # the home's database file is SQLite's
 def test_a_store_file_that_is_not_a_database(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     # a file that is not a database at the home's database path was an sqlalchemy traceback

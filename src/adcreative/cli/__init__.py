@@ -48,7 +48,7 @@ app = typer.Typer(
 @app.callback()
 def _root(
     ctx: typer.Context,
-    home: Path | None = typer.Option(None, "--home", envvar="ADCREATIVE_HOME",
+    home: Path | None = typer.Option(None, "--home", envvar="ADCREATIVE_HOME", file_okay=False,
                                      help="Store folder (database + images). Default: ./.adcreative"),
 ) -> None:
     ctx.obj = {"home": home}

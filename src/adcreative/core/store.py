@@ -40,7 +40,7 @@ from adcreative.core import limits as L
 from adcreative.core.blobs import BlobStore
 from adcreative.core.database import checked_url, location, make_engine
 from adcreative.core.errors import InputError, NotFoundError
-from adcreative.core.imageio import png_bytes
+from adcreative.core.imageio import check_folder_path, png_bytes
 from adcreative.core.types import BANDS, Creative, Event, Label, Product, Verdict, utcnow
 
 INT_MIN, INT_MAX = L.INT_MIN, L.INT_MAX
@@ -220,6 +220,7 @@ class Store:
         self.settings = settings or get_settings(home)
         self.home = Path(self.settings.home)
         checked_url(self.settings.resolved_database_url())  # a bad URL is refused before the home is made
+        check_folder_path(self.home, what=f"a store in {self.home}")  # a file there: one line, not mkdir's error
         self.home.mkdir(parents=True, exist_ok=True)
         self.blobs = BlobStore(self.home / "blobs")
         self.location = location(self.settings)
