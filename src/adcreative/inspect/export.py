@@ -125,7 +125,13 @@ class OnnxInspector:
         if threads:
             opts.intra_op_num_threads = threads
             opts.inter_op_num_threads = 1
-        self.session = ort.InferenceSession(str(d / ONNX_NAME), opts, providers=["CPUExecutionProvider"])
+        from onnxruntime.capi.onnxruntime_pybind11_state import Fail, InvalidGraph, InvalidProtobuf
+
+        try:
+            self.session = ort.InferenceSession(str(d / ONNX_NAME), opts, providers=["CPUExecutionProvider"])
+        except (InvalidProtobuf, InvalidGraph, Fail) as e:  # onnxruntime's own classes: a truncated or foreign file
+            raise InputError(f"{ONNX_NAME} cannot be loaded ({type(e).__name__}: {str(e)[:200]}); export it again "
+                             "with 'adcreative inspect export'", source=d) from None
         self.input_names = [i.name for i in self.session.get_inputs()]
         self.use_text = bool(self.config.get("use_text", True))
         self.decision = decision_of(self.config)
