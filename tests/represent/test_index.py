@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 import numpy as np
 import pytest
@@ -62,6 +63,17 @@ def test_bad_input_is_named(tmp_path) -> None:
     # fewer items than k: short lists and -inf scores, no crash
     ids, s = idx.search(np.ones((1, 8)), 3)
     assert ids == [["a"]] and np.isinf(s[0, 1:]).all()
+    # a damaged folder (a FAISS RuntimeError or a JSONDecodeError traceback before): named in one line
+    idx.save(tmp_path / "saved")
+    good = {f.name: f.read_bytes() for f in (tmp_path / "saved").iterdir()}
+    for name, data, needle in [("index.faiss", b"garbage", "damaged index (RuntimeError"),
+                               ("meta.json", b"{not json", "damaged index (JSONDecodeError"),
+                               ("meta.json", b'{"dim": 8}', "lacks kind, nlist")]:
+        (tmp_path / "saved" / name).write_bytes(data)
+        with pytest.raises(InputError, match=re.escape(needle)):
+            Index.load(tmp_path / "saved")
+        (tmp_path / "saved" / name).write_bytes(good[name])
+    assert Index.load(tmp_path / "saved").ids == ["a"]
 
 
 def test_calibration_threshold_and_near_duplicates() -> None:

@@ -172,9 +172,17 @@ class Index:
         for name in (META_FILE, INDEX_FILE, IDS_FILE):
             if not (d / name).is_file():
                 raise InputError(f"not a saved index: {name} is missing", source=d)
-        meta = json.loads((d / META_FILE).read_text())
-        ids = json.loads((d / IDS_FILE).read_text())
-        index: Any = faiss.deserialize_index(np.frombuffer((d / INDEX_FILE).read_bytes(), dtype=np.uint8))
+        try:  # a half-copied or foreign folder: name it, not a JSON or FAISS (C++ RuntimeError) traceback
+            meta = json.loads((d / META_FILE).read_text())
+            ids = json.loads((d / IDS_FILE).read_text())
+            index: Any = faiss.deserialize_index(np.frombuffer((d / INDEX_FILE).read_bytes(), dtype=np.uint8))
+        except (ValueError, RuntimeError) as e:  # JSONDecodeError is a ValueError
+            raise InputError(f"damaged index ({type(e).__name__}: {str(e)[:200]}); build it again with "
+                             "'adcreative represent index'", source=d) from None
+        missing = [k for k in ("dim", "kind", "nlist", "nprobe", "hnsw_m", "ef_search") if k not in meta]
+        if missing:
+            raise InputError(f"damaged index: {META_FILE} lacks {', '.join(missing)}; build it again with "
+                             "'adcreative represent index'", source=d)
         if index.ntotal != len(ids) or index.d != meta["dim"]:
             raise InputError(f"index file has {index.ntotal} vectors of dim {index.d} but ids.json lists {len(ids)} "
                              f"(dim {meta['dim']}): the folder is inconsistent", source=d)
