@@ -115,6 +115,13 @@ def test_each_row_keeps_its_products_source_through_the_cache(dataset: Path, tmp
     assert live.sources == want
     cached = encode_samples(samples, cfg, cache_dir=root / ".cache", progress=False)
     assert cached.sources == want
+    # a damaged cache file is a miss, encoded again and replaced (it was a SafetensorError traceback)
+    (cache_file,) = (root / ".cache").glob("rfnet-enc-*.safetensors")
+    for damage in (b"garbage", cache_file.read_bytes()[:100]):
+        cache_file.write_bytes(damage)
+        again = encode_samples(samples, cfg, cache_dir=root / ".cache", progress=False)
+        assert again.sources == want and torch.equal(again.labels, live.labels)
+        assert cache_file.stat().st_size > 1000  # written back whole
     train, val = live.split("train"), live.split("val")
     assert train.sources == [s.product_source for s in samples if s.split == "train"]
     assert concat([train, val]).sources == train.sources + val.sources

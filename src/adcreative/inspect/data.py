@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import struct
 from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -251,20 +252,23 @@ class EncodedSet:
         """The set saved at ``path`` if it was saved under ``key``. With ``mmap`` the tensors are memory-mapped
         from the file (copy-on-write) instead of read: pages come in as rows are used and the kernel may drop
         them again, so a set larger than the free memory can still be cut into training folds."""
-        from safetensors import safe_open
+        from safetensors import SafetensorError, safe_open
 
         if not path.exists():
             return None
-        with safe_open(str(path), "pt") as f:
-            meta = f.metadata() or {}
-        if meta.get("key") != key:
-            return None
-        if mmap:
-            t = _mmap_safetensors(path)
-        else:
-            from safetensors.torch import load_file
+        try:  # a damaged cache file (a disk filled mid-copy, a stray edit) is a miss: encoded again and replaced
+            with safe_open(str(path), "pt") as f:
+                meta = f.metadata() or {}
+            if meta.get("key") != key:
+                return None
+            if mmap:
+                t = _mmap_safetensors(path)
+            else:
+                from safetensors.torch import load_file
 
-            t = load_file(str(path))
+                t = load_file(str(path))
+        except (SafetensorError, OSError, ValueError, struct.error):
+            return None
         t["text_valid"] = t["text_valid"].bool()
         ids = json.loads(meta["ids"])
         if "placement" not in t:  # saved before placements were kept: only sets with masks were (PLACEMENT_VERSION)
