@@ -134,6 +134,24 @@ def home_schema(home: Path, new: str | None = None) -> str:
     return schema
 
 
+def _journal_wal(cur: Any) -> None:
+    """Switch a SQLite database to WAL. On a fresh file this needs an exclusive lock, and SQLite answers "database
+    is locked" at once, without its busy timeout, while another connection is creating the tables; so wait and
+    retry for up to 30 s. (WAL persists in the file: once set, the pragma takes no lock.)"""
+    import sqlite3
+    import time
+
+    deadline = time.monotonic() + 30.0
+    while True:
+        try:
+            cur.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as e:
+            if "locked" not in str(e) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.02)
+
+
 def make_engine(loc: Location, *, migrating: bool = False) -> Engine:
     """An engine on ``loc``: SQLite with WAL, full sync and foreign keys; PostgreSQL with the home's schema
     first on the search path. ``migrating``: every transaction is explicit (SQLite: ``BEGIN IMMEDIATE``),
@@ -146,7 +164,7 @@ def make_engine(loc: Location, *, migrating: bool = False) -> Engine:
         @event.listens_for(engine, "connect")
         def _sqlite_pragmas(conn: Any, _rec: Any) -> None:  # durability + concurrent readers
             cur = conn.cursor()
-            cur.execute("PRAGMA journal_mode=WAL")
+            _journal_wal(cur)
             cur.execute("PRAGMA synchronous=FULL")
             cur.execute("PRAGMA foreign_keys=ON")
             cur.close()

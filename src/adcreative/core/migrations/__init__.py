@@ -125,7 +125,10 @@ def ensure(loc: Location, engine: Engine, metadata: MetaData) -> None:
         if revision(conn) == HEAD:
             return
         st = status(conn, loc.describe())
-    if not st.fresh:
+    # Outside the lock ``status`` reads twice (is there a version? which tables?), and a creator may commit in
+    # between: it then looks like a store from before migrations. So that case, like a fresh one, is decided
+    # again under the lock; a store at another known revision has no creator to race with.
+    if not st.fresh and not st.legacy:
         raise refusal(st)
     creator = make_engine(loc, migrating=True)
     try:
