@@ -109,8 +109,8 @@ ENVIRONMENT_ERRNOS = {errno.EACCES, errno.EPERM, errno.ENOSPC, errno.EROFS, errn
 
 
 def _error(text: str) -> None:
-    # escaped: a path or value with [brackets] is text, not rich markup; soft_wrap keeps it one line
-    err_console.print(f"[bold red]error:[/] {escape(text)}", soft_wrap=True, markup=True)
+    # markup for the label only: the message is escaped, so a path or value with [brackets] stays text
+    err_console.print(f"[bold red]error:[/] {escape(text)}", markup=True)
 
 
 def _params(cmd: Any) -> Iterator[Any]:
@@ -134,10 +134,9 @@ def _file_above(value: Any) -> Path | None:
     """The nearest existing ancestor of a path value when that is a file (``report.md/x``), else None."""
     if not isinstance(value, (str, Path)) or not str(value).strip():
         return None
-    for p in Path(value).parents:
-        if p.exists():
-            return p if not p.is_dir() else None
-    return None
+    from adcreative.core.durable import file_in_the_way  # only when a path is parsed: --help stays light
+
+    return file_in_the_way(Path(value).parent)
 
 
 def _check_values(command: Any) -> None:

@@ -26,14 +26,14 @@ def products_add(
                                                           "write nothing"),
     skip_bad: bool = typer.Option(False, "--skip-bad", help="Import the good rows and write a report of the rest "
                                                             "(default: one bad row and nothing is imported)"),
-    report: Path = typer.Option(Path("import-report.csv"), "--report", dir_okay=False, help="Where --skip-bad writes the rows it "
-                                                                            "skipped"),
+    report: Path = typer.Option(Path("import-report.csv"), "--report", dir_okay=False,
+                                help="Where --skip-bad writes the rows it skipped"),
     titles_from_filenames: bool = typer.Option(False, "--titles-from-filenames",
                                                help="Rows without a title take one from the image's file name"),
     accept_low_quality: bool = typer.Option(False, "--accept-low-quality",
                                             help="Store automatic mattes even under the quality threshold"),
-    previews: Path | None = typer.Option(None, "--previews", file_okay=False, help="Write photo | matte previews of matted "
-                                                                  "products into this folder"),
+    previews: Path | None = typer.Option(None, "--previews", file_okay=False,
+                                         help="Write photo | matte previews of matted products into this folder"),
 ) -> None:
     """Import a catalogue folder. All or nothing unless --skip-bad; every problem is listed with its row."""
     from adcreative.catalogue.importer import ImportRefused, commit_plan, plan_import, write_report
@@ -47,21 +47,20 @@ def products_add(
     plan = plan_import(path, meta, titles_from_filenames=titles_from_filenames,
                        accept_low_quality=accept_low_quality, existing=existing, progress=True)
     for note in plan.notes:
-        err_console.print(f"note: {note}", markup=False, soft_wrap=True)
+        err_console.print(f"note: {note}")
     if previews is not None:
         written = write_previews(plan, previews)
-        console.print(f"previews: {len(written)} in {previews}", markup=False, soft_wrap=True)
+        console.print(f"previews: {len(written)} in {previews}")
     for p in plan.needs_look:
         err_console.print(f"needs a look: {p.product.id} ({p.row}, matte quality "
-                          f"{p.matte.quality if p.matte else 0:.2f})", markup=False, soft_wrap=True)
+                          f"{p.matte.quality if p.matte else 0:.2f})")
     if dry_run:
         for p in plan.planned:
-            console.print(f"would add {p.product.id}  [{p.product.category}]  {p.product.title}  ({_how(p)})",
-                          markup=False, soft_wrap=True)
+            console.print(f"would add {p.product.id}  [{p.product.category}]  {p.product.title}  ({_how(p)})")
         for bad in plan.problems:
-            err_console.print(f"would skip {bad}" if skip_bad else f"problem: {bad}", markup=False, soft_wrap=True)
+            err_console.print(f"would skip {bad}" if skip_bad else f"problem: {bad}")
         console.print(f"dry run: {len(plan.planned)} to import, {len(plan.problems)} with problems; "
-                      "nothing written", markup=False, soft_wrap=True)
+                      "nothing written")
         if plan.problems and not skip_bad:
             raise InputError(f"{len(plan.problems)} row(s) have problems (listed above): the import would write "
                              "nothing; fix them or pass --skip-bad")
@@ -70,10 +69,10 @@ def products_add(
         raise ImportRefused(plan)
     added = commit_plan(store_from(ctx), plan, skip_bad=skip_bad) if plan.planned else []
     for product in added:
-        console.print(f"added {product.id}  [{product.category}]  {product.title}", markup=False, soft_wrap=True)
+        console.print(f"added {product.id}  [{product.category}]  {product.title}")
     if plan.problems:
         write_report(report, plan.problems)
-        err_console.print(f"skipped {len(plan.problems)} row(s); report: {report}", markup=False, soft_wrap=True)
+        err_console.print(f"skipped {len(plan.problems)} row(s); report: {report}")
 
 
 def _how(p: Planned) -> str:
@@ -98,11 +97,11 @@ def products_show(
     record(p.id, p.category, p.title)
     for k, v in (("copy", p.copy), ("price", p.price), *sorted(p.attrs.items())):
         if v is not None:
-            console.print(f"  {k}: {v}", markup=False, soft_wrap=True)
+            console.print(f"  {k}: {v}")
     if matte:
         path = out or Path(f"{''.join(c if c.isalnum() or c in '-_.' else '_' for c in p.id)}-matte.png")
         save_png(path, product_preview(store, product_id))
-        console.print(f"preview: {path}", markup=False, soft_wrap=True)
+        console.print(f"preview: {path}")
 
 
 @app.command("mask")
@@ -115,7 +114,7 @@ def products_mask(
     from adcreative.catalogue.review import set_user_mask
 
     p = set_user_mask(store_from(ctx, must_exist=True), product_id, mask)
-    console.print(f"masked {p.id}: cutout replaced from {mask}", markup=False, soft_wrap=True)
+    console.print(f"masked {p.id}: cutout replaced from {mask}")
 
 
 @app.command("sample")
@@ -124,7 +123,7 @@ def products_sample(ctx: typer.Context) -> None:
     from adcreative.catalogue.sample import import_sample_catalogue
 
     for p in import_sample_catalogue(store_from(ctx)):
-        console.print(f"added {p.id}  [{p.category}]  {p.title}", markup=False, soft_wrap=True)
+        console.print(f"added {p.id}  [{p.category}]  {p.title}")
 
 
 @app.command("list")

@@ -24,10 +24,10 @@ def upgrade(ctx: typer.Context) -> None:
         raise InputError(f"no store at {settings.home}: nothing to upgrade (check --home / ADCREATIVE_HOME)")
     before, after = run(settings)
     if before.up_to_date:
-        console.print(f"{after.where}: already at revision {after.current}", soft_wrap=True)
+        console.print(f"{after.where}: already at revision {after.current}")
     else:
         was = "legacy (no revision)" if before.legacy else "new" if before.fresh else before.current
-        console.print(f"{after.where}: upgraded {was} → {after.current}", soft_wrap=True)
+        console.print(f"{after.where}: upgraded {was} → {after.current}")
 
 
 @app.command("current")
@@ -40,4 +40,4 @@ def current(ctx: typer.Context) -> None:
     state = ("up to date" if st.up_to_date else "empty (created at first use)" if st.fresh
              else "needs `adcreative db upgrade`" if st.legacy or known(st.current or "")
              else "newer than this adcreative")
-    console.print(f"{st.where}\nrevision {st.current or 'none'} (this code: {st.head}) — {state}", soft_wrap=True)
+    console.print(f"{st.where}\nrevision {st.current or 'none'} (this code: {st.head}) — {state}")

@@ -85,7 +85,8 @@ def pairs(
 @app.command("train")
 def train(
     ctx: typer.Context,
-    out: Path | None = typer.Option(None, "--out", file_okay=False, help="Model folder (default: HOME/models/preference)"),
+    out: Path | None = typer.Option(None, "--out", file_okay=False,
+                                    help="Model folder (default: HOME/models/preference)"),
     pairs_files: list[Path] = typer.Option([], "--pairs", help="CreativePair label files (repeatable)"),
     events: bool = typer.Option(True, "--events/--no-events", help="Learn from the store's impressions and clicks"),
     per_click: int = typer.Option(4, "--per-click", min=1, help="Matched non-clicked impressions per click (4: tuned, docs/explain.md)"),
@@ -112,7 +113,8 @@ def train(
 @app.command("eval")
 def evaluate(
     ctx: typer.Context,
-    out: Path = typer.Option(Path("explain-eval"), "--out", file_okay=False, help="Folder for report.md, results.json and plots"),
+    out: Path = typer.Option(Path("explain-eval"), "--out", file_okay=False,
+                             help="Folder for report.md, results.json and plots"),
     seeds: str = typer.Option("2,3,4,5,6", "--seeds", help="Reporting seeds (never used for tuning)"),
     products: str = typer.Option("sample,procedural:41", "--products",
                                  help="Products the evaluation's creatives are made for (sources, comma list)"),

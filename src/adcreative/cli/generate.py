@@ -121,7 +121,8 @@ def creatives_show(ctx: typer.Context, creative_id: str) -> None:
 
 @creatives_app.command("regenerate")
 def creatives_regenerate(ctx: typer.Context, creative_id: str,
-                         out: Path | None = typer.Option(None, "--out", dir_okay=False, help="Also write the PNG here")) -> None:
+                         out: Path | None = typer.Option(None, "--out", dir_okay=False,
+                                                         help="Also write the PNG here")) -> None:
     """Regenerate a creative from its manifest and check the bytes are identical."""
     from adcreative.generate.provenance import regenerate
 

@@ -179,7 +179,8 @@ def train(
     decision_groups: str | None = typer.Option(None, "--decision-groups", help=_GROUPS_HELP),
     decision_min_group: int | None = typer.Option(None, "--decision-min-group", help=_MIN_GROUP_HELP),
     cache: bool = typer.Option(True, "--cache/--no-cache", help="Cache trunk encodings in DATA/.cache"),
-    threads: int | None = typer.Option(None, "--threads", min=1, max=THREADS_MAX, help="torch threads (default: torch's choice)"),
+    threads: int | None = typer.Option(None, "--threads", min=1, max=THREADS_MAX,
+                                       help="torch threads (default: torch's choice)"),
 ) -> None:
     """Train an inspector (seeded; class-weighted; early stopping on validation macro-F1 + AP), then calibrate it
     and fit its three-way decision on validation. With --init, fine-tune a saved one (its calibration is refitted)."""
@@ -226,8 +227,9 @@ def evaluate(
     data: Path = typer.Option(..., "--data", help="Dataset folder"),
     model: Path | None = typer.Option(None, "--model", help=_MODEL_HELP),
     split: str = typer.Option("test", "--split", help="train | val | test | all"),
-    out: Path | None = typer.Option(None, "--out", file_okay=False, help="Folder for pr_curves.png, confusion.png, reliability.png, "
-                                    "metrics.json"),
+    out: Path | None = typer.Option(None, "--out", file_okay=False,
+                                    help="Folder for pr_curves.png, confusion.png, reliability.png, "
+                                         "metrics.json"),
     cache: bool = typer.Option(True, "--cache/--no-cache"),
     threads: int | None = typer.Option(None, "--threads", min=1, max=THREADS_MAX),
 ) -> None:
@@ -302,7 +304,8 @@ def baselines(
     only: str = typer.Option("", "--only", help="Comma-separated variant names (default: all; without --loro)"),
     out: Path | None = typer.Option(None, "--out", help="Write the table (markdown + json; with --loro a folder "
                                     "with loro.md, loro.json and PNGs) here"),
-    save: Path | None = typer.Option(None, "--save", file_okay=False, help="Save every trained variant under this folder"),
+    save: Path | None = typer.Option(None, "--save", file_okay=False,
+                                     help="Save every trained variant under this folder"),
     dim: int = typer.Option(64, "--dim"),
     image_size: int = typer.Option(224, "--image-size"),
     aux_size: int = typer.Option(112, "--aux-size"),
@@ -458,8 +461,7 @@ def sources(
     console.print(f"{'product':<24}{'P(unsuitable)':>14}{'P(available)':>14}  verdict")
     for v in verdicts:
         note = "FLAGGED: the cutout itself looks damaged to the auditor" if v.flagged else "ok"
-        console.print(f"{v.product_id:<24}{v.probs['unsuitable']:>14.3f}{v.probs['available']:>14.3f}  {note}",
-                      markup=False, soft_wrap=True)
+        console.print(f"{v.product_id:<24}{v.probs['unsuitable']:>14.3f}{v.probs['available']:>14.3f}  {note}")
     flagged = sum(v.flagged for v in verdicts)
     console.print(f"{flagged} of {len(verdicts)} flagged (P(unsuitable) ≥ {FLAG_UNSUITABLE} on the cutout alone)")
 
@@ -467,7 +469,8 @@ def sources(
 @app.command("export")
 def export(
     model: Path | None = typer.Option(None, "--model", help=_MODEL_HELP),
-    out: Path | None = typer.Option(None, "--out", file_okay=False, help="Folder for model.onnx (default: the model folder)"),
+    out: Path | None = typer.Option(None, "--out", file_okay=False,
+                                    help="Folder for model.onnx (default: the model folder)"),
 ) -> None:
     """Export to ONNX (checked against torch) for fast CPU scoring with onnxruntime."""
     from adcreative.inspect.base import load_inspector

@@ -58,7 +58,8 @@ def features(
 @app.command("train")
 def train(
     ctx: typer.Context,
-    out: Path = typer.Option(..., "--out", file_okay=False, help="Model folder to write (config.json + model.safetensors)"),
+    out: Path = typer.Option(..., "--out", file_okay=False,
+                             help="Model folder to write (config.json + model.safetensors)"),
     product: str | None = typer.Option(None, "--product", help="Train on these products' creatives (default: all)"),
     steps: int = typer.Option(600, "--steps", min=1, max=1_000_000),
     n_views: int = typer.Option(6, "--views", min=2, max=64, help="Augmented views cached per creative (≥ 2: a "
@@ -68,7 +69,8 @@ def train(
     text: bool = typer.Option(True, "--text/--no-text", help="Fuse the MiniLM title/copy embedding"),
     backbone: str = typer.Option("packaged", "--backbone", help="'packaged', 'random' or a local weights file"),
     seed: int = typer.Option(0, "--seed", min=0, max=SEED_MAX),
-    threads: int = typer.Option(1, "--threads", min=1, max=THREADS_MAX, help="Torch threads (1 is fastest on a shared 2-core box)"),
+    threads: int = typer.Option(1, "--threads", min=1, max=THREADS_MAX,
+                                help="Torch threads (1 is fastest on a shared 2-core box)"),
 ) -> None:
     """Train the image+text encoder MoCo v3-style on stored creatives (same-product hard negatives)."""
     import torch

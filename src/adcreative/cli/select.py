@@ -19,7 +19,8 @@ app = typer.Typer(help="Creative selection: train/evaluate on OBD, simulate camp
 def obd(
     data: Path = typer.Option(Path("../shared/data/obd/men"), "--data",
                               help="OBD campaign folder: random/ and bts/, each with <campaign>.csv + item_context.csv"),
-    out: Path | None = typer.Option(None, "--out", file_okay=False, help="Save a servable bundle (it follows the deployment gate)"),
+    out: Path | None = typer.Option(None, "--out", file_okay=False,
+                                    help="Save a servable bundle (it follows the deployment gate)"),
     seeds: str = typer.Option("0,1,2,3,4", "--seeds", help="comma-separated seeds (folds and initialisation)"),
     folds: int = typer.Option(5, "--folds", min=2, help="outer cross-fitting folds"),
     inner_folds: int = typer.Option(3, "--inner-folds", min=2, help="CV folds for hyperparameters, inside each split"),

@@ -40,8 +40,9 @@ def rfft(
     gen_config: str = typer.Option(..., "--gen-config", help="The diffusers-inpaint generator config to tune "
                                    "for (JSON object or .json file, as for 'generate --gen-config'): base, "
                                    "controlnet, steps, controlnet_scale… are read from it"),
-    out: Path = typer.Option(..., "--out", file_okay=False, help="Run folder: checkpoints, validation/, logs, controlnet/, "
-                             "generator.json, rfft.json"),
+    out: Path = typer.Option(..., "--out", file_okay=False,
+                             help="Run folder: checkpoints, validation/, logs, controlnet/, "
+                                  "generator.json, rfft.json"),
     products: str = typer.Option("sample", "--products", help=_PRODUCTS_HELP),
     meta: Path | None = typer.Option(None, "--meta", help="CSV/JSON of titles and categories for --products"),
     rfnet: Path | None = typer.Option(None, "--rfnet", help="RFNet folder (default: the one shipped)"),
@@ -99,7 +100,8 @@ def rfft(
 
 @app.command("compositor")
 def compositor(
-    out: Path = typer.Option(..., "--out", file_okay=False, help="Folder for the tuned policy (config.json + model.safetensors)"),
+    out: Path = typer.Option(..., "--out", file_okay=False,
+                             help="Folder for the tuned policy (config.json + model.safetensors)"),
     products: str = typer.Option("sample", "--products", help=_PRODUCTS_HELP),
     meta: Path | None = typer.Option(None, "--meta"),
     rfnet: Path | None = typer.Option(None, "--rfnet", help="RFNet folder (default: the one shipped)"),

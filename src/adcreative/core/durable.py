@@ -26,6 +26,16 @@ UMASK = os.umask(0)  # read once: os.umask can only be read by setting it
 os.umask(UMASK)
 
 
+def file_in_the_way(path: str | Path) -> Path | None:
+    """``path`` or the nearest of its existing ancestors, when that is a file: nothing can be created at or under
+    ``path`` then. None when the way is clear (the nearest existing one is a folder)."""
+    path = Path(path)
+    for p in (path, *path.parents):
+        if p.exists():
+            return None if p.is_dir() else p
+    return None
+
+
 def fsync_dir(path: str | Path) -> None:
     """Make a folder's entries (files created, renamed or removed in it) durable."""
     fd = os.open(path, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))

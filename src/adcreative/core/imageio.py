@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageFile, ImageOps, UnidentifiedImageError
 
-from adcreative.core.durable import UMASK, fsync_dir
+from adcreative.core.durable import UMASK, file_in_the_way, fsync_dir
 from adcreative.core.errors import InputError
 
 # Cutouts larger than this are refused before decoding (a 20000×20000 RGBA image is 1.6 GB in memory).
@@ -99,12 +99,9 @@ def sha256(data: bytes) -> str:
 def check_folder_path(folder: str | Path, *, what: str | None = None) -> None:
     """Refuse a folder to write into when it, or the nearest existing folder above it, is a file (mkdir's
     FileExistsError or NotADirectoryError would name neither the path given nor the culprit)."""
-    folder = Path(folder)
-    for p in (folder, *folder.parents):
-        if p.exists():
-            if not p.is_dir():
-                raise InputError(f"cannot write {what or folder}: {p} is a file, not a folder")
-            return
+    in_the_way = file_in_the_way(folder)
+    if in_the_way is not None:
+        raise InputError(f"cannot write {what or folder}: {in_the_way} is a file, not a folder")
 
 
 def atomic_write(path: str | Path, data: bytes) -> None:

@@ -139,10 +139,12 @@ def train_from_store(store: Store, out: str | Path, *, label_files: Sequence[str
                 rows.append(e)
         ctx = [{"id": e.user_id, **logged_user(e)} for e in rows]
         n_imp, n_clk = len(rows), sum((e.request_id, e.creative_id) in clicked for e in rows)
-        cat0, num0 = infer_user_fields(ctx, categorical)
-        logged = [] if not rows else click_pairs([e.ad_id for e in rows], _encode_users(ctx, cat0, num0), [e.creative_id for e in rows],
-                             [1.0 if (e.request_id, e.creative_id) in clicked else 0.0 for e in rows],
-                             per_click=per_click, users=ctx, seed=seed)
+        if rows:  # a store without impressions has no logged pairs (click_pairs needs at least one row)
+            cat0, num0 = infer_user_fields(ctx, categorical)
+            logged = click_pairs([e.ad_id for e in rows], _encode_users(ctx, cat0, num0),
+                                 [e.creative_id for e in rows],
+                                 [1.0 if (e.request_id, e.creative_id) in clicked else 0.0 for e in rows],
+                                 per_click=per_click, users=ctx, seed=seed)
     labels = [q for f in label_files for q in read_pairs(f)]
     for q in labels:
         if isinstance(q.user, str):  # a user id: their logged context
