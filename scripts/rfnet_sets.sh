@@ -55,7 +55,10 @@ extra=$out/products-extra-17
 if [[ ! -f $extra/products.csv ]]; then
   rm -rf "$extra.tmp" && mkdir -p "$extra.tmp"
   for f in "$data"/products-extra/*; do
-    case $(basename "$f") in p045.*|p048.*|products.csv) ;; *) [[ -f $f ]] && cp "$f" "$extra.tmp/" ;; esac
+    case $(basename "$f") in
+      p045.*|p048.*|products.csv) ;;
+      *) if [[ -f $f ]]; then cp "$f" "$extra.tmp/"; fi ;;
+    esac
   done
   grep -v '^p045,\|^p048,' "$data/products-extra/products.csv" > "$extra.tmp/products.csv"
   rm -rf "$extra" && mv "$extra.tmp" "$extra"
