@@ -38,9 +38,11 @@ renderers=${SETS_RENDERERS:-compositor,photoset,softfocus,perspective,poster}
 PY=${PYTHON:-python3}
 data=${SETS_DATA:-$root/../shared/data}
 
+# each set's seed and procedural (= fitted) SKU count: the one place they are written
+declare -A seed=([v11]=13 [v12]=14 [v13]=15) skus=([v11]=30 [v12]=30 [v13]=50)
 IFS=, read -ra sets <<< "$which"
 for name in "${sets[@]}"; do
-  case $name in v11|v12|v13) ;; *) echo "rfnet_sets.sh: unknown set '$name' (v11, v12, v13)" >&2; exit 2 ;; esac
+  [[ -n ${seed[$name]:-} ]] || { echo "rfnet_sets.sh: unknown set '$name' (v11, v12, v13)" >&2; exit 2; }
 done
 for d in "$data/products" "$data/products-extra"; do
   [[ -d $d ]] || { echo "rfnet_sets.sh: $d is missing (the real products: see ../shared/data)" >&2; exit 2; }
@@ -64,22 +66,14 @@ if [[ ! -f $extra/products.csv ]]; then
   rm -rf "$extra" && mv "$extra.tmp" "$extra"
 fi
 
-render() {  # name seed skus
-  local s skus=${SETS_SKUS:-$3}
-  s=$(date +%s)
-  echo "== $(date +%T) $1: --seed $2, procedural:$skus + fitted:$skus"
-  "$PY" -m adcreative dataset synth --products "$data/products" --meta "$root/tests/data/jd_products.json" \
-    --products "$extra" --colourways 3 --colourways-of real --products sample --products "procedural:$skus" \
-    --products "fitted:$skus" --per-class 1 --degrade 0.8 --mirror 0 --seed "$2" --workers "$workers" \
-    --test-products 1,5,p013,p017,p023,p026,p047 --renderers "$renderers" --out "$out/$1"
-  echo "== $(date +%T) $1 done in $(( $(date +%s) - s )) s"
-  "$PY" -m adcreative dataset info "$out/$1"
-}
-
 for name in "${sets[@]}"; do
-  case $name in
-    v11) render v11 13 30 ;;
-    v12) render v12 14 30 ;;
-    v13) render v13 15 50 ;;
-  esac
+  n=${SETS_SKUS:-${skus[$name]}}
+  start=$(date +%s)
+  echo "== $(date +%T) $name: --seed ${seed[$name]}, procedural:$n + fitted:$n"
+  "$PY" -m adcreative dataset synth --products "$data/products" --meta "$root/tests/data/jd_products.json" \
+    --products "$extra" --colourways 3 --colourways-of real --products sample --products "procedural:$n" \
+    --products "fitted:$n" --per-class 1 --degrade 0.8 --mirror 0 --seed "${seed[$name]}" --workers "$workers" \
+    --test-products 1,5,p013,p017,p023,p026,p047 --renderers "$renderers" --out "$out/$name"
+  echo "== $(date +%T) $name done in $(( $(date +%s) - start )) s"
+  "$PY" -m adcreative dataset info "$out/$name"
 done

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from adcreative.catalogue.sample import sample_catalogue
-from adcreative.inspect.datasets.formats import CLASSES
+from adcreative.inspect.datasets.formats import CLASSES, read_dataset
 
 ROOT = Path(__file__).resolve().parents[2]
 SCRIPT = ROOT / "scripts" / "rfnet_sets.sh"
@@ -66,12 +66,12 @@ def test_renders_a_set_without_the_flagged_photos_and_with_the_forced_test_produ
     extra = out / "products-extra-17"
     assert sorted(p.stem for p in extra.glob("*.png")) == sorted(EXTRA_IDS[:5])
     assert "p045" not in (extra / "products.csv").read_text()
-    rows = [json.loads(line) for line in (out / "v12" / "manifest.jsonl").read_text().splitlines()]
+    samples = read_dataset(out / "v12")
     splits: dict[str, set[str]] = defaultdict(set)
-    for row in rows:
-        splits[row["product_id"]].add(row["split"])
+    for s in samples:
+        splits[s.product_id].add(s.split)
     assert not {"p045", "p048"} & set(splits)
     assert all(splits[pid] == {"test"} for pid in FORCED_TEST)
-    assert {row["label"] for row in rows} == set(CLASSES)
-    assert {row["renderer"] for row in rows} == {"compositor"}
-    assert {row["product_source"] for row in rows} >= {"sample", "procedural", "fitted"}
+    assert {s.label for s in samples} == set(CLASSES)
+    assert {s.renderer for s in samples} == {"compositor"}
+    assert {s.product_source for s in samples} >= {"sample", "procedural", "fitted"}
