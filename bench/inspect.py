@@ -215,14 +215,19 @@ def main(argv: list[str] | None = None) -> int:
         base = load_inspector(args.image_only)
     else:
         cfg = {k: v for k, v in rfnet.config.items()
-               if not k.startswith("use_") and k not in ("temperature", "decision")}
+               if not k.startswith("use_") and k not in ("temperature", "decision", "members", "member_temperatures")}
         torch.manual_seed(0)
         base = image_only(**cfg).eval()
+    compared = [("RFNet", rfnet), ("image-only", base)]
+    if rfnet.members > 1:  # a seed ensemble: its first member alone beside it, what the other members cost
+        one = type(rfnet)(**{**rfnet.config, "members": 1, "member_temperatures": None})
+        one.load_state_arrays({k: v for k, v in rfnet.state_arrays().items() if not k.startswith("others.")})
+        compared.insert(1, ("RFNet 1 of " + str(rfnet.members), one.eval()))
     items = creatives(32)
     tmp = Path(tempfile.mkdtemp(prefix="bench-inspect-"))
     rows = []
     results: dict[tuple[str, str, int], tuple[float, float]] = {}
-    for name, model in (("RFNet", rfnet), ("image-only", base)):
+    for name, model in compared:
         d = tmp / name
         model.save_pretrained(d)
         export_onnx(model, d)
@@ -244,18 +249,24 @@ def main(argv: list[str] | None = None) -> int:
                                        atol=1e-4)
     print(f"inspection throughput, images/s (CPU, {args.threads} thread(s); input {rfnet.image_size}² image, "
           f"{rfnet.aux_size}² aux maps)")
-    head = f"{'model':<12}{'backend':<9}{'batch':>6}{'model img/s':>13}{'end-to-end img/s':>18}"
+    head = f"{'model':<15}{'backend':<9}{'batch':>6}{'model img/s':>13}{'end-to-end img/s':>18}"
     print(head)
     print("-" * len(head))
     for (name, backend, bs), (m, e) in results.items():
         rows.append((name, backend, bs, m, e))
-        print(f"{name:<12}{backend:<9}{bs:>6}{m:>13.1f}{e:>18.1f}")
+        print(f"{name:<15}{backend:<9}{bs:>6}{m:>13.1f}{e:>18.1f}")
     print()
     print("ratio RFNet / image-only (model img/s; <1 means RFNet is slower):")
     for backend in ("torch", "onnx"):
         for bs in (1, 32):
             r = results[("RFNet", backend, bs)][0] / results[("image-only", backend, bs)][0]
             print(f"  {backend:<6} batch {bs:>2}: {r:.2f}")
+    if len(compared) == 3:
+        print(f"ratio RFNet (ensemble) / {compared[1][0]} (end-to-end img/s, the members' cost):")
+        for backend in ("torch", "onnx"):
+            for bs in (1, 32):
+                r = results[("RFNet", backend, bs)][1] / results[(compared[1][0], backend, bs)][1]
+                print(f"  {backend:<6} batch {bs:>2}: {r:.2f}")
     for bs in (1, 32):
         r = results[("RFNet", "onnx", bs)][0] / results[("RFNet", "torch", bs)][0]
         print(f"ONNX / torch speed-up for RFNet at batch {bs}: {r:.2f}×")

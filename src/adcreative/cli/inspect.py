@@ -412,6 +412,40 @@ def calibrate(
     console.print(f"model: {out}")
 
 
+@app.command("ensemble")
+def ensemble(
+    member: list[Path] = typer.Option(..., "--member", help="A trained inspector folder; repeat for each member "
+                                      "(the same architecture, e.g. one recipe trained with other seeds)"),
+    data: list[Path] = typer.Option(..., "--data", help="Dataset folder whose train/val splits fit the calibration; "
+                                    "repeatable: several folders are one dataset, as in training"),
+    splits: str = typer.Option("same", "--splits", help=_SPLITS_HELP),
+    out: Path = typer.Option(..., "--out", file_okay=False, help="Model folder to write (the ensemble)"),
+    target_accept: float = typer.Option(0.99, "--target-accept", help=_ACCEPT_HELP),
+    target_reject: float = typer.Option(TARGET_REJECT, "--target-reject", help=_REJECT_HELP),
+    ood_quantile: float = typer.Option(0.99, "--ood-quantile", help=_OOD_HELP),
+    decision_groups: str | None = typer.Option(None, "--decision-groups", help=_GROUPS_HELP),
+    decision_min_group: int | None = typer.Option(None, "--decision-min-group", help=_MIN_GROUP_HELP),
+    cache: bool = typer.Option(True, "--cache/--no-cache"),
+    threads: int | None = typer.Option(None, "--threads", min=1, max=THREADS_MAX),
+) -> None:
+    """Average trained inspectors' calibrated probabilities (a seed ensemble: the trunk runs once, the trainable
+    parts once per member), then fit its temperature, OOD model and decision on the data's validation split."""
+    from adcreative.inspect.evaluate import ensemble_folder
+
+    _threads(threads)
+    _check_targets(target_accept, target_reject, ood_quantile)
+    if len(member) < 2:
+        raise InputError(f"an ensemble needs at least 2 --member folders, got {len(member)}")
+    cal = ensemble_folder(member, data, out, splits=splits, target_accept=target_accept, target_reject=target_reject,
+                          ood_quantile=ood_quantile, cache=cache, **_decision_groups(decision_groups,
+                                                                                      decision_min_group))
+    d = cal["decision"]
+    console.print(f"{len(member)} members; T={cal['temperature']:.3f}: val NLL {cal['nll_before']:.4f} → "
+                  f"{cal['nll']:.4f}, ECE {cal['ece_before']:.4f} → {cal['ece']:.4f}; accept P(available) ≥ "
+                  f"{d['accept']:.4f}, reject ≤ {d['reject']:.4f}, OOD score > {d['ood']:.2f} → human")
+    console.print(f"model: {out}")
+
+
 @app.command("run")
 def run(
     ctx: typer.Context,

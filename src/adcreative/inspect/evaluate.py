@@ -312,6 +312,35 @@ def calibrate_folder(model: str | Path | None, data: Path, out: Path, *, target_
     return cal
 
 
+def ensemble_folder(members: Sequence[str | Path], data: Sequence[Path], out: Path, *, splits: str = "same",
+                    target_accept: float = 0.99, target_reject: float = TARGET_REJECT, ood_quantile: float = 0.99,
+                    cache: bool = True, decision_groups: str | None = None,
+                    decision_min_group: int | None = None) -> dict[str, Any]:
+    """A seed ensemble of saved inspectors (:func:`adcreative.inspect.model.ensemble`), calibrated on the dataset
+    folders' validation split as :func:`calibrate_folder` does (several folders are one dataset, as in training:
+    ``splits`` "first" gives a product the first folder's split), saved to ``out``; returns the fitted values."""
+    from adcreative.core.errors import InputError
+    from adcreative.inspect.base import load_inspector
+    from adcreative.inspect.data import encode_folders, encoding_config
+    from adcreative.inspect.decision import DECISION_GROUPS, MIN_GROUP
+    from adcreative.inspect.model import ensemble
+    from adcreative.inspect.train import TrainConfig, calibrate_model
+
+    net = ensemble([load_inspector(m) for m in members])
+    enc, _ = encode_folders(list(data), encoding_config(net.config), splits=splits, cache=cache, mmap=True)
+    tr, va = enc.split("train"), enc.split("val")
+    if not len(va):
+        raise InputError("calibration needs a 'val' split", source=data[0])
+    cfg = TrainConfig(target_accept=target_accept, target_reject=target_reject, ood_quantile=ood_quantile,
+                      decision_groups=DECISION_GROUPS if decision_groups is None else decision_groups,
+                      decision_min_group=MIN_GROUP if decision_min_group is None else decision_min_group)
+    cal = calibrate_model(net, tr if len(tr) else va, va, cfg)
+    extra = {"members": [str(m) for m in members],
+             "calibration": {**{k: v for k, v in cal.items() if k != "decision"}, "data": [str(d) for d in data]}}
+    net.save_pretrained(out, extra=extra)
+    return cal
+
+
 def run_loro_folder(data: Path | Sequence[Path], base_config: dict[str, Any], train_cfg: Any, *, seeds: list[int],
                     models: list[str], families: list[str] | None = None, real: list[str] | None = None,
                     train_families: list[str] | None = None, max_train: int | None = None,

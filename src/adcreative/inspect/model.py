@@ -44,7 +44,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import torch
@@ -154,7 +154,12 @@ class RFNet(ConfigMixin, nn.Module):
         classes: list[str] | None = None,
         temperature: float = 1.0,
         decision: dict[str, Any] | None = None,
+        members: int = 1,
+        member_temperatures: list[float] | None = None,
     ) -> None:
+        # an ensemble's other members are RFNets of this config (built last, below): what they are built from
+        member_cfg = {k: v for k, v in locals().items()
+                      if k not in ("self", "__class__", "temperature", "decision", "members", "member_temperatures")}
         super().__init__()
         if image_size % 32 or image_size < 32:
             raise ValueError(f"image_size must be a multiple of 32 (the trunk's stride), got {image_size}")
@@ -303,6 +308,28 @@ class RFNet(ConfigMixin, nn.Module):
             self.cue_head = nn.Sequential(nn.Linear(self.n_cues, 2 * dim), nn.GELU(), nn.Dropout(dropout),
                                           nn.Linear(2 * dim, 2 * dim), nn.GELU(), nn.Dropout(dropout),
                                           nn.Linear(2 * dim, len(CLASSES)))
+        # A seed ensemble (``members`` > 1; made from trained models by :func:`ensemble`, never trained as one):
+        # this model is member 0 and ``others`` holds the rest, RFNets of the same config that share the frozen trunk
+        # (frozen_efficientnet_lite0 is one instance per weights source), so the trunk runs once and only the
+        # trainable parts are repeated. Each member's output is divided by its own temperature
+        # (``member_temperatures``, fitted when it was trained), the probabilities are averaged, and ``temperature``
+        # then calibrates the average. The OOD features are member 0's. (docs/inspect.md, rounds 19 and 21)
+        if members < 1:
+            raise ValueError(f"members must be at least 1, got {members}")
+        self.members = members
+        if members > 1:
+            temps = list(member_temperatures or [])
+            if len(temps) != members or not all(isinstance(t, (int, float)) and t > 0 for t in temps):
+                raise ValueError(f"member_temperatures must be {members} positive numbers, got {member_temperatures}")
+            self.member_temperatures = [float(t) for t in temps]
+            self.others = nn.ModuleList([RFNet(**member_cfg) for _ in range(members - 1)])
+        elif member_temperatures is not None:
+            raise ValueError("member_temperatures is for an ensemble (members > 1)")
+
+    @property
+    def other_members(self) -> list[RFNet]:
+        """An ensemble's members after this one (none for a single model)."""
+        return [cast(RFNet, m) for m in self.others] if self.members > 1 else []
 
     # -- modalities and their inputs -------------------------------------------------------------------
     @property
@@ -512,8 +539,25 @@ class RFNet(ConfigMixin, nn.Module):
         With ``flip_average`` (in eval mode) the logits are the mean log-probability of the view and its mirror
         image, mirrored at the trunk maps (training sees mirrored maps as augmentation, so the trainable part
         judges both, and the trunk still runs once), and the fused features the mean of the two. With
-        ``cue_expert`` w (in eval mode) they are the log of the mixture (1 − w)·P(fused) + w·P(cue expert). In
-        eval mode ``calibrated`` logits are divided by the fitted temperature."""
+        ``cue_expert`` w (in eval mode) they are the log of the mixture (1 − w)·P(fused) + w·P(cue expert). An
+        ensemble (in eval mode) averages its members' probabilities, each at its own temperature. In eval mode
+        ``calibrated`` logits are divided by the fitted temperature."""
+        z, f = self._member_outputs(enc)
+        if self.members > 1 and not self.training:
+            logp = [F.log_softmax(z / self.member_temperatures[0], -1)]
+            for t, other in zip(self.member_temperatures[1:], self.other_members, strict=True):
+                logp.append(F.log_softmax(other._member_outputs(enc)[0] / t, -1))
+            z = torch.logsumexp(torch.stack(logp), 0) - float(np.log(self.members))
+        if calibrated and not self.training and self.temperature != 1.0:
+            z = z / self.temperature
+        parts = [f, self.product_match(enc)]
+        if self.ood_style != "none":
+            parts.append(self.scene_style(enc))  # the same for the mirror image: flip_average needs nothing
+        return z, torch.cat(parts, 1)
+
+    def _member_outputs(self, enc: dict[str, Tensor]) -> tuple[Tensor, Tensor]:
+        """This model alone (an ensemble's member): uncalibrated logits (flip-averaged and mixed with the cue
+        expert in eval mode, see :meth:`outputs`) and the fused features."""
         f = self.forward_features(enc)
         z = self.forward_head(f)
         if self.flip_average and not self.training:
@@ -525,12 +569,7 @@ class RFNet(ConfigMixin, nn.Module):
             w = self.cue_expert
             z = torch.logsumexp(torch.stack([F.log_softmax(z, -1) + float(np.log1p(-w)),
                                              F.log_softmax(self.cue_logits(enc["cues"]), -1) + float(np.log(w))]), 0)
-        if calibrated and not self.training and self.temperature != 1.0:
-            z = z / self.temperature
-        parts = [f, self.product_match(enc)]
-        if self.ood_style != "none":
-            parts.append(self.scene_style(enc))  # the same for the mirror image: flip_average needs nothing
-        return z, torch.cat(parts, 1)
+        return z, f
 
     def logits(self, enc: dict[str, Tensor], *, calibrated: bool = True) -> Tensor:
         """Encodings → logits over CLASSES (see :meth:`outputs`)."""
@@ -698,9 +737,17 @@ class RFNet(ConfigMixin, nn.Module):
     # -- saving: the packaged frozen trunk stays out of model.safetensors --------------------------------
     def state_arrays(self) -> dict[str, Any]:
         return {k: v.detach().cpu().contiguous() for k, v in self.state_dict().items()
-                if not k.startswith("backbone.")}
+                if "backbone" not in k.split(".")}  # an ensemble member's shared trunk too: others.0.backbone...
 
     def load_state_arrays(self, arrays: dict[str, Any]) -> None:
+        if self.members > 1:  # each other member loads its own part (its cue trees and style rows sized there)
+            for i, other in enumerate(self.other_members):
+                prefix = f"others.{i}."
+                mine = {k[len(prefix):]: v for k, v in arrays.items() if k.startswith(prefix)}
+                if not mine:
+                    raise ValueError(f"weights of ensemble member {i + 1} missing from checkpoint")
+                other.load_state_arrays(mine)
+            arrays = {k: v for k, v in arrays.items() if not k.startswith("others.")}
         if self.ood_style != "none" and "style_mean" in arrays:  # one row per training family: sized when fitted
             self.style_mean = torch.zeros_like(arrays["style_mean"])
         if self.cue_expert > 0 and self.cue_expert_kind == "trees":  # as many trees as validation kept
@@ -713,8 +760,9 @@ class RFNet(ConfigMixin, nn.Module):
         except RuntimeError as e:  # shape mismatch: a checkpoint of another config
             raise ValueError(f"checkpoint does not fit this config (different ablation flags or sizes?): "
                              f"{str(e).splitlines()[-1].strip()}") from None
-        # a model saved before the OOD buffers existed loads with them unfitted (every score 0)
-        missing = [k for k in missing if not k.startswith(("backbone.", "ood_", "match_", "style_"))]
+        # a model saved before the OOD buffers existed loads with them unfitted (every score 0); the other
+        # members were loaded above
+        missing = [k for k in missing if not k.startswith(("backbone.", "ood_", "match_", "style_", "others."))]
         if unexpected:
             raise ValueError(f"unexpected weights in checkpoint (different ablation flags?): {unexpected[:5]}")
         if missing:
@@ -737,3 +785,29 @@ def image_only(**cfg: Any) -> RFNet:
     """The image-only baseline: RFNet with every auxiliary input removed (same trunk and fusion)."""
     return RFNet(**{**cfg, "use_product": False, "use_mask": False, "use_structure": False, "use_text": False,
                         "use_cues": False, "cue_expert": 0.0})
+
+
+_PER_MEMBER = ("temperature", "decision", "members", "member_temperatures")
+
+
+def ensemble(members: Sequence[RFNet]) -> RFNet:
+    """A seed ensemble of trained RFNets of one architecture (the same config but for their calibration): member 0's
+    weights, then each other member's under ``others.i``, each keeping its own temperature. Its OOD model is member
+    0's and it has no decision yet: calibrate it (:func:`adcreative.inspect.train.calibrate_model`) before use."""
+    if len(members) < 2:
+        raise InputError(f"an ensemble needs at least 2 members, got {len(members)}")
+    base = {k: v for k, v in members[0].config.items() if k not in _PER_MEMBER}
+    for i, m in enumerate(members):
+        if m.members > 1:
+            raise InputError(f"member {i + 1} is an ensemble already; give its members instead")
+        cfg = {k: v for k, v in m.config.items() if k not in _PER_MEMBER}
+        differ = sorted(k for k in set(cfg) | set(base) if cfg.get(k) != base.get(k))
+        if differ:
+            raise InputError(f"member {i + 1} has another architecture than member 1 ({', '.join(differ)}): an "
+                             "ensemble's members share their inputs and must differ only in their weights")
+    net = RFNet(**base, members=len(members), member_temperatures=[m.temperature for m in members])
+    arrays = dict(members[0].state_arrays())
+    for i, m in enumerate(members[1:]):
+        arrays.update({f"others.{i}.{k}": v for k, v in m.state_arrays().items()})
+    net.load_state_arrays(arrays)
+    return net.eval()

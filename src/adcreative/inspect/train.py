@@ -200,6 +200,9 @@ def train_model(model: Any, train: EncodedSet, val: EncodedSet | None, cfg: Trai
     from adcreative.inspect.metrics import compute_metrics, predict_encoded
 
     cfg = cfg or TrainConfig()
+    if getattr(model, "members", 1) > 1:  # training would move member 0 alone and leave the average stale
+        raise InputError("an ensemble is not trained as one: train its members, then build it with "
+                         "'adcreative inspect ensemble'")
     train = model.head_maps(_labelled(train))
     if val is not None:
         val = model.head_maps(_labelled(val))
