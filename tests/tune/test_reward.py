@@ -31,14 +31,16 @@ def tiny_rfnet_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return d
 
 
-def test_rfnet_adapter_scores_like_rfnet_and_passes_gradients(tiny_rfnet_dir: Path) -> None:
+def scores_like_rfnet(model_dir: Path) -> tuple[torch.Tensor, torch.Tensor]:
+    """The reward loaded from ``model_dir`` judges a pasted creative as RFNet's own preprocessing does, and passes
+    gradients to the pixels and never to RFNet; returns the logits of the reward and of RFNet."""
     import random
 
     from adcreative.generate.diffusers_inpaint import paste_back, place_product
     from adcreative.inspect.preprocess import InspectItem
     from adcreative.tune.reward import load_rfnet_reward
 
-    reward = load_rfnet_reward(str(tiny_rfnet_dir))
+    reward = load_rfnet_reward(str(model_dir))
     net = reward.rfnet
     prod = product()
     pl = place_product(prod.image, (96, 64), 0.75, rng=random.Random(0))
@@ -54,44 +56,29 @@ def test_rfnet_adapter_scores_like_rfnet_and_passes_gradients(tiny_rfnet_dir: Pa
     got[0, 0].backward()
     assert x.grad is not None and float(x.grad.abs().sum()) > 0
     assert all(p.grad is None for p in net.parameters())
+    return got.detach(), want
+
+
+def test_rfnet_adapter_scores_like_rfnet_and_passes_gradients(tiny_rfnet_dir: Path) -> None:
+    scores_like_rfnet(tiny_rfnet_dir)
 
 
 def test_rfnet_adapter_scores_a_seed_ensemble_like_the_ensemble(tmp_path: Path) -> None:
-    """RFFT's reward from a shipped ensemble (inspect.model.ensemble): every member judges, the gradient reaches
-    the pixels through all of them."""
-    import random
-
-    from adcreative.generate.diffusers_inpaint import paste_back, place_product
+    """RFFT's reward from an ensemble (inspect.model.ensemble): it judges as the ensemble does, every member counts,
+    and the gradient reaches the pixels through all of them."""
     from adcreative.inspect.model import RFNet, ensemble
-    from adcreative.inspect.preprocess import InspectItem
-    from adcreative.tune.reward import load_rfnet_reward
 
     members = []
     for seed, t in ((0, 0.8), (1, 1.3)):
         torch.manual_seed(seed)
         m = RFNet(image_size=64, aux_size=16, dim=32, heads=2, layers=1, use_text=True)
         m.set_calibration(t, None)
+        m.save_pretrained(tmp_path / f"m{seed}")
         members.append(m)
-    ensemble(members).save_pretrained(tmp_path)
-    reward = load_rfnet_reward(str(tmp_path))
-    net = reward.rfnet
-    assert net.members == 2
-    prod = product()
-    pl = place_product(prod.image, (96, 64), 0.75, rng=random.Random(0))
-    bg = Image.fromarray((np.random.default_rng(0).random((64, 96, 3)) * 255).astype(np.uint8))
-    img = paste_back(bg, pl)
-    with torch.no_grad():
-        want = net(net.prepare([InspectItem(image=img, title=prod.title, mask=pl.paste_mask, product=prod.image)]))
-        one = members[0](members[0].prepare([InspectItem(image=img, title=prod.title, mask=pl.paste_mask,
-                                                         product=prod.image)]))
-    assert not torch.allclose(torch.softmax(one, -1), torch.softmax(want, -1), atol=1e-4)  # both members count
-    aux = {k: v[None] for k, v in reward.auxiliaries(prod, pl).items()}
-    x = torch.from_numpy(np.asarray(img, np.float32) / 255).permute(2, 0, 1)[None].requires_grad_(True)
-    got = reward(x, aux)
-    assert torch.allclose(torch.softmax(got, -1), torch.softmax(want, -1), atol=1e-3)
-    got[0, 0].backward()
-    assert x.grad is not None and float(x.grad.abs().sum()) > 0
-    assert all(p.grad is None for p in net.parameters())
+    ensemble(members).save_pretrained(tmp_path / "ens")
+    got, _ = scores_like_rfnet(tmp_path / "ens")
+    one, _ = scores_like_rfnet(tmp_path / "m0")
+    assert not torch.allclose(torch.softmax(one, -1), torch.softmax(got, -1), atol=1e-4)  # both members count
 
 
 def test_adapter_measures_the_cues_as_rfnet_does(tmp_path: Path) -> None:

@@ -400,8 +400,13 @@ def calibrate(
     cal = calibrate_folder(model, data, out, target_accept=target_accept, target_reject=target_reject,
                            ood_quantile=ood_quantile, cache=cache,
                            **_decision_groups(decision_groups, decision_min_group))
+    _print_calibration(cal, out)
+
+
+def _print_calibration(cal: dict[str, Any], out: Path, head: str = "") -> None:
+    """What calibration fitted (`inspect calibrate`, `inspect ensemble`), and where the model went."""
     d = cal["decision"]
-    console.print(f"T={cal['temperature']:.3f}: val NLL {cal['nll_before']:.4f} → {cal['nll']:.4f}, ECE "
+    console.print(f"{head}T={cal['temperature']:.3f}: val NLL {cal['nll_before']:.4f} → {cal['nll']:.4f}, ECE "
                   f"{cal['ece_before']:.4f} → {cal['ece']:.4f}; accept P(available) ≥ {d['accept']:.4f}, reject ≤ "
                   f"{d['reject']:.4f}, OOD score > {d['ood']:.2f} → human")
     if d.get("families"):
@@ -439,11 +444,7 @@ def ensemble(
     cal = ensemble_folder(member, data, out, splits=splits, target_accept=target_accept, target_reject=target_reject,
                           ood_quantile=ood_quantile, cache=cache, **_decision_groups(decision_groups,
                                                                                       decision_min_group))
-    d = cal["decision"]
-    console.print(f"{len(member)} members; T={cal['temperature']:.3f}: val NLL {cal['nll_before']:.4f} → "
-                  f"{cal['nll']:.4f}, ECE {cal['ece_before']:.4f} → {cal['ece']:.4f}; accept P(available) ≥ "
-                  f"{d['accept']:.4f}, reject ≤ {d['reject']:.4f}, OOD score > {d['ood']:.2f} → human")
-    console.print(f"model: {out}")
+    _print_calibration(cal, out, head=f"{len(member)} members; ")
 
 
 @app.command("run")
