@@ -219,10 +219,8 @@ def main(argv: list[str] | None = None) -> int:
         torch.manual_seed(0)
         base = image_only(**cfg).eval()
     compared = [("RFNet", rfnet), ("image-only", base)]
-    if rfnet.members > 1:  # a seed ensemble: its first member alone beside it, what the other members cost
-        one = type(rfnet)(**{**rfnet.config, "members": 1, "member_temperatures": None})
-        one.load_state_arrays({k: v for k, v in rfnet.state_arrays().items() if not k.startswith("others.")})
-        compared.insert(1, ("RFNet 1 of " + str(rfnet.members), one.eval()))
+    if rfnet.members > 1:  # a seed ensemble: one member alone beside it (a whole RFNet), what the others cost
+        compared.insert(1, ("RFNet 1 of " + str(rfnet.members), rfnet.other_members[0].eval()))
     items = creatives(32)
     tmp = Path(tempfile.mkdtemp(prefix="bench-inspect-"))
     rows = []

@@ -279,6 +279,17 @@ def plot_kind_misses(rows: list[dict[str, Any]], path: Path, top: int = 20) -> P
     return path
 
 
+def _calibration_config(target_accept: float, target_reject: float, ood_quantile: float,
+                        decision_groups: str | None, decision_min_group: int | None) -> Any:
+    """The TrainConfig that :func:`calibrate_model` reads: the decision's targets and groups (None: the defaults)."""
+    from adcreative.inspect.decision import DECISION_GROUPS, MIN_GROUP
+    from adcreative.inspect.train import TrainConfig
+
+    return TrainConfig(target_accept=target_accept, target_reject=target_reject, ood_quantile=ood_quantile,
+                       decision_groups=DECISION_GROUPS if decision_groups is None else decision_groups,
+                       decision_min_group=MIN_GROUP if decision_min_group is None else decision_min_group)
+
+
 def calibrate_folder(model: str | Path | None, data: Path, out: Path, *, target_accept: float = 0.99,
                      target_reject: float = TARGET_REJECT, ood_quantile: float = 0.99,
                      cache: bool = True, decision_groups: str | None = None,
@@ -292,8 +303,7 @@ def calibrate_folder(model: str | Path | None, data: Path, out: Path, *, target_
     from adcreative.inspect.base import default_model_dir, load_inspector
     from adcreative.inspect.data import encode_splits, encoding_config
     from adcreative.inspect.datasets.formats import read_dataset
-    from adcreative.inspect.decision import DECISION_GROUPS, MIN_GROUP
-    from adcreative.inspect.train import TrainConfig, calibrate_model
+    from adcreative.inspect.train import calibrate_model
 
     net = load_inspector(model)
     samples = read_dataset(data)
@@ -301,9 +311,7 @@ def calibrate_folder(model: str | Path | None, data: Path, out: Path, *, target_
         raise InputError("calibration needs a 'val' split", source=data)
     enc = encode_splits(data, ("train", "val"), encoding_config(net.config), cache=cache, samples=samples)
     tr, va = enc.split("train"), enc.split("val")
-    cfg = TrainConfig(target_accept=target_accept, target_reject=target_reject, ood_quantile=ood_quantile,
-                      decision_groups=DECISION_GROUPS if decision_groups is None else decision_groups,
-                      decision_min_group=MIN_GROUP if decision_min_group is None else decision_min_group)
+    cfg = _calibration_config(target_accept, target_reject, ood_quantile, decision_groups, decision_min_group)
     cal = calibrate_model(net, tr if len(tr) else va, va, cfg)
     src = Path(model) if model is not None else default_model_dir()
     extra = dict(json.loads((src / "config.json").read_text()).get("_extra", {}))
@@ -322,18 +330,15 @@ def ensemble_folder(members: Sequence[str | Path], data: Sequence[Path], out: Pa
     from adcreative.core.errors import InputError
     from adcreative.inspect.base import load_inspector
     from adcreative.inspect.data import encode_folders, encoding_config
-    from adcreative.inspect.decision import DECISION_GROUPS, MIN_GROUP
     from adcreative.inspect.model import ensemble
-    from adcreative.inspect.train import TrainConfig, calibrate_model
+    from adcreative.inspect.train import calibrate_model
 
     net = ensemble([load_inspector(m) for m in members])
     enc, _ = encode_folders(list(data), encoding_config(net.config), splits=splits, cache=cache, mmap=True)
     tr, va = enc.split("train"), enc.split("val")
     if not len(va):
         raise InputError("calibration needs a 'val' split", source=data[0])
-    cfg = TrainConfig(target_accept=target_accept, target_reject=target_reject, ood_quantile=ood_quantile,
-                      decision_groups=DECISION_GROUPS if decision_groups is None else decision_groups,
-                      decision_min_group=MIN_GROUP if decision_min_group is None else decision_min_group)
+    cfg = _calibration_config(target_accept, target_reject, ood_quantile, decision_groups, decision_min_group)
     cal = calibrate_model(net, tr if len(tr) else va, va, cfg)
     extra = {"members": [str(m) for m in members],
              "calibration": {**{k: v for k, v in cal.items() if k != "decision"}, "data": [str(d) for d in data]}}
