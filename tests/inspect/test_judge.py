@@ -183,5 +183,14 @@ def test_calibration_can_choose_thresholds_per_renderer_family(encoded) -> None:
     assert (d.accept, d.reject) == pytest.approx((again.accept, again.reject), abs=1e-5)  # float32 softmax
     pooled = choose_decision(p, y == 0, target_accept=0.99, target_reject=0.9)
     assert d.accept >= pooled.accept - 1e-5 and d.reject < pooled.reject - 1e-3  # a family is stricter here
+    # the rule "floor": the same pooled accept and worst-family reject as reject-family, families raised to it
+    calibrate_model(model, tr, va, TrainConfig(seed=0, target_reject=0.9, decision_groups="floor",
+                                               decision_min_group=2))
+    d = model.decision
+    again = choose_decision(p, y == 0, target_accept=0.99, target_reject=0.9, groups=va.renderers, min_group=2,
+                            family_accept=False, family_floor=True)
+    assert d is not None and d.groups == again.groups == "floor" and d.families is not None
+    assert (d.accept, d.reject) == pytest.approx((again.accept, again.reject), abs=1e-5)
+    assert all(d.for_family(f).accept >= d.accept for f in d.families)
     with pytest.raises(InputError, match="decision groups"):
         calibrate_model(model, tr, va, TrainConfig(decision_groups="renderer"))

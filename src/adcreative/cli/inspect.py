@@ -120,9 +120,10 @@ _OOD_HELP = "Quantile of validation OOD scores above which an image goes to a hu
 _GROUPS_HELP = ("How the decision's thresholds meet their targets on validation: family (default: on each renderer "
                 "family too, the strictest family sets each threshold; a stand-in for a renderer never seen), "
                 "pooled (all images together) or reject-family (the family rule for the reject threshold only; the "
-                "accept threshold pooled, so label shift can move it). With family or reject-family each family "
-                "also keeps its own accept threshold, used for images of that family")
-_MIN_GROUP_HELP = ("With --decision-groups family or reject-family: validation images a family needs to count (and "
+                "accept threshold pooled, so label shift can move it) or floor (reject-family, and a family's own "
+                "accept threshold may raise the pooled one, never lower it). With family, reject-family or floor "
+                "each family also keeps its own accept threshold, used for images of that family")
+_MIN_GROUP_HELP = ("With --decision-groups family, reject-family or floor: validation images a family needs to count (and "
                    "5 available / 5 defective ones for the accept / reject threshold); default 50")
 
 
@@ -405,13 +406,16 @@ def calibrate(
 
 def _print_calibration(cal: dict[str, Any], out: Path, head: str = "") -> None:
     """What calibration fitted (`inspect calibrate`, `inspect ensemble`), and where the model went."""
+    from adcreative.inspect.decision import Decision
+
     d = cal["decision"]
+    decision = Decision.from_dict(d)
     console.print(f"{head}T={cal['temperature']:.3f}: val NLL {cal['nll_before']:.4f} → {cal['nll']:.4f}, ECE "
                   f"{cal['ece_before']:.4f} → {cal['ece']:.4f}; accept P(available) ≥ {d['accept']:.4f}, reject ≤ "
                   f"{d['reject']:.4f}, OOD score > {d['ood']:.2f} → human")
-    if d.get("families"):
+    if decision.families:  # the threshold each family's images meet (under the rule "floor", never the pooled's)
         console.print("accept, images of a known renderer family: " + ", ".join(
-            f"{name} ≥ {fam['accept']:.4f}" for name, fam in sorted(d["families"].items())))
+            f"{name} ≥ {decision.for_family(name).accept:.4f}" for name in sorted(decision.families)))
     if d.get("real_accept") is not None:
         console.print(f"accept, images of real (imported) products: never below {d['real_accept']:.4f}")
     console.print(f"model: {out}")

@@ -28,7 +28,12 @@ threshold as a floor: label shift can raise it, never loosen it below what the w
 label shift moves it both ways — a model whose strictest family asks for an accept threshold no clean render reaches
 otherwise auto-accepts nothing on a batch that is mostly good (docs/inspect.md, thirteenth round). Either rule also
 keeps each family's own accept threshold and label-shift statistics (``Decision.families``): an image whose renderer
-family is known is accepted at its family's threshold, an unknown renderer at the rule's (fourteenth round).
+family is known is accepted at its family's threshold, an unknown renderer at the rule's (fourteenth round). The
+rule "floor" is "reject-family" whose family accept thresholds may only raise the pooled one, never lower it: a
+family's threshold rests on its 70–120 available validation images, its lowest stretch of clean scores is partly
+luck, and on fresh renders the families set below the pooled threshold let defective images through (precision
+0.96–0.985 against 0.99; docs/inspect.md, twenty-second round). Under label shift a family's threshold moves with its
+own histograms but never below the pooled decision moved to the same share.
 An image whose product was looked for and not found (no mask came with it; ``Judgements.placement``) goes to a human.
 
 **Real products.** ``real_accept`` is a floor on the accept threshold for images of real products — anything but
@@ -55,8 +60,9 @@ NEVER = 2.0  # a P(available) threshold no probability reaches: the band is empt
 PRIOR_BINS = 1000  # validation P(available) histogram bins kept for label-shift thresholds
 # how thresholds are chosen: on all validation rows, or the worst family, or the worst family for the reject
 # threshold only (the accept threshold pooled, so the label-shift adaptation can move it: with the family rule a
-# model whose strictest family asks for a high accept threshold auto-accepts nothing on a batch that is mostly good)
-GROUP_RULES = ("pooled", "family", "reject-family")
+# model whose strictest family asks for a high accept threshold auto-accepts nothing on a batch that is mostly good),
+# or as reject-family with each family's accept threshold no lower than the pooled one
+GROUP_RULES = ("pooled", "family", "reject-family", "floor")
 # the default rule: on held-out renderer families the pooled rule's reject precision fell short of its 0.98 target
 # (0.937 on v5's five, 0.969 on v7's), the family rule's met it about (0.977, 0.980) — docs/inspect.md, tenth round
 DECISION_GROUPS = "family"
@@ -96,6 +102,9 @@ class Decision:
     families: dict[str, Decision] | None = field(default=None, repr=False, hash=False)
     # the accept threshold's floor for images of real products (module doc); None: none
     real_accept: float | None = None
+    # a family's decision under the rule "floor" (:meth:`for_family`): the pooled decision its accept threshold
+    # never goes below, at validation's share and at any share label shift moves both to
+    floor: Decision | None = field(default=None, repr=False, hash=False)
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
@@ -103,6 +112,10 @@ class Decision:
             d[k] = list(d[k]) if d[k] is not None else None
         if self.families is not None:
             d["families"] = {name: fam.to_dict() for name, fam in self.families.items()}
+        if self.floor is not None:
+            d["floor"] = self.floor.to_dict()
+        else:  # only a family's decision at run time has one; a saved decision stays as it was before the field
+            d.pop("floor")
         return d
 
     @classmethod
@@ -116,17 +129,25 @@ class Decision:
             d["class_prior"] = tuple(float(x) for x in d["class_prior"])
         if d.get("families") is not None:
             d["families"] = {str(name): cls.from_dict(fam) for name, fam in d["families"].items()}
+        if d.get("floor") is not None:
+            d["floor"] = cls.from_dict(d["floor"])
         return cls(**d)
 
     def for_family(self, name: str | None) -> Decision:
         """The decision for an image drawn by renderer family ``name``: that family's own accept threshold and
         label-shift statistics when validation had enough of its images, else this (pooled or worst-family) one —
-        a renderer the model never saw gets the decision chosen for one."""
+        a renderer the model never saw gets the decision chosen for one. Under the rule "floor" the family's
+        accept threshold is raised to this one's where it is lower, and keeps this one as its label-shift floor."""
         fam = (self.families or {}).get(name or "")
         if fam is None:
             return self
+        floor = None
+        if self.groups == "floor":
+            floor = replace(self, families=None, floor=None)
+            fam = replace(fam, accept=max(fam.accept, self.accept))
         return replace(fam, reject=min(self.reject, float(np.nextafter(fam.accept, -np.inf))), ood=self.ood,
-                       target_reject=self.target_reject, ood_quantile=self.ood_quantile, real_accept=self.real_accept)
+                       target_reject=self.target_reject, ood_quantile=self.ood_quantile, real_accept=self.real_accept,
+                       floor=floor)
 
     def accept_for(self, source: str | None) -> float:
         """The accept threshold an image of a product from ``source`` meets (:func:`is_drawn`): this decision's,
@@ -146,7 +167,8 @@ class Decision:
         and every stricter one (never looser than the reject threshold). Reject and OOD thresholds are kept. A
         decision chosen with the family rule keeps its accept threshold as a floor: the histograms are pooled, so
         a re-choice on them could only undo the margin the worst family asked for; a batch with fewer available
-        images still raises it."""
+        images still raises it. A family's decision under the rule "floor" stays at or above its pooled decision
+        re-chosen for the same share."""
         if not self.adaptable:
             raise ValueError("this decision has no validation histograms (calibrate the model again)")
         if not 0.0 <= prior <= 1.0 or prior != prior:
@@ -167,6 +189,8 @@ class Decision:
         accept = max(accept, float(np.nextafter(self.reject, np.inf)))
         if self.groups == "family":
             accept = max(accept, self.accept)
+        if self.floor is not None:
+            accept = max(accept, self.floor.for_prior(prior).accept)
         return replace(self, accept=accept)
 
     def bands(self, p_available: np.ndarray, ood: np.ndarray | None = None,
@@ -182,7 +206,8 @@ class Decision:
         if renderers is not None and self.families:
             if len(renderers) != len(p):
                 raise ValueError(f"one renderer per image: {len(renderers)} renderers for {len(p)} scores")
-            own = {name: fam.accept for name, fam in self.families.items()}
+            own = {name: max(fam.accept, self.accept) if self.groups == "floor" else fam.accept
+                   for name, fam in self.families.items()}
             accept = np.array([own.get(r, self.accept) for r in renderers], np.float64)
         if self.real_accept is not None:
             if sources is not None and len(sources) != len(p):
@@ -273,13 +298,14 @@ def choose_decision(p_available: np.ndarray, is_available: np.ndarray, *, ood: n
                     target_accept: float = 0.99, target_reject: float = TARGET_REJECT,
                     ood_quantile: float = 0.99, class_prior: Sequence[float] | None = None,
                     groups: Sequence[str] | np.ndarray | None = None, min_group: int = MIN_GROUP,
-                    min_class: int = MIN_GROUP_CLASS, family_accept: bool = True,
+                    min_class: int = MIN_GROUP_CLASS, family_accept: bool = True, family_floor: bool = False,
                     labels: np.ndarray | None = None, real: Sequence[bool] | np.ndarray | None = None) -> Decision:
     """Thresholds from validation scores: P(available), whether each image truly is available, and (optionally)
     OOD scores of these in-distribution images, whose ``ood_quantile`` becomes the OOD threshold. With ``groups``
     (a label per row, e.g. its renderer family) each target must hold on every group large enough to count
     (:func:`group_thresholds`), not only on all rows pooled; with ``family_accept`` False only the reject target
-    (rule "reject-family"). With ``groups`` the decision also keeps each such group's own accept threshold and
+    (rule "reject-family", or with ``family_floor`` the rule "floor": a family's own accept threshold never below
+    the pooled one). With ``groups`` the decision also keeps each such group's own accept threshold and
     label-shift statistics (``families``: class shares from ``labels``, the class index per row, when given), which
     :meth:`Decision.for_family` applies to images of a known family. ``real`` (per row: the image is of a real
     product, :func:`is_drawn`) sets ``real_accept``, the accept target on those rows alone, when there are at least
@@ -289,6 +315,8 @@ def choose_decision(p_available: np.ndarray, is_available: np.ndarray, *, ood: n
                     ("ood_quantile", ood_quantile)):
         if not 0.0 < v <= 1.0:
             raise ValueError(f"{name} must be in (0, 1], got {v}")
+    if family_accept and family_floor:
+        raise ValueError("family_floor applies to the pooled accept threshold: give family_accept=False with it")
     pos = np.asarray(is_available, bool)
     acc = accept_threshold(p_available, pos, target_accept)
     rej = reject_threshold(p_available, ~pos, target_reject)
@@ -328,7 +356,8 @@ def choose_decision(p_available: np.ndarray, is_available: np.ndarray, *, ood: n
                     ood_quantile=ood_quantile, prior=float(pos.mean()) if len(pos) else None,
                     class_prior=tuple(float(x) for x in class_prior) if class_prior is not None else None,
                     val_available=_histogram(p[pos]), val_defective=_histogram(p[~pos]),
-                    groups="pooled" if groups is None else ("family" if family_accept else "reject-family"),
+                    groups="pooled" if groups is None else
+                    "family" if family_accept else "floor" if family_floor else "reject-family",
                     families=families, real_accept=real_acc)
 
 

@@ -410,6 +410,7 @@ def calibrate_model(model: Any, train: EncodedSet, val: EncodedSet, cfg: TrainCo
                                class_prior=(np.bincount(y, minlength=logits.shape[1]) / len(y)).tolist(),
                                groups=val.renderers if cfg.decision_groups != "pooled" else None,
                                family_accept=cfg.decision_groups == "family",
+                               family_floor=cfg.decision_groups == "floor",
                                min_group=cfg.decision_min_group, labels=y,
                                real=[not is_drawn(x) for x in val.sources])
     model.set_calibration(t, decision)
