@@ -120,12 +120,14 @@ def step_generate(state: DemoState) -> None:
     k = 2 if state.fast else 4
     budget = 6 * k
     # the decision the compositor's images meet: its renderer family's own accept threshold when validation knew it
+    # (under the rule "floor", never below the one for all images)
     d = scorer.decision.for_family(generator_family(gen.name)) if scorer.decision is not None else None
     adapt = d is not None and d.adaptable
-    rule = (f"auto-accepts at calibrated P(available) ≥ {d.accept:.3f} (precision target {d.target_accept}; the "
-            f"threshold its validation set for this renderer's images), auto-rejects at ≤ {d.reject:.3f} and sends "
-            "the rest, and any image unlike its training data, to a human" if d is not None
-            else "accepts at P(available) ≥ 0.5")
+    whose = ("the threshold its validation set for this renderer's images, never below the one for all images"
+             if d is not None and d.floor is not None else "the threshold its validation set for this renderer's images")
+    rule = (f"auto-accepts at calibrated P(available) ≥ {d.accept:.3f} (precision target {d.target_accept}; "
+            f"{whose}), auto-rejects at ≤ {d.reject:.3f} and sends the rest, and any image unlike its training data, "
+            "to a human" if d is not None else "accepts at P(available) ≥ 0.5")
     if adapt:
         assert d is not None and d.prior is not None
         rule += (f". That accept threshold holds at validation's share of available images ({d.prior:.0%}); as a "
