@@ -198,7 +198,7 @@ def main(argv: list[str] | None = None) -> int:
 
     from adcreative.inspect.base import load_inspector
     from adcreative.inspect.export import OnnxInspector, export_onnx
-    from adcreative.inspect.model import image_only
+    from adcreative.inspect.model import PER_MEMBER, image_only
 
     rfnet = load_inspector(args.model)
     if args.only in (None, "placement"):
@@ -215,7 +215,7 @@ def main(argv: list[str] | None = None) -> int:
         base = load_inspector(args.image_only)
     else:
         cfg = {k: v for k, v in rfnet.config.items()
-               if not k.startswith("use_") and k not in ("temperature", "decision", "members", "member_temperatures")}
+               if not k.startswith("use_") and k not in PER_MEMBER}
         torch.manual_seed(0)
         base = image_only(**cfg).eval()
     compared = [("RFNet", rfnet), ("image-only", base)]

@@ -408,16 +408,15 @@ def _print_calibration(cal: dict[str, Any], out: Path, head: str = "") -> None:
     """What calibration fitted (`inspect calibrate`, `inspect ensemble`), and where the model went."""
     from adcreative.inspect.decision import Decision
 
-    d = cal["decision"]
-    decision = Decision.from_dict(d)
+    decision = Decision.from_dict(cal["decision"])
     console.print(f"{head}T={cal['temperature']:.3f}: val NLL {cal['nll_before']:.4f} → {cal['nll']:.4f}, ECE "
-                  f"{cal['ece_before']:.4f} → {cal['ece']:.4f}; accept P(available) ≥ {d['accept']:.4f}, reject ≤ "
-                  f"{d['reject']:.4f}, OOD score > {d['ood']:.2f} → human")
+                  f"{cal['ece_before']:.4f} → {cal['ece']:.4f}; accept P(available) ≥ {decision.accept:.4f}, reject ≤ "
+                  f"{decision.reject:.4f}, OOD score > {decision.ood:.2f} → human")
     if decision.families:  # the threshold each family's images meet (under the rule "floor", never the pooled's)
         console.print("accept, images of a known renderer family: " + ", ".join(
             f"{name} ≥ {decision.for_family(name).accept:.4f}" for name in sorted(decision.families)))
-    if d.get("real_accept") is not None:
-        console.print(f"accept, images of real (imported) products: never below {d['real_accept']:.4f}")
+    if decision.real_accept is not None:
+        console.print(f"accept, images of real (imported) products: never below {decision.real_accept:.4f}")
     console.print(f"model: {out}")
 
 

@@ -206,8 +206,7 @@ class Decision:
         if renderers is not None and self.families:
             if len(renderers) != len(p):
                 raise ValueError(f"one renderer per image: {len(renderers)} renderers for {len(p)} scores")
-            own = {name: max(fam.accept, self.accept) if self.groups == "floor" else fam.accept
-                   for name, fam in self.families.items()}
+            own = {name: self.for_family(name).accept for name in self.families}  # the floor rule applied there
             accept = np.array([own.get(r, self.accept) for r in renderers], np.float64)
         if self.real_accept is not None:
             if sources is not None and len(sources) != len(p):

@@ -82,6 +82,9 @@ OOD_STYLES = ("none", "scene")
 CUE_EXPERT_KINDS = ("mlp", "trees")  # the cue expert: a small MLP, or boosted trees (inspect.cue_trees)
 STYLE_DIM = 2 * MID_CHANNELS  # channel means and standard deviations of the stride-8 trunk maps
 PRODUCT_CACHE = 256  # trunk maps of distinct product canvases kept between inference batches
+# config keys that are a model's own calibration or make it an ensemble: what seed-ensemble members may differ in,
+# and what the other members are built without
+PER_MEMBER = ("temperature", "decision", "members", "member_temperatures")
 
 
 # -- trainable parts -------------------------------------------------------------------------------------
@@ -158,8 +161,7 @@ class RFNet(ConfigMixin, nn.Module):
         member_temperatures: list[float] | None = None,
     ) -> None:
         # an ensemble's other members are RFNets of this config (built last, below): what they are built from
-        member_cfg = {k: v for k, v in locals().items()
-                      if k not in ("self", "__class__", "temperature", "decision", "members", "member_temperatures")}
+        member_cfg = {k: v for k, v in locals().items() if k not in ("self", "__class__", *PER_MEMBER)}
         super().__init__()
         if image_size % 32 or image_size < 32:
             raise ValueError(f"image_size must be a multiple of 32 (the trunk's stride), got {image_size}")
@@ -787,20 +789,17 @@ def image_only(**cfg: Any) -> RFNet:
                         "use_cues": False, "cue_expert": 0.0})
 
 
-_PER_MEMBER = ("temperature", "decision", "members", "member_temperatures")
-
-
 def ensemble(members: Sequence[RFNet]) -> RFNet:
     """A seed ensemble of trained RFNets of one architecture (the same config but for their calibration): member 0's
     weights, then each other member's under ``others.i``, each keeping its own temperature. Its OOD model is member
     0's and it has no decision yet: calibrate it (:func:`adcreative.inspect.train.calibrate_model`) before use."""
     if len(members) < 2:
         raise InputError(f"an ensemble needs at least 2 members, got {len(members)}")
-    base = {k: v for k, v in members[0].config.items() if k not in _PER_MEMBER}
+    base = {k: v for k, v in members[0].config.items() if k not in PER_MEMBER}
     for i, m in enumerate(members):
         if m.members > 1:
             raise InputError(f"member {i + 1} is an ensemble already; give its members instead")
-        cfg = {k: v for k, v in m.config.items() if k not in _PER_MEMBER}
+        cfg = {k: v for k, v in m.config.items() if k not in PER_MEMBER}
         differ = sorted(k for k in set(cfg) | set(base) if cfg.get(k) != base.get(k))
         if differ:
             raise InputError(f"member {i + 1} has another architecture than member 1 ({', '.join(differ)}): an "

@@ -123,8 +123,8 @@ def step_generate(state: DemoState) -> None:
     # (under the rule "floor", never below the one for all images)
     d = scorer.decision.for_family(generator_family(gen.name)) if scorer.decision is not None else None
     adapt = d is not None and d.adaptable
-    whose = ("the threshold its validation set for this renderer's images, never below the one for all images"
-             if d is not None and d.floor is not None else "the threshold its validation set for this renderer's images")
+    whose = "the threshold its validation set for this renderer's images" + (
+        ", never below the one for all images" if d is not None and d.floor is not None else "")
     rule = (f"auto-accepts at calibrated P(available) ≥ {d.accept:.3f} (precision target {d.target_accept}; "
             f"{whose}), auto-rejects at ≤ {d.reject:.3f} and sends the rest, and any image unlike its training data, "
             "to a human" if d is not None else "accepts at P(available) ≥ 0.5")
