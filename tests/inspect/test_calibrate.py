@@ -5,16 +5,19 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+import pytest
 from PIL import Image
 
 from adcreative.inspect.calibrate import (
     available_calibration_error,
     calibration_metrics,
     expected_calibration_error,
+    fit_real_bias,
     fit_temperature,
     nll,
     plot_reliability,
     softmax,
+    with_real_bias,
 )
 
 
@@ -40,6 +43,43 @@ def test_temperature_fitted_on_validation_lowers_nll_and_ece_on_held_out_data() 
     m = calibration_metrics(z_test, y_test, t)
     assert m["nll"] < m["nll_before"] and m["ece"] < m["ece_before"]
     assert m["ece_available"] < m["ece_available_before"]
+
+
+def shifted(n: int, seed: int, shift: float = 1.5) -> tuple[np.ndarray, np.ndarray]:
+    """Calibrated logits of a 6-class model whose class-1 logit is ``shift`` too high on every row (the
+    *unsuitable* sink on real products), with true classes drawn from the unshifted model."""
+    rng = np.random.default_rng(seed)
+    z = rng.normal(0, 1.2, (n, 6))
+    p = softmax(z)
+    y = np.array([rng.choice(6, p=row) for row in p])
+    z[:, 1] += shift
+    return z, y
+
+
+def test_real_bias_removes_a_class_shift_on_held_out_rows() -> None:
+    z_val, y_val = shifted(3000, seed=1)
+    z_test, y_test = shifted(3000, seed=2)  # held out: never seen by the fit
+    b = fit_real_bias(z_val, y_val)
+    assert b is not None and abs(sum(b)) < 1e-9  # centred
+    # the shift is found: class 1 pulled down by about 1.5 against the others
+    assert float(b[1] - np.mean(np.delete(b, 1))) == pytest.approx(-1.5, abs=0.2)
+    # maximum likelihood: on the fitting rows the mean probability of each class is its share
+    np.testing.assert_allclose(softmax(z_val + b).mean(0), np.bincount(y_val, minlength=6) / len(y_val), atol=1e-3)
+    assert nll(z_test + np.array(b), y_test) < nll(z_test, y_test) - 0.05
+    share = float((y_test == 1).mean())
+    assert abs(float(softmax(z_test + np.array(b))[:, 1].mean()) - share) < 0.02 < float(softmax(z_test)[:, 1].mean()) - share
+
+
+def test_real_bias_needs_enough_rows_of_every_class_and_touches_only_real_rows() -> None:
+    z, y = shifted(3000, seed=3)
+    assert fit_real_bias(z[:150], y[:150]) is None  # under MIN_REAL_ROWS
+    keep = y != 4
+    assert fit_real_bias(z[keep], y[keep]) is None  # a class without rows would take an unbounded bias
+    real = np.arange(10) % 2 == 0
+    out = with_real_bias(z[:10], real, [1.0, 0, 0, 0, 0, -1.0])
+    np.testing.assert_array_equal(out[~real], z[:10][~real])
+    np.testing.assert_allclose(out[real] - z[:10][real], np.tile([1.0, 0, 0, 0, 0, -1.0], (5, 1)))
+    assert with_real_bias(z, real[:1].repeat(len(z)), None) is z
 
 
 def test_a_calibrated_model_keeps_its_temperature() -> None:

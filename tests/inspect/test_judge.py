@@ -87,6 +87,75 @@ def test_onnx_export_judges_like_torch(calibrated, dataset: Path, tmp_path: Path
     assert a.bands == b.bands
 
 
+def test_real_bias_moves_only_real_products_images_in_torch_onnx_and_encodings(  # type: ignore[no-untyped-def]
+        calibrated, dataset: Path, tmp_path: Path) -> None:
+    import dataclasses
+    import json
+
+    from adcreative.inspect.base import load_inspector
+    from adcreative.inspect.export import OnnxInspector, export_onnx
+    from adcreative.inspect.metrics import encoded_outputs
+
+    model, _, d, te = calibrated
+    net = load_inspector(d)
+    bias = [0.5, -1.0, 0.1, 0.2, 0.1, 0.1]
+    items = sample_items(dataset, 4)
+    real = [dataclasses.replace(it, product_source="real") for it in items]
+    drawn = [dataclasses.replace(it, product_source="procedural") for it in items]
+    before_real, before_drawn = net.judge(real).probs, net.judge(drawn).probs
+    net.set_real_bias(bias)
+    net.save_pretrained(tmp_path)
+    assert json.loads((tmp_path / "config.json").read_text())["real_bias"] == bias
+    loaded = load_inspector(tmp_path)
+    assert loaded.real_bias == bias
+    np.testing.assert_allclose(loaded.judge(drawn).probs, before_drawn, atol=1e-6)  # drawn SKUs: untouched
+    want = before_real * np.exp(bias)
+    want /= want.sum(1, keepdims=True)
+    got = loaded.judge(real)
+    np.testing.assert_allclose(got.probs, want, atol=1e-5)
+    export_onnx(loaded, tmp_path)
+    onnx = OnnxInspector(tmp_path).judge(real)
+    np.testing.assert_allclose(onnx.probs, got.probs, atol=1e-4)
+    assert onnx.bands == got.bands
+    # cached encodings: the bias on the rows whose product is real (an unknown source counts as real), calibrated only
+    z0, _ = encoded_outputs(model, te)
+    z1, _ = encoded_outputs(loaded, te)
+    z_raw, _ = encoded_outputs(loaded, te, calibrated=False)
+    is_real = np.array([s not in ("sample", "procedural", "fitted") for s in te.sources])
+    np.testing.assert_allclose(z1[~is_real], z0[~is_real], atol=1e-5)
+    np.testing.assert_allclose(z1[is_real], z0[is_real] + np.array(bias), atol=1e-5)
+    np.testing.assert_allclose(z_raw, z0 * model.temperature, rtol=1e-4, atol=1e-4)
+    with pytest.raises(ValueError, match="real_bias"):
+        net.set_real_bias([1.0, float("nan"), 0, 0, 0, 0])
+
+
+def test_calibration_fits_the_real_bias_on_real_validation_rows(encoded) -> None:  # type: ignore[no-untyped-def]
+    from adcreative.inspect.calibrate import MIN_REAL_ROWS, softmax
+    from adcreative.inspect.metrics import encoded_outputs
+    from adcreative.inspect.model import RFNet
+    from adcreative.inspect.train import TrainConfig, calibrate_model
+
+    torch.manual_seed(0)
+    model = RFNet(**TINY)
+    # every row made a real product's, repeated until validation has enough of them (the tiny set has 2 per class)
+    va = encoded.subset(np.tile(np.arange(len(encoded)), -(-MIN_REAL_ROWS // len(encoded)) + 1))
+    va.sources = ["real"] * len(va)
+    cal = calibrate_model(model, encoded, va, TrainConfig(seed=0))
+    assert cal["real_rows"] == len(va) and cal["real_bias"] == model.real_bias is not None
+    assert model.config["real_bias"] == model.real_bias
+    assert cal["real_nll"] <= cal["real_nll_before"]
+    # the fitted rows' mean probability of each class is its share (the bias's maximum-likelihood condition)
+    z, _ = encoded_outputs(model, va)
+    y = va.labels.numpy()
+    np.testing.assert_allclose(softmax(z).mean(0), np.bincount(y, minlength=6) / len(y), atol=2e-3)
+    # drawn products only: no bias; and the option turns it off
+    va.sources = ["procedural"] * len(va)
+    cal = calibrate_model(model, encoded, va, TrainConfig(seed=0))
+    assert cal["real_rows"] == 0 and cal["real_bias"] is None and model.real_bias is None
+    va.sources = ["real"] * len(va)
+    assert calibrate_model(model, encoded, va, TrainConfig(seed=0, real_bias=False))["real_bias"] is None
+
+
 def _restyled(item, seed: int):  # type: ignore[no-untyped-def]
     """``item`` with the scene around the product repainted in another style (fine coloured stripes and noise,
     as a renderer this model never saw might draw it); the product's pixels and mask are kept."""

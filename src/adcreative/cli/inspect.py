@@ -40,7 +40,7 @@ def _train_config(epochs: int, batch_size: int, lr: float, patience: int, seed: 
                   modality_dropout: float = 0.0, target_accept: float = 0.99, target_reject: float = TARGET_REJECT,
                   ood_quantile: float = 0.99, adversary: str = "none", adversary_weight: float = 0.1,
                   adversary_mode: str = "reverse", decision_groups: str | None = None,
-                  decision_min_group: int | None = None, style_mix: float = 0.0) -> Any:
+                  decision_min_group: int | None = None, style_mix: float = 0.0, real_bias: bool = True) -> Any:
     from adcreative.inspect.train import ADVERSARIES, ADVERSARY_MODES, TrainConfig
 
     if epochs < 1:
@@ -67,7 +67,7 @@ def _train_config(epochs: int, batch_size: int, lr: float, patience: int, seed: 
                        class_weighting=class_weighting, modality_dropout=modality_dropout,
                        target_accept=target_accept, target_reject=target_reject, ood_quantile=ood_quantile,
                        adversary=adversary, adversary_weight=adversary_weight, adversary_mode=adversary_mode,
-                       style_mix=style_mix, **groups)
+                       style_mix=style_mix, real_bias=real_bias, **groups)
 
 
 def _check_targets(target_accept: float, target_reject: float, ood_quantile: float) -> None:
@@ -117,6 +117,8 @@ _ADV_MODE_HELP = ("reverse: DANN's gradient reversal; confusion: the features ar
 _ACCEPT_HELP = "Precision of auto-accepted images the decision's threshold must reach on validation"
 _REJECT_HELP = "Precision of auto-rejected images (truly defective) the reject threshold must reach on validation"
 _OOD_HELP = "Quantile of validation OOD scores above which an image goes to a human"
+_REAL_BIAS_HELP = ("Fit a per-class logit bias for images of real (imported) products on validation's rows of real "
+                   "products, when it has enough (at least 200, 10 of each class); the decision is chosen with it")
 _GROUPS_HELP = ("How the decision's thresholds meet their targets on validation: family (default: on each renderer "
                 "family too, the strictest family sets each threshold; a stand-in for a renderer never seen), "
                 "pooled (all images together) or reject-family (the family rule for the reject threshold only; the "
@@ -179,6 +181,7 @@ def train(
     ood_quantile: float = typer.Option(0.99, "--ood-quantile", help=_OOD_HELP),
     decision_groups: str | None = typer.Option(None, "--decision-groups", help=_GROUPS_HELP),
     decision_min_group: int | None = typer.Option(None, "--decision-min-group", help=_MIN_GROUP_HELP),
+    real_bias: bool = typer.Option(True, "--real-bias/--no-real-bias", help=_REAL_BIAS_HELP),
     cache: bool = typer.Option(True, "--cache/--no-cache", help="Cache trunk encodings in DATA/.cache"),
     threads: int | None = typer.Option(None, "--threads", min=1, max=THREADS_MAX,
                                        help="torch threads (default: torch's choice)"),
@@ -191,7 +194,7 @@ def train(
     _threads(threads)
     cfg = _train_config(epochs, batch_size, lr, patience, seed, class_weighting, modality_dropout, target_accept,
                         target_reject, ood_quantile, adversary, adversary_weight, adversary_mode, decision_groups,
-                        decision_min_group, style_mix)
+                        decision_min_group, style_mix, real_bias)
     if init is not None and warm is not None:
         raise InputError("--init fine-tunes a saved inspector as it is, --warm-start builds a new one from its "
                          "weights: give one of them")
@@ -389,6 +392,7 @@ def calibrate(
     ood_quantile: float = typer.Option(0.99, "--ood-quantile", help=_OOD_HELP),
     decision_groups: str | None = typer.Option(None, "--decision-groups", help=_GROUPS_HELP),
     decision_min_group: int | None = typer.Option(None, "--decision-min-group", help=_MIN_GROUP_HELP),
+    real_bias: bool = typer.Option(True, "--real-bias/--no-real-bias", help=_REAL_BIAS_HELP),
     cache: bool = typer.Option(True, "--cache/--no-cache"),
     threads: int | None = typer.Option(None, "--threads", min=1, max=THREADS_MAX),
 ) -> None:
@@ -399,7 +403,7 @@ def calibrate(
     _threads(threads)
     _check_targets(target_accept, target_reject, ood_quantile)
     cal = calibrate_folder(model, data, out, target_accept=target_accept, target_reject=target_reject,
-                           ood_quantile=ood_quantile, cache=cache,
+                           ood_quantile=ood_quantile, cache=cache, real_bias=real_bias,
                            **_decision_groups(decision_groups, decision_min_group))
     _print_calibration(cal, out)
 
@@ -417,6 +421,13 @@ def _print_calibration(cal: dict[str, Any], out: Path, head: str = "") -> None:
             f"{name} ≥ {decision.for_family(name).accept:.4f}" for name in sorted(decision.families)))
     if decision.real_accept is not None:
         console.print(f"accept, images of real (imported) products: never below {decision.real_accept:.4f}")
+    if cal.get("real_bias") is not None:
+        names = ("available", "unsuitable", "space", "size", "indistinct", "shape")
+        console.print(f"real-product bias on {cal['real_rows']} validation rows of real products: " + " ".join(
+            f"{n} {b:+.2f}" for n, b in zip(names, cal["real_bias"], strict=True))
+            + f"; their NLL {cal['real_nll_before']:.4f} → {cal['real_nll']:.4f}")
+    elif cal.get("real_rows") is not None:
+        console.print(f"no real-product bias: {cal['real_rows']} validation rows of real products (too few)")
     console.print(f"model: {out}")
 
 
@@ -433,6 +444,7 @@ def ensemble(
     ood_quantile: float = typer.Option(0.99, "--ood-quantile", help=_OOD_HELP),
     decision_groups: str | None = typer.Option(None, "--decision-groups", help=_GROUPS_HELP),
     decision_min_group: int | None = typer.Option(None, "--decision-min-group", help=_MIN_GROUP_HELP),
+    real_bias: bool = typer.Option(True, "--real-bias/--no-real-bias", help=_REAL_BIAS_HELP),
     cache: bool = typer.Option(True, "--cache/--no-cache"),
     threads: int | None = typer.Option(None, "--threads", min=1, max=THREADS_MAX),
 ) -> None:
@@ -445,8 +457,8 @@ def ensemble(
     if len(member) < 2:
         raise InputError(f"an ensemble needs at least 2 --member folders, got {len(member)}")
     cal = ensemble_folder(member, data, out, splits=splits, target_accept=target_accept, target_reject=target_reject,
-                          ood_quantile=ood_quantile, cache=cache, **_decision_groups(decision_groups,
-                                                                                      decision_min_group))
+                          ood_quantile=ood_quantile, cache=cache, real_bias=real_bias,
+                          **_decision_groups(decision_groups, decision_min_group))
     _print_calibration(cal, out, head=f"{len(member)} members; ")
 
 

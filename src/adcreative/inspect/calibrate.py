@@ -5,10 +5,19 @@ A temperature T divides the logits before the softmax: T > 1 softens an over-con
 under-confident one. It never changes the arg-max, so accuracy and macro-F1 stay as they were, while AP(available)
 may move slightly (the order of P(available) across images can change when other classes' logits differ).
 NumPy/SciPy only; the model applies the fitted T itself (``RFNet.temperature``).
+
+**Real-product bias.** Images of real products (``decision.is_drawn`` false: every product a user imports) are
+judged by a model that trained on a handful of real products among hundreds of drawn SKUs, and it calls an unseen
+real product's images *unsuitable* far more often than they are: on validation rows of real products it never
+trained on, mean P(unsuitable) 0.31 against a true share of 0.17 (docs/inspect.md, twenty-third round). A per-class
+logit bias ``b`` (vector scaling's bias terms for one group, Guo et al. 2017), fitted by maximum likelihood on the
+validation rows of real products after the temperature, is added to their calibrated logits
+(:func:`with_real_bias`); drawn products' images are untouched. ``b`` is centred (a constant shift changes nothing).
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +27,10 @@ from adcreative.core.types import CLASSES
 
 T_BOUNDS = (0.05, 20.0)
 N_BINS = 15
+# what validation needs before a real-product bias is fitted: rows of real products, and of each class among them
+# (a class without rows would take an unbounded negative bias)
+MIN_REAL_ROWS = 200
+MIN_REAL_CLASS = 10
 
 
 def softmax(logits: np.ndarray, temperature: float = 1.0) -> np.ndarray:
@@ -56,6 +69,36 @@ def fit_temperature(logits: np.ndarray, y: np.ndarray, *, prior_sigma: float = P
 
     res = minimize_scalar(objective, bounds=(lo, hi), method="bounded", options={"xatol": 1e-4})
     return float(np.exp(res.x))
+
+
+def fit_real_bias(logits: np.ndarray, y: np.ndarray) -> list[float] | None:
+    """The centred per-class bias ``b`` of highest likelihood of ``y`` under softmax(logits + b) — ``logits``
+    already divided by the temperature, the rows those of real products — or None when there are fewer than
+    ``MIN_REAL_ROWS`` rows or a class has fewer than ``MIN_REAL_CLASS`` (the NLL is convex in b)."""
+    from scipy.optimize import minimize
+
+    z = np.asarray(logits, np.float64)
+    y = np.asarray(y, np.int64)
+    if len(y) < MIN_REAL_ROWS or np.bincount(y, minlength=z.shape[1]).min() < MIN_REAL_CLASS:
+        return None
+    onehot = np.eye(z.shape[1])[y]
+
+    def objective(b: np.ndarray) -> tuple[float, np.ndarray]:
+        p = softmax(z + b)
+        return nll(z + b, y), (p - onehot).mean(0)
+
+    res = minimize(objective, np.zeros(z.shape[1]), jac=True, method="L-BFGS-B")
+    b = res.x - res.x.mean()
+    return [float(v) for v in b]
+
+
+def with_real_bias(logits: np.ndarray, real: np.ndarray | Sequence[bool], bias: list[float] | None) -> np.ndarray:
+    """Calibrated logits (or log-probabilities) with the real-product bias added to the rows of real products."""
+    if bias is None:
+        return logits
+    out = np.array(logits, copy=True)
+    out[np.asarray(real, bool)] += np.asarray(bias, out.dtype)
+    return out
 
 
 def _bins(conf: np.ndarray, correct: np.ndarray, n_bins: int) -> list[tuple[float, float, float, int]]:

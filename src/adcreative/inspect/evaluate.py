@@ -280,20 +280,22 @@ def plot_kind_misses(rows: list[dict[str, Any]], path: Path, top: int = 20) -> P
 
 
 def _calibration_config(target_accept: float, target_reject: float, ood_quantile: float,
-                        decision_groups: str | None, decision_min_group: int | None) -> Any:
-    """The TrainConfig that :func:`calibrate_model` reads: the decision's targets and groups (None: the defaults)."""
+                        decision_groups: str | None, decision_min_group: int | None, real_bias: bool = True) -> Any:
+    """The TrainConfig that :func:`calibrate_model` reads: the decision's targets and groups (None: the defaults),
+    and whether to fit the real-product bias."""
     from adcreative.inspect.decision import DECISION_GROUPS, MIN_GROUP
     from adcreative.inspect.train import TrainConfig
 
     return TrainConfig(target_accept=target_accept, target_reject=target_reject, ood_quantile=ood_quantile,
                        decision_groups=DECISION_GROUPS if decision_groups is None else decision_groups,
-                       decision_min_group=MIN_GROUP if decision_min_group is None else decision_min_group)
+                       decision_min_group=MIN_GROUP if decision_min_group is None else decision_min_group,
+                       real_bias=real_bias)
 
 
 def calibrate_folder(model: str | Path | None, data: Path, out: Path, *, target_accept: float = 0.99,
                      target_reject: float = TARGET_REJECT, ood_quantile: float = 0.99,
                      cache: bool = True, decision_groups: str | None = None,
-                     decision_min_group: int | None = None) -> dict[str, Any]:
+                     decision_min_group: int | None = None, real_bias: bool = True) -> dict[str, Any]:
     """Calibrate a saved inspector on a dataset folder (temperature and thresholds on val, the OOD model on
     train) and save the calibrated copy to ``out``; returns the fitted values. ``decision_groups`` (default
     "family") makes the thresholds meet their targets on each renderer family of val too (:func:`calibrate_model`)."""
@@ -311,7 +313,8 @@ def calibrate_folder(model: str | Path | None, data: Path, out: Path, *, target_
         raise InputError("calibration needs a 'val' split", source=data)
     enc = encode_splits(data, ("train", "val"), encoding_config(net.config), cache=cache, samples=samples)
     tr, va = enc.split("train"), enc.split("val")
-    cfg = _calibration_config(target_accept, target_reject, ood_quantile, decision_groups, decision_min_group)
+    cfg = _calibration_config(target_accept, target_reject, ood_quantile, decision_groups, decision_min_group,
+                              real_bias)
     cal = calibrate_model(net, tr if len(tr) else va, va, cfg)
     src = Path(model) if model is not None else default_model_dir()
     extra = dict(json.loads((src / "config.json").read_text()).get("_extra", {}))
@@ -323,7 +326,7 @@ def calibrate_folder(model: str | Path | None, data: Path, out: Path, *, target_
 def ensemble_folder(members: Sequence[str | Path], data: Sequence[Path], out: Path, *, splits: str = "same",
                     target_accept: float = 0.99, target_reject: float = TARGET_REJECT, ood_quantile: float = 0.99,
                     cache: bool = True, decision_groups: str | None = None,
-                    decision_min_group: int | None = None) -> dict[str, Any]:
+                    decision_min_group: int | None = None, real_bias: bool = True) -> dict[str, Any]:
     """A seed ensemble of saved inspectors (:func:`adcreative.inspect.model.ensemble`), calibrated on the dataset
     folders' validation split as :func:`calibrate_folder` does (several folders are one dataset, as in training:
     ``splits`` "first" gives a product the first folder's split), saved to ``out``; returns the fitted values."""
@@ -338,7 +341,8 @@ def ensemble_folder(members: Sequence[str | Path], data: Sequence[Path], out: Pa
     tr, va = enc.split("train"), enc.split("val")
     if not len(va):
         raise InputError("calibration needs a 'val' split", source=data[0])
-    cfg = _calibration_config(target_accept, target_reject, ood_quantile, decision_groups, decision_min_group)
+    cfg = _calibration_config(target_accept, target_reject, ood_quantile, decision_groups, decision_min_group,
+                              real_bias)
     cal = calibrate_model(net, tr if len(tr) else va, va, cfg)
     extra = {"members": [str(m) for m in members],
              "calibration": {**{k: v for k, v in cal.items() if k != "decision"}, "data": [str(d) for d in data]}}

@@ -19,7 +19,8 @@ import numpy as np
 
 from adcreative.core.backbones import TEXT_DIM
 from adcreative.core.errors import InputError
-from adcreative.inspect.decision import Judgements, decision_of
+from adcreative.inspect.calibrate import softmax, with_real_bias
+from adcreative.inspect.decision import Judgements, decision_of, is_drawn
 from adcreative.inspect.preprocess import InspectItem, prepare_arrays
 
 ONNX_NAME = "model.onnx"
@@ -135,6 +136,7 @@ class OnnxInspector:
         self.input_names = [i.name for i in self.session.get_inputs()]
         self.use_text = bool(self.config.get("use_text", True))
         self.decision = decision_of(self.config)
+        self.real_bias = self.config.get("real_bias")  # added to real products' calibrated logits (judge)
         self.has_ood = "ood" in [o.name for o in self.session.get_outputs()]  # exports before OOD had none
 
     def run_arrays(self, arrays: dict[str, np.ndarray]) -> np.ndarray:
@@ -174,6 +176,9 @@ class OnnxInspector:
             arrays = self.prepare(items[i:i + batch_size])
             placement.append(arrays["placement"])
             p, o = self.run_outputs(arrays)
+            if self.real_bias is not None:  # the graph gives calibrated probabilities: log p is the logits up to
+                real = [not is_drawn(it.product_source) for it in items[i:i + batch_size]]  # a per-row constant
+                p = softmax(with_real_bias(np.log(np.maximum(p, 1e-30)), real, self.real_bias))
             probs.append(p)
             ood.append(o)
         if not probs:

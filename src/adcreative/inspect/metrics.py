@@ -9,7 +9,9 @@ import numpy as np
 import torch
 
 from adcreative.core.types import CLASSES
+from adcreative.inspect.calibrate import with_real_bias
 from adcreative.inspect.data import EncodedSet
+from adcreative.inspect.decision import is_drawn
 
 
 @torch.no_grad()
@@ -23,7 +25,8 @@ def predict_encoded(model: Any, enc: EncodedSet, batch_size: int = 128) -> np.nd
 def encoded_outputs(model: Any, enc: EncodedSet, *, calibrated: bool = True, ood: bool = False,
                     batch_size: int = 128) -> tuple[np.ndarray, np.ndarray]:
     """Logits (N, 6) and, per row, the fused features (N, dim) — or with ``ood`` the out-of-distribution
-    scores (N,) — for cached encodings, in eval mode."""
+    scores (N,) — for cached encodings, in eval mode. ``calibrated`` logits carry the model's real-product bias
+    on the rows of real products (``enc.sources``), as :meth:`RFNet.judge` gives them."""
     model.eval()
     zs, fs = [], []
     for i in range(0, len(enc), batch_size):
@@ -33,7 +36,11 @@ def encoded_outputs(model: Any, enc: EncodedSet, *, calibrated: bool = True, ood
         fs.append(model.ood_score(f).numpy() if ood else f.numpy())
     if not zs:
         return np.zeros((0, len(CLASSES)), np.float32), np.zeros((0,), np.float32)
-    return np.concatenate(zs), np.concatenate(fs)
+    z = np.concatenate(zs)
+    bias = getattr(model, "real_bias", None)
+    if calibrated and bias is not None:
+        z = with_real_bias(z, np.array([not is_drawn(s) for s in enc.sources], bool), bias)
+    return z, np.concatenate(fs)
 
 
 def average_precision(y_pos: np.ndarray, score: np.ndarray) -> float:

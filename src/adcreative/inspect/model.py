@@ -64,8 +64,9 @@ from adcreative.core.backbones import (
 from adcreative.core.errors import InputError
 from adcreative.core.modeling import ConfigMixin, register_to_config
 from adcreative.core.types import CLASSES
+from adcreative.inspect.calibrate import with_real_bias
 from adcreative.inspect.cues import LEGACY_CUE_SET, n_cues
-from adcreative.inspect.decision import Decision, Judgements
+from adcreative.inspect.decision import Decision, Judgements, is_drawn
 from adcreative.inspect.preprocess import InspectItem, prepare_arrays
 
 AUX_CHANNELS = 4  # mask, letterbox valid map, edges, colour affinity to the product
@@ -84,7 +85,7 @@ STYLE_DIM = 2 * MID_CHANNELS  # channel means and standard deviations of the str
 PRODUCT_CACHE = 256  # trunk maps of distinct product canvases kept between inference batches
 # config keys that are a model's own calibration or make it an ensemble: what seed-ensemble members may differ in,
 # and what the other members are built without
-PER_MEMBER = ("temperature", "decision", "members", "member_temperatures")
+PER_MEMBER = ("temperature", "decision", "members", "member_temperatures", "real_bias")
 
 
 # -- trainable parts -------------------------------------------------------------------------------------
@@ -159,6 +160,7 @@ class RFNet(ConfigMixin, nn.Module):
         decision: dict[str, Any] | None = None,
         members: int = 1,
         member_temperatures: list[float] | None = None,
+        real_bias: list[float] | None = None,
     ) -> None:
         # an ensemble's other members are RFNets of this config (built last, below): what they are built from
         member_cfg = {k: v for k, v in locals().items() if k not in ("self", "__class__", *PER_MEMBER)}
@@ -216,6 +218,7 @@ class RFNet(ConfigMixin, nn.Module):
             raise ValueError(f"temperature must be positive, got {temperature}")
         self.temperature = float(temperature)
         self.decision = Decision.from_dict(decision) if decision else None
+        self.real_bias = _checked_bias(real_bias)
 
         self.backbone = frozen_efficientnet_lite0(backbone_weights)
         # inference runs the frozen trunk through onnxruntime (several times faster on a CPU); set False
@@ -711,6 +714,11 @@ class RFNet(ConfigMixin, nn.Module):
         self.config["temperature"] = self.temperature
         self.config["decision"] = decision.to_dict() if decision is not None else None
 
+    def set_real_bias(self, bias: list[float] | None) -> None:
+        """Store the real-product bias (``calibrate.fit_real_bias``; None: none), in config.json."""
+        self.real_bias = _checked_bias(bias)
+        self.config["real_bias"] = self.real_bias
+
     def forward(self, inputs: dict[str, Tensor]) -> Tensor:
         """Prepared inputs → calibrated logits (B, 6)."""
         return self.logits(self.encode(inputs))
@@ -729,7 +737,8 @@ class RFNet(ConfigMixin, nn.Module):
             inputs = self.prepare(items[i:i + batch_size])
             placement.append(inputs.pop("placement").numpy())
             z, f = self.outputs(self.encode(inputs))
-            probs.append(torch.softmax(z, -1).numpy())
+            real = [not is_drawn(it.product_source) for it in items[i:i + batch_size]]
+            probs.append(torch.softmax(torch.from_numpy(with_real_bias(z.numpy(), real, self.real_bias)), -1).numpy())
             ood.append(self.ood_score(f).numpy())
         if not probs:
             return Judgements.empty(len(self.classes))
@@ -769,6 +778,16 @@ class RFNet(ConfigMixin, nn.Module):
             raise ValueError(f"unexpected weights in checkpoint (different ablation flags?): {unexpected[:5]}")
         if missing:
             raise ValueError(f"weights missing from checkpoint: {missing[:5]}")
+
+
+def _checked_bias(bias: list[float] | None) -> list[float] | None:
+    """A real-product bias: one finite number per class, or None."""
+    if bias is None:
+        return None
+    b = [float(v) for v in bias]
+    if len(b) != len(CLASSES) or not all(np.isfinite(b)):
+        raise ValueError(f"real_bias must be {len(CLASSES)} finite numbers (one per class), got {bias}")
+    return b
 
 
 def _pool_matrix(g: int, p: int) -> Tensor:

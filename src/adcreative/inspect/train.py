@@ -57,6 +57,9 @@ class TrainConfig:
     # decision_min_group rows too, the strictest family setting each; pooled: on all validation rows together
     decision_groups: str = DECISION_GROUPS
     decision_min_group: int = MIN_GROUP
+    # fit a per-class logit bias for images of real products on validation's real-product rows
+    # (calibrate.fit_real_bias), when it has enough of them
+    real_bias: bool = True
     # domain-adversarial training (DANN, Ganin & Lempitsky 2015): a head on the pooled features predicts the
     # training image's renderer family and/or product through a gradient reversal layer, so the features are
     # pushed to carry neither; the reversal's weight ramps up as adversary_weight · (2 / (1 + e^(-10p)) - 1)
@@ -378,12 +381,20 @@ def fit_cue_expert(model: Any, train: EncodedSet, val: EncodedSet | None, cfg: T
 
 def calibrate_model(model: Any, train: EncodedSet, val: EncodedSet, cfg: TrainConfig | None = None,
                     *, max_fit: int = 20000) -> dict[str, Any]:
-    """Fit, on validation, the temperature (NLL), and the decision thresholds for ``cfg``'s target precisions
+    """Fit, on validation, the temperature (NLL), then (``cfg.real_bias``) the real-product bias on the rows of
+    real products, and the decision thresholds for ``cfg``'s target precisions on the probabilities both give
     (with ``cfg.decision_groups`` "family" met on each renderer family of validation too, not only pooled); fit the
     out-of-distribution model on (up to ``max_fit``, seeded) training rows and set its threshold at
     ``cfg.ood_quantile`` of the validation scores (each of its two distances scaled by its validation median).
     Stored in ``model``; returns the fitted values and the validation NLL/ECE before and after."""
-    from adcreative.inspect.calibrate import calibration_metrics, fit_temperature
+    from adcreative.inspect.calibrate import (
+        calibration_metrics,
+        fit_real_bias,
+        fit_temperature,
+        nll,
+        softmax,
+        with_real_bias,
+    )
     from adcreative.inspect.metrics import encoded_outputs
 
     cfg = cfg or TrainConfig()
@@ -393,6 +404,7 @@ def calibrate_model(model: Any, train: EncodedSet, val: EncodedSet, cfg: TrainCo
     if len(val) == 0:
         raise InputError("calibration needs labelled validation samples")
     model.set_calibration(1.0, None)
+    model.set_real_bias(None)
     if len(train) > max_fit:
         pick = np.sort(np.random.default_rng(cfg.seed).choice(len(train), max_fit, replace=False))
         train = train.subset(pick)
@@ -404,7 +416,9 @@ def calibrate_model(model: Any, train: EncodedSet, val: EncodedSet, cfg: TrainCo
     ood = model.ood_score(torch.from_numpy(val_feats)).numpy()
     y = val.labels.numpy()
     t = fit_temperature(logits, y)
-    p_avail = torch.softmax(torch.from_numpy(logits) / t, -1).numpy()[:, 0]
+    real = np.array([not is_drawn(x) for x in val.sources], bool)
+    bias = fit_real_bias(logits[real] / t, y[real]) if cfg.real_bias else None
+    p_avail = softmax(with_real_bias(logits / t, real, bias))[:, 0]
     decision = choose_decision(p_avail, y == 0, ood=ood, target_accept=cfg.target_accept,
                                target_reject=cfg.target_reject, ood_quantile=cfg.ood_quantile,
                                class_prior=(np.bincount(y, minlength=logits.shape[1]) / len(y)).tolist(),
@@ -412,9 +426,14 @@ def calibrate_model(model: Any, train: EncodedSet, val: EncodedSet, cfg: TrainCo
                                family_accept=cfg.decision_groups == "family",
                                family_floor=cfg.decision_groups == "floor",
                                min_group=cfg.decision_min_group, labels=y,
-                               real=[not is_drawn(x) for x in val.sources])
+                               real=list(real))
     model.set_calibration(t, decision)
-    return {**calibration_metrics(logits, y, t), "decision": decision.to_dict()}
+    model.set_real_bias(bias)
+    fitted: dict[str, Any] = {"real_rows": int(real.sum()), "real_bias": bias}
+    if bias is not None:  # what the bias did on the rows it was fitted on
+        fitted["real_nll_before"] = nll(logits[real], y[real], t)
+        fitted["real_nll"] = nll(with_real_bias(logits[real] / t, np.ones(int(real.sum()), bool), bias), y[real])
+    return {**calibration_metrics(logits, y, t), **fitted, "decision": decision.to_dict()}
 
 
 def _labelled(enc: EncodedSet) -> EncodedSet:
