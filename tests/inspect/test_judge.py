@@ -140,7 +140,8 @@ def test_calibration_fits_the_real_bias_on_real_validation_rows(encoded) -> None
     # every row made a real product's, repeated until validation has enough of them (the tiny set has 2 per class)
     va = encoded.subset(np.tile(np.arange(len(encoded)), -(-MIN_REAL_ROWS // len(encoded)) + 1))
     va.sources = ["real"] * len(va)
-    cal = calibrate_model(model, encoded, va, TrainConfig(seed=0))
+    assert calibrate_model(model, encoded, va, TrainConfig(seed=0))["real_bias"] is None  # off by default
+    cal = calibrate_model(model, encoded, va, TrainConfig(seed=0, real_bias=True))
     assert cal["real_rows"] == len(va) and cal["real_bias"] == model.real_bias is not None
     assert model.config["real_bias"] == model.real_bias
     assert cal["real_nll"] <= cal["real_nll_before"]
@@ -148,12 +149,10 @@ def test_calibration_fits_the_real_bias_on_real_validation_rows(encoded) -> None
     z, _ = encoded_outputs(model, va)
     y = va.labels.numpy()
     np.testing.assert_allclose(softmax(z).mean(0), np.bincount(y, minlength=6) / len(y), atol=2e-3)
-    # drawn products only: no bias; and the option turns it off
+    # drawn products only: no bias, and a recalibration drops the one fitted before
     va.sources = ["procedural"] * len(va)
-    cal = calibrate_model(model, encoded, va, TrainConfig(seed=0))
+    cal = calibrate_model(model, encoded, va, TrainConfig(seed=0, real_bias=True))
     assert cal["real_rows"] == 0 and cal["real_bias"] is None and model.real_bias is None
-    va.sources = ["real"] * len(va)
-    assert calibrate_model(model, encoded, va, TrainConfig(seed=0, real_bias=False))["real_bias"] is None
 
 
 def _restyled(item, seed: int):  # type: ignore[no-untyped-def]

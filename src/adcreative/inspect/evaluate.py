@@ -280,7 +280,7 @@ def plot_kind_misses(rows: list[dict[str, Any]], path: Path, top: int = 20) -> P
 
 
 def _calibration_config(target_accept: float, target_reject: float, ood_quantile: float,
-                        decision_groups: str | None, decision_min_group: int | None, real_bias: bool = True) -> Any:
+                        decision_groups: str | None, decision_min_group: int | None, real_bias: bool = False) -> Any:
     """The TrainConfig that :func:`calibrate_model` reads: the decision's targets and groups (None: the defaults),
     and whether to fit the real-product bias."""
     from adcreative.inspect.decision import DECISION_GROUPS, MIN_GROUP
@@ -295,7 +295,7 @@ def _calibration_config(target_accept: float, target_reject: float, ood_quantile
 def calibrate_folder(model: str | Path | None, data: Path, out: Path, *, target_accept: float = 0.99,
                      target_reject: float = TARGET_REJECT, ood_quantile: float = 0.99,
                      cache: bool = True, decision_groups: str | None = None,
-                     decision_min_group: int | None = None, real_bias: bool = True) -> dict[str, Any]:
+                     decision_min_group: int | None = None, real_bias: bool = False) -> dict[str, Any]:
     """Calibrate a saved inspector on a dataset folder (temperature and thresholds on val, the OOD model on
     train) and save the calibrated copy to ``out``; returns the fitted values. ``decision_groups`` (default
     "family") makes the thresholds meet their targets on each renderer family of val too (:func:`calibrate_model`)."""
@@ -326,7 +326,7 @@ def calibrate_folder(model: str | Path | None, data: Path, out: Path, *, target_
 def ensemble_folder(members: Sequence[str | Path], data: Sequence[Path], out: Path, *, splits: str = "same",
                     target_accept: float = 0.99, target_reject: float = TARGET_REJECT, ood_quantile: float = 0.99,
                     cache: bool = True, decision_groups: str | None = None,
-                    decision_min_group: int | None = None, real_bias: bool = True) -> dict[str, Any]:
+                    decision_min_group: int | None = None, real_bias: bool = False) -> dict[str, Any]:
     """A seed ensemble of saved inspectors (:func:`adcreative.inspect.model.ensemble`), calibrated on the dataset
     folders' validation split as :func:`calibrate_folder` does (several folders are one dataset, as in training:
     ``splits`` "first" gives a product the first folder's split), saved to ``out``; returns the fitted values."""
