@@ -424,9 +424,10 @@ def _print_calibration(cal: dict[str, Any], out: Path, head: str = "") -> None:
     if decision.real_accept is not None:
         console.print(f"accept, images of real (imported) products: never below {decision.real_accept:.4f}")
     if cal.get("real_bias") is not None:
-        names = ("available", "unsuitable", "space", "size", "indistinct", "shape")
+        from adcreative.core.types import CLASSES
+
         console.print(f"real-product bias on {cal['real_rows']} validation rows of real products: " + " ".join(
-            f"{n} {b:+.2f}" for n, b in zip(names, cal["real_bias"], strict=True))
+            f"{n} {b:+.2f}" for n, b in zip(CLASSES, cal["real_bias"], strict=True))
             + f"; their NLL {cal['real_nll_before']:.4f} → {cal['real_nll']:.4f}")
     elif cal.get("real_rows") is not None:
         console.print(f"no real-product bias: {cal['real_rows']} validation rows of real products (too few)")

@@ -103,6 +103,14 @@ def with_real_bias(logits: np.ndarray, real: np.ndarray | Sequence[bool], bias: 
     return out
 
 
+def with_real_bias_probs(probs: np.ndarray, real: np.ndarray, bias: list[float] | None) -> np.ndarray:
+    """Calibrated probabilities with the real-product bias applied to the rows of real products (log p is the
+    logits up to a per-row constant, which the softmax ignores)."""
+    if bias is None:
+        return probs
+    return softmax(with_real_bias(np.log(np.maximum(probs, 1e-30)), real, bias)).astype(probs.dtype)
+
+
 def _bins(conf: np.ndarray, correct: np.ndarray, n_bins: int) -> list[tuple[float, float, float, int]]:
     """(lower edge, mean confidence, accuracy, count) per equal-width confidence bin that holds samples."""
     edges = np.linspace(0.0, 1.0, n_bins + 1)

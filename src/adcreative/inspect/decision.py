@@ -78,6 +78,11 @@ def is_drawn(source: str | None) -> bool:
     return str(source or "") in DRAWN_SOURCES
 
 
+def real_mask(sources: Sequence[str | None]) -> np.ndarray:
+    """Per image, whether its product is real (not drawn): the rows the real-product floor and bias apply to."""
+    return np.array([not is_drawn(s) for s in sources], bool)
+
+
 @dataclass(frozen=True)
 class Decision:
     """Thresholds of the three-way decision (P(available) ≥ ``accept`` → accept, ≤ ``reject`` → reject, OOD score
@@ -211,7 +216,7 @@ class Decision:
         if self.real_accept is not None:
             if sources is not None and len(sources) != len(p):
                 raise ValueError(f"one product source per image: {len(sources)} sources for {len(p)} scores")
-            real = np.ones(len(p), bool) if sources is None else ~np.array([is_drawn(s) for s in sources], bool)
+            real = np.ones(len(p), bool) if sources is None else real_mask(sources)
             accept = np.where(real, np.maximum(accept, self.real_accept), accept)
         out = np.where(p >= accept, "accept", np.where(p <= self.reject, "reject", "human")).astype(object)
         if self.ood is not None and ood is not None:

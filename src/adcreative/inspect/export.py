@@ -19,8 +19,8 @@ import numpy as np
 
 from adcreative.core.backbones import TEXT_DIM
 from adcreative.core.errors import InputError
-from adcreative.inspect.calibrate import softmax, with_real_bias
-from adcreative.inspect.decision import Judgements, decision_of, is_drawn
+from adcreative.inspect.calibrate import with_real_bias_probs
+from adcreative.inspect.decision import Judgements, decision_of, real_mask
 from adcreative.inspect.preprocess import InspectItem, prepare_arrays
 
 ONNX_NAME = "model.onnx"
@@ -176,12 +176,11 @@ class OnnxInspector:
             arrays = self.prepare(items[i:i + batch_size])
             placement.append(arrays["placement"])
             p, o = self.run_outputs(arrays)
-            if self.real_bias is not None:  # the graph gives calibrated probabilities: log p is the logits up to
-                real = [not is_drawn(it.product_source) for it in items[i:i + batch_size]]  # a per-row constant
-                p = softmax(with_real_bias(np.log(np.maximum(p, 1e-30)), real, self.real_bias))
             probs.append(p)
             ood.append(o)
         if not probs:
             return Judgements.empty(6)
-        return Judgements.of(np.concatenate(probs), np.concatenate(ood), self.decision, np.concatenate(placement),
-                             [it.renderer for it in items], [it.product_source for it in items])
+        sources = [it.product_source for it in items]
+        p = with_real_bias_probs(np.concatenate(probs), real_mask(sources), self.real_bias)
+        return Judgements.of(p, np.concatenate(ood), self.decision, np.concatenate(placement),
+                             [it.renderer for it in items], sources)

@@ -11,7 +11,7 @@ import torch
 from adcreative.core.types import CLASSES
 from adcreative.inspect.calibrate import with_real_bias
 from adcreative.inspect.data import EncodedSet
-from adcreative.inspect.decision import is_drawn
+from adcreative.inspect.decision import real_mask
 
 
 @torch.no_grad()
@@ -39,7 +39,7 @@ def encoded_outputs(model: Any, enc: EncodedSet, *, calibrated: bool = True, ood
     z = np.concatenate(zs)
     bias = getattr(model, "real_bias", None)
     if calibrated and bias is not None:
-        z = with_real_bias(z, np.array([not is_drawn(s) for s in enc.sources], bool), bias)
+        z = with_real_bias(z, real_mask(enc.sources), bias)
     return z, np.concatenate(fs)
 
 

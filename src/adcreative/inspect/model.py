@@ -64,9 +64,9 @@ from adcreative.core.backbones import (
 from adcreative.core.errors import InputError
 from adcreative.core.modeling import ConfigMixin, register_to_config
 from adcreative.core.types import CLASSES
-from adcreative.inspect.calibrate import with_real_bias
+from adcreative.inspect.calibrate import with_real_bias_probs
 from adcreative.inspect.cues import LEGACY_CUE_SET, n_cues
-from adcreative.inspect.decision import Decision, Judgements, is_drawn
+from adcreative.inspect.decision import Decision, Judgements, real_mask
 from adcreative.inspect.preprocess import InspectItem, prepare_arrays
 
 AUX_CHANNELS = 4  # mask, letterbox valid map, edges, colour affinity to the product
@@ -737,13 +737,14 @@ class RFNet(ConfigMixin, nn.Module):
             inputs = self.prepare(items[i:i + batch_size])
             placement.append(inputs.pop("placement").numpy())
             z, f = self.outputs(self.encode(inputs))
-            real = [not is_drawn(it.product_source) for it in items[i:i + batch_size]]
-            probs.append(torch.softmax(torch.from_numpy(with_real_bias(z.numpy(), real, self.real_bias)), -1).numpy())
+            probs.append(torch.softmax(z, -1).numpy())
             ood.append(self.ood_score(f).numpy())
         if not probs:
             return Judgements.empty(len(self.classes))
-        return Judgements.of(np.concatenate(probs), np.concatenate(ood), self.decision, np.concatenate(placement),
-                             [it.renderer for it in items], [it.product_source for it in items])
+        sources = [it.product_source for it in items]
+        p = with_real_bias_probs(np.concatenate(probs), real_mask(sources), self.real_bias)
+        return Judgements.of(p, np.concatenate(ood), self.decision, np.concatenate(placement),
+                             [it.renderer for it in items], sources)
 
     # -- saving: the packaged frozen trunk stays out of model.safetensors --------------------------------
     def state_arrays(self) -> dict[str, Any]:

@@ -20,7 +20,7 @@ from torch import Tensor, nn
 from adcreative.core.errors import InputError
 from adcreative.core.types import CLASSES, TARGET_REJECT
 from adcreative.inspect.data import EncodedSet
-from adcreative.inspect.decision import DECISION_GROUPS, GROUP_RULES, MIN_GROUP, choose_decision, is_drawn
+from adcreative.inspect.decision import DECISION_GROUPS, GROUP_RULES, MIN_GROUP, choose_decision, real_mask
 
 if TYPE_CHECKING:
     from adcreative.core.store import Store
@@ -418,7 +418,7 @@ def calibrate_model(model: Any, train: EncodedSet, val: EncodedSet, cfg: TrainCo
     ood = model.ood_score(torch.from_numpy(val_feats)).numpy()
     y = val.labels.numpy()
     t = fit_temperature(logits, y)
-    real = np.array([not is_drawn(x) for x in val.sources], bool)
+    real = real_mask(val.sources)
     bias = fit_real_bias(logits[real] / t, y[real]) if cfg.real_bias else None
     p_avail = softmax(with_real_bias(logits / t, real, bias))[:, 0]
     decision = choose_decision(p_avail, y == 0, ood=ood, target_accept=cfg.target_accept,
@@ -431,10 +431,12 @@ def calibrate_model(model: Any, train: EncodedSet, val: EncodedSet, cfg: TrainCo
                                real=list(real))
     model.set_calibration(t, decision)
     model.set_real_bias(bias)
-    fitted: dict[str, Any] = {"real_rows": int(real.sum()), "real_bias": bias}
+    fitted: dict[str, Any] = {"real_bias": bias}
+    if cfg.real_bias:  # (only then: the printout's "too few" is about the rows it was asked to fit on)
+        fitted["real_rows"] = int(real.sum())
     if bias is not None:  # what the bias did on the rows it was fitted on
         fitted["real_nll_before"] = nll(logits[real], y[real], t)
-        fitted["real_nll"] = nll(with_real_bias(logits[real] / t, np.ones(int(real.sum()), bool), bias), y[real])
+        fitted["real_nll"] = nll(logits[real] / t + np.asarray(bias), y[real])
     return {**calibration_metrics(logits, y, t), **fitted, "decision": decision.to_dict()}
 
 
