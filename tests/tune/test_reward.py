@@ -170,3 +170,36 @@ def test_adapter_agrees_with_the_shipped_rfnet_at_its_input_size() -> None:
           f"{min(probs):.3f}–{max(probs):.3f}: |adapter − RFNet| median {np.median(d):.2e}, max {d.max():.2e}")
     assert max(probs) - min(probs) > 0.5, "the check spans confident and doubtful judgements"
     assert np.median(d) <= 0.01 and d.max() <= 0.05
+
+
+@pytest.mark.parametrize("source", ["real", "procedural"])
+def test_adapter_adds_the_real_product_bias_as_judge_does(tmp_path: Path, source: str) -> None:
+    """A model with a real-product bias: the reward's probabilities are ``RFNet.judge``'s, which moves a real
+    product's images by the bias and leaves a drawn SKU's alone."""
+    import random
+
+    from adcreative.generate.diffusers_inpaint import paste_back, place_product
+    from adcreative.inspect.model import RFNet
+    from adcreative.inspect.preprocess import InspectItem
+    from adcreative.tune.reward import load_rfnet_reward
+
+    torch.manual_seed(0)
+    net = RFNet(image_size=64, aux_size=16, dim=32, heads=2, layers=1, use_text=True)
+    net.set_real_bias([1.5, -2.0, 0.0, 0.5, 0.0, 0.0])
+    net.save_pretrained(tmp_path / "m")
+    reward = load_rfnet_reward(str(tmp_path / "m"))
+    prod = product()
+    prod.attrs["catalogue_source"] = source
+    pl = place_product(prod.image, (96, 64), 0.75, rng=random.Random(0))
+    bg = Image.fromarray((np.random.default_rng(0).random((64, 96, 3)) * 255).astype(np.uint8))
+    img = paste_back(bg, pl)
+    item = InspectItem(image=img, title=prod.title, mask=pl.paste_mask, product=prod.image, product_source=source)
+    want = reward.rfnet.judge([item]).probs
+    aux = {k: v[None] for k, v in reward.auxiliaries(prod, pl).items()}
+    x = torch.from_numpy(np.asarray(img, np.float32) / 255).permute(2, 0, 1)[None]
+    with torch.no_grad():
+        got = torch.softmax(reward(x, aux), -1).numpy()
+        plain = torch.softmax(reward.rfnet(reward.rfnet.prepare([item])), -1).numpy()
+    assert np.allclose(got, want, atol=1e-3)
+    moved = float(np.abs(got - plain).max())
+    assert (moved > 0.01) if source == "real" else (moved < 1e-3)

@@ -70,8 +70,10 @@ class RFNetReward(nn.Module):
         """Product cutout, placement mask + valid map, the product view's crop box with its mask + valid map,
         title tokens: fixed while the background is tuned."""
         from adcreative.core.backbones import title_tokens
+        from adcreative.inspect.decision import real_mask
         from adcreative.inspect.preprocess import (
             _crop,
+            catalogue_source,
             crop_box,
             letterbox_gray,
             normalize,
@@ -91,6 +93,8 @@ class RFNetReward(nn.Module):
             "palette": _pad_palette(product_palette(product.image)),
             "local_mask": torch.from_numpy(np.stack([letterbox_gray(_crop(mask, box, 0.0), net.aux_size),
                                                      letterbox_gray(_crop(ones, box, 0.0), net.aux_size)])),
+            # whether the product is real: RFNet adds its real-product bias (if fitted) to such images' logits
+            "real": torch.tensor(bool(real_mask([catalogue_source(product)])[0])),
         }
         if net.use_cues:  # the inputs of the measured cues besides the image: the mask, the cutout, the height
             from adcreative.catalogue.sizes import real_height_cm
@@ -197,7 +201,8 @@ class RFNetReward(nn.Module):
         return out
 
     def forward(self, images: Tensor, aux: dict[str, Tensor]) -> Tensor:
-        """Logits over CLASSES for images in [0, 1]; gradients flow to ``images`` (never to RFNet)."""
+        """Calibrated logits over CLASSES for images in [0, 1], with RFNet's real-product bias added for a real
+        product's images (as ``RFNet.judge``); gradients flow to ``images`` (never to RFNet)."""
         from adcreative.core.backbones import trunk_forward
 
         net = self.rfnet
@@ -214,7 +219,11 @@ class RFNetReward(nn.Module):
             enc["text"], enc["text_valid"] = x["text"], x["text_valid"]
         if net.use_cues:
             enc["cues"] = self.cues(images, aux)
-        return net.logits(enc)  # type: ignore[no-any-return]
+        z: Tensor = net.logits(enc)
+        if net.real_bias is not None:  # as RFNet.judge: the calibrated logits of real products' images move
+            bias = torch.tensor(net.real_bias, dtype=z.dtype, device=z.device)
+            z = z + aux["real"].to(z.dtype)[:, None] * bias
+        return z
 
     @torch.no_grad()
     def cues(self, images: Tensor, aux: dict[str, Tensor]) -> Tensor:
