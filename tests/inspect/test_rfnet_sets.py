@@ -48,9 +48,9 @@ def _run(out: Path, data: Path, *sets: str) -> subprocess.CompletedProcess[str]:
 def test_refuses_an_unknown_set_and_missing_products_before_writing(tmp_path: Path) -> None:
     data = _data(tmp_path / "data")
     r = _run(tmp_path / "out", data, "v11,v99")
-    assert r.returncode == 2 and "unknown set 'v99' (v11, v12, v13, v16, v17)" in r.stderr
+    assert r.returncode == 2 and "unknown set 'v99' (v11, v12, v13, v16, v17, v41, v42, v43, v44)" in r.stderr
     r = subprocess.run(["bash", str(SCRIPT)], capture_output=True, text=True, timeout=60)
-    assert r.returncode != 0 and "usage: scripts/rfnet_sets.sh OUT [v11,v12,v13,v16,v17]" in r.stderr
+    assert r.returncode != 0 and "usage: scripts/rfnet_sets.sh OUT [v11,v12,v13,v16,v17,v41,v42,v43,v44]" in r.stderr
     r = _run(tmp_path / "out", tmp_path / "nowhere", "v11")
     assert r.returncode == 2 and "products is missing" in r.stderr
     (data / "products-extra" / "products.csv").unlink()

@@ -18,6 +18,8 @@ def test_demo_writes_report(tmp_path: Path, capsys: pytest.CaptureFixture[str]) 
     page = (out / "index.html").read_text()
     assert "Recurrent generation" in page and page.count('class="tile"') >= 3 * 2
     assert "Which creative for whom, and why" in page and "user 1 sees" in page and "P(" in page
+    # the shipped model carries a real-product bias and floor; the page says they do not touch drawn products
+    assert "(the real-product bias)" in page and "neither applies" in page
     from adcreative.core.store import Store
 
     store = Store(home=out / "store")

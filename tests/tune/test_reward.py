@@ -146,7 +146,7 @@ def test_adapter_agrees_with_the_shipped_rfnet_at_its_input_size() -> None:
     from adcreative.catalogue.sizes import real_height_cm
     from adcreative.core.types import CLASSES
     from adcreative.generate.base import create_generator
-    from adcreative.inspect.preprocess import InspectItem
+    from adcreative.inspect.preprocess import InspectItem, catalogue_source
     from adcreative.tune.reward import load_rfnet_reward
 
     reward = load_rfnet_reward(None)
@@ -158,7 +158,8 @@ def test_adapter_agrees_with_the_shipped_rfnet_at_its_input_size() -> None:
             gi = comp(prod, seed=i * 10 + j, aspect=aspect, defect=defect)[0]
             with torch.no_grad():
                 item = InspectItem(image=gi.image, title=prod.title, mask=gi.mask, product=prod.image,
-                                   height_cm=real_height_cm(prod))  # as the adapter's auxiliaries measure it
+                                   height_cm=real_height_cm(prod),  # as the adapter's auxiliaries measure it
+                                   product_source=catalogue_source(prod))  # (a drawn SKU: no real-product bias)
                 want = float(net.predict_proba([item])[0, 0])
                 aux = {k: v[None] for k, v in reward.auxiliaries(prod, SimpleNamespace(paste_mask=gi.mask)).items()}
                 x = torch.from_numpy(np.asarray(gi.image, np.float32) / 255).permute(2, 0, 1)[None]

@@ -134,9 +134,15 @@ def step_generate(state: DemoState) -> None:
                  "product's attempts come in, the share of them that is available is estimated (label shift, EM "
                  "with 8 pseudo-images at validation's share) and the accept threshold moves to keep the "
                  "precision target at that share (the reject threshold never moves)")
+    real = []  # what the auditor does differently for an imported (real) product's images
+    if getattr(scorer, "real_bias", None) is not None:
+        real.append("their probabilities carry a per-class correction fitted on real products' validation images "
+                    "(the real-product bias)")
     if d is not None and d.real_accept is not None:
-        rule += (f". An imported (real) product's images are never auto-accepted below {d.real_accept:.3f}, a "
-                 "threshold chosen on real products; the sample products here are drawn ones, so it does not apply")
+        real.append(f"they are never auto-accepted below {d.real_accept:.3f}, a threshold chosen on real products")
+    if real:
+        rule += (f". For an imported (real) product's images, {' and '.join(real)}; the sample products here are "
+                 "drawn ones, so " + ("neither applies" if len(real) > 1 else "it does not apply"))
     sec = state.report.section(
         "Recurrent generation",
         f"Compositor {gen.version} generates, RFNet ({mid}) judges each attempt: it {rule}. Regeneration stops at "

@@ -163,7 +163,7 @@ class CompositorTuner:
         from tqdm.auto import tqdm
 
         from adcreative.catalogue.sizes import real_height_cm
-        from adcreative.inspect.preprocess import InspectItem
+        from adcreative.inspect.preprocess import InspectItem, catalogue_source
 
         if not products:
             raise InputError("no products to tune on")
@@ -188,7 +188,8 @@ class CompositorTuner:
                     g = self._draw(policy, products[gi_prod], seed, aspect)
                     draws.append((gi_prod, g, choice_from_params(g.params)))
             items = [InspectItem(image=g.image, title=products[p].title, mask=g.mask, product=products[p].image,
-                                 product_id=products[p].id, height_cm=heights[p]) for p, g, _ in draws]
+                                 product_id=products[p].id, height_cm=heights[p],
+                                 product_source=catalogue_source(products[p])) for p, g, _ in draws]
             p_av = scorer.predict_proba(items)[:, 0].astype(np.float64)
             hists = np.stack([background_histogram(g.image, g.mask) for _, g, _ in draws])
             groups = np.array([p for p, _, _ in draws])
