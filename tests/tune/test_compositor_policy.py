@@ -100,6 +100,21 @@ def test_tuning_raises_the_auditors_score_and_saves_like_a_model(sample_products
     assert (tmp_path / "policy" / "tuning.json").exists() and (tmp_path / "policy" / "tuning_curve.png").exists()
 
 
+def test_tuner_tells_the_auditor_where_each_product_comes_from(sample_products: list[Product]) -> None:
+    """The auditor sees each product's source (``catalogue_source``), as in recurrent generation: a model with a
+    real-product bias must not apply it to the drawn sample products while the policy is tuned."""
+    seen: list[str] = []
+
+    class Recording(ContrastAuditor):
+        def predict_proba(self, items: Sequence[Any], batch_size: int = 32) -> np.ndarray:
+            seen.extend(it.product_source for it in items)
+            return super().predict_proba(items, batch_size)
+
+    tuner = CompositorTuner(iterations=1, products_per_iter=2, samples_per_product=2, scale=0.25, seed=0)
+    tuner.train(sample_products[:2], Recording(), None, progress=False)
+    assert seen and set(seen) == {"sample"}
+
+
 def test_cli_tune_compositor_with_rfnet_then_generate_with_policy(tmp_path: Path) -> None:
     torch = pytest.importorskip("torch")
     from adcreative.cli import main
