@@ -119,8 +119,9 @@ _REJECT_HELP = "Precision of auto-rejected images (truly defective) the reject t
 _OOD_HELP = "Quantile of validation OOD scores above which an image goes to a human"
 _REAL_BIAS_HELP = ("Fit a per-class logit bias for images of real (imported) products on validation's rows of real "
                    "products, when it has enough (at least 200, 10 of each class); the decision is chosen with it. "
-                   "Off by default: it lifts macro-F1 and calibration on real products but auto-accepted more of "
-                   "their defective images on fresh renders (docs/inspect.md, twenty-third round)")
+                   "Off by default: it lifts macro-F1 and calibration on real products, but on one model it "
+                   "auto-accepted more of their defective images on fresh renders; the shipped default carries one "
+                   "(docs/inspect.md, twenty-third and twenty-fourth rounds)")
 _GROUPS_HELP = ("How the decision's thresholds meet their targets on validation: family (default: on each renderer "
                 "family too, the strictest family sets each threshold; a stand-in for a renderer never seen), "
                 "pooled (all images together) or reject-family (the family rule for the reject threshold only; the "
