@@ -58,9 +58,9 @@ class TrainConfig:
     decision_groups: str = DECISION_GROUPS
     decision_min_group: int = MIN_GROUP
     # fit a per-class logit bias for images of real products on validation's real-product rows
-    # (calibrate.fit_real_bias), when it has enough of them. Off by default: on fresh renders it raised real
-    # products' macro-F1 by 0.05 and lowered their ECE, but its accepted images were less precise (0.967 against
-    # 0.990 on (a)+(b) of v49+v50, docs/inspect.md, twenty-third round)
+    # (calibrate.fit_real_bias), when it has enough of them. Off by default: on E5g alone it raised real products'
+    # macro-F1 by 0.05 and lowered their ECE, but its accepted images were less precise (0.967 against 0.990 on
+    # (a)+(b) of v49+v50); the shipped four-member default carries one (docs/inspect.md, rounds 23 and 24)
     real_bias: bool = False
     # domain-adversarial training (DANN, Ganin & Lempitsky 2015): a head on the pooled features predicts the
     # training image's renderer family and/or product through a gradient reversal layer, so the features are

@@ -70,7 +70,7 @@ class RFNetReward(nn.Module):
         """Product cutout, placement mask + valid map, the product view's crop box with its mask + valid map,
         title tokens: fixed while the background is tuned."""
         from adcreative.core.backbones import title_tokens
-        from adcreative.inspect.decision import real_mask
+        from adcreative.inspect.decision import is_drawn
         from adcreative.inspect.preprocess import (
             _crop,
             catalogue_source,
@@ -94,7 +94,7 @@ class RFNetReward(nn.Module):
             "local_mask": torch.from_numpy(np.stack([letterbox_gray(_crop(mask, box, 0.0), net.aux_size),
                                                      letterbox_gray(_crop(ones, box, 0.0), net.aux_size)])),
             # whether the product is real: RFNet adds its real-product bias (if fitted) to such images' logits
-            "real": torch.tensor(bool(real_mask([catalogue_source(product)])[0])),
+            "real": torch.tensor(not is_drawn(catalogue_source(product))),
         }
         if net.use_cues:  # the inputs of the measured cues besides the image: the mask, the cutout, the height
             from adcreative.catalogue.sizes import real_height_cm
