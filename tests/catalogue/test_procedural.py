@@ -59,3 +59,42 @@ def test_fitted_skus_have_concave_clean_silhouettes() -> None:
     assert float(np.median(solidity)) < 0.93, solidity  # most are visibly concave
     for p in ps[:4]:
         _check_generated(Compositor(scale=0.3)(p, seed=2, defect="available")[0], p)
+
+
+def test_skinned_skus_keep_the_drawn_silhouette_under_a_photographic_surface() -> None:
+    """Skinned SKUs are the procedural and fitted shapes with photographic surfaces: the same alpha, title and
+    shape as the SKU of the same seed (so the labeller's geometry and the product's size are unchanged), several
+    surfaces, far more fine texture than the flat drawn fill, deterministic, composable like any product."""
+    from adcreative.catalogue.procedural import (
+        SURFACES,
+        fitted_product,
+        procedural_product,
+        skinned_product,
+        skinned_products,
+    )
+
+    ps = skinned_products(12, seed=2)
+    assert [p.id for p in ps[:2]] == ["skin-proc-200000", "skin-proc-200001"] and ps[-1].id == "skin-fit-200005"
+    assert skinned_product(200_001).image.tobytes() == ps[1].image.tobytes()  # deterministic per seed
+    assert {p.attrs["surface"] for p in ps} <= set(SURFACES) and len({p.attrs["surface"] for p in ps}) >= 3
+
+    def texture(rgb: np.ndarray, inside: np.ndarray) -> float:  # fine detail away from the outline
+        inner = cv2.erode(inside.astype(np.uint8), np.ones((9, 9), np.uint8)) > 0
+        lap = cv2.Laplacian(cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY).astype(np.float32), cv2.CV_32F)
+        return float(np.median(np.abs(lap[inner])))
+
+    flat = 0
+    for i, p in enumerate(ps):
+        base = procedural_product(200_000 + i) if i < 6 else fitted_product(200_000 + i - 6)
+        a, b = np.asarray(p.image), np.asarray(base.image)
+        assert p.image.mode == "RGBA" and a.shape == b.shape
+        assert np.array_equal(a[..., 3], b[..., 3])  # the silhouette is the drawn SKU's, pixel for pixel
+        assert (p.title, p.category, p.attrs["shape"]) == (base.title, base.category, base.attrs["shape"])
+        inside = a[..., 3] > 127
+        assert np.abs(a[..., :3].astype(int) - b[..., :3].astype(int))[inside].mean() > 2.0  # a new surface
+        if texture(b[..., :3], inside) <= 1.0:  # a flat drawn fill (some fitted SKUs have grain already)
+            flat += 1
+            assert texture(a[..., :3], inside) >= 2.0, p.attrs  # grain, print, brushed streaks, a mesh
+    assert flat >= 6
+    for p in ps[:3]:
+        _check_generated(Compositor(scale=0.3)(p, seed=2, defect="available")[0], p)

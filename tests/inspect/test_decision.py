@@ -367,7 +367,7 @@ def test_real_products_are_accepted_no_lower_than_their_own_floor() -> None:
     assert held["precision_accept"] >= 0.985 and held["counts"]["accept"] > 500
     assert decision_metrics(list(without[real]), y[real])["precision_accept"] < 0.975
     assert (with_floor[~real] == without[~real]).all()  # drawn SKUs: untouched
-    for kind in ("sample", "fitted"):
+    for kind in ("sample", "fitted", "skinned"):  # skinned SKUs look photographic but are drawn
         assert d.bands(q[:500], sources=[kind] * 500) == list(without[:500])
     assert d.bands(q, sources=[""] * len(q)) == d.bands(q) == d.bands(q, sources=["real"] * len(q))
     assert not is_drawn("") and not is_drawn("real") and is_drawn("sample")

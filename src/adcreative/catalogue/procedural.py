@@ -302,3 +302,122 @@ def fitted_product(seed: int) -> Product:
 def fitted_products(n: int, seed: int = 0) -> list[Product]:
     """``n`` fitted SKUs (deterministic for a seed): concave silhouettes in the clean class."""
     return [fitted_product(seed * 100_000 + i) for i in range(n)]
+
+
+# -- skinned SKUs: the drawn silhouettes with the surfaces of photographs ---------------------------------------
+# A real product is a photograph: sensor grain, fine print, a room reflected in a glossy body, brushed metal, a
+# fabric grille, a matting fringe at the outline. The drawn SKUs are flat fills with a cylinder gradient, and a
+# dozen real products among hundreds of them let the auditor learn "a photographic surface looks odd, so the
+# source is damaged" (real products' available images sink into *unsuitable*, docs/inspect.md rounds 16 and 23).
+# These SKUs keep a procedural or fitted SKU's silhouette (so its alpha, its size and the labeller's geometry are
+# the same) and give it one of these surfaces. Photographs are scikit-image's bundled ones (no download).
+_SKIN_PHOTOS = ("coffee", "chelsea", "astronaut", "rocket", "immunohistochemistry", "hubble_deep_field",
+                "stereo_motorcycle", "grass", "gravel", "brick", "camera", "coins", "moon", "cell", "colorwheel")
+SURFACES = ("print", "metal", "mesh", "matte", "photo")
+
+
+def _skin_photo(name: str) -> np.ndarray:
+    """A bundled photograph as float32 RGB (grey ones repeated; stereo pairs: the left view)."""
+    import skimage.data
+
+    a = getattr(skimage.data, name)()
+    if isinstance(a, tuple):
+        a = a[0]
+    if a.ndim == 2:
+        a = np.repeat(a[..., None], 3, axis=2)
+    return np.ascontiguousarray(a[..., :3]).astype(np.float32)
+
+
+def _photo_crop(rng: np.random.Generator, w: int, h: int) -> np.ndarray:
+    """A random crop of a random bundled photograph, resized to w×h."""
+    src = _skin_photo(_SKIN_PHOTOS[int(rng.integers(len(_SKIN_PHOTOS)))])
+    sh, sw = src.shape[:2]
+    zoom = float(rng.uniform(0.3, 1.0))
+    ch, cw = max(8, int(sh * zoom)), max(8, int(sw * zoom))
+    y, x = int(rng.integers(0, sh - ch + 1)), int(rng.integers(0, sw - cw + 1))
+    out = cv2.resize(src[y : y + ch, x : x + cw], (w, h), interpolation=cv2.INTER_AREA)
+    return out[:, ::-1] if rng.random() < 0.5 else out
+
+
+def _surface(rng: np.random.Generator, kind: str, rgb: np.ndarray, inside: np.ndarray) -> np.ndarray:
+    """The new RGB of a silhouette: ``kind`` of ``SURFACES``, lit by the drawn SKU's own shading."""
+    h, w = inside.shape
+    lum = rgb.mean(axis=2)
+    ref = float(np.median(lum[inside])) if inside.any() else 128.0
+    shade = np.clip(lum / max(ref, 8.0), 0.25, 2.2)[..., None]  # the drawn SKU's lighting, relative to its median
+    # the printed label and edges of the drawn SKU: what a blur removes
+    detail = lum - cv2.GaussianBlur(lum, (0, 0), 3.0)
+    ink = np.abs(detail) > 18
+    if kind == "print":  # a packaging print: a photograph under the drawn lighting, the label printed over it
+        out = _photo_crop(rng, w, h) * shade ** float(rng.uniform(0.5, 1.0))
+        keep = ink & (rng.random() < 0.7)
+        out[keep] = rgb[keep]
+    elif kind == "metal":  # brushed metal: streaks along one axis, a blurred room reflected, a hard highlight
+        tone = np.asarray(_hsv(rng, (0.0, 0.25), (0.25, 0.9)), np.float32)
+        streak = rng.normal(0, 1, (h, w)).astype(np.float32)
+        k = (1, int(rng.integers(15, 61))) if rng.random() < 0.5 else (int(rng.integers(15, 61)), 1)
+        streak = cv2.blur(streak, k) * float(rng.uniform(6, 20)) * 3
+        room = cv2.GaussianBlur(_photo_crop(rng, w, h), (0, 0), float(rng.uniform(4, 12)))
+        r = float(rng.uniform(0.1, 0.45))
+        out = (tone * (1 - r) + room * r) * shade ** 1.5 + streak[..., None]
+    elif kind == "mesh":  # a speaker's fabric or a grille: a dark body with a fine periodic pattern
+        tone = np.asarray(_hsv(rng, (0.0, 0.3), (0.08, 0.45)), np.float32)
+        pitch = float(rng.uniform(3.0, 7.0))
+        yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
+        a = float(rng.uniform(0, np.pi))
+        u, v = xx * np.cos(a) + yy * np.sin(a), -xx * np.sin(a) + yy * np.cos(a)
+        pat = (np.sin(2 * np.pi * u / pitch) * np.sin(2 * np.pi * v / pitch))[..., None]
+        out = tone * shade * (1 + float(rng.uniform(0.15, 0.45)) * pat)
+        keep = ink & (rng.random() < 0.5)
+        out[keep] = rgb[keep]
+    elif kind == "matte":  # moulded plastic: the drawn colour, mottled at low frequency, with fine grain
+        mottle = cv2.GaussianBlur(rng.normal(0, 1, (h, w)).astype(np.float32), (0, 0), float(rng.uniform(8, 30)))
+        mottle = mottle * (float(rng.uniform(0.05, 0.15)) / max(float(mottle.std()), 1e-6))
+        out = rgb * (1 + mottle[..., None])
+    else:  # photo: the drawn SKU itself, with the colour and tone of a photograph (white balance, contrast)
+        cast = rng.uniform(0.88, 1.12, 3).astype(np.float32)
+        gamma = float(rng.uniform(0.8, 1.25))
+        out = 255 * (np.clip(rgb, 0, 255) / 255) ** gamma * cast
+    return np.clip(out, 0, 255)
+
+
+def _camera(rng: np.random.Generator, rgb: np.ndarray, alpha: np.ndarray) -> np.ndarray:
+    """What a camera and a matting tool do to a product photo: lens blur, sharpening, grain, a JPEG pass, and a
+    light or dark fringe at the outline (the backdrop left in the edge pixels)."""
+    out = cv2.GaussianBlur(rgb, (0, 0), float(rng.uniform(0.3, 1.0)))
+    if rng.random() < 0.6:  # in-camera sharpening: an unsharp mask's halo
+        out = out + float(rng.uniform(0.3, 1.0)) * (out - cv2.GaussianBlur(out, (0, 0), 2.0))
+    out = out + np.asarray(rng.normal(0, float(rng.uniform(1.0, 5.0)), out.shape), np.float32)
+    ok, buf = cv2.imencode(".jpg", np.clip(out, 0, 255).astype(np.uint8), [cv2.IMWRITE_JPEG_QUALITY,
+                                                                           int(rng.integers(70, 96))])
+    decoded = cv2.imdecode(buf, cv2.IMREAD_UNCHANGED) if ok else None
+    out = decoded.astype(np.float32) if decoded is not None else out
+    if rng.random() < 0.5:
+        edge = (alpha > 0) & (cv2.erode((alpha > 127).astype(np.uint8), np.ones((3, 3), np.uint8),
+                                        iterations=int(rng.integers(1, 3))) == 0)
+        backdrop = 245.0 if rng.random() < 0.7 else 20.0
+        mix = float(rng.uniform(0.2, 0.6))
+        out[edge] = out[edge] * (1 - mix) + backdrop * mix
+    return np.clip(out, 0, 255)
+
+
+def skinned_product(seed: int, shape: str = "procedural") -> Product:
+    """One SKU with a photographic surface: the procedural (``shape`` "procedural") or fitted ("fitted") SKU of
+    ``seed``, same silhouette, title and size, with a surface of ``SURFACES`` and a camera's traces."""
+    base = procedural_product(seed) if shape == "procedural" else fitted_product(seed)
+    # its own stream (the base SKU's draws are unchanged), apart for the two shapes of one seed
+    rng = np.random.default_rng([seed, 0x5C1, 0 if shape == "procedural" else 1])
+    arr = np.asarray(base.image.convert("RGBA"), np.float32)
+    rgb, alpha = arr[..., :3].copy(), arr[..., 3]
+    kind = SURFACES[int(rng.integers(len(SURFACES)))]
+    rgb = _camera(rng, _surface(rng, kind, rgb, alpha > 127), alpha)
+    im = _rgba(rgb, alpha)
+    return Product(id=f"skin-{base.id}", title=base.title, category=base.category, image=im, copy=base.copy,
+                   price=base.price, attrs={**base.attrs, "surface": kind})
+
+
+def skinned_products(n: int, seed: int = 0) -> list[Product]:
+    """``n`` skinned SKUs (deterministic for a seed): the shapes of ``procedural_products(n - n // 2, seed)`` and
+    ``fitted_products(n // 2, seed)``, with photographic surfaces."""
+    return ([skinned_product(seed * 100_000 + i, "procedural") for i in range(n - n // 2)]
+            + [skinned_product(seed * 100_000 + i, "fitted") for i in range(n // 2)])

@@ -42,7 +42,7 @@ class Sample:
     generator: str = ""
     params: dict[str, Any] = field(default_factory=dict)
     renderer: str = ""  # the scene-renderer family that drew it (compositor, photoset, softfocus, ...)
-    product_source: str = ""  # where the product comes from (a catalogue folder, sample, procedural, fitted)
+    product_source: str = ""  # where the product comes from (a catalogue folder, sample, procedural, fitted, skinned)
 
     @property
     def label_index(self) -> int:

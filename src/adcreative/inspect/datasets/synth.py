@@ -118,16 +118,19 @@ def _source_id(p: Product) -> str:
     return str(p.attrs.get("source_product", p.id))
 
 
-PRODUCT_SOURCES = ("real", "sample", "procedural", "fitted")
+PRODUCT_SOURCES = ("real", "sample", "procedural", "fitted", "skinned")
 
 
 def product_source(p: Product) -> str:
-    """Where a product comes from (``real`` catalogue cutouts, ``sample``, ``procedural``, ``fitted``)."""
+    """Where a product comes from (``real`` catalogue cutouts, ``sample``, ``procedural``, ``fitted``, ``skinned``)."""
     src = catalogue_source(p)
     if src:
         return src
     pid = _source_id(p)
-    return "procedural" if pid.startswith("proc-") else "fitted" if pid.startswith("fit-") else "real"
+    for prefix, family in (("proc-", "procedural"), ("fit-", "fitted"), ("skin-", "skinned")):
+        if pid.startswith(prefix):
+            return family
+    return "real"
 
 
 def product_seed(seed: int, product_id: str, renderer: str = "compositor") -> int:
