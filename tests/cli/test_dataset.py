@@ -290,3 +290,39 @@ def test_bad_source_samples_can_carry_the_catalogue_cutout(tmp_path: Path, catal
     assert main([*base, "--out", str(tmp_path / "x"), "--bad-source-cutout", "clean"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "--bad-source-cutout" in err[0] and not (tmp_path / "x").exists()
+
+
+def test_dataset_synth_studio_copies(tmp_path: Path, catalogue: Path) -> None:
+    """--studio-copies adds matted studio-photo copies of each real cutout: samples '<id>_s<k>-…' that count as
+    their source product (its split, real), the same outline (the matte recovers it) but not the same pixels; the
+    count is one of the run's options, so a rerun into the folder with another count is refused."""
+    import numpy as np
+
+    out = tmp_path / "st"
+    assert main(["dataset", "synth", "--products", str(catalogue), "--out", str(out), "--per-class", "1",
+                 "--scale", "0.3", "--studio-copies", "1"]) == 0
+    samples = read_dataset(out)
+    split_of: dict[str, set[str]] = {}
+    cutout: dict[str, Path] = {}
+    for s in samples:
+        made_of = s.id.split("-compositor-")[0]  # the product the image was made of (a copy, or the product)
+        split_of.setdefault(made_of, set()).add(s.split)
+        assert s.product_source == "real" and s.product_id == made_of.removesuffix("_s1")
+        if s.label == "available" and s.product is not None:
+            cutout[made_of] = s.product
+    copies = sorted(p for p in split_of if p.endswith("_s1"))
+    assert len(copies) >= 2, sorted(split_of)  # the importer's matting recovers most sample products
+    for c in copies:
+        src = c.removesuffix("_s1")
+        assert split_of[c] == split_of[src] and len(split_of[c]) == 1
+        a = np.asarray(Image.open(cutout[src]).getchannel("A")) > 127
+        b = Image.open(cutout[c]).getchannel("A")
+        ys, xs = np.nonzero(a)
+        a = a[ys.min() : ys.max() + 1, xs.min() : xs.max() + 1]
+        box = b.getbbox()
+        assert box is not None
+        m = np.asarray(b.crop(box).resize((a.shape[1], a.shape[0]))) > 127
+        assert (a & m).sum() / (a | m).sum() > 0.85  # the same outline, matted back out of a photo
+        assert Image.open(cutout[c]).tobytes() != Image.open(cutout[src]).tobytes()
+    assert main(["dataset", "synth", "--products", str(catalogue), "--out", str(out), "--per-class", "1",
+                 "--scale", "0.3", "--studio-copies", "2"]) == 2

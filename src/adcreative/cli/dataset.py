@@ -42,6 +42,9 @@ def dataset_synth(
                                           "damaged source (torn, cropped, pixelated) gives the auditor: 'own' (the "
                                           "damaged one) or 'catalogue' (the clean one, so the damage is a change "
                                           "against it)"),
+    studio_copies: int = typer.Option(0, "--studio-copies", min=0, max=10, help="Matted studio-photo copies of "
+                                      "each real product that came as a cutout, split with it (the importer's "
+                                      "matting on the cutout shot on a studio sweep)"),
 ) -> None:
     """Write a labelled dataset of available and defective creatives, split by product."""
     from adcreative.catalogue.sources import products_from_sources
@@ -66,7 +69,7 @@ def dataset_synth(
                             splits={p: "test" for p in parse_list(test_products)}, workers=workers,
                             renderers=families, degrade_rate=degrade, mirror_rate=mirror,
                             colourway_sources=parse_list(colourways_of) or None,
-                            bad_source_cutout=bad_source_cutout)
+                            bad_source_cutout=bad_source_cutout, studio_copies=studio_copies)
     for split, counts in summary.items():
         console.print(f"{split}: {sum(counts.values())} images {counts}")
     from adcreative.inspect.datasets.formats import read_dataset

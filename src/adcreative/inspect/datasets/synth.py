@@ -81,6 +81,33 @@ def colourway(product: Product, k: int) -> Product:
                    copy=product.copy, price=product.price, attrs={**product.attrs, "source_product": product.id})
 
 
+def studio_copy(product: Product, k: int, *, seed: int = 0) -> Product | None:
+    """Copy ``k`` of a product as a matted catalogue photo: its cutout photographed on a studio sweep with a contact
+    shadow (``catalogue.studio``), then matted back out by the importer's matting, so the auditor also sees the
+    product with the edges, halos and shadow remnants of a matted photo. Split with its source product, like a
+    colourway. Real products that come as matted white-backdrop photos were the ones whose good images the auditor
+    called damaged on renderers it never saw; matted copies of the training products lifted them (docs/inspect.md,
+    twenty-fifth round). None when the matte is under the importer's quality threshold (the importer would refuse
+    that photo too: a white product on white)."""
+    from adcreative.catalogue.matting import QUALITY_THRESHOLD, matte
+    from adcreative.catalogue.studio import BACKDROPS, studio_photo
+
+    rng = np.random.default_rng(int(hashlib.sha256(f"{seed}:studio:{product.id}:{k}".encode()).hexdigest()[:8], 16))
+    backdrop = list(BACKDROPS)[(k - 1) % len(BACKDROPS)]
+    photo = studio_photo(product.image, backdrop, seed=int(rng.integers(2**31)), size=800,
+                         shadow=float(rng.uniform(0.2, 0.5)), jpeg_quality=int(rng.integers(80, 96))).photo
+    m = matte(photo)
+    if m.quality < QUALITY_THRESHOLD:
+        return None
+    cut = m.cutout()
+    box = cut.getchannel("A").getbbox()
+    if box is None:
+        return None
+    return Product(id=f"{product.id}~s{k}", title=product.title, category=product.category, image=cut.crop(box),
+                   copy=product.copy, price=product.price,
+                   attrs={**product.attrs, "source_product": product.id, "studio_copy": k})
+
+
 def mirrored(product: Product) -> Product:
     """The same product seen from its other side (the cutout flipped left to right); it keeps its id."""
     return Product(id=product.id, title=product.title, category=product.category,
@@ -260,12 +287,14 @@ def synth_dataset(products: list[Product], out: str | Path, *, per_class: int = 
                   generator: Generator | None = None, workers: int = 1, renderers: Sequence[str] = ("compositor",),
                   degrade_rate: float = 0.0, mirror_rate: float = 0.0,
                   colourway_sources: Sequence[str] | None = None,
-                  bad_source_cutout: str = "own") -> dict[str, dict[str, int]]:
+                  bad_source_cutout: str = "own", studio_copies: int = 0) -> dict[str, dict[str, int]]:
     """Write the dataset folder (see docs/dataset.md); returns counts per split and class. ``renderers`` are
     generator names (see ``RENDERERS``); ``generator`` overrides the first one's instance. ``workers`` > 1 renders
     (product, renderer) pairs in that many processes; the dataset is the same for any number of workers.
     ``colourway_sources`` limits colourways to products from those sources (``product_source``; all if None).
     ``bad_source_cutout`` is the cutout a bad-source sample carries: its own damaged one, or the catalogue's.
+    ``studio_copies`` adds that many matted studio copies (:func:`studio_copy`) of each real product that came as a
+    cutout (not one already matted from a photo); a copy whose matte the importer would refuse is left out.
     An unfinished run in ``out`` with the same options is resumed; one with other options is refused."""
     out = Path(out)
     if bad_source_cutout not in BAD_SOURCE_CUTOUTS:
@@ -294,13 +323,17 @@ def synth_dataset(products: list[Product], out: str | Path, *, per_class: int = 
     for p in products:
         if colourway_sources is None or product_source(p) in colourway_sources:
             all_products += [colourway(p, k) for k in range(1, colourways + 1)]
+    for p in products:
+        if studio_copies > 0 and product_source(p) == "real" and "matte" not in p.attrs:
+            all_products += [c for k in range(1, studio_copies + 1) if (c := studio_copy(p, k, seed=seed)) is not None]
     jobs = [(r, p, out, split_of[_source_id(p)], per_class, aspects, seed, degrade_rate, mirror_rate,
              bad_source_cutout) for p in all_products for r in renderers]
     header = _header(products, gens, per_class=per_class, aspects=aspects, aspect_cycle=ASPECT_CYCLE, seed=seed,
                      colourways=colourways, colourway_sources=colourway_sources, splits=splits,
                      degrade_rate=degrade_rate, mirror_rate=mirror_rate,
                      # recorded only when not the default, so runs begun before the option existed still resume
-                     **({} if bad_source_cutout == "own" else {"bad_source_cutout": bad_source_cutout}))
+                     **({} if bad_source_cutout == "own" else {"bad_source_cutout": bad_source_cutout}),
+                     **({"studio_copies": studio_copies} if studio_copies > 0 else {}))
     recorded, done = _resume(out, header, jobs)
     for p in all_products:  # cutouts first, so no two workers write the same file
         save_png(out / "products" / f"{_safe(p.id)}.png", p.image)
