@@ -7,6 +7,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
+from adcreative.catalogue.photos import bundled_photo
 from adcreative.catalogue.sample import S, _canvas, _print_label, _rgba, _shade_cylinder, _soft
 from adcreative.core.types import Product
 
@@ -310,27 +311,15 @@ def fitted_products(n: int, seed: int = 0) -> list[Product]:
 # dozen real products among hundreds of them let the auditor learn "a photographic surface looks odd, so the
 # source is damaged" (real products' available images sink into *unsuitable*, docs/inspect.md rounds 16 and 23).
 # These SKUs keep a procedural or fitted SKU's silhouette (so its alpha, its size and the labeller's geometry are
-# the same) and give it one of these surfaces. Photographs are scikit-image's bundled ones (no download).
+# the same) and give it one of these surfaces. Photographs are scikit-image's bundled ones (``catalogue.photos``).
 _SKIN_PHOTOS = ("coffee", "chelsea", "astronaut", "rocket", "immunohistochemistry", "hubble_deep_field",
                 "stereo_motorcycle", "grass", "gravel", "brick", "camera", "coins", "moon", "cell", "colorwheel")
 SURFACES = ("print", "metal", "mesh", "matte", "photo")
 
 
-def _skin_photo(name: str) -> np.ndarray:
-    """A bundled photograph as float32 RGB (grey ones repeated; stereo pairs: the left view)."""
-    import skimage.data
-
-    a = getattr(skimage.data, name)()
-    if isinstance(a, tuple):
-        a = a[0]
-    if a.ndim == 2:
-        a = np.repeat(a[..., None], 3, axis=2)
-    return np.ascontiguousarray(a[..., :3]).astype(np.float32)
-
-
 def _photo_crop(rng: np.random.Generator, w: int, h: int) -> np.ndarray:
     """A random crop of a random bundled photograph, resized to w×h."""
-    src = _skin_photo(_SKIN_PHOTOS[int(rng.integers(len(_SKIN_PHOTOS)))])
+    src = bundled_photo(_SKIN_PHOTOS[int(rng.integers(len(_SKIN_PHOTOS)))])
     sh, sw = src.shape[:2]
     zoom = float(rng.uniform(0.3, 1.0))
     ch, cw = max(8, int(sh * zoom)), max(8, int(sw * zoom))

@@ -22,6 +22,7 @@ import cv2
 import numpy as np
 from PIL import Image, ImageDraw
 
+from adcreative.catalogue.photos import bundled_photo
 from adcreative.catalogue.sizes import real_height_cm
 from adcreative.core.fonts import typeface
 from adcreative.core.modeling import register_to_config
@@ -50,25 +51,6 @@ _DEFECT_KINDS: dict[str, tuple[str, ...]] = {
 
 
 # -- photographs and the materials cut from them --------------------------------------------------------------
-@functools.cache
-def _photo(name: str) -> np.ndarray:
-    """A bundled scikit-image photograph as float32 RGB (grey ones repeated), read-only."""
-    import skimage.data
-
-    a = getattr(skimage.data, name)()
-    if isinstance(a, tuple):  # stereo pairs: the left view
-        a = a[0]
-    if name == "retina":  # the fundus only: its corners are black
-        a = a[350:1060, 350:1060]
-    if a.dtype == bool:
-        a = a.astype(np.uint8) * 255
-    if a.ndim == 2:
-        a = np.repeat(a[..., None], 3, axis=2)
-    out = np.ascontiguousarray(a[..., :3]).astype(np.float32)
-    out.setflags(write=False)
-    return out
-
-
 def _crop(rng: np.random.Generator, src: np.ndarray, w: int, h: int, zoom: float) -> np.ndarray:
     """A random crop of ``src`` covering ``zoom`` of its shorter side, resized to w×h (mirrored at random)."""
     sh, sw = src.shape[:2]
@@ -85,7 +67,7 @@ def _crop(rng: np.random.Generator, src: np.ndarray, w: int, h: int, zoom: float
 
 @functools.cache
 def _grey(name: str) -> np.ndarray:
-    out = np.ascontiguousarray(_photo(name).mean(axis=2), dtype=np.float32)
+    out = np.ascontiguousarray(bundled_photo(name).mean(axis=2), dtype=np.float32)
     out.setflags(write=False)
     return out
 
@@ -144,7 +126,7 @@ def _material(rng: np.random.Generator, name: str, w: int, h: int, tint: np.ndar
 def _room_photo(rng: np.random.Generator, w: int, h: int) -> np.ndarray:
     """A blurred photograph as an out-of-focus room or landscape behind the set."""
     name = _ROOM_PHOTOS[int(rng.integers(len(_ROOM_PHOTOS)))]
-    img = _crop(rng, _photo(name), w, h, float(rng.uniform(0.5, 1.0)))
+    img = _crop(rng, bundled_photo(name), w, h, float(rng.uniform(0.5, 1.0)))
     if name in ("grass", "gravel"):  # grey photographs: foliage or a stony bank behind, in its own colour
         img = img * (np.array([0.62, 0.9, 0.5], np.float32) if name == "grass" else np.array([1.0, 0.93, 0.82],
                                                                                              np.float32))
