@@ -42,6 +42,8 @@
 #   SETS_SKUS     procedural and fitted SKUs per set, instead of 30/30/50/30/30 (and 30 for v41-v44)
 #   SETS_RENDERERS (the five families)
 #   SETS_WORKERS  (2)
+#   SETS_STUDIO_COPIES  matted studio copies of each real cutout (dataset synth --studio-copies; default 0, as the
+#                 shipped model's sets were made; twenty-fifth and twenty-sixth rounds)
 #   PYTHON        (python3)
 # A set folder that exists already is resumed by dataset synth.
 set -euo pipefail
@@ -50,6 +52,8 @@ usage="usage: scripts/rfnet_sets.sh OUT [v11,v12,v13,v16,v17,v41,v42,v43,v44]"
 out=${1:?$usage}
 which=${2:-v11,v12,v13,v16,v17,v41,v42,v43,v44}
 workers=${SETS_WORKERS:-2}
+copies=${SETS_STUDIO_COPIES:-0}
+[[ $copies =~ ^[0-9]+$ ]] || { echo "rfnet_sets.sh: SETS_STUDIO_COPIES must be a whole number, not '$copies'" >&2; exit 2; }
 renderers=${SETS_RENDERERS:-compositor,photoset,softfocus,perspective,poster}
 PY=${PYTHON:-python3}
 data=${SETS_DATA:-$root/../shared/data}
@@ -86,11 +90,11 @@ fi
 for name in "${sets[@]}"; do
   n=${SETS_SKUS:-${skus[$name]}}
   start=$(date +%s)
-  echo "== $(date +%T) $name: --seed ${seed[$name]}, procedural:$n + fitted:$n"
+  echo "== $(date +%T) $name: --seed ${seed[$name]}, procedural:$n + fitted:$n, studio copies $copies"
   "$PY" -m adcreative dataset synth --products "$data/products" --meta "$root/tests/data/jd_products.json" \
     --products "$extra" --colourways 3 --colourways-of real --products sample --products "procedural:$n" \
     --products "fitted:$n" --per-class 1 --degrade 0.8 --mirror 0 --seed "${seed[$name]}" --workers "$workers" \
-    --test-products 1,5,p013,p017,p023,p026,p047 --renderers "$renderers" --out "$out/$name"
+    --test-products 1,5,p013,p017,p023,p026,p047 --renderers "$renderers" --studio-copies "$copies" --out "$out/$name"
   echo "== $(date +%T) $name done in $(( $(date +%s) - start )) s"
   "$PY" -m adcreative dataset info "$out/$name"
 done

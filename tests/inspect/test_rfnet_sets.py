@@ -38,9 +38,9 @@ def _data(folder: Path) -> Path:
     return folder
 
 
-def _run(out: Path, data: Path, *sets: str) -> subprocess.CompletedProcess[str]:
+def _run(out: Path, data: Path, *sets: str, copies: str = "0") -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "PYTHON": sys.executable, "SETS_DATA": str(data), "SETS_SKUS": "1",
-           "SETS_RENDERERS": "compositor"}
+           "SETS_RENDERERS": "compositor", "SETS_STUDIO_COPIES": copies}
     return subprocess.run(["bash", str(SCRIPT), str(out), *sets], env=env, capture_output=True, text=True,
                           timeout=600)
 
@@ -56,15 +56,17 @@ def test_refuses_an_unknown_set_and_missing_products_before_writing(tmp_path: Pa
     (data / "products-extra" / "products.csv").unlink()
     r = _run(tmp_path / "out", data, "v11")
     assert r.returncode == 2 and "products.csv is missing" in r.stderr
+    r = _run(tmp_path / "out", data, "v11", copies="two")
+    assert r.returncode == 2 and "SETS_STUDIO_COPIES must be a whole number, not 'two'" in r.stderr
     assert not (tmp_path / "out").exists()
 
 
 @pytest.mark.slow
 def test_renders_a_set_without_the_flagged_photos_and_with_the_forced_test_products(tmp_path: Path) -> None:
     out = tmp_path / "out"
-    r = _run(out, _data(tmp_path / "data"), "v12")
+    r = _run(out, _data(tmp_path / "data"), "v12", copies="1")
     assert r.returncode == 0, r.stderr[-3000:]
-    assert "v12: --seed 14, procedural:1 + fitted:1" in r.stdout
+    assert "v12: --seed 14, procedural:1 + fitted:1, studio copies 1" in r.stdout
     extra = out / "products-extra-17"
     assert sorted(p.stem for p in extra.glob("*.png")) == sorted(EXTRA_IDS[:5])
     assert "p045" not in (extra / "products.csv").read_text()
@@ -77,3 +79,11 @@ def test_renders_a_set_without_the_flagged_photos_and_with_the_forced_test_produ
     assert {s.label for s in samples} == set(CLASSES)
     assert {s.renderer for s in samples} == {"compositor"}
     assert {s.product_source for s in samples} >= {"sample", "procedural", "fitted"}
+    # SETS_STUDIO_COPIES=1: one matted studio copy of each real cutout the importer could matte back out, in its
+    # source product's split (a white product on the white sweep may be left out: catalogue/studio.py)
+    made_of: dict[str, set[str]] = defaultdict(set)  # the cutout each image was made of ('<id>_s1' for a copy) -> its splits
+    for s in samples:
+        made_of[s.id.split("-compositor-")[0]].add(s.split)
+    copies = {m.removesuffix("_s1") for m in made_of if m.endswith("_s1")}
+    assert len(copies) >= 5 and copies <= set(JD_IDS) | set(EXTRA_IDS[:5])
+    assert all(made_of[f"{pid}_s1"] == splits[pid] for pid in copies)
