@@ -53,7 +53,8 @@ out=${1:?$usage}
 which=${2:-v11,v12,v13,v16,v17,v41,v42,v43,v44}
 workers=${SETS_WORKERS:-2}
 copies=${SETS_STUDIO_COPIES:-0}
-[[ $copies =~ ^[0-9]+$ ]] || { echo "rfnet_sets.sh: SETS_STUDIO_COPIES must be a whole number, not '$copies'" >&2; exit 2; }
+[[ $copies =~ ^[0-9]+$ ]] || {
+  echo "rfnet_sets.sh: SETS_STUDIO_COPIES must be a whole number, not '$copies'" >&2; exit 2; }
 renderers=${SETS_RENDERERS:-compositor,photoset,softfocus,perspective,poster}
 PY=${PYTHON:-python3}
 data=${SETS_DATA:-$root/../shared/data}

@@ -81,7 +81,8 @@ def test_renders_a_set_without_the_flagged_photos_and_with_the_forced_test_produ
     assert {s.product_source for s in samples} >= {"sample", "procedural", "fitted"}
     # SETS_STUDIO_COPIES=1: one matted studio copy of each real cutout the importer could matte back out, in its
     # source product's split (a white product on the white sweep may be left out: catalogue/studio.py)
-    made_of: dict[str, set[str]] = defaultdict(set)  # the cutout each image was made of ('<id>_s1' for a copy) -> its splits
+    # the cutout each image was made of ('<id>_s1' for a copy) -> its splits
+    made_of: dict[str, set[str]] = defaultdict(set)
     for s in samples:
         made_of[s.id.split("-compositor-")[0]].add(s.split)
     copies = {m.removesuffix("_s1") for m in made_of if m.endswith("_s1")}

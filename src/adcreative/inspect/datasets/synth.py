@@ -87,8 +87,9 @@ def studio_copy(product: Product, k: int, *, seed: int = 0) -> Product | None:
     product with the edges, halos and shadow remnants of a matted photo. Split with its source product, like a
     colourway. Real products that come as matted white-backdrop photos were the ones whose good images the auditor
     called damaged on renderers it never saw; a script's matted copies of the training products lifted them
-    (docs/inspect.md, twenty-fifth round), these copies did not reproduce it (twenty-sixth round). None when the matte is under the importer's quality threshold (the importer would refuse
-    that photo too: a white product on white)."""
+    (docs/inspect.md, twenty-fifth round), these copies did not reproduce it (twenty-sixth round). None when the
+    matte is under the importer's quality threshold (the importer would refuse that photo too: a white product on
+    white)."""
     from adcreative.catalogue.matting import QUALITY_THRESHOLD, matte
     from adcreative.catalogue.studio import BACKDROPS, studio_photo
 
