@@ -98,3 +98,54 @@ def test_skinned_skus_keep_the_drawn_silhouette_under_a_photographic_surface() -
     assert flat >= 6
     for p in ps[:3]:
         _check_generated(Compositor(scale=0.3)(p, seed=2, defect="available")[0], p)
+
+
+def _long_cut(alpha: np.ndarray) -> float:
+    """The longest straight stretch of the outline that is not the product's base, over its longer side."""
+    a = (alpha > 127).astype(np.uint8)
+    cnts, _ = cv2.findContours(a, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_NONE)
+    c = max(cnts, key=cv2.contourArea)
+    poly = cv2.approxPolyDP(c, 2.0, True)[:, 0, :].astype(float)
+    bottom = float(poly[:, 1].max())
+    best = 0.0
+    for p, q in zip(poly, np.roll(poly, -1, axis=0), strict=True):
+        if min(p[1], q[1]) > bottom - 4:  # the base the product stands on is not a cut
+            continue
+        best = max(best, float(np.hypot(*(q - p))))
+    return best / max(a.shape)
+
+
+def _perimeter(a: np.ndarray) -> float:
+    cnts, _ = cv2.findContours(a, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_NONE)
+    return float(cv2.arcLength(max(cnts, key=cv2.contourArea), True))
+
+
+def test_lookalike_skus_are_whole_products_with_damage_like_outlines() -> None:
+    """Lookalike SKUs are whole products whose outlines resemble drawn damage (a straight cut across the shape, a
+    fuzzy outline, wheels with gaps): several kinds, one piece each, deterministic, marked as drawn, and
+    composable like any product with their pixels kept."""
+    from adcreative.catalogue.procedural import lookalike_product, lookalike_products
+    from adcreative.inspect.datasets.synth import product_source
+    from adcreative.inspect.decision import is_drawn
+
+    ps = lookalike_products(24, seed=4)
+    kinds = {p.attrs["shape"] for p in ps}
+    assert len(kinds) >= 6, kinds
+    assert lookalike_product(400_002).image.tobytes() == ps[2].image.tobytes()  # deterministic per seed
+    # a straight cut across the shape: a hem, a cuff, a rim, a slanted tip, a slice's or a cut fruit's face
+    cut = {"shirt", "dress", "bowl", "slanted", "wedge", "cut_fruit"}
+    for p in ps:
+        alpha = np.asarray(p.image.getchannel("A"))
+        assert p.image.mode == "RGBA" and p.title.strip() and p.category and p.id.startswith("look-")
+        _, _, stats, _ = cv2.connectedComponentsWithStats((alpha > 127).astype(np.uint8), connectivity=8)
+        parts = sorted(stats[1:, cv2.CC_STAT_AREA], reverse=True)
+        assert parts[0] >= 0.98 * (alpha > 127).sum(), (p.id, p.attrs, parts[:3])
+        assert product_source(p) == "lookalike" and is_drawn(product_source(p))
+        if p.attrs["shape"] in cut:  # a straight cut across the shape that is not the base it stands on
+            assert _long_cut(alpha) >= 0.12, (p.id, p.attrs, _long_cut(alpha))
+        if p.attrs["shape"] == "plush":  # fur: an outline far longer than its smoothed self
+            a = (alpha > 127).astype(np.uint8)
+            smooth = (cv2.GaussianBlur(a.astype(np.float32), (0, 0), 4.0) > 0.5).astype(np.uint8)
+            assert _perimeter(a) > 1.25 * _perimeter(smooth), p.id
+    for p in ps[:4]:
+        _check_generated(Compositor(scale=0.3)(p, seed=2, defect="available")[0], p)

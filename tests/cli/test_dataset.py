@@ -77,20 +77,22 @@ def test_dataset_synth_same_for_any_workers_and_per_product(tmp_path: Path, cata
 
 
 def test_dataset_synth_product_families(tmp_path: Path) -> None:
-    """procedural:N, fitted:N and skinned:N mix in one dataset; a bad count is refused before anything is
-    written."""
+    """procedural:N, fitted:N, skinned:N and lookalike:N mix in one dataset; a bad count is refused before
+    anything is written."""
     out = tmp_path / "mix"
     assert main(["dataset", "synth", "--products", "procedural:2", "--products", "fitted:2", "--products",
-                 "skinned:2", "--per-class", "1", "--scale", "0.25", "--out", str(out)]) == 0
+                 "skinned:2", "--products", "lookalike:1", "--per-class", "1", "--scale", "0.25", "--out",
+                 str(out)]) == 0
     pids = {s.product_id for s in read_dataset(out)}
-    assert pids == {"proc-00000", "proc-00001", "fit-00000", "fit-00001", "skin-proc-00000", "skin-fit-00000"}
-    assert {s.product_source for s in read_dataset(out)} == {"procedural", "fitted", "skinned"}
+    assert pids == {"proc-00000", "proc-00001", "fit-00000", "fit-00001", "skin-proc-00000", "skin-fit-00000",
+                    "look-00000"}
+    assert {s.product_source for s in read_dataset(out)} == {"procedural", "fitted", "skinned", "lookalike"}
     some = tmp_path / "some"  # colourways for one source only
     assert main(["dataset", "synth", "--products", "procedural:1", "--products", "fitted:1", "--per-class", "1",
                  "--scale", "0.25", "--colourways", "1", "--colourways-of", "fitted", "--out", str(some)]) == 0
     ids = {s.id.split("-compositor-")[0] for s in read_dataset(some)}
     assert ids == {"proc-00000", "fit-00000", "fit-00000_c1"}
-    for bad in ("fitted:0", "skinned:x"):
+    for bad in ("fitted:0", "skinned:x", "lookalike:-1"):
         assert main(["dataset", "synth", "--products", bad, "--out", str(tmp_path / "bad")]) == 2
         assert not (tmp_path / "bad").exists()
 

@@ -1,5 +1,6 @@
 """Procedural SKUs for RFNet's training data: many product shapes, colours and printed labels
-(``procedural:N``), and fitted SKUs whose concave silhouettes are not damage (``fitted:N``).
+(``procedural:N``), fitted SKUs whose concave silhouettes are not damage (``fitted:N``), the two with
+photographic surfaces (``skinned:N``), and whole SKUs whose outlines look like drawn damage (``lookalike:N``).
 """
 
 from __future__ import annotations
@@ -410,3 +411,239 @@ def skinned_products(n: int, seed: int = 0) -> list[Product]:
     ``fitted_products(n // 2, seed)``, with photographic surfaces."""
     return ([skinned_product(seed * 100_000 + i, "procedural") for i in range(n - n // 2)]
             + [skinned_product(seed * 100_000 + i, "fitted") for i in range(n // 2)])
+
+
+# -- lookalike SKUs: whole products whose own outline looks like drawn damage -----------------------------------
+# The renderers draw *unsuitable* as a product cut by a straight line, holed, torn to a ragged edge or with a
+# part missing. Every drawn SKU so far is a whole package with a smooth outline, so among drawn products a
+# straight cut through a round shape, a ragged outline or a dark round gap only ever meant damage, and real
+# products that have them intact sink into *unsuitable* (docs/inspect.md, twenty-fifth round: garments ending in
+# a straight hem, fruit cut open, a plush toy lying down, a skate's wheels, a lipstick's slanted tip). These SKUs
+# carry such outlines whole, and go through every class like any product, so the outline alone stops being
+# evidence. Kinds are common catalogue categories; the titles say what the product is, as a catalogue's would.
+_LOOKALIKE = {"shirt": "clothing", "dress": "clothing", "cut_fruit": "fresh_food", "bowl": "kitchen",
+              "slanted": "beauty", "plush": "toys", "skate": "sports", "wedge": "fresh_food"}
+_LOOKALIKE_NOUNS = {"shirt": ("cotton shirt", "polo shirt", "linen top", "sweatshirt"),
+                    "dress": ("evening dress", "summer dress", "slip dress", "gown"),
+                    "cut_fruit": ("apples", "oranges", "melon", "peaches"),
+                    "bowl": ("ceramic bowl", "salad bowl", "rice bowl", "mixing bowl"),
+                    "slanted": ("lipstick", "highlighter", "marker", "lip balm"),
+                    "plush": ("plush dog", "plush cat", "plush bear", "plush fox"),
+                    "skate": ("inline skate", "roller skate", "kick scooter boot", "skate boot"),
+                    "wedge": ("cheese wedge", "cake slice", "watermelon slice", "pie slice")}
+
+
+def _fabric(rng: np.random.Generator, m: np.ndarray, colour: tuple[int, int, int]) -> np.ndarray:
+    """Cloth: a colour with soft vertical folds, a weave's fine grain and, sometimes, sequins or a print."""
+    h, w = m.shape
+    xx = np.arange(w, dtype=np.float32)[None, :]
+    folds = np.zeros((1, w), np.float32)
+    for _ in range(int(rng.integers(2, 5))):
+        folds += np.sin(xx / float(rng.uniform(12, 40)) + float(rng.uniform(0, 6.3))) * float(rng.uniform(0.03, 0.09))
+    out = np.asarray(colour, np.float32) * (0.9 + folds)[..., None] * np.ones((h, 1, 1), np.float32)
+    out += rng.normal(0, float(rng.uniform(2, 7)), out.shape).astype(np.float32)
+    if rng.random() < 0.3:  # sequins: sparse bright points
+        sp = rng.random((h, w)) < 0.02
+        out[sp] = np.minimum(out[sp] * 1.6 + 40, 255)
+    return out
+
+
+def _dome(m: np.ndarray, colour: tuple[int, int, int], light: float) -> np.ndarray:
+    """A rounded body lit from one side: brightness falls with the distance from a highlight."""
+    ys, xs = np.nonzero(m)
+    out = np.zeros((*m.shape, 3), np.float32)
+    if not len(xs):
+        return out
+    cx, cy = xs.mean(), ys.mean()
+    r = max(float(np.hypot(xs - cx, ys - cy).max()), 1.0)
+    yy, xx = np.mgrid[0 : m.shape[0], 0 : m.shape[1]].astype(np.float32)
+    d = np.hypot(xx - (cx + light * r * 0.4), yy - (cy - r * 0.35)) / r
+    k = np.clip(1.25 - 0.6 * d, 0.35, 1.3)
+    spec = 60 * np.exp(-(d**2) / 0.02)
+    return np.clip(np.asarray(colour, np.float32) * k[..., None] + spec[..., None], 0, 255)
+
+
+def _ragged(rng: np.random.Generator, m: np.ndarray, amount: float) -> np.ndarray:
+    """A fuzzy outline (fur, knit, feathers): the mask's edge moved in and out by a few pixels of fine noise."""
+    f = cv2.GaussianBlur(m.astype(np.float32), (0, 0), 3.0)
+    noise = cv2.GaussianBlur(rng.normal(0, 1, m.shape).astype(np.float32), (0, 0), 1.2)
+    near = cv2.dilate(m.astype(np.uint8), np.ones((9, 9), np.uint8)) > 0  # only the edge moves
+    return (f + 0.15 * amount * noise / max(float(noise.std()), 1e-6) > 0.5) & near
+
+
+def lookalike_product(seed: int) -> Product:
+    """One whole SKU whose outline resembles drawn damage (see ``_LOOKALIKE``), shaded like its material."""
+    rng = np.random.default_rng(seed)
+    kind = list(_LOOKALIKE)[int(rng.integers(len(_LOOKALIKE)))]
+    rgb, a = _canvas()
+    m = np.zeros((S, S), bool)
+    body, accent = _hsv(rng), _hsv(rng, (0.0, 0.6), (0.1, 0.95))
+    side = 1 if rng.random() < 0.5 else -1
+    cx = S // 2
+    if kind == "shirt":  # a torso, sleeves ending in straight cuffs, a neck cut out, a straight hem
+        w, y0, y1 = int(rng.uniform(0.36, 0.48) * S), int(rng.uniform(0.12, 0.22) * S), S - 20
+        nw, sh = int(w * rng.uniform(0.14, 0.22)), int(rng.uniform(0.03, 0.07) * S)
+        flare = int(rng.uniform(-0.03, 0.04) * S)
+        torso = np.array([[cx - nw, y0], [cx + nw, y0], [cx + w // 2, y0 + sh], [cx + w // 2 + flare, y1],
+                          [cx - w // 2 - flare, y1], [cx - w // 2, y0 + sh]], np.int32)
+        part = _part((S, S))
+        cv2.fillPoly(part, [torso], 255)
+        sl, drop = int(rng.uniform(0.1, 0.3) * S), int(rng.uniform(0.12, 0.22) * S)
+        for s in (-1, 1):  # sleeves: from the shoulder out and down, a straight cuff across the end
+            sx = cx + s * w // 2
+            ang = float(rng.uniform(0.3, 0.9))
+            ex, ey = sx + s * int(sl * np.cos(ang)), y0 + sh + int(sl * np.sin(ang))
+            sleeve = np.array([[sx, y0 + sh - 4], [ex, ey - drop // 2], [ex - s * int(drop * 0.3), ey + drop // 2],
+                               [sx, y0 + sh + drop]], np.int32)
+            cv2.fillPoly(part, [sleeve], 255)
+        cv2.ellipse(part, (cx, y0), (nw, int(nw * rng.uniform(0.5, 1.4))), 0, 0, 180, 0, -1)
+        m |= part > 0
+        rgb[:] = _fabric(rng, m, body)
+        if rng.random() < 0.6:  # a collar or rib and a hem band, a little darker
+            cv2.ellipse(rgb, (cx, y0), (nw + 6, int(nw * 0.8) + 6), 0, 0, 180, tuple(float(c) * 0.75 for c in body), 6)
+            rgb[y1 - 10 : y1, :] *= 0.85
+        for i in range(int(rng.integers(0, 4))):  # buttons: small dark rounds, not holes
+            cv2.circle(rgb, (cx, y0 + nw + 14 + 18 * i), 4, accent, -1)
+    elif kind == "dress":  # straps, a fitted bodice and a skirt flaring to a straight or slanted hem
+        y0, y1 = int(rng.uniform(0.04, 0.1) * S), S - 10
+        bw, waist = int(rng.uniform(0.14, 0.22) * S), int(rng.uniform(0.3, 0.42) * S)
+        hem = int(rng.uniform(0.2, 0.42) * S)
+        slant = int(rng.uniform(-0.08, 0.08) * S)
+        pts = np.array([[cx - bw // 2, y0 + 30], [cx + bw // 2, y0 + 30], [cx + bw // 2 - 6, y0 + waist],
+                        [cx + hem, y1 - max(slant, 0)], [cx - hem, y1 + min(slant, 0)], [cx - bw // 2 + 6, y0 + waist]],
+                       np.int32)
+        part = _part((S, S))
+        cv2.fillPoly(part, [pts], 255)
+        for s in (-1, 1):
+            cv2.line(part, (cx + s * bw // 3, y0), (cx + s * bw // 2, y0 + 32), 255, 5)
+        m |= part > 0
+        rgb[:] = _fabric(rng, m, body)
+    elif kind in ("cut_fruit", "wedge"):  # a whole piece and a cut one: a straight cut face, flesh, seeds or holes
+        skin = _hsv(rng, (0.5, 0.95), (0.45, 0.9))
+        flesh = _hsv(rng, (0.1, 0.5), (0.8, 1.0))
+        r = int(rng.uniform(0.14, 0.22) * S)
+        y1 = S - 30
+        if kind == "cut_fruit":
+            whole = _part((S, S))
+            wx = cx - side * int(r * 0.7)
+            cv2.circle(whole, (wx, y1 - r), r, 255, -1)
+            cv2.rectangle(whole, (wx - 3, y1 - 2 * r - 26), (wx + 3, y1 - 2 * r + 4), 255, -1)
+            wm = whole > 0
+            rgb[wm] = _dome(wm, skin, -side)[wm]
+            m |= wm
+            leaf = _part((S, S))
+            cv2.ellipse(leaf, (wx + 20, y1 - 2 * r - 18), (22, 9), -30, 0, 360, 255, -1)
+            rgb[(leaf > 0) & ~m] = (60, 140, 50)
+            m |= leaf > 0
+        # the cut piece: a disk cut by a straight chord at an angle, the cut face in the flesh colour
+        hx, hy = cx + side * int(r * 0.9), y1 - int(r * 0.85)
+        # the cut runs across the far side, so the piece keeps touching the whole fruit and shows its straight edge
+        ang = float(rng.uniform(-0.6, 0.6)) + (0.0 if side > 0 else np.pi)
+        yy, xx = np.mgrid[0:S, 0:S].astype(np.float32)
+        disk = np.hypot(xx - hx, yy - hy) < r * 0.95
+        keep = (xx - hx) * np.cos(ang) + (yy - hy) * np.sin(ang) < r * float(rng.uniform(-0.1, 0.3))
+        piece = disk & keep & ~m if kind == "cut_fruit" else disk & keep
+        rgb[piece] = _dome(piece, skin, side)[piece]
+        face = piece & (cv2.erode(piece.astype(np.uint8), np.ones((9, 9), np.uint8)) > 0)
+        rgb[face] = np.asarray(flesh, np.float32) * float(rng.uniform(0.9, 1.05))
+        m |= piece
+        for _ in range(int(rng.integers(2, 7))):  # seeds, pits or cheese holes: dark ovals inside the face
+            ys, xs = np.nonzero(face)
+            if len(xs):
+                j = int(rng.integers(len(xs)))
+                cv2.ellipse(rgb, (int(xs[j]), int(ys[j])), (int(rng.integers(3, 9)), int(rng.integers(3, 7))),
+                            float(rng.uniform(0, 180)), 0, 360, tuple(float(c) * 0.35 for c in flesh), -1)
+    elif kind == "bowl":  # the lower half of an ellipse under a flat rim, a foot ring, the inside seen over the rim
+        w, d = int(rng.uniform(0.5, 0.8) * S), int(rng.uniform(0.2, 0.34) * S)
+        y1 = S - 40
+        rim = y1 - d
+        part = _part((S, S))
+        cv2.ellipse(part, (cx, rim), (w // 2, d), 0, 0, 180, 255, -1)
+        cv2.rectangle(part, (cx - w // 6, y1 - 6), (cx + w // 6, y1 + 14), 255, -1)
+        bm = part > 0
+        _fill(rgb, m, bm, body, float(rng.uniform(0.2, 0.8)))
+        inner = _part((S, S))
+        cv2.ellipse(inner, (cx, rim), (w // 2, int(d * rng.uniform(0.08, 0.2))), 0, 0, 360, 255, -1)
+        im_ = inner > 0
+        rgb[im_] = np.asarray(accent, np.float32) * 0.8
+        m |= im_
+    elif kind == "slanted":  # a cylinder whose tip is cut at a slant: a lipstick bullet, a chisel marker
+        w, h = int(rng.uniform(0.1, 0.2) * S), int(rng.uniform(0.6, 0.85) * S)
+        y1 = S - 20
+        y0 = y1 - h
+        part = _part((S, S))
+        cv2.rectangle(part, (cx - w // 2, y0 + h // 4), (cx + w // 2, y1), 255, -1)
+        _fill(rgb, m, part > 0, body, float(rng.uniform(0.4, 0.9)))
+        tip = _part((S, S))
+        tw = int(w * rng.uniform(0.7, 0.95))
+        cut = int(tw * np.tan(float(rng.uniform(0.45, 1.0))))
+        rise = int(rng.uniform(30, 80))
+        base_y = y0 + h // 4
+        pts = np.array([[cx - tw // 2, base_y], [cx + tw // 2, base_y],
+                        [cx + tw // 2, base_y - rise - (cut if side > 0 else 0)],
+                        [cx - tw // 2, base_y - rise - (cut if side < 0 else 0)]], np.int32)
+        cv2.fillPoly(tip, [pts], 255)
+        _fill(rgb, m, (tip > 0) & ~m, accent, 0.7)
+    elif kind == "plush":  # an animal lying down: body, head, ears, paws, tail, a fuzzy outline and a pale muzzle
+        bw, bh = int(rng.uniform(0.28, 0.38) * S), int(rng.uniform(0.1, 0.16) * S)
+        y1 = S - 60
+        part = _part((S, S))
+        cv2.ellipse(part, (cx - side * 20, y1 - bh), (bw, bh), 0, 0, 360, 255, -1)
+        hx, hy, hr = cx + side * (bw - 10), y1 - 2 * bh, int(bh * rng.uniform(1.0, 1.4))
+        cv2.circle(part, (hx, hy), hr, 255, -1)
+        for dx in (-0.6, 0.4):  # ears
+            ex = hx + int(dx * hr)
+            cv2.fillPoly(part, [np.array([[ex - 14, hy - hr + 10], [ex + 14, hy - hr + 10],
+                                          [ex + int(rng.integers(-8, 9)), hy - hr - 28]], np.int32)], 255)
+        for px in (cx - side * (bw - 40), cx + side * (bw - 60)):  # paws stretched out, overlapping the body
+            cv2.ellipse(part, (px, y1 - bh // 3), (int(bw * 0.28), 16), 0, 0, 360, 255, -1)
+        cv2.ellipse(part, (cx - side * (bw - 4), y1 - bh - 6), (34, 12), -side * 30, 0, 360, 255, -1)  # tail
+        pm = _ragged(rng, part > 0, float(rng.uniform(0.6, 1.6)))
+        fur = _dome(pm, body, side) + rng.normal(0, float(rng.uniform(5, 14)), (S, S, 3)).astype(np.float32)
+        rgb[pm] = fur[pm]
+        pale = _part((S, S))
+        cv2.ellipse(pale, (hx + side * hr // 3, hy + hr // 3), (hr // 2, hr // 3), 0, 0, 360, 255, -1)
+        cv2.ellipse(pale, (cx - side * 20, y1 - bh // 3), (int(bw * 0.6), bh // 3), 0, 0, 360, 255, -1)
+        rgb[(pale > 0) & pm] = rgb[(pale > 0) & pm] * 0.3 + 0.7 * np.array([235, 232, 225], np.float32)
+        for ex in (hx - hr // 3, hx + hr // 4):
+            cv2.circle(rgb, (ex, hy - hr // 5), max(3, hr // 9), (15, 15, 18), -1)
+        m |= pm
+    else:  # skate: a boot on a frame with three or four wheels, gaps between them
+        y1 = S - 30
+        nwheel = int(rng.integers(3, 5))
+        wr = int(rng.uniform(0.045, 0.07) * S)
+        span = nwheel * 2 * wr + (nwheel - 1) * int(wr * rng.uniform(0.2, 0.6))
+        fx0 = cx - span // 2
+        wheels = _part((S, S))
+        for i in range(nwheel):
+            cv2.circle(wheels, (fx0 + wr + i * (span - 2 * wr) // max(nwheel - 1, 1), y1 - wr), wr, 255, -1)
+        frame = _part((S, S))
+        cv2.rectangle(frame, (fx0, y1 - 2 * wr - 14), (fx0 + span, y1 - wr), 255, -1)
+        boot = _part((S, S))
+        toe, heel = (fx0 + span, fx0) if side > 0 else (fx0, fx0 + span)
+        bh = int(rng.uniform(0.35, 0.5) * S)
+        top = y1 - 2 * wr - 14 - bh
+        pts = np.array([[heel, y1 - 2 * wr - 10], [toe, y1 - 2 * wr - 10], [toe - side * 20, y1 - 2 * wr - 70],
+                        [cx + side * 10, y1 - 2 * wr - 90], [cx + side * 20, top], [heel + side * 10, top]], np.int32)
+        cv2.fillPoly(boot, [pts], 255)
+        _fill(rgb, m, boot > 0, body, float(rng.uniform(0.2, 0.7)))
+        _fill(rgb, m, (frame > 0) & ~m, (200, 200, 205), 0.8)
+        _fill(rgb, m, (wheels > 0) & ~m, accent, 0.3)
+        for i in range(int(rng.integers(2, 5))):  # straps across the shaft
+            yy0 = top + 20 + i * 34
+            rgb[yy0 : yy0 + 10][m[yy0 : yy0 + 10]] *= 0.55
+    if rng.random() < 0.3:  # some photographic grain
+        rgb += rng.normal(0, rng.uniform(2, 6), rgb.shape).astype(np.float32)
+    a[m] = 255
+    noun = _LOOKALIKE_NOUNS[kind][int(rng.integers(4))]
+    word = _WORDS[int(rng.integers(len(_WORDS)))]
+    im = _rgba(rgb, _soft(a))
+    im = im.crop(im.getbbox())
+    return Product(id=f"look-{seed:05d}", title=f"{word.title()} {noun}", category=_LOOKALIKE[kind], image=im,
+                   copy=f"{word.title()} {noun}, chosen with care", price=round(float(rng.uniform(2, 200)), 2),
+                   attrs={"shape": kind})
+
+
+def lookalike_products(n: int, seed: int = 0) -> list[Product]:
+    """``n`` lookalike SKUs (deterministic for a seed): whole products whose outlines resemble drawn damage."""
+    return [lookalike_product(seed * 100_000 + i) for i in range(n)]

@@ -1,5 +1,5 @@
 """Product sources named on the command line: a cutout folder, ``sample``, ``procedural:N``, ``fitted:N`` or
-``skinned:N``."""
+``skinned:N`` or ``lookalike:N``."""
 
 from __future__ import annotations
 
@@ -13,7 +13,12 @@ from adcreative.core.types import Product
 def products_from_sources(sources: Sequence[str], metas: Sequence[Path] = (), *, seed: int = 0) -> list[Product]:
     """Products of every source in order; ``metas`` give the metadata files of the folders, in order."""
     from adcreative.catalogue.importer import read_catalogue_folder
-    from adcreative.catalogue.procedural import fitted_products, procedural_products, skinned_products
+    from adcreative.catalogue.procedural import (
+        fitted_products,
+        lookalike_products,
+        procedural_products,
+        skinned_products,
+    )
     from adcreative.catalogue.sample import sample_catalogue
 
     products: list[Product] = []
@@ -21,14 +26,15 @@ def products_from_sources(sources: Sequence[str], metas: Sequence[Path] = (), *,
     for src in sources:
         if not src.strip():  # Path("") is the current folder: an empty variable must not import where it ran
             raise InputError("--products: an empty source; give a cutout folder, 'sample', 'procedural:N' or "
-                             "'fitted:N' or 'skinned:N'")
+                             "'fitted:N', 'skinned:N' or 'lookalike:N'")
         if src == "sample":
             got, origin = sample_catalogue(), "sample"
-        elif src.startswith(("procedural:", "fitted:", "skinned:")):
+        elif src.startswith(("procedural:", "fitted:", "skinned:", "lookalike:")):
             family, _, n = src.partition(":")
             if not n.isdigit() or int(n) < 1:
                 raise InputError(f"--products {src!r}: expected {family}:N with N ≥ 1")
-            make = {"procedural": procedural_products, "fitted": fitted_products, "skinned": skinned_products}[family]
+            make = {"procedural": procedural_products, "fitted": fitted_products, "skinned": skinned_products,
+                    "lookalike": lookalike_products}[family]
             got, origin = make(int(n), seed), family
         else:
             got, origin = read_catalogue_folder(Path(src), pending.pop(0) if pending else None), "real"

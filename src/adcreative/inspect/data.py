@@ -160,7 +160,7 @@ class EncodedSet:
     splits: list[str] = field(default_factory=list)
     renderers: list[str] = field(default_factory=list)  # the renderer family that drew each image ("" unknown)
     # where each image's product comes from (``product_source``: "real", "sample", "procedural", "fitted",
-    # "skinned"; "" unknown, which the decision counts as real, decision.is_drawn)
+    # "skinned", "lookalike"; "" unknown, which the decision counts as real, decision.is_drawn)
     sources: list[str] = field(default_factory=list)
 
     def __post_init__(self) -> None:

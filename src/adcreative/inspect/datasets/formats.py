@@ -42,7 +42,8 @@ class Sample:
     generator: str = ""
     params: dict[str, Any] = field(default_factory=dict)
     renderer: str = ""  # the scene-renderer family that drew it (compositor, photoset, softfocus, ...)
-    product_source: str = ""  # where the product comes from (a catalogue folder, sample, procedural, fitted, skinned)
+    # where the product comes from (a catalogue folder, sample, procedural, fitted, skinned, lookalike)
+    product_source: str = ""
 
     @property
     def label_index(self) -> int:

@@ -146,16 +146,17 @@ def _source_id(p: Product) -> str:
     return str(p.attrs.get("source_product", p.id))
 
 
-PRODUCT_SOURCES = ("real", "sample", "procedural", "fitted", "skinned")
+PRODUCT_SOURCES = ("real", "sample", "procedural", "fitted", "skinned", "lookalike")
 
 
 def product_source(p: Product) -> str:
-    """Where a product comes from (``real`` catalogue cutouts, ``sample``, ``procedural``, ``fitted``, ``skinned``)."""
+    """Where a product comes from (``real`` catalogue cutouts, ``sample``, ``procedural``, ``fitted``, ``skinned``,
+    ``lookalike``)."""
     src = catalogue_source(p)
     if src:
         return src
     pid = _source_id(p)
-    for prefix, family in (("proc-", "procedural"), ("fit-", "fitted"), ("skin-", "skinned")):
+    for prefix, family in (("proc-", "procedural"), ("fit-", "fitted"), ("skin-", "skinned"), ("look-", "lookalike")):
         if pid.startswith(prefix):
             return family
     return "real"
