@@ -421,6 +421,8 @@ def skinned_products(n: int, seed: int = 0) -> list[Product]:
 # a straight hem, fruit cut open, a plush toy lying down, a skate's wheels, a lipstick's slanted tip). These SKUs
 # carry such outlines whole, and go through every class like any product, so the outline alone stops being
 # evidence. Kinds are common catalogue categories; the titles say what the product is, as a catalogue's would.
+# Measured (docs/inspect.md, twenty-seventh round): the sink goes on held-out renderers, the ranking does not
+# improve, so no training recipe uses them by default.
 _LOOKALIKE = {"shirt": "clothing", "dress": "clothing", "cut_fruit": "fresh_food", "bowl": "kitchen",
               "slanted": "beauty", "plush": "toys", "skate": "sports", "wedge": "fresh_food"}
 _LOOKALIKE_NOUNS = {"shirt": ("cotton shirt", "polo shirt", "linen top", "sweatshirt"),
@@ -564,9 +566,8 @@ def lookalike_product(seed: int) -> Product:
         _fill(rgb, m, bm, body, float(rng.uniform(0.2, 0.8)))
         inner = _part((S, S))
         cv2.ellipse(inner, (cx, rim), (w // 2, int(d * rng.uniform(0.08, 0.2))), 0, 0, 360, 255, -1)
-        im_ = inner > 0
-        rgb[im_] = np.asarray(accent, np.float32) * 0.8
-        m |= im_
+        rgb[inner > 0] = np.asarray(accent, np.float32) * 0.8  # the inside, seen over the rim
+        m |= inner > 0
     elif kind == "slanted":  # a cylinder whose tip is cut at a slant: a lipstick bullet, a chisel marker
         w, h = int(rng.uniform(0.1, 0.2) * S), int(rng.uniform(0.6, 0.85) * S)
         y1 = S - 20
