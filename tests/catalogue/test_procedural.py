@@ -121,9 +121,9 @@ def _perimeter(a: np.ndarray) -> float:
 
 
 def test_lookalike_skus_are_whole_products_with_damage_like_outlines() -> None:
-    """Lookalike SKUs are whole products whose outlines resemble drawn damage (a straight cut across the shape, a
-    fuzzy outline, wheels with gaps): several kinds, one piece each, deterministic, marked as drawn, and
-    composable like any product with their pixels kept."""
+    """Lookalike SKUs are whole products whose outlines resemble drawn damage (a straight cut across the
+    shape, a fuzzy outline, wheels with gaps): several kinds, one piece each, deterministic, marked as drawn,
+    and composable like any product with their pixels kept."""
     from adcreative.catalogue.procedural import lookalike_product, lookalike_products
     from adcreative.inspect.datasets.synth import product_source
     from adcreative.inspect.decision import is_drawn

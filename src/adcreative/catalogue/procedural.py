@@ -413,14 +413,15 @@ def skinned_products(n: int, seed: int = 0) -> list[Product]:
             + [skinned_product(seed * 100_000 + i, "fitted") for i in range(n // 2)])
 
 
-# -- lookalike SKUs: whole products whose own outline looks like drawn damage -----------------------------------
+# -- lookalike SKUs: whole products whose own outline looks like drawn damage --------------------------------
 # The renderers draw *unsuitable* as a product cut by a straight line, holed, torn to a ragged edge or with a
 # part missing. Every drawn SKU so far is a whole package with a smooth outline, so among drawn products a
 # straight cut through a round shape, a ragged outline or a dark round gap only ever meant damage, and real
-# products that have them intact sink into *unsuitable* (docs/inspect.md, twenty-fifth round: garments ending in
-# a straight hem, fruit cut open, a plush toy lying down, a skate's wheels, a lipstick's slanted tip). These SKUs
-# carry such outlines whole, and go through every class like any product, so the outline alone stops being
-# evidence. Kinds are common catalogue categories; the titles say what the product is, as a catalogue's would.
+# products that have them intact sink into *unsuitable* (docs/inspect.md, twenty-fifth round: garments ending
+# in a straight hem, fruit cut open, a plush toy lying down, a skate's wheels, a lipstick's slanted tip).
+# These SKUs carry such outlines whole, and go through every class like any product, so the outline alone
+# stops being evidence. Kinds are common catalogue categories; the titles say what the product is, as a
+# catalogue's would.
 # Measured (docs/inspect.md, twenty-seventh round): the sink goes on held-out renderers, the ranking does not
 # improve, so no training recipe uses them by default.
 _LOOKALIKE = {"shirt": "clothing", "dress": "clothing", "cut_fruit": "fresh_food", "bowl": "kitchen",
@@ -441,7 +442,8 @@ def _fabric(rng: np.random.Generator, m: np.ndarray, colour: tuple[int, int, int
     xx = np.arange(w, dtype=np.float32)[None, :]
     folds = np.zeros((1, w), np.float32)
     for _ in range(int(rng.integers(2, 5))):
-        folds += np.sin(xx / float(rng.uniform(12, 40)) + float(rng.uniform(0, 6.3))) * float(rng.uniform(0.03, 0.09))
+        period, phase = float(rng.uniform(12, 40)), float(rng.uniform(0, 6.3))
+        folds += np.sin(xx / period + phase) * float(rng.uniform(0.03, 0.09))
     out = np.asarray(colour, np.float32) * (0.9 + folds)[..., None] * np.ones((h, 1, 1), np.float32)
     out += rng.normal(0, float(rng.uniform(2, 7)), out.shape).astype(np.float32)
     if rng.random() < 0.3:  # sequins: sparse bright points
@@ -466,7 +468,7 @@ def _dome(m: np.ndarray, colour: tuple[int, int, int], light: float) -> np.ndarr
 
 
 def _ragged(rng: np.random.Generator, m: np.ndarray, amount: float) -> np.ndarray:
-    """A fuzzy outline (fur, knit, feathers): the mask's edge moved in and out by a few pixels of fine noise."""
+    """A fuzzy outline (fur, knit, feathers): the mask's edge moved in and out by a few pixels of noise."""
     f = cv2.GaussianBlur(m.astype(np.float32), (0, 0), 3.0)
     noise = cv2.GaussianBlur(rng.normal(0, 1, m.shape).astype(np.float32), (0, 0), 1.2)
     near = cv2.dilate(m.astype(np.uint8), np.ones((9, 9), np.uint8)) > 0  # only the edge moves
@@ -495,14 +497,15 @@ def lookalike_product(seed: int) -> Product:
             sx = cx + s * w // 2
             ang = float(rng.uniform(0.3, 0.9))
             ex, ey = sx + s * int(sl * np.cos(ang)), y0 + sh + int(sl * np.sin(ang))
-            sleeve = np.array([[sx, y0 + sh - 4], [ex, ey - drop // 2], [ex - s * int(drop * 0.3), ey + drop // 2],
-                               [sx, y0 + sh + drop]], np.int32)
+            sleeve = np.array([[sx, y0 + sh - 4], [ex, ey - drop // 2],
+                               [ex - s * int(drop * 0.3), ey + drop // 2], [sx, y0 + sh + drop]], np.int32)
             cv2.fillPoly(part, [sleeve], 255)
         cv2.ellipse(part, (cx, y0), (nw, int(nw * rng.uniform(0.5, 1.4))), 0, 0, 180, 0, -1)
         m |= part > 0
         rgb[:] = _fabric(rng, m, body)
         if rng.random() < 0.6:  # a collar or rib and a hem band, a little darker
-            cv2.ellipse(rgb, (cx, y0), (nw + 6, int(nw * 0.8) + 6), 0, 0, 180, tuple(float(c) * 0.75 for c in body), 6)
+            rib = tuple(float(c) * 0.75 for c in body)
+            cv2.ellipse(rgb, (cx, y0), (nw + 6, int(nw * 0.8) + 6), 0, 0, 180, rib, 6)
             rgb[y1 - 10 : y1, :] *= 0.85
         for i in range(int(rng.integers(0, 4))):  # buttons: small dark rounds, not holes
             cv2.circle(rgb, (cx, y0 + nw + 14 + 18 * i), 4, accent, -1)
@@ -512,15 +515,15 @@ def lookalike_product(seed: int) -> Product:
         hem = int(rng.uniform(0.2, 0.42) * S)
         slant = int(rng.uniform(-0.08, 0.08) * S)
         pts = np.array([[cx - bw // 2, y0 + 30], [cx + bw // 2, y0 + 30], [cx + bw // 2 - 6, y0 + waist],
-                        [cx + hem, y1 - max(slant, 0)], [cx - hem, y1 + min(slant, 0)], [cx - bw // 2 + 6, y0 + waist]],
-                       np.int32)
+                        [cx + hem, y1 - max(slant, 0)], [cx - hem, y1 + min(slant, 0)],
+                        [cx - bw // 2 + 6, y0 + waist]], np.int32)
         part = _part((S, S))
         cv2.fillPoly(part, [pts], 255)
         for s in (-1, 1):
             cv2.line(part, (cx + s * bw // 3, y0), (cx + s * bw // 2, y0 + 32), 255, 5)
         m |= part > 0
         rgb[:] = _fabric(rng, m, body)
-    elif kind in ("cut_fruit", "wedge"):  # a whole piece and a cut one: a straight cut face, flesh, seeds or holes
+    elif kind in ("cut_fruit", "wedge"):  # a whole piece and a cut one: a straight cut face, flesh, seeds
         skin = _hsv(rng, (0.5, 0.95), (0.45, 0.9))
         flesh = _hsv(rng, (0.1, 0.5), (0.8, 1.0))
         r = int(rng.uniform(0.14, 0.22) * S)
@@ -539,7 +542,7 @@ def lookalike_product(seed: int) -> Product:
             m |= leaf > 0
         # the cut piece: a disk cut by a straight chord at an angle, the cut face in the flesh colour
         hx, hy = cx + side * int(r * 0.9), y1 - int(r * 0.85)
-        # the cut runs across the far side, so the piece keeps touching the whole fruit and shows its straight edge
+        # the cut runs across the far side: the piece touches the whole fruit and shows its straight edge
         ang = float(rng.uniform(-0.6, 0.6)) + (0.0 if side > 0 else np.pi)
         yy, xx = np.mgrid[0:S, 0:S].astype(np.float32)
         disk = np.hypot(xx - hx, yy - hy) < r * 0.95
@@ -555,7 +558,7 @@ def lookalike_product(seed: int) -> Product:
                 j = int(rng.integers(len(xs)))
                 cv2.ellipse(rgb, (int(xs[j]), int(ys[j])), (int(rng.integers(3, 9)), int(rng.integers(3, 7))),
                             float(rng.uniform(0, 180)), 0, 360, tuple(float(c) * 0.35 for c in flesh), -1)
-    elif kind == "bowl":  # the lower half of an ellipse under a flat rim, a foot ring, the inside seen over the rim
+    elif kind == "bowl":  # half an ellipse under a flat rim, a foot ring, the inside seen over the rim
         w, d = int(rng.uniform(0.5, 0.8) * S), int(rng.uniform(0.2, 0.34) * S)
         y1 = S - 40
         rim = y1 - d
@@ -585,7 +588,7 @@ def lookalike_product(seed: int) -> Product:
                         [cx - tw // 2, base_y - rise - (cut if side < 0 else 0)]], np.int32)
         cv2.fillPoly(tip, [pts], 255)
         _fill(rgb, m, (tip > 0) & ~m, accent, 0.7)
-    elif kind == "plush":  # an animal lying down: body, head, ears, paws, tail, a fuzzy outline and a pale muzzle
+    elif kind == "plush":  # an animal lying down: body, head, ears, paws, tail, fuzzy outline, pale muzzle
         bw, bh = int(rng.uniform(0.28, 0.38) * S), int(rng.uniform(0.1, 0.16) * S)
         y1 = S - 60
         part = _part((S, S))
@@ -624,8 +627,9 @@ def lookalike_product(seed: int) -> Product:
         toe, heel = (fx0 + span, fx0) if side > 0 else (fx0, fx0 + span)
         bh = int(rng.uniform(0.35, 0.5) * S)
         top = y1 - 2 * wr - 14 - bh
-        pts = np.array([[heel, y1 - 2 * wr - 10], [toe, y1 - 2 * wr - 10], [toe - side * 20, y1 - 2 * wr - 70],
-                        [cx + side * 10, y1 - 2 * wr - 90], [cx + side * 20, top], [heel + side * 10, top]], np.int32)
+        sole = y1 - 2 * wr - 10
+        pts = np.array([[heel, sole], [toe, sole], [toe - side * 20, sole - 60], [cx + side * 10, sole - 80],
+                        [cx + side * 20, top], [heel + side * 10, top]], np.int32)
         cv2.fillPoly(boot, [pts], 255)
         _fill(rgb, m, boot > 0, body, float(rng.uniform(0.2, 0.7)))
         _fill(rgb, m, (frame > 0) & ~m, (200, 200, 205), 0.8)
@@ -641,10 +645,10 @@ def lookalike_product(seed: int) -> Product:
     im = _rgba(rgb, _soft(a))
     im = im.crop(im.getbbox())
     return Product(id=f"look-{seed:05d}", title=f"{word.title()} {noun}", category=_LOOKALIKE[kind], image=im,
-                   copy=f"{word.title()} {noun}, chosen with care", price=round(float(rng.uniform(2, 200)), 2),
-                   attrs={"shape": kind})
+                   copy=f"{word.title()} {noun}, chosen with care",
+                   price=round(float(rng.uniform(2, 200)), 2), attrs={"shape": kind})
 
 
 def lookalike_products(n: int, seed: int = 0) -> list[Product]:
-    """``n`` lookalike SKUs (deterministic for a seed): whole products whose outlines resemble drawn damage."""
+    """``n`` lookalike SKUs (deterministic for a seed): whole products whose outlines look like damage."""
     return [lookalike_product(seed * 100_000 + i) for i in range(n)]

@@ -17,7 +17,8 @@ def dataset_synth(
     products: list[str] = typer.Option(..., "--products", help="Cutout folder (see 'products add'), 'sample', or "
                                        "'procedural:N' (N synthetic SKUs), 'fitted:N' (N SKUs with pumps, handles, "
                                        "spouts...), 'skinned:N' (their shapes with photographic surfaces), "
-                                       "'lookalike:N' (whole SKUs whose outlines look like damage: hems, cut fruit...); "
+                                       "'lookalike:N' (whole SKUs whose outlines look like damage: hems, "
+                                       "cut fruit...); "
                                        "repeatable"),
     out: Path = typer.Option(..., "--out", file_okay=False, help="Dataset folder to write"),
     per_class: int = typer.Option(20, "--per-class", max=10_000, help="Images per class per product"),
@@ -28,7 +29,8 @@ def dataset_synth(
                                 "long side), 0.5 halves it"),
     colourways: int = typer.Option(0, "--colourways", min=0, max=100, help="Hue-rotated copies of each product, as extra SKUs"),
     colourways_of: str = typer.Option("", "--colourways-of", help="Only products from these sources get "
-                                      "colourways (comma-separated: real, sample, procedural, fitted, skinned, lookalike)"),
+                                      "colourways (comma-separated: real, sample, procedural, fitted, "
+                                      "skinned, lookalike)"),
     test_products: str = typer.Option("", "--test-products", help="Comma-separated ids forced into the test split"),
     workers: int = typer.Option(1, "--workers", help="Processes rendering products (same dataset for any number)"),
     renderers: str = typer.Option("compositor", "--renderers", help="Comma-separated scene-renderer families: "

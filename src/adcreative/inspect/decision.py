@@ -54,6 +54,7 @@ from typing import Any
 
 import numpy as np
 
+from adcreative.catalogue.sources import DRAWN_FAMILIES
 from adcreative.core.types import BANDS, TARGET_REJECT
 
 NEVER = 2.0  # a P(available) threshold no probability reaches: the band is empty
@@ -70,7 +71,7 @@ MIN_GROUP = 50  # validation rows a family needs to set a threshold of its own
 MIN_GROUP_CLASS = 5  # … and available images (accept threshold) or defective ones (reject threshold)
 # where a product comes from when the project drew it (catalogue ``products_from_sources``, ``dataset synth``'s
 # ``product_source``): anything else — an imported catalogue folder, or unknown — is a real product
-DRAWN_SOURCES = ("sample", "procedural", "fitted", "skinned", "lookalike")
+DRAWN_SOURCES = ("sample", *DRAWN_FAMILIES)
 
 
 def is_drawn(source: str | None) -> bool:

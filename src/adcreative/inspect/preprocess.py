@@ -53,8 +53,9 @@ class InspectItem:
     source: str = ""  # file or creative id, for error messages
     height_cm: float | None = None  # the product's real height (catalogue.sizes.real_height_cm); None: unknown
     renderer: str = ""  # the renderer family that drew the image ("compositor", ...; "" unknown): its decision
-    # where the product comes from ("real", "sample", "procedural", "fitted", "skinned", "lookalike"; "" unknown): a real
-    # product's images meet the decision's real-product accept floor (decision.is_drawn; unknown counts as real)
+    # where the product comes from ("real", "sample" or a family of catalogue.sources.DRAWN_FAMILIES; ""
+    # unknown, counted as real): a real product's images meet the decision's real-product accept floor
+    # (decision.is_drawn)
     product_source: str = ""
 
 
@@ -66,7 +67,8 @@ def generator_family(generator: str) -> str:
 
 def catalogue_source(product: Product) -> str:
     """Where a catalogue product comes from, as the catalogue marked it (``attrs["catalogue_source"]``: "sample",
-    "procedural", "fitted", "skinned", "lookalike", "real"; "" unmarked): what ``InspectItem.product_source`` carries."""
+    a family of ``catalogue.sources.DRAWN_FAMILIES``, "real"; "" unmarked): what
+    ``InspectItem.product_source`` carries."""
     return str(product.attrs.get("catalogue_source", ""))
 
 

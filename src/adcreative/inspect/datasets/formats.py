@@ -42,7 +42,7 @@ class Sample:
     generator: str = ""
     params: dict[str, Any] = field(default_factory=dict)
     renderer: str = ""  # the scene-renderer family that drew it (compositor, photoset, softfocus, ...)
-    # where the product comes from (a catalogue folder, sample, procedural, fitted, skinned, lookalike)
+    # where it comes from: real (a catalogue folder), sample, or a family of catalogue.sources.DRAWN_FAMILIES
     product_source: str = ""
 
     @property

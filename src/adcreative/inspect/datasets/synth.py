@@ -43,6 +43,7 @@ import numpy as np
 from PIL import Image, ImageOps
 from tqdm import tqdm
 
+from adcreative.catalogue.sources import DRAWN_FAMILIES
 from adcreative.core.durable import fsync_dir
 from adcreative.core.errors import InputError
 from adcreative.core.imageio import atomic_write_text, save_png
@@ -87,9 +88,9 @@ def studio_copy(product: Product, k: int, *, seed: int = 0) -> Product | None:
     product with the edges, halos and shadow remnants of a matted photo. Split with its source product, like a
     colourway. Real products that come as matted white-backdrop photos were the ones whose good images the auditor
     called damaged on renderers it never saw; a script's matted copies of the training products lifted them
-    (docs/inspect.md, twenty-fifth round), these copies did not reproduce it (twenty-sixth round). None when the
-    matte is under the importer's quality threshold (the importer would refuse that photo too: a white product on
-    white)."""
+    (docs/inspect.md, twenty-fifth round), these copies did not reproduce it (twenty-sixth round). None when
+    the matte is under the importer's quality threshold (the importer would refuse that photo too: a white
+    product on white)."""
     from adcreative.catalogue.matting import QUALITY_THRESHOLD, matte
     from adcreative.catalogue.studio import BACKDROPS, studio_photo
 
@@ -146,17 +147,16 @@ def _source_id(p: Product) -> str:
     return str(p.attrs.get("source_product", p.id))
 
 
-PRODUCT_SOURCES = ("real", "sample", "procedural", "fitted", "skinned", "lookalike")
+PRODUCT_SOURCES = ("real", "sample", *DRAWN_FAMILIES)
 
 
 def product_source(p: Product) -> str:
-    """Where a product comes from (``real`` catalogue cutouts, ``sample``, ``procedural``, ``fitted``, ``skinned``,
-    ``lookalike``)."""
+    """Where a product comes from (``real`` catalogue cutouts, ``sample``, a family of ``DRAWN_FAMILIES``)."""
     src = catalogue_source(p)
     if src:
         return src
     pid = _source_id(p)
-    for prefix, family in (("proc-", "procedural"), ("fit-", "fitted"), ("skin-", "skinned"), ("look-", "lookalike")):
+    for family, prefix in DRAWN_FAMILIES.items():
         if pid.startswith(prefix):
             return family
     return "real"
