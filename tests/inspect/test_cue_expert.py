@@ -47,6 +47,22 @@ def test_cue_expert_is_fitted_frozen_and_mixed(encoded, dataset: Path, tmp_path:
         cue = torch.softmax(model.cue_logits(batch["cues"]), -1)
     torch.testing.assert_close(torch.softmax(z, -1), 0.5 * fused + 0.5 * cue, rtol=1e-5, atol=1e-6)
     model.flip_average = True
+    # the parts inspect eval reports are exactly what the output mixes (flip-averaged as it is)
+    with torch.no_grad():
+        z, _ = model.outputs(batch, calibrated=False)
+    parts = model.part_log_probs(batch)
+    assert list(parts) == ["fused network", "cue expert"]
+    mixed = 0.5 * parts["fused network"].exp() + 0.5 * parts["cue expert"].exp()
+    torch.testing.assert_close(torch.softmax(z, -1), mixed, rtol=1e-5, atol=1e-6)
+    from adcreative.inspect.evaluate import evaluate_model
+
+    te_mixed = te.subset(list(range(len(te))))
+    te_mixed.sources = ["real" if i % 2 else "procedural" for i in range(len(te_mixed))]
+    m = evaluate_model(model, te_mixed)
+    assert list(m["parts"]) == ["all", "real products", "drawn products"]
+    assert list(m["parts"]["all"]) == ["model", "fused network", "cue expert"]
+    assert m["parts"]["all"]["model"]["ap_available"] == pytest.approx(m["ap_available"])
+    assert m["parts"]["real products"]["cue expert"]["n"] == len(te_mixed) // 2
 
     # saved and reloaded with the model; the ONNX export computes the same mixture
     items = sample_items(dataset, 6)

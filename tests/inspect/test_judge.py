@@ -129,6 +129,39 @@ def test_real_bias_moves_only_real_products_images_in_torch_onnx_and_encodings( 
         net.set_real_bias([1.0, float("nan"), 0, 0, 0, 0])
 
 
+def test_eval_measures_the_model_as_it_judges_with_its_real_bias(  # type: ignore[no-untyped-def]
+        calibrated) -> None:
+    """``inspect eval`` (and leave-one-renderer-out, and training's test figures) measure the probabilities
+    ``judge`` gives: with the model's real-product bias on real products' rows. Until round 28 they left the
+    bias out, so the shipped default's figures on a user's real products described a model nobody runs."""
+    from adcreative.inspect.base import load_inspector
+    from adcreative.inspect.calibrate import nll, softmax
+    from adcreative.inspect.evaluate import evaluate_model
+    from adcreative.inspect.metrics import average_precision, compute_metrics, encoded_outputs
+
+    _, _, d, te = calibrated
+    real = te.subset(list(range(len(te))))
+    real.sources = ["real"] * len(real)  # every row a real product's, so the bias applies to all of them
+    net = load_inspector(d)
+    plain = evaluate_model(net, real)
+    net.set_real_bias([3.0, -1.0, -0.5, -0.5, -0.5, -0.5])  # strong enough to move verdicts and bands
+    m = evaluate_model(net, real)
+    z, ood = encoded_outputs(net, real, ood=True)  # calibrated: T and the bias, as judge gives them
+    p, y = softmax(z), real.labels.numpy()
+    assert m["ap_available"] == pytest.approx(average_precision(y == 0, p[:, 0]))
+    assert m["macro_f1"] == pytest.approx(compute_metrics(y, p)["macro_f1"])
+    assert m["calibration"]["nll"] == pytest.approx(nll(z, y), rel=1e-6)
+    assert m["calibration"]["nll_before"] == plain["calibration"]["nll_before"]  # the raw model is the same
+    assert net.decision is not None
+    bands = net.decision.bands(p[:, 0], ood, real.placement.numpy(), real.renderers, real.sources)
+    assert m["decision"]["counts"] == {k: bands.count(k) for k in ("accept", "human", "reject")}
+    assert m["decision"]["counts"] != plain["decision"]["counts"]  # the bias moved images between bands
+    # a drawn product's rows are judged without it
+    drawn = te.subset(list(range(len(te))))
+    drawn.sources = ["procedural"] * len(drawn)
+    assert evaluate_model(net, drawn)["decision"] == evaluate_model(load_inspector(d), drawn)["decision"]
+
+
 def test_calibration_fits_the_real_bias_on_real_validation_rows(encoded) -> None:  # type: ignore[no-untyped-def]
     from adcreative.inspect.calibrate import MIN_REAL_ROWS, softmax
     from adcreative.inspect.metrics import encoded_outputs

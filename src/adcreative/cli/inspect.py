@@ -254,6 +254,11 @@ def evaluate(
     for fam, fm in m.get("by_renderer", {}).items():  # family and kind names come from the data: escaped
         console.print(f"\n[bold]renderer family {escape(fam)}[/] ({fm['n']} images)\n" + escape(format_metrics(fm)),
                       markup=True)
+    if m.get("parts"):
+        from adcreative.inspect.metrics import format_parts
+
+        console.print("\n[bold]the mixture's parts alone[/] (the model as it judges; the fused network and "
+                      "the cue expert uncalibrated)\n" + escape(format_parts(m["parts"])), markup=True)
     if m.get("by_kind"):
         from adcreative.inspect.metrics import format_kind_misses
 

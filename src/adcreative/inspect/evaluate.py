@@ -11,6 +11,7 @@ from typing import Any
 import numpy as np
 
 from adcreative.core.types import CLASSES, TARGET_REJECT
+from adcreative.inspect.calibrate import softmax
 from adcreative.inspect.data import EncodedSet
 from adcreative.inspect.datasets.formats import Sample
 from adcreative.inspect.metrics import average_precision, compute_metrics
@@ -76,24 +77,48 @@ def plot_confusion(confusion: list[list[int]], path: Path, title: str = "RFNet")
 SHIP_THRESHOLD = 0.5  # P(available) at which a two-way auditor ships an image (recurrent generation's default)
 
 
+def judged_logits(logits: np.ndarray, model: Any, sources: Sequence[str] | None) -> np.ndarray:
+    """Raw logits → the calibrated logits the model judges with: divided by its temperature, plus its
+    real-product bias on the rows of real products (``sources``; None: every row is a real product's), as
+    :meth:`RFNet.judge` and ``encoded_outputs(calibrated=True)`` give them. Metrics of a model with a bias
+    measured without it described a model nobody runs (``inspect eval`` did so until round 28)."""
+    from adcreative.inspect.calibrate import with_real_bias
+    from adcreative.inspect.decision import real_mask
+
+    z = np.asarray(logits, np.float64) / model.temperature
+    real = np.ones(len(z), bool) if sources is None else real_mask(sources)
+    return with_real_bias(z, real, getattr(model, "real_bias", None))
+
+
 def judged_metrics(y: np.ndarray, logits: np.ndarray, ood: np.ndarray, model: Any,
                    placement: np.ndarray | None = None, renderers: Sequence[str] | None = None,
                    sources: Sequence[str] | None = None, kinds: Sequence[str] | None = None) -> dict[str, Any]:
     """Everything measured on labelled images from the model's raw logits and OOD scores: the classification
-    metrics on calibrated probabilities, available recall at the shipping threshold, calibration (NLL, ECE before
-    and after the model's temperature) and, when the model has a decision, what its three bands did (with
+    metrics on the probabilities the model judges with (:func:`judged_logits`: its temperature and
+    real-product bias), available recall at the shipping threshold, calibration (NLL, ECE before and after the
+    temperature and the bias) and, when the model has a decision, what its three bands did (with
     ``placement``, an image whose product was not found goes to a human, and with ``renderers`` each image is
     accepted at its renderer family's threshold and with ``sources`` an image of a real product no lower than the
     real-product floor, as in ``judge``). With ``kinds`` (how each image's defect was drawn, :func:`drawn_kinds`)
     also ``by_kind``, the drawn kinds it ranks among the available images (:func:`.metrics.kind_misses`)."""
-    from adcreative.inspect.calibrate import calibration_metrics, softmax
+    from adcreative.inspect.calibrate import (
+        available_calibration_error,
+        calibration_metrics,
+        expected_calibration_error,
+        nll,
+    )
     from adcreative.inspect.decision import decision_metrics
 
-    probs = softmax(logits, model.temperature).astype(np.float32)
+    z = judged_logits(logits, model, sources)
+    probs = softmax(z).astype(np.float32)
     m = compute_metrics(y, probs)
     pos = y == 0
     m["recall_available_at_ship"] = float((probs[pos, 0] >= SHIP_THRESHOLD).mean()) if pos.any() else float("nan")
     m["calibration"] = calibration_metrics(logits, y, model.temperature) if len(y) else {}
+    if len(y) and getattr(model, "real_bias", None) is not None:  # "after": what judge gives, T and the bias
+        p64 = softmax(z)
+        m["calibration"].update(nll=nll(z, y), ece=expected_calibration_error(p64, y),
+                                ece_available=available_calibration_error(p64, y), real_bias=True)
     if model.decision is not None:
         m["decision"] = {**decision_metrics(model.decision.bands(probs[:, 0], ood, placement, renderers, sources), pos),
                          "thresholds": model.decision.to_dict()}
@@ -111,6 +136,40 @@ def judged_metrics(y: np.ndarray, logits: np.ndarray, ood: np.ndarray, model: An
     return m
 
 
+def part_metrics(model: Any, enc: EncodedSet, probs: np.ndarray, batch_size: int = 128
+                 ) -> dict[str, dict[str, dict[str, float]]]:
+    """AP(available) and macro-F1 of the model as it judges (``probs``: calibrated, with its real-product
+    bias) and of each part it mixes, alone (:meth:`RFNet.part_log_probs`): over all rows and, where the data
+    has both, over real products' and drawn products' rows apart. Which part ranks which products is what
+    decides a mixture's weight: on unseen real products the fused network ranks far worse than the cue expert,
+    on drawn SKUs it does not (docs/inspect.md, round 28)."""
+    import torch
+
+    from adcreative.inspect.decision import is_drawn
+
+    y = enc.labels.numpy()
+    parts: dict[str, list[np.ndarray]] = {}
+    for i in range(0, len(enc), batch_size):
+        batch = enc.batch(torch.arange(i, min(i + batch_size, len(enc))))
+        for name, lp in model.part_log_probs(batch).items():
+            parts.setdefault(name, []).append(lp.exp().numpy())
+    scored = {"model": probs, **{name: np.concatenate(v) for name, v in parts.items()}}
+    drawn = np.array([is_drawn(s) for s in enc.sources], bool)
+    real = np.array([s != "" and not is_drawn(s) for s in enc.sources], bool)  # known (an unknown source is
+    # judged as a real product's, but not counted among them here)
+    groups = {"all": np.ones(len(y), bool)}
+    if real.any() and drawn.any():
+        groups.update({"real products": real, "drawn products": drawn})
+    out: dict[str, dict[str, dict[str, float]]] = {}
+    for group, rows in groups.items():
+        out[group] = {}
+        for name, p in scored.items():
+            m = compute_metrics(y[rows], p[rows])
+            out[group][name] = {"ap_available": m["ap_available"], "macro_f1": m["macro_f1"],
+                                "n": int(rows.sum())}
+    return out
+
+
 def evaluate_model(model: Any, enc: EncodedSet, out: Path | None = None, title: str = "RFNet",
                    kinds: Sequence[str] | None = None, write_json: bool = True) -> dict[str, Any]:
     """Metrics on labelled encodings (see :func:`judged_metrics`; ``kinds``: per row of ``enc``); with ``out``, also
@@ -119,7 +178,7 @@ def evaluate_model(model: Any, enc: EncodedSet, out: Path | None = None, title: 
     import json
 
     from adcreative.core.imageio import atomic_write_text
-    from adcreative.inspect.calibrate import plot_reliability, softmax
+    from adcreative.inspect.calibrate import plot_reliability
     from adcreative.inspect.metrics import encoded_outputs
     from adcreative.report.plots import plain
 
@@ -130,8 +189,10 @@ def evaluate_model(model: Any, enc: EncodedSet, out: Path | None = None, title: 
     logits, ood = encoded_outputs(model, enc, calibrated=False, ood=True)
     m = judged_metrics(y, logits, ood, model, enc.placement.numpy(), enc.renderers, enc.sources,
                        None if kinds is None else [kinds[i] for i in keep])
+    probs = softmax(judged_logits(logits, model, enc.sources))
+    if len(y) and getattr(model, "cue_expert", 0.0) > 0:  # a mixture: what each of its parts ranks, alone
+        m["parts"] = part_metrics(model, enc, probs)
     if out is not None:
-        probs = softmax(logits, model.temperature)
         out.mkdir(parents=True, exist_ok=True)
         m["pr_curves"] = str(plot_pr_curves(y, probs, out / "pr_curves.png", title))
         m["confusion_png"] = str(plot_confusion(m["confusion"], out / "confusion.png", title))

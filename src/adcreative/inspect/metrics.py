@@ -98,6 +98,18 @@ def format_metrics(m: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def format_parts(parts: dict[str, dict[str, dict[str, float]]]) -> str:
+    """``inspect eval``'s table of a mixture's parts (:func:`.evaluate.part_metrics`): AP and macro-F1 of the
+    model and of each part alone, per group of rows."""
+    names = list(next(iter(parts.values())))
+    lines = [f"{'rows':<16}{'n':>6}  " + "".join(f"{n + ' AP / F1':>26}" for n in names)]
+    for group, by in parts.items():
+        n = next(iter(by.values()))["n"]
+        lines.append(f"{group:<16}{n:>6}  " + "".join(
+            f"{by[k]['ap_available']:>17.3f} / {by[k]['macro_f1']:.3f}" for k in names))
+    return "\n".join(lines)
+
+
 MIN_KIND = 5  # defective images a drawn kind needs before its miss rate is reported
 
 

@@ -560,9 +560,10 @@ class RFNet(ConfigMixin, nn.Module):
             parts.append(self.scene_style(enc))  # the same for the mirror image: flip_average needs nothing
         return z, torch.cat(parts, 1)
 
-    def _member_outputs(self, enc: dict[str, Tensor]) -> tuple[Tensor, Tensor]:
-        """This model alone (an ensemble's member): uncalibrated logits (flip-averaged and mixed with the cue
-        expert in eval mode, see :meth:`outputs`) and the fused features."""
+    def _member_outputs(self, enc: dict[str, Tensor], *, mix_cues: bool = True) -> tuple[Tensor, Tensor]:
+        """This model alone (an ensemble's member): uncalibrated logits (flip-averaged and, unless
+        ``mix_cues`` is false, mixed with the cue expert in eval mode, see :meth:`outputs`) and the fused
+        features."""
         f = self.forward_features(enc)
         z = self.forward_head(f)
         if self.flip_average and not self.training:
@@ -570,11 +571,39 @@ class RFNet(ConfigMixin, nn.Module):
             f2 = self.forward_features(mirrored)
             z = (F.log_softmax(z, -1) + F.log_softmax(self.forward_head(f2), -1)) / 2
             f = (f + f2) / 2
-        if self.cue_expert > 0 and not self.training:
+        if mix_cues and self.cue_expert > 0 and not self.training:
             w = self.cue_expert
             z = torch.logsumexp(torch.stack([F.log_softmax(z, -1) + float(np.log1p(-w)),
                                              F.log_softmax(self.cue_logits(enc["cues"]), -1) + float(np.log(w))]), 0)
         return z, f
+
+    @torch.no_grad()
+    def part_log_probs(self, enc: dict[str, Tensor]) -> dict[str, Tensor]:
+        """Log-probabilities (B, 6) of each part the output mixes, alone: ``fused network`` (flip-averaged, as
+        :meth:`outputs` takes it) and, with a cue expert, ``cue expert``. An ensemble averages each part's
+        probabilities over its members at the members' temperatures, as it averages their outputs.
+        Uncalibrated, without the real-product bias: for comparing the parts' rankings and verdicts
+        (``inspect eval``), not for a decision. For a single model, ``(1 − w)·exp(fused) + w·exp(cue expert)``
+        is its output."""
+        was_training = self.training
+        self.eval()
+        members = [self, *self.other_members]
+        temps = self.member_temperatures if self.members > 1 else [1.0]
+        fused: list[Tensor] = []
+        cues: list[Tensor] = []
+        for m, t in zip(members, temps, strict=True):
+            fused.append(F.log_softmax(m._member_outputs(enc, mix_cues=False)[0] / t, -1))
+            if m.cue_expert > 0:
+                cues.append(F.log_softmax(m.cue_logits(enc["cues"]) / t, -1))
+        self.train(was_training)
+
+        def average(parts: list[Tensor]) -> Tensor:
+            return torch.logsumexp(torch.stack(parts), 0) - float(np.log(len(parts)))
+
+        out = {"fused network": average(fused)}
+        if cues:
+            out["cue expert"] = average(cues)
+        return out
 
     def logits(self, enc: dict[str, Tensor], *, calibrated: bool = True) -> Tensor:
         """Encodings → logits over CLASSES (see :meth:`outputs`)."""
