@@ -110,13 +110,13 @@ def judged_metrics(y: np.ndarray, logits: np.ndarray, ood: np.ndarray, model: An
     from adcreative.inspect.decision import decision_metrics
 
     z = judged_logits(logits, model, sources)
-    probs = softmax(z).astype(np.float32)
+    p64 = softmax(z)
+    probs = p64.astype(np.float32)
     m = compute_metrics(y, probs)
     pos = y == 0
     m["recall_available_at_ship"] = float((probs[pos, 0] >= SHIP_THRESHOLD).mean()) if pos.any() else float("nan")
     m["calibration"] = calibration_metrics(logits, y, model.temperature) if len(y) else {}
     if len(y) and getattr(model, "real_bias", None) is not None:  # "after": what judge gives, T and the bias
-        p64 = softmax(z)
         m["calibration"].update(nll=nll(z, y), ece=expected_calibration_error(p64, y),
                                 ece_available=available_calibration_error(p64, y), real_bias=True)
     if model.decision is not None:
@@ -145,7 +145,7 @@ def part_metrics(model: Any, enc: EncodedSet, probs: np.ndarray, batch_size: int
     on drawn SKUs it does not (docs/inspect.md, round 28)."""
     import torch
 
-    from adcreative.inspect.decision import is_drawn
+    from adcreative.inspect.decision import real_mask
 
     y = enc.labels.numpy()
     parts: dict[str, list[np.ndarray]] = {}
@@ -154,9 +154,10 @@ def part_metrics(model: Any, enc: EncodedSet, probs: np.ndarray, batch_size: int
         for name, lp in model.part_log_probs(batch).items():
             parts.setdefault(name, []).append(lp.exp().numpy())
     scored = {"model": probs, **{name: np.concatenate(v) for name, v in parts.items()}}
-    drawn = np.array([is_drawn(s) for s in enc.sources], bool)
-    real = np.array([s != "" and not is_drawn(s) for s in enc.sources], bool)  # known (an unknown source is
-    # judged as a real product's, but not counted among them here)
+    judged_real = real_mask(enc.sources)
+    drawn = ~judged_real
+    real = judged_real & np.array([s != "" for s in enc.sources], bool)  # an unknown source is judged as a
+    # real product's, but not counted among them here
     groups = {"all": np.ones(len(y), bool)}
     if real.any() and drawn.any():
         groups.update({"real products": real, "drawn products": drawn})
