@@ -7,6 +7,7 @@ stored), side by side.
     PYTHONPATH=src python bench/inspect.py [--model DIR] [--threads 1] [--reps 3]   (median of the repeats)
     PYTHONPATH=src python bench/inspect.py --only store                             (the store path alone)
     PYTHONPATH=src python bench/inspect.py --only placement       (images without a mask: locate vs saliency)
+    PYTHONPATH=src python bench/inspect.py --only cues            (the measured cues, each cue set side by side)
 
 "model" columns time the network on prepared tensors; "end-to-end" adds preprocessing from PIL images
 (letterbox, edges, masks, cached title embeddings) and the three-way decision (``judge``: calibrated
@@ -185,13 +186,34 @@ def placement_path(rfnet: Any, n: int, reps: int) -> None:
     print(f"locate / saliency: {ms_locate / ms_saliency:.1f}×; judge without / with a mask: {ms_bare / ms_given:.2f}×")
 
 
+def cue_sets_path(n: int, reps: int) -> None:
+    """The measured cues alone, ms per image for each cue set, side by side on the same images (set 6 adds the
+    learned prop finder: Felzenszwalb segments and their candidates' trees)."""
+    from adcreative.inspect.cues import CUE_SETS, observe
+    from adcreative.inspect.prop_finder import shipped_prop_finder
+
+    items = creatives(n)
+    args = [(np.asarray(it.image.convert("RGB")), np.asarray(it.mask.convert("L"), np.float32) / 255.0,
+             np.asarray(it.product.convert("RGBA"))) for it in items]
+    shipped_prop_finder()  # loaded once per process, not timed
+    ms = {v: 1000 / rate(lambda v=v: [observe(*a, version=v, height_cm=20.0) for a in args], n, reps)
+          for v in sorted(CUE_SETS)}
+    print(f"measured cues, ms per image ({n} compositor creatives, 512 px long side, one process)")
+    head = f"{'cue set':<10}{'cues':>6}{'ms/img':>9}"
+    print(head)
+    print("-" * len(head))
+    for v, t in ms.items():
+        print(f"{v:<10}{len(CUE_SETS[v]):>6}{t:>9.1f}")
+    print(f"set 6 / set 5: {ms['6'] / ms['5']:.2f}×")
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--model", type=Path, default=None, help="RFNet folder (default: the shipped model)")
     ap.add_argument("--image-only", type=Path, default=None, help="Trained image-only folder (optional)")
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--reps", type=int, default=3)
-    ap.add_argument("--only", choices=["throughput", "store", "placement"], default=None, help="one of the tables")
+    ap.add_argument("--only", choices=["throughput", "store", "placement", "cues"], default=None, help="one of the tables")
     ap.add_argument("--store-n", type=int, default=32, help="creatives in the store-path measurement")
     args = ap.parse_args(argv)
     torch.set_num_threads(args.threads)
@@ -200,6 +222,11 @@ def main(argv: list[str] | None = None) -> int:
     from adcreative.inspect.export import OnnxInspector, export_onnx
     from adcreative.inspect.model import PER_MEMBER, image_only
 
+    if args.only in (None, "cues"):
+        cue_sets_path(16, args.reps)
+        if args.only == "cues":
+            return 0
+        print()
     rfnet = load_inspector(args.model)
     if args.only in (None, "placement"):
         placement_path(rfnet, 16, args.reps)

@@ -1,4 +1,5 @@
-"""CLI of the inspect stage: ``adcreative inspect train | eval | baselines | calibrate | run | export | info``.
+"""CLI of the inspect stage: ``adcreative inspect train | eval | baselines | calibrate | run | fit-prop-finder |
+export | info``.
 
 Nothing heavy at import: torch, the trunk and MiniLM load inside the commands."""
 
@@ -523,6 +524,70 @@ def sources(
         console.print(f"{v.product_id:<24}{v.probs['unsuitable']:>14.3f}{v.probs['available']:>14.3f}  {note}")
     flagged = sum(v.flagged for v in verdicts)
     console.print(f"{flagged} of {len(verdicts)} flagged (P(unsuitable) ≥ {FLAG_UNSUITABLE} on the cutout alone)")
+
+
+@app.command("fit-prop-finder")
+def fit_prop_finder(
+    data: list[Path] = typer.Option(..., "--data", help="Dataset folder from 'dataset synth' (its renderers "
+                                    "record the props they drew); repeatable"),
+    out: Path = typer.Option(..., "--out", file_okay=False, help="Folder to write the finder to"),
+    renderers: str | None = typer.Option(None, "--renderers", help="Only images of these renderer families "
+                                         "(comma-separated; default: all)"),
+    splits: str = typer.Option("train,val,test", "--splits", help="Only images of these splits (comma-separated)"),
+    seed: int = typer.Option(0, "--seed", min=0, max=SEED_MAX),
+    rounds: int = typer.Option(300, "--rounds", min=1, max=5000, help="Boosting rounds"),
+    workers: int = typer.Option(1, "--workers", min=1, max=64, help="Processes finding candidates"),
+) -> None:
+    """Fit the prop finder cue set 6 reads (inspect.prop_finder) on the prop boxes a synthetic set records: every
+    candidate region of its images, labelled by whether it is a prop the renderer drew. Set 6 itself reads the
+    finder that ships with the package; a finder fitted here is for a new cue set or an experiment."""
+    import math
+
+    import numpy as np
+
+    from adcreative.inspect.data import renderer_family
+    from adcreative.inspect.datasets.formats import read_dataset
+    from adcreative.inspect.prop_finder import (
+        candidate_table,
+        fit_prop_finder,
+        precision_recall,
+        recorded_props,
+    )
+
+    want_splits = {x.strip() for x in splits.split(",") if x.strip()}
+    bad = sorted(want_splits - {"train", "val", "test"})
+    if bad or not want_splits:
+        raise InputError(f"--splits takes train, val and test, not {', '.join(map(repr, bad)) or 'nothing'}")
+    want_fams = {x.strip() for x in renderers.split(",") if x.strip()} if renderers is not None else None
+    samples = []
+    for d in data:
+        samples += [s for s in read_dataset(d) if s.split in want_splits
+                    and (want_fams is None or renderer_family(s) in want_fams)]
+    if not samples:
+        raise InputError("no images of those splits and renderers in the --data folders")
+    unrecorded = sum(recorded_props(s) is None for s in samples)
+    if unrecorded:
+        raise InputError(f"{unrecorded} of {len(samples)} images record no props (params.geometry.props): fit on "
+                         "sets made by 'dataset synth'")
+    console.print(f"{len(samples)} images; finding candidates with {workers} worker(s)")
+    table = candidate_table(samples, workers=workers, log=console.print)
+    feats, labels = table["features"], table["labels"]
+    finder = fit_prop_finder(feats, labels, seed=seed, max_iter=rounds)
+    found = finder.find(feats)
+    fams = np.array([renderer_family(s) for s in samples])[table["row"]]
+    per_family = {}
+    for f in sorted(set(fams)):
+        k = fams == f
+        prec, rec = precision_recall(found[k], labels[k])
+        per_family[f] = {"candidates": int(k.sum()), "props": int(labels[k].sum()),
+                         "precision": None if math.isnan(prec) else prec, "recall": None if math.isnan(rec) else rec}
+        console.print(f"  {f:12s} {int(k.sum()):6d} candidates, {int(labels[k].sum()):5d} props: in-sample "
+                      f"precision {prec:.2f}, recall {rec:.2f}")
+    finder.save_pretrained(out, extra={"data": [str(d) for d in data], "renderers": sorted(want_fams or []) or "all",
+                                       "splits": sorted(want_splits), "images": len(samples),
+                                       "candidates": len(labels), "props": int(labels.sum()),
+                                       "in_sample": per_family})
+    console.print(f"prop finder: {out} ({finder.n_trees} trees, depth {finder.max_depth})")
 
 
 @app.command("export")

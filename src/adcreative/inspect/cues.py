@@ -56,6 +56,14 @@ into a scale estimate, log((product px / product cm) / (prop px / :data:`TYPICAL
 tell an 18 cm bottle drawn twice a plant's height (too large) from an 82 cm armchair drawn ten times an orange's
 (at scale); the labeller's scale is in centimetres. An unknown height leaves all four at 0.
 
+Version "6" (:data:`CUE_NAMES_V6`) is version 5's cues, bit for bit, followed by the same scale against props from a
+learned finder (:mod:`adcreative.inspect.prop_finder`): candidate regions from Felzenszwalb segments, kept when a
+boosted-tree classifier fitted on the renderers' recorded prop boxes calls them props. Version 4's rules keep only
+30-69 % of the props a renderer drew; with their true boxes held-out AP rose by 0.05-0.1 (docs/inspect.md,
+twenty-ninth round). How many, the log ratios, and with a known height the scale; the finder ships with the package
+and is pinned (a refitted one would be a new set). A new model reads set 6 unless told otherwise
+(:data:`CURRENT_CUE_SET`, thirtieth round); the shipped RFNet still reads set 5.
+
 Everything is NumPy/OpenCV on a copy at most :data:`WORK_SIDE` pixels on its longer side, so it is cheap enough to
 run with the rest of the preprocessing.
 """
@@ -71,6 +79,7 @@ from PIL import Image
 from adcreative.catalogue.sizes import MAX_HEIGHT_CM, is_height_cm
 from adcreative.generate.measure import OWN_DE, inner_band, lab, sector_contrast
 from adcreative.inspect.preprocess import product_palette
+from adcreative.inspect.prop_finder import FEATURE_NAMES, PropFinder, prop_candidates, shipped_prop_finder
 
 WORK_SIDE = 320
 CUTOUT_SIDE = 384  # the cutout is compared at most this large (and the RFFT reward stacks cutouts of this size)
@@ -96,15 +105,20 @@ CUE_NAMES_V3 = (
 CUE_NAMES_V4 = (*CUE_NAMES_V3, "prop2_n", "prop2_log_med", "prop2_log_big")
 # version 5: version 4's cues, unchanged, then the product's real height and the scale against props it gives
 CUE_NAMES_V5 = (*CUE_NAMES_V4, "height_known", "height_log_cm", "prop2_scale_med", "prop2_scale_big")
-CUE_SETS: dict[str, tuple[str, ...]] = {"2": CUE_NAMES_V2, "3": CUE_NAMES_V3, "4": CUE_NAMES_V4, "5": CUE_NAMES_V5}
+# version 6: version 5's cues, unchanged, then the same scale against the props a learned finder keeps
+CUE_NAMES_V6 = (*CUE_NAMES_V5, "prop3_n", "prop3_log_med", "prop3_log_big", "prop3_scale_med", "prop3_scale_big")
+CUE_SETS: dict[str, tuple[str, ...]] = {"2": CUE_NAMES_V2, "3": CUE_NAMES_V3, "4": CUE_NAMES_V4, "5": CUE_NAMES_V5,
+                                        "6": CUE_NAMES_V6}
 CUE_NAMES = CUE_NAMES_V2  # the legacy set's names (the observe() default; LEGACY_CUE_SET)
 LEGACY_CUE_SET = "2"  # what a model saved before cue sets existed (its config has no cue_set) reads
-CURRENT_CUE_SET = "5"  # what a new model reads unless told otherwise (inspect train --cue-set)
+CURRENT_CUE_SET = "6"  # what a new model reads unless told otherwise (inspect train --cue-set)
 N_CUES = len(CUE_NAMES)
 PROP_MIN_H = 0.04  # version 4's props: at least this share of the canvas's height (fragments, print, specks are not)
 PROP_MAX_WH = 2.5  # at most this many times as wide as tall (a line of copy, a support's edge)
 TYPICAL_PROP_CM = 11.0  # version 5: a prop's height when it is not recognised (the median of the renderers' props)
 PROP_MIN_DEV = 20.0  # mean ΔE from their row's median colour (texture and soft shading stay under it)
+FEATURE_LOG_RATIO = FEATURE_NAMES.index("log_product_over_height")  # set 6 reads these two candidate features
+FEATURE_AREA = FEATURE_NAMES.index("area_frac")
 _K3 = np.ones((3, 3), np.uint8)
 
 
@@ -133,23 +147,30 @@ def n_cues(version: str = LEGACY_CUE_SET) -> int:
     return len(cue_names(version))
 
 
-def observe(rgb: np.ndarray, mask: np.ndarray, cutout: np.ndarray, version: str = LEGACY_CUE_SET, *,
-            height_cm: float | None = None) -> np.ndarray:
-    """(n_cues(version),) float32 cues of one image: ``rgb`` H×W×3 uint8, ``mask`` H×W in [0, 1] (placement,
-    visible or saliency; thresholded at 0.5), ``cutout`` h×w×4 uint8 (the product's clean RGBA cutout).
-    ``version``: the cue set (:data:`CUE_SETS`); "3" is version 2's cues, bit for bit, then its own; "4" is
-    version 3's, bit for bit, then its own; "5" is version 4's, then the product's real height ``height_cm``
-    (None: unknown; only set 5 reads it)."""
-    if height_cm is not None and not is_height_cm(height_cm):
-        raise ValueError(f"height_cm must be a height in cm in (0, {MAX_HEIGHT_CM:g}], got {height_cm!r}")
-    names = cue_names(version)
-    out = np.zeros(len(names), np.float32)
+def _work_view(rgb: np.ndarray, mask: np.ndarray) -> tuple[float, np.ndarray, np.ndarray]:
+    """The image at most WORK_SIDE on its longer side, its scale and the mask there (thresholded at 0.5)."""
     H, W = rgb.shape[:2]
     s = min(1.0, WORK_SIDE / max(H, W))
     w, h = max(8, round(W * s)), max(8, round(H * s))
     img = _resize(rgb, (w, h)) if s < 1 else np.ascontiguousarray(rgb)
+    return s, img, _resize(np.asarray(mask, np.float32), (w, h)) >= 0.5
+
+
+def observe(rgb: np.ndarray, mask: np.ndarray, cutout: np.ndarray, version: str = LEGACY_CUE_SET, *,
+            height_cm: float | None = None, prop_finder: PropFinder | None = None) -> np.ndarray:
+    """(n_cues(version),) float32 cues of one image: ``rgb`` H×W×3 uint8, ``mask`` H×W in [0, 1] (placement,
+    visible or saliency; thresholded at 0.5), ``cutout`` h×w×4 uint8 (the product's clean RGBA cutout).
+    ``version``: the cue set (:data:`CUE_SETS`); "3" is version 2's cues, bit for bit, then its own; "4" is
+    version 3's, bit for bit, then its own; "5" is version 4's, then the product's real height ``height_cm``
+    (None: unknown; sets 5 and 6 read it); "6" is version 5's, then the learned prop finder's scale
+    (``prop_finder``: the shipped one unless given)."""
+    if height_cm is not None and not is_height_cm(height_cm):
+        raise ValueError(f"height_cm must be a height in cm in (0, {MAX_HEIGHT_CM:g}], got {height_cm!r}")
+    names = cue_names(version)
+    out = np.zeros(len(names), np.float32)
+    _, img, m = _work_view(rgb, mask)
+    h, w = m.shape
     gray = cv2.cvtColor(img, cv2.COLOR_RGB2GRAY).astype(np.float32)
-    m = _resize(np.asarray(mask, np.float32), (w, h)) >= 0.5
     if m.sum() < 16:
         return out  # no product to measure: every cue 0, has_product 0
     cue = dict.fromkeys(names, 0.0)
@@ -268,6 +289,8 @@ def observe(rgb: np.ndarray, mask: np.ndarray, cutout: np.ndarray, version: str 
         _cues_v4(cue, m, (y0, y1, x0, x1), props)
     if level >= 5 and height_cm is not None:
         _cues_v5(cue, float(height_cm))
+    if level >= 6:
+        _cues_v6(cue, img, lab_img, m, (y0, y1, x0, x1), height_cm, prop_finder or shipped_prop_finder())
     out[:] = [cue[k] for k in names]
     return np.nan_to_num(out, nan=0.0, posinf=0.0, neginf=0.0)
 
@@ -529,3 +552,46 @@ def _cues_v5(cue: dict[str, float], height_cm: float) -> None:
         typical = float(np.log(TYPICAL_PROP_CM))
         cue["prop2_scale_med"] = cue["prop2_log_med"] - log_cm + typical
         cue["prop2_scale_big"] = cue["prop2_log_big"] - log_cm + typical
+
+
+def _cues_v6(cue: dict[str, float], img: np.ndarray, lab_img: np.ndarray, m: np.ndarray,
+             box: tuple[int, int, int, int], height_cm: float | None, finder: PropFinder) -> None:
+    """Version 6's own cues, into ``cue``: :func:`prop_scale_cues` of the image's prop candidates."""
+    feats, _ = prop_candidates(img, lab_img, m, box)
+    cue.update(prop_scale_cues(feats, height_cm, finder))
+
+
+def prop_scale_cues(feats: np.ndarray, height_cm: float | None, finder: PropFinder) -> dict[str, float]:
+    """Set 6's five cues from an image's candidates (``feats``, :func:`image_prop_candidates`): how many ``finder``
+    calls props, the product's height against their area-weighted median height and against the largest one's
+    (log), and those two turned into a scale with the real height ``height_cm`` (as set 5's; 0 when unknown)."""
+    out = dict.fromkeys(CUE_NAMES_V6[len(CUE_NAMES_V5) :], 0.0)
+    keep = finder.find(feats)
+    if not keep.any():
+        return out
+    log_ratio = feats[keep, FEATURE_LOG_RATIO].astype(np.float64)  # log(product px / prop px)
+    area = feats[keep, FEATURE_AREA].astype(np.float64)
+    order = np.argsort(-log_ratio, kind="stable")  # shortest prop first
+    cum = np.cumsum(area[order])
+    med = float(log_ratio[order][int(np.searchsorted(cum, cum[-1] / 2))])
+    big = float(log_ratio[int(np.argmax(area))])
+    out["prop3_n"] = float(keep.sum())
+    out["prop3_log_med"], out["prop3_log_big"] = med, big
+    if height_cm is not None:
+        shift = float(np.log(TYPICAL_PROP_CM)) - float(np.log(height_cm))
+        out["prop3_scale_med"], out["prop3_scale_big"] = med + shift, big + shift
+    return out
+
+
+def image_prop_candidates(rgb: np.ndarray, mask: np.ndarray) -> tuple[float, np.ndarray, np.ndarray]:
+    """The prop candidates set 6 classifies in an image (``rgb`` H×W×3 uint8, ``mask`` H×W in [0, 1]), as
+    ``observe`` sees them: ``(work scale, features, boxes in work pixels)``; none without a product."""
+    s, img, m = _work_view(rgb, mask)
+    h, w = m.shape
+    if m.sum() < 16:
+        return s, np.zeros((0, len(FEATURE_NAMES)), np.float32), np.zeros((0, 4), np.int32)
+    ys, xs = np.nonzero(m)
+    box = int(ys.min()), int(ys.max()) + 1, int(xs.min()), int(xs.max()) + 1
+    lab_img = lab(cv2.GaussianBlur(img.astype(np.float32), (0, 0), 1.0)).reshape(h, w, 3)
+    feats, boxes = prop_candidates(img, lab_img, m, box)
+    return s, feats, boxes
