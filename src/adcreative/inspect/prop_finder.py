@@ -113,6 +113,7 @@ class PropFinder(ConfigMixin):
 
     registry_family = "prop finder"
     registry_name = "candidate-trees"
+    _ARRAYS = ("feature", "threshold", "left", "right", "value", "leaf", "baseline")  # model.safetensors' keys
 
     @register_to_config
     def __init__(self, n_trees: int = 0, n_nodes: int = 1, max_depth: int = 0, threshold_p: float = PROP_P,
@@ -129,8 +130,6 @@ class PropFinder(ConfigMixin):
         self.value = np.zeros((n_trees, n_nodes), np.float64)
         self.leaf = np.ones((n_trees, n_nodes), bool)
         self.baseline = np.zeros(1, np.float64)
-
-    _ARRAYS = ("feature", "threshold", "left", "right", "value", "leaf", "baseline")
 
     def state_arrays(self) -> dict[str, Any]:
         return {k: np.ascontiguousarray(getattr(self, k)) for k in self._ARRAYS}
