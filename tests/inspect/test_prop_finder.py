@@ -215,3 +215,18 @@ def test_cli_refuses_a_set_without_recorded_props(tmp_path: Path, capsys: pytest
     code = main(["inspect", "fit-prop-finder", "--data", str(d), "--out", str(tmp_path / "f")])
     err = capsys.readouterr().err
     assert code == 2 and "record no props" in err and not (tmp_path / "f").exists()
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_cli_names_a_corrupt_image_and_writes_nothing(synth_set: Path, tmp_path: Path,
+                                                      capsys: pytest.CaptureFixture[str], workers: int) -> None:
+    import shutil
+
+    d = tmp_path / "set"
+    shutil.copytree(synth_set, d)
+    bad = sorted((d / "images").glob("*.png"))[3]
+    bad.write_bytes(b"\x89PNG\r\n\x1a\n truncated")
+    code = main(["inspect", "fit-prop-finder", "--data", str(d), "--out", str(tmp_path / "f"), "--workers",
+                 str(workers)])
+    err = capsys.readouterr().err
+    assert code == 2 and bad.name in err and "Traceback" not in err and not (tmp_path / "f").exists()
