@@ -263,7 +263,7 @@ def sample_candidates(sample: Any) -> tuple[float, np.ndarray, np.ndarray]:
 def recorded_props(sample: Any) -> list[list[float]] | None:
     """The prop boxes a renderer recorded for a sample (``params.geometry.props``), or None when it recorded no
     geometry (an RF1M line, a hand-made set): then which regions are props is unknown, not "none"."""
-    geometry = (sample.params or {}).get("geometry") if isinstance(sample.params, dict) else None
+    geometry = sample.params.get("geometry") if isinstance(sample.params, dict) else None
     if not isinstance(geometry, dict) or not isinstance(geometry.get("props"), list):
         return None
     return [list(p["box"]) for p in geometry["props"] if isinstance(p, dict) and len(p.get("box") or ()) == 4]
