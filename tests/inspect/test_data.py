@@ -125,3 +125,56 @@ def test_each_row_keeps_its_products_source_through_the_cache(dataset: Path, tmp
     train, val = live.split("train"), live.split("val")
     assert train.sources == [s.product_source for s in samples if s.split == "train"]
     assert concat([train, val]).sources == train.sources + val.sources
+
+
+def test_an_interrupted_encoding_resumes_from_its_chunks_bit_for_bit(dataset: Path, tmp_path: Path) -> None:
+    """A cached encoding is saved chunk by chunk; one stopped by a corrupt image keeps its whole chunks, writes no
+    cache file, and once the image is mended resumes from them (the images of a saved chunk are not read again)
+    to a set equal bit for bit to one uninterrupted run, product and title tables included."""
+    import dataclasses
+    import os
+    import shutil
+
+    from adcreative.core.errors import InputError
+    from adcreative.inspect.data import TABLE_FIELDS, TENSOR_FIELDS, encode_samples, encoding_config
+    from adcreative.inspect.datasets.formats import read_dataset
+    from adcreative.inspect.model import RFNet
+
+    root = tmp_path / "set"
+    shutil.copytree(dataset, root, ignore=shutil.ignore_patterns(".cache"))
+    samples = [dataclasses.replace(s, image=root / s.image.relative_to(dataset),
+                                   mask=root / s.mask.relative_to(dataset) if s.mask else None,
+                                   product=root / s.product.relative_to(dataset) if s.product else None)
+               for s in read_dataset(dataset)[:28]]
+    assert len({s.product_id for s in samples[8:16]} - {s.product_id for s in samples[:8]}) >= 1
+    cfg = encoding_config(RFNet(**TINY).config)
+    kw = {"batch_size": 4, "progress": False}
+    whole = encode_samples(samples, cfg, cache_dir=None, **kw)
+    cache = root / ".cache"
+
+    def spoil(path: Path, data: bytes) -> None:  # new bytes, same size and time: the cache key does not change
+        st = path.stat()
+        path.write_bytes(data)
+        os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns))
+
+    broken = samples[18].image  # in the third chunk of 8
+    good = broken.read_bytes()
+    spoil(broken, b"\0" * len(good))
+    with pytest.raises(InputError) as err:
+        encode_samples(samples, cfg, cache_dir=cache, chunk_rows=8, **kw)
+    assert broken.name in str(err.value)
+    assert [p.name for p in cache.iterdir() if ".chunk-" not in p.name] == []  # no cache file, whole or half
+    assert len(list(cache.glob("rfnet-enc-*.chunk-*.safetensors"))) == 2
+    spoil(broken, good)
+    for s in samples[:16]:  # the two saved chunks' images: read again, they would fail
+        spoil(s.image, b"\0" * s.image.stat().st_size)
+    resumed = encode_samples(samples, cfg, cache_dir=cache, chunk_rows=8, **kw)
+    assert not list(cache.glob("rfnet-enc-*.chunk-*.safetensors"))  # removed once the set is written
+    again = encode_samples(samples, cfg, cache_dir=cache, chunk_rows=8, **kw)  # read from the cache file
+    for got in (resumed, again):
+        for f in (*TENSOR_FIELDS, *TABLE_FIELDS):
+            assert torch.equal(getattr(got, f), getattr(whole, f)), f
+        assert (got.ids, got.product_ids, got.splits, got.sources) == (
+            whole.ids, whole.product_ids, whole.splits, whole.sources)
+    with pytest.raises(ValueError, match="multiple of batch_size"):
+        encode_samples(samples, cfg, cache_dir=tmp_path / "other", chunk_rows=6, **kw)

@@ -235,14 +235,15 @@ class EncodedSet:
         return sum(getattr(self, f).element_size() * getattr(self, f).nelement()
                    for f in (*TENSOR_FIELDS, *TABLE_FIELDS))
 
-    def save(self, path: Path, key: str) -> None:
+    def save(self, path: Path, key: str, extra: dict[str, str] | None = None) -> None:
+        """Write the set to ``path`` (atomically) under ``key``; ``extra``: more metadata strings."""
         from safetensors.torch import save
 
         from adcreative.core.imageio import atomic_write
 
         tensors = {f: getattr(self, f) for f in (*TENSOR_FIELDS, *TABLE_FIELDS)}
         tensors["text_valid"] = self.text_valid.to(torch.uint8)  # safetensors has no bool
-        meta = {"key": key, "ids": json.dumps(self.ids), "product_ids": json.dumps(self.product_ids),
+        meta = {**(extra or {}), "key": key, "ids": json.dumps(self.ids), "product_ids": json.dumps(self.product_ids),
                 "splits": json.dumps(self.splits), "renderers": json.dumps(self.renderers),
                 "sources": json.dumps(self.sources)}
         atomic_write(path, save({k: v.contiguous() for k, v in tensors.items()}, metadata=meta))
@@ -327,8 +328,13 @@ def encode_items(
     renderers: Sequence[str] | None = None,
     progress: bool = True,
     desc: str = "encoding",
+    tables: EncodeTables | None = None,
+    bar: Any = None,
 ) -> EncodedSet:
-    """Run the frozen trunk and title encoder over items (any RFNet variant with ``cfg`` can train on it)."""
+    """Run the frozen trunk and title encoder over items (any RFNet variant with ``cfg`` can train on it).
+    ``tables``: the product canvases and titles met by earlier calls of one encoding (see :class:`EncodeTables`);
+    the rows then index those tables and the returned set holds only the table rows this call added. ``bar``: a
+    progress bar to advance instead of one of its own."""
     from tqdm.auto import tqdm
 
     from adcreative.core.backbones import fast_trunk, title_tokens
@@ -345,11 +351,10 @@ def encode_items(
 
     # every image of a product shares its cutout: the trunk runs once per cutout (keyed by its pixels) and the
     # maps are kept once, in a table the rows index; titles likewise
-    product_rows: dict[str, int] = {}
-    product_table: list[Tensor] = []
-    title_rows: dict[str, int] = {}
-    text_table: list[Tensor] = []
-    valid_table: list[Tensor] = []
+    tables = EncodeTables() if tables is None else tables
+    product_rows, product_table = tables.product_rows, tables.product
+    title_rows, text_table, valid_table = tables.title_rows, tables.text, tables.valid
+    p0, t0 = len(product_table), len(text_table)  # the table rows this call adds start here
 
     def product_key(it: InspectItem) -> str | None:
         if it.product is None:
@@ -391,6 +396,7 @@ def encode_items(
         for j, i in enumerate(todo):
             own[i] = len(product_table)
             product_table.append(f[2 * b + j])
+            tables.product_keys.append(keys[i])
             if keys[i] is not None:
                 product_rows[keys[i]] = own[i]  # type: ignore[index]
         for i, k in enumerate(keys):
@@ -407,6 +413,7 @@ def encode_items(
                 title_rows[t] = len(text_table)
                 text_table.append(pad.half())
                 valid_table.append(pv)
+                tables.titles.append(t)
         row["text_idx"] = torch.tensor([title_rows[t] for t in titles], dtype=torch.int64)
         row["labels"] = torch.tensor([CLASSES.index(it.label) if it.label else -1 for it in buf], dtype=torch.int64)
         start = len(ids)
@@ -421,7 +428,9 @@ def encode_items(
         sources.extend(it.product_source for it in buf)
         buf.clear()
 
-    bar = tqdm(total=n, desc=desc, unit="img", disable=not progress, leave=False)
+    own_bar = bar is None
+    if own_bar:
+        bar = tqdm(total=n, desc=desc, unit="img", disable=not progress, leave=False)
     for it in items:
         buf.append(it)
         if len(buf) == batch_size:
@@ -431,13 +440,49 @@ def encode_items(
         k = len(buf)
         flush()
         bar.update(k)
-    bar.close()
+    if own_bar:
+        bar.close()
     if not ids:
         raise InputError("no samples to encode")
-    return EncodedSet(**{k: v[:len(ids)] for k, v in parts.items()}, product=torch.stack(product_table),
-                      text=torch.stack(text_table), text_valid=torch.stack(valid_table), ids=ids, product_ids=pids,
-                      splits=list(splits) if splits is not None else [""] * len(ids),
+    # a call that met no new canvas or title still hands back tables of the right shape (empty)
+    product = (torch.stack(product_table[p0:]) if len(product_table) > p0
+               else product_table[0].new_zeros((0, *product_table[0].shape)))
+    text = torch.stack(text_table[t0:]) if len(text_table) > t0 else text_table[0].new_zeros((0, *text_table[0].shape))
+    valid = (torch.stack(valid_table[t0:]) if len(valid_table) > t0
+             else valid_table[0].new_zeros((0, *valid_table[0].shape)))
+    return EncodedSet(**{k: v[:len(ids)] for k, v in parts.items()}, product=product, text=text, text_valid=valid,
+                      ids=ids, product_ids=pids, splits=list(splits) if splits is not None else [""] * len(ids),
                       renderers=list(renderers) if renderers is not None else [""] * len(ids), sources=sources)
+
+
+@dataclass
+class EncodeTables:
+    """The distinct product canvases and titles an encoding has met, in table order, with the keys
+    :func:`encode_items` finds them by (a canvas's pixel digest, None for one cut out of its own image; a title's
+    text). A resumable encoding carries them from chunk to chunk, so its rows index them as one run's would."""
+
+    product_rows: dict[str, int] = field(default_factory=dict)
+    product: list[Tensor] = field(default_factory=list)
+    product_keys: list[str | None] = field(default_factory=list)
+    title_rows: dict[str, int] = field(default_factory=dict)
+    text: list[Tensor] = field(default_factory=list)
+    valid: list[Tensor] = field(default_factory=list)
+    titles: list[str] = field(default_factory=list)
+
+    def extend(self, part: EncodedSet, product_keys: Sequence[str | None], titles: Sequence[str]) -> None:
+        """Add the table rows a saved chunk added (``part``'s tables, with their keys)."""
+        if len(product_keys) != len(part.product) or len(titles) != len(part.text):
+            raise ValueError("a chunk's table keys do not match its tables")
+        for k, row in zip(product_keys, part.product, strict=True):
+            if k is not None:
+                self.product_rows[k] = len(self.product)
+            self.product.append(row)
+            self.product_keys.append(k)
+        for t, row, v in zip(titles, part.text, part.text_valid, strict=True):
+            self.title_rows[t] = len(self.text)
+            self.text.append(row)
+            self.valid.append(v)
+            self.titles.append(t)
 
 
 def renderer_family(s: Sample) -> str:
@@ -468,32 +513,99 @@ def _cache_file(samples: Sequence[Sample], cfg: dict[str, Any], cache_dir: Path)
     return key, cache_dir / f"rfnet-enc-{key[:16]}.safetensors"
 
 
+ENCODE_CHUNK = 1024  # rows per saved chunk of a cached encoding: an interrupted one loses at most this many
+
+
 def encode_samples(samples: Sequence[Sample], cfg: dict[str, Any], *, cache_dir: Path | None = None,
-                   progress: bool = True, batch_size: int = 32, mmap: bool = False) -> EncodedSet:
+                   progress: bool = True, batch_size: int = 32, mmap: bool = False,
+                   chunk_rows: int = ENCODE_CHUNK) -> EncodedSet:
     """Encode dataset samples, reusing a cache file keyed by the encoding config and the sample files (with
-    ``mmap`` a cached set is memory-mapped, see :meth:`EncodedSet.load`)."""
+    ``mmap`` a cached set is memory-mapped, see :meth:`EncodedSet.load`).
+
+    With a cache, the encoding is saved chunk by chunk (``chunk_rows`` rows, a multiple of ``batch_size``) beside
+    the cache file, and an encoding interrupted (killed, a corrupt image met) resumes from its last whole chunk:
+    the chunks carry the product and title tables from one to the next, so the resumed set equals one run's bit
+    for bit. The chunks are removed once the whole set is written."""
     check_splits(samples)
-    key = None
-    path = None
-    if cache_dir is not None:
-        key, path = _cache_file(samples, cfg, cache_dir)
-        hit = EncodedSet.load(path, key, mmap=mmap)
-        if hit is not None:
-            hit.sources = [s.product_source for s in samples]  # a cache saved before sources were kept has none
-            return hit
-    cutouts: dict[Path, Image.Image] = {}
-    enc = encode_items((load_sample(s, cutouts) for s in samples), len(samples), cfg,
-                       splits=[s.split for s in samples], renderers=[renderer_family(s) for s in samples],
-                       progress=progress, batch_size=batch_size)
-    if path is not None and key is not None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        enc.save(path, key)
-        if mmap:  # hand back the mapped file, not the set just built in memory
-            del enc
-            hit = EncodedSet.load(path, key, mmap=True)
-            assert hit is not None
-            return hit
+    if cache_dir is None:
+        cutouts: dict[Path, Image.Image] = {}
+        return encode_items((load_sample(s, cutouts) for s in samples), len(samples), cfg,
+                            splits=[s.split for s in samples], renderers=[renderer_family(s) for s in samples],
+                            progress=progress, batch_size=batch_size)
+    if chunk_rows < 1 or chunk_rows % batch_size:
+        # the trunk sees the same batches as one run's only when chunks end where batches do
+        raise ValueError(f"chunk_rows must be a positive multiple of batch_size ({batch_size}), got {chunk_rows}")
+    key, path = _cache_file(samples, cfg, cache_dir)
+    hit = EncodedSet.load(path, key, mmap=mmap)
+    if hit is not None:
+        hit.sources = [s.product_source for s in samples]  # a cache saved before sources were kept has none
+        return hit
+    enc = _encode_in_chunks(samples, cfg, key, path, progress=progress, batch_size=batch_size, chunk_rows=chunk_rows)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    enc.save(path, key)
+    for part in _chunk_files(path):  # only after the whole set is on disk
+        part.unlink(missing_ok=True)
+    if mmap:  # hand back the mapped file, not the set just built in memory
+        del enc
+        hit = EncodedSet.load(path, key, mmap=True)
+        assert hit is not None
+        return hit
     return enc
+
+
+def _chunk_files(path: Path) -> list[Path]:
+    """The saved chunks of the encoding whose cache file is ``path`` (``rfnet-enc-KEY.chunk-NNNN.safetensors``)."""
+    return sorted(path.parent.glob(f"{path.stem}.chunk-*.safetensors"))
+
+
+def _encode_in_chunks(samples: Sequence[Sample], cfg: dict[str, Any], key: str, path: Path, *, progress: bool,
+                      batch_size: int, chunk_rows: int) -> EncodedSet:
+    """The samples' encodings, chunk by chunk, each chunk read back when a whole one of this key is saved and
+    encoded and saved (atomically) otherwise; the chunks joined (their rows index the joined tables)."""
+    from safetensors import SafetensorError, safe_open
+    from tqdm.auto import tqdm
+
+    tables = EncodeTables()
+    pieces: list[EncodedSet] = []
+    cutouts: dict[Path, Image.Image] = {}
+    bar = tqdm(total=len(samples), desc="encoding", unit="img", disable=not progress, leave=False)
+    for c, start in enumerate(range(0, len(samples), chunk_rows)):
+        chunk = samples[start:start + chunk_rows]
+        part_path = path.with_name(f"{path.stem}.chunk-{c:04d}.safetensors")
+        part_key = f"{key}|chunk {c} of {chunk_rows} rows"
+        part = EncodedSet.load(part_path, part_key)
+        if part is not None:
+            try:
+                with safe_open(str(part_path), "pt") as f:
+                    meta = f.metadata() or {}
+                tables.extend(part, json.loads(meta["product_keys"]), json.loads(meta["titles"]))
+            except (SafetensorError, OSError, KeyError, ValueError):
+                part = None  # a damaged chunk is encoded again (the tables are only extended once it is whole)
+        if part is None:
+            p0, t0 = len(tables.product), len(tables.text)
+            part = encode_items((load_sample(s, cutouts) for s in chunk), len(chunk), cfg,
+                                splits=[s.split for s in chunk], renderers=[renderer_family(s) for s in chunk],
+                                batch_size=batch_size, tables=tables, bar=bar)
+            part_path.parent.mkdir(parents=True, exist_ok=True)
+            part.save(part_path, part_key, extra={"product_keys": json.dumps(tables.product_keys[p0:]),
+                                                  "titles": json.dumps(tables.titles[t0:])})
+        else:
+            bar.update(len(chunk))
+        pieces.append(part)
+    bar.close()
+    if len(pieces) == 1:
+        return pieces[0]
+
+    def joined(f: str) -> Tensor:  # each field freed from the chunks once joined: the set is not held twice
+        out = torch.cat([getattr(p, f) for p in pieces])
+        for p in pieces:
+            setattr(p, f, getattr(p, f)[:0])
+        return out
+
+    return EncodedSet(**{f: joined(f) for f in (*TENSOR_FIELDS, *TABLE_FIELDS)},
+                      ids=[i for p in pieces for i in p.ids], product_ids=[i for p in pieces for i in p.product_ids],
+                      splits=[i for p in pieces for i in p.splits], renderers=[i for p in pieces for i in p.renderers],
+                      sources=[i for p in pieces for i in p.sources])
 
 
 def encode_splits(data: Path, splits: Collection[str] | None, cfg: dict[str, Any], *, cache: bool = True,
