@@ -8,6 +8,7 @@ stored), side by side.
     PYTHONPATH=src python bench/inspect.py --only store                             (the store path alone)
     PYTHONPATH=src python bench/inspect.py --only placement       (images without a mask: locate vs saliency)
     PYTHONPATH=src python bench/inspect.py --only cues            (the measured cues, each cue set side by side)
+    PYTHONPATH=src python bench/inspect.py --only encode  (a dataset's cached encoding: one piece vs chunks)
 
 "model" columns time the network on prepared tensors; "end-to-end" adds preprocessing from PIL images
 (letterbox, edges, masks, cached title embeddings) and the three-way decision (``judge``: calibrated
@@ -207,13 +208,58 @@ def cue_sets_path(n: int, reps: int) -> None:
     print(f"set 6 / set 5: {ms['6'] / ms['5']:.2f}×")
 
 
+def encode_path(n: int, reps: int) -> None:
+    """A dataset folder's cached encoding (what ``inspect train`` runs once per set), ms per image: saved in one
+    piece at the end, as before, and chunk by chunk (the default, 1,024 rows; here 32, the most chunks a set can
+    have), each into a fresh cache. What chunks buy (a stopped encoding resumes from its last whole chunk) is
+    tested in tests/inspect/test_data.py; this is what they cost."""
+    import shutil
+
+    from adcreative.inspect.data import encode_samples, encoding_config
+    from adcreative.inspect.datasets.formats import Sample, read_dataset, write_manifest
+    from adcreative.inspect.model import RFNet
+
+    root = Path(tempfile.mkdtemp(prefix="bench-encode-"))
+    (root / "images").mkdir()
+    (root / "masks").mkdir()
+    (root / "products").mkdir()
+    samples = []
+    for it in creatives(n):
+        it.image.save(root / "images" / f"{it.id}.png")
+        it.mask.save(root / "masks" / f"{it.id}.png")
+        product = root / "products" / f"{it.title[:40].replace('/', ' ')}.png"
+        it.product.save(product)
+        samples.append(Sample(id=it.id, image=root / "images" / f"{it.id}.png", mask=root / "masks" / f"{it.id}.png",
+                              product=product, product_id=product.stem, title=it.title, category="", label="available",
+                              split="train"))
+    write_manifest(root, samples)
+    samples = read_dataset(root)
+    cfg = encoding_config(RFNet(tokens="block", local_width=32, use_cues=True, cue_set="6").config)
+
+    def run(chunk_rows: int) -> None:
+        cache = root / ".cache"
+        shutil.rmtree(cache, ignore_errors=True)
+        encode_samples(samples, cfg, cache_dir=cache, chunk_rows=chunk_rows, progress=False)
+
+    one = 1000 / rate(lambda: run(len(samples) + 32 - len(samples) % 32), n, reps)
+    chunked = 1000 / rate(lambda: run(32), n, reps)
+    print(f"cached encoding of a {n}-image folder (cue set 6), ms per image, one process")
+    head = f"{'saved':<34}{'ms/img':>9}"
+    print(head)
+    print("-" * len(head))
+    print(f"{'in one piece at the end':<34}{one:>9.1f}")
+    print(f"{'chunk by chunk (32 rows)':<34}{chunked:>9.1f}")
+    print(f"chunks / one piece: {chunked / one:.3f}×")
+    shutil.rmtree(root, ignore_errors=True)
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--model", type=Path, default=None, help="RFNet folder (default: the shipped model)")
     ap.add_argument("--image-only", type=Path, default=None, help="Trained image-only folder (optional)")
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--reps", type=int, default=3)
-    ap.add_argument("--only", choices=["throughput", "store", "placement", "cues"], default=None, help="one of the tables")
+    ap.add_argument("--only", choices=["throughput", "store", "placement", "cues", "encode"], default=None, help="one of the tables")
     ap.add_argument("--store-n", type=int, default=32, help="creatives in the store-path measurement")
     args = ap.parse_args(argv)
     torch.set_num_threads(args.threads)
@@ -222,6 +268,9 @@ def main(argv: list[str] | None = None) -> int:
     from adcreative.inspect.export import OnnxInspector, export_onnx
     from adcreative.inspect.model import PER_MEMBER, image_only
 
+    if args.only == "encode":
+        encode_path(64, args.reps)
+        return 0
     if args.only in (None, "cues"):
         cue_sets_path(16, args.reps)
         if args.only == "cues":
