@@ -471,7 +471,9 @@ class EncodeTables:
 
     def extend(self, part: EncodedSet, product_keys: Sequence[str | None], titles: Sequence[str]) -> None:
         """Add the table rows a saved chunk added (``part``'s tables, with their keys)."""
-        if len(product_keys) != len(part.product) or len(titles) != len(part.text):
+        # checked whole before anything is added: a chunk refused here leaves the tables as they were
+        if (len(product_keys) != len(part.product) or len(titles) != len(part.text)
+                or len(part.text_valid) != len(part.text)):
             raise ValueError("a chunk's table keys do not match its tables")
         for k, row in zip(product_keys, part.product, strict=True):
             if k is not None:
