@@ -444,13 +444,11 @@ def encode_items(
         bar.close()
     if not ids:
         raise InputError("no samples to encode")
-    # a call that met no new canvas or title still hands back tables of the right shape (empty)
-    product = (torch.stack(product_table[p0:]) if len(product_table) > p0
-               else product_table[0].new_zeros((0, *product_table[0].shape)))
-    text = torch.stack(text_table[t0:]) if len(text_table) > t0 else text_table[0].new_zeros((0, *text_table[0].shape))
-    valid = (torch.stack(valid_table[t0:]) if len(valid_table) > t0
-             else valid_table[0].new_zeros((0, *valid_table[0].shape)))
-    return EncodedSet(**{k: v[:len(ids)] for k, v in parts.items()}, product=product, text=text, text_valid=valid,
+    def added(table: list[Tensor], start: int) -> Tensor:  # no new canvas or title: still the table's shape
+        return torch.stack(table[start:]) if len(table) > start else table[0].new_zeros((0, *table[0].shape))
+
+    return EncodedSet(**{k: v[:len(ids)] for k, v in parts.items()}, product=added(product_table, p0),
+                      text=added(text_table, t0), text_valid=added(valid_table, t0),
                       ids=ids, product_ids=pids, splits=list(splits) if splits is not None else [""] * len(ids),
                       renderers=list(renderers) if renderers is not None else [""] * len(ids), sources=sources)
 
