@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Render the nine cross-renderer sets the shipped RFNet (E4r, src/adcreative/assets/rfnet/README.md) was trained and
+# Render the nine cross-renderer sets the shipped RFNet (E6, src/adcreative/assets/rfnet/README.md) was trained and
 # calibrated on, from a clean clone, with the project's own commands only (docs/inspect.md, issue 13, rounds 11-13,
 # 20-24):
 #   v11 = --seed 13, 30 procedural + 30 fitted SKUs   4,821 images

@@ -14,8 +14,8 @@ logit bias ``b`` (vector scaling's bias terms for one group, Guo et al. 2017), f
 validation rows of real products after the temperature, is added to their calibrated logits
 (:func:`with_real_bias`); drawn products' images are untouched. ``b`` is centred (a constant shift changes nothing).
 It is opt-in (``TrainConfig.real_bias``, ``--real-bias``). Alone on E5g it raised real products' macro-F1 and
-lowered their ECE on fresh renders but let more of their defective images be auto-accepted; the shipped default
-(E4r, four members, twenty-fourth round) carries one, and passed its accept-precision rule with it.
+lowered their ECE on fresh renders but let more of their defective images be auto-accepted; the shipped defaults
+since the twenty-fourth round (E4r, then E6 from the thirty-first; four members each) carry one.
 """
 
 from __future__ import annotations
