@@ -62,7 +62,7 @@ boosted-tree classifier fitted on the renderers' recorded prop boxes calls them 
 30-69 % of the props a renderer drew; with their true boxes held-out AP rose by 0.05-0.1 (docs/inspect.md,
 twenty-ninth round). How many, the log ratios, and with a known height the scale; the finder ships with the package
 and is pinned (a refitted one would be a new set). A new model reads set 6 unless told otherwise
-(:data:`CURRENT_CUE_SET`, thirtieth round); the shipped RFNet still reads set 5.
+(:data:`CURRENT_CUE_SET`, thirtieth round); the shipped RFNet reads it since the thirty-first.
 
 Everything is NumPy/OpenCV on a copy at most :data:`WORK_SIDE` pixels on its longer side, so it is cheap enough to
 run with the rest of the preprocessing.
