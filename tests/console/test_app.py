@@ -202,7 +202,7 @@ def test_browser_review_click(reviewed_store: Store, browser: Any, tmp_path: Pat
         page.goto(url)
         page.fill("input[name=key]", "s3cret")
         page.click("#sign-in button[type=submit]")
-        page.wait_for_selector(".card")
+        page.wait_for_selector("html[data-ready='1']")  # the cards exist before review.js has wired them
         assert page.locator(".card").count() == 4
         assert page.evaluate("document.cookie") == ""  # the session cookie is HttpOnly: no script can read it
         assert "s3cret" not in page.content()
@@ -257,7 +257,7 @@ def test_hostile_text_never_runs_script(hostile_store: tuple[Store, list[str]], 
         # the creatives' own images carry "pwned" in their (encoded) ids; a payload's request goes to /pwned
         page.on("request", lambda r: fired.append(r.url) if urlsplit(r.url).path == "/pwned" else None)
         page.goto(url)
-        page.wait_for_selector(".card")
+        page.wait_for_selector("html[data-ready='1']")
         page.wait_for_timeout(500)  # give any injected handler (onerror, onload, iframe) time to fire
         assert fired == []
         assert page.evaluate("window.__pwned") is None and page.title() == "adcreative review"

@@ -32,4 +32,6 @@ document.addEventListener("DOMContentLoaded", () => {
       b.addEventListener("click", () => send(card, b.dataset.label));
     }
   }
+  // Says the buttons are wired: a click on a card drawn before this ran did nothing (tests wait for it).
+  document.documentElement.dataset.ready = "1";
 });
