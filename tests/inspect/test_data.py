@@ -51,6 +51,8 @@ def test_consuming_split_equals_copying_split(encoded) -> None:  # type: ignore[
     want = split_sets(encoded)
     got = split_sets(copy, consume=True)
     assert len(copy) == 0 and copy.ids == []
+    for f in TENSOR_FIELDS:  # emptied, not sliced: a view such as t[:0] would keep the whole storage alive
+        assert getattr(copy, f).untyped_storage().nbytes() == 0, f
     for w, g in zip(want, got, strict=True):
         assert w is not None and g is not None and w.ids == g.ids and w.splits == g.splits
         assert w.sources == g.sources and w.renderers == g.renderers

@@ -295,3 +295,26 @@ def test_calibration_can_choose_thresholds_per_renderer_family(encoded) -> None:
     assert all(d.for_family(f).accept >= d.accept for f in d.families)
     with pytest.raises(InputError, match="decision groups"):
         calibrate_model(model, tr, va, TrainConfig(decision_groups="renderer"))
+
+
+def test_the_ood_fit_reads_its_training_rows_in_place(calibrated, encoded) -> None:  # type: ignore[no-untyped-def]
+    """calibrate_model reads the (at most max_fit) training rows of the OOD fit in place, not from a copied subset
+    (4 GB of maps at 20,000 rows): the outputs and the fitted model equal those of the subset itself."""
+    from adcreative.inspect.base import load_inspector
+    from adcreative.inspect.metrics import encoded_outputs
+    from adcreative.inspect.train import TrainConfig, calibrate_model, split_sets
+
+    model, _, d, te = calibrated
+    pick = np.array([5, 1, 3, 8, 2])  # any rows, in any order
+    for cal in (False, True):
+        z, f = encoded_outputs(model, te, rows=pick, calibrated=cal, batch_size=2)
+        z_sub, f_sub = encoded_outputs(model, te.subset(pick), calibrated=cal, batch_size=2)
+        assert np.array_equal(z, z_sub) and np.array_equal(f, f_sub)
+    tr, va, _ = split_sets(encoded)
+    cfg, k = TrainConfig(seed=3), len(tr) // 2
+    in_place, copied = load_inspector(d), load_inspector(d)
+    calibrate_model(in_place, tr, va, cfg, max_fit=k)
+    rows = np.sort(np.random.default_rng(3).choice(len(tr), k, replace=False))  # the rows calibrate_model draws
+    calibrate_model(copied, tr.subset(rows), va, cfg, max_fit=len(tr))
+    assert torch.equal(in_place.ood_prec, copied.ood_prec) and torch.equal(in_place.ood_mean, copied.ood_mean)
+    assert in_place.decision == copied.decision and in_place.temperature == copied.temperature

@@ -197,7 +197,8 @@ class EncodedSet:
             full = getattr(self, f)
             for n in names:
                 parts[n][f] = full[rows[n]]
-            setattr(self, f, full[:0])
+            # an empty tensor of its own: a slice such as full[:0] would be a view that keeps all of full alive
+            setattr(self, f, full.new_empty((0, *full.shape[1:])))
             del full
         out = {}
         for n in names:
@@ -696,7 +697,8 @@ def load_training_data(data: str | Path | Sequence[str | Path] | None, store: St
     if data is not None:
         folders = [Path(data)] if isinstance(data, (str, Path)) else [Path(d) for d in data]
         if folders:
-            sets.append(encode_folders(folders, cfg, splits=splits, cache=cache, progress=progress)[0])
+            # mapped, not read: the folders' sets are copied once, into the joined set (or the splits cut from it)
+            sets.append(encode_folders(folders, cfg, splits=splits, cache=cache, mmap=cache, progress=progress)[0])
     if use_store_labels and store is not None:
         sets.append(encode_store_labels(store, cfg, progress=progress))
     if not sets:

@@ -185,7 +185,8 @@ def evaluate_model(model: Any, enc: EncodedSet, out: Path | None = None, title: 
 
     title = plain(title)  # it may name a renderer family from the data
     keep = (enc.labels >= 0).nonzero().flatten().numpy()
-    enc = enc.subset(keep)
+    if len(keep) < len(enc):  # a subset is a copy (GBs for a large test split): only when some rows have no label
+        enc = enc.subset(keep)
     y = enc.labels.numpy()
     logits, ood = encoded_outputs(model, enc, calibrated=False, ood=True)
     m = judged_metrics(y, logits, ood, model, enc.placement.numpy(), enc.renderers, enc.sources,

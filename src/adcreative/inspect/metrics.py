@@ -23,14 +23,16 @@ def predict_encoded(model: Any, enc: EncodedSet, batch_size: int = 128) -> np.nd
 
 @torch.no_grad()
 def encoded_outputs(model: Any, enc: EncodedSet, *, calibrated: bool = True, ood: bool = False,
-                    batch_size: int = 128) -> tuple[np.ndarray, np.ndarray]:
+                    batch_size: int = 128, rows: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Logits (N, 6) and, per row, the fused features (N, dim) — or with ``ood`` the out-of-distribution
     scores (N,) — for cached encodings, in eval mode. ``calibrated`` logits carry the model's real-product bias
-    on the rows of real products (``enc.sources``), as :meth:`RFNet.judge` gives them."""
+    on the rows of real products (``enc.sources``), as :meth:`RFNet.judge` gives them. ``rows``: only these rows,
+    in this order, read in place (``enc.subset(rows)`` gives the same outputs but copies them first)."""
     model.eval()
+    pick = torch.arange(len(enc)) if rows is None else torch.as_tensor(np.asarray(rows, dtype=np.int64))
     zs, fs = [], []
-    for i in range(0, len(enc), batch_size):
-        idx = torch.arange(i, min(i + batch_size, len(enc)))
+    for i in range(0, len(pick), batch_size):
+        idx = pick[i:i + batch_size]
         z, f = model.outputs(enc.batch(idx), calibrated=calibrated)
         zs.append(z.numpy())
         fs.append(model.ood_score(f).numpy() if ood else f.numpy())
@@ -39,7 +41,8 @@ def encoded_outputs(model: Any, enc: EncodedSet, *, calibrated: bool = True, ood
     z = np.concatenate(zs)
     bias = getattr(model, "real_bias", None)
     if calibrated and bias is not None:
-        z = with_real_bias(z, real_mask(enc.sources), bias)
+        sources = enc.sources if rows is None else [enc.sources[int(i)] for i in pick]
+        z = with_real_bias(z, real_mask(sources), bias)
     return z, np.concatenate(fs)
 
 

@@ -407,14 +407,18 @@ def calibrate_model(model: Any, train: EncodedSet, val: EncodedSet, cfg: TrainCo
         raise InputError("calibration needs labelled validation samples")
     model.set_calibration(1.0, None)
     model.set_real_bias(None)
+    mapped_val = model.head_maps(val)
+    pick = np.arange(len(train))
     if len(train) > max_fit:
         pick = np.sort(np.random.default_rng(cfg.seed).choice(len(train), max_fit, replace=False))
-        train = train.subset(pick)
-    _, feats = encoded_outputs(model, model.head_maps(train))
-    val = model.head_maps(val)
+        if mapped_val is not val:  # maps passed through the head conv: map only the rows the OOD model reads
+            train, pick = train.subset(pick), np.arange(max_fit)
+    # else the rows are read in place: a subset would copy them first (4 GB of maps at 20,000 rows)
+    _, feats = encoded_outputs(model, model.head_maps(train), rows=pick)
+    val = mapped_val
     logits, val_feats = encoded_outputs(model, val, calibrated=False)
-    model.fit_ood(torch.from_numpy(feats), train.labels, torch.from_numpy(val_feats), groups=train.renderers,
-                  tail=cfg.ood_quantile)
+    model.fit_ood(torch.from_numpy(feats), train.labels[torch.from_numpy(pick)], torch.from_numpy(val_feats),
+                  groups=[train.renderers[i] for i in pick], tail=cfg.ood_quantile)
     ood = model.ood_score(torch.from_numpy(val_feats)).numpy()
     y = val.labels.numpy()
     t = fit_temperature(logits, y)
