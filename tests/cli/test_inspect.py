@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from safetensors.torch import load_file
 
 from adcreative.cli import main
 from adcreative.core.types import CLASSES, Label
@@ -44,9 +45,13 @@ def test_train_from_store_labels(home: Path, tmp_path: Path) -> None:
     store.add_label(Label(creatives[0].id, "size_mismatch", reviewer="lead"))  # a later label wins
     assert latest_labels(store)[creatives[0].id] == "size_mismatch"
     out = tmp_path / "from-labels"
-    code = main(["--home", str(home), "inspect", "train", "--store-labels", "--out", str(out), "--epochs", "2",
-                 "--image-size", "64", "--aux-size", "32", "--dim", "32", "--layers", "1", "--threads", "1"])
-    assert code == 0 and (out / "model.safetensors").exists()
+    args = ["--home", str(home), "inspect", "train", "--store-labels", "--epochs", "2", "--image-size", "64",
+            "--aux-size", "32", "--dim", "32", "--layers", "1", "--threads", "1", "--seed", "3"]
+    assert main([*args, "--out", str(out)]) == 0 and (out / "model.safetensors").exists()
+    # one seed, one model: the seed draws the initial weights too (torch's own generator starts at random)
+    assert main([*args, "--out", str(tmp_path / "again")]) == 0
+    first, again = (load_file(str(d / "model.safetensors")) for d in (out, tmp_path / "again"))
+    assert first.keys() == again.keys() and all(torch.equal(first[k], again[k]) for k in first)
     # nothing to train on: a clear error
     assert main(["--home", str(tmp_path / "empty"), "inspect", "train", "--store-labels", "--out",
                  str(tmp_path / "x")]) == 2

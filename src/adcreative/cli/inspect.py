@@ -209,6 +209,11 @@ def train(
                         cache=cache, log=console.print, extra={"init": init}, splits=splits)
         console.print(f"model: {out}")
         return
+    import torch
+
+    # --seed also draws the fresh weights (all of them, or what --warm-start does not copy): torch seeds its
+    # default generator at random at startup, and train_inspector's own seeding comes after the model is built
+    torch.manual_seed(seed)
     try:
         net = create_inspector(model, image_size=image_size, aux_size=aux_size, dim=dim, layers=layers,
                                use_product=not no_product, use_mask=not no_mask, use_structure=not no_structure,

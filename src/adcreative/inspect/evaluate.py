@@ -233,12 +233,15 @@ def baselines_table(train: EncodedSet, val: EncodedSet, test: EncodedSet, base_c
     (with ``save_dir``, each trained variant is saved to ``save_dir/<slug>`` with its eval PNGs)."""
     import time
 
+    import torch
+
     from adcreative.inspect.model import RFNet
     from adcreative.inspect.train import calibrate_model, train_model
 
     rows = []
     for name, flags in (variants or ABLATIONS).items():
         t0 = time.perf_counter()
+        torch.manual_seed(train_cfg.seed)  # each variant's initial weights from the run's seed, not torch's random one
         model = RFNet(**{**base_config, **flags})
         train_model(model, train, val, train_cfg, desc=name, progress=progress)
         calibrate_model(model, train, val, train_cfg)
