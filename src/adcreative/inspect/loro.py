@@ -418,7 +418,8 @@ def format_report(report: LoroReport, *, markdown: bool = False) -> str:
 
 def format_decision_table(report: LoroReport, model: str = "RFNet", *, markdown: bool = False) -> str:
     """Per fold, for ``model``: calibration (temperature, ECE before → after) and the three-way decision on the
-    test images (precision of auto-accepted and auto-rejected, share sent to humans, share of available images
+    test images (how many were auto-accepted, their precision and the precision they show at 95 %
+    (:func:`.decision.precision_bound`), precision of auto-rejected, share sent to humans, share of available images
     auto-accepted), median [range] over seeds."""
     def med(fold: str, get: Callable[[Result], float], fmt: str) -> str:
         v = [x for x in (get(r) for r in report.rows(fold, model)) if not math.isnan(x)]
@@ -433,10 +434,15 @@ def format_decision_table(report: LoroReport, model: str = "RFNet", *, markdown:
     def dec(key: str) -> Callable[[Result], float]:
         return lambda r: float(r.metrics.get("decision", {}).get(key, math.nan))
 
-    heads = ["fold", "T", "ECE before", "ECE after", "prec accept", "prec reject", "human", "avail accepted"]
+    def accepted(r: Result) -> float:
+        return float(r.metrics.get("decision", {}).get("counts", {}).get("accept", math.nan))
+
+    heads = ["fold", "T", "ECE before", "ECE after", "accepted", "prec accept", "shown (95%)", "prec reject",
+             "human", "avail accepted"]
     body = [[f, med(f, cal("temperature"), ".2f"), med(f, cal("ece_before"), ".3f"), med(f, cal("ece"), ".3f"),
-             med(f, dec("precision_accept"), ".3f"), med(f, dec("precision_reject"), ".3f"),
-             med(f, dec("human_rate"), ".1%"), med(f, dec("available_auto_accepted"), ".1%")]
+             med(f, accepted, ".0f"), med(f, dec("precision_accept"), ".3f"), med(f, dec("precision_accept_low"), ".3f"),
+             med(f, dec("precision_reject"), ".3f"), med(f, dec("human_rate"), ".1%"),
+             med(f, dec("available_auto_accepted"), ".1%")]
             for f in report.folds if report.rows(f, model)]
     if markdown:
         return "\n".join(["| " + " | ".join(heads) + " |", "|" + "---|" * len(heads)]

@@ -3,6 +3,7 @@ class, on cached encodings. Shared by training (validation every epoch) and eval
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import numpy as np
@@ -11,7 +12,7 @@ import torch
 from adcreative.core.types import CLASSES
 from adcreative.inspect.calibrate import with_real_bias
 from adcreative.inspect.data import EncodedSet
-from adcreative.inspect.decision import real_mask
+from adcreative.inspect.decision import BOUND_CONFIDENCE, real_mask
 
 
 @torch.no_grad()
@@ -91,14 +92,21 @@ def format_metrics(m: dict[str, Any]) -> str:
     if d:
         c = d["counts"]
         lines.append(f"decision: accept {c['accept']}  human {c['human']}  reject {c['reject']}  "
-                     f"(human {d['human_rate']:.1%}; precision accepted {d['precision_accept']:.4f}, "
-                     f"rejected {d['precision_reject']:.4f}; available auto-accepted "
+                     f"(human {d['human_rate']:.1%}; precision accepted {d['precision_accept']:.4f}"
+                     f"{_bound(d, 'precision_accept_low')}, rejected {d['precision_reject']:.4f}"
+                     f"{_bound(d, 'precision_reject_low')}; available auto-accepted "
                      f"{d['available_auto_accepted']:.1%})")
     pl = m.get("placement")
     if pl and pl["searched"]:
         lines.append(f"placement: {pl['with_mask']} images came with a mask; for {pl['searched']} the product was "
                      f"looked for in the image and not found in {pl['not_found']} (those go to a human)")
     return "\n".join(lines)
+
+
+def _bound(d: dict[str, Any], key: str) -> str:
+    """What the images show of an observed precision, e.g. " (≥ 0.934 at 95 %)" (none in reports saved before)."""
+    v = d.get(key)
+    return "" if v is None or math.isnan(v) else f" (≥ {v:.3f} at {BOUND_CONFIDENCE:.0%})"
 
 
 def format_parts(parts: dict[str, dict[str, dict[str, float]]]) -> str:
