@@ -19,7 +19,7 @@ def tiny_configs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, dict[str
     """A tiny, CPU-fast config for each registered generator; a new entry must add one here."""
     configs: dict[str, dict[str, Any]] = {"compositor": {"scale": 0.25}, "photoset": {"scale": 0.25},
                                           "softfocus": {"scale": 0.25}, "perspective": {"scale": 0.25},
-                                          "poster": {"scale": 0.25}}
+                                          "poster": {"scale": 0.25}, "lowkey": {"scale": 0.25}}
     if "diffusers-inpaint" in GENERATORS.names():
         pytest.importorskip("diffusers")
         from adcreative.generate.diffusers_tiny import build_tiny_sd_folders

@@ -1,5 +1,5 @@
-"""The scene-renderer families (compositor, photoset, softfocus, perspective, poster) under one contract and one
-labeller."""
+"""The scene-renderer families (compositor, photoset, softfocus, perspective, poster, lowkey) under one contract
+and one labeller."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from adcreative.generate import GENERATORS, create_generator
 from adcreative.generate.cutout import OPAQUE, crop_rgba, fit
 from adcreative.inspect.datasets.synth import RENDERERS, _draw
 
-NEW = ("photoset", "softfocus", "perspective", "poster")
+NEW = ("photoset", "softfocus", "perspective", "poster", "lowkey")
 
 
 def _products(sample_products: list[Product]) -> list[Product]:

@@ -36,7 +36,8 @@ def dataset_synth(
     renderers: str = typer.Option("compositor", "--renderers", help="Comma-separated scene-renderer families: "
                                   "compositor (studio sets), photoset (real photographs and textures), softfocus "
                                   "(diffusion-style soft sets), perspective (ray-cast 3D rooms through a pinhole camera), "
-                                  "poster (flat graphic-design banners; held back from training as the never-seen family)"),
+                                  "poster (flat graphic-design banners; held back from training as the never-seen family), "
+                                  "lowkey (dark premium shots under hard coloured light, on a mirror floor)"),
     degrade: float = typer.Option(0.8, "--degrade", help="Share of images sent through a seeded chain of resizing, "
                                   "blur, colour shifts, vignetting, noise and JPEG (0 keeps renders exact)"),
     mirror: float = typer.Option(0.0, "--mirror", help="Share of samples showing the product mirrored (its "

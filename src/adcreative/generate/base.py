@@ -47,8 +47,8 @@ class Generator(Protocol):
 
 
 class SceneRenderer:
-    """The ``__call__`` of the scene-renderer families (compositor, photoset, softfocus, perspective, poster): checks the
-    request and renders ``n`` images with seeds ``seed + i`` through ``generate_one``."""
+    """The ``__call__`` of the scene-renderer families (compositor, photoset, softfocus, perspective, poster,
+    lowkey): checks the request and renders ``n`` images with seeds ``seed + i`` through ``generate_one``."""
 
     def __call__(self, product: Product, *, seed: int, aspect: str = "1:1", n: int = 1,
                  defect: str | None = None, severity: float = 0.5) -> list[GeneratedImage]:
@@ -88,6 +88,7 @@ GENERATORS.register("photoset", "adcreative.generate.photoset:PhotoSet")
 GENERATORS.register("softfocus", "adcreative.generate.softfocus:SoftFocus")
 GENERATORS.register("perspective", "adcreative.generate.perspective:Perspective")
 GENERATORS.register("poster", "adcreative.generate.poster:Poster")
+GENERATORS.register("lowkey", "adcreative.generate.lowkey:LowKey")
 GENERATORS.register("diffusers-inpaint", "adcreative.generate.diffusers_inpaint:DiffusersInpaintGenerator")
 
 

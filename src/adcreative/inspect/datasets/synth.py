@@ -61,8 +61,9 @@ from adcreative.inspect.datasets.formats import (
 )
 from adcreative.inspect.preprocess import catalogue_source
 
-# the scene-renderer families `dataset synth` can mix (poster is held back from training: the never-seen family)
-RENDERERS = ("compositor", "photoset", "softfocus", "perspective", "poster")
+# the scene-renderer families `dataset synth` can mix (poster is held back from training: the never-seen family;
+# lowkey, dark premium shots, is a sixth family sharing no drawing code with the others)
+RENDERERS = ("compositor", "photoset", "softfocus", "perspective", "poster", "lowkey")
 MAX_REDRAWS = 8
 HEADER = "synth.json"  # the run's options, written before anything is rendered
 JOURNAL = "manifest.partial.jsonl"  # finished samples and jobs of an unfinished run
