@@ -142,3 +142,41 @@ def test_the_ensemble_command(members, dataset: Path, tmp_path: Path,  # type: i
         err = capfd.readouterr().err
         assert why in err and "Traceback" not in err, err
         assert not (tmp_path / "bad").exists()
+
+
+def test_an_ensemble_takes_another_ood_model_than_its_members(members, encoded, dataset: Path,  # type: ignore[no-untyped-def]
+                                                               tmp_path: Path, capfd: pytest.CaptureFixture[str]) -> None:
+    """``ood_style`` on the ensemble: members trained without the scene-style distance get one in calibration; no
+    probability moves (the OOD model is fitted after training), the style model is fitted per training family and
+    saved; a bad style is one usage line."""
+    from adcreative.cli import main
+    from adcreative.inspect.base import load_inspector
+    from adcreative.inspect.model import ensemble
+    from adcreative.inspect.train import TrainConfig, calibrate_model, split_sets
+
+    assert all(m.ood_style == "none" for m in members)
+    tr, va, te = split_sets(encoded)
+    assert va is not None and te is not None
+    tr.renderers = ["a" if i % 2 else "b" for i in range(len(tr))]  # two training families
+    plain, styled = ensemble(members), ensemble(members, ood_style="scene")
+    for net in (plain, styled):
+        calibrate_model(net, tr, va, TrainConfig(seed=0))
+    assert styled.ood_style == "scene" and styled.style_mean.shape[0] == 2
+    assert styled.temperature == plain.temperature and styled.decision is not None and plain.decision is not None
+    assert (styled.decision.accept, styled.decision.reject) == (plain.decision.accept, plain.decision.reject)
+    items = sample_items(dataset, 12)
+    np.testing.assert_allclose(styled.predict_proba(items), plain.predict_proba(items), atol=1e-6)
+    assert styled.judge(items[:4]).ood.shape == (4,)
+    styled.save_pretrained(tmp_path / "styled")
+    loaded = load_inspector(tmp_path / "styled")
+    assert loaded.ood_style == "scene" and torch.equal(loaded.style_mean, styled.style_mean)
+    with pytest.raises(InputError, match="ood_style must be one of"):
+        ensemble(members, ood_style="texture")
+    for i, m in enumerate(members):
+        m.save_pretrained(tmp_path / f"m{i}")
+    capfd.readouterr()
+    assert main(["inspect", "ensemble", "--member", str(tmp_path / "m0"), "--member", str(tmp_path / "m1"),
+                 "--data", str(dataset), "--ood-style", "texture", "--out", str(tmp_path / "bad")]) == 2
+    err = capfd.readouterr().err
+    assert "--ood-style: choose none or scene" in err and "Traceback" not in err
+    assert not (tmp_path / "bad").exists()

@@ -460,6 +460,7 @@ def ensemble(
     decision_groups: str | None = typer.Option(None, "--decision-groups", help=_GROUPS_HELP),
     decision_min_group: int | None = typer.Option(None, "--decision-min-group", help=_MIN_GROUP_HELP),
     real_bias: bool = typer.Option(False, "--real-bias/--no-real-bias", help=_REAL_BIAS_HELP),
+    ood_style: str | None = typer.Option(None, "--ood-style", help=_OOD_STYLE_HELP + " (default: the members')"),
     cache: bool = typer.Option(True, "--cache/--no-cache"),
     threads: int | None = typer.Option(None, "--threads", min=1, max=THREADS_MAX),
 ) -> None:
@@ -471,8 +472,10 @@ def ensemble(
     _check_targets(target_accept, target_reject, ood_quantile)
     if len(member) < 2:
         raise InputError(f"an ensemble needs at least 2 --member folders, got {len(member)}")
+    if ood_style is not None and ood_style not in ("none", "scene"):
+        raise InputError(f"--ood-style: choose none or scene, got {ood_style!r}")
     cal = ensemble_folder(member, data, out, splits=splits, target_accept=target_accept, target_reject=target_reject,
-                          ood_quantile=ood_quantile, cache=cache, real_bias=real_bias,
+                          ood_quantile=ood_quantile, cache=cache, real_bias=real_bias, ood_style=ood_style,
                           **_decision_groups(decision_groups, decision_min_group))
     _print_calibration(cal, out, head=f"{len(member)} members; ")
 

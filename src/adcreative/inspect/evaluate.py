@@ -392,17 +392,19 @@ def calibrate_folder(model: str | Path | None, data: Path, out: Path, *, target_
 def ensemble_folder(members: Sequence[str | Path], data: Sequence[Path], out: Path, *, splits: str = "same",
                     target_accept: float = 0.99, target_reject: float = TARGET_REJECT, ood_quantile: float = 0.99,
                     cache: bool = True, decision_groups: str | None = None,
-                    decision_min_group: int | None = None, real_bias: bool = False) -> dict[str, Any]:
-    """A seed ensemble of saved inspectors (:func:`adcreative.inspect.model.ensemble`), calibrated on the dataset
-    folders' validation split as :func:`calibrate_folder` does (several folders are one dataset, as in training:
-    ``splits`` "first" gives a product the first folder's split), saved to ``out``; returns the fitted values."""
+                    decision_min_group: int | None = None, real_bias: bool = False,
+                    ood_style: str | None = None) -> dict[str, Any]:
+    """A seed ensemble of saved inspectors (:func:`adcreative.inspect.model.ensemble`, with ``ood_style`` when
+    given), calibrated on the dataset folders' validation split as :func:`calibrate_folder` does (several folders are
+    one dataset, as in training: ``splits`` "first" gives a product the first folder's split), saved to ``out``;
+    returns the fitted values."""
     from adcreative.core.errors import InputError
     from adcreative.inspect.base import load_inspector
     from adcreative.inspect.data import encode_folders, encoding_config
     from adcreative.inspect.model import ensemble
     from adcreative.inspect.train import calibrate_model
 
-    net = ensemble([load_inspector(m) for m in members])
+    net = ensemble([load_inspector(m) for m in members], ood_style=ood_style)
     enc, _ = encode_folders(list(data), encoding_config(net.config), splits=splits, cache=cache, mmap=True)
     tr, va = enc.split("train"), enc.split("val")
     if not len(va):

@@ -838,12 +838,16 @@ def image_only(**cfg: Any) -> RFNet:
                         "use_cues": False, "cue_expert": 0.0})
 
 
-def ensemble(members: Sequence[RFNet]) -> RFNet:
+def ensemble(members: Sequence[RFNet], *, ood_style: str | None = None) -> RFNet:
     """A seed ensemble of trained RFNets of one architecture (the same config but for their calibration): member 0's
     weights, then each other member's under ``others.i``, each keeping its own temperature. Its OOD model is member
-    0's and it has no decision yet: calibrate it (:func:`adcreative.inspect.train.calibrate_model`) before use."""
+    0's and it has no decision yet: calibrate it (:func:`adcreative.inspect.train.calibrate_model`) before use.
+    ``ood_style`` (default: the members') gives the ensemble another OOD model than its members': the OOD model is
+    fitted in calibration, after training, so it changes no weight and no probability."""
     if len(members) < 2:
         raise InputError(f"an ensemble needs at least 2 members, got {len(members)}")
+    if ood_style is not None and ood_style not in OOD_STYLES:
+        raise InputError(f"ood_style must be one of {', '.join(OOD_STYLES)}, got {ood_style!r}")
     base = {k: v for k, v in members[0].config.items() if k not in PER_MEMBER}
     for i, m in enumerate(members):
         if m.members > 1:
@@ -853,6 +857,8 @@ def ensemble(members: Sequence[RFNet]) -> RFNet:
         if differ:
             raise InputError(f"member {i + 1} has another architecture than member 1 ({', '.join(differ)}): an "
                              "ensemble's members share their inputs and must differ only in their weights")
+    if ood_style is not None:
+        base["ood_style"] = ood_style
     net = RFNet(**base, members=len(members), member_temperatures=[m.temperature for m in members])
     arrays = dict(members[0].state_arrays())
     for i, m in enumerate(members[1:]):
