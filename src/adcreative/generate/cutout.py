@@ -13,7 +13,9 @@ import cv2
 import numpy as np
 from PIL import Image
 
+from adcreative.core.errors import InputError
 from adcreative.core.imageio import MIN_SIDE
+from adcreative.core.types import Product
 
 OPAQUE = 250  # alpha at or above this is "the product's own pixels": copied exactly, never blended
 
@@ -34,6 +36,18 @@ def crop_rgba(image: Image.Image) -> np.ndarray:
     im = image if image.mode == "RGBA" else image.convert("RGBA")
     data = im.tobytes()
     return _crop_cached(hashlib.md5(data).hexdigest(), data, im.size)
+
+
+def placeable_cutout(product: Product) -> np.ndarray:
+    """:func:`crop_rgba` of a product's cutout, or an :class:`InputError` naming the product when there is nothing
+    a renderer could place: an empty alpha, or no pixel opaque enough to be the product's own."""
+    try:
+        cut = crop_rgba(product.image)
+    except ValueError:
+        raise InputError("the product cutout's alpha is empty: nothing to place", source=product.id) from None
+    if not (cut[..., 3] >= OPAQUE).any():
+        raise InputError("the product cutout has no opaque pixels (alpha under 250 everywhere)", source=product.id)
+    return cut
 
 
 def fit(rgba: np.ndarray, w: int, h: int) -> np.ndarray:

@@ -54,7 +54,7 @@ from adcreative.core.fonts import typeface
 from adcreative.core.modeling import register_to_config
 from adcreative.core.types import ASPECTS, Box, Product, canvas_size
 from adcreative.generate.base import GeneratedImage, SceneRenderer
-from adcreative.generate.cutout import OPAQUE, crop_rgba, fit, paste, source_image, stamp
+from adcreative.generate.cutout import OPAQUE, fit, paste, placeable_cutout, source_image, stamp
 from adcreative.generate.measure import (
     Prop,
     SceneReport,
@@ -681,12 +681,7 @@ class LowKey(SceneRenderer):
             raise InputError(f"unknown aspect {aspect!r}; choose from {', '.join(ASPECTS)}")
         rng = np.random.default_rng(seed)
         W, H = canvas_size(aspect, self.scale)
-        try:
-            cut = crop_rgba(product.image)
-        except ValueError:
-            raise InputError("the product cutout's alpha is empty: nothing to place", source=product.id) from None
-        if not (cut[..., 3] >= OPAQUE).any():
-            raise InputError("the product cutout has no opaque pixels (alpha under 250 everywhere)", source=product.id)
+        cut = placeable_cutout(product)
         tones = _Tones(cut)
         cm = real_height_cm(product)
         want = defect if defect not in (None, "available") else None
