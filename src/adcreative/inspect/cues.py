@@ -64,6 +64,14 @@ twenty-ninth round). How many, the log ratios, and with a known height the scale
 and is pinned (a refitted one would be a new set). A new model reads set 6 unless told otherwise
 (:data:`CURRENT_CUE_SET`, thirtieth round); the shipped RFNet reads it since the thirty-first.
 
+Version "7" (:data:`CUE_NAMES_V7`) is version 6's cues, bit for bit, followed by the under-the-base measurements
+again in units of the local contrast: log luminance around the foot, standardised by its median and spread. A
+contact shadow halves the light whatever the floor; on a near-black floor that is a few grey levels, which the
+absolute cues read as no shadow at the base (a gap). The shipped RFNet on lowkey's dark floors moved its
+contact cues by 2.5-3.5 training standard deviations toward space mismatch (thirty-third round). It adds how bright
+the floor beside the foot is and its spread, the darkening under the foot against beside it (at the base, its peak,
+where it lies, the darkest row) and the strongest horizontal edge near the base with the product's outline left out.
+
 Everything is NumPy/OpenCV on a copy at most :data:`WORK_SIDE` pixels on its longer side, so it is cheap enough to
 run with the rest of the preprocessing.
 """
@@ -107,8 +115,16 @@ CUE_NAMES_V4 = (*CUE_NAMES_V3, "prop2_n", "prop2_log_med", "prop2_log_big")
 CUE_NAMES_V5 = (*CUE_NAMES_V4, "height_known", "height_log_cm", "prop2_scale_med", "prop2_scale_big")
 # version 6: version 5's cues, unchanged, then the same scale against the props a learned finder keeps
 CUE_NAMES_V6 = (*CUE_NAMES_V5, "prop3_n", "prop3_log_med", "prop3_log_big", "prop3_scale_med", "prop3_scale_big")
+# version 7: version 6's cues, unchanged, then the under-the-base cues in units of the local contrast (log luminance)
+CUE_NAMES_V7 = (
+    *CUE_NAMES_V6,
+    "floor_lum", "floor_contrast",  # how bright the surroundings of the foot are, and their spread (log units)
+    "n_dark_offset", "n_dark_depth", "n_contact_dark", "n_shadow_peak", "n_shadow_peak_val",  # the darkening
+    "n_edge_offset", "n_edge_strength",  # the strongest horizontal edge near the base, the product's own excluded
+    "gap_back_de", "gap_support_de", "gap_score",  # just under the foot: the backdrop showing through, or support
+)
 CUE_SETS: dict[str, tuple[str, ...]] = {"2": CUE_NAMES_V2, "3": CUE_NAMES_V3, "4": CUE_NAMES_V4, "5": CUE_NAMES_V5,
-                                        "6": CUE_NAMES_V6}
+                                        "6": CUE_NAMES_V6, "7": CUE_NAMES_V7}
 CUE_NAMES = CUE_NAMES_V2  # the legacy set's names (the observe() default; LEGACY_CUE_SET)
 LEGACY_CUE_SET = "2"  # what a model saved before cue sets existed (its config has no cue_set) reads
 CURRENT_CUE_SET = "6"  # what a new model reads unless told otherwise (inspect train --cue-set)
@@ -162,8 +178,9 @@ def observe(rgb: np.ndarray, mask: np.ndarray, cutout: np.ndarray, version: str 
     visible or saliency; thresholded at 0.5), ``cutout`` h×w×4 uint8 (the product's clean RGBA cutout).
     ``version``: the cue set (:data:`CUE_SETS`); "3" is version 2's cues, bit for bit, then its own; "4" is
     version 3's, bit for bit, then its own; "5" is version 4's, then the product's real height ``height_cm``
-    (None: unknown; sets 5 and 6 read it); "6" is version 5's, then the learned prop finder's scale
-    (``prop_finder``: the shipped one unless given)."""
+    (None: unknown; sets 5 to 7 read it); "6" is version 5's, then the learned prop finder's scale
+    (``prop_finder``: the shipped one unless given); "7" is version 6's, then the under-the-base cues in units of
+    the local contrast."""
     if height_cm is not None and not is_height_cm(height_cm):
         raise ValueError(f"height_cm must be a height in cm in (0, {MAX_HEIGHT_CM:g}], got {height_cm!r}")
     names = cue_names(version)
@@ -291,6 +308,8 @@ def observe(rgb: np.ndarray, mask: np.ndarray, cutout: np.ndarray, version: str 
         _cues_v5(cue, float(height_cm))
     if level >= 6:
         _cues_v6(cue, img, lab_img, m, (y0, y1, x0, x1), height_cm, prop_finder or shipped_prop_finder())
+    if level >= 7:
+        _cues_v7(cue, gray, lab_img, m, (y0, y1, x0, x1))
     out[:] = [cue[k] for k in names]
     return np.nan_to_num(out, nan=0.0, posinf=0.0, neginf=0.0)
 
@@ -559,6 +578,95 @@ def _cues_v6(cue: dict[str, float], img: np.ndarray, lab_img: np.ndarray, m: np.
     """Version 6's own cues, into ``cue``: :func:`prop_scale_cues` of the image's prop candidates."""
     feats, _ = prop_candidates(img, lab_img, m, box)
     cue.update(prop_scale_cues(feats, height_cm, finder))
+
+
+def _cues_v7(cue: dict[str, float], gray: np.ndarray, lab_img: np.ndarray, m: np.ndarray,
+             box: tuple[int, int, int, int]) -> None:
+    """Version 7's own cues, into ``cue``: sets 2 and 3's under-the-base measurements again, on log luminance
+    standardised by the foot's surroundings. A contact shadow or a support's edge is a ratio of light, not a
+    difference: on a near-black floor it is a few grey levels, which the absolute cues read as no shadow at the base
+    (a gap) or a darkest row anywhere (lowkey: docs/inspect.md, thirty-third round). In units of the region's own
+    spread it reads the same on a white sweep and a black one; ``floor_lum`` and ``floor_contrast`` say how much
+    there was to read.
+
+    The darkening under the foot against beside it assumes a support wider than the product; a plinth as narrow as
+    the product puts its dark front face under the foot and the lit backdrop beside it, which reads as a shadow away
+    from the base. So it also compares, in Lab, the thin strip just under the foot with the backdrop beside the
+    product just above its base (``gap_back_de``) and with what lies deeper under the foot (``gap_support_de``):
+    across a gap the backdrop shows through under the foot, on a support the strip is the support's top."""
+    y0, y1, x0, x1 = box
+    h, w = m.shape
+    bh = y1 - y0
+    foot_rows = max(2, round(0.04 * bh))
+    foot = np.nonzero(m[max(y0, y1 - foot_rows) : y1].any(axis=0))[0]
+    fx0, fx1 = int(foot.min()), int(foot.max()) + 1
+    fw = fx1 - fx0
+    depth = max(3, round(0.4 * bh))
+    lo, hi = max(0, y1 - depth), min(h, y1 + depth)
+    cx0, cx1 = max(0, fx0 - fw), min(w, fx1 + fw)
+    # away from the product and its anti-aliased rim: its own outline is not the support's edge
+    away = ~cv2.dilate(m.astype(np.uint8), _K3, iterations=2).astype(bool)
+    reg_away = away[lo:hi, cx0:cx1]
+    if hi - y1 < 3 or reg_away.sum() < 16:
+        return
+    logl = np.log1p(gray[lo:hi, cx0:cx1])
+    vals = logl[reg_away]
+    med = float(np.median(vals))
+    spread = float(np.median(np.abs(vals - med))) * 1.4826
+    scale = max(spread, 0.02)  # a flat region (a plain sweep): ~2 % of light is the least change counted
+    z = (logl - med) / scale
+    beside = gray[y1:hi, cx0:cx1][reg_away[y1 - lo :]]
+    cue["floor_lum"] = float(np.median(beside) / 255.0) if beside.size else 0.0
+    cue["floor_contrast"] = spread
+    # the darkening under the foot against beside it, row by row below the base
+    cols = np.arange(cx0, cx1)
+    under_c = (cols >= fx0) & (cols < fx1)
+    side_c = ((cols < fx0 - 2) | (cols >= fx1 + 2))
+    below = slice(y1 - lo, hi - lo)
+    zb, ab = z[below], reg_away[below]
+    ok_u, ok_s = ab & under_c, ab & side_c
+    nu, ns = ok_u.sum(1), ok_s.sum(1)
+    valid = (nu > 0) & (ns > 0)
+    if valid.any():
+        u = (zb * ok_u).sum(1) / np.maximum(nu, 1)
+        sd = (zb * ok_s).sum(1) / np.maximum(ns, 1)
+        d = np.where(valid, sd - u, -np.inf)
+        k = int(np.argmax(d))
+        cue["n_shadow_peak"] = k / bh
+        cue["n_shadow_peak_val"] = float(np.clip(d[k], -10.0, 10.0))
+        first = d[: max(2, round(0.03 * bh))]
+        first = first[np.isfinite(first)]
+        cue["n_contact_dark"] = float(np.clip(first.mean(), -10.0, 10.0)) if len(first) else 0.0
+        uu = np.where(nu > 0, u, np.inf)
+        j = int(np.argmin(uu))
+        if np.isfinite(uu[j]):
+            cue["n_dark_offset"] = j / bh
+            side_med = float(np.median(zb[ok_s])) if ok_s.any() else 0.0
+            cue["n_dark_depth"] = float(np.clip(side_med - uu[j], -10.0, 10.0))
+    # the strongest horizontal edge across the foot's columns and beside them, the product's own outline excluded
+    gy = np.abs(cv2.Sobel(z.astype(np.float32), cv2.CV_32F, 0, 1, ksize=3)) / 4.0
+    rows_ok = reg_away.sum(1)
+    prof = np.where(rows_ok >= 3, (gy * reg_away).sum(1) / np.maximum(rows_ok, 1), -1.0)
+    j = int(np.argmax(prof))
+    if prof[j] > 0:
+        cue["n_edge_offset"] = (lo + j - y1) / bh
+        cue["n_edge_strength"] = float(min(prof[j], 10.0))
+    # just under the foot: the backdrop beside the product above its base, or what lies deeper under the foot?
+    bw = x1 - x0
+    strip = np.zeros((h, w), bool)
+    strip[y1 : min(h, y1 + max(2, round(0.04 * bh))), fx0:fx1] = True
+    back = np.zeros((h, w), bool)
+    back[max(0, y1 - round(0.15 * bh)) : max(0, y1 - round(0.02 * bh)), max(0, x0 - bw // 2) : min(w, x1 + bw // 2)] = True
+    deep = np.zeros((h, w), bool)
+    deep[min(h, y1 + round(0.1 * bh)) : min(h, y1 + round(0.25 * bh)), fx0:fx1] = True
+    full_away = ~cv2.dilate(m.astype(np.uint8), _K3, iterations=2).astype(bool)
+    strip, back, deep = strip & full_away, back & full_away, deep & full_away
+    if strip.sum() >= 3 and back.sum() >= 3:
+        c_strip = np.median(lab_img[strip], axis=0)
+        cue["gap_back_de"] = float(np.linalg.norm(c_strip - np.median(lab_img[back], axis=0))) / 100.0
+        if deep.sum() >= 3:
+            cue["gap_support_de"] = float(np.linalg.norm(c_strip - np.median(lab_img[deep], axis=0))) / 100.0
+            cue["gap_score"] = cue["gap_support_de"] - cue["gap_back_de"]
 
 
 def prop_scale_cues(feats: np.ndarray, height_cm: float | None, finder: PropFinder) -> dict[str, float]:
