@@ -189,7 +189,8 @@ def placement_path(rfnet: Any, n: int, reps: int) -> None:
 
 def cue_sets_path(n: int, reps: int) -> None:
     """The measured cues alone, ms per image for each cue set, side by side on the same images (set 6 adds the
-    learned prop finder: Felzenszwalb segments and their candidates' trees)."""
+    learned prop finder: Felzenszwalb segments and their candidates' trees; set 7 the under-the-base cues again,
+    on log luminance)."""
     from adcreative.inspect.cues import CUE_SETS, observe
     from adcreative.inspect.prop_finder import shipped_prop_finder
 
@@ -206,6 +207,7 @@ def cue_sets_path(n: int, reps: int) -> None:
     for v, t in ms.items():
         print(f"{v:<10}{len(CUE_SETS[v]):>6}{t:>9.1f}")
     print(f"set 6 / set 5: {ms['6'] / ms['5']:.2f}×")
+    print(f"set 7 / set 6: {ms['7'] / ms['6']:.2f}×")
 
 
 def encode_path(n: int, reps: int) -> None:

@@ -1,0 +1,138 @@
+"""Leave-one-renderer-out screening of cue sets with the cue expert alone (docs/inspect.md, thirty-fourth round).
+
+The cue expert is boosted trees on the measured cues (inspect/cue_trees.py), so a cue set can be judged on held-out
+renderer families in seconds once every image's cues are measured, before any RFNet is trained on it:
+
+    python scripts/cue_loro.py encode DATASET CUES.npz [--set 7] [--workers 2]   # every image's cues, once
+    python scripts/cue_loro.py loro CUES.npz [...] [--sets 6,7]                  # one table per file
+
+Each fold trains on the other families' ``train`` split, keeps the rounds with the lowest NLL on their ``val`` split
+(class-weighted, depth 3, as the shipped cue expert) and tests on the held-out family's ``test`` split, whose
+products no fold trained on. A set's columns are picked by name from the encoded set, so any set whose cues the
+encoded one computes can be compared on the same measurements.
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import sys
+from multiprocessing import Pool
+from pathlib import Path
+
+import numpy as np
+
+CLASSES = ("available", "unsuitable", "space_mismatch", "size_mismatch", "indistinctiveness", "shape_hallucination")
+
+
+def _measure(args: tuple[object, str]) -> np.ndarray:
+    from adcreative.inspect.cues import observe
+    from adcreative.inspect.data import load_sample
+
+    sample, version = args
+    item = load_sample(sample)  # type: ignore[arg-type]
+    if item.mask is None or item.product is None:
+        raise SystemExit(f"{item.id}: the cue expert needs each image's mask and cutout")
+    mask = np.asarray(item.mask, np.float32) / 255.0
+    return observe(np.asarray(item.image), mask, np.asarray(item.product), version=version, height_cm=item.height_cm)
+
+
+def encode(data: Path, out: Path, version: str, workers: int) -> None:
+    from adcreative.core.imageio import atomic_write
+    from adcreative.inspect.cues import cue_names
+    from adcreative.inspect.data import renderer_family
+    from adcreative.inspect.datasets.formats import read_dataset
+
+    samples = read_dataset(data)
+    rows = []
+    with Pool(workers) as pool:
+        for i, x in enumerate(pool.imap(_measure, [(s, version) for s in samples], chunksize=8), 1):
+            rows.append(x)
+            if i % 500 == 0 or i == len(samples):
+                print(f"  cues {i}/{len(samples)}", file=sys.stderr, flush=True)
+    buf = io.BytesIO()
+    np.savez(buf, x=np.stack(rows), names=np.array(cue_names(version)), label=np.array([s.label for s in samples]),
+             renderer=np.array([renderer_family(s) for s in samples]), split=np.array([s.split for s in samples]))
+    atomic_write(out, buf.getvalue())
+    print(f"{out}: {len(samples)} images, cue set {version}")
+
+
+def _fold(x: np.ndarray, y: np.ndarray, tr: np.ndarray, va: np.ndarray, te: np.ndarray) -> tuple[float, float, float]:
+    """AP(available), macro-F1 and available recall of trees fitted on ``tr`` (rounds on ``va``), tested on ``te``."""
+    import torch
+    from sklearn.metrics import average_precision_score, f1_score
+
+    from adcreative.inspect.cue_trees import CueTrees, fit_cue_trees
+
+    mu, sd = x[tr].mean(0), x[tr].std(0) + 1e-6
+    z = (x - mu) / sd
+    counts = np.bincount(y[tr], minlength=len(CLASSES)).astype(float)
+    weights = np.where(counts > 0, counts.sum() / np.maximum(counts, 1) / len(CLASSES), 0.0)
+    trees = CueTrees(len(CLASSES))
+    fit_cue_trees(trees, z[tr], y[tr], weights, z[va], y[va], seed=0)
+    with torch.no_grad():
+        p = torch.softmax(trees(torch.from_numpy(z[te]).float()), -1).numpy()
+    yt, pred = y[te], p.argmax(1)
+    f1 = f1_score(yt, pred, average="macro", labels=list(range(len(CLASSES))))
+    return float(average_precision_score(yt == 0, p[:, 0])), float(f1), float((pred[yt == 0] == 0).mean())
+
+
+def loro(path: Path, sets: list[str]) -> None:
+    from adcreative.inspect.cues import cue_names
+
+    d = np.load(path)
+    names = [str(n) for n in d["names"]]
+    x, ren, split = d["x"].astype(np.float64), d["renderer"], d["split"]
+    y = np.array([CLASSES.index(str(c)) for c in d["label"]])
+    cols = {}
+    for v in sets:
+        missing = [n for n in cue_names(v) if n not in names]
+        if missing:
+            raise SystemExit(f"{path} lacks set {v}'s cues ({', '.join(missing[:3])}...): encode a later set")
+        cols[v] = [names.index(n) for n in cue_names(v)]
+    print(f"## {path}: {len(y)} images; cells are AP(available) / macro-F1 / available recall, cue set "
+          + " | ".join(sets))
+    print("| held out | test images | " + " | ".join(f"set {v}" for v in sets) + " |")
+    print("|---|---|" + "---|" * len(sets))
+    got: dict[str, list[tuple[float, float, float]]] = {v: [] for v in sets}
+    for fam in sorted(set(ren.tolist())):
+        tr, va, te = (ren != fam) & (split == "train"), (ren != fam) & (split == "val"), (ren == fam) & (split == "test")
+        if not te.any() or not (y[te] == 0).any():
+            print(f"| {fam} | {int(te.sum())} | no test image of an available class |")
+            continue
+        cells = []
+        for v in sets:
+            r = _fold(x[:, cols[v]], y, tr, va, te)
+            got[v].append(r)
+            cells.append(" / ".join(f"{a:.3f}" for a in r))
+        print(f"| {fam} | {int(te.sum())} | " + " | ".join(cells) + " |", flush=True)
+    med = [" / ".join(f"{np.median([r[j] for r in got[v]]):.3f}" for j in range(3)) for v in sets]
+    print("| median | | " + " | ".join(med) + " |")
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    sub = ap.add_subparsers(dest="cmd", required=True)
+    e = sub.add_parser("encode", help="measure every image's cues once")
+    e.add_argument("data", type=Path)
+    e.add_argument("out", type=Path)
+    e.add_argument("--set", default="7", help="the cue set to measure (later sets include the earlier ones)")
+    e.add_argument("--workers", type=int, default=2)
+    lo = sub.add_parser("loro", help="the leave-one-renderer-out table of each encoded file")
+    lo.add_argument("files", type=Path, nargs="+")
+    lo.add_argument("--sets", default="6,7", help="comma-separated cue sets to compare")
+    args = ap.parse_args(argv)
+    if args.cmd == "encode":
+        if not (args.data / "manifest.jsonl").is_file():
+            ap.error(f"{args.data} is not a dataset folder (no manifest.jsonl)")
+        encode(args.data, args.out, args.set, max(1, args.workers))
+    else:
+        for f in args.files:
+            if not f.is_file():
+                ap.error(f"{f}: no such file")
+            loro(f, [v.strip() for v in args.sets.split(",") if v.strip()])
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
