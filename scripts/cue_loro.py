@@ -45,11 +45,18 @@ def encode(data: Path, out: Path, version: str, workers: int) -> None:
 
     samples = read_dataset(data)
     rows = []
-    with Pool(workers) as pool:
-        for i, x in enumerate(pool.imap(_measure, [(s, version) for s in samples], chunksize=8), 1):
+    jobs = [(s, version) for s in samples]
+    pool = Pool(workers) if workers > 1 else None  # one worker: in this process (nothing to spawn or pickle)
+    try:
+        found = pool.imap(_measure, jobs, chunksize=8) if pool is not None else map(_measure, jobs)
+        for i, x in enumerate(found, 1):
             rows.append(x)
             if i % 500 == 0 or i == len(samples):
                 print(f"  cues {i}/{len(samples)}", file=sys.stderr, flush=True)
+    finally:
+        if pool is not None:
+            pool.close()
+            pool.join()
     buf = io.BytesIO()
     np.savez(buf, x=np.stack(rows), names=np.array(cue_names(version)), label=np.array([s.label for s in samples]),
              renderer=np.array([renderer_family(s) for s in samples]), split=np.array([s.split for s in samples]))
