@@ -472,13 +472,9 @@ def _cues_v3(cue: dict[str, float], f32: np.ndarray, gray: np.ndarray, lab_img: 
     if hi - y1 >= 3 and sides.any():
         rows = slice(y1, hi)
         ok_u, ok_s = away[rows] & under_c, away[rows] & sides
-        g = gray[rows]
-        nu, ns = ok_u.sum(1), ok_s.sum(1)
-        valid = (nu > 0) & (ns > 0)
-        if valid.any():
-            u = (g * ok_u).sum(1) / np.maximum(nu, 1)
-            sd = (g * ok_s).sum(1) / np.maximum(ns, 1)
-            d = np.where(valid, sd - u, -np.inf)
+        dark = _darkening(gray[rows], ok_u, ok_s)
+        if dark is not None:
+            d = dark[0]
             k = int(np.argmax(d))
             cue["shadow_peak"] = k / bh
             cue["shadow_peak_val"] = float(d[k] / 255.0)
@@ -580,6 +576,19 @@ def _cues_v6(cue: dict[str, float], img: np.ndarray, lab_img: np.ndarray, m: np.
     cue.update(prop_scale_cues(feats, height_cm, finder))
 
 
+def _darkening(g: np.ndarray, ok_u: np.ndarray, ok_s: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
+    """Row by row (``g`` rows×cols, masks of the pixels under the foot and beside it): the mean beside minus the
+    mean under (−inf where a row has none of either), the mean under and how many pixels it had; None when no row
+    has both."""
+    nu, ns = ok_u.sum(1), ok_s.sum(1)
+    valid = (nu > 0) & (ns > 0)
+    if not valid.any():
+        return None
+    u = (g * ok_u).sum(1) / np.maximum(nu, 1)
+    sd = (g * ok_s).sum(1) / np.maximum(ns, 1)
+    return np.where(valid, sd - u, -np.inf), u, nu
+
+
 def _cues_v7(cue: dict[str, float], gray: np.ndarray, lab_img: np.ndarray, m: np.ndarray,
              box: tuple[int, int, int, int]) -> None:
     """Version 7's own cues, into ``cue``: sets 2 and 3's under-the-base measurements again, on log luminance
@@ -625,12 +634,9 @@ def _cues_v7(cue: dict[str, float], gray: np.ndarray, lab_img: np.ndarray, m: np
     below = slice(y1 - lo, hi - lo)
     zb, ab = z[below], reg_away[below]
     ok_u, ok_s = ab & under_c, ab & side_c
-    nu, ns = ok_u.sum(1), ok_s.sum(1)
-    valid = (nu > 0) & (ns > 0)
-    if valid.any():
-        u = (zb * ok_u).sum(1) / np.maximum(nu, 1)
-        sd = (zb * ok_s).sum(1) / np.maximum(ns, 1)
-        d = np.where(valid, sd - u, -np.inf)
+    dark = _darkening(zb, ok_u, ok_s)
+    if dark is not None:
+        d, u, nu = dark
         k = int(np.argmax(d))
         cue["n_shadow_peak"] = k / bh
         cue["n_shadow_peak_val"] = float(np.clip(d[k], -10.0, 10.0))
