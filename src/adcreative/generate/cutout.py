@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
+from dataclasses import dataclass
 
 import cv2
 import numpy as np
@@ -48,6 +49,41 @@ def placeable_cutout(product: Product) -> np.ndarray:
     if not (cut[..., 3] >= OPAQUE).any():
         raise InputError("the product cutout has no opaque pixels (alpha under 250 everywhere)", source=product.id)
     return cut
+
+
+@dataclass(frozen=True)
+class Footprint:
+    """A cutout fitted to its placed size, and where it stands: ``ref`` the fitted RGBA, ``opaque`` its own pixels
+    (alpha ≥ OPAQUE), ``base_off``/``top_off`` its lowest and highest opaque rows, ``f0``:``f1`` the columns of its
+    foot (the bottom 4 % of its opaque height)."""
+
+    ref: np.ndarray
+    opaque: np.ndarray
+    base_off: int
+    top_off: int
+    f0: int
+    f1: int
+
+    @property
+    def hh(self) -> int:
+        """The opaque height in pixels."""
+        return self.base_off - self.top_off + 1
+
+
+def footprint(cut: np.ndarray, w: int, h: int) -> Footprint:
+    """:func:`fit` of ``cut`` to ``w``×``h`` and its :class:`Footprint`. A cutout whose opaque pixels vanish at this
+    size keeps its soft ones (alpha > 8) as opaque, so every placed product has a base and a foot."""
+    ref = fit(cut, w, h)
+    opaque = ref[..., 3] >= OPAQUE
+    if not opaque.any():
+        ref = ref.copy()
+        ref[..., 3][ref[..., 3] > 8] = 255
+        opaque = ref[..., 3] >= OPAQUE
+    rows = np.nonzero(opaque.any(axis=1))[0]
+    base_off, top_off = int(rows.max()), int(rows.min())
+    band = max(2, round(0.04 * (base_off - top_off + 1)))
+    foot = np.nonzero(opaque[base_off - band + 1 : base_off + 1].any(axis=0))[0]
+    return Footprint(ref, opaque, base_off, top_off, int(foot.min()), int(foot.max()) + 1)
 
 
 def fit(rgba: np.ndarray, w: int, h: int) -> np.ndarray:

@@ -34,7 +34,7 @@ from adcreative.core.fonts import FontT, typeface
 from adcreative.core.modeling import register_to_config
 from adcreative.core.types import ASPECTS, Box, Product, canvas_size
 from adcreative.generate.base import GeneratedImage, SceneRenderer
-from adcreative.generate.cutout import OPAQUE, fit, paste, placeable_cutout, source_image, stamp
+from adcreative.generate.cutout import OPAQUE, footprint, paste, placeable_cutout, source_image, stamp
 from adcreative.generate.measure import (
     Prop,
     SceneReport,
@@ -727,19 +727,9 @@ class Poster(SceneRenderer):
         if kind != "edge-cut":
             pw = min(pw, max(6, int(0.9 * free.w)))
         ph_i = max(6, round(ph))
-        ref = fit(cut, pw, ph_i)
-        a_ref = ref[..., 3] >= OPAQUE
-        if not a_ref.any():  # a cutout whose opaque pixels vanish at this size: keep its soft ones
-            ref = ref.copy()
-            ref[..., 3][ref[..., 3] > 8] = 255
-            a_ref = ref[..., 3] >= OPAQUE
-        rows = np.nonzero(a_ref.any(axis=1))[0]
-        base_off, top_off = int(rows.max()), int(rows.min())
-        hh = base_off - top_off + 1
-        band = max(2, round(0.04 * hh))
-        foot = np.nonzero(a_ref[base_off - band + 1 : base_off + 1].any(axis=0))[0]
-        f0, f1 = int(foot.min()), int(foot.max()) + 1
-        fw = f1 - f0
+        fp = footprint(cut, pw, ph_i)
+        ref, a_ref, base_off, top_off, f0, f1 = fp.ref, fp.opaque, fp.base_off, fp.top_off, fp.f0, fp.f1
+        hh, fw = fp.hh, f1 - f0
 
         # -- stage choice and the contact row ----------------------------------------------------------------
         if kind == "off-edge":
