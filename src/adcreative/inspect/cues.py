@@ -658,20 +658,19 @@ def _cues_v7(cue: dict[str, float], gray: np.ndarray, lab_img: np.ndarray, m: np
         cue["n_edge_offset"] = (lo + j - y1) / bh
         cue["n_edge_strength"] = float(min(prof[j], 10.0))
     # just under the foot: the backdrop beside the product above its base, or what lies deeper under the foot?
+    def lab_away(r0: int, r1: int, c0: int, c1: int) -> np.ndarray:  # the Lab pixels of a box, off the product
+        return lab_img[r0:r1, c0:c1][away[r0:r1, c0:c1]]
+
     bw = x1 - x0
-    strip = np.zeros((h, w), bool)
-    strip[y1 : min(h, y1 + max(2, round(0.04 * bh))), fx0:fx1] = True
-    back = np.zeros((h, w), bool)
-    back[max(0, y1 - round(0.15 * bh)) : max(0, y1 - round(0.02 * bh)), max(0, x0 - bw // 2) : min(w, x1 + bw // 2)] = True
-    deep = np.zeros((h, w), bool)
-    deep[min(h, y1 + round(0.1 * bh)) : min(h, y1 + round(0.25 * bh)), fx0:fx1] = True
-    full_away = ~cv2.dilate(m.astype(np.uint8), _K3, iterations=2).astype(bool)
-    strip, back, deep = strip & full_away, back & full_away, deep & full_away
-    if strip.sum() >= 3 and back.sum() >= 3:
-        c_strip = np.median(lab_img[strip], axis=0)
-        cue["gap_back_de"] = float(np.linalg.norm(c_strip - np.median(lab_img[back], axis=0))) / 100.0
-        if deep.sum() >= 3:
-            cue["gap_support_de"] = float(np.linalg.norm(c_strip - np.median(lab_img[deep], axis=0))) / 100.0
+    strip = lab_away(y1, min(h, y1 + max(2, round(0.04 * bh))), fx0, fx1)
+    back = lab_away(max(0, y1 - round(0.15 * bh)), max(0, y1 - round(0.02 * bh)), max(0, x0 - bw // 2),
+                    min(w, x1 + bw // 2))
+    deep = lab_away(min(h, y1 + round(0.1 * bh)), min(h, y1 + round(0.25 * bh)), fx0, fx1)
+    if len(strip) >= 3 and len(back) >= 3:
+        c_strip = np.median(strip, axis=0)
+        cue["gap_back_de"] = float(np.linalg.norm(c_strip - np.median(back, axis=0))) / 100.0
+        if len(deep) >= 3:
+            cue["gap_support_de"] = float(np.linalg.norm(c_strip - np.median(deep, axis=0))) / 100.0
             cue["gap_score"] = cue["gap_support_de"] - cue["gap_back_de"]
 
 
