@@ -26,13 +26,15 @@ CLASSES = ("available", "unsuitable", "space_mismatch", "size_mismatch", "indist
 
 
 def _measure(args: tuple[object, str]) -> np.ndarray:
+    from adcreative.core.errors import InputError
     from adcreative.inspect.cues import observe
     from adcreative.inspect.data import load_sample
 
     sample, version = args
     item = load_sample(sample)  # type: ignore[arg-type]
     if item.mask is None or item.product is None:
-        raise SystemExit(f"{item.id}: the cue expert needs each image's mask and cutout")
+        # an exception, not SystemExit: a pool worker passes it back to the parent (SystemExit would end the worker)
+        raise InputError("the cue expert needs each image's mask and cutout", source=item.id)
     mask = np.asarray(item.mask, np.float32) / 255.0
     return observe(np.asarray(item.image), mask, np.asarray(item.product), version=version, height_cm=item.height_cm)
 
@@ -132,7 +134,13 @@ def main(argv: list[str] | None = None) -> int:
     if args.cmd == "encode":
         if not (args.data / "manifest.jsonl").is_file():
             ap.error(f"{args.data} is not a dataset folder (no manifest.jsonl)")
-        encode(args.data, args.out, args.set, max(1, args.workers))
+        from adcreative.core.errors import InputError
+
+        try:
+            encode(args.data, args.out, args.set, max(1, args.workers))
+        except InputError as e:  # a missing or corrupt file, an image without its mask or cutout: one line
+            print(f"error: {e}", file=sys.stderr)
+            return 2
     else:
         for f in args.files:
             if not f.is_file():
