@@ -5,11 +5,17 @@ renderer families in seconds once every image's cues are measured, before any RF
 
     python scripts/cue_loro.py encode DATASET CUES.npz [--set 7] [--workers 2]   # every image's cues, once
     python scripts/cue_loro.py loro CUES.npz [...] [--sets 6,7]                  # one table per file
+    python scripts/cue_loro.py kinds CUES.npz [--set 7]                           # which defect kinds cost AP
 
 Each fold trains on the other families' ``train`` split, keeps the rounds with the lowest NLL on their ``val`` split
 (class-weighted, depth 3, as the shipped cue expert) and tests on the held-out family's ``test`` split, whose
 products no fold trained on. A set's columns are picked by name from the encoded set, so any set whose cues the
 encoded one computes can be compared on the same measurements.
+
+``kinds`` says where a held-out family's AP(available) is lost (docs/inspect.md, thirty-fifth round): for each
+defect kind a renderer drew (``params.kind``: a hole, a giant product, a stray reflection...), the share of that
+family's good images the fold's trees score no higher than each image of the kind (0: every defective image of the
+kind ranks under every good one), on the held-out family's validation and test products.
 """
 
 from __future__ import annotations
@@ -39,6 +45,12 @@ def _measure(args: tuple[object, str]) -> np.ndarray:
     return observe(np.asarray(item.image), mask, np.asarray(item.product), version=version, height_cm=item.height_cm)
 
 
+def _kind(label: str, params: object) -> str:
+    """``label:kind`` of a defective image (the kind its renderer drew, ``-`` when it names none); ``available``."""
+    kind = params.get("kind") if isinstance(params, dict) else None
+    return label if label == "available" else f"{label}:{kind or '-'}"
+
+
 def encode(data: Path, out: Path, version: str, workers: int) -> None:
     from adcreative.core.imageio import atomic_write
     from adcreative.inspect.cues import cue_names
@@ -61,15 +73,15 @@ def encode(data: Path, out: Path, version: str, workers: int) -> None:
             pool.join()
     buf = io.BytesIO()
     np.savez(buf, x=np.stack(rows), names=np.array(cue_names(version)), label=np.array([s.label for s in samples]),
-             renderer=np.array([renderer_family(s) for s in samples]), split=np.array([s.split for s in samples]))
+             renderer=np.array([renderer_family(s) for s in samples]), split=np.array([s.split for s in samples]),
+             kind=np.array([_kind(s.label, s.params) for s in samples]))
     atomic_write(out, buf.getvalue())
     print(f"{out}: {len(samples)} images, cue set {version}")
 
 
-def _fold(x: np.ndarray, y: np.ndarray, tr: np.ndarray, va: np.ndarray, te: np.ndarray) -> tuple[float, float, float]:
-    """AP(available), macro-F1 and available recall of trees fitted on ``tr`` (rounds on ``va``), tested on ``te``."""
+def _fit_predict(x: np.ndarray, y: np.ndarray, tr: np.ndarray, va: np.ndarray, te: np.ndarray) -> np.ndarray:
+    """Class probabilities on ``te`` of trees fitted on ``tr`` (rounds on ``va``; cues standardised on ``tr``)."""
     import torch
-    from sklearn.metrics import average_precision_score, f1_score
 
     from adcreative.inspect.cue_trees import CueTrees, fit_cue_trees
 
@@ -80,7 +92,14 @@ def _fold(x: np.ndarray, y: np.ndarray, tr: np.ndarray, va: np.ndarray, te: np.n
     trees = CueTrees(len(CLASSES))
     fit_cue_trees(trees, z[tr], y[tr], weights, z[va], y[va], seed=0)
     with torch.no_grad():
-        p = torch.softmax(trees(torch.from_numpy(z[te]).float()), -1).numpy()
+        return np.asarray(torch.softmax(trees(torch.from_numpy(z[te]).float()), -1).numpy())
+
+
+def _fold(x: np.ndarray, y: np.ndarray, tr: np.ndarray, va: np.ndarray, te: np.ndarray) -> tuple[float, float, float]:
+    """AP(available), macro-F1 and available recall of trees fitted on ``tr`` (rounds on ``va``), tested on ``te``."""
+    from sklearn.metrics import average_precision_score, f1_score
+
+    p = _fit_predict(x, y, tr, va, te)
     yt, pred = y[te], p.argmax(1)
     f1 = f1_score(yt, pred, average="macro", labels=list(range(len(CLASSES))))
     return float(average_precision_score(yt == 0, p[:, 0])), float(f1), float((pred[yt == 0] == 0).mean())
@@ -119,6 +138,47 @@ def loro(path: Path, sets: list[str]) -> None:
     print("| median | | " + " | ".join(med) + " |")
 
 
+def kinds(path: Path, version: str, top: int) -> None:
+    from adcreative.inspect.cues import cue_names
+
+    d = np.load(path)
+    if "kind" not in d.files:
+        raise SystemExit(f"{path} has no defect kinds: encode it again with this script")
+    names = [str(n) for n in d["names"]]
+    missing = [n for n in cue_names(version) if n not in names]
+    if missing:
+        raise SystemExit(f"{path} lacks set {version}'s cues ({', '.join(missing[:3])}...): encode a later set")
+    x = d["x"].astype(np.float64)[:, [names.index(n) for n in cue_names(version)]]
+    ren, split, kind = d["renderer"], d["split"], d["kind"]
+    y = np.array([CLASSES.index(str(c)) for c in d["label"]])
+    fams = sorted(set(ren.tolist()))
+    loss: dict[tuple[str, str], list[float]] = {}
+    for fam in fams:
+        tr, va = (ren != fam) & (split == "train"), (ren != fam) & (split == "val")
+        te = (ren == fam) & (split != "train")  # products no fold trained on (validation products only chose rounds)
+        if not (y[te] == 0).any() or not tr.any():
+            continue
+        p = _fit_predict(x, y, tr, va, te)[:, 0]
+        good = np.sort(p[y[te] == 0])
+        for k, pk in zip(kind[te][y[te] != 0], p[y[te] != 0], strict=True):
+            lo, hi = np.searchsorted(good, pk, "left"), np.searchsorted(good, pk, "right")  # ties count half
+            loss.setdefault((fam, str(k)), []).append(float((lo + 0.5 * (hi - lo)) / len(good)))
+    if not loss:
+        raise SystemExit(f"{path}: no held-out family has both good and defective images outside train")
+    totals: dict[str, list[float]] = {}
+    for (_, k), v in loss.items():
+        totals.setdefault(k, []).extend(v)
+    order = sorted(totals, key=lambda k: -sum(totals[k]))[:top]
+    print(f"## {path}: set {version}; per defect kind, the share of the held-out family's good images scored no "
+          "higher (mean over its images; n), on its validation and test products")
+    print("| kind | " + " | ".join(fams) + " | all | summed |")
+    print("|---|" + "---|" * (len(fams) + 2))
+    for k in order:
+        cells = [f"{np.mean(loss[(f, k)]):.2f} ({len(loss[(f, k)])})" if (f, k) in loss else "" for f in fams]
+        print(f"| {k} | " + " | ".join(cells) + f" | {np.mean(totals[k]):.2f} ({len(totals[k])}) | "
+              f"{sum(totals[k]):.1f} |")
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     sub = ap.add_subparsers(dest="cmd", required=True)
@@ -130,7 +190,17 @@ def main(argv: list[str] | None = None) -> int:
     lo = sub.add_parser("loro", help="the leave-one-renderer-out table of each encoded file")
     lo.add_argument("files", type=Path, nargs="+")
     lo.add_argument("--sets", default="6,7", help="comma-separated cue sets to compare")
+    ki = sub.add_parser("kinds", help="which defect kinds cost each held-out family's AP (largest first)")
+    ki.add_argument("file", type=Path)
+    ki.add_argument("--set", default="7", help="the cue set the trees read")
+    ki.add_argument("--top", type=int, default=20, help="how many kinds to list")
     args = ap.parse_args(argv)
+    from adcreative.inspect.cues import CUE_SETS
+
+    wanted = [args.set] if args.cmd in ("encode", "kinds") else args.sets.split(",")
+    unknown = [v.strip() for v in wanted if v.strip() not in CUE_SETS]
+    if unknown or not any(v.strip() for v in wanted):
+        ap.error(f"unknown cue set {', '.join(map(repr, unknown)) or 'none given'}; known: {', '.join(sorted(CUE_SETS))}")
     if args.cmd == "encode":
         if not (args.data / "manifest.jsonl").is_file():
             ap.error(f"{args.data} is not a dataset folder (no manifest.jsonl)")
@@ -141,6 +211,10 @@ def main(argv: list[str] | None = None) -> int:
         except InputError as e:  # a missing or corrupt file, an image without its mask or cutout: one line
             print(f"error: {e}", file=sys.stderr)
             return 2
+    elif args.cmd == "kinds":
+        if not args.file.is_file():
+            ap.error(f"{args.file}: no such file")
+        kinds(args.file, args.set.strip(), max(1, args.top))
     else:
         for f in args.files:
             if not f.is_file():

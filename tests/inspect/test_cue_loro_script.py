@@ -47,6 +47,20 @@ def test_encode_then_loro(tmp_path: Path, capsys: pytest.CaptureFixture[str]) ->
         for cell in cells:  # AP / macro-F1 / available recall, each a share
             assert all(0.0 <= float(v) <= 1.0 for v in cell.split(" / "))
 
+    # which defect kinds cost AP: every defective image is listed under its label and the kind its renderer drew
+    kinds = d["kind"]
+    assert set(kinds[d["label"] == "available"].tolist()) == {"available"}
+    assert all(str(k).startswith(str(lab) + ":") for k, lab in zip(kinds, d["label"], strict=True) if lab != "available")
+    capsys.readouterr()
+    assert script.main(["kinds", str(out), "--set", "7", "--top", "50"]) == 0
+    table = capsys.readouterr().out
+    rows = [line.split("|") for line in table.splitlines() if line.startswith("| ") and ":" in line.split("|")[1]]
+    assert rows, table
+    held = (d["split"] != "train") & (d["label"] != "available")
+    assert sum(int(r[-3].split("(")[1].rstrip(") ")) for r in rows) == int(held.sum())  # each image counted once
+    for r in rows:
+        assert 0.0 <= float(r[-3].split("(")[0]) <= 1.0
+
 
 def test_a_set_the_file_lacks_is_refused(tmp_path: Path) -> None:
     out = tmp_path / "cues.npz"
@@ -57,7 +71,22 @@ def test_a_set_the_file_lacks_is_refused(tmp_path: Path) -> None:
         _script().main(["loro", str(out), "--sets", "7"])
 
 
+def test_a_file_without_kinds_is_refused(tmp_path: Path) -> None:
+    out = tmp_path / "cues.npz"
+    names = cue_names("7")
+    np.savez(out, x=np.zeros((2, len(names))), names=np.array(names), label=np.array(["available", "unsuitable"]),
+             renderer=np.array(["compositor", "poster"]), split=np.array(["train", "test"]))
+    with pytest.raises(SystemExit, match="no defect kinds: encode it again"):
+        _script().main(["kinds", str(out)])
+
+
 def test_usage_errors_are_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit) as e:
         _script().main(["encode", str(tmp_path / "nowhere"), str(tmp_path / "x.npz")])
     assert e.value.code == 2 and "not a dataset folder" in capsys.readouterr().err
+    for argv in (["kinds", str(tmp_path / "x.npz"), "--set", "9"], ["loro", str(tmp_path / "x.npz"), "--sets", "7,9"],
+                 ["encode", str(tmp_path), str(tmp_path / "x.npz"), "--set", "nine"]):
+        with pytest.raises(SystemExit) as e:
+            _script().main(argv)
+        err = capsys.readouterr().err
+        assert e.value.code == 2 and "unknown cue set" in err and len(err.strip().splitlines()) == 2  # usage + error
