@@ -45,17 +45,12 @@ def _measure(args: tuple[object, str]) -> np.ndarray:
     return observe(np.asarray(item.image), mask, np.asarray(item.product), version=version, height_cm=item.height_cm)
 
 
-def _kind(label: str, params: object) -> str:
-    """``label:kind`` of a defective image (the kind its renderer drew, ``-`` when it names none); ``available``."""
-    kind = params.get("kind") if isinstance(params, dict) else None
-    return label if label == "available" else f"{label}:{kind or '-'}"
-
-
 def encode(data: Path, out: Path, version: str, workers: int) -> None:
     from adcreative.core.imageio import atomic_write
     from adcreative.inspect.cues import cue_names
     from adcreative.inspect.data import renderer_family
     from adcreative.inspect.datasets.formats import read_dataset
+    from adcreative.inspect.evaluate import drawn_kinds
 
     samples = read_dataset(data)
     rows = []
@@ -74,7 +69,7 @@ def encode(data: Path, out: Path, version: str, workers: int) -> None:
     buf = io.BytesIO()
     np.savez(buf, x=np.stack(rows), names=np.array(cue_names(version)), label=np.array([s.label for s in samples]),
              renderer=np.array([renderer_family(s) for s in samples]), split=np.array([s.split for s in samples]),
-             kind=np.array([_kind(s.label, s.params) for s in samples]))
+             kind=np.array(drawn_kinds(samples, [s.id for s in samples])))
     atomic_write(out, buf.getvalue())
     print(f"{out}: {len(samples)} images, cue set {version}")
 
@@ -138,8 +133,9 @@ def loro(path: Path, sets: list[str]) -> None:
     print("| median | | " + " | ".join(med) + " |")
 
 
-def kinds(path: Path, version: str, top: int) -> None:
+def kinds(path: Path, version: str, top: int, min_n: int) -> None:
     from adcreative.inspect.cues import cue_names
+    from adcreative.inspect.metrics import format_kind_misses, kind_misses
 
     d = np.load(path)
     if "kind" not in d.files:
@@ -149,34 +145,21 @@ def kinds(path: Path, version: str, top: int) -> None:
     if missing:
         raise SystemExit(f"{path} lacks set {version}'s cues ({', '.join(missing[:3])}...): encode a later set")
     x = d["x"].astype(np.float64)[:, [names.index(n) for n in cue_names(version)]]
-    ren, split, kind = d["renderer"], d["split"], d["kind"]
+    ren, split = d["renderer"], d["split"]
     y = np.array([CLASSES.index(str(c)) for c in d["label"]])
-    fams = sorted(set(ren.tolist()))
-    loss: dict[tuple[str, str], list[float]] = {}
-    for fam in fams:
+    p = np.full(len(y), np.nan)
+    for fam in sorted(set(ren.tolist())):
         tr, va = (ren != fam) & (split == "train"), (ren != fam) & (split == "val")
         te = (ren == fam) & (split != "train")  # products no fold trained on (validation products only chose rounds)
-        if not (y[te] == 0).any() or not tr.any():
-            continue
-        p = _fit_predict(x, y, tr, va, te)[:, 0]
-        good = np.sort(p[y[te] == 0])
-        for k, pk in zip(kind[te][y[te] != 0], p[y[te] != 0], strict=True):
-            lo, hi = np.searchsorted(good, pk, "left"), np.searchsorted(good, pk, "right")  # ties count half
-            loss.setdefault((fam, str(k)), []).append(float((lo + 0.5 * (hi - lo)) / len(good)))
-    if not loss:
-        raise SystemExit(f"{path}: no held-out family has both good and defective images outside train")
-    totals: dict[str, list[float]] = {}
-    for (_, k), v in loss.items():
-        totals.setdefault(k, []).extend(v)
-    order = sorted(totals, key=lambda k: -sum(totals[k]))[:top]
-    print(f"## {path}: set {version}; per defect kind, the share of the held-out family's good images scored no "
-          "higher (mean over its images; n), on its validation and test products")
-    print("| kind | " + " | ".join(fams) + " | all | summed |")
-    print("|---|" + "---|" * (len(fams) + 2))
-    for k in order:
-        cells = [f"{np.mean(loss[(f, k)]):.2f} ({len(loss[(f, k)])})" if (f, k) in loss else "" for f in fams]
-        print(f"| {k} | " + " | ".join(cells) + f" | {np.mean(totals[k]):.2f} ({len(totals[k])}) | "
-              f"{sum(totals[k]):.1f} |")
+        if te.any() and tr.any():
+            p[te] = _fit_predict(x, y, tr, va, te)[:, 0]
+    held = ~np.isnan(p)
+    rows = kind_misses(y[held], p[held], [str(k) for k in d["kind"][held]], [str(f) for f in ren[held]], min_n=min_n)
+    if not rows:
+        raise SystemExit(f"{path}: no held-out family has good images and enough images of a drawn kind")
+    print(f"{path}: set {version}, each family held out in turn (its validation and test products); 'above': the "
+          "share of a kind's images scored above the median P(available) of the family's good images")
+    print(format_kind_misses(rows, top=top))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -194,6 +177,8 @@ def main(argv: list[str] | None = None) -> int:
     ki.add_argument("file", type=Path)
     ki.add_argument("--set", default="7", help="the cue set the trees read")
     ki.add_argument("--top", type=int, default=20, help="how many kinds to list")
+    ki.add_argument("--min-n", type=int, default=None,
+                    help="list a family's kind from this many images on (default: inspect eval's)")
     args = ap.parse_args(argv)
     from adcreative.inspect.cues import CUE_SETS
 
@@ -214,7 +199,9 @@ def main(argv: list[str] | None = None) -> int:
     elif args.cmd == "kinds":
         if not args.file.is_file():
             ap.error(f"{args.file}: no such file")
-        kinds(args.file, args.set.strip(), max(1, args.top))
+        from adcreative.inspect.metrics import MIN_KIND
+
+        kinds(args.file, args.set.strip(), max(1, args.top), max(1, args.min_n or MIN_KIND))
     else:
         for f in args.files:
             if not f.is_file():
