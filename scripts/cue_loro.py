@@ -12,10 +12,11 @@ Each fold trains on the other families' ``train`` split, keeps the rounds with t
 products no fold trained on. A set's columns are picked by name from the encoded set, so any set whose cues the
 encoded one computes can be compared on the same measurements.
 
-``kinds`` says where a held-out family's AP(available) is lost (docs/inspect.md, thirty-fifth round): for each
-defect kind a renderer drew (``params.kind``: a hole, a giant product, a stray reflection...), the share of that
-family's good images the fold's trees score no higher than each image of the kind (0: every defective image of the
-kind ranks under every good one), on the held-out family's validation and test products.
+``kinds`` says where a held-out family's AP(available) is lost (docs/inspect.md, thirty-fifth round): each family is
+held out in turn and its validation and test products scored by the fold's trees, then ``inspect eval``'s kind table
+(:func:`adcreative.inspect.metrics.kind_misses`) lists each drawn defect kind (``params.kind``: a hole, a giant
+product, a stray reflection...) with the share of its images scored above the median P(available) of that family's
+good images.
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ from pathlib import Path
 
 import numpy as np
 
-CLASSES = ("available", "unsuitable", "space_mismatch", "size_mismatch", "indistinctiveness", "shape_hallucination")
+from adcreative.core.types import CLASSES
 
 
 def _measure(args: tuple[object, str]) -> np.ndarray:
@@ -100,19 +101,22 @@ def _fold(x: np.ndarray, y: np.ndarray, tr: np.ndarray, va: np.ndarray, te: np.n
     return float(average_precision_score(yt == 0, p[:, 0])), float(f1), float((pred[yt == 0] == 0).mean())
 
 
-def loro(path: Path, sets: list[str]) -> None:
+def _columns(path: Path, d: np.lib.npyio.NpzFile, version: str) -> list[int]:
+    """The columns of cue set ``version`` in an encoded file (refused when it was encoded with an earlier set)."""
     from adcreative.inspect.cues import cue_names
 
-    d = np.load(path)
     names = [str(n) for n in d["names"]]
+    missing = [n for n in cue_names(version) if n not in names]
+    if missing:
+        raise SystemExit(f"{path} lacks set {version}'s cues ({', '.join(missing[:3])}...): encode a later set")
+    return [names.index(n) for n in cue_names(version)]
+
+
+def loro(path: Path, sets: list[str]) -> None:
+    d = np.load(path)
     x, ren, split = d["x"].astype(np.float64), d["renderer"], d["split"]
     y = np.array([CLASSES.index(str(c)) for c in d["label"]])
-    cols = {}
-    for v in sets:
-        missing = [n for n in cue_names(v) if n not in names]
-        if missing:
-            raise SystemExit(f"{path} lacks set {v}'s cues ({', '.join(missing[:3])}...): encode a later set")
-        cols[v] = [names.index(n) for n in cue_names(v)]
+    cols = {v: _columns(path, d, v) for v in sets}
     print(f"## {path}: {len(y)} images; cells are AP(available) / macro-F1 / available recall, cue set "
           + " | ".join(sets))
     print("| held out | test images | " + " | ".join(f"set {v}" for v in sets) + " |")
@@ -133,18 +137,13 @@ def loro(path: Path, sets: list[str]) -> None:
     print("| median | | " + " | ".join(med) + " |")
 
 
-def kinds(path: Path, version: str, top: int, min_n: int) -> None:
-    from adcreative.inspect.cues import cue_names
-    from adcreative.inspect.metrics import format_kind_misses, kind_misses
+def kinds(path: Path, version: str, top: int, min_n: int | None) -> None:
+    from adcreative.inspect.metrics import MIN_KIND, format_kind_misses, kind_misses
 
     d = np.load(path)
     if "kind" not in d.files:
         raise SystemExit(f"{path} has no defect kinds: encode it again with this script")
-    names = [str(n) for n in d["names"]]
-    missing = [n for n in cue_names(version) if n not in names]
-    if missing:
-        raise SystemExit(f"{path} lacks set {version}'s cues ({', '.join(missing[:3])}...): encode a later set")
-    x = d["x"].astype(np.float64)[:, [names.index(n) for n in cue_names(version)]]
+    x = d["x"].astype(np.float64)[:, _columns(path, d, version)]
     ren, split = d["renderer"], d["split"]
     y = np.array([CLASSES.index(str(c)) for c in d["label"]])
     p = np.full(len(y), np.nan)
@@ -154,7 +153,8 @@ def kinds(path: Path, version: str, top: int, min_n: int) -> None:
         if te.any() and tr.any():
             p[te] = _fit_predict(x, y, tr, va, te)[:, 0]
     held = ~np.isnan(p)
-    rows = kind_misses(y[held], p[held], [str(k) for k in d["kind"][held]], [str(f) for f in ren[held]], min_n=min_n)
+    rows = kind_misses(y[held], p[held], [str(k) for k in d["kind"][held]], [str(f) for f in ren[held]],
+                       min_n=max(1, min_n or MIN_KIND))
     if not rows:
         raise SystemExit(f"{path}: no held-out family has good images and enough images of a drawn kind")
     print(f"{path}: set {version}, each family held out in turn (its validation and test products); 'above': the "
@@ -182,9 +182,9 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     from adcreative.inspect.cues import CUE_SETS
 
-    wanted = [args.set] if args.cmd in ("encode", "kinds") else args.sets.split(",")
-    unknown = [v.strip() for v in wanted if v.strip() not in CUE_SETS]
-    if unknown or not any(v.strip() for v in wanted):
+    sets = [v.strip() for v in (args.sets.split(",") if args.cmd == "loro" else [args.set]) if v.strip()]
+    unknown = [v for v in sets if v not in CUE_SETS]
+    if unknown or not sets:
         ap.error(f"unknown cue set {', '.join(map(repr, unknown)) or 'none given'}; known: {', '.join(sorted(CUE_SETS))}")
     if args.cmd == "encode":
         if not (args.data / "manifest.jsonl").is_file():
@@ -192,21 +192,19 @@ def main(argv: list[str] | None = None) -> int:
         from adcreative.core.errors import InputError
 
         try:
-            encode(args.data, args.out, args.set, max(1, args.workers))
+            encode(args.data, args.out, sets[0], max(1, args.workers))
         except InputError as e:  # a missing or corrupt file, an image without its mask or cutout: one line
             print(f"error: {e}", file=sys.stderr)
             return 2
     elif args.cmd == "kinds":
         if not args.file.is_file():
             ap.error(f"{args.file}: no such file")
-        from adcreative.inspect.metrics import MIN_KIND
-
-        kinds(args.file, args.set.strip(), max(1, args.top), max(1, args.min_n or MIN_KIND))
+        kinds(args.file, sets[0], max(1, args.top), args.min_n)
     else:
         for f in args.files:
             if not f.is_file():
                 ap.error(f"{f}: no such file")
-            loro(f, [v.strip() for v in args.sets.split(",") if v.strip()])
+            loro(f, sets)
     return 0
 
 

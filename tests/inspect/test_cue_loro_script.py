@@ -62,20 +62,22 @@ def test_encode_then_loro(tmp_path: Path, capsys: pytest.CaptureFixture[str]) ->
         assert 0.0 <= float(r[-2].rstrip("%")) <= 100.0 and 0.0 <= float(r[-1]) <= 1.0
 
 
-def test_a_set_the_file_lacks_is_refused(tmp_path: Path) -> None:
-    out = tmp_path / "cues.npz"
-    names = cue_names("6")
+def _two_rows(out: Path, version: str) -> Path:
+    """A file of two images' (zero) cues of set ``version``, as an encoding made before kinds were kept."""
+    names = cue_names(version)
     np.savez(out, x=np.zeros((2, len(names))), names=np.array(names), label=np.array(["available", "unsuitable"]),
              renderer=np.array(["compositor", "poster"]), split=np.array(["train", "test"]))
+    return out
+
+
+def test_a_set_the_file_lacks_is_refused(tmp_path: Path) -> None:
+    out = _two_rows(tmp_path / "cues.npz", "6")
     with pytest.raises(SystemExit, match="lacks set 7's cues"):
         _script().main(["loro", str(out), "--sets", "7"])
 
 
 def test_a_file_without_kinds_is_refused(tmp_path: Path) -> None:
-    out = tmp_path / "cues.npz"
-    names = cue_names("7")
-    np.savez(out, x=np.zeros((2, len(names))), names=np.array(names), label=np.array(["available", "unsuitable"]),
-             renderer=np.array(["compositor", "poster"]), split=np.array(["train", "test"]))
+    out = _two_rows(tmp_path / "cues.npz", "7")
     with pytest.raises(SystemExit, match="no defect kinds: encode it again"):
         _script().main(["kinds", str(out)])
 
