@@ -5,12 +5,19 @@ renderer families in seconds once every image's cues are measured, before any RF
 
     python scripts/cue_loro.py encode DATASET CUES.npz [--set 7] [--workers 2]   # every image's cues, once
     python scripts/cue_loro.py loro CUES.npz [...] [--sets 6,7]                  # one table per file
+    python scripts/cue_loro.py loro CUES.npz --rows-from OTHER.npz [...]         # training rows of other seeds too
     python scripts/cue_loro.py kinds CUES.npz [--set 7]                           # which defect kinds cost AP
 
 Each fold trains on the other families' ``train`` split, keeps the rounds with the lowest NLL on their ``val`` split
 (class-weighted, depth 3, as the shipped cue expert) and tests on the held-out family's ``test`` split, whose
 products no fold trained on. A set's columns are picked by name from the encoded set, so any set whose cues the
 encoded one computes can be compared on the same measurements.
+
+``--rows-from`` also trains on the other families' ``train`` and ``val`` rows of other encoded files (other seeds:
+other drawn SKUs, the same families), and still tests on the first file's held-out family. The sample and JD
+products are in every seed, and which split each falls in depends on the seed, so a product in the first file's
+``test`` split can be a training product of another seed: those rows are dropped, or the held-out family's test
+products would not be unseen (docs/inspect.md, thirty-seventh round, where pooled readings first missed this).
 
 ``kinds`` says where a held-out family's AP(available) is lost (docs/inspect.md, thirty-fifth round): each family is
 held out in turn and its validation and test products scored by the fold's trees, then ``inspect eval``'s kind table
@@ -70,7 +77,8 @@ def encode(data: Path, out: Path, version: str, workers: int) -> None:
     buf = io.BytesIO()
     np.savez(buf, x=np.stack(rows), names=np.array(cue_names(version)), label=np.array([s.label for s in samples]),
              renderer=np.array([renderer_family(s) for s in samples]), split=np.array([s.split for s in samples]),
-             kind=np.array(drawn_kinds(samples, [s.id for s in samples])))
+             kind=np.array(drawn_kinds(samples, [s.id for s in samples])),
+             product=np.array([s.product_id for s in samples]))
     atomic_write(out, buf.getvalue())
     print(f"{out}: {len(samples)} images, cue set {version}")
 
@@ -112,29 +120,55 @@ def _columns(path: Path, d: np.lib.npyio.NpzFile, version: str) -> list[int]:
     return [names.index(n) for n in cue_names(version)]
 
 
-def loro(path: Path, sets: list[str]) -> None:
+def _pooled(path: Path, extra: list[Path], sets: list[str]) -> tuple[dict[str, np.ndarray], np.ndarray, np.ndarray,
+                                                                      np.ndarray, np.ndarray, int]:
+    """Each set's cue matrix, the labels, families and splits of ``path``'s rows followed by ``extra``'s rows (but
+    not those of ``path``'s test products), a mask of ``path``'s rows, and how many rows of ``extra`` were dropped."""
     d = np.load(path)
-    x, ren, split = d["x"].astype(np.float64), d["renderer"], d["split"]
-    y = np.array([CLASSES.index(str(c)) for c in d["label"]])
-    cols = {v: _columns(path, d, v) for v in sets}
-    print(f"## {path}: {len(y)} images; cells are AP(available) / macro-F1 / available recall, cue set "
+    parts = [(path, d, np.ones(len(d["label"]), bool))]
+    if extra:
+        if "product" not in d.files:
+            raise SystemExit(f"{path} has no product ids, which --rows-from needs: encode it again with this script")
+        test_products = np.unique(d["product"][d["split"] == "test"])
+        for f in extra:
+            e = np.load(f)
+            if "product" not in e.files:
+                raise SystemExit(f"{f} has no product ids, which --rows-from needs: encode it again with this script")
+            parts.append((f, e, ~np.isin(e["product"], test_products)))
+    xs = {v: np.concatenate([e["x"].astype(np.float64)[:, _columns(f, e, v)][k] for f, e, k in parts]) for v in sets}
+    y = np.concatenate([np.array([CLASSES.index(str(c)) for c in e["label"]])[k] for _, e, k in parts])
+    ren = np.concatenate([e["renderer"][k] for _, e, k in parts])
+    split = np.concatenate([e["split"][k] for _, e, k in parts])
+    own = np.arange(len(y)) < len(d["label"])
+    return xs, y, ren, split, own, int(sum((~k).sum() for _, _, k in parts))
+
+
+def loro(path: Path, sets: list[str], extra: list[Path] | None = None) -> None:
+    extra = extra or []
+    xs, y, ren, split, own, dropped = _pooled(path, extra, sets)
+    print(f"## {path}: {int(own.sum())} images; cells are AP(available) / macro-F1 / available recall, cue set "
           + " | ".join(sets))
+    if extra:
+        print(f"training rows also from {', '.join(map(str, extra))} ({dropped} rows of {path}'s test products "
+              "dropped)")
     print("| held out | test images | " + " | ".join(f"set {v}" for v in sets) + " |")
     print("|---|---|" + "---|" * len(sets))
     got: dict[str, list[tuple[float, float, float]]] = {v: [] for v in sets}
     for fam in sorted(set(ren.tolist())):
-        tr, va, te = (ren != fam) & (split == "train"), (ren != fam) & (split == "val"), (ren == fam) & (split == "test")
+        tr, va = (ren != fam) & (split == "train"), (ren != fam) & (split == "val")
+        te = (ren == fam) & (split == "test") & own
         if not te.any() or not (y[te] == 0).any():
             print(f"| {fam} | {int(te.sum())} | no test image of an available class |")
             continue
         cells = []
         for v in sets:
-            r = _fold(x[:, cols[v]], y, tr, va, te)
+            r = _fold(xs[v], y, tr, va, te)
             got[v].append(r)
             cells.append(" / ".join(f"{a:.3f}" for a in r))
         print(f"| {fam} | {int(te.sum())} | " + " | ".join(cells) + " |", flush=True)
-    med = [" / ".join(f"{np.median([r[j] for r in got[v]]):.3f}" for j in range(3)) for v in sets]
-    print("| median | | " + " | ".join(med) + " |")
+    for name, stat in (("median", np.median), ("mean", np.mean)):  # the mean: a change that helps one family
+        cells = [" / ".join(f"{stat([r[j] for r in got[v]]):.3f}" for j in range(3)) for v in sets]
+        print(f"| {name} | | " + " | ".join(cells) + " |")
 
 
 def kinds(path: Path, version: str, top: int, min_n: int | None) -> None:
@@ -173,6 +207,9 @@ def main(argv: list[str] | None = None) -> int:
     lo = sub.add_parser("loro", help="the leave-one-renderer-out table of each encoded file")
     lo.add_argument("files", type=Path, nargs="+")
     lo.add_argument("--sets", default="6,7", help="comma-separated cue sets to compare")
+    lo.add_argument("--rows-from", type=Path, nargs="+", default=[], metavar="OTHER",
+                    help="also train on these encoded files' rows of the other families (other seeds), without the "
+                         "rows of each tested file's test products")
     ki = sub.add_parser("kinds", help="which defect kinds cost each held-out family's AP (largest first)")
     ki.add_argument("file", type=Path)
     ki.add_argument("--set", default="7", help="the cue set the trees read")
@@ -201,10 +238,11 @@ def main(argv: list[str] | None = None) -> int:
             ap.error(f"{args.file}: no such file")
         kinds(args.file, sets[0], max(1, args.top), args.min_n)
     else:
-        for f in args.files:
+        for f in [*args.files, *args.rows_from]:
             if not f.is_file():
                 ap.error(f"{f}: no such file")
-            loro(f, sets)
+        for f in args.files:
+            loro(f, sets, [e for e in args.rows_from if e.resolve() != f.resolve()])
     return 0
 
 
