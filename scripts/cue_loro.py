@@ -31,6 +31,7 @@ from __future__ import annotations
 import argparse
 import io
 import sys
+from collections.abc import Mapping
 from multiprocessing import Pool
 from pathlib import Path
 
@@ -109,7 +110,7 @@ def _fold(x: np.ndarray, y: np.ndarray, tr: np.ndarray, va: np.ndarray, te: np.n
     return float(average_precision_score(yt == 0, p[:, 0])), float(f1), float((pred[yt == 0] == 0).mean())
 
 
-def _columns(path: Path, d: np.lib.npyio.NpzFile, version: str) -> list[int]:
+def _columns(path: Path, d: Mapping[str, np.ndarray], version: str) -> list[int]:
     """The columns of cue set ``version`` in an encoded file (refused when it was encoded with an earlier set)."""
     from adcreative.inspect.cues import cue_names
 
@@ -120,22 +121,27 @@ def _columns(path: Path, d: np.lib.npyio.NpzFile, version: str) -> list[int]:
     return [names.index(n) for n in cue_names(version)]
 
 
+def _read(path: Path, products: bool) -> dict[str, np.ndarray]:
+    """An encoded file's arrays, each read once (an npz file decompresses a member again at every access);
+    ``products``: refuse a file encoded before product ids were kept."""
+    with np.load(path) as d:
+        if products and "product" not in d.files:
+            raise SystemExit(f"{path} has no product ids, which --rows-from needs: encode it again with this script")
+        return {k: d[k] for k in d.files}
+
+
 def _pooled(path: Path, extra: list[Path], sets: list[str]) -> tuple[dict[str, np.ndarray], np.ndarray, np.ndarray,
                                                                       np.ndarray, np.ndarray, int]:
     """Each set's cue matrix, the labels, families and splits of ``path``'s rows followed by ``extra``'s rows (but
     not those of ``path``'s test products), a mask of ``path``'s rows, and how many rows of ``extra`` were dropped."""
-    d = np.load(path)
+    d = _read(path, products=bool(extra))
     parts = [(path, d, np.ones(len(d["label"]), bool))]
     if extra:
-        if "product" not in d.files:
-            raise SystemExit(f"{path} has no product ids, which --rows-from needs: encode it again with this script")
         test_products = np.unique(d["product"][d["split"] == "test"])
         for f in extra:
-            e = np.load(f)
-            if "product" not in e.files:
-                raise SystemExit(f"{f} has no product ids, which --rows-from needs: encode it again with this script")
+            e = _read(f, products=True)
             parts.append((f, e, ~np.isin(e["product"], test_products)))
-    xs = {v: np.concatenate([e["x"].astype(np.float64)[:, _columns(f, e, v)][k] for f, e, k in parts]) for v in sets}
+    xs = {v: np.concatenate([e["x"][k][:, _columns(f, e, v)] for f, e, k in parts]).astype(np.float64) for v in sets}
     y = np.concatenate([np.array([CLASSES.index(str(c)) for c in e["label"]])[k] for _, e, k in parts])
     ren = np.concatenate([e["renderer"][k] for _, e, k in parts])
     split = np.concatenate([e["split"][k] for _, e, k in parts])
