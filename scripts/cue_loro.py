@@ -7,6 +7,7 @@ renderer families in seconds once every image's cues are measured, before any RF
     python scripts/cue_loro.py loro CUES.npz [...] [--sets 6,7]                  # one table per file
     python scripts/cue_loro.py loro CUES.npz --rows-from OTHER.npz [...]         # training rows of other seeds too
     python scripts/cue_loro.py kinds CUES.npz [--set 7]                           # which defect kinds cost AP
+    python scripts/cue_loro.py calib CUES.npz [--set 7]                           # calibration off the families
 
 Each fold trains on the other families' ``train`` split, keeps the rounds with the lowest NLL on their ``val`` split
 (class-weighted, depth 3, as the shipped cue expert) and tests on the held-out family's ``test`` split, whose
@@ -24,6 +25,13 @@ held out in turn and its validation and test products scored by the fold's trees
 (:func:`adcreative.inspect.metrics.kind_misses`) lists each drawn defect kind (``params.kind``: a hole, a giant
 product, a stray reflection...) with the share of its images scored above the median P(available) of that family's
 good images.
+
+``calib`` asks how a held-out family's calibration fares (docs/inspect.md, thirty-ninth round): the fold's
+temperature and three-way decision thresholds (accept 0.99, reject 0.98 precision) are fitted either on the other
+families' ``val`` rows, as ``inspect train`` fits the temperature (the thresholds here pooled over those rows;
+the shipped decision also holds them per family), or on out-of-family predictions of those rows (for each
+training family G, trees that trained on neither G nor the held-out family predict G's ``val`` rows): the
+miscalibration a model shows on a family it never saw. It needs three families or more.
 """
 
 from __future__ import annotations
@@ -31,7 +39,7 @@ from __future__ import annotations
 import argparse
 import io
 import sys
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from multiprocessing import Pool
 from pathlib import Path
 
@@ -84,8 +92,10 @@ def encode(data: Path, out: Path, version: str, workers: int) -> None:
     print(f"{out}: {len(samples)} images, cue set {version}")
 
 
-def _fit_predict(x: np.ndarray, y: np.ndarray, tr: np.ndarray, va: np.ndarray, te: np.ndarray) -> np.ndarray:
-    """Class probabilities on ``te`` of trees fitted on ``tr`` (rounds on ``va``; cues standardised on ``tr``)."""
+def _fit_logits(x: np.ndarray, y: np.ndarray, tr: np.ndarray, va: np.ndarray,
+                outs: Sequence[np.ndarray]) -> list[np.ndarray]:
+    """The logits on each row set of ``outs`` of trees fitted on ``tr`` (rounds on ``va``; cues standardised on
+    ``tr``)."""
     import torch
 
     from adcreative.inspect.cue_trees import CueTrees, fit_cue_trees
@@ -97,7 +107,15 @@ def _fit_predict(x: np.ndarray, y: np.ndarray, tr: np.ndarray, va: np.ndarray, t
     trees = CueTrees(len(CLASSES))
     fit_cue_trees(trees, z[tr], y[tr], weights, z[va], y[va], seed=0)
     with torch.no_grad():
-        return np.asarray(torch.softmax(trees(torch.from_numpy(z[te]).float()), -1).numpy())
+        return [trees(torch.from_numpy(z[o]).float()).numpy() for o in outs]
+
+
+def _fit_predict(x: np.ndarray, y: np.ndarray, tr: np.ndarray, va: np.ndarray, te: np.ndarray) -> np.ndarray:
+    """Class probabilities on ``te`` of trees fitted on ``tr`` (rounds on ``va``)."""
+    import torch
+
+    (logits,) = _fit_logits(x, y, tr, va, [te])
+    return np.asarray(torch.softmax(torch.from_numpy(logits), -1).numpy())
 
 
 def _fold(x: np.ndarray, y: np.ndarray, tr: np.ndarray, va: np.ndarray, te: np.ndarray) -> tuple[float, float, float]:
@@ -177,6 +195,88 @@ def loro(path: Path, sets: list[str], extra: list[Path] | None = None) -> None:
         print(f"| {name} | | " + " | ".join(cells) + " |")
 
 
+def _out_of_family(x: np.ndarray, y: np.ndarray, ren: np.ndarray, split: np.ndarray, held: str,
+                   fams: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
+    """Logits and labels of the ``val`` rows of each family G other than ``held``, predicted by trees that trained
+    on neither ``held`` nor G: what a model's validation looks like on a family it never saw."""
+    logits, labels = [], []
+    for g in fams:
+        if g == held:
+            continue
+        tr = (ren != held) & (ren != g) & (split == "train")
+        va = (ren != held) & (ren != g) & (split == "val")
+        vg = (ren == g) & (split == "val")
+        if tr.any() and va.any() and vg.any():
+            logits += _fit_logits(x, y, tr, va, [vg])
+            labels.append(y[vg])
+    if not logits:
+        raise SystemExit(f"no out-of-family validation rows to calibrate on with {held} held out")
+    return np.concatenate(logits), np.concatenate(labels)
+
+
+def calib(path: Path, version: str, extra: list[Path] | None = None) -> None:
+    """Each held-out family's calibration and three-way decision with the temperature and thresholds fitted on the
+    other families' validation rows (``in``, what ``inspect train`` does) or on out-of-family predictions of them
+    (``out``, :func:`_out_of_family`) (docs/inspect.md, thirty-ninth round)."""
+    from adcreative.inspect.calibrate import (
+        available_calibration_error,
+        expected_calibration_error,
+        fit_temperature,
+        nll,
+        softmax,
+    )
+    from adcreative.inspect.decision import choose_decision
+
+    xs, y, ren, split, own, dropped = _pooled(path, extra or [], [version])
+    x = xs[version]
+    fams = sorted(set(ren.tolist()))
+    if len(fams) < 3:
+        raise SystemExit(f"{path}: out-of-family calibration needs three renderer families or more, "
+                         f"found {len(fams)} ({', '.join(fams)})")
+    print(f"## {path}: {int(own.sum())} images, cue set {version}; each cell 'in -> out': temperature and decision "
+          "thresholds fitted on the other families' validation rows, or on out-of-family predictions of them")
+    if extra:
+        print(f"training rows also from {', '.join(map(str, extra))} ({dropped} rows of {path}'s test products "
+              "dropped)")
+    head = ("T", "ECE", "ECE(available)", "NLL", "to a human", "automatic errors")
+    print("| held out | test images | ECE at T=1 | " + " | ".join(head) + " | ECE at the test rows' own T |")
+    print("|---|---|---|" + "---|" * (len(head) + 1))
+    got: list[list[tuple[float, float]]] = []
+    for fam in fams:
+        tr, va = (ren != fam) & (split == "train"), (ren != fam) & (split == "val")
+        te = (ren == fam) & (split == "test") & own
+        if not te.any() or not (y[te] == 0).any():
+            print(f"| {fam} | {int(te.sum())} | no test image of an available class |")
+            continue
+        lv, lt = (z.astype(np.float64) for z in _fit_logits(x, y, tr, va, [va, te]))
+        lo, yo = _out_of_family(x, y, ren, split, fam, fams)
+        yt, cells = y[te], []
+        for ref, yr in ((lv, y[va]), (lo.astype(np.float64), yo)):
+            t = fit_temperature(ref, yr)
+            p = softmax(lt, t)
+            bands = np.array(choose_decision(softmax(ref, t)[:, 0], yr == 0).bands(p[:, 0]))
+            errors = int(((bands == "accept") & (yt != 0)).sum() + ((bands == "reject") & (yt == 0)).sum())
+            cells.append((t, expected_calibration_error(p, yt), available_calibration_error(p, yt), nll(lt, yt, t),
+                          float((bands == "human").mean()), errors))
+        got.append(list(zip(*cells, strict=True)))
+        best = fit_temperature(lt, yt)  # fitted on the test rows themselves: what no temperature fixes
+        print(f"| {fam} | {int(te.sum())} | {expected_calibration_error(softmax(lt), yt):.3f} | "
+              + " | ".join(_pair(a, b, h) for h, (a, b) in zip(head, got[-1], strict=True))
+              + f" | {expected_calibration_error(softmax(lt, best), yt):.3f} (T {best:.3f}) |", flush=True)
+    for name, stat in (("median", np.median), ("mean", np.mean)):
+        pairs = [(float(stat([g[j][0] for g in got])), float(stat([g[j][1] for g in got]))) for j in range(len(head))]
+        print(f"| {name} | | | " + " | ".join(_pair(a, b, h) for h, (a, b) in zip(head, pairs, strict=True)) + " |")
+
+
+def _pair(a: float, b: float, column: str) -> str:
+    """One 'in -> out' cell of :func:`calib`'s table (the human share in per cent, errors as counts)."""
+    if column == "to a human":
+        return f"{a:.1%} -> {b:.1%}"
+    if column == "automatic errors":
+        return f"{a:.3g} -> {b:.3g}"
+    return f"{a:.3f} -> {b:.3f}"
+
+
 def kinds(path: Path, version: str, top: int, min_n: int | None) -> None:
     from adcreative.inspect.metrics import MIN_KIND, format_kind_misses, kind_misses
 
@@ -216,6 +316,12 @@ def main(argv: list[str] | None = None) -> int:
     lo.add_argument("--rows-from", type=Path, nargs="+", default=[], metavar="OTHER",
                     help="also train on these encoded files' rows of the other families (other seeds), without the "
                          "rows of each tested file's test products")
+    ca = sub.add_parser("calib", help="each held-out family's calibration: temperature and thresholds fitted "
+                                      "in-family or out-of-family")
+    ca.add_argument("files", type=Path, nargs="+")
+    ca.add_argument("--set", default="7", help="the cue set the trees read")
+    ca.add_argument("--rows-from", type=Path, nargs="+", default=[], metavar="OTHER",
+                    help="also train on these encoded files' rows (as loro's --rows-from)")
     ki = sub.add_parser("kinds", help="which defect kinds cost each held-out family's AP (largest first)")
     ki.add_argument("file", type=Path)
     ki.add_argument("--set", default="7", help="the cue set the trees read")
@@ -248,7 +354,11 @@ def main(argv: list[str] | None = None) -> int:
             if not f.is_file():
                 ap.error(f"{f}: no such file")
         for f in args.files:
-            loro(f, sets, [e for e in args.rows_from if e.resolve() != f.resolve()])
+            extra = [e for e in args.rows_from if e.resolve() != f.resolve()]
+            if args.cmd == "calib":
+                calib(f, sets[0], extra)
+            else:
+                loro(f, sets, extra)
     return 0
 
 

@@ -141,3 +141,55 @@ def test_rows_from_needs_product_ids(tmp_path: Path) -> None:
     old = _two_rows(tmp_path / "old.npz", "7")  # encoded before product ids were kept
     with pytest.raises(SystemExit, match=r"old\.npz has no product ids"):
         _script().main(["loro", str(target), "--sets", "2", "--rows-from", str(old)])
+
+
+def _families_file(out: Path, seed: int) -> Path:
+    """240 images' set-2 cues in each of three families: the first cue tells available images weakly in every
+    family, and cue 1 + k strongly in family k only (a renderer's own way of drawing), so trees that trained on other
+    families are over-confident on a family they never saw."""
+    rng = np.random.default_rng(seed)
+    names = cue_names("2")
+    fams = ["compositor", "photoset", "poster"]
+    label = np.tile(np.array(["available", "unsuitable", "space_mismatch", "size_mismatch", "indistinctiveness",
+                              "shape_hallucination"]), 40 * len(fams))
+    renderer = np.repeat(fams, 240)
+    x = rng.normal(size=(len(label), len(names)))
+    good = label == "available"
+    x[:, 0] += 1.0 * good
+    for k, fam in enumerate(fams):
+        x[:, 1 + k] += 3.0 * (good & (renderer == fam))
+    product = np.array([f"p{i}" for i in rng.integers(0, 12, len(label))])
+    split = np.where(np.isin(product, ["p0", "p1", "p2"]), "val",
+                     np.where(np.isin(product, ["p3", "p4", "p5"]), "test", "train"))
+    np.savez(out, x=x, names=np.array(names), label=label, renderer=renderer, split=split, product=product)
+    return out
+
+
+def test_calib_fits_out_of_family(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    cues = _families_file(tmp_path / "cues.npz", 3)
+    capsys.readouterr()
+    assert _script().main(["calib", str(cues), "--set", "2"]) == 0
+    table = capsys.readouterr().out
+    rows = {line.split("|")[1].strip(): [c.strip() for c in line.split("|")[2:-1]]
+            for line in table.splitlines() if line.startswith("| ")}
+    assert {"compositor", "photoset", "poster", "median", "mean"} <= set(rows)
+
+    def pair(cell: str) -> tuple[float, float]:
+        a, b = cell.rstrip("%").replace("%", "").split(" -> ")
+        return float(a), float(b)
+
+    for fam in ("compositor", "photoset", "poster"):
+        cells = rows[fam]
+        assert int(cells[0]) == int(((np.load(cues)["renderer"] == fam) & (np.load(cues)["split"] == "test")).sum())
+        t_in, t_out = pair(cells[2])
+        # what the other families' validation says is confident, a family never seen shows to be wrong more often
+        assert t_out > t_in > 0
+        nll_in, nll_out = pair(cells[5])
+        assert nll_out < nll_in
+        assert 0.0 <= pair(cells[6])[0] <= 100.0 and pair(cells[7])[1] >= 0
+
+
+def test_calib_needs_three_families(tmp_path: Path) -> None:
+    target = _seed_file(tmp_path / "a.npz", 1, "p4")
+    with pytest.raises(SystemExit, match="three renderer families or more, found 2"):
+        _script().main(["calib", str(target), "--set", "2"])
