@@ -211,7 +211,7 @@ def _out_of_family(x: np.ndarray, y: np.ndarray, ren: np.ndarray, split: np.ndar
             labels.append(y[vg])
     if not logits:
         raise SystemExit(f"no out-of-family validation rows to calibrate on with {held} held out")
-    return np.concatenate(logits), np.concatenate(labels)
+    return np.concatenate(logits).astype(np.float64), np.concatenate(labels)
 
 
 def calib(path: Path, version: str, extra: list[Path] | None = None) -> None:
@@ -251,7 +251,7 @@ def calib(path: Path, version: str, extra: list[Path] | None = None) -> None:
         lv, lt = (z.astype(np.float64) for z in _fit_logits(x, y, tr, va, [va, te]))
         lo, yo = _out_of_family(x, y, ren, split, fam, fams)
         yt, cells = y[te], []
-        for ref, yr in ((lv, y[va]), (lo.astype(np.float64), yo)):
+        for ref, yr in ((lv, y[va]), (lo, yo)):
             t = fit_temperature(ref, yr)
             p = softmax(lt, t)
             bands = np.array(choose_decision(softmax(ref, t)[:, 0], yr == 0).bands(p[:, 0]))
@@ -280,8 +280,8 @@ def _pair(a: float, b: float, column: str) -> str:
 def kinds(path: Path, version: str, top: int, min_n: int | None) -> None:
     from adcreative.inspect.metrics import MIN_KIND, format_kind_misses, kind_misses
 
-    d = np.load(path)
-    if "kind" not in d.files:
+    d = _read(path, products=False)
+    if "kind" not in d:
         raise SystemExit(f"{path} has no defect kinds: encode it again with this script")
     x = d["x"].astype(np.float64)[:, _columns(path, d, version)]
     ren, split = d["renderer"], d["split"]
