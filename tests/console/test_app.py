@@ -25,7 +25,8 @@ from adcreative.core.store import Store
 from adcreative.core.types import CLASSES, Label, Product, Verdict
 from adcreative.generate.compositor.generator import Compositor
 from adcreative.generate.provenance import generate_and_store
-from adcreative.inspect.datasets.formats import read_dataset
+from adcreative.inspect.datasets.formats import read_dataset, split_for
+from adcreative.inspect.datasets.rf1m import read_rf1m
 
 BASE = "http://127.0.0.1:8765"  # a loopback Host, as a browser on the reviewer's machine sends
 
@@ -97,6 +98,14 @@ def test_export_labels_round_trip(reviewed_store: Store, tmp_path: Path) -> None
     samples = read_dataset(out)
     assert sorted(s.label for s in samples) == ["available", "indistinctiveness", "unsuitable"]
     assert all(s.image.exists() and s.product is not None and s.product.exists() and s.title for s in samples)
+    # what retraining and a renderer's calibration need: the placement mask, the renderer, the product's source
+    stored = {c.id: c for c in reviewed_store.creatives()}
+    for s in samples:
+        c = stored[s.id]
+        assert s.mask is not None and s.mask.read_bytes() == reviewed_store.blobs.get_bytes(c.mask_sha)
+        assert s.renderer == "compositor" and s.generator == c.generator and s.product_id == c.product_id
+        assert s.product_source == "sample" and s.split == split_for(c.product_id)
+    assert len(read_rf1m(out)) == 3  # the RF1M-style label.txt beside the manifest holds the same rows
     assert main(["--home", str(reviewed_store.home), "dataset", "export-labels", "--out", str(out)]) == 2  # not empty
 
 

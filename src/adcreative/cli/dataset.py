@@ -86,7 +86,8 @@ def dataset_synth(
 
 @app.command("export-labels")
 def dataset_export_labels(ctx: typer.Context, out: Path = typer.Option(..., "--out", dir_okay=False)) -> None:
-    """Human labels in the store → an RF1M-style dataset (label.txt) that retrains RFNet."""
+    """Human labels in the store → a dataset folder (manifest.jsonl with masks and renderers, and an RF1M-style
+    label.txt) that retrains or recalibrates RFNet."""
     from adcreative.inspect.datasets.formats import export_labels
 
     n = export_labels(store_from(ctx, must_exist=True), out)

@@ -136,13 +136,17 @@ def summarize(samples: list[Sample]) -> dict[str, dict[str, int]]:
 
 
 def export_labels(store: Store, out: str | Path) -> int:
-    """Human labels from the store as an RF1M-style folder (``label.txt`` + images + product cutouts),
-    which ``read_dataset`` and ``inspect train`` read. Written to a temporary folder and renamed into place,
-    so a crash never leaves half a dataset. Returns the number of labelled creatives."""
+    """Human labels from the store as a dataset folder that ``read_dataset``, ``inspect train`` and ``inspect
+    calibrate`` read: ``manifest.jsonl`` with each creative's placement mask (RFNet leans on the exact mask: without
+    it the model falls back to a located one, docs/inspect.md), its generator and renderer family, the product's
+    source (real or drawn) and a split by product, plus an RF1M-style ``label.txt`` of the same rows for other
+    tools. Written to a temporary folder and renamed into place, so a crash never leaves half a dataset. Returns
+    the number of labelled creatives."""
     import shutil
     import tempfile
 
     from adcreative.core.imageio import save_png
+    from adcreative.inspect.preprocess import catalogue_source, generator_family
 
     out = Path(out)
     if out.exists() and any(out.iterdir()):
@@ -153,21 +157,33 @@ def export_labels(store: Store, out: str | Path) -> int:
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}."))
     try:
-        (tmp / "images").mkdir()
-        (tmp / "products").mkdir()
+        for sub in ("images", "masks", "products"):
+            (tmp / sub).mkdir()
         lines = ["# image label product title  (labels: " + ", ".join(f"{i} {c}" for i, c in enumerate(CLASSES)) + ")"]
+        samples = []
         seen_products: dict[str, str] = {}
         for cid, lb in sorted(labels.items()):
             c = store.get_creative(cid)
+            p = store.get_product(c.product_id)
             if c.product_id not in seen_products:
-                p = store.get_product(c.product_id)
                 rel = f"products/{len(seen_products):05d}.png"
                 save_png(tmp / rel, p.image)
                 seen_products[c.product_id] = rel
-            (tmp / "images" / f"{cid}.png").write_bytes(store.blobs.get_bytes(c.image_sha))
-            title = store.get_product(c.product_id).title.replace("\n", " ")
+            image = tmp / "images" / f"{cid}.png"
+            image.write_bytes(store.blobs.get_bytes(c.image_sha))
+            mask = None
+            if c.mask_sha is not None:
+                mask = tmp / "masks" / f"{cid}.png"
+                mask.write_bytes(store.blobs.get_bytes(c.mask_sha))
+            title = p.title.replace("\n", " ")
             lines.append(f"images/{cid}.png\t{CLASSES.index(lb.label)}\t{seen_products[c.product_id]}\t{title}")
+            samples.append(Sample(id=cid, image=image, mask=mask, product=tmp / seen_products[c.product_id],
+                                  product_id=c.product_id, title=p.title, category=p.category, label=lb.label,
+                                  split=split_for(c.product_id), aspect=c.aspect, seed=c.seed,
+                                  generator=c.generator, renderer=generator_family(c.generator),
+                                  product_source=catalogue_source(p)))
         (tmp / "label.txt").write_text("\n".join(lines) + "\n")
+        write_manifest(tmp, samples)
         if out.exists():
             out.rmdir()
         tmp.rename(out)
