@@ -265,7 +265,8 @@ def test_train_on_two_folders_that_split_a_product_differently(two_family_data: 
     assert "give one of them" in capsys.readouterr().err
 
 
-def test_train_calibrate_and_eval_by_renderer(two_family_data: Path, tmp_path: Path) -> None:
+def test_train_calibrate_and_eval_by_renderer(two_family_data: Path, tmp_path: Path,
+                                              capsys: pytest.CaptureFixture[str]) -> None:
     import json
 
     m = tmp_path / "m"
@@ -316,6 +317,30 @@ def test_train_calibrate_and_eval_by_renderer(two_family_data: Path, tmp_path: P
     assert kinds and {r["kind"] for r in kinds} <= {"scratch", "blot"} and {r["family"] for r in kinds} <= {"photo", "studio"}
     assert all(r["n"] >= 5 and 0.0 <= r["above_available_median"] <= 1.0 for r in kinds)
     assert (eva / "kinds.png").stat().st_size > 1000
+    # a renderer's own temperature from its reviewed images: the rest of the model as it was
+    m4 = tmp_path / "m4"
+    assert main(["inspect", "calibrate-renderer", "--data", str(two_family_data), "--model", str(m2), "--out",
+                 str(m4), "--renderer", "photo", "--threads", "1"]) == 0
+    c2, c4 = (json.loads((x / "config.json").read_text()) for x in (m2, m4))
+    fitted = c4["_extra"]["renderer_calibration"]["photo"]
+    assert c4["renderer_temperatures"] == {"photo": fitted["temperature"]} and fitted["n"] >= 30
+    assert fitted["nll"] > 0 and fitted["ece"] >= 0 and len(fitted["fold_temperatures"]) == fitted["folds"]
+    assert {k: v for k, v in c4.items() if k not in ("renderer_temperatures", "_extra")} == \
+        {k: v for k, v in c2.items() if k not in ("renderer_temperatures", "_extra")}
+    assert (m4 / "reliability_photo.png").stat().st_size > 1000
+    ev4 = tmp_path / "ev4"
+    assert main(["inspect", "eval", "--data", str(two_family_data), "--model", str(m4), "--out", str(ev4)]) == 0
+    by = json.loads((ev4 / "metrics.json").read_text())["by_renderer"]
+    before = metrics["by_renderer"]
+    assert by["studio"]["calibration"]["nll"] == pytest.approx(before["studio"]["calibration"]["nll"])
+    assert by["photo"]["calibration"]["renderer_temperature"] is True
+    # which renderer: the folder holds two, so it must be named; one it does not hold is refused by name
+    for args, says in (([], "name one with --renderer"), (["--renderer", "lowkey"], "no images of renderer 'lowkey'")):
+        capsys.readouterr()
+        assert main(["inspect", "calibrate-renderer", "--data", str(two_family_data), "--model", str(m2), "--out",
+                     str(tmp_path / "m5"), *args]) == 2
+        err = capsys.readouterr().err
+        assert says in err and "Traceback" not in err and not (tmp_path / "m5").exists(), err
     assert main(["inspect", "calibrate", "--data", str(two_family_data), "--model", str(m), "--out", str(m2),
                  "--target-accept", "1.5"]) == 2
     assert main(["inspect", "train", "--data", str(two_family_data), "--out", str(tmp_path / "bad"),

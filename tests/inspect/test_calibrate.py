@@ -99,3 +99,49 @@ def test_reliability_diagram(tmp_path: Path) -> None:
     z, y = overconfident(300, seed=3)
     path = plot_reliability(y, softmax(z, 4.0), tmp_path / "rel.png", before=softmax(z))
     assert Image.open(path).size[0] > 500
+
+
+def test_a_renderers_own_temperature_lowers_nll_and_ece_on_its_images_out_of_fold() -> None:
+    """A model over-confident on one renderer's images (the training renderers' T does not carry to it): the
+    renderer's own T', fitted on a hundred of its reviewed images, lowers NLL and ECE on images of products it was
+    not fitted on (cross-validated by product), and on a fresh draw of that renderer's images."""
+    from adcreative.inspect.calibrate import MIN_RENDERER_ROWS, fit_renderer_temperature
+
+    z, y = overconfident(100, seed=3)
+    products = [f"p{i % 12}" for i in range(100)]
+    fit = fit_renderer_temperature(z, y, products)
+    assert fit["by_product"] and fit["folds"] == 5 and fit["n"] == 100
+    assert 2.0 < fit["temperature"] < 8.0 and all(2.0 < t < 8.0 for t in fit["fold_temperatures"])
+    assert fit["nll"] < fit["nll_before"] - 0.3 and fit["ece"] < fit["ece_before"] - 0.1
+    assert fit["ece_available"] < fit["ece_available_before"]
+    np.testing.assert_array_equal(fit["oof"].argmax(1), fit["before"].argmax(1))  # verdicts keep their class
+    z_new, y_new = overconfident(2000, seed=4)
+    assert nll(z_new, y_new, fit["temperature"]) < nll(z_new, y_new) - 0.3
+    # a product's images are never split across folds: the out-of-fold T' of a fold never saw its products
+    assert fit_renderer_temperature(z, y, ["one"] * 100)["by_product"] is False  # then by image
+    with pytest.raises(ValueError, match=f"at least {MIN_RENDERER_ROWS}"):
+        fit_renderer_temperature(z[:MIN_RENDERER_ROWS - 1], y[:MIN_RENDERER_ROWS - 1], products[:MIN_RENDERER_ROWS - 1])
+
+
+def test_renderer_temperatures_touch_only_their_renderers_rows() -> None:
+    from adcreative.inspect.calibrate import (
+        checked_renderer_temperatures,
+        with_renderer_temperatures,
+        with_renderer_temperatures_probs,
+    )
+
+    z, _ = overconfident(6, seed=5)
+    renderers = ["lowkey", "compositor", "", "lowkey", "photoset", "compositor"]
+    temps = {"lowkey": 2.0, "photoset": 0.5}
+    out = with_renderer_temperatures(z, renderers, temps)
+    np.testing.assert_allclose(out[[1, 2, 5]], z[[1, 2, 5]])
+    np.testing.assert_allclose(out[[0, 3]], z[[0, 3]] / 2.0)
+    np.testing.assert_allclose(out[4], z[4] / 0.5)
+    # on probabilities: the same as on the logits they came from
+    np.testing.assert_allclose(with_renderer_temperatures_probs(softmax(z), renderers, temps), softmax(out), atol=1e-9)
+    assert with_renderer_temperatures(z, None, temps) is z and with_renderer_temperatures(z, renderers, None) is z
+    with pytest.raises(ValueError, match="one renderer per row"):
+        with_renderer_temperatures(z, renderers[:3], temps)
+    for bad in ({"lowkey": 0.0}, {"lowkey": float("nan")}, {"": 1.5}, {"lowkey": True}, ["lowkey"]):
+        with pytest.raises(ValueError, match="renderer"):
+            checked_renderer_temperatures(bad)  # type: ignore[arg-type]

@@ -129,6 +129,61 @@ def test_real_bias_moves_only_real_products_images_in_torch_onnx_and_encodings( 
         net.set_real_bias([1.0, float("nan"), 0, 0, 0, 0])
 
 
+def test_a_renderers_own_temperature_moves_only_its_images_in_torch_onnx_encodings_and_eval(  # type: ignore[no-untyped-def]
+        calibrated, dataset: Path, tmp_path: Path) -> None:
+    """``inspect calibrate-renderer``'s temperature: images of that renderer are judged at softmax(log p / T'),
+    everywhere the model judges (torch, ONNX, cached encodings, eval's metrics); other renderers' are untouched,
+    and a full recalibration drops it (it was fitted on top of the old calibration)."""
+    import dataclasses
+    import json
+
+    from adcreative.inspect.base import load_inspector
+    from adcreative.inspect.calibrate import softmax
+    from adcreative.inspect.evaluate import evaluate_model
+    from adcreative.inspect.export import OnnxInspector, export_onnx
+    from adcreative.inspect.metrics import encoded_outputs
+    from adcreative.inspect.train import TrainConfig, calibrate_model
+
+    model, _, d, te = calibrated
+    net = load_inspector(d)
+    items = sample_items(dataset, 4)
+    new = [dataclasses.replace(it, renderer="lowkey") for it in items]
+    known = [dataclasses.replace(it, renderer="compositor") for it in items]
+    before_new, before_known = net.judge(new).probs, net.judge(known).probs
+    net.set_renderer_temperature("lowkey", 2.5)
+    net.save_pretrained(tmp_path)
+    assert json.loads((tmp_path / "config.json").read_text())["renderer_temperatures"] == {"lowkey": 2.5}
+    loaded = load_inspector(tmp_path)
+    np.testing.assert_allclose(loaded.judge(known).probs, before_known, atol=1e-6)
+    got = loaded.judge(new)
+    np.testing.assert_allclose(got.probs, softmax(np.log(before_new) / 2.5), atol=1e-5)
+    assert float(got.probs.max()) < float(before_new.max())  # softer: less sure of each verdict
+    export_onnx(loaded, tmp_path)
+    onnx = OnnxInspector(tmp_path).judge(new)
+    np.testing.assert_allclose(onnx.probs, got.probs, atol=1e-4)
+    assert onnx.bands == got.bands
+    # cached encodings and eval: that renderer's rows only
+    mixed = te.subset(list(range(len(te))))
+    mixed.renderers = ["lowkey" if i % 2 else "compositor" for i in range(len(mixed))]
+    z0, _ = encoded_outputs(model, mixed)
+    z1, _ = encoded_outputs(loaded, mixed)
+    odd = np.arange(len(mixed)) % 2 == 1
+    np.testing.assert_allclose(z1[~odd], z0[~odd], atol=1e-5)
+    np.testing.assert_allclose(z1[odd], z0[odd] / 2.5, atol=1e-5)
+    m = evaluate_model(loaded, mixed)
+    assert m["calibration"]["renderer_temperature"] is True
+    y = mixed.labels.numpy()
+    from adcreative.inspect.calibrate import nll
+
+    assert m["calibration"]["nll"] == pytest.approx(nll(z1, y), rel=1e-5)
+    assert evaluate_model(model, mixed)["calibration"]["nll"] == pytest.approx(nll(z0, y), rel=1e-5)
+    net.set_renderer_temperature("lowkey", None)
+    assert net.renderer_temperatures is None and net.config["renderer_temperatures"] is None
+    net.set_renderer_temperature("lowkey", 2.5)
+    calibrate_model(net, te, te, TrainConfig(seed=0))
+    assert net.renderer_temperatures is None and net.config["renderer_temperatures"] is None
+
+
 def test_eval_measures_the_model_as_it_judges_with_its_real_bias(  # type: ignore[no-untyped-def]
         calibrated) -> None:
     """``inspect eval`` (and leave-one-renderer-out, and training's test figures) measure the probabilities

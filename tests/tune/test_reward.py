@@ -204,3 +204,33 @@ def test_adapter_adds_the_real_product_bias_as_judge_does(tmp_path: Path, source
     assert np.allclose(got, want, atol=1e-3)
     moved = float(np.abs(got - plain).max())
     assert (moved > 0.01) if source == "real" else (moved < 1e-3)
+
+
+def test_adapter_applies_the_tuned_renderers_own_temperature_as_judge_does(tmp_path: Path) -> None:
+    """A model with a temperature of its own for the renderer being tuned (``inspect calibrate-renderer``): the
+    reward judges that renderer's images as ``RFNet.judge`` does; a reward for another renderer ignores it."""
+    import dataclasses
+    import random
+
+    from adcreative.generate.diffusers_inpaint import NAME, paste_back, place_product
+    from adcreative.inspect.model import RFNet
+    from adcreative.inspect.preprocess import InspectItem
+    from adcreative.tune.reward import load_rfnet_reward
+
+    torch.manual_seed(0)
+    net = RFNet(image_size=64, aux_size=16, dim=32, heads=2, layers=1, use_text=True)
+    net.set_renderer_temperature(NAME, 0.25)  # sharper: a visible move
+    net.save_pretrained(tmp_path / "m")
+    tuned, other = load_rfnet_reward(str(tmp_path / "m"), renderer=NAME), load_rfnet_reward(str(tmp_path / "m"))
+    prod = product()
+    pl = place_product(prod.image, (96, 64), 0.75, rng=random.Random(0))
+    bg = Image.fromarray((np.random.default_rng(0).random((64, 96, 3)) * 255).astype(np.uint8))
+    img = paste_back(bg, pl)
+    item = InspectItem(image=img, title=prod.title, mask=pl.paste_mask, product=prod.image)
+    aux = {k: v[None] for k, v in tuned.auxiliaries(prod, pl).items()}
+    x = torch.from_numpy(np.asarray(img, np.float32) / 255).permute(2, 0, 1)[None]
+    with torch.no_grad():
+        got, plain = (torch.softmax(r(x, aux), -1).numpy() for r in (tuned, other))
+    assert np.allclose(got, tuned.rfnet.judge([dataclasses.replace(item, renderer=NAME)]).probs, atol=1e-3)
+    assert np.allclose(plain, tuned.rfnet.judge([item]).probs, atol=1e-3)
+    assert float(np.abs(got - plain).max()) > 0.01

@@ -1,5 +1,5 @@
-"""CLI of the inspect stage: ``adcreative inspect train | eval | baselines | calibrate | run | fit-prop-finder |
-export | info``.
+"""CLI of the inspect stage: ``adcreative inspect train | eval | baselines | calibrate | calibrate-renderer |
+ensemble | run | sources | fit-prop-finder | export | info``.
 
 Nothing heavy at import: torch, the trunk and MiniLM load inside the commands."""
 
@@ -444,6 +444,40 @@ def _print_calibration(cal: dict[str, Any], out: Path, head: str = "") -> None:
     elif cal.get("real_rows") is not None:
         console.print(f"no real-product bias: {cal['real_rows']} validation rows of real products (too few)")
     console.print(f"model: {out}")
+
+
+@app.command("calibrate-renderer")
+def calibrate_renderer(
+    data: Path = typer.Option(..., "--data", help="Dataset folder of reviewed images (`dataset export-labels`): "
+                              "every labelled image of the renderer is used, whatever its split"),
+    model: Path | None = typer.Option(None, "--model", help=_MODEL_HELP),
+    out: Path = typer.Option(..., "--out", file_okay=False, help="Model folder to write (the model with the "
+                             "renderer's temperature)"),
+    renderer: str | None = typer.Option(None, "--renderer", help="Renderer family to calibrate (as creatives "
+                                        "record it: diffusers-inpaint, compositor, ...); default: the folder's "
+                                        "only one"),
+    cache: bool = typer.Option(True, "--cache/--no-cache"),
+    threads: int | None = typer.Option(None, "--threads", min=1, max=THREADS_MAX),
+) -> None:
+    """Fit a renderer's own temperature on reviewed images it drew, and keep everything else of the model: a
+    temperature fitted on the training renderers does not carry to a new one. Prints what it does to images it
+    was not fitted on (cross-validated by product) and draws their reliability diagram."""
+    from adcreative.inspect.evaluate import calibrate_renderer_folder
+
+    _threads(threads)
+    fit = calibrate_renderer_folder(model, data, out, renderer=renderer, cache=cache)
+    how = "by product" if fit["by_product"] else "by image: fewer products than folds"
+    was = f" (was {fit['previous']:.3f})" if fit["previous"] is not None else ""
+    console.print(f"renderer {fit['renderer']!r}: T' = {fit['temperature']:.3f}{was} on {fit['n']} reviewed images")
+    console.print(f"out of fold ({fit['folds']} folds {how}; T' per fold "
+                  + " ".join(f"{t:.2f}" for t in fit["fold_temperatures"])
+                  + f"): NLL {fit['nll_before']:.4f} → {fit['nll']:.4f}, ECE {fit['ece_before']:.4f} → "
+                  f"{fit['ece']:.4f}, ECE of P(available) {fit['ece_available_before']:.4f} → "
+                  f"{fit['ece_available']:.4f}")
+    if fit["nll"] > fit["nll_before"]:
+        err_console.print("warning: out of fold, the renderer's own temperature raised the NLL: these images do "
+                          "not ask for one (or too few of them were reviewed); the model keeps it all the same")
+    console.print(f"reliability: {fit['reliability_png']}\nmodel: {out}")
 
 
 @app.command("ensemble")

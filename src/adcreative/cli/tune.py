@@ -71,7 +71,9 @@ def rfft(
     threads: int | None = typer.Option(None, "--threads", min=1, max=THREADS_MAX),
 ) -> None:
     """Fine-tune the generator's ControlNet with RFNet's feedback; then generate with OUT/generator.json."""
+    from adcreative.generate.diffusers_inpaint import NAME as DIFFUSERS_NAME
     from adcreative.generate.provenance import parse_generator_config
+    from adcreative.inspect.preprocess import generator_family
     from adcreative.tune.reward import load_rfnet_reward
     from adcreative.tune.rfft import RFFTTrainer
 
@@ -84,7 +86,9 @@ def rfft(
         checkpoint_every=checkpoint_every, validate_every=validate_every, val_products=val_products,
         val_seeds=val_seeds, aspects=parse_list(aspects), mixed_precision=mixed_precision,
         gradient_checkpointing=gradient_checkpointing, tensorboard=tensorboard, seed=seed)
-    res = trainer.train(prods, load_rfnet_reward(str(rfnet) if rfnet else None), out, resume=resume)
+    # the tuned generator's images are judged as RFNet judges its renderer's (that renderer's own temperature)
+    reward = load_rfnet_reward(str(rfnet) if rfnet else None, renderer=generator_family(DIFFUSERS_NAME))
+    res = trainer.train(prods, reward, out, resume=resume)
     h, v = res.history, res.validation
     if not res.main_process:
         return

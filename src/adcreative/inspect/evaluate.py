@@ -77,17 +77,20 @@ def plot_confusion(confusion: list[list[int]], path: Path, title: str = "RFNet")
 SHIP_THRESHOLD = 0.5  # P(available) at which a two-way auditor ships an image (recurrent generation's default)
 
 
-def judged_logits(logits: np.ndarray, model: Any, sources: Sequence[str] | None) -> np.ndarray:
+def judged_logits(logits: np.ndarray, model: Any, sources: Sequence[str] | None,
+                  renderers: Sequence[str] | None = None) -> np.ndarray:
     """Raw logits → the calibrated logits the model judges with: divided by its temperature, plus its
-    real-product bias on the rows of real products (``sources``; None: every row is a real product's), as
-    :meth:`RFNet.judge` and ``encoded_outputs(calibrated=True)`` give them. Metrics of a model with a bias
-    measured without it described a model nobody runs (``inspect eval`` did so until round 28)."""
-    from adcreative.inspect.calibrate import with_real_bias
+    real-product bias on the rows of real products (``sources``; None: every row is a real product's), then each
+    renderer's own temperature on its rows (``renderers``; None: none applies), as :meth:`RFNet.judge` and
+    ``encoded_outputs(calibrated=True)`` give them. Metrics of a model with a bias measured without it described
+    a model nobody runs (``inspect eval`` did so until round 28)."""
+    from adcreative.inspect.calibrate import with_real_bias, with_renderer_temperatures
     from adcreative.inspect.decision import real_mask
 
     z = np.asarray(logits, np.float64) / model.temperature
     real = np.ones(len(z), bool) if sources is None else real_mask(sources)
-    return with_real_bias(z, real, getattr(model, "real_bias", None))
+    z = with_real_bias(z, real, getattr(model, "real_bias", None))
+    return with_renderer_temperatures(z, renderers, getattr(model, "renderer_temperatures", None))
 
 
 def judged_metrics(y: np.ndarray, logits: np.ndarray, ood: np.ndarray, model: Any,
@@ -109,16 +112,18 @@ def judged_metrics(y: np.ndarray, logits: np.ndarray, ood: np.ndarray, model: An
     )
     from adcreative.inspect.decision import decision_metrics
 
-    z = judged_logits(logits, model, sources)
+    z = judged_logits(logits, model, sources, renderers)
     p64 = softmax(z)
     probs = p64.astype(np.float32)
     m = compute_metrics(y, probs)
     pos = y == 0
     m["recall_available_at_ship"] = float((probs[pos, 0] >= SHIP_THRESHOLD).mean()) if pos.any() else float("nan")
     m["calibration"] = calibration_metrics(logits, y, model.temperature) if len(y) else {}
-    if len(y) and getattr(model, "real_bias", None) is not None:  # "after": what judge gives, T and the bias
+    own_t = bool(renderers is not None and set(renderers) & set(getattr(model, "renderer_temperatures", None) or {}))
+    if len(y) and (getattr(model, "real_bias", None) is not None or own_t):  # "after": what judge gives
         m["calibration"].update(nll=nll(z, y), ece=expected_calibration_error(p64, y),
-                                ece_available=available_calibration_error(p64, y), real_bias=True)
+                                ece_available=available_calibration_error(p64, y),
+                                real_bias=getattr(model, "real_bias", None) is not None, renderer_temperature=own_t)
     if model.decision is not None:
         m["decision"] = {**decision_metrics(model.decision.bands(probs[:, 0], ood, placement, renderers, sources), pos),
                          "thresholds": model.decision.to_dict()}
@@ -191,7 +196,7 @@ def evaluate_model(model: Any, enc: EncodedSet, out: Path | None = None, title: 
     logits, ood = encoded_outputs(model, enc, calibrated=False, ood=True)
     m = judged_metrics(y, logits, ood, model, enc.placement.numpy(), enc.renderers, enc.sources,
                        None if kinds is None else [kinds[i] for i in keep])
-    probs = softmax(judged_logits(logits, model, enc.sources))
+    probs = softmax(judged_logits(logits, model, enc.sources, enc.renderers))
     if len(y) and getattr(model, "cue_expert", 0.0) > 0:  # a mixture: what each of its parts ranks, alone
         m["parts"] = part_metrics(model, enc, probs)
     if out is not None:
@@ -387,6 +392,65 @@ def calibrate_folder(model: str | Path | None, data: Path, out: Path, *, target_
     extra["calibration"] = {**{k: v for k, v in cal.items() if k != "decision"}, "data": str(data)}
     net.save_pretrained(out, extra=extra)
     return cal
+
+
+def calibrate_renderer_folder(model: str | Path | None, data: Path, out: Path, *, renderer: str | None = None,
+                              cache: bool = True) -> dict[str, Any]:
+    """Fit one renderer's own temperature (``calibrate.fit_renderer_temperature``) on the labelled images it drew
+    in a dataset folder — every split: reviewed images exported with ``dataset export-labels`` — and save the
+    model with it to ``out``, everything else as it was; a reliability diagram of those images before and after
+    (out of fold) goes beside it. ``renderer`` None: the folder's only renderer family. Returns what was fitted."""
+    import json
+
+    from adcreative.core.errors import InputError
+    from adcreative.inspect.base import default_model_dir, load_inspector
+    from adcreative.inspect.calibrate import fit_renderer_temperature, plot_reliability
+    from adcreative.inspect.data import encode_splits, encoding_config, renderer_family
+    from adcreative.inspect.datasets.formats import read_dataset
+    from adcreative.inspect.metrics import encoded_outputs
+    from adcreative.report.plots import plain
+
+    net = load_inspector(model)
+    samples = read_dataset(data)
+    found = sorted({renderer_family(s) for s in samples})
+    if renderer is None:
+        if len(found) != 1:
+            raise InputError(f"the folder holds images of {len(found)} renderer families "
+                             f"({', '.join(repr(f) for f in found)}): name one with --renderer", source=data)
+        renderer = found[0]
+    if not renderer.strip():
+        raise InputError("the images do not say which renderer drew them (no renderer or generator in the "
+                         "manifest): name it with --renderer only for a folder that records it", source=data)
+    picked = [s for s in samples if renderer_family(s) == renderer]
+    if not picked:
+        raise InputError(f"no images of renderer {renderer!r} (the folder has {', '.join(map(repr, found))})",
+                         source=data)
+    enc = encode_splits(data, None, encoding_config(net.config), cache=cache, samples=samples)
+    rows = np.flatnonzero((np.asarray(enc.renderers, dtype=object) == renderer) & (enc.labels.numpy() >= 0))
+    logits, _ = encoded_outputs(net, enc, calibrated=False, rows=rows)
+    z = judged_logits(logits, net, [enc.sources[i] for i in rows])  # as judged today: without a T' of its own
+    y = enc.labels.numpy()[rows]
+    try:
+        fit = fit_renderer_temperature(z, y, [enc.product_ids[i] for i in rows])
+    except ValueError as e:
+        raise InputError(f"renderer {renderer!r}: {e}", source=data) from None
+    previous = (net.renderer_temperatures or {}).get(renderer)
+    net.set_renderer_temperature(renderer, fit["temperature"])
+    src = Path(model) if model is not None else default_model_dir()
+    extra = dict(json.loads((src / "config.json").read_text()).get("_extra", {}))
+    summary = {k: v for k, v in fit.items() if k not in ("oof", "before")}
+    extra["renderer_calibration"] = {**extra.get("renderer_calibration", {}), renderer: {**summary, "data": str(data)}}
+    net.save_pretrained(out, extra=extra)
+    png = plot_reliability(y, fit["oof"], out / f"reliability_{_file_part(renderer)}.png", before=fit["before"],
+                           title=plain(f"RFNet on renderer {renderer}, out of fold"))
+    return {**summary, "renderer": renderer, "previous": previous, "reliability_png": str(png)}
+
+
+def _file_part(name: str) -> str:
+    """A renderer family's name as part of a file name (it comes from the data)."""
+    import re
+
+    return re.sub(r"[^A-Za-z0-9_.-]+", "_", name)[:64] or "renderer"
 
 
 def ensemble_folder(members: Sequence[str | Path], data: Sequence[Path], out: Path, *, splits: str = "same",

@@ -19,7 +19,7 @@ import numpy as np
 
 from adcreative.core.backbones import TEXT_DIM
 from adcreative.core.errors import InputError
-from adcreative.inspect.calibrate import with_real_bias_probs
+from adcreative.inspect.calibrate import with_real_bias_probs, with_renderer_temperatures_probs
 from adcreative.inspect.decision import Judgements, decision_of, real_mask
 from adcreative.inspect.preprocess import InspectItem, prepare_arrays
 
@@ -137,6 +137,7 @@ class OnnxInspector:
         self.use_text = bool(self.config.get("use_text", True))
         self.decision = decision_of(self.config)
         self.real_bias = self.config.get("real_bias")  # added to real products' calibrated logits (judge)
+        self.renderer_temperatures = self.config.get("renderer_temperatures")  # then each renderer's own T (judge)
         self.has_ood = "ood" in [o.name for o in self.session.get_outputs()]  # exports before OOD had none
 
     def run_arrays(self, arrays: dict[str, np.ndarray]) -> np.ndarray:
@@ -181,6 +182,7 @@ class OnnxInspector:
         if not probs:
             return Judgements.empty(6)
         sources = [it.product_source for it in items]
+        renderers = [it.renderer for it in items]
         p = with_real_bias_probs(np.concatenate(probs), real_mask(sources), self.real_bias)
-        return Judgements.of(p, np.concatenate(ood), self.decision, np.concatenate(placement),
-                             [it.renderer for it in items], sources)
+        p = with_renderer_temperatures_probs(p, renderers, self.renderer_temperatures)
+        return Judgements.of(p, np.concatenate(ood), self.decision, np.concatenate(placement), renderers, sources)

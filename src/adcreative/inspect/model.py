@@ -64,7 +64,11 @@ from adcreative.core.backbones import (
 from adcreative.core.errors import InputError
 from adcreative.core.modeling import ConfigMixin, register_to_config
 from adcreative.core.types import CLASSES
-from adcreative.inspect.calibrate import with_real_bias_probs
+from adcreative.inspect.calibrate import (
+    checked_renderer_temperatures,
+    with_real_bias_probs,
+    with_renderer_temperatures_probs,
+)
 from adcreative.inspect.cues import LEGACY_CUE_SET, n_cues
 from adcreative.inspect.decision import Decision, Judgements, real_mask
 from adcreative.inspect.preprocess import InspectItem, prepare_arrays
@@ -85,7 +89,7 @@ STYLE_DIM = 2 * MID_CHANNELS  # channel means and standard deviations of the str
 PRODUCT_CACHE = 256  # trunk maps of distinct product canvases kept between inference batches
 # config keys that are a model's own calibration or make it an ensemble: what seed-ensemble members may differ in,
 # and what the other members are built without
-PER_MEMBER = ("temperature", "decision", "members", "member_temperatures", "real_bias")
+PER_MEMBER = ("temperature", "decision", "members", "member_temperatures", "real_bias", "renderer_temperatures")
 
 
 # -- trainable parts -------------------------------------------------------------------------------------
@@ -161,6 +165,7 @@ class RFNet(ConfigMixin, nn.Module):
         members: int = 1,
         member_temperatures: list[float] | None = None,
         real_bias: list[float] | None = None,
+        renderer_temperatures: dict[str, float] | None = None,
     ) -> None:
         # an ensemble's other members are RFNets of this config (built last, below): what they are built from
         member_cfg = {k: v for k, v in locals().items() if k not in ("self", "__class__", *PER_MEMBER)}
@@ -219,6 +224,8 @@ class RFNet(ConfigMixin, nn.Module):
         self.temperature = float(temperature)
         self.decision = Decision.from_dict(decision) if decision else None
         self.real_bias = _checked_bias(real_bias)
+        # renderers calibrated on their own reviewed images (``inspect calibrate``): applied last, in judge
+        self.renderer_temperatures = checked_renderer_temperatures(renderer_temperatures)
 
         self.backbone = frozen_efficientnet_lite0(backbone_weights)
         # inference runs the frozen trunk through onnxruntime (several times faster on a CPU); set False
@@ -748,8 +755,20 @@ class RFNet(ConfigMixin, nn.Module):
         self.real_bias = _checked_bias(bias)
         self.config["real_bias"] = self.real_bias
 
+    def set_renderer_temperature(self, renderer: str, temperature: float | None) -> None:
+        """Store (or with None remove) a renderer's own temperature (``calibrate.with_renderer_temperatures``),
+        in config.json."""
+        temps = dict(self.renderer_temperatures or {})
+        if temperature is None:
+            temps.pop(renderer, None)
+        else:
+            temps[renderer] = temperature
+        self.renderer_temperatures = checked_renderer_temperatures(temps or None)
+        self.config["renderer_temperatures"] = self.renderer_temperatures
+
     def forward(self, inputs: dict[str, Tensor]) -> Tensor:
-        """Prepared inputs → calibrated logits (B, 6)."""
+        """Prepared inputs → calibrated logits (B, 6) (without a renderer's own temperature: the inputs do not say
+        which renderer drew them)."""
         return self.logits(self.encode(inputs))
 
     @torch.no_grad()
@@ -771,9 +790,10 @@ class RFNet(ConfigMixin, nn.Module):
         if not probs:
             return Judgements.empty(len(self.classes))
         sources = [it.product_source for it in items]
+        renderers = [it.renderer for it in items]
         p = with_real_bias_probs(np.concatenate(probs), real_mask(sources), self.real_bias)
-        return Judgements.of(p, np.concatenate(ood), self.decision, np.concatenate(placement),
-                             [it.renderer for it in items], sources)
+        p = with_renderer_temperatures_probs(p, renderers, self.renderer_temperatures)
+        return Judgements.of(p, np.concatenate(ood), self.decision, np.concatenate(placement), renderers, sources)
 
     # -- saving: the packaged frozen trunk stays out of model.safetensors --------------------------------
     def state_arrays(self) -> dict[str, Any]:

@@ -41,18 +41,21 @@ def _fit(w: int, h: int, size: int) -> tuple[int, int, int, int]:
 
 
 class RFNetReward(nn.Module):
-    """Wraps a (frozen) RFNet: ``forward(images (B,3,H,W) in [0,1], aux) → logits (B, 6)``."""
+    """Wraps a (frozen) RFNet: ``forward(images (B,3,H,W) in [0,1], aux) → logits (B, 6)``. ``renderer``: the
+    renderer family whose images it judges (the generator being tuned); a temperature RFNet keeps for that renderer
+    (``inspect calibrate``) divides the logits, as ``RFNet.judge`` does for that renderer's images."""
 
     pad: Tensor
     sobel: Tensor
     grey: Tensor
     grey_fixed: Tensor
 
-    def __init__(self, rfnet: RFNet) -> None:
+    def __init__(self, rfnet: RFNet, renderer: str = "") -> None:
         super().__init__()
         from adcreative.inspect.preprocess import PAD_RGB
 
         self.rfnet = rfnet
+        self.renderer = renderer
         self.rfnet.requires_grad_(False)
         self.rfnet.eval()
         self.register_buffer("pad", torch.tensor([v / 255.0 for v in PAD_RGB]).view(1, 3, 1, 1), persistent=False)
@@ -223,6 +226,9 @@ class RFNetReward(nn.Module):
         if net.real_bias is not None:  # as RFNet.judge: the calibrated logits of real products' images move
             bias = torch.tensor(net.real_bias, dtype=z.dtype, device=z.device)
             z = z + aux["real"].to(z.dtype)[:, None] * bias
+        own_t = (net.renderer_temperatures or {}).get(self.renderer)
+        if own_t is not None:  # last, as in RFNet.judge
+            z = z / own_t
         return z
 
     @torch.no_grad()
@@ -276,8 +282,9 @@ def _frame(size: int, nw: int, nh: int, x0: int, y0: int, like: Tensor) -> Tenso
     return m
 
 
-def load_rfnet_reward(path: str | None = None) -> RFNetReward:
-    """The reward for ``tune rfft``: a saved RFNet folder, or the one shipped with the package."""
+def load_rfnet_reward(path: str | None = None, renderer: str = "") -> RFNetReward:
+    """The reward for ``tune rfft``: a saved RFNet folder, or the one shipped with the package, judging images of
+    renderer family ``renderer`` (the generator being tuned)."""
     from adcreative.inspect.base import load_inspector
 
-    return RFNetReward(load_inspector(path))
+    return RFNetReward(load_inspector(path), renderer)
