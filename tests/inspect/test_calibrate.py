@@ -145,3 +145,26 @@ def test_renderer_temperatures_touch_only_their_renderers_rows() -> None:
     for bad in ({"lowkey": 0.0}, {"lowkey": float("nan")}, {"": 1.5}, {"lowkey": True}, ["lowkey"]):
         with pytest.raises(ValueError, match="renderer"):
             checked_renderer_temperatures(bad)  # type: ignore[arg-type]
+
+
+def test_the_ece_a_calibrated_model_would_show_tells_sampling_from_miscalibration() -> None:
+    """On a few hundred images even a perfectly calibrated model shows an ECE well above 0: the floor is measured
+    by drawing each image's label from its own probabilities. A calibrated model's measured ECE lies within that
+    range; an over-confident one's lies above it; the floor falls as the images grow in number."""
+    from adcreative.inspect.calibrate import ece_if_calibrated
+
+    rng = np.random.default_rng(7)
+    p = softmax(rng.normal(0, 1.5, (228, 6)))
+    y = (rng.random(228)[:, None] > np.cumsum(p, 1)).sum(1)  # labels drawn from p: calibrated by construction
+    measured = expected_calibration_error(p, y)
+    floor = ece_if_calibrated(p, measured)
+    assert floor["n"] == 228 and 0.03 < floor["q05"] <= floor["median"] <= floor["q95"] < 0.15
+    assert floor["share_at_or_above"] > 0.05 and measured > 0.03  # a calibrated model's ECE is not near 0 here
+    assert ece_if_calibrated(p, measured) == floor  # seeded
+    z, y_over = overconfident(228, seed=8)
+    p_over = softmax(z)
+    over = ece_if_calibrated(p_over, expected_calibration_error(p_over, y_over))
+    assert over["share_at_or_above"] == 0.0 and expected_calibration_error(p_over, y_over) > over["q95"]
+    big = softmax(rng.normal(0, 1.5, (5000, 6)))
+    assert ece_if_calibrated(big)["median"] < floor["median"] / 3  # about 1/sqrt(n)
+    assert np.isnan(ece_if_calibrated(np.zeros((0, 6)))["median"])

@@ -474,6 +474,9 @@ def calibrate_renderer(
                   + f"): NLL {fit['nll_before']:.4f} → {fit['nll']:.4f}, ECE {fit['ece_before']:.4f} → "
                   f"{fit['ece']:.4f}, ECE of P(available) {fit['ece_available_before']:.4f} → "
                   f"{fit['ece_available']:.4f}")
+    from adcreative.inspect.metrics import format_ece_floor
+
+    console.print(f"  out of fold, {format_ece_floor(fit['ece'], fit['ece_if_calibrated'])}")
     if fit["nll"] > fit["nll_before"]:
         err_console.print("warning: out of fold, the renderer's own temperature raised the NLL: these images do "
                           "not ask for one (or too few of them were reviewed); the model keeps it all the same")

@@ -107,6 +107,7 @@ def judged_metrics(y: np.ndarray, logits: np.ndarray, ood: np.ndarray, model: An
     from adcreative.inspect.calibrate import (
         available_calibration_error,
         calibration_metrics,
+        ece_if_calibrated,
         expected_calibration_error,
         nll,
     )
@@ -124,6 +125,8 @@ def judged_metrics(y: np.ndarray, logits: np.ndarray, ood: np.ndarray, model: An
         m["calibration"].update(nll=nll(z, y), ece=expected_calibration_error(p64, y),
                                 ece_available=available_calibration_error(p64, y),
                                 real_bias=getattr(model, "real_bias", None) is not None, renderer_temperature=own_t)
+    if len(y):  # how far below the measured ECE sampling alone would leave a calibrated model on these rows
+        m["calibration"]["ece_if_calibrated"] = ece_if_calibrated(p64, m["calibration"]["ece"])
     if model.decision is not None:
         m["decision"] = {**decision_metrics(model.decision.bands(probs[:, 0], ood, placement, renderers, sources), pos),
                          "thresholds": model.decision.to_dict()}

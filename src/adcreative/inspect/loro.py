@@ -417,7 +417,8 @@ def format_report(report: LoroReport, *, markdown: bool = False) -> str:
 
 
 def format_decision_table(report: LoroReport, model: str = "RFNet", *, markdown: bool = False) -> str:
-    """Per fold, for ``model``: calibration (temperature, ECE before → after) and the three-way decision on the
+    """Per fold, for ``model``: calibration (temperature, ECE before → after, and the ECE a perfectly calibrated
+    model would show on as many images, ``calibrate.ece_if_calibrated``) and the three-way decision on the
     test images (how many were auto-accepted, their precision and the precision they show at 95 %
     (:func:`.decision.precision_bound`), precision of auto-rejected, share sent to humans, share of available images
     auto-accepted), median [range] over seeds."""
@@ -437,9 +438,13 @@ def format_decision_table(report: LoroReport, model: str = "RFNet", *, markdown:
     def accepted(r: Result) -> float:
         return float(r.metrics.get("decision", {}).get("counts", {}).get("accept", math.nan))
 
-    heads = ["fold", "T", "ECE before", "ECE after", "accepted", "prec accept", "shown (95%)", "prec reject",
-             "human", "avail accepted"]
+    def floor(r: Result) -> float:  # the ECE a calibrated model would show on this fold's test images
+        return float(r.metrics.get("calibration", {}).get("ece_if_calibrated", {}).get("median", math.nan))
+
+    heads = ["fold", "T", "ECE before", "ECE after", "if calibrated", "accepted", "prec accept", "shown (95%)",
+             "prec reject", "human", "avail accepted"]
     body = [[f, med(f, cal("temperature"), ".2f"), med(f, cal("ece_before"), ".3f"), med(f, cal("ece"), ".3f"),
+             med(f, floor, ".3f"),
              med(f, accepted, ".0f"), med(f, dec("precision_accept"), ".3f"), med(f, dec("precision_accept_low"), ".3f"),
              med(f, dec("precision_reject"), ".3f"), med(f, dec("human_rate"), ".1%"),
              med(f, dec("available_auto_accepted"), ".1%")]
@@ -517,7 +522,9 @@ def write_report(report: LoroReport, out: Path) -> dict[str, Path]:
           "rows train on every other renderer family (training products only) and test on the held-out family's "
           "images of test products; *real products* trains on no real product and tests on all of them; "
           "*in-distribution* is the plain split. Available recall is at P(available) ≥ 0.5; ECE after "
-          "temperature scaling fitted on the fold's validation images; *prec accept* / *human* are the three-way "
+          "temperature scaling fitted on the fold's validation images; *if calibrated* is the ECE a perfectly "
+          "calibrated model with the same probabilities would show on as many images (labels drawn from its own "
+          "probabilities): on a few hundred images an ECE is never near 0; *prec accept* / *human* are the three-way "
           "decision's precision of auto-accepted images and share sent to humans.", "",
           format_report(report, markdown=True), "",
           "## Calibration and the three-way decision (RFNet, test images of each fold)", "",

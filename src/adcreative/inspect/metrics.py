@@ -80,6 +80,18 @@ def compute_metrics(y: np.ndarray, probs: np.ndarray) -> dict[str, Any]:
     }
 
 
+def format_ece_floor(ece: float, floor: dict[str, float]) -> str:
+    """One line: a measured ECE beside the ECE a perfectly calibrated model would show on as many images
+    (``calibrate.ece_if_calibrated``)."""
+    line = (f"a perfectly calibrated model would show ECE {floor['median']:.3f} [{floor['q05']:.3f}–"
+            f"{floor['q95']:.3f}] on these {floor['n']} images")
+    share = floor.get("share_at_or_above")
+    if share is None:
+        return line
+    verdict = ("more miscalibration than sampling explains" if share < 0.05 else "within what sampling explains")
+    return f"{line}; {share:.0%} of its draws reach {ece:.3f}: {verdict}"
+
+
 def format_metrics(m: dict[str, Any]) -> str:
     lines = [f"{'class':<22}{'precision':>10}{'recall':>10}{'f1':>10}{'support':>9}"]
     for c, v in m["per_class"].items():
@@ -93,6 +105,8 @@ def format_metrics(m: dict[str, Any]) -> str:
         lines.append(f"calibration: T={cal['temperature']:.3f}  NLL {cal['nll_before']:.4f} → {cal['nll']:.4f}  "
                      f"ECE {cal['ece_before']:.4f} → {cal['ece']:.4f}  ECE(available) "
                      f"{cal['ece_available_before']:.4f} → {cal['ece_available']:.4f}")
+        if cal.get("ece_if_calibrated"):
+            lines.append(f"  {format_ece_floor(cal['ece'], cal['ece_if_calibrated'])}")
     d = m.get("decision")
     if d:
         c = d["counts"]
