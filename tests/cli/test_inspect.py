@@ -320,20 +320,21 @@ def test_train_calibrate_and_eval_by_renderer(two_family_data: Path, tmp_path: P
     # a renderer's own temperature from its reviewed images: the rest of the model as it was
     m4 = tmp_path / "m4"
     assert main(["inspect", "calibrate-renderer", "--data", str(two_family_data), "--model", str(m2), "--out",
-                 str(m4), "--renderer", "photo", "--threads", "1"]) == 0
+                 str(m4), "--renderer", "photo", "--bias", "--threads", "1"]) == 0
     c2, c4 = (json.loads((x / "config.json").read_text()) for x in (m2, m4))
     fitted = c4["_extra"]["renderer_calibration"]["photo"]
-    assert c4["renderer_temperatures"] == {"photo": fitted["temperature"]} and fitted["n"] >= 30
+    assert c4["renderer_calibration"] == {"photo": {"temperature": fitted["temperature"], "bias": fitted["bias"]}}
+    assert fitted["n"] >= 30 and len(fitted["bias"]) == 6
     assert fitted["nll"] > 0 and fitted["ece"] >= 0 and len(fitted["fold_temperatures"]) == fitted["folds"]
-    assert {k: v for k, v in c4.items() if k not in ("renderer_temperatures", "_extra")} == \
-        {k: v for k, v in c2.items() if k not in ("renderer_temperatures", "_extra")}
+    assert {k: v for k, v in c4.items() if k not in ("renderer_calibration", "_extra")} == \
+        {k: v for k, v in c2.items() if k not in ("renderer_calibration", "_extra")}
     assert (m4 / "reliability_photo.png").stat().st_size > 1000
     ev4 = tmp_path / "ev4"
     assert main(["inspect", "eval", "--data", str(two_family_data), "--model", str(m4), "--out", str(ev4)]) == 0
     by = json.loads((ev4 / "metrics.json").read_text())["by_renderer"]
     before = metrics["by_renderer"]
     assert by["studio"]["calibration"]["nll"] == pytest.approx(before["studio"]["calibration"]["nll"])
-    assert by["photo"]["calibration"]["renderer_temperature"] is True
+    assert by["photo"]["calibration"]["renderer_calibration"] is True
     # which renderer: the folder holds two, so it must be named; one it does not hold is refused by name
     for args, says in (([], "name one with --renderer"), (["--renderer", "lowkey"], "no images of renderer 'lowkey'")):
         capsys.readouterr()

@@ -105,46 +105,75 @@ def test_a_renderers_own_temperature_lowers_nll_and_ece_on_its_images_out_of_fol
     """A model over-confident on one renderer's images (the training renderers' T does not carry to it): the
     renderer's own T', fitted on a hundred of its reviewed images, lowers NLL and ECE on images of products it was
     not fitted on (cross-validated by product), and on a fresh draw of that renderer's images."""
-    from adcreative.inspect.calibrate import MIN_RENDERER_ROWS, fit_renderer_temperature
+    from adcreative.inspect.calibrate import MIN_RENDERER_ROWS, fit_renderer_calibration
 
     z, y = overconfident(100, seed=3)
     products = [f"p{i % 12}" for i in range(100)]
-    fit = fit_renderer_temperature(z, y, products)
-    assert fit["by_product"] and fit["folds"] == 5 and fit["n"] == 100
+    fit = fit_renderer_calibration(z, y, products)
+    assert fit["by_product"] and fit["folds"] == 5 and fit["n"] == 100 and fit["bias"] is None
     assert 2.0 < fit["temperature"] < 8.0 and all(2.0 < t < 8.0 for t in fit["fold_temperatures"])
     assert fit["nll"] < fit["nll_before"] - 0.3 and fit["ece"] < fit["ece_before"] - 0.1
     assert fit["ece_available"] < fit["ece_available_before"]
     np.testing.assert_array_equal(fit["oof"].argmax(1), fit["before"].argmax(1))  # verdicts keep their class
+    assert fit["macro_f1"] == fit["macro_f1_before"]
     z_new, y_new = overconfident(2000, seed=4)
     assert nll(z_new, y_new, fit["temperature"]) < nll(z_new, y_new) - 0.3
     # a product's images are never split across folds: the out-of-fold T' of a fold never saw its products
-    assert fit_renderer_temperature(z, y, ["one"] * 100)["by_product"] is False  # then by image
+    assert fit_renderer_calibration(z, y, ["one"] * 100)["by_product"] is False  # then by image
     with pytest.raises(ValueError, match=f"at least {MIN_RENDERER_ROWS}"):
-        fit_renderer_temperature(z[:MIN_RENDERER_ROWS - 1], y[:MIN_RENDERER_ROWS - 1], products[:MIN_RENDERER_ROWS - 1])
+        fit_renderer_calibration(z[:MIN_RENDERER_ROWS - 1], y[:MIN_RENDERER_ROWS - 1], products[:MIN_RENDERER_ROWS - 1])
 
 
-def test_renderer_temperatures_touch_only_their_renderers_rows() -> None:
+def test_a_renderers_own_bias_recovers_verdicts_a_class_shift_took() -> None:
+    """A renderer whose images the model files under one wrong class (every image pushed towards class 1, as
+    `lowkey`'s towards space mismatch): a per-class bias fitted with T' on its reviewed images moves the verdicts
+    back, raising macro-F1 out of fold and on fresh images; the temperature alone cannot."""
+    from adcreative.inspect.calibrate import fit_renderer_calibration, fit_temperature_and_bias, macro_f1
+
+    z, y = shifted(150, seed=11)  # class 1 shifted up
+    products = [f"p{i % 15}" for i in range(150)]
+    alone = fit_renderer_calibration(z, y, products)
+    both = fit_renderer_calibration(z, y, products, bias=True)
+    assert both["bias"] is not None and abs(sum(both["bias"])) < 1e-9
+    assert both["bias"][1] < min(both["bias"][k] for k in (0, 2, 3, 4, 5))  # the shifted class pulled down
+    assert both["macro_f1"] > alone["macro_f1"] + 0.03 and both["nll"] < alone["nll"]
+    z_new, y_new = shifted(3000, seed=12)
+    t, b = both["temperature"], np.asarray(both["bias"])
+    assert macro_f1(y_new, softmax(z_new / t + b).argmax(1)) > macro_f1(y_new, z_new.argmax(1)) + 0.03
+    assert nll(z_new / t + b, y_new) < nll(z_new, y_new, alone["temperature"])
+    # the L2 penalty keeps a bias bounded when a class has no reviewed image at all
+    keep = y != 4
+    _, b4 = fit_temperature_and_bias(z[keep], y[keep])
+    assert np.isfinite(b4).all() and max(abs(v) for v in b4) < 10
+
+
+def test_renderer_calibrations_touch_only_their_renderers_rows() -> None:
     from adcreative.inspect.calibrate import (
-        checked_renderer_temperatures,
-        with_renderer_temperatures,
-        with_renderer_temperatures_probs,
+        checked_renderer_calibration,
+        with_renderer_calibration,
+        with_renderer_calibration_probs,
     )
 
     z, _ = overconfident(6, seed=5)
     renderers = ["lowkey", "compositor", "", "lowkey", "photoset", "compositor"]
-    temps = {"lowkey": 2.0, "photoset": 0.5}
-    out = with_renderer_temperatures(z, renderers, temps)
+    bias = [0.5, -0.5, 0.0, 0.0, 0.0, 0.0]
+    cal = checked_renderer_calibration({"lowkey": {"temperature": 2.0, "bias": bias},
+                                        "photoset": {"temperature": 0.5}})
+    assert cal == {"lowkey": {"temperature": 2.0, "bias": bias}, "photoset": {"temperature": 0.5, "bias": None}}
+    out = with_renderer_calibration(z, renderers, cal)
     np.testing.assert_allclose(out[[1, 2, 5]], z[[1, 2, 5]])
-    np.testing.assert_allclose(out[[0, 3]], z[[0, 3]] / 2.0)
+    np.testing.assert_allclose(out[[0, 3]], z[[0, 3]] / 2.0 + np.array(bias))
     np.testing.assert_allclose(out[4], z[4] / 0.5)
     # on probabilities: the same as on the logits they came from
-    np.testing.assert_allclose(with_renderer_temperatures_probs(softmax(z), renderers, temps), softmax(out), atol=1e-9)
-    assert with_renderer_temperatures(z, None, temps) is z and with_renderer_temperatures(z, renderers, None) is z
+    np.testing.assert_allclose(with_renderer_calibration_probs(softmax(z), renderers, cal), softmax(out), atol=1e-9)
+    assert with_renderer_calibration(z, None, cal) is z and with_renderer_calibration(z, renderers, None) is z
     with pytest.raises(ValueError, match="one renderer per row"):
-        with_renderer_temperatures(z, renderers[:3], temps)
-    for bad in ({"lowkey": 0.0}, {"lowkey": float("nan")}, {"": 1.5}, {"lowkey": True}, ["lowkey"]):
+        with_renderer_calibration(z, renderers[:3], cal)
+    for bad in ({"lowkey": {"temperature": 0.0}}, {"lowkey": {"temperature": float("nan")}}, {"": {"temperature": 1.5}},
+                {"lowkey": {"temperature": True}}, {"lowkey": 1.5}, {"lowkey": {"temperature": 1.0, "bias": [1.0]}},
+                {"lowkey": {"temperature": 1.0, "bias": [float("inf")] * 6}}, {"lowkey": {"t": 1.0}}, ["lowkey"]):
         with pytest.raises(ValueError, match="renderer"):
-            checked_renderer_temperatures(bad)  # type: ignore[arg-type]
+            checked_renderer_calibration(bad)  # type: ignore[arg-type]
 
 
 def test_the_ece_a_calibrated_model_would_show_tells_sampling_from_miscalibration() -> None:

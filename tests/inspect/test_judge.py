@@ -129,9 +129,9 @@ def test_real_bias_moves_only_real_products_images_in_torch_onnx_and_encodings( 
         net.set_real_bias([1.0, float("nan"), 0, 0, 0, 0])
 
 
-def test_a_renderers_own_temperature_moves_only_its_images_in_torch_onnx_encodings_and_eval(  # type: ignore[no-untyped-def]
+def test_a_renderers_own_calibration_moves_only_its_images_in_torch_onnx_encodings_and_eval(  # type: ignore[no-untyped-def]
         calibrated, dataset: Path, tmp_path: Path) -> None:
-    """``inspect calibrate-renderer``'s temperature: images of that renderer are judged at softmax(log p / T'),
+    """``inspect calibrate-renderer``'s calibration: images of that renderer are judged at softmax(log p / T' + b),
     everywhere the model judges (torch, ONNX, cached encodings, eval's metrics); other renderers' are untouched,
     and a full recalibration drops it (it was fitted on top of the old calibration)."""
     import dataclasses
@@ -150,14 +150,15 @@ def test_a_renderers_own_temperature_moves_only_its_images_in_torch_onnx_encodin
     new = [dataclasses.replace(it, renderer="lowkey") for it in items]
     known = [dataclasses.replace(it, renderer="compositor") for it in items]
     before_new, before_known = net.judge(new).probs, net.judge(known).probs
-    net.set_renderer_temperature("lowkey", 2.5)
+    bias = [0.4, -0.2, -0.2, 0.0, 0.0, 0.0]
+    net.set_renderer_calibration("lowkey", 2.5, bias)
     net.save_pretrained(tmp_path)
-    assert json.loads((tmp_path / "config.json").read_text())["renderer_temperatures"] == {"lowkey": 2.5}
+    assert json.loads((tmp_path / "config.json").read_text())["renderer_calibration"] == \
+        {"lowkey": {"temperature": 2.5, "bias": bias}}
     loaded = load_inspector(tmp_path)
     np.testing.assert_allclose(loaded.judge(known).probs, before_known, atol=1e-6)
     got = loaded.judge(new)
-    np.testing.assert_allclose(got.probs, softmax(np.log(before_new) / 2.5), atol=1e-5)
-    assert float(got.probs.max()) < float(before_new.max())  # softer: less sure of each verdict
+    np.testing.assert_allclose(got.probs, softmax(np.log(before_new) / 2.5 + np.array(bias)), atol=1e-5)
     export_onnx(loaded, tmp_path)
     onnx = OnnxInspector(tmp_path).judge(new)
     np.testing.assert_allclose(onnx.probs, got.probs, atol=1e-4)
@@ -169,19 +170,19 @@ def test_a_renderers_own_temperature_moves_only_its_images_in_torch_onnx_encodin
     z1, _ = encoded_outputs(loaded, mixed)
     odd = np.arange(len(mixed)) % 2 == 1
     np.testing.assert_allclose(z1[~odd], z0[~odd], atol=1e-5)
-    np.testing.assert_allclose(z1[odd], z0[odd] / 2.5, atol=1e-5)
+    np.testing.assert_allclose(z1[odd], z0[odd] / 2.5 + np.array(bias), atol=1e-5)
     m = evaluate_model(loaded, mixed)
-    assert m["calibration"]["renderer_temperature"] is True
+    assert m["calibration"]["renderer_calibration"] is True
     y = mixed.labels.numpy()
     from adcreative.inspect.calibrate import nll
 
     assert m["calibration"]["nll"] == pytest.approx(nll(z1, y), rel=1e-5)
     assert evaluate_model(model, mixed)["calibration"]["nll"] == pytest.approx(nll(z0, y), rel=1e-5)
-    net.set_renderer_temperature("lowkey", None)
-    assert net.renderer_temperatures is None and net.config["renderer_temperatures"] is None
-    net.set_renderer_temperature("lowkey", 2.5)
+    net.set_renderer_calibration("lowkey", None)
+    assert net.renderer_calibration is None and net.config["renderer_calibration"] is None
+    net.set_renderer_calibration("lowkey", 2.5)
     calibrate_model(net, te, te, TrainConfig(seed=0))
-    assert net.renderer_temperatures is None and net.config["renderer_temperatures"] is None
+    assert net.renderer_calibration is None and net.config["renderer_calibration"] is None
 
 
 def test_eval_measures_the_model_as_it_judges_with_its_real_bias(  # type: ignore[no-untyped-def]

@@ -206,8 +206,8 @@ def test_adapter_adds_the_real_product_bias_as_judge_does(tmp_path: Path, source
     assert (moved > 0.01) if source == "real" else (moved < 1e-3)
 
 
-def test_adapter_applies_the_tuned_renderers_own_temperature_as_judge_does(tmp_path: Path) -> None:
-    """A model with a temperature of its own for the renderer being tuned (``inspect calibrate-renderer``): the
+def test_adapter_applies_the_tuned_renderers_own_calibration_as_judge_does(tmp_path: Path) -> None:
+    """A model with a calibration of its own for the renderer being tuned (``inspect calibrate-renderer``): the
     reward judges that renderer's images as ``RFNet.judge`` does; a reward for another renderer ignores it."""
     import dataclasses
     import random
@@ -219,7 +219,7 @@ def test_adapter_applies_the_tuned_renderers_own_temperature_as_judge_does(tmp_p
 
     torch.manual_seed(0)
     net = RFNet(image_size=64, aux_size=16, dim=32, heads=2, layers=1, use_text=True)
-    net.set_renderer_temperature(NAME, 0.25)  # sharper: a visible move
+    net.set_renderer_calibration(NAME, 0.25, [0.5, -0.5, 0.0, 0.0, 0.0, 0.0])  # sharper and shifted: a visible move
     net.save_pretrained(tmp_path / "m")
     tuned, other = load_rfnet_reward(str(tmp_path / "m"), renderer=NAME), load_rfnet_reward(str(tmp_path / "m"))
     prod = product()

@@ -452,33 +452,39 @@ def calibrate_renderer(
                               "every labelled image of the renderer is used, whatever its split"),
     model: Path | None = typer.Option(None, "--model", help=_MODEL_HELP),
     out: Path = typer.Option(..., "--out", file_okay=False, help="Model folder to write (the model with the "
-                             "renderer's temperature)"),
+                             "renderer's calibration)"),
     renderer: str | None = typer.Option(None, "--renderer", help="Renderer family to calibrate (as creatives "
                                         "record it: diffusers-inpaint, compositor, ...); default: the folder's "
                                         "only one"),
+    bias: bool = typer.Option(False, "--bias/--no-bias", help="Fit a per-class bias beside the temperature: it can "
+                              "change verdicts, for a renderer whose good images the model files under a wrong "
+                              "class"),
     cache: bool = typer.Option(True, "--cache/--no-cache"),
     threads: int | None = typer.Option(None, "--threads", min=1, max=THREADS_MAX),
 ) -> None:
-    """Fit a renderer's own temperature on reviewed images it drew, and keep everything else of the model: a
-    temperature fitted on the training renderers does not carry to a new one. Prints what it does to images it
-    was not fitted on (cross-validated by product) and draws their reliability diagram."""
+    """Fit a renderer's own temperature (and with --bias a per-class bias) on reviewed images it drew, and keep
+    everything else of the model: a temperature fitted on the training renderers does not carry to a new one.
+    Prints what it does to images it was not fitted on (cross-validated by product) and draws their reliability
+    diagram."""
+    from adcreative.core.types import CLASSES
     from adcreative.inspect.evaluate import calibrate_renderer_folder
+    from adcreative.inspect.metrics import format_ece_floor
 
     _threads(threads)
-    fit = calibrate_renderer_folder(model, data, out, renderer=renderer, cache=cache)
+    fit = calibrate_renderer_folder(model, data, out, renderer=renderer, bias=bias, cache=cache)
     how = "by product" if fit["by_product"] else "by image: fewer products than folds"
-    was = f" (was {fit['previous']:.3f})" if fit["previous"] is not None else ""
+    was = f" (replacing T' {fit['previous']['temperature']:.3f})" if fit["previous"] is not None else ""
     console.print(f"renderer {fit['renderer']!r}: T' = {fit['temperature']:.3f}{was} on {fit['n']} reviewed images")
+    if fit["bias"] is not None:
+        console.print("bias: " + " ".join(f"{c} {b:+.2f}" for c, b in zip(CLASSES, fit["bias"], strict=True)))
     console.print(f"out of fold ({fit['folds']} folds {how}; T' per fold "
                   + " ".join(f"{t:.2f}" for t in fit["fold_temperatures"])
                   + f"): NLL {fit['nll_before']:.4f} → {fit['nll']:.4f}, ECE {fit['ece_before']:.4f} → "
                   f"{fit['ece']:.4f}, ECE of P(available) {fit['ece_available_before']:.4f} → "
-                  f"{fit['ece_available']:.4f}")
-    from adcreative.inspect.metrics import format_ece_floor
-
+                  f"{fit['ece_available']:.4f}, macro-F1 {fit['macro_f1_before']:.4f} → {fit['macro_f1']:.4f}")
     console.print(f"  out of fold, {format_ece_floor(fit['ece'], fit['ece_if_calibrated'])}")
     if fit["nll"] > fit["nll_before"]:
-        err_console.print("warning: out of fold, the renderer's own temperature raised the NLL: these images do "
+        err_console.print("warning: out of fold, the renderer's own calibration raised the NLL: these images do "
                           "not ask for one (or too few of them were reviewed); the model keeps it all the same")
     console.print(f"reliability: {fit['reliability_png']}\nmodel: {out}")
 

@@ -21,13 +21,15 @@ since the twenty-fourth round (E4r, then E6 from the thirty-first; four members 
 to a renderer the model never saw: the shipped E6 wants a further T' of 1.45 on the `lowkey` family it never trained
 on, where it is over-confident (ECE 0.161), and 0.59–1.07 on the five it knows (docs/inspect.md, fortieth round).
 Once reviewers have labelled some of a new renderer's images (``dataset export-labels``), ``inspect
-calibrate-renderer`` fits that renderer's T' on them (:func:`fit_renderer_temperature`: :func:`fit_temperature`,
+calibrate-renderer`` fits that renderer's T' on them (:func:`fit_renderer_calibration`: :func:`fit_temperature`,
 whose prior on log T keeps a few dozen images from moving it far) and saves it in the model
-(``RFNet(renderer_temperatures=...)``). Images of that renderer are then judged at softmax(log p / T'), p what the
-model gives without it (temperature and real-product bias included): :func:`with_renderer_temperatures`, applied
-last wherever the bias is. It changes no verdict's class, only how sure the model says it is — and so which band an
+(``RFNet(renderer_calibration=...)``). Images of that renderer are then judged at softmax(log p / T'), p what the
+model gives without it (temperature and real-product bias included): :func:`with_renderer_calibration`, applied
+last (after the real-product bias) wherever the model judges. T' changes no verdict's class, only how sure the model says it is — and so which band an
 image falls in. From 100 reviewed images it brought the shipped model's ECE on `lowkey` from 0.168 and 0.155 to
-0.074 on two report seeds (forty-first round).
+0.074 on two report seeds (forty-first round). With ``--bias`` a per-class bias b is fitted with T' (softmax(log p
+/ T' + b), :func:`fit_temperature_and_bias`): it can change verdicts, for a renderer whose good images the model
+files under one wrong class (docs/protocols/round43.md).
 """
 
 from __future__ import annotations
@@ -124,86 +126,156 @@ def with_real_bias_probs(probs: np.ndarray, real: np.ndarray, bias: list[float] 
     return softmax(with_real_bias(np.log(np.maximum(probs, 1e-30)), real, bias)).astype(probs.dtype)
 
 
-def checked_renderer_temperatures(temps: dict[str, float] | None) -> dict[str, float] | None:
-    """Renderer temperatures as a model keeps them: non-empty renderer names, positive finite temperatures."""
-    if temps is None:
+def checked_renderer_calibration(cal: dict[str, Any] | None) -> dict[str, dict[str, Any]] | None:
+    """Renderer calibrations as a model keeps them: ``{renderer: {"temperature": T', "bias": [6 numbers] or
+    None}}``, non-empty renderer names, a positive finite temperature, a finite centred-or-not bias per class."""
+    if cal is None:
         return None
-    if not isinstance(temps, dict):
-        raise ValueError(f"renderer_temperatures must map renderer names to temperatures, got {temps!r}")
+    if not isinstance(cal, dict):
+        raise ValueError(f"renderer_calibration must map renderer names to calibrations, got {cal!r}")
     out = {}
-    for name, t in temps.items():
+    for name, c in cal.items():
         if not isinstance(name, str) or not name.strip():
-            raise ValueError(f"renderer_temperatures: a renderer name must be a non-empty string, got {name!r}")
+            raise ValueError(f"renderer_calibration: a renderer name must be a non-empty string, got {name!r}")
+        if not isinstance(c, dict) or set(c) - {"temperature", "bias"}:
+            raise ValueError(f"renderer_calibration[{name!r}] must be {{'temperature': T, 'bias': [...] or None}}, "
+                             f"got {c!r}")
+        t = c.get("temperature", 1.0)
         if isinstance(t, bool) or not isinstance(t, (int, float)) or not np.isfinite(t) or not t > 0:
-            raise ValueError(f"renderer_temperatures[{name!r}] must be a positive finite number, got {t!r}")
-        out[name] = float(t)
+            raise ValueError(f"renderer_calibration[{name!r}] temperature must be a positive finite number, got {t!r}")
+        b = c.get("bias")
+        if b is not None:
+            if (not isinstance(b, (list, tuple)) or len(b) != len(CLASSES)
+                    or not all(isinstance(v, (int, float)) and not isinstance(v, bool) and np.isfinite(v) for v in b)):
+                raise ValueError(f"renderer_calibration[{name!r}] bias must be {len(CLASSES)} finite numbers, got {b!r}")
+            b = [float(v) for v in b]
+        out[name] = {"temperature": float(t), "bias": b}
     return out
 
 
-def with_renderer_temperatures(logits: np.ndarray, renderers: Sequence[str] | None,
-                               temps: dict[str, float] | None) -> np.ndarray:
-    """Calibrated logits (or log-probabilities) with the rows of each renderer that has a temperature of its own
-    divided by it (module doc); other rows, and all rows without ``renderers``, are untouched."""
-    if not temps or renderers is None:
+def with_renderer_calibration(logits: np.ndarray, renderers: Sequence[str] | None,
+                              cal: dict[str, dict[str, Any]] | None) -> np.ndarray:
+    """Calibrated logits (or log-probabilities) with the rows of each renderer that has a calibration of its own
+    divided by its temperature and moved by its bias (module doc); other rows, and all rows without ``renderers``,
+    are untouched."""
+    if not cal or renderers is None:
         return logits
     if len(renderers) != len(logits):
         raise ValueError(f"one renderer per row: {len(renderers)} renderers for {len(logits)} rows")
-    t = np.array([temps.get(r, 1.0) for r in renderers], np.float64)
-    if (t == 1.0).all():
+    hit = np.array([r in cal for r in renderers], bool)
+    if not hit.any():
         return logits
-    out = np.asarray(logits, np.float64) / t[:, None]
+    out = np.array(logits, np.float64, copy=True)
+    for name in {r for r in renderers if r in cal}:
+        rows = np.array([r == name for r in renderers], bool)
+        out[rows] /= cal[name]["temperature"]
+        if cal[name].get("bias") is not None:
+            out[rows] += np.asarray(cal[name]["bias"], np.float64)
     return out.astype(np.asarray(logits).dtype)
 
 
-def with_renderer_temperatures_probs(probs: np.ndarray, renderers: Sequence[str] | None,
-                                     temps: dict[str, float] | None) -> np.ndarray:
-    """Calibrated probabilities with each renderer's own temperature applied to its rows (log p is the logits up to
-    a per-row constant, which dividing and the softmax both leave a per-row constant)."""
-    if not temps or renderers is None or all(temps.get(r, 1.0) == 1.0 for r in renderers):
+def with_renderer_calibration_probs(probs: np.ndarray, renderers: Sequence[str] | None,
+                                    cal: dict[str, dict[str, Any]] | None) -> np.ndarray:
+    """Calibrated probabilities with each renderer's own calibration applied to its rows (log p is the logits up to
+    a per-row constant, which dividing, adding a bias and the softmax all leave a per-row constant)."""
+    if not cal or renderers is None or not any(r in cal for r in renderers):
         return probs
-    z = with_renderer_temperatures(np.log(np.maximum(np.asarray(probs, np.float64), 1e-30)), renderers, temps)
+    z = with_renderer_calibration(np.log(np.maximum(np.asarray(probs, np.float64), 1e-30)), renderers, cal)
     return softmax(z).astype(probs.dtype)
+
+
+RENDERER_BIAS_L2 = 0.1  # weight of |b|²/2 beside the mean NLL (docs/protocols/round43.md: chosen on s306 only)
+
+
+def fit_temperature_and_bias(logits: np.ndarray, y: np.ndarray, *, l2: float = RENDERER_BIAS_L2,
+                             prior_sigma: float = PRIOR_SIGMA) -> tuple[float, list[float]]:
+    """T and a centred per-class bias b of highest posterior under softmax(logits / T + b): the mean NLL, the
+    prior on log T of :func:`fit_temperature` and an L2 penalty on b (vector scaling with one temperature, Guo et
+    al. 2017; the penalty keeps a class with few reviewed images from taking an unbounded bias). Convex in b for
+    a fixed T; searched jointly by L-BFGS from T = 1, b = 0."""
+    from scipy.optimize import minimize
+
+    z = np.asarray(logits, np.float64)
+    y = np.asarray(y, np.int64)
+    if len(y) == 0:
+        raise ValueError("no labelled samples to fit a temperature on")
+    onehot = np.eye(z.shape[1])[y]
+    weight = 1.0 / (prior_sigma ** 2 * len(y))  # d/d(log T) of the prior's share of the mean NLL, per log T
+
+    def objective(w: np.ndarray) -> tuple[float, np.ndarray]:
+        lt, b = float(np.clip(w[0], np.log(T_BOUNDS[0]), np.log(T_BOUNDS[1]))), w[1:]
+        q = z / np.exp(lt) + b
+        g = softmax(q) - onehot
+        value = nll(q, y) + 0.5 * weight * lt * lt + 0.5 * l2 * float(b @ b)
+        grad_lt = -float((g * (z / np.exp(lt))).sum(1).mean()) + weight * lt
+        return value, np.concatenate([[grad_lt], g.mean(0) + l2 * b])
+
+    res = minimize(objective, np.zeros(z.shape[1] + 1), jac=True, method="L-BFGS-B",
+                   bounds=[(np.log(T_BOUNDS[0]), np.log(T_BOUNDS[1]))] + [(None, None)] * z.shape[1])
+    b = res.x[1:] - res.x[1:].mean()
+    return float(np.exp(res.x[0])), [float(v) for v in b]
 
 
 MIN_RENDERER_ROWS = 30  # reviewed images of a renderer below which its own temperature is refused
 RENDERER_FOLDS = 5
 
 
-def fit_renderer_temperature(logits: np.ndarray, y: np.ndarray, groups: Sequence[str],
+def fit_renderer_calibration(logits: np.ndarray, y: np.ndarray, groups: Sequence[str], *, bias: bool = False,
                              folds: int = RENDERER_FOLDS) -> dict[str, Any]:
-    """A renderer's own temperature T' on its reviewed images (``logits``: as the model judges them without it),
-    and what it does on images it was not fitted on: ``folds``-fold cross-validation with the images of a product
-    (``groups``) kept in one fold (by image when there are fewer products than folds), each fold's images judged
-    at the T' fitted on the others. Returns T', ``oof`` (the out-of-fold probabilities), ``before`` (the
-    probabilities without T'), the NLL and both ECEs before → after on those out-of-fold predictions, and the ECE
-    a calibrated model would show on as many images (:func:`ece_if_calibrated`)."""
+    """A renderer's own calibration on its reviewed images (``logits``: as the model judges them without it): its
+    temperature T' (:func:`fit_temperature`), or with ``bias`` T' and a per-class bias
+    (:func:`fit_temperature_and_bias`), and what it does on images it was not fitted on: ``folds``-fold
+    cross-validation with the images of a product (``groups``) kept in one fold (by image when there are fewer
+    products than folds), each fold's images judged by the calibration fitted on the others. Returns
+    ``temperature`` and ``bias`` (None without), ``oof`` (the out-of-fold probabilities), ``before`` (the
+    probabilities without it), the NLL, both ECEs and macro-F1 before → after on those out-of-fold predictions, and
+    the ECE a calibrated model would show on as many images (:func:`ece_if_calibrated`)."""
     z = np.asarray(logits, np.float64)
     y = np.asarray(y, np.int64)
     n = len(y)
     if n < MIN_RENDERER_ROWS:
-        raise ValueError(f"{n} reviewed images: a renderer's own temperature needs at least {MIN_RENDERER_ROWS}")
+        raise ValueError(f"{n} reviewed images: a renderer's own calibration needs at least {MIN_RENDERER_ROWS}")
     names, g = np.unique(np.asarray(list(groups), dtype=object).astype(str), return_inverse=True)
     by_product = len(names) >= folds
     order = np.random.default_rng(0).permutation(len(names) if by_product else n)
     fold_of_unit = np.empty(len(order), np.int64)
     fold_of_unit[order] = np.arange(len(order)) % folds
     fold = fold_of_unit[g] if by_product else fold_of_unit
+
+    def fit(rows: np.ndarray) -> tuple[float, list[float] | None]:
+        return fit_temperature_and_bias(z[rows], y[rows]) if bias else (fit_temperature(z[rows], y[rows]), None)
+
+    def apply(rows: np.ndarray, t: float, b: list[float] | None) -> np.ndarray:
+        return softmax(z[rows] / t + (np.asarray(b) if b is not None else 0.0))
+
     oof = np.zeros_like(z)
     temps = []
     for k in range(folds):
         test = fold == k
-        t = fit_temperature(z[~test], y[~test])
+        t, b = fit(~test)
         temps.append(t)
-        oof[test] = softmax(z[test], t)
+        oof[test] = apply(test, t, b)
     before = softmax(z)
-    t_all = fit_temperature(z, y)
-    return {"temperature": t_all, "n": n, "folds": folds, "by_product": bool(by_product),
+    t_all, b_all = fit(np.ones(n, bool))
+    ece_oof = expected_calibration_error(oof, y)
+    return {"temperature": t_all, "bias": b_all, "n": n, "folds": folds, "by_product": bool(by_product),
             "fold_temperatures": temps, "oof": oof, "before": before,
             "nll_before": nll(z, y), "nll": float(np.mean(-np.log(np.maximum(oof[np.arange(n), y], 1e-300)))),
-            "ece_before": expected_calibration_error(before, y), "ece": expected_calibration_error(oof, y),
+            "ece_before": expected_calibration_error(before, y), "ece": ece_oof,
             "ece_available_before": available_calibration_error(before, y),
             "ece_available": available_calibration_error(oof, y),
-            "ece_if_calibrated": ece_if_calibrated(oof, expected_calibration_error(oof, y))}
+            "macro_f1_before": macro_f1(y, before.argmax(1)), "macro_f1": macro_f1(y, oof.argmax(1)),
+            "ece_if_calibrated": ece_if_calibrated(oof, ece_oof)}
+
+
+def macro_f1(y: np.ndarray, pred: np.ndarray) -> float:
+    """Macro-F1 over the classes present in ``y`` (as ``metrics.compute_metrics`` counts it)."""
+    f1 = []
+    for c in np.unique(y):
+        tp = float(((pred == c) & (y == c)).sum())
+        denom = float((pred == c).sum() + (y == c).sum())
+        f1.append(2 * tp / denom if denom else 0.0)
+    return float(np.mean(f1)) if f1 else float("nan")
 
 
 def _bins(conf: np.ndarray, correct: np.ndarray, n_bins: int) -> list[tuple[float, float, float, int]]:

@@ -81,16 +81,16 @@ def judged_logits(logits: np.ndarray, model: Any, sources: Sequence[str] | None,
                   renderers: Sequence[str] | None = None) -> np.ndarray:
     """Raw logits → the calibrated logits the model judges with: divided by its temperature, plus its
     real-product bias on the rows of real products (``sources``; None: every row is a real product's), then each
-    renderer's own temperature on its rows (``renderers``; None: none applies), as :meth:`RFNet.judge` and
+    renderer's own calibration on its rows (``renderers``; None: none applies), as :meth:`RFNet.judge` and
     ``encoded_outputs(calibrated=True)`` give them. Metrics of a model with a bias measured without it described
     a model nobody runs (``inspect eval`` did so until round 28)."""
-    from adcreative.inspect.calibrate import with_real_bias, with_renderer_temperatures
+    from adcreative.inspect.calibrate import with_real_bias, with_renderer_calibration
     from adcreative.inspect.decision import real_mask
 
     z = np.asarray(logits, np.float64) / model.temperature
     real = np.ones(len(z), bool) if sources is None else real_mask(sources)
     z = with_real_bias(z, real, getattr(model, "real_bias", None))
-    return with_renderer_temperatures(z, renderers, getattr(model, "renderer_temperatures", None))
+    return with_renderer_calibration(z, renderers, getattr(model, "renderer_calibration", None))
 
 
 def judged_metrics(y: np.ndarray, logits: np.ndarray, ood: np.ndarray, model: Any,
@@ -120,11 +120,11 @@ def judged_metrics(y: np.ndarray, logits: np.ndarray, ood: np.ndarray, model: An
     pos = y == 0
     m["recall_available_at_ship"] = float((probs[pos, 0] >= SHIP_THRESHOLD).mean()) if pos.any() else float("nan")
     m["calibration"] = calibration_metrics(logits, y, model.temperature) if len(y) else {}
-    own_t = bool(renderers is not None and set(renderers) & set(getattr(model, "renderer_temperatures", None) or {}))
-    if len(y) and (getattr(model, "real_bias", None) is not None or own_t):  # "after": what judge gives
+    own = bool(renderers is not None and set(renderers) & set(getattr(model, "renderer_calibration", None) or {}))
+    if len(y) and (getattr(model, "real_bias", None) is not None or own):  # "after": what judge gives
         m["calibration"].update(nll=nll(z, y), ece=expected_calibration_error(p64, y),
                                 ece_available=available_calibration_error(p64, y),
-                                real_bias=getattr(model, "real_bias", None) is not None, renderer_temperature=own_t)
+                                real_bias=getattr(model, "real_bias", None) is not None, renderer_calibration=own)
     if len(y):  # how far below the measured ECE sampling alone would leave a calibrated model on these rows
         m["calibration"]["ece_if_calibrated"] = ece_if_calibrated(p64, m["calibration"]["ece"])
     if model.decision is not None:
@@ -398,8 +398,9 @@ def calibrate_folder(model: str | Path | None, data: Path, out: Path, *, target_
 
 
 def calibrate_renderer_folder(model: str | Path | None, data: Path, out: Path, *, renderer: str | None = None,
-                              cache: bool = True) -> dict[str, Any]:
-    """Fit one renderer's own temperature (``calibrate.fit_renderer_temperature``) on the labelled images it drew
+                              bias: bool = False, cache: bool = True) -> dict[str, Any]:
+    """Fit one renderer's own temperature, and with ``bias`` a per-class bias beside it
+    (``calibrate.fit_renderer_calibration``), on the labelled images it drew
     in a dataset folder — every split: reviewed images exported with ``dataset export-labels`` — and save the
     model with it to ``out``, everything else as it was; a reliability diagram of those images before and after
     (out of fold) goes beside it. ``renderer`` None: the folder's only renderer family. Returns what was fitted."""
@@ -407,7 +408,7 @@ def calibrate_renderer_folder(model: str | Path | None, data: Path, out: Path, *
 
     from adcreative.core.errors import InputError
     from adcreative.inspect.base import default_model_dir, load_inspector
-    from adcreative.inspect.calibrate import fit_renderer_temperature, plot_reliability
+    from adcreative.inspect.calibrate import fit_renderer_calibration, plot_reliability
     from adcreative.inspect.data import encode_splits, encoding_config, renderer_family
     from adcreative.inspect.datasets.formats import read_dataset
     from adcreative.inspect.metrics import encoded_outputs
@@ -431,14 +432,14 @@ def calibrate_renderer_folder(model: str | Path | None, data: Path, out: Path, *
     enc = encode_splits(data, None, encoding_config(net.config), cache=cache, samples=samples)
     rows = np.flatnonzero((np.asarray(enc.renderers, dtype=object) == renderer) & (enc.labels.numpy() >= 0))
     logits, _ = encoded_outputs(net, enc, calibrated=False, rows=rows)
-    z = judged_logits(logits, net, [enc.sources[i] for i in rows])  # as judged today: without a T' of its own
+    z = judged_logits(logits, net, [enc.sources[i] for i in rows])  # as judged today: without a calibration of its own
     y = enc.labels.numpy()[rows]
     try:
-        fit = fit_renderer_temperature(z, y, [enc.product_ids[i] for i in rows])
+        fit = fit_renderer_calibration(z, y, [enc.product_ids[i] for i in rows], bias=bias)
     except ValueError as e:
         raise InputError(f"renderer {renderer!r}: {e}", source=data) from None
-    previous = (net.renderer_temperatures or {}).get(renderer)
-    net.set_renderer_temperature(renderer, fit["temperature"])
+    previous = (net.renderer_calibration or {}).get(renderer)
+    net.set_renderer_calibration(renderer, fit["temperature"], fit["bias"])
     src = Path(model) if model is not None else default_model_dir()
     extra = dict(json.loads((src / "config.json").read_text()).get("_extra", {}))
     summary = {k: v for k, v in fit.items() if k not in ("oof", "before")}

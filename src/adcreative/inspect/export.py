@@ -19,7 +19,7 @@ import numpy as np
 
 from adcreative.core.backbones import TEXT_DIM
 from adcreative.core.errors import InputError
-from adcreative.inspect.calibrate import with_real_bias_probs, with_renderer_temperatures_probs
+from adcreative.inspect.calibrate import with_real_bias_probs, with_renderer_calibration_probs
 from adcreative.inspect.decision import Judgements, decision_of, real_mask
 from adcreative.inspect.preprocess import InspectItem, prepare_arrays
 
@@ -137,7 +137,7 @@ class OnnxInspector:
         self.use_text = bool(self.config.get("use_text", True))
         self.decision = decision_of(self.config)
         self.real_bias = self.config.get("real_bias")  # added to real products' calibrated logits (judge)
-        self.renderer_temperatures = self.config.get("renderer_temperatures")  # then each renderer's own T (judge)
+        self.renderer_calibration = self.config.get("renderer_calibration")  # then each renderer's own (judge)
         self.has_ood = "ood" in [o.name for o in self.session.get_outputs()]  # exports before OOD had none
 
     def run_arrays(self, arrays: dict[str, np.ndarray]) -> np.ndarray:
@@ -184,5 +184,5 @@ class OnnxInspector:
         sources = [it.product_source for it in items]
         renderers = [it.renderer for it in items]
         p = with_real_bias_probs(np.concatenate(probs), real_mask(sources), self.real_bias)
-        p = with_renderer_temperatures_probs(p, renderers, self.renderer_temperatures)
+        p = with_renderer_calibration_probs(p, renderers, self.renderer_calibration)
         return Judgements.of(p, np.concatenate(ood), self.decision, np.concatenate(placement), renderers, sources)

@@ -10,7 +10,7 @@ import numpy as np
 import torch
 
 from adcreative.core.types import CLASSES
-from adcreative.inspect.calibrate import with_real_bias, with_renderer_temperatures
+from adcreative.inspect.calibrate import with_real_bias, with_renderer_calibration
 from adcreative.inspect.data import EncodedSet
 from adcreative.inspect.decision import BOUND_CONFIDENCE, real_mask
 
@@ -27,7 +27,7 @@ def encoded_outputs(model: Any, enc: EncodedSet, *, calibrated: bool = True, ood
                     batch_size: int = 128, rows: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Logits (N, 6) and, per row, the fused features (N, dim) — or with ``ood`` the out-of-distribution
     scores (N,) — for cached encodings, in eval mode. ``calibrated`` logits carry the model's real-product bias
-    on the rows of real products (``enc.sources``) and each renderer's own temperature on its rows
+    on the rows of real products (``enc.sources``) and each renderer's own calibration on its rows
     (``enc.renderers``), as :meth:`RFNet.judge` gives them. ``rows``: only these rows,
     in this order, read in place (``enc.subset(rows)`` gives the same outputs but copies them first)."""
     model.eval()
@@ -45,10 +45,10 @@ def encoded_outputs(model: Any, enc: EncodedSet, *, calibrated: bool = True, ood
     if calibrated and bias is not None:
         sources = enc.sources if rows is None else [enc.sources[int(i)] for i in pick]
         z = with_real_bias(z, real_mask(sources), bias)
-    temps = getattr(model, "renderer_temperatures", None)
-    if calibrated and temps:
+    own = getattr(model, "renderer_calibration", None)
+    if calibrated and own:
         renderers = enc.renderers if rows is None else [enc.renderers[int(i)] for i in pick]
-        z = with_renderer_temperatures(z, renderers, temps)
+        z = with_renderer_calibration(z, renderers, own)
     return z, np.concatenate(fs)
 
 

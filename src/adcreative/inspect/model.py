@@ -65,9 +65,9 @@ from adcreative.core.errors import InputError
 from adcreative.core.modeling import ConfigMixin, register_to_config
 from adcreative.core.types import CLASSES
 from adcreative.inspect.calibrate import (
-    checked_renderer_temperatures,
+    checked_renderer_calibration,
     with_real_bias_probs,
-    with_renderer_temperatures_probs,
+    with_renderer_calibration_probs,
 )
 from adcreative.inspect.cues import LEGACY_CUE_SET, n_cues
 from adcreative.inspect.decision import Decision, Judgements, real_mask
@@ -89,7 +89,7 @@ STYLE_DIM = 2 * MID_CHANNELS  # channel means and standard deviations of the str
 PRODUCT_CACHE = 256  # trunk maps of distinct product canvases kept between inference batches
 # config keys that are a model's own calibration or make it an ensemble: what seed-ensemble members may differ in,
 # and what the other members are built without
-PER_MEMBER = ("temperature", "decision", "members", "member_temperatures", "real_bias", "renderer_temperatures")
+PER_MEMBER = ("temperature", "decision", "members", "member_temperatures", "real_bias", "renderer_calibration")
 
 
 # -- trainable parts -------------------------------------------------------------------------------------
@@ -165,7 +165,7 @@ class RFNet(ConfigMixin, nn.Module):
         members: int = 1,
         member_temperatures: list[float] | None = None,
         real_bias: list[float] | None = None,
-        renderer_temperatures: dict[str, float] | None = None,
+        renderer_calibration: dict[str, dict[str, Any]] | None = None,
     ) -> None:
         # an ensemble's other members are RFNets of this config (built last, below): what they are built from
         member_cfg = {k: v for k, v in locals().items() if k not in ("self", "__class__", *PER_MEMBER)}
@@ -224,8 +224,8 @@ class RFNet(ConfigMixin, nn.Module):
         self.temperature = float(temperature)
         self.decision = Decision.from_dict(decision) if decision else None
         self.real_bias = _checked_bias(real_bias)
-        # renderers calibrated on their own reviewed images (``inspect calibrate``): applied last, in judge
-        self.renderer_temperatures = checked_renderer_temperatures(renderer_temperatures)
+        # renderers calibrated on their own reviewed images (``inspect calibrate-renderer``): applied last, in judge
+        self.renderer_calibration = checked_renderer_calibration(renderer_calibration)
 
         self.backbone = frozen_efficientnet_lite0(backbone_weights)
         # inference runs the frozen trunk through onnxruntime (several times faster on a CPU); set False
@@ -755,19 +755,20 @@ class RFNet(ConfigMixin, nn.Module):
         self.real_bias = _checked_bias(bias)
         self.config["real_bias"] = self.real_bias
 
-    def set_renderer_temperature(self, renderer: str, temperature: float | None) -> None:
-        """Store (or with None remove) a renderer's own temperature (``calibrate.with_renderer_temperatures``),
-        in config.json."""
-        temps = dict(self.renderer_temperatures or {})
+    def set_renderer_calibration(self, renderer: str, temperature: float | None,
+                                 bias: list[float] | None = None) -> None:
+        """Store a renderer's own temperature and per-class bias (``calibrate.with_renderer_calibration``), or with
+        temperature None remove its calibration, in config.json."""
+        cal = dict(self.renderer_calibration or {})
         if temperature is None:
-            temps.pop(renderer, None)
+            cal.pop(renderer, None)
         else:
-            temps[renderer] = temperature
-        self.renderer_temperatures = checked_renderer_temperatures(temps or None)
-        self.config["renderer_temperatures"] = self.renderer_temperatures
+            cal[renderer] = {"temperature": temperature, "bias": bias}
+        self.renderer_calibration = checked_renderer_calibration(cal or None)
+        self.config["renderer_calibration"] = self.renderer_calibration
 
     def forward(self, inputs: dict[str, Tensor]) -> Tensor:
-        """Prepared inputs → calibrated logits (B, 6) (without a renderer's own temperature: the inputs do not say
+        """Prepared inputs → calibrated logits (B, 6) (without a renderer's own calibration: the inputs do not say
         which renderer drew them)."""
         return self.logits(self.encode(inputs))
 
@@ -792,7 +793,7 @@ class RFNet(ConfigMixin, nn.Module):
         sources = [it.product_source for it in items]
         renderers = [it.renderer for it in items]
         p = with_real_bias_probs(np.concatenate(probs), real_mask(sources), self.real_bias)
-        p = with_renderer_temperatures_probs(p, renderers, self.renderer_temperatures)
+        p = with_renderer_calibration_probs(p, renderers, self.renderer_calibration)
         return Judgements.of(p, np.concatenate(ood), self.decision, np.concatenate(placement), renderers, sources)
 
     # -- saving: the packaged frozen trunk stays out of model.safetensors --------------------------------

@@ -388,7 +388,7 @@ def calibrate_model(model: Any, train: EncodedSet, val: EncodedSet, cfg: TrainCo
     (with ``cfg.decision_groups`` "family" met on each renderer family of validation too, not only pooled); fit the
     out-of-distribution model on (up to ``max_fit``, seeded) training rows and set its threshold at
     ``cfg.ood_quantile`` of the validation scores (each of its two distances scaled by its validation median).
-    Stored in ``model``, in place of any renderer's own temperature (``inspect calibrate-renderer``: fitted on
+    Stored in ``model``, in place of any renderer's own calibration (``inspect calibrate-renderer``: fitted on
     top of the old calibration, so it no longer holds); returns the fitted values and the validation NLL/ECE
     before and after."""
     from adcreative.inspect.calibrate import (
@@ -409,8 +409,8 @@ def calibrate_model(model: Any, train: EncodedSet, val: EncodedSet, cfg: TrainCo
         raise InputError("calibration needs labelled validation samples")
     model.set_calibration(1.0, None)
     model.set_real_bias(None)
-    for name in list(model.renderer_temperatures or {}):  # each was fitted on top of the old calibration
-        model.set_renderer_temperature(name, None)
+    for name in list(model.renderer_calibration or {}):  # each was fitted on top of the old calibration
+        model.set_renderer_calibration(name, None)
     mapped_val = model.head_maps(val)
     pick = np.arange(len(train))
     if len(train) > max_fit:

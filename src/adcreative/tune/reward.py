@@ -42,8 +42,8 @@ def _fit(w: int, h: int, size: int) -> tuple[int, int, int, int]:
 
 class RFNetReward(nn.Module):
     """Wraps a (frozen) RFNet: ``forward(images (B,3,H,W) in [0,1], aux) → logits (B, 6)``. ``renderer``: the
-    renderer family whose images it judges (the generator being tuned); a temperature RFNet keeps for that renderer
-    (``inspect calibrate``) divides the logits, as ``RFNet.judge`` does for that renderer's images."""
+    renderer family whose images it judges (the generator being tuned); a calibration RFNet keeps for that renderer
+    (``inspect calibrate-renderer``) moves the logits, as ``RFNet.judge`` does for that renderer's images."""
 
     pad: Tensor
     sobel: Tensor
@@ -226,9 +226,11 @@ class RFNetReward(nn.Module):
         if net.real_bias is not None:  # as RFNet.judge: the calibrated logits of real products' images move
             bias = torch.tensor(net.real_bias, dtype=z.dtype, device=z.device)
             z = z + aux["real"].to(z.dtype)[:, None] * bias
-        own_t = (net.renderer_temperatures or {}).get(self.renderer)
-        if own_t is not None:  # last, as in RFNet.judge
-            z = z / own_t
+        own = (net.renderer_calibration or {}).get(self.renderer)
+        if own is not None:  # last, as in RFNet.judge
+            z = z / own["temperature"]
+            if own["bias"] is not None:
+                z = z + torch.tensor(own["bias"], dtype=z.dtype, device=z.device)
         return z
 
     @torch.no_grad()
