@@ -128,7 +128,12 @@ def test_a_renderers_own_bias_recovers_verdicts_a_class_shift_took() -> None:
     """A renderer whose images the model files under one wrong class (every image pushed towards class 1, as
     `lowkey`'s towards space mismatch): a per-class bias fitted with T' on its reviewed images moves the verdicts
     back, raising macro-F1 out of fold and on fresh images; the temperature alone cannot."""
-    from adcreative.inspect.calibrate import fit_renderer_calibration, fit_temperature_and_bias, macro_f1
+    from sklearn.metrics import f1_score
+
+    from adcreative.inspect.calibrate import fit_renderer_calibration, fit_temperature_and_bias
+
+    def macro_f1(y: np.ndarray, pred: np.ndarray) -> float:
+        return float(f1_score(y, pred, labels=np.unique(y), average="macro", zero_division=0))
 
     z, y = shifted(150, seed=11)  # class 1 shifted up
     products = [f"p{i % 15}" for i in range(150)]

@@ -425,8 +425,7 @@ def calibrate_renderer_folder(model: str | Path | None, data: Path, out: Path, *
     if not renderer.strip():
         raise InputError("the images do not say which renderer drew them (no renderer or generator in the "
                          "manifest): name it with --renderer only for a folder that records it", source=data)
-    picked = [s for s in samples if renderer_family(s) == renderer]
-    if not picked:
+    if renderer not in found:
         raise InputError(f"no images of renderer {renderer!r} (the folder has {', '.join(map(repr, found))})",
                          source=data)
     enc = encode_splits(data, None, encoding_config(net.config), cache=cache, samples=samples)
