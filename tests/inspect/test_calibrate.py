@@ -202,3 +202,28 @@ def test_the_ece_a_calibrated_model_would_show_tells_sampling_from_miscalibratio
     big = softmax(rng.normal(0, 1.5, (5000, 6)))
     assert ece_if_calibrated(big)["median"] < floor["median"] / 3  # about 1/sqrt(n)
     assert np.isnan(ece_if_calibrated(np.zeros((0, 6)))["median"])
+
+
+def test_the_ece_over_resampled_products_is_wider_when_miscalibration_sits_in_some_products() -> None:
+    """Half the products over-confident, half calibrated: which products a test set holds moves its ECE, and the
+    by-product interval says so; the same images with the products mixed give a narrower one."""
+    from adcreative.inspect.calibrate import ece_by_product
+
+    rng = np.random.default_rng(9)
+    probs, ys = [], []
+    for k in range(20):
+        p = softmax(rng.normal(0, 1.5, (40, 6)))
+        y = np.array([rng.choice(6, p=row) for row in p])  # labels drawn from p: calibrated
+        if k % 2:
+            p = softmax(np.log(p) * 3.0)  # the same verdicts, far too sure
+        probs.append(p)
+        ys.append(y)
+    p, y = np.concatenate(probs), np.concatenate(ys)
+    clustered = [f"p{i // 40}" for i in range(len(y))]
+    mixed = [f"p{i % 20}" for i in range(len(y))]
+    a, b = ece_by_product(p, y, clustered), ece_by_product(p, y, mixed)
+    assert a is not None and b is not None and a["products"] == b["products"] == 20
+    assert a["q05"] <= a["median"] <= a["q95"]
+    assert a["q95"] - a["q05"] > 1.4 * (b["q95"] - b["q05"])  # 1.5-2.3 times over seeds 9-13
+    assert ece_by_product(p, y, clustered) == a  # seeded
+    assert ece_by_product(p, y, ["one"] * len(y)) is None

@@ -345,6 +345,31 @@ def ece_if_calibrated(probs: np.ndarray, measured: float | None = None, *, draws
     return res
 
 
+BY_PRODUCT_DRAWS = 200
+
+
+def ece_by_product(probs: np.ndarray, y: np.ndarray, products: Sequence[str], *, draws: int = BY_PRODUCT_DRAWS,
+                   n_bins: int = N_BINS, seed: int = 0) -> dict[str, float] | None:
+    """How much the ECE depends on which products the images are of: the ECE over ``draws`` resamples of the
+    products with replacement (each with all its images; a cluster bootstrap). Images of one product are not
+    independent, and :func:`ece_if_calibrated` counts images: on held-out renderers, two seeds' 19 test products
+    gave one model's ECE 0.053 and 0.034 on one family (docs/inspect.md, forty-sixth round). Returns the median
+    and the 5 % / 95 % quantiles and the number of products; None with fewer than two products."""
+    p = np.asarray(probs, np.float64)
+    y = np.asarray(y, np.int64)
+    names, g = np.unique(np.asarray(list(products), dtype=object).astype(str), return_inverse=True)
+    if len(names) < 2:
+        return None
+    rows = [np.flatnonzero(g == k) for k in range(len(names))]
+    rng = np.random.default_rng(seed)
+    out = np.empty(draws)
+    for i in range(draws):
+        pick = np.concatenate([rows[k] for k in rng.integers(0, len(names), len(names))])
+        out[i] = expected_calibration_error(p[pick], y[pick], n_bins)
+    return {"median": float(np.median(out)), "q05": float(np.quantile(out, 0.05)),
+            "q95": float(np.quantile(out, 0.95)), "products": len(names)}
+
+
 def calibration_metrics(logits: np.ndarray, y: np.ndarray, temperature: float) -> dict[str, float]:
     """NLL and both ECEs before (T = 1) and after calibration."""
     before, after = softmax(logits), softmax(logits, temperature)

@@ -95,7 +95,8 @@ def judged_logits(logits: np.ndarray, model: Any, sources: Sequence[str] | None,
 
 def judged_metrics(y: np.ndarray, logits: np.ndarray, ood: np.ndarray, model: Any,
                    placement: np.ndarray | None = None, renderers: Sequence[str] | None = None,
-                   sources: Sequence[str] | None = None, kinds: Sequence[str] | None = None) -> dict[str, Any]:
+                   sources: Sequence[str] | None = None, kinds: Sequence[str] | None = None,
+                   products: Sequence[str] | None = None) -> dict[str, Any]:
     """Everything measured on labelled images from the model's raw logits and OOD scores: the classification
     metrics on the probabilities the model judges with (:func:`judged_logits`: its temperature and
     real-product bias), available recall at the shipping threshold, calibration (NLL, ECE before and after the
@@ -103,10 +104,13 @@ def judged_metrics(y: np.ndarray, logits: np.ndarray, ood: np.ndarray, model: An
     ``placement``, an image whose product was not found goes to a human, and with ``renderers`` each image is
     accepted at its renderer family's threshold and with ``sources`` an image of a real product no lower than the
     real-product floor, as in ``judge``). With ``kinds`` (how each image's defect was drawn, :func:`drawn_kinds`)
-    also ``by_kind``, the drawn kinds it ranks among the available images (:func:`.metrics.kind_misses`)."""
+    also ``by_kind``, the drawn kinds it ranks among the available images (:func:`.metrics.kind_misses`). With
+    ``products`` (each row's product id) the calibration also holds ``ece_by_product``, the ECE's spread over
+    resampled products (``calibrate.ece_by_product``)."""
     from adcreative.inspect.calibrate import (
         available_calibration_error,
         calibration_metrics,
+        ece_by_product,
         ece_if_calibrated,
         expected_calibration_error,
         nll,
@@ -127,6 +131,8 @@ def judged_metrics(y: np.ndarray, logits: np.ndarray, ood: np.ndarray, model: An
                                 real_bias=getattr(model, "real_bias", None) is not None, renderer_calibration=own)
     if len(y):  # how far below the measured ECE sampling alone would leave a calibrated model on these rows
         m["calibration"]["ece_if_calibrated"] = ece_if_calibrated(p64, m["calibration"]["ece"])
+        if products is not None:
+            m["calibration"]["ece_by_product"] = ece_by_product(p64, y, products)
     if model.decision is not None:
         m["decision"] = {**decision_metrics(model.decision.bands(probs[:, 0], ood, placement, renderers, sources), pos),
                          "thresholds": model.decision.to_dict()}
@@ -198,7 +204,7 @@ def evaluate_model(model: Any, enc: EncodedSet, out: Path | None = None, title: 
     y = enc.labels.numpy()
     logits, ood = encoded_outputs(model, enc, calibrated=False, ood=True)
     m = judged_metrics(y, logits, ood, model, enc.placement.numpy(), enc.renderers, enc.sources,
-                       None if kinds is None else [kinds[i] for i in keep])
+                       None if kinds is None else [kinds[i] for i in keep], products=enc.product_ids)
     probs = softmax(judged_logits(logits, model, enc.sources, enc.renderers))
     if len(y) and getattr(model, "cue_expert", 0.0) > 0:  # a mixture: what each of its parts ranks, alone
         m["parts"] = part_metrics(model, enc, probs)

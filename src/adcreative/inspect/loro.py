@@ -230,7 +230,7 @@ def _evaluate_rfnet(model: Any, test: EncodedSet, kinds: Sequence[str] | None = 
 
     logits, ood = encoded_outputs(model, test, calibrated=False, ood=True)
     m = judged_metrics(test.labels.numpy(), logits, ood, model, test.placement.numpy(), test.renderers,
-                       test.sources, kinds)
+                       test.sources, kinds, products=test.product_ids)
     m.pop("confusion", None)
     return m
 

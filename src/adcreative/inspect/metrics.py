@@ -107,6 +107,10 @@ def format_metrics(m: dict[str, Any]) -> str:
                      f"{cal['ece_available_before']:.4f} → {cal['ece_available']:.4f}")
         if cal.get("ece_if_calibrated"):
             lines.append(f"  {format_ece_floor(cal['ece'], cal['ece_if_calibrated'])}")
+        if cal.get("ece_by_product"):
+            b = cal["ece_by_product"]
+            lines.append(f"  over resampled products ({b['products']} here, each with its images): ECE "
+                         f"{b['median']:.3f} [{b['q05']:.3f}–{b['q95']:.3f}]")
     d = m.get("decision")
     if d:
         c = d["counts"]
