@@ -226,4 +226,6 @@ def test_the_ece_over_resampled_products_is_wider_when_miscalibration_sits_in_so
     assert a["q05"] <= a["median"] <= a["q95"]
     assert a["q95"] - a["q05"] > 1.4 * (b["q95"] - b["q05"])  # 1.5-2.3 times over seeds 9-13
     assert ece_by_product(p, y, clustered) == a  # seeded
-    assert ece_by_product(p, y, ["one"] * len(y)) is None
+    assert ece_by_product(p, y, ["one"] * len(y)) is None and ece_by_product(p, y, []) is None
+    with pytest.raises(ValueError, match="one product per row"):
+        ece_by_product(p, y, clustered[:10])

@@ -354,9 +354,14 @@ def ece_by_product(probs: np.ndarray, y: np.ndarray, products: Sequence[str], *,
     products with replacement (each with all its images; a cluster bootstrap). Images of one product are not
     independent, and :func:`ece_if_calibrated` counts images: on held-out renderers, two seeds' 19 test products
     gave one model's ECE 0.053 and 0.034 on one family (docs/inspect.md, forty-sixth round). Returns the median
-    and the 5 % / 95 % quantiles and the number of products; None with fewer than two products."""
+    and the 5 % / 95 % quantiles and the number of products; None with fewer than two products, or none recorded
+    (an empty ``products``)."""
     p = np.asarray(probs, np.float64)
     y = np.asarray(y, np.int64)
+    if len(products) == 0:
+        return None
+    if len(products) != len(y):
+        raise ValueError(f"one product per row: {len(products)} products for {len(y)} rows")
     names, g = np.unique(np.asarray(list(products), dtype=object).astype(str), return_inverse=True)
     if len(names) < 2:
         return None
