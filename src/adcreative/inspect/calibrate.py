@@ -281,6 +281,14 @@ def _bin_index(conf: np.ndarray, n_bins: int) -> np.ndarray:
     return np.clip(np.searchsorted(edges, conf, side="right") - 1, 0, n_bins - 1)  # type: ignore[no-any-return]
 
 
+def _binned_ece(idx: np.ndarray, conf: np.ndarray, right: np.ndarray, n_bins: int) -> float:
+    """The ECE of rows already binned (``idx``, :func:`_bin_index`): Σ_bins |Σ right − Σ confidence| / N, which is
+    Σ_bins n·|accuracy − mean confidence| / N."""
+    conf_sum = np.bincount(idx, weights=conf, minlength=n_bins)
+    right_sum = np.bincount(idx, weights=right, minlength=n_bins)
+    return float(np.abs(right_sum - conf_sum).sum() / max(1, len(idx)))
+
+
 def _bins(conf: np.ndarray, correct: np.ndarray, n_bins: int) -> list[tuple[float, float, float, int]]:
     """(lower edge, mean confidence, accuracy, count) per equal-width confidence bin that holds samples."""
     edges = np.linspace(0.0, 1.0, n_bins + 1)
@@ -331,13 +339,10 @@ def ece_if_calibrated(probs: np.ndarray, measured: float | None = None, *, draws
     # the confidences, and so the bins, are the same in every draw: only which images are right changes
     conf, pred = p.max(1), p.argmax(1)
     idx = _bin_index(conf, n_bins)
-    count = np.bincount(idx, minlength=n_bins).astype(np.float64)
-    mean_conf = np.bincount(idx, weights=conf, minlength=n_bins) / np.maximum(count, 1.0)
     out = np.empty(draws)
     for i in range(draws):
         right = ((rng.random(len(p))[:, None] > cum).sum(1) == pred).astype(np.float64)
-        acc = np.bincount(idx, weights=right, minlength=n_bins) / np.maximum(count, 1.0)
-        out[i] = float((count * np.abs(acc - mean_conf)).sum() / len(p))
+        out[i] = _binned_ece(idx, conf, right, n_bins)
     res = {"median": float(np.median(out)), "q05": float(np.quantile(out, 0.05)),
            "q95": float(np.quantile(out, 0.95)), "n": len(p)}
     if measured is not None:
@@ -366,11 +371,14 @@ def ece_by_product(probs: np.ndarray, y: np.ndarray, products: Sequence[str], *,
     if len(names) < 2:
         return None
     rows = [np.flatnonzero(g == k) for k in range(len(names))]
+    conf = p.max(1)  # each row's confidence, bin and verdict are the same in every resample: computed once
+    right = (p.argmax(1) == y).astype(np.float64)
+    idx = _bin_index(conf, n_bins)
     rng = np.random.default_rng(seed)
     out = np.empty(draws)
     for i in range(draws):
         pick = np.concatenate([rows[k] for k in rng.integers(0, len(names), len(names))])
-        out[i] = expected_calibration_error(p[pick], y[pick], n_bins)
+        out[i] = _binned_ece(idx[pick], conf[pick], right[pick], n_bins)
     return {"median": float(np.median(out)), "q05": float(np.quantile(out, 0.05)),
             "q95": float(np.quantile(out, 0.95)), "products": len(names)}
 
@@ -410,13 +418,11 @@ def plot_reliability(y: np.ndarray, probs: np.ndarray, path: Path, *, before: np
             ece = sum(n * abs(a - c) for _, c, a, n in bins) / max(1, len(y))
             ax.plot([b[1] for b in bins], [b[2] for b in bins], style, marker="o", ms=3,
                     label=f"{label} (ECE {ece:.3f})")
-        conf, _ = fn(probs)
-        # what a calibrated model's curve would do by chance: 5-95 % of the binomial around each bin's confidence
-        # (consistency bars, Bröcker & Smith 2007)
+        # conf and bins are the calibrated curve's (the loop ends on it). What a calibrated model's curve would do
+        # by chance: 5-95 % of the binomial around each bin's confidence (consistency bars, Bröcker & Smith 2007)
         from scipy.stats import binom
 
-        calib_bins = _bins(conf, np.zeros_like(conf), N_BINS)
-        for _, c, _, n in calib_bins:
+        for _, c, _, n in bins:
             lo, hi = binom.ppf(0.05, n, c) / n, binom.ppf(0.95, n, c) / n
             ax.plot([c, c], [lo, hi], color="grey", lw=3, alpha=0.35, solid_capstyle="butt")
         ax.plot([], [], color="grey", lw=3, alpha=0.35, label="90 % of a calibrated model's bins")
