@@ -26,10 +26,10 @@ whose prior on log T keeps a few dozen images from moving it far) and saves it i
 (``RFNet(renderer_calibration=...)``). Images of that renderer are then judged at softmax(log p / T'), p what the
 model gives without it (temperature and real-product bias included): :func:`with_renderer_calibration`, applied
 last (after the real-product bias) wherever the model judges. T' changes no verdict's class, only how sure the
-model says it is — and so which band an image falls in. From 100 reviewed images it brought the shipped model's ECE on `lowkey` from 0.168 and 0.155 to
-0.074 on two report seeds (forty-first round). With ``--bias`` a per-class bias b is fitted with T' (softmax(log p
-/ T' + b), :func:`fit_temperature_and_bias`): it can change verdicts, for a renderer whose good images the model
-files under one wrong class (docs/protocols/round43.md).
+model says it is — and so which band an image falls in. From 100 reviewed images it brought the shipped model's
+ECE on `lowkey` from 0.168 and 0.155 to 0.074 on two report seeds (forty-first round). With ``--bias`` a per-class
+bias b is fitted with T' (softmax(log p / T' + b), :func:`fit_temperature_and_bias`): it can change verdicts, for a
+renderer whose good images the model files under one wrong class (docs/protocols/round43.md).
 """
 
 from __future__ import annotations
